@@ -1,0 +1,209 @@
+//! How a stitch space is enumerated.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// Which way activations flow between anchors of different size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Direction {
+    /// The smaller anchor runs first and a larger one finishes (the paper's default: "more
+    /// stable and better").
+    #[default]
+    FastToSlow,
+    /// The larger anchor runs first and a smaller one finishes (the paper's ablation).
+    SlowToFast,
+    /// SN-Netv2's two-way stitching: small→large, large→small, large→small→large and
+    /// small→large→small, for plain anchors.
+    TwoWay,
+}
+
+impl Direction {
+    const EXPECTED: &'static str = "fast-to-slow, slow-to-fast, two-way";
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::FastToSlow => "fast-to-slow",
+            Self::SlowToFast => "slow-to-fast",
+            Self::TwoWay => "two-way",
+        })
+    }
+}
+
+impl FromStr for Direction {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
+            "fast-to-slow" | "f2s" => Ok(Self::FastToSlow),
+            "slow-to-fast" | "s2f" => Ok(Self::SlowToFast),
+            "two-way" | "twoway" | "bidirectional" => Ok(Self::TwoWay),
+            _ => Err(Error::Parse {
+                what: "a direction",
+                value: s.to_owned(),
+                expected: Self::EXPECTED,
+            }),
+        }
+    }
+}
+
+/// Which anchor pairs are stitched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pairing {
+    /// Only neighbours in the anchor list (the reference's `nearest_stitching`, default).
+    #[default]
+    Nearest,
+    /// Every pair of anchors; for plain one-way spaces also paths through three or more anchors
+    /// (the reference's `nearest_stitching=False`: 732 stitches for DeiT-Ti/S/B).
+    All,
+}
+
+impl fmt::Display for Pairing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Nearest => "nearest",
+            Self::All => "all",
+        })
+    }
+}
+
+impl FromStr for Pairing {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "nearest" => Ok(Self::Nearest),
+            "all" | "all-pairs" => Ok(Self::All),
+            _ => Err(Error::Parse {
+                what: "a pairing",
+                value: s.to_owned(),
+                expected: "nearest, all",
+            }),
+        }
+    }
+}
+
+/// The settings that, with the anchors, determine a stitch space.
+///
+/// The defaults are the reference's: a sliding window of 2 blocks with stride 1, nearest pairing,
+/// Fast-to-Slow, and the family's default stages (0, 1, 2 for Swin; 1, 2 when a CNN is among the
+/// anchors).
+///
+/// ```
+/// use snnet_space::{Direction, SpaceConfig};
+///
+/// let config = SpaceConfig::default().with_kernel_size(3).with_direction(Direction::SlowToFast);
+/// assert_eq!((config.kernel_size, config.stride), (3, 1));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SpaceConfig {
+    /// Blocks per sliding window (equal-depth pairs only).
+    pub kernel_size: usize,
+    /// Blocks the window moves each step (equal-depth pairs only).
+    pub stride: usize,
+    /// Which anchor pairs are stitched.
+    pub pairing: Pairing,
+    /// Which way the stitches run.
+    pub direction: Direction,
+    /// The stages to stitch, for hierarchical anchors; `None` for the family default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stages: Option<Vec<usize>>,
+}
+
+impl Default for SpaceConfig {
+    fn default() -> Self {
+        Self {
+            kernel_size: 2,
+            stride: 1,
+            pairing: Pairing::Nearest,
+            direction: Direction::FastToSlow,
+            stages: None,
+        }
+    }
+}
+
+impl SpaceConfig {
+    /// Sets the sliding-window size.
+    #[must_use]
+    pub fn with_kernel_size(mut self, kernel_size: usize) -> Self {
+        self.kernel_size = kernel_size;
+        self
+    }
+
+    /// Sets the sliding-window stride.
+    #[must_use]
+    pub fn with_stride(mut self, stride: usize) -> Self {
+        self.stride = stride;
+        self
+    }
+
+    /// Sets the pairing.
+    #[must_use]
+    pub fn with_pairing(mut self, pairing: Pairing) -> Self {
+        self.pairing = pairing;
+        self
+    }
+
+    /// Sets the direction.
+    #[must_use]
+    pub fn with_direction(mut self, direction: Direction) -> Self {
+        self.direction = direction;
+        self
+    }
+
+    /// Sets the stages to stitch (hierarchical anchors).
+    #[must_use]
+    pub fn with_stages(mut self, stages: impl Into<Vec<usize>>) -> Self {
+        self.stages = Some(stages.into());
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_and_display_round_trip() {
+        for d in [
+            Direction::FastToSlow,
+            Direction::SlowToFast,
+            Direction::TwoWay,
+        ] {
+            assert_eq!(d.to_string().parse::<Direction>().unwrap(), d);
+        }
+        for p in [Pairing::Nearest, Pairing::All] {
+            assert_eq!(p.to_string().parse::<Pairing>().unwrap(), p);
+        }
+        assert!(matches!(
+            "sideways".parse::<Direction>(),
+            Err(Error::Parse { .. })
+        ));
+        assert!(matches!(
+            "some".parse::<Pairing>(),
+            Err(Error::Parse { .. })
+        ));
+    }
+
+    #[test]
+    fn config_serde_defaults() {
+        let config: SpaceConfig = serde_json::from_str(r#"{"direction": "two-way"}"#).unwrap();
+        assert_eq!(
+            config,
+            SpaceConfig::default().with_direction(Direction::TwoWay)
+        );
+        let json = serde_json::to_string(&SpaceConfig::default()).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kernel_size":2,"stride":1,"pairing":"nearest","direction":"fast-to-slow"}"#
+        );
+    }
+}

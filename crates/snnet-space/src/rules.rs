@@ -1,0 +1,285 @@
+//! The reference's depth-mapping rules: which cuts `(j, k)` join a front anchor of depth `d_f`
+//! to an end anchor of depth `d_e`, and which shared stitching layer each cut uses.
+//!
+//! Every rule returns a [`PairRule`]: the cuts in the reference's order, each with its layer
+//! index, and the number of stitching layers the reference allocates for the pair. The space
+//! (see [`crate::StitchSpace`]) composes them; nothing else enumerates cuts.
+
+use serde::{Deserialize, Serialize};
+
+use crate::stitch::Cut;
+
+/// The cuts of one (front, end) anchor pair with their stitching-layer indices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PairRule {
+    /// `(cut, layer index)` in the reference's order.
+    pub cuts: Vec<(Cut, usize)>,
+    /// How many stitching layers the pair owns (indices `0..num_layers`); a layer may be used by
+    /// several cuts, whose least-squares solutions are then averaged.
+    pub num_layers: usize,
+}
+
+/// PyTorch's `F.interpolate(arange(n_in), size=n_out, mode="nearest")`: for every output
+/// position `i < n_out`, the input index it copies.
+///
+/// This follows PyTorch's kernel exactly (`nearest_idx` in `UpSample.h`): identity when the sizes
+/// are equal, `i >> 1` when `n_out == 2 n_in`, and otherwise `min(floorf(i * scale), n_in - 1)`
+/// with a *single-precision* `scale = n_in / n_out`. Single precision matters: for some sizes it
+/// differs from the exact `floor(i * n_in / n_out)` (e.g. `n_in = 2, n_out = 82, i = 41` gives 0).
+pub fn nearest_map(n_in: usize, n_out: usize) -> Vec<usize> {
+    if n_in == 0 {
+        return Vec::new();
+    }
+    (0..n_out)
+        .map(|i| {
+            if n_out == n_in {
+                i
+            } else if n_out == 2 * n_in {
+                i >> 1
+            } else {
+                #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+                #[allow(clippy::cast_sign_loss)]
+                let src = ((i as f32) * (n_in as f32 / n_out as f32)).floor() as usize;
+                src.min(n_in - 1)
+            }
+        })
+        .collect()
+}
+
+/// Equal depths: a window of `kernel` consecutive blocks slides over `0..depth` with `stride`;
+/// every ordered pair `(j, k)` inside a window that no earlier window produced becomes a cut, and
+/// every window that produces at least one new cut gets the next stitching layer.
+///
+/// With `allow_backward` (the DeiT rule) pairs with `j ≥ k` are kept, so a path may repeat
+/// blocks; without it (the Swin/ResNet rule) only `j < k` is kept.
+///
+/// DeiT's default (`depth 12, kernel 2, stride 1`) gives 34 cuts on 11 layers: layer 0 holds
+/// `(0,0) (0,1) (1,0) (1,1)` and layer `n` holds `(n,n+1) (n+1,n) (n+1,n+1)`.
+pub fn paired(depth: usize, kernel: usize, stride: usize, allow_backward: bool) -> PairRule {
+    let mut seen = vec![false; depth * depth];
+    let mut cuts = Vec::new();
+    let mut layer = 0;
+    let mut start = 0;
+    while start < depth && stride > 0 {
+        let window = start..(start + kernel).min(depth);
+        let mut new = false;
+        for j in window.clone() {
+            for k in window.clone() {
+                if seen[j * depth + k] || (!allow_backward && j >= k) {
+                    continue;
+                }
+                seen[j * depth + k] = true;
+                cuts.push((Cut::new(j, k), layer));
+                new = true;
+            }
+        }
+        if new {
+            layer += 1;
+        }
+        start += stride;
+    }
+    PairRule {
+        cuts,
+        num_layers: layer,
+    }
+}
+
+/// Front shallower than end (`d_f < d_e`): the reference's `unpaired_stitching`.
+///
+/// Each end block `m` maps to front block `emap[m]` by [`nearest_map`]`(d_f, d_e)`; the cuts are
+/// all `(j, m)` with `emap[m] == j` and `j < m`, ordered by `j` then `m`. The pair owns `d_f`
+/// layers, and (a quirk of the reference, kept for checkpoint compatibility) the `n`-th cut uses
+/// layer `emap[n]` — not `j`: in Swin-T→S stage 2, cut `(1, 3)` uses layer 0.
+pub fn unpaired(d_f: usize, d_e: usize) -> PairRule {
+    let emap = nearest_map(d_f, d_e);
+    let mut cuts = Vec::new();
+    for j in 0..d_f {
+        for (m, &e) in emap.iter().enumerate() {
+            if e == j && j < m {
+                cuts.push(Cut::new(j, m));
+            }
+        }
+    }
+    let cuts = cuts.into_iter().zip(emap.iter().copied()).collect();
+    PairRule {
+        cuts,
+        num_layers: d_f,
+    }
+}
+
+/// Front deeper than end (`d_f > d_e`, or equal): SN-Netv2's large→small rule, generalised.
+///
+/// Each front block `i` maps to end block `emap[i]` by [`nearest_map`]`(d_e, d_f)`. A cut leaves
+/// the front after the *last* front block of each group that maps to one end block, and enters
+/// the end at the next end block: `(i, emap[i] + 1)`, using layer `emap[i]`; cuts whose end
+/// would run no block are dropped. This is the reference's `(i, emap[i] + 1)` for odd `i`, layer
+/// `i // (d_f // d_e)`, whenever `d_f = 2 d_e` (the only unequal case it supports), and
+/// `(i, i + 1)`, layer `i`, for `i < d - 1` when the depths are equal.
+pub fn deep_to_shallow(d_f: usize, d_e: usize) -> PairRule {
+    let emap = nearest_map(d_e, d_f);
+    let cuts: Vec<(Cut, usize)> = (0..d_f)
+        .filter(|&i| i + 1 == d_f || emap[i + 1] != emap[i])
+        .filter(|&i| emap[i] + 1 < d_e)
+        .map(|i| (Cut::new(i, emap[i] + 1), emap[i]))
+        .collect();
+    let num_layers = cuts.iter().map(|&(_, l)| l + 1).max().unwrap_or(0);
+    PairRule { cuts, num_layers }
+}
+
+/// SN-Netv2's small→large rule (`d_s ≤ d_l`): one cut per front block `i`, entering the end
+/// after the group of end blocks that [`nearest_map`]`(d_s, d_l)` maps to blocks `≤ i`, i.e. at
+/// the first end block mapped to `i + 1` (`d_l` when there is none), using layer `i`.
+///
+/// For an integer ratio this is the reference's `(i, (i + 1) · (d_l // d_s))`. The last cut
+/// enters the end at `d_l`, so the end anchor runs no block: the reference generates it (and
+/// initialises its layer) but never trains or evaluates it.
+pub fn small_to_large(d_s: usize, d_l: usize) -> PairRule {
+    let emap = nearest_map(d_s, d_l);
+    let cuts = (0..d_s)
+        .map(|i| {
+            let enter = emap.iter().position(|&e| e == i + 1).unwrap_or(d_l);
+            (Cut::new(i, enter), i)
+        })
+        .collect();
+    PairRule {
+        cuts,
+        num_layers: d_s,
+    }
+}
+
+/// The one-way rule for a (front, end) pair: [`paired`] for equal depths, [`unpaired`] when the
+/// front is shallower and [`deep_to_shallow`] when it is deeper.
+pub fn one_way(
+    d_f: usize,
+    d_e: usize,
+    kernel: usize,
+    stride: usize,
+    allow_backward: bool,
+) -> PairRule {
+    match d_f.cmp(&d_e) {
+        std::cmp::Ordering::Equal => paired(d_f, kernel, stride, allow_backward),
+        std::cmp::Ordering::Less => unpaired(d_f, d_e),
+        std::cmp::Ordering::Greater => deep_to_shallow(d_f, d_e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(rule: &PairRule) -> Vec<(usize, usize, usize)> {
+        rule.cuts
+            .iter()
+            .map(|(c, l)| (c.front, c.end, *l))
+            .collect()
+    }
+
+    #[test]
+    fn nearest_map_matches_pytorch() {
+        assert_eq!(
+            nearest_map(6, 18),
+            [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4, 5, 5, 5]
+        );
+        assert_eq!(nearest_map(2, 6), [0, 0, 0, 1, 1, 1]);
+        assert_eq!(nearest_map(2, 4), [0, 0, 1, 1]);
+        assert_eq!(nearest_map(12, 24)[..6], [0, 0, 1, 1, 2, 2]);
+        assert_eq!(nearest_map(4, 3), [0, 1, 2]);
+        // Single-precision scale, as PyTorch computes it (exact arithmetic would give 1).
+        assert_eq!(nearest_map(2, 82)[41], 0);
+        assert_eq!(nearest_map(3, 123)[82], 1);
+        assert!(nearest_map(0, 5).is_empty());
+    }
+
+    #[test]
+    fn deit_paired_rule() {
+        let rule = paired(12, 2, 1, true);
+        assert_eq!(rule.num_layers, 11);
+        assert_eq!(rule.cuts.len(), 34);
+        let p = pairs(&rule);
+        assert_eq!(p[..4], [(0, 0, 0), (0, 1, 0), (1, 0, 0), (1, 1, 0)]);
+        for n in 1..11 {
+            let at = 4 + 3 * (n - 1);
+            assert_eq!(
+                p[at..at + 3],
+                [(n, n + 1, n), (n + 1, n, n), (n + 1, n + 1, n)]
+            );
+        }
+    }
+
+    #[test]
+    fn deit_paired_other_windows() {
+        // Counts of the reference with 3 anchors: 3 + 2 * cuts = 51 and 111.
+        let k2s2 = paired(12, 2, 2, true);
+        assert_eq!((k2s2.cuts.len(), k2s2.num_layers), (24, 6));
+        let k3s1 = paired(12, 3, 1, true);
+        assert_eq!((k3s1.cuts.len(), k3s1.num_layers), (54, 10));
+        // The trailing window [11] adds nothing new and gets no layer.
+        assert_eq!(pairs(&k3s1).last(), Some(&(11, 11, 9)));
+    }
+
+    #[test]
+    fn forward_only_paired_rule() {
+        assert_eq!(pairs(&paired(2, 2, 1, false)), [(0, 1, 0)]);
+        let p = pairs(&paired(18, 2, 1, false));
+        assert_eq!(p.len(), 17);
+        assert!(p.iter().enumerate().all(|(i, &c)| c == (i, i + 1, i)));
+    }
+
+    #[test]
+    fn unpaired_rule_keeps_reference_layer_ids() {
+        let rule = unpaired(6, 18);
+        assert_eq!(rule.num_layers, 6);
+        let p = pairs(&rule);
+        assert_eq!(p.len(), 17);
+        assert_eq!(
+            p[..6],
+            [
+                (0, 1, 0),
+                (0, 2, 0),
+                (1, 3, 0),
+                (1, 4, 1),
+                (1, 5, 1),
+                (2, 6, 1)
+            ]
+        );
+        assert_eq!(p[16], (5, 17, 5));
+        assert_eq!(pairs(&unpaired(2, 4)), [(0, 1, 0), (1, 2, 0), (1, 3, 1)]);
+        assert_eq!(
+            pairs(&unpaired(2, 6)),
+            [(0, 1, 0), (0, 2, 0), (1, 3, 0), (1, 4, 1), (1, 5, 1)]
+        );
+    }
+
+    #[test]
+    fn deep_to_shallow_matches_snnetv2() {
+        // Reference: odd i < 23, cut (i, floor(i / 2) + 1), layer i // 2.
+        let expected: Vec<_> = (1..23).step_by(2).map(|i| (i, i / 2 + 1, i / 2)).collect();
+        let rule = deep_to_shallow(24, 12);
+        assert_eq!(pairs(&rule), expected);
+        assert_eq!(rule.num_layers, 11);
+        // Equal depths: every i < d - 1, cut (i, i + 1), layer i.
+        let equal: Vec<_> = (0..11).map(|i| (i, i + 1, i)).collect();
+        assert_eq!(pairs(&deep_to_shallow(12, 12)), equal);
+        // Ratio 3: the last block of each group of three.
+        assert_eq!(
+            pairs(&deep_to_shallow(18, 6)),
+            [(2, 1, 0), (5, 2, 1), (8, 3, 2), (11, 4, 3), (14, 5, 4)]
+        );
+    }
+
+    #[test]
+    fn small_to_large_matches_snnetv2() {
+        let expected: Vec<_> = (0..12).map(|i| (i, (i + 1) * 2, i)).collect();
+        assert_eq!(pairs(&small_to_large(12, 24)), expected);
+        let equal: Vec<_> = (0..12).map(|i| (i, i + 1, i)).collect();
+        assert_eq!(pairs(&small_to_large(12, 12)), equal);
+        assert_eq!(small_to_large(12, 24).num_layers, 12);
+    }
+
+    #[test]
+    fn one_way_picks_the_rule_by_depth() {
+        assert_eq!(one_way(12, 12, 2, 1, true), paired(12, 2, 1, true));
+        assert_eq!(one_way(6, 18, 2, 1, false), unpaired(6, 18));
+        assert_eq!(one_way(18, 6, 2, 1, false), deep_to_shallow(18, 6));
+    }
+}

@@ -1,0 +1,812 @@
+//! The stitch space: every stitch of a family of anchors, with ids identical to the reference.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::anchor::{AnchorRegistry, AnchorSpec, Layout};
+use crate::config::{Direction, Pairing, SpaceConfig};
+use crate::error::{Error, Result};
+use crate::rules::{self, PairRule};
+use crate::stitch::{Cut, LayerKey, Segment, Stitch, StitchId};
+
+/// The stitching layers joining one anchor pair (at one stage, for hierarchical anchors).
+///
+/// The layers are indexed `0..num_layers()`; `positions[i]` lists the cuts that share layer
+/// `i` — the least-squares initialiser solves each of them and averages the solutions, as the
+/// reference does. A layer with no positions exists in the reference's module (and so in its
+/// checkpoints) but no stitch uses it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct LayerGroup {
+    /// The stage the layers work in; `None` for plain anchors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<usize>,
+    /// The anchor whose activations the layers read.
+    pub front: usize,
+    /// The anchor whose blocks the layers feed.
+    pub end: usize,
+    /// Input channels (the front anchor's width at the stage).
+    pub in_width: usize,
+    /// Output channels (the end anchor's width at the stage).
+    pub out_width: usize,
+    /// The front anchor's activation layout.
+    pub in_layout: Layout,
+    /// The end anchor's activation layout.
+    pub out_layout: Layout,
+    /// For every layer index, the cuts that share the layer, in first-use order.
+    pub positions: Vec<Vec<Cut>>,
+}
+
+impl LayerGroup {
+    /// Number of stitching layers in the group.
+    pub fn num_layers(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// The key of layer `index` of the group.
+    pub fn key(&self, index: usize) -> LayerKey {
+        LayerKey {
+            stage: self.stage,
+            front: self.front,
+            end: self.end,
+            index,
+        }
+    }
+
+    /// The keys of all the group's layers.
+    pub fn keys(&self) -> impl Iterator<Item = LayerKey> + '_ {
+        (0..self.num_layers()).map(|i| self.key(i))
+    }
+}
+
+/// The serialised form of a space: its inputs. Deserialising re-enumerates, so a stored space can
+/// never disagree with the rules.
+#[derive(Serialize, Deserialize)]
+struct SpaceDef {
+    anchors: Vec<AnchorSpec>,
+    #[serde(default)]
+    config: SpaceConfig,
+}
+
+/// Every stitch of a family of anchors, enumerated once by the reference's rules.
+///
+/// Ids are the reference's config ids: the anchors first, in the given order (small → large),
+/// then each anchor pair's stitches in the reference's order (per stage, for hierarchical
+/// anchors). Forward, cost, least-squares init and training all read this one description.
+///
+/// ```
+/// use snnet_space::{SpaceConfig, StitchId, StitchSpace};
+///
+/// let space = StitchSpace::builtin(
+///     &["deit_tiny_patch16_224", "deit_small_patch16_224", "deit_base_patch16_224"],
+///     SpaceConfig::default(),
+/// )?;
+/// assert_eq!(space.len(), 71);
+/// let stitch = space.get(StitchId(24))?;
+/// assert_eq!(space.describe(stitch), "deit_tiny[..=7] →L6→ deit_small[7..]");
+/// assert_eq!(space.layer_groups()[0].num_layers(), 11);
+/// # Ok::<(), snnet_space::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "SpaceDef", into = "SpaceDef")]
+pub struct StitchSpace {
+    anchors: Vec<AnchorSpec>,
+    config: SpaceConfig,
+    stages: Vec<usize>,
+    stitches: Vec<Stitch>,
+    groups: Vec<LayerGroup>,
+}
+
+impl TryFrom<SpaceDef> for StitchSpace {
+    type Error = Error;
+
+    fn try_from(def: SpaceDef) -> Result<Self> {
+        Self::new(def.anchors, def.config)
+    }
+}
+
+impl From<StitchSpace> for SpaceDef {
+    fn from(space: StitchSpace) -> Self {
+        Self {
+            anchors: space.anchors,
+            config: space.config,
+        }
+    }
+}
+
+impl StitchSpace {
+    /// Enumerates the space of `anchors` (listed small → large) under `config`.
+    ///
+    /// # Errors
+    /// [`Error::NoAnchors`], [`Error::InvalidAnchor`], [`Error::DuplicateAnchor`],
+    /// [`Error::StageCountMismatch`] (plain and hierarchical anchors mixed),
+    /// [`Error::AnchorOrder`] (anchors not listed small → large), [`Error::InvalidWindow`],
+    /// [`Error::StageOutOfRange`], [`Error::NoStages`], and [`Error::Unsupported`] for two-way
+    /// stitching of hierarchical anchors or of a deeper anchor into a shallower one.
+    pub fn new(anchors: Vec<AnchorSpec>, config: SpaceConfig) -> Result<Self> {
+        let stages = validate(&anchors, &config)?;
+        let mut builder = Builder::new(&anchors, &config, &stages);
+        builder.enumerate()?;
+        let (stitches, groups) = builder.finish();
+        Ok(Self {
+            anchors,
+            config,
+            stages,
+            stitches,
+            groups,
+        })
+    }
+
+    /// Enumerates the space of built-in anchors given by name (see [`crate::builtin_names`]).
+    ///
+    /// # Errors
+    /// [`Error::UnknownAnchor`] with close matches, otherwise as [`StitchSpace::new`].
+    pub fn builtin<S: AsRef<str>>(names: &[S], config: SpaceConfig) -> Result<Self> {
+        Self::new(AnchorRegistry::builtin().resolve(names)?, config)
+    }
+
+    /// The anchors, in id order.
+    pub fn anchors(&self) -> &[AnchorSpec] {
+        &self.anchors
+    }
+
+    /// The settings the space was enumerated with.
+    pub fn config(&self) -> &SpaceConfig {
+        &self.config
+    }
+
+    /// The stages stitched (resolved defaults included); `[0]` for plain anchors.
+    pub fn stages(&self) -> &[usize] {
+        &self.stages
+    }
+
+    /// Whether the anchors are hierarchical (several stages).
+    pub fn is_hierarchical(&self) -> bool {
+        self.anchors
+            .first()
+            .is_some_and(AnchorSpec::is_hierarchical)
+    }
+
+    /// Number of stitches, anchors and stitches the reference does not evaluate included.
+    pub fn len(&self) -> usize {
+        self.stitches.len()
+    }
+
+    /// Whether the space has no stitch (never true for a constructed space).
+    pub fn is_empty(&self) -> bool {
+        self.stitches.is_empty()
+    }
+
+    /// Every stitch, in id order.
+    pub fn stitches(&self) -> &[Stitch] {
+        &self.stitches
+    }
+
+    /// The stitches the reference trains and evaluates (all but SN-Netv2's empty-end ones).
+    pub fn evaluated(&self) -> impl Iterator<Item = &Stitch> {
+        self.stitches.iter().filter(|s| s.evaluated)
+    }
+
+    /// Every id, in order.
+    pub fn ids(&self) -> impl Iterator<Item = StitchId> + '_ {
+        self.stitches.iter().map(|s| s.id)
+    }
+
+    /// The stitch with id `id`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownStitch`] when the id is out of range.
+    pub fn get(&self, id: StitchId) -> Result<&Stitch> {
+        self.stitches.get(id.0).ok_or(Error::UnknownStitch {
+            id: id.0,
+            count: self.stitches.len(),
+        })
+    }
+
+    /// The stitching-layer groups, in the reference's module order: per stitched stage (for
+    /// hierarchical anchors), per anchor pair.
+    pub fn layer_groups(&self) -> &[LayerGroup] {
+        &self.groups
+    }
+
+    /// Every stitching layer of the space, group by group.
+    pub fn layer_keys(&self) -> impl Iterator<Item = LayerKey> + '_ {
+        self.groups.iter().flat_map(LayerGroup::keys)
+    }
+
+    /// The group holding the layers from `front` to `end` at `stage`.
+    pub fn group(&self, stage: Option<usize>, front: usize, end: usize) -> Option<&LayerGroup> {
+        self.groups
+            .iter()
+            .find(|g| g.stage == stage && g.front == front && g.end == end)
+    }
+
+    /// The cuts that share stitching layer `key` (the least-squares averaging set).
+    ///
+    /// # Errors
+    /// [`Error::UnknownLayer`] when the space has no such layer.
+    pub fn positions(&self, key: LayerKey) -> Result<&[Cut]> {
+        self.group(key.stage, key.front, key.end)
+            .and_then(|g| g.positions.get(key.index))
+            .map(Vec::as_slice)
+            .ok_or_else(|| Error::UnknownLayer(key.to_string()))
+    }
+
+    /// The path of stitch `id` as runs of global blocks, one per anchor segment.
+    ///
+    /// # Errors
+    /// [`Error::UnknownStitch`] when the id is out of range.
+    pub fn segments(&self, id: StitchId) -> Result<Vec<Segment>> {
+        Ok(self.segments_of(self.get(id)?))
+    }
+
+    /// The path of a stitch of this space as runs of global blocks, one per anchor segment.
+    pub fn segments_of(&self, stitch: &Stitch) -> Vec<Segment> {
+        let stage = stitch.stage.unwrap_or(0);
+        let last = stitch.anchors.len() - 1;
+        stitch
+            .anchors
+            .iter()
+            .enumerate()
+            .map(|(i, &anchor)| {
+                let spec = &self.anchors[anchor];
+                let start = match i {
+                    0 => 0,
+                    _ => spec.global_block(stage, stitch.cuts[i - 1].end),
+                };
+                let end = if i == last {
+                    spec.depth()
+                } else {
+                    spec.global_block(stage, stitch.cuts[i].front) + 1
+                };
+                Segment {
+                    anchor,
+                    start,
+                    end,
+                    stem: i == 0,
+                    head: i == last,
+                }
+            })
+            .collect()
+    }
+
+    /// A readable one-line description of a stitch of this space, e.g.
+    /// `deit_tiny[..=7] →L6→ deit_small[7..]` or `swin_tiny[..=s2.b1] →L0→ swin_small[s2.b3..]`.
+    pub fn describe(&self, stitch: &Stitch) -> String {
+        StitchDisplay {
+            space: self,
+            stitch,
+        }
+        .to_string()
+    }
+
+    /// A [`fmt::Display`] of stitch `id` (see [`StitchSpace::describe`]).
+    ///
+    /// # Errors
+    /// [`Error::UnknownStitch`] when the id is out of range.
+    pub fn display(&self, id: StitchId) -> Result<StitchDisplay<'_>> {
+        Ok(StitchDisplay {
+            space: self,
+            stitch: self.get(id)?,
+        })
+    }
+}
+
+/// Displays a stitch with its anchors' labels; see [`StitchSpace::describe`].
+#[derive(Debug, Clone, Copy)]
+pub struct StitchDisplay<'a> {
+    space: &'a StitchSpace,
+    stitch: &'a Stitch,
+}
+
+impl fmt::Display for StitchDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let stitch = self.stitch;
+        let anchors = self.space.anchors();
+        let label = |i: usize| {
+            anchors
+                .get(stitch.anchors[i])
+                .map_or("?", AnchorSpec::label)
+        };
+        if stitch.is_anchor() {
+            return f.write_str(label(0));
+        }
+        let block = |b: usize| match stitch.stage {
+            Some(s) => format!("s{s}.b{b}"),
+            None => b.to_string(),
+        };
+        let last = stitch.anchors.len() - 1;
+        for i in 0..=last {
+            let from = (i > 0).then(|| block(stitch.cuts[i - 1].end));
+            let to = (i < last).then(|| block(stitch.cuts[i].front));
+            write!(
+                f,
+                "{}[{}..{}]",
+                label(i),
+                from.unwrap_or_default(),
+                to.map(|t| format!("={t}")).unwrap_or_default()
+            )?;
+            if i < last {
+                write!(f, " →L{}→ ", stitch.layers[i])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks the anchors and settings; returns the stages to stitch.
+fn validate(anchors: &[AnchorSpec], config: &SpaceConfig) -> Result<Vec<usize>> {
+    let first = anchors.first().ok_or(Error::NoAnchors)?;
+    let mut names = std::collections::BTreeSet::new();
+    for anchor in anchors {
+        anchor.validate()?;
+        if !names.insert(anchor.name.as_str()) {
+            return Err(Error::DuplicateAnchor {
+                name: anchor.name.clone(),
+            });
+        }
+        if anchor.num_stages() != first.num_stages() {
+            return Err(Error::StageCountMismatch {
+                first: first.name.clone(),
+                first_stages: first.num_stages(),
+                other: anchor.name.clone(),
+                other_stages: anchor.num_stages(),
+            });
+        }
+    }
+    if config.kernel_size == 0 {
+        return Err(Error::InvalidWindow {
+            what: "kernel size",
+            value: 0,
+        });
+    }
+    if config.stride == 0 {
+        return Err(Error::InvalidWindow {
+            what: "stride",
+            value: 0,
+        });
+    }
+    let num_stages = first.num_stages();
+    let stages = match &config.stages {
+        Some(stages) => {
+            if stages.is_empty() {
+                return Err(Error::NoStages);
+            }
+            if let Some(&stage) = stages.iter().find(|&&s| s >= num_stages) {
+                return Err(Error::StageOutOfRange { stage, num_stages });
+            }
+            let mut stages = stages.clone();
+            stages.sort_unstable();
+            stages.dedup();
+            stages
+        }
+        None if num_stages == 1 => vec![0],
+        // The reference stitches every stage but the last; with a CNN among the anchors it also
+        // skips stage 0 (`stitching_resnet_swin`).
+        None if anchors.iter().any(|a| a.layout == Layout::Map) => (1..num_stages - 1).collect(),
+        None => (0..num_stages - 1).collect(),
+    };
+    if stages.is_empty() {
+        return Err(Error::NoStages);
+    }
+    for pair in anchors.windows(2) {
+        for &stage in &stages {
+            let (front, end) = (&pair[0].stages[stage], &pair[1].stages[stage]);
+            if front.width > end.width {
+                return Err(Error::AnchorOrder {
+                    front: pair[0].name.clone(),
+                    end: pair[1].name.clone(),
+                    stage,
+                    front_width: front.width,
+                    end_width: end.width,
+                });
+            }
+        }
+    }
+    if config.direction == Direction::TwoWay {
+        if num_stages > 1 {
+            return Err(Error::Unsupported(
+                "two-way stitching (SN-Netv2) is defined for plain anchors only".to_owned(),
+            ));
+        }
+        if let Some(pair) = anchors.windows(2).find(|p| p[0].depth() > p[1].depth()) {
+            return Err(Error::Unsupported(format!(
+                "two-way stitching needs the smaller anchor to be no deeper than the larger: \
+                 `{}` has {} blocks, `{}` has {}",
+                pair[0].name,
+                pair[0].depth(),
+                pair[1].name,
+                pair[1].depth()
+            )));
+        }
+    }
+    Ok(stages)
+}
+
+/// All combinations of `k` items of `0..n`, in lexicographic order (Python's
+/// `itertools.combinations`).
+fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
+    let mut out = Vec::new();
+    if k == 0 || k > n {
+        return out;
+    }
+    let mut idx: Vec<usize> = (0..k).collect();
+    loop {
+        out.push(idx.clone());
+        let Some(i) = (0..k).rev().find(|&i| idx[i] != i + n - k) else {
+            return out;
+        };
+        idx[i] += 1;
+        for j in i + 1..k {
+            idx[j] = idx[j - 1] + 1;
+        }
+    }
+}
+
+/// Builds the stitches and layer groups in id order.
+struct Builder<'a> {
+    anchors: &'a [AnchorSpec],
+    config: &'a SpaceConfig,
+    stages: &'a [usize],
+    hierarchical: bool,
+    stitches: Vec<Stitch>,
+    groups: Vec<LayerGroup>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(anchors: &'a [AnchorSpec], config: &'a SpaceConfig, stages: &'a [usize]) -> Self {
+        let stitches = (0..anchors.len())
+            .map(|a| Stitch {
+                id: StitchId(a),
+                anchors: vec![a],
+                cuts: Vec::new(),
+                layers: Vec::new(),
+                stage: None,
+                evaluated: true,
+            })
+            .collect();
+        Self {
+            anchors,
+            config,
+            stages,
+            hierarchical: anchors.first().is_some_and(AnchorSpec::is_hierarchical),
+            stitches,
+            groups: Vec::new(),
+        }
+    }
+
+    /// Anchor combinations to stitch, each in execution order: the neighbour pairs (nearest) or
+    /// every combination of 2 (and, for plain one-way spaces, up to all) anchors, reversed for
+    /// Slow-to-Fast.
+    fn combinations(&self) -> Vec<Vec<usize>> {
+        let n = self.anchors.len();
+        let mut combos: Vec<Vec<usize>> = match self.config.pairing {
+            Pairing::Nearest => (1..n).map(|a| vec![a - 1, a]).collect(),
+            Pairing::All => {
+                let longest = if self.hierarchical || self.config.direction == Direction::TwoWay {
+                    2
+                } else {
+                    n
+                };
+                (2..=longest).flat_map(|k| combinations(n, k)).collect()
+            }
+        };
+        if self.config.direction == Direction::SlowToFast {
+            for combo in &mut combos {
+                combo.reverse();
+            }
+        }
+        combos
+    }
+
+    fn depth(&self, anchor: usize, stage: usize) -> usize {
+        self.anchors[anchor].stages[stage].depth
+    }
+
+    fn add_group(&mut self, stage: usize, front: usize, end: usize, num_layers: usize) {
+        let (f, e) = (&self.anchors[front], &self.anchors[end]);
+        self.groups.push(LayerGroup {
+            stage: self.hierarchical.then_some(stage),
+            front,
+            end,
+            in_width: f.stages[stage].width,
+            out_width: e.stages[stage].width,
+            in_layout: f.layout,
+            out_layout: e.layout,
+            positions: vec![Vec::new(); num_layers],
+        });
+    }
+
+    fn push(&mut self, stage: usize, anchors: &[usize], cuts: &[(Cut, usize)], evaluated: bool) {
+        self.stitches.push(Stitch {
+            id: StitchId(self.stitches.len()),
+            anchors: anchors.to_vec(),
+            cuts: cuts.iter().map(|&(c, _)| c).collect(),
+            layers: cuts.iter().map(|&(_, l)| l).collect(),
+            stage: self.hierarchical.then_some(stage),
+            evaluated,
+        });
+    }
+
+    fn enumerate(&mut self) -> Result<()> {
+        let combos = self.combinations();
+        if self.config.direction == Direction::TwoWay {
+            for combo in &combos {
+                self.two_way(combo[0], combo[1]);
+            }
+            return Ok(());
+        }
+        let (kernel, stride) = (self.config.kernel_size, self.config.stride);
+        let allow_backward = !self.hierarchical;
+        for &stage in self.stages {
+            // One rule (and one layer group) per anchor pair, in pair order.
+            let mut pair_rules: Vec<((usize, usize), PairRule)> = Vec::new();
+            for combo in combos.iter().filter(|c| c.len() == 2) {
+                let (front, end) = (combo[0], combo[1]);
+                let (d_f, d_e) = (self.depth(front, stage), self.depth(end, stage));
+                let rule = rules::one_way(d_f, d_e, kernel, stride, allow_backward);
+                self.add_group(stage, front, end, rule.num_layers);
+                pair_rules.push(((front, end), rule));
+            }
+            for combo in &combos {
+                let chain: Vec<&PairRule> = combo
+                    .windows(2)
+                    .filter_map(|p| {
+                        pair_rules
+                            .iter()
+                            .find(|(pair, _)| *pair == (p[0], p[1]))
+                            .map(|(_, rule)| rule)
+                    })
+                    .collect();
+                if chain.len() + 1 != combo.len() {
+                    return Err(Error::Unsupported(format!(
+                        "anchor path {combo:?} uses a pair that is not stitched"
+                    )));
+                }
+                let mut prefix = Vec::with_capacity(chain.len());
+                self.chains(stage, combo, &chain, &mut prefix);
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes every path through `combo` whose cuts follow `chain`'s rules in order, each cut
+    /// entering the middle anchor no later than the next one leaves it (`next.front ≥
+    /// prev.end`), in the reference's nested-loop order.
+    fn chains(
+        &mut self,
+        stage: usize,
+        combo: &[usize],
+        chain: &[&PairRule],
+        prefix: &mut Vec<(Cut, usize)>,
+    ) {
+        let Some(rule) = chain.get(prefix.len()) else {
+            self.push(stage, combo, prefix, true);
+            return;
+        };
+        for &(cut, layer) in &rule.cuts {
+            if prefix.last().is_none_or(|(prev, _)| cut.front >= prev.end) {
+                prefix.push((cut, layer));
+                self.chains(stage, combo, chain, prefix);
+                prefix.pop();
+            }
+        }
+    }
+
+    /// SN-Netv2's two-way space for a (small, large) pair, in the reference's order:
+    /// S→L, L→S, L→S→L, S→L→S.
+    fn two_way(&mut self, small: usize, large: usize) {
+        let (d_s, d_l) = (self.depth(small, 0), self.depth(large, 0));
+        let sl = rules::small_to_large(d_s, d_l);
+        let ls = rules::deep_to_shallow(d_l, d_s);
+        self.add_group(0, small, large, sl.num_layers);
+        self.add_group(0, large, small, ls.num_layers);
+        // The S→L cut entering the large anchor past its last block runs no large block.
+        let runs_end = |cut: &Cut| cut.end < d_l;
+        for &c in &sl.cuts {
+            self.push(0, &[small, large], &[c], runs_end(&c.0));
+        }
+        for &c in &ls.cuts {
+            self.push(0, &[large, small], &[c], true);
+        }
+        for &first in &ls.cuts {
+            for &second in sl.cuts.iter().filter(|(c, _)| runs_end(c)) {
+                if second.0.front >= first.0.end {
+                    self.push(0, &[large, small, large], &[first, second], true);
+                }
+            }
+        }
+        for &first in &sl.cuts {
+            for &second in &ls.cuts {
+                if second.0.front >= first.0.end {
+                    self.push(0, &[small, large, small], &[first, second], true);
+                }
+            }
+        }
+    }
+
+    /// Fills every group's positions from the stitches and returns the result.
+    fn finish(mut self) -> (Vec<Stitch>, Vec<LayerGroup>) {
+        for stitch in &self.stitches {
+            for (key, cut) in stitch.layer_keys().zip(&stitch.cuts) {
+                let group = self
+                    .groups
+                    .iter_mut()
+                    .find(|g| g.stage == key.stage && g.front == key.front && g.end == key.end);
+                if let Some(positions) = group.and_then(|g| g.positions.get_mut(key.index)) {
+                    if !positions.contains(cut) {
+                        positions.push(*cut);
+                    }
+                }
+            }
+        }
+        (self.stitches, self.groups)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn combinations_match_itertools() {
+        assert_eq!(combinations(3, 2), [[0, 1], [0, 2], [1, 2]]);
+        assert_eq!(combinations(4, 3).len(), 4);
+        assert_eq!(combinations(3, 3), [[0, 1, 2]]);
+        assert!(combinations(2, 3).is_empty());
+    }
+
+    fn deit() -> StitchSpace {
+        StitchSpace::builtin(
+            &[
+                "deit_tiny_patch16_224",
+                "deit_small_patch16_224",
+                "deit_base_patch16_224",
+            ],
+            SpaceConfig::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn display_forms() {
+        let space = deit();
+        assert_eq!(space.display(StitchId(0)).unwrap().to_string(), "deit_tiny");
+        assert_eq!(
+            space.describe(&space.stitches()[3]),
+            "deit_tiny[..=0] →L0→ deit_small[0..]"
+        );
+        assert_eq!(
+            space.describe(&space.stitches()[70]),
+            "deit_small[..=11] →L10→ deit_base[11..]"
+        );
+        let swin = StitchSpace::builtin(
+            &[
+                "swin_tiny_patch4_window7_224",
+                "swin_small_patch4_window7_224",
+                "swin_base_patch4_window7_224",
+            ],
+            SpaceConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            swin.describe(&swin.stitches()[9]),
+            "swin_tiny[..=s2.b1] →L0→ swin_small[s2.b3..]"
+        );
+    }
+
+    #[test]
+    fn serde_round_trip_re_enumerates() {
+        let space = deit();
+        let json = serde_json::to_string(&space).unwrap();
+        assert!(json.contains("deit_base_patch16_224") && !json.contains("positions"));
+        let back: StitchSpace = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, space);
+        let bad = json.replace("\"kernel_size\":2", "\"kernel_size\":0");
+        let err = serde_json::from_str::<StitchSpace>(&bad).unwrap_err();
+        assert!(err.to_string().contains("kernel size must be at least 1"));
+    }
+
+    #[test]
+    fn segments_of_a_deit_stitch() {
+        let space = deit();
+        let segments = space.segments(StitchId(24)).unwrap();
+        assert_eq!(
+            segments,
+            [
+                Segment {
+                    anchor: 0,
+                    start: 0,
+                    end: 8,
+                    stem: true,
+                    head: false
+                },
+                Segment {
+                    anchor: 1,
+                    start: 7,
+                    end: 12,
+                    stem: false,
+                    head: true
+                },
+            ]
+        );
+        assert!(matches!(
+            space.segments(StitchId(71)),
+            Err(Error::UnknownStitch { .. })
+        ));
+    }
+
+    #[test]
+    fn invalid_inputs_are_typed_errors() {
+        let tiny = AnchorSpec::plain("t", 4, 8);
+        let small = AnchorSpec::plain("s", 4, 16);
+        let cfg = SpaceConfig::default();
+        assert!(matches!(
+            StitchSpace::new(vec![], cfg.clone()),
+            Err(Error::NoAnchors)
+        ));
+        assert!(matches!(
+            StitchSpace::new(vec![small.clone(), tiny.clone()], cfg.clone()),
+            Err(Error::AnchorOrder { stage: 0, .. })
+        ));
+        assert!(matches!(
+            StitchSpace::new(vec![tiny.clone(), tiny.clone()], cfg.clone()),
+            Err(Error::DuplicateAnchor { .. })
+        ));
+        assert!(matches!(
+            StitchSpace::new(
+                vec![tiny.clone(), small.clone()],
+                cfg.clone().with_kernel_size(0)
+            ),
+            Err(Error::InvalidWindow {
+                what: "kernel size",
+                ..
+            })
+        ));
+        assert!(matches!(
+            StitchSpace::new(
+                vec![tiny.clone(), small.clone()],
+                cfg.clone().with_stride(0)
+            ),
+            Err(Error::InvalidWindow { what: "stride", .. })
+        ));
+        assert!(matches!(
+            StitchSpace::new(
+                vec![tiny.clone(), small.clone()],
+                cfg.clone().with_stages([1])
+            ),
+            Err(Error::StageOutOfRange {
+                stage: 1,
+                num_stages: 1
+            })
+        ));
+        assert!(matches!(
+            StitchSpace::new(
+                vec![tiny.clone(), small.clone()],
+                cfg.clone().with_stages([])
+            ),
+            Err(Error::NoStages)
+        ));
+        let swin = AnchorSpec::hierarchical("w", Layout::Tokens, &[(2, 8), (2, 16)]);
+        assert!(matches!(
+            StitchSpace::new(vec![tiny.clone(), swin.clone()], cfg.clone()),
+            Err(Error::StageCountMismatch { .. })
+        ));
+        let swin2 = AnchorSpec::hierarchical("w2", Layout::Tokens, &[(2, 8), (2, 32)]);
+        assert!(matches!(
+            StitchSpace::new(
+                vec![swin, swin2],
+                cfg.clone().with_direction(Direction::TwoWay)
+            ),
+            Err(Error::Unsupported(_))
+        ));
+        let deep_small = AnchorSpec::plain("ds", 8, 8);
+        assert!(matches!(
+            StitchSpace::new(
+                vec![deep_small, small],
+                cfg.with_direction(Direction::TwoWay)
+            ),
+            Err(Error::Unsupported(_))
+        ));
+    }
+}
