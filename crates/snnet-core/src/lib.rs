@@ -1,1 +1,49 @@
-//! placeholder
+//! Stitchable Neural Networks (SN-Net) in Rust — the one dependency.
+//!
+//! SN-Net (Pan, Cai & Zhuang, CVPR 2023) takes a family of pretrained models at several scales
+//! (the *anchors*), cuts them at block boundaries and joins a smaller anchor's front to a larger
+//! anchor's back with a small *stitching layer*. One network then holds dozens of *stitches*
+//! spanning the accuracy/FLOPs range between the anchors, and an application switches stitch at
+//! run time to fit its resource budget.
+//!
+//! This crate re-exports the workspace's crates so that one `snnet-core` dependency suffices:
+//!
+//! - [`space`] (`snnet-space`): the typed stitch space — anchors, stitches with the reference's
+//!   ids, stitching layers and their least-squares averaging sets.
+//! - [`select`] (`snnet-select`): per-stitch accuracy/cost tables, the Pareto frontier and the
+//!   budget selector.
+//!
+//! The stitched network itself (anchors, stitching layers, forward by stitch id, checkpoints)
+//! joins this crate as the zoo and stitching crates land; see the workspace README.
+//!
+//! ```
+//! use snnet_core::select::{Budget, Cost, StitchTable};
+//! use snnet_core::space::{SpaceConfig, StitchSpace};
+//!
+//! // The 71 stitches of DeiT-Ti/S/B, with the reference's ids.
+//! let space = StitchSpace::builtin(
+//!     &["deit_tiny_patch16_224", "deit_small_patch16_224", "deit_base_patch16_224"],
+//!     SpaceConfig::default(),
+//! )?;
+//! assert_eq!(space.len(), 71);
+//!
+//! // An evaluation table (here two rows of the reference's own format) and a FLOPs budget.
+//! let table: StitchTable = r#"
+//! {"cfg_id": 0, "flops": 1258411200, "params": 5717416, "acc1": 70.564}
+//! {"cfg_id": 24, "flops": 2758967808, "params": 13038760, "acc1": 75.626}
+//! "#
+//! .parse()?;
+//! let best = table.select(Budget::flops(3_000_000_000))?;
+//! assert_eq!(best.id, 24);
+//! let stitch = space.get(best.id.into())?;
+//! assert_eq!(space.describe(stitch), "deit_tiny[..=7] →L6→ deit_small[7..]");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub use snnet_select as select;
+pub use snnet_space as space;
+
+pub use snnet_select::{Budget, Cost, Frontier, StitchRecord, StitchTable};
+pub use snnet_space::{
+    AnchorRegistry, AnchorSpec, Direction, Pairing, SpaceConfig, Stitch, StitchId, StitchSpace,
+};

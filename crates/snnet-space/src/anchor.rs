@@ -189,11 +189,19 @@ impl AnchorSpec {
     }
 }
 
+/// `(name, label, layout, [(depth, width)])` of one built-in anchor.
+type Builtin = (
+    &'static str,
+    &'static str,
+    Layout,
+    &'static [(usize, usize)],
+);
+
 /// The anchors that ship with the crate, by timm name: `(name, label, layout, [(depth, width)])`.
 ///
 /// Widths are the per-stage channels the reference stitches (`embed_dim` for ViT/DeiT,
 /// `head_dim · heads` per stage for Swin, `[64, 128, 256, 512] · expansion` for ResNet).
-const BUILTIN: &[(&str, &str, Layout, &[(usize, usize)])] = &[
+const BUILTIN: &[Builtin] = &[
     (
         "deit_tiny_patch16_224",
         "deit_tiny",

@@ -633,10 +633,10 @@ impl<'a> Builder<'a> {
                     .groups
                     .iter_mut()
                     .find(|g| g.stage == key.stage && g.front == key.front && g.end == key.end);
-                if let Some(positions) = group.and_then(|g| g.positions.get_mut(key.index)) {
-                    if !positions.contains(cut) {
-                        positions.push(*cut);
-                    }
+                if let Some(positions) = group.and_then(|g| g.positions.get_mut(key.index))
+                    && !positions.contains(cut)
+                {
+                    positions.push(*cut);
                 }
             }
         }

@@ -24,7 +24,7 @@ impl StitchId {
 
 impl fmt::Display for StitchId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        fmt::Display::fmt(&self.0, f)
     }
 }
 

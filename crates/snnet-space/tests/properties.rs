@@ -2,6 +2,8 @@
 //! connected path, every stitching layer is shared by exactly the cuts of its window, and the
 //! space's parts agree with each other.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
+
 use std::collections::BTreeSet;
 
 use proptest::prelude::*;
@@ -29,9 +31,16 @@ fn family() -> impl Strategy<Value = Vec<AnchorSpec>> {
                 }
                 (0..n)
                     .map(|a| {
-                        let layout = if stages > 1 && maps[a] { Layout::Map } else { Layout::Tokens };
-                        let stages: Vec<(usize, usize)> =
-                            depths[a].iter().copied().zip(widths[a].iter().copied()).collect();
+                        let layout = if stages > 1 && maps[a] {
+                            Layout::Map
+                        } else {
+                            Layout::Tokens
+                        };
+                        let stages: Vec<(usize, usize)> = depths[a]
+                            .iter()
+                            .copied()
+                            .zip(widths[a].iter().copied())
+                            .collect();
                         AnchorSpec::hierarchical(format!("anchor{a}"), layout, &stages)
                     })
                     .collect()

@@ -2,6 +2,8 @@
 //! (`fixtures/reference/spaces`, see its README), the published result files' ids
 //! (`fixtures/reference/*.jsonl`), and lists checked by hand from the spec.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
+
 use serde_json::Value;
 use snnet_space::{Cut, Direction, Pairing, SpaceConfig, StitchId, StitchSpace};
 
@@ -289,13 +291,16 @@ fn deit_order_by_hand() {
     );
 }
 
+/// `(stage, anchors, (front, end), layer)` of one expected stitch.
+type Expected = (Option<usize>, [usize; 2], (usize, usize), usize);
+
 /// Swin-T/S/B, checked by hand from the spec (§2): anchors 0–2; stage 0: T→S (0,1), S→B (0,1);
 /// stage 1 the same; stage 2: T(6)→S(18) unpaired with layer ids emap[:17], then S→B paired
 /// (j, j+1), layer j.
 #[test]
 fn swin_order_by_hand() {
     let space = space(&SWIN, SpaceConfig::default());
-    let mut expected: Vec<(Option<usize>, [usize; 2], (usize, usize), usize)> = vec![];
+    let mut expected: Vec<Expected> = vec![];
     for stage in [0, 1] {
         expected.push((Some(stage), [0, 1], (0, 1), 0));
         expected.push((Some(stage), [1, 2], (0, 1), 0));

@@ -1,0 +1,69 @@
+//! Number parsing and printing for the command line.
+
+/// Formats a count with a decimal SI prefix and a unit: `2.759 GFLOPs`, `13.04 Mparams`,
+/// `512 params`.
+pub(crate) fn human(x: f64, unit: &str) -> String {
+    let (value, prefix) = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
+        .into_iter()
+        .find(|(scale, _)| x.abs() >= *scale)
+        .map_or((x, ""), |(scale, prefix)| (x / scale, prefix));
+    if prefix.is_empty() {
+        format!("{value} {unit}")
+    } else {
+        format!("{value:.3} {prefix}{unit}")
+    }
+}
+
+/// Parses a non-negative count: `4608338304`, `4_608_338_304`, `4.6e9`, `4.6G`, `25M`, `500k`.
+pub(crate) fn parse_count(s: &str) -> Result<u64, String> {
+    let text: String = s
+        .trim()
+        .chars()
+        .filter(|c| *c != '_' && *c != ',')
+        .collect();
+    let (number, scale) = match text.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&text[..i], 1e3),
+        Some((i, 'm' | 'M')) => (&text[..i], 1e6),
+        Some((i, 'g' | 'G')) => (&text[..i], 1e9),
+        Some((i, 't' | 'T')) => (&text[..i], 1e12),
+        _ => (text.as_str(), 1.0),
+    };
+    if scale == 1.0
+        && let Ok(n) = number.parse::<u64>()
+    {
+        return Ok(n);
+    }
+    let bad = || format!("`{s}` is not a count (examples: 5000000000, 5e9, 5G, 25M)");
+    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    let total = value * scale;
+    if !total.is_finite() || total < 0.0 || total > u64::MAX as f64 {
+        return Err(bad());
+    }
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    Ok(total.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_parse() {
+        assert_eq!(parse_count("4608338304"), Ok(4_608_338_304));
+        assert_eq!(parse_count("4_608_338_304"), Ok(4_608_338_304));
+        assert_eq!(parse_count("5e9"), Ok(5_000_000_000));
+        assert_eq!(parse_count("4.6G"), Ok(4_600_000_000));
+        assert_eq!(parse_count("25M"), Ok(25_000_000));
+        assert_eq!(parse_count("500k"), Ok(500_000));
+        for bad in ["", "G", "-5", "five", "1e400", "NaN"] {
+            assert!(parse_count(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn humans_read() {
+        assert_eq!(human(2_758_967_808.0, "FLOPs"), "2.759 GFLOPs");
+        assert_eq!(human(13_038_760.0, "params"), "13.039 Mparams");
+        assert_eq!(human(512.0, "B"), "512 B");
+    }
+}

@@ -1,0 +1,288 @@
+//! The `snnet` binary end to end: outputs, exit codes and error messages.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn snnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_snnet"))
+        .args(args)
+        .output()
+        .expect("the snnet binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "snnet failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr_of_failure(output: &Output) -> String {
+    assert_eq!(output.status.code(), Some(1), "expected exit code 1");
+    let err = String::from_utf8(output.stderr.clone()).unwrap();
+    assert!(err.starts_with("error: "), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn fixture(name: &str) -> String {
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "..",
+        "fixtures",
+        "reference",
+        name,
+    ]
+    .iter()
+    .collect();
+    path.to_string_lossy().into_owned()
+}
+
+const DEIT: &str = "deit_tiny_patch16_224,deit_small_patch16_224,deit_base_patch16_224";
+
+#[test]
+fn space_json_has_the_documented_shape() {
+    let out = stdout(&snnet(&["space", "--anchors", DEIT, "--format", "json"]));
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["count"], 71);
+    let stitches = json["stitches"].as_array().unwrap();
+    assert_eq!(stitches.len(), 71);
+    let s24 = &stitches[24];
+    assert_eq!(s24["id"], 24);
+    assert_eq!(s24["anchors"], serde_json::json!([0, 1]));
+    assert_eq!(s24["cuts"], serde_json::json!([[7, 7]]));
+    assert_eq!(s24["layers"], serde_json::json!([6]));
+    assert_eq!(s24["description"], "deit_tiny[..=7] →L6→ deit_small[7..]");
+    assert!(s24.get("stage").is_none(), "plain anchors have no stage");
+    assert_eq!(stitches[0]["cuts"], serde_json::json!([]));
+}
+
+#[test]
+fn hierarchical_and_two_way_spaces() {
+    let swin =
+        "swin_tiny_patch4_window7_224,swin_small_patch4_window7_224,swin_base_patch4_window7_224";
+    let json: Value = serde_json::from_str(&stdout(&snnet(&[
+        "space",
+        "--anchors",
+        swin,
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(json["count"], 41);
+    assert_eq!(json["stitches"][9]["stage"], 2);
+    assert_eq!(json["stitches"][9]["cuts"], serde_json::json!([[1, 3]]));
+    let resnet: Value = serde_json::from_str(&stdout(&snnet(&[
+        "space",
+        "--anchors",
+        "resnet18,resnet50",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(resnet["count"], 10);
+    let v2: Value = serde_json::from_str(&stdout(&snnet(&[
+        "space",
+        "--anchors",
+        "deit3_small_patch16_224,deit3_large_patch16_224",
+        "--direction",
+        "two-way",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    assert_eq!(
+        (v2["count"].as_u64(), v2["evaluated_count"].as_u64()),
+        (Some(135), Some(134))
+    );
+    assert_eq!(v2["stitches"][13]["evaluated"], false);
+    let all = stdout(&snnet(&[
+        "space",
+        "--anchors",
+        DEIT,
+        "--all-pairs",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(serde_json::from_str::<Value>(&all).unwrap()["count"], 732);
+    let k3 = stdout(&snnet(&[
+        "space",
+        "--anchors",
+        DEIT,
+        "--kernel-size",
+        "3",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(serde_json::from_str::<Value>(&k3).unwrap()["count"], 111);
+}
+
+#[test]
+fn space_table_lists_every_stitch() {
+    let out = stdout(&snnet(&["space", "--anchors", DEIT]));
+    assert!(out.starts_with("71 stitches (71 evaluated)"));
+    assert!(out.contains("   24  deit_tiny[..=7] →L6→ deit_small[7..]\n"));
+    assert!(out.contains("   70  deit_small[..=11] →L10→ deit_base[11..]\n"));
+}
+
+#[test]
+fn custom_anchor_specs() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("family.json");
+    std::fs::write(
+        &spec,
+        r#"{"anchors": [
+            {"name": "vit_s", "layout": "tokens", "stages": [{"depth": 4, "width": 64}]},
+            {"name": "vit_m", "layout": "tokens", "stages": [{"depth": 4, "width": 128}]}
+        ]}"#,
+    )
+    .unwrap();
+    let spec = spec.to_str().unwrap();
+    let json: Value = serde_json::from_str(&stdout(&snnet(&[
+        "space",
+        "--anchors",
+        "vit_s,vit_m",
+        "--anchor-spec",
+        spec,
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    // 2 anchors + 10 cuts of the paired rule on 4 blocks.
+    assert_eq!(json["count"], 12);
+    let listed = stdout(&snnet(&["anchors", "--anchor-spec", spec]));
+    assert!(listed.contains("vit_m") && listed.contains("resnet50"));
+    let garbled = dir.path().join("garbled.json");
+    std::fs::write(&garbled, "{\"anchors\": [").unwrap();
+    let err = stderr_of_failure(&snnet(&[
+        "space",
+        "--anchors",
+        "vit_s",
+        "--anchor-spec",
+        garbled.to_str().unwrap(),
+    ]));
+    assert!(err.contains("invalid anchor spec file"), "{err}");
+}
+
+#[test]
+fn select_and_pareto_on_the_reference_table() {
+    let table = fixture("deit_ti_s_b.jsonl");
+    let out = stdout(&snnet(&["select", "--table", &table, "--max-flops", "5G"]));
+    assert!(out.starts_with("stitch 1 "), "{out}");
+    let json: Value = serde_json::from_str(&stdout(&snnet(&[
+        "select",
+        "--table",
+        &table,
+        "--max-flops",
+        "3e9",
+        "--format",
+        "json",
+    ])))
+    .unwrap();
+    // The most accurate stitch under 3 GFLOPs, read off the published table.
+    assert_eq!(json["cfg_id"], 19); // 2,933,260,800 FLOPs, 76.48 %: best under 3e9 in the file
+    let frontier: Value = serde_json::from_str(&stdout(&snnet(&[
+        "pareto", "--table", &table, "--format", "json",
+    ])))
+    .unwrap();
+    let frontier = frontier.as_array().unwrap();
+    assert_eq!(frontier.len(), 39);
+    let flops: Vec<u64> = frontier
+        .iter()
+        .map(|r| r["flops"].as_u64().unwrap())
+        .collect();
+    assert!(flops.windows(2).all(|w| w[0] < w[1]));
+    let params = stdout(&snnet(&["pareto", "--table", &table, "--cost", "params"]));
+    assert!(params.starts_with("Pareto frontier by params"));
+}
+
+#[test]
+fn errors_are_clear_and_never_panic() {
+    let err = stderr_of_failure(&snnet(&[
+        "space",
+        "--anchors",
+        "deit_tiny_patch16,deit_small",
+    ]));
+    assert!(err.contains("did you mean deit_tiny_patch16_224"), "{err}");
+    let err = stderr_of_failure(&snnet(&["space", "--anchors", "resnet50,resnet18"]));
+    assert!(err.contains("small to large"), "{err}");
+    let err = stderr_of_failure(&snnet(&[
+        "space",
+        "--anchors",
+        "swin_tiny,swin_small",
+        "--stages",
+        "0,7",
+    ]));
+    assert!(err.contains("stage 7 does not exist"), "{err}");
+    let err = stderr_of_failure(&snnet(&["space", "--anchors", DEIT, "--stride", "0"]));
+    assert!(err.contains("stride must be at least 1"), "{err}");
+    let err = stderr_of_failure(&snnet(&[
+        "space",
+        "--anchors",
+        "swin_tiny,swin_small",
+        "--direction",
+        "two-way",
+    ]));
+    assert!(err.contains("plain anchors only"), "{err}");
+
+    let table = fixture("deit_ti_s_b.jsonl");
+    let err = stderr_of_failure(&snnet(&["select", "--table", &table, "--max-flops", "1G"]));
+    assert!(err.contains("no stitch fits"), "{err}");
+    let err = stderr_of_failure(&snnet(&[
+        "select",
+        "--table",
+        "/nonexistent.jsonl",
+        "--max-flops",
+        "1",
+    ]));
+    assert!(err.contains("/nonexistent.jsonl"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"cfg_id\": 0, \"acc1\": 70.0, \"flops\": 1}\n{\"cfg_id\": 1, \"acc1\": \n",
+    )
+    .unwrap();
+    let err = stderr_of_failure(&snnet(&["pareto", "--table", bad.to_str().unwrap()]));
+    assert!(err.contains("bad.jsonl") && err.contains("line 2"), "{err}");
+    let dup = dir.path().join("dup.jsonl");
+    std::fs::write(
+        &dup,
+        "{\"cfg_id\": 0, \"acc1\": 70.0}\n{\"cfg_id\": 0, \"acc1\": 71.0}\n",
+    )
+    .unwrap();
+    let err = stderr_of_failure(&snnet(&["pareto", "--table", dup.to_str().unwrap()]));
+    assert!(err.contains("duplicate stitch id 0"), "{err}");
+    let nan = dir.path().join("nan.jsonl");
+    std::fs::write(&nan, "{\"cfg_id\": 0, \"acc1\": NaN}\n").unwrap();
+    stderr_of_failure(&snnet(&["pareto", "--table", nan.to_str().unwrap()]));
+    let missing = dir.path().join("nolatency.jsonl");
+    std::fs::write(&missing, "{\"cfg_id\": 0, \"acc1\": 70.0, \"flops\": 5}\n").unwrap();
+    let err = stderr_of_failure(&snnet(&[
+        "select",
+        "--table",
+        missing.to_str().unwrap(),
+        "--max-latency-ms",
+        "10",
+    ]));
+    assert!(err.contains("latency"), "{err}");
+
+    // Bad flags are usage errors (exit code 2), not panics.
+    for args in [
+        &["select", "--table", "x.jsonl"][..],
+        &["select", "--table", "x.jsonl", "--max-flops", "lots"],
+        &["space", "--anchors", DEIT, "--direction", "sideways"],
+        &["space"],
+    ] {
+        let output = snnet(args);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+        assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
+    }
+}
