@@ -13,7 +13,11 @@ const DEIT_RESULTS: &str = include_str!("../fixtures/reference/deit_ti_s_b.jsonl
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let space = StitchSpace::builtin(
-        &["deit_tiny_patch16_224", "deit_small_patch16_224", "deit_base_patch16_224"],
+        &[
+            "deit_tiny_patch16_224",
+            "deit_small_patch16_224",
+            "deit_base_patch16_224",
+        ],
         SpaceConfig::default(),
     )?;
     let layers: usize = space.layer_groups().iter().map(|g| g.num_layers()).sum();
@@ -34,7 +38,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         frontier.len()
     );
 
-    println!("\n{:>12}  {:>4}  {:>7}  {:>9}  path", "budget", "id", "top-1", "GFLOPs");
+    println!(
+        "\n{:>12}  {:>4}  {:>7}  {:>9}  path",
+        "budget", "id", "top-1", "GFLOPs"
+    );
     for gflops in [1.5, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0] {
         let point = frontier.select(gflops * 1e9)?;
         let stitch = space.get(StitchId(point.id))?;
