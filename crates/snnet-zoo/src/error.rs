@@ -1,0 +1,109 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+use snnet_space::Layout;
+
+/// Everything that can go wrong building, loading or running an anchor.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A model name the registry does not know.
+    #[error("unknown model `{name}`{}", suggestion_text(.suggestions))]
+    UnknownModel {
+        /// The name asked for.
+        name: String,
+        /// Known names close to it, best first.
+        suggestions: Vec<String>,
+    },
+    /// A configuration that cannot describe a model.
+    #[error("invalid {family} config: {reason}")]
+    InvalidConfig {
+        /// The model family.
+        family: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An activation of the wrong layout for the block or head it was given to.
+    #[error("expected a {expected} activation, got a {found} one")]
+    Layout {
+        /// The layout the model needs.
+        expected: Layout,
+        /// The layout given.
+        found: Layout,
+    },
+    /// A block index past the model's last block.
+    #[error("block {index} does not exist: the model has {count} blocks")]
+    BlockOutOfRange {
+        /// The block asked for.
+        index: usize,
+        /// The number of blocks.
+        count: usize,
+    },
+    /// Input images of the wrong shape.
+    #[error("input of shape {found:?} does not fit the model: expected {expected}")]
+    InputShape {
+        /// What the model needs, in words.
+        expected: String,
+        /// The shape given.
+        found: Vec<usize>,
+    },
+    /// A weight file that cannot be read or parsed (missing, truncated, garbled).
+    #[error("cannot read weights from {path}: {reason}")]
+    WeightFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A tensor the model needs that the weight file lacks.
+    #[error(
+        "weights from {path} lack {} tensor(s) the model needs: {}",
+        .keys.len(), .keys.join(", ")
+    )]
+    MissingTensors {
+        /// The file.
+        path: PathBuf,
+        /// The model's keys (timm names) that were not found.
+        keys: Vec<String>,
+    },
+    /// A tensor whose shape differs from the model's.
+    #[error("tensor `{key}` in {path} has shape {found:?}, the model needs {expected:?}")]
+    ShapeMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's key.
+        key: String,
+        /// The model's shape.
+        expected: Vec<usize>,
+        /// The file's shape.
+        found: Vec<usize>,
+    },
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Malformed JSON.
+    #[error("invalid JSON in {}: {source}", .path.display())]
+    Json {
+        /// The file (empty for strings).
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+}
+
+fn suggestion_text(suggestions: &[String]) -> String {
+    if suggestions.is_empty() {
+        "; run `snnet models` to list the known models".to_owned()
+    } else {
+        format!("; did you mean {}?", suggestions.join(", "))
+    }
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,89 @@
+//! Named tensors in safetensors files: model inputs, outputs and features.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use burn::tensor::TensorData;
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+
+use crate::error::{Error, Result};
+
+/// Reads every tensor of a safetensors file as `f32` data (`f64` is narrowed; other dtypes are
+/// an error).
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read, [`Error::WeightFile`] when it is not a valid
+/// safetensors file or holds a tensor that is not `f32`/`f64`.
+pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, TensorData>> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let bad = |reason: String| Error::WeightFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    let mut out = BTreeMap::new();
+    for (name, view) in file.tensors() {
+        let raw = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => raw
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            #[allow(clippy::cast_possible_truncation)]
+            Dtype::F64 => raw
+                .chunks_exact(8)
+                .map(|b| {
+                    f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+                })
+                .collect(),
+            other => {
+                return Err(bad(format!(
+                    "tensor `{name}` has dtype {other:?}; only F32 and F64 are supported"
+                )));
+            }
+        };
+        out.insert(name, TensorData::new(values, view.shape().to_vec()));
+    }
+    Ok(out)
+}
+
+/// Writes `f32` tensors to a safetensors file atomically (a temporary file in the same
+/// directory, then a rename).
+///
+/// # Errors
+/// [`Error::WeightFile`] for a tensor that is not `f32`, [`Error::Io`] when writing fails.
+pub fn write_tensors(path: &Path, tensors: &BTreeMap<String, TensorData>) -> Result<()> {
+    let bad = |reason: String| Error::WeightFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut buffers = Vec::with_capacity(tensors.len());
+    for (name, data) in tensors {
+        let values = data
+            .as_slice::<f32>()
+            .map_err(|e| bad(format!("tensor `{name}` is not f32: {e:?}")))?;
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+        buffers.push((name.as_str(), data.shape().to_vec(), bytes));
+    }
+    let views = buffers
+        .iter()
+        .map(|(name, shape, bytes)| {
+            TensorView::new(Dtype::F32, shape.clone(), bytes).map(|view| (*name, view))
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| bad(e.to_string()))?;
+    let serialized = safetensors::serialize(views, None).map_err(|e| bad(e.to_string()))?;
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, serialized).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(|source| {
+        let _ = std::fs::remove_file(&tmp);
+        io(source)
+    })
+}

@@ -1,0 +1,666 @@
+//! ViT / DeiT / DeiT-3 as in timm's `vision_transformer.py` and `deit.py`.
+//!
+//! Field names follow timm's checkpoint keys (`cls_token`, `pos_embed`, `patch_embed.proj`,
+//! `blocks.{i}.{norm1, attn.qkv, attn.proj, ls1.gamma, norm2, mlp.fc1, mlp.fc2, ls2.gamma}`,
+//! `norm`, `head`, `head_dist`), so timm weights load with the adapter's standard renames only.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use snnet_space::{AnchorSpec, Layout};
+
+use crate::anchor::{Activation, Anchor, FeatureInfo};
+use crate::cost::{self, Cost, ModelCost};
+use crate::error::{Error, Result};
+
+/// The architecture of a ViT, DeiT, distilled DeiT or DeiT-3 model, named as timm's arguments.
+///
+/// ```
+/// use snnet_zoo::VitConfig;
+///
+/// let small = VitConfig::deit_small_patch16_224();
+/// assert_eq!((small.embed_dim, small.depth, small.num_heads), (384, 12, 6));
+/// assert_eq!(small.cost().total().flops, 4_608_338_304);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VitConfig {
+    /// Input image size `[height, width]`.
+    pub img_size: [usize; 2],
+    /// Patch size `[height, width]`.
+    pub patch_size: [usize; 2],
+    /// Input channels.
+    #[serde(default = "three")]
+    pub in_chans: usize,
+    /// Classifier outputs; 0 for no classifier (the head returns pooled features).
+    pub num_classes: usize,
+    /// Token width.
+    pub embed_dim: usize,
+    /// Number of blocks.
+    pub depth: usize,
+    /// Attention heads (must divide `embed_dim`).
+    pub num_heads: usize,
+    /// Hidden width of the MLP (`mlp_ratio · embed_dim`).
+    pub mlp_hidden: usize,
+    /// Whether the qkv projection has a bias.
+    #[serde(default = "yes")]
+    pub qkv_bias: bool,
+    /// Whether a cls token is prepended.
+    #[serde(default = "yes")]
+    pub class_token: bool,
+    /// DeiT distillation: a second (dist) token and a second head, averaged at inference.
+    #[serde(default)]
+    pub distilled: bool,
+    /// DeiT-3: the position embedding covers patches only and is added before the prefix
+    /// tokens are concatenated.
+    #[serde(default)]
+    pub no_embed_class: bool,
+    /// DeiT-3: LayerScale (`ls1.gamma`, `ls2.gamma`) on both residual branches.
+    #[serde(default)]
+    pub layer_scale: bool,
+    /// LayerNorm epsilon (timm: 1e-6).
+    #[serde(default = "vit_eps")]
+    pub eps: f64,
+}
+
+fn three() -> usize {
+    3
+}
+fn yes() -> bool {
+    true
+}
+fn vit_eps() -> f64 {
+    1e-6
+}
+
+impl VitConfig {
+    /// A timm-style ViT at 224² with 16² patches, 1000 classes and MLP ratio 4.
+    pub fn base(embed_dim: usize, depth: usize, num_heads: usize) -> Self {
+        Self {
+            img_size: [224, 224],
+            patch_size: [16, 16],
+            in_chans: 3,
+            num_classes: 1000,
+            embed_dim,
+            depth,
+            num_heads,
+            mlp_hidden: 4 * embed_dim,
+            qkv_bias: true,
+            class_token: true,
+            distilled: false,
+            no_embed_class: false,
+            layer_scale: false,
+            eps: 1e-6,
+        }
+    }
+
+    /// timm `deit_tiny_patch16_224`.
+    pub fn deit_tiny_patch16_224() -> Self {
+        Self::base(192, 12, 3)
+    }
+    /// timm `deit_small_patch16_224`.
+    pub fn deit_small_patch16_224() -> Self {
+        Self::base(384, 12, 6)
+    }
+    /// timm `deit_base_patch16_224`.
+    pub fn deit_base_patch16_224() -> Self {
+        Self::base(768, 12, 12)
+    }
+    /// timm `deit_tiny_distilled_patch16_224`.
+    pub fn deit_tiny_distilled_patch16_224() -> Self {
+        Self::base(192, 12, 3).distilled()
+    }
+    /// timm `deit_small_distilled_patch16_224`.
+    pub fn deit_small_distilled_patch16_224() -> Self {
+        Self::base(384, 12, 6).distilled()
+    }
+    /// timm `deit_base_distilled_patch16_224`.
+    pub fn deit_base_distilled_patch16_224() -> Self {
+        Self::base(768, 12, 12).distilled()
+    }
+    /// timm `deit3_small_patch16_224`.
+    pub fn deit3_small_patch16_224() -> Self {
+        Self::base(384, 12, 6).deit3()
+    }
+    /// timm `deit3_base_patch16_224`.
+    pub fn deit3_base_patch16_224() -> Self {
+        Self::base(768, 12, 12).deit3()
+    }
+    /// timm `deit3_large_patch16_224`.
+    pub fn deit3_large_patch16_224() -> Self {
+        Self::base(1024, 24, 16).deit3()
+    }
+    /// timm `vit_tiny_patch16_224`.
+    pub fn vit_tiny_patch16_224() -> Self {
+        Self::base(192, 12, 3)
+    }
+    /// timm `vit_small_patch16_224`.
+    pub fn vit_small_patch16_224() -> Self {
+        Self::base(384, 12, 6)
+    }
+    /// timm `vit_base_patch16_224`.
+    pub fn vit_base_patch16_224() -> Self {
+        Self::base(768, 12, 12)
+    }
+
+    fn distilled(mut self) -> Self {
+        self.distilled = true;
+        self
+    }
+
+    fn deit3(mut self) -> Self {
+        self.no_embed_class = true;
+        self.layer_scale = true;
+        self
+    }
+
+    /// Sets the number of classes (0: no classifier).
+    #[must_use]
+    pub fn with_num_classes(mut self, num_classes: usize) -> Self {
+        self.num_classes = num_classes;
+        self
+    }
+
+    /// Sets the input image size.
+    #[must_use]
+    pub fn with_img_size(mut self, img_size: [usize; 2]) -> Self {
+        self.img_size = img_size;
+        self
+    }
+
+    /// The patch grid `[rows, columns]`.
+    pub fn grid(&self) -> [usize; 2] {
+        [
+            self.img_size[0] / self.patch_size[0].max(1),
+            self.img_size[1] / self.patch_size[1].max(1),
+        ]
+    }
+
+    /// Number of patches.
+    pub fn num_patches(&self) -> usize {
+        let [h, w] = self.grid();
+        h * w
+    }
+
+    /// Prefix tokens (cls and dist) in front of the patches.
+    pub fn num_prefix_tokens(&self) -> usize {
+        usize::from(self.class_token) + usize::from(self.distilled)
+    }
+
+    /// Tokens per image between blocks.
+    pub fn num_tokens(&self) -> usize {
+        self.num_patches() + self.num_prefix_tokens()
+    }
+
+    /// Checks that the config describes a model.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the problem.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| {
+            Err(Error::InvalidConfig {
+                family: "vit",
+                reason,
+            })
+        };
+        let positive = [
+            ("embed_dim", self.embed_dim),
+            ("depth", self.depth),
+            ("num_heads", self.num_heads),
+            ("mlp_hidden", self.mlp_hidden),
+            ("in_chans", self.in_chans),
+            ("patch_size[0]", self.patch_size[0]),
+            ("patch_size[1]", self.patch_size[1]),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return invalid(format!("{name} must be positive"));
+        }
+        if self.embed_dim % self.num_heads != 0 {
+            return invalid(format!(
+                "embed_dim {} is not divisible by num_heads {}",
+                self.embed_dim, self.num_heads
+            ));
+        }
+        for axis in 0..2 {
+            if self.img_size[axis] < self.patch_size[axis]
+                || self.img_size[axis] % self.patch_size[axis] != 0
+            {
+                return invalid(format!(
+                    "img_size {:?} is not a positive multiple of patch_size {:?}",
+                    self.img_size, self.patch_size
+                ));
+            }
+        }
+        if self.distilled && !self.class_token {
+            return invalid("a distilled model needs a class token".to_owned());
+        }
+        if !self.class_token {
+            return invalid(
+                "models without a class token (global average pooling) are not supported"
+                    .to_owned(),
+            );
+        }
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return invalid(format!("eps must be positive, got {}", self.eps));
+        }
+        Ok(())
+    }
+
+    /// The anchor spec of this architecture for the stitch space.
+    pub fn spec(&self, name: &str) -> AnchorSpec {
+        AnchorSpec::plain(name, self.depth, self.embed_dim)
+    }
+
+    /// FLOPs and parameters per part for one image (fvcore convention).
+    ///
+    /// Block: `10NC + 3NC² + 2N²C + NC² + 2NCH` flops (two layer norms, qkv, the two attention
+    /// matmuls, the projection, the MLP), `N` tokens, `C` width, `H` MLP width. Stem: patch
+    /// embedding `P · C · (in_chans · p_h · p_w)`. Norm `5NC`. Head `C · classes` per head.
+    pub fn cost(&self) -> ModelCost {
+        let n = self.num_tokens() as u64;
+        let c = self.embed_dim as u64;
+        let h = self.mlp_hidden as u64;
+        let patches = self.num_patches() as u64;
+        let patch_in = (self.in_chans * self.patch_size[0] * self.patch_size[1]) as u64;
+        let attention = Cost::new(2 * n * n * c, 0);
+        let layer_scale = Cost::new(0, if self.layer_scale { 2 * c } else { 0 });
+        let block = cost::layer_norm(n, c)
+            + cost::linear(n, c, 3 * c, self.qkv_bias)
+            + attention
+            + cost::linear(n, c, c, true)
+            + cost::layer_norm(n, c)
+            + cost::linear(n, c, h, true)
+            + cost::linear(n, h, c, true)
+            + layer_scale;
+        let pos_tokens = if self.no_embed_class { patches } else { n };
+        let prefix = self.num_prefix_tokens() as u64;
+        let heads = if self.distilled { 2 } else { 1 };
+        let head = if self.num_classes == 0 {
+            Cost::ZERO
+        } else {
+            let one = cost::linear(1, c, self.num_classes as u64, true);
+            Cost::new(one.flops * heads, one.params * heads)
+        };
+        ModelCost {
+            stem: cost::linear(patches, patch_in, c, true),
+            tokens: Cost::new(0, (prefix + pos_tokens) * c),
+            blocks: vec![block; self.depth],
+            norm: cost::layer_norm(n, c),
+            head,
+        }
+    }
+
+    /// Builds the model with timm-like random initialisation (load weights before use).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when the config does not describe a model.
+    pub fn init(&self, device: &Device) -> Result<Vit> {
+        self.validate()?;
+        let c = self.embed_dim;
+        let zeros = |shape: [usize; 3]| Param::from_tensor(Tensor::zeros(shape, device));
+        let norm = || LayerNormConfig::new(c).with_epsilon(self.eps).init(device);
+        let head = |classes: usize| {
+            (classes > 0).then(|| LinearConfig::new(c, classes).init(device))
+        };
+        let pos_tokens = if self.no_embed_class {
+            self.num_patches()
+        } else {
+            self.num_tokens()
+        };
+        let blocks = (0..self.depth)
+            .map(|_| Block {
+                norm1: norm(),
+                attn: Attention {
+                    qkv: LinearConfig::new(c, 3 * c)
+                        .with_bias(self.qkv_bias)
+                        .init(device),
+                    proj: LinearConfig::new(c, c).init(device),
+                    num_heads: self.num_heads,
+                },
+                ls1: self.layer_scale.then(|| LayerScale::new(c, device)),
+                norm2: norm(),
+                mlp: Mlp {
+                    fc1: LinearConfig::new(c, self.mlp_hidden).init(device),
+                    fc2: LinearConfig::new(self.mlp_hidden, c).init(device),
+                },
+                ls2: self.layer_scale.then(|| LayerScale::new(c, device)),
+            })
+            .collect();
+        Ok(Vit {
+            cls_token: self.class_token.then(|| zeros([1, 1, c])),
+            dist_token: self.distilled.then(|| zeros([1, 1, c])),
+            pos_embed: zeros([1, pos_tokens, c]),
+            patch_embed: PatchEmbed {
+                proj: Conv2dConfig::new([self.in_chans, c], self.patch_size)
+                    .with_stride(self.patch_size)
+                    .init(device),
+            },
+            blocks,
+            norm: norm(),
+            head: head(self.num_classes),
+            head_dist: if self.distilled {
+                head(self.num_classes)
+            } else {
+                None
+            },
+            img_size: self.img_size,
+            in_chans: self.in_chans,
+            no_embed_class: self.no_embed_class,
+        })
+    }
+}
+
+/// Patch embedding: a `patch × patch` convolution with stride `patch`.
+#[derive(Module, Debug)]
+pub struct PatchEmbed {
+    /// The projection, timm `patch_embed.proj`.
+    pub proj: Conv2d,
+}
+
+impl PatchEmbed {
+    /// # Shapes
+    /// `[B, in_chans, H, W]` → `[B, (H/p)·(W/p), C]`, patches in row-major order.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<3> {
+        let x = self.proj.forward(images);
+        let [b, c, h, w] = x.dims();
+        x.reshape([b, c, h * w]).swap_dims(1, 2)
+    }
+}
+
+/// Multi-head self-attention with a fused qkv projection.
+#[derive(Module, Debug)]
+pub struct Attention {
+    /// `[C → 3C]`, output ordered q | k | v with heads contiguous.
+    pub qkv: Linear,
+    /// `[C → C]`.
+    pub proj: Linear,
+    /// Number of heads.
+    pub num_heads: usize,
+}
+
+impl Attention {
+    /// # Shapes
+    /// `[B, N, C]` → `[B, N, C]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, n, c] = x.dims();
+        let heads = self.num_heads;
+        let head_dim = c / heads;
+        // [B, N, 3, H, D] → [3, B, H, N, D]
+        let qkv = self
+            .qkv
+            .forward(x)
+            .reshape([b, n, 3, heads, head_dim])
+            .permute([2, 0, 3, 1, 4]);
+        let take = |i: usize| {
+            qkv.clone()
+                .narrow(0, i, 1)
+                .reshape([b, heads, n, head_dim])
+        };
+        let (q, k, v) = (take(0), take(1), take(2));
+        #[allow(clippy::cast_precision_loss)]
+        let scale = (head_dim as f64).powf(-0.5);
+        let attn = softmax(q.mul_scalar(scale).matmul(k.swap_dims(2, 3)), 3);
+        let x = attn.matmul(v).swap_dims(1, 2).reshape([b, n, c]);
+        self.proj.forward(x)
+    }
+}
+
+/// The MLP: `fc1 → GELU (erf) → fc2`.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    /// `[C → H]`.
+    pub fc1: Linear,
+    /// `[H → C]`.
+    pub fc2: Linear,
+}
+
+impl Mlp {
+    /// # Shapes
+    /// `[B, N, C]` → `[B, N, C]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.fc2.forward(gelu(self.fc1.forward(x)))
+    }
+}
+
+/// DeiT-3 LayerScale: a per-channel scale on a residual branch.
+#[derive(Module, Debug)]
+pub struct LayerScale {
+    /// `[C]`, timm `ls1.gamma` / `ls2.gamma`.
+    pub gamma: Param<Tensor<1>>,
+}
+
+impl LayerScale {
+    fn new(dim: usize, device: &Device) -> Self {
+        Self {
+            gamma: Param::from_tensor(Tensor::full([dim], 1e-6, device)),
+        }
+    }
+
+    /// # Shapes
+    /// `[B, N, C]` → `[B, N, C]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        x * self.gamma.val().unsqueeze::<3>()
+    }
+}
+
+/// A pre-norm transformer block.
+#[derive(Module, Debug)]
+pub struct Block {
+    /// Norm before attention.
+    pub norm1: LayerNorm,
+    /// Self-attention.
+    pub attn: Attention,
+    /// LayerScale after attention (DeiT-3).
+    pub ls1: Option<LayerScale>,
+    /// Norm before the MLP.
+    pub norm2: LayerNorm,
+    /// The MLP.
+    pub mlp: Mlp,
+    /// LayerScale after the MLP (DeiT-3).
+    pub ls2: Option<LayerScale>,
+}
+
+impl Block {
+    /// # Shapes
+    /// `[B, N, C]` → `[B, N, C]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let y = self.attn.forward(self.norm1.forward(x.clone()));
+        let y = match &self.ls1 {
+            Some(ls) => ls.forward(y),
+            None => y,
+        };
+        let x = x + y;
+        let y = self.mlp.forward(self.norm2.forward(x.clone()));
+        let y = match &self.ls2 {
+            Some(ls) => ls.forward(y),
+            None => y,
+        };
+        x + y
+    }
+}
+
+/// A ViT / DeiT / distilled DeiT / DeiT-3 model.
+#[derive(Module, Debug)]
+pub struct Vit {
+    /// `[1, 1, C]`.
+    pub cls_token: Option<Param<Tensor<3>>>,
+    /// `[1, 1, C]`, distilled models only.
+    pub dist_token: Option<Param<Tensor<3>>>,
+    /// `[1, N, C]` (`[1, patches, C]` with `no_embed_class`).
+    pub pos_embed: Param<Tensor<3>>,
+    /// The patch embedding.
+    pub patch_embed: PatchEmbed,
+    /// The blocks.
+    pub blocks: Vec<Block>,
+    /// The final norm.
+    pub norm: LayerNorm,
+    /// The classifier on the cls token.
+    pub head: Option<Linear>,
+    /// The classifier on the dist token (distilled models).
+    pub head_dist: Option<Linear>,
+    img_size: [usize; 2],
+    in_chans: usize,
+    no_embed_class: bool,
+}
+
+impl Vit {
+    /// The tokens entering block 0: patch embedding, prefix tokens and position embedding in
+    /// timm's order.
+    ///
+    /// # Shapes
+    /// `[B, in_chans, H, W]` → `[B, N, C]`.
+    ///
+    /// # Errors
+    /// [`Error::InputShape`] when the images are not `[B, in_chans, img_size]`.
+    pub fn embed_tokens(&self, images: Tensor<4>) -> Result<Tensor<3>> {
+        let [b, chans, h, w] = images.dims();
+        if chans != self.in_chans || [h, w] != self.img_size || b == 0 {
+            return Err(Error::InputShape {
+                expected: format!(
+                    "[batch, {}, {}, {}]",
+                    self.in_chans, self.img_size[0], self.img_size[1]
+                ),
+                found: vec![b, chans, h, w],
+            });
+        }
+        let x = self.patch_embed.forward(images);
+        let c = x.dims()[2];
+        let prefix: Vec<Tensor<3>> = [&self.cls_token, &self.dist_token]
+            .into_iter()
+            .flatten()
+            .map(|token| token.val().expand([b, 1, c]))
+            .collect();
+        let pos = self.pos_embed.val();
+        let x = if self.no_embed_class {
+            Tensor::cat([prefix, vec![x + pos]].concat(), 1)
+        } else {
+            Tensor::cat([prefix, vec![x]].concat(), 1) + pos
+        };
+        Ok(x)
+    }
+
+    /// The classifier output from the final tokens: the mean of both heads for distilled
+    /// models (timm's inference behaviour).
+    ///
+    /// # Shapes
+    /// `[B, N, C]` → `[B, classes]` (`[B, C]` without classifier).
+    pub fn head_tokens(&self, x: Tensor<3>, norm: bool) -> Tensor<2> {
+        let x = if norm { self.norm.forward(x) } else { x };
+        let [b, _, c] = x.dims();
+        let token = |i: usize| x.clone().narrow(1, i, 1).reshape([b, c]);
+        let cls = token(0);
+        match (&self.head, &self.head_dist) {
+            (Some(head), Some(head_dist)) => {
+                (head.forward(cls) + head_dist.forward(token(1))).div_scalar(2.0)
+            }
+            (Some(head), None) => head.forward(cls),
+            (None, _) => cls,
+        }
+    }
+
+    /// The config this model was built from is not stored; this reports its input size.
+    pub fn img_size(&self) -> [usize; 2] {
+        self.img_size
+    }
+}
+
+/// A [`Vit`] with its config: the [`Anchor`] implementation.
+#[derive(Debug)]
+pub struct VitAnchor {
+    /// The architecture.
+    pub config: VitConfig,
+    /// The model.
+    pub model: Vit,
+    /// The name (timm name for registry models).
+    pub name: String,
+}
+
+impl Anchor for VitAnchor {
+    fn spec(&self) -> AnchorSpec {
+        self.config.spec(&self.name)
+    }
+
+    fn feature_info(&self) -> Vec<FeatureInfo> {
+        (0..self.config.depth)
+            .map(|index| FeatureInfo {
+                index,
+                stage: 0,
+                module: format!("blocks.{index}"),
+                channels: self.config.embed_dim,
+                layout: Layout::Tokens,
+                grid: self.config.grid(),
+                prefix_tokens: self.config.num_prefix_tokens(),
+                reduction: self.config.patch_size[0],
+            })
+            .collect()
+    }
+
+    fn num_blocks(&self) -> usize {
+        self.model.blocks.len()
+    }
+
+    fn embed(&self, images: Tensor<4>) -> Result<Activation> {
+        self.model.embed_tokens(images).map(Activation::Tokens)
+    }
+
+    fn block(&self, index: usize, x: Activation) -> Result<Activation> {
+        let block = self.model.blocks.get(index).ok_or(Error::BlockOutOfRange {
+            index,
+            count: self.model.blocks.len(),
+        })?;
+        Ok(Activation::Tokens(block.forward(x.into_tokens()?)))
+    }
+
+    fn head(&self, x: Activation, norm: bool) -> Result<Tensor<2>> {
+        Ok(self.model.head_tokens(x.into_tokens()?, norm))
+    }
+
+    fn cost(&self) -> ModelCost {
+        self.config.cost()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deit_costs_are_exact() {
+        for (config, flops, params) in [
+            (VitConfig::deit_tiny_patch16_224(), 1_258_411_200, 5_717_416),
+            (VitConfig::deit_small_patch16_224(), 4_608_338_304, 22_050_664),
+            (VitConfig::deit_base_patch16_224(), 17_582_740_224, 86_567_656),
+        ] {
+            assert_eq!(config.cost().total(), Cost::new(flops, params), "{config:?}");
+        }
+    }
+
+    #[test]
+    fn config_validation() {
+        let mut c = VitConfig::deit_tiny_patch16_224();
+        c.num_heads = 5;
+        assert!(matches!(c.validate(), Err(Error::InvalidConfig { .. })));
+        let c = VitConfig::deit_tiny_patch16_224().with_img_size([100, 224]);
+        assert!(matches!(c.validate(), Err(Error::InvalidConfig { .. })));
+        let mut c = VitConfig::deit_tiny_patch16_224();
+        c.depth = 0;
+        assert!(c.validate().is_err());
+        VitConfig::deit3_large_patch16_224().validate().unwrap();
+    }
+
+    #[test]
+    fn param_counts_match_the_module() {
+        let device = Device::default();
+        for config in [
+            VitConfig::base(32, 2, 2).with_img_size([32, 32]).with_num_classes(7),
+            VitConfig::deit_tiny_distilled_patch16_224().with_img_size([32, 32]),
+            VitConfig::deit3_small_patch16_224().with_img_size([48, 32]),
+        ] {
+            let model = config.init(&device).unwrap();
+            assert_eq!(model.num_params() as u64, config.cost().total().params, "{config:?}");
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! Loading timm weights from `.safetensors` and PyTorch `.pth` files.
+//!
+//! Field names follow timm's checkpoint keys, so loading needs only burn-store's
+//! [`PyTorchToBurnAdapter`] (Linear weights transposed, norm `weight`/`bias` read as
+//! `gamma`/`beta`) and a short per-family remap table (see `docs/WEIGHTS.md`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::store::{
+    ApplyError, ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
+    SafetensorsStore,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// A weight file's format, told from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightFormat {
+    /// safetensors (the Hugging Face hub's format for timm weights).
+    Safetensors,
+    /// A PyTorch pickle (`torch.save`), zip or legacy.
+    Pytorch,
+}
+
+/// What a load did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// The file read.
+    pub path: PathBuf,
+    /// Its format.
+    pub format: WeightFormat,
+    /// The nested dict the state dict was found under (`model`, `state_dict`), if any.
+    pub top_level_key: Option<String>,
+    /// Model tensors that were loaded (model paths).
+    pub applied: Vec<String>,
+    /// Keys in the file the model has no place for (after remapping); reported, not loaded.
+    pub unexpected: Vec<String>,
+}
+
+/// The state dicts checkpoints are commonly wrapped in, tried in order when the file's
+/// top-level keys do not fit the model.
+const WRAPPERS: [&str; 2] = ["model", "state_dict"];
+
+/// Tells a weight file's format from its first bytes.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be opened, [`Error::WeightFile`] when it is too short to
+/// be either format or starts like neither.
+pub fn sniff_format(path: &Path) -> Result<WeightFormat> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut head = [0u8; 9];
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let n = file.read(&mut head).map_err(io)?;
+    match head[..n] {
+        // safetensors: a little-endian u64 header length, then the JSON header.
+        [_, _, _, _, _, _, _, _, b'{'] => Ok(WeightFormat::Safetensors),
+        // A zip archive (torch.save's default since 1.6) or a legacy pickle (protocol 2+).
+        [b'P', b'K', 3, 4, ..] | [0x80, ..] => Ok(WeightFormat::Pytorch),
+        _ => Err(Error::WeightFile {
+            path: path.to_owned(),
+            reason: "neither a safetensors file nor a PyTorch checkpoint".to_owned(),
+        }),
+    }
+}
+
+/// Loads timm weights into `model` from a `.safetensors` or PyTorch file, renaming file keys by
+/// `remap` (`(regex, replacement)` pairs applied in order).
+///
+/// Every tensor of the model must be present with the model's shape; extra keys in the file are
+/// reported in [`LoadReport::unexpected`]. PyTorch files wrapped as `{"model": ...}` or
+/// `{"state_dict": ...}` are unwrapped.
+///
+/// On error the model may hold a mix of loaded and initial weights: discard it.
+///
+/// # Errors
+/// [`Error::Io`] for an unreadable file, [`Error::WeightFile`] for a truncated or garbled one or
+/// an invalid remap pattern, [`Error::ShapeMismatch`] for a tensor of the wrong shape (the first
+/// one, with both shapes), [`Error::MissingTensors`] naming every model tensor the file lacks.
+pub fn load_weights<M>(model: M, path: &Path, remap: &[(&str, &str)]) -> Result<(M, LoadReport)>
+where
+    M: Module + ModuleSnapshot,
+{
+    let format = sniff_format(path)?;
+    let file_error = |reason: String| Error::WeightFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let mut remapper = KeyRemapper::new();
+    for (from, to) in remap {
+        remapper = remapper
+            .add_pattern(from, *to)
+            .map_err(|e| file_error(format!("invalid key remap pattern `{from}`: {e}")))?;
+    }
+    let mut model = model;
+    let (result, top_level_key) = match format {
+        WeightFormat::Safetensors => {
+            let mut store = SafetensorsStore::from_file(path)
+                .remap(remapper)
+                .with_from_adapter(PyTorchToBurnAdapter)
+                .allow_partial(true);
+            let result = model
+                .load_from(&mut store)
+                .map_err(|e| file_error(e.to_string()))?;
+            (result, None)
+        }
+        WeightFormat::Pytorch => {
+            let open = |key: Option<&str>| {
+                let store = PytorchStore::from_file(path)
+                    .remap(remapper.clone())
+                    .allow_partial(true);
+                match key {
+                    Some(key) => store.with_top_level_key(key),
+                    None => store,
+                }
+            };
+            let mut store = open(None);
+            let mut result = model
+                .load_from(&mut store)
+                .map_err(|e| file_error(e.to_string()))?;
+            let mut top = None;
+            if result.applied.is_empty() {
+                for key in WRAPPERS {
+                    let mut store = open(Some(key));
+                    if let Ok(wrapped) = model.load_from(&mut store)
+                        && !wrapped.applied.is_empty()
+                    {
+                        result = wrapped;
+                        top = Some(key.to_owned());
+                        break;
+                    }
+                }
+            }
+            (result, top)
+        }
+    };
+    let report = check(result, path, format, top_level_key)?;
+    Ok((model, report))
+}
+
+/// Turns burn-store's result into our report or a typed error.
+fn check(
+    result: ApplyResult,
+    path: &Path,
+    format: WeightFormat,
+    top_level_key: Option<String>,
+) -> Result<LoadReport> {
+    if let Some(error) = result.errors.first() {
+        return Err(match error {
+            ApplyError::ShapeMismatch {
+                path: key,
+                expected,
+                found,
+            } => Error::ShapeMismatch {
+                path: path.to_owned(),
+                key: timm_key(key),
+                expected: expected.to_vec(),
+                found: found.to_vec(),
+            },
+            other => Error::WeightFile {
+                path: path.to_owned(),
+                reason: other.to_string(),
+            },
+        });
+    }
+    if !result.missing.is_empty() {
+        return Err(Error::MissingTensors {
+            path: path.to_owned(),
+            keys: result.missing.iter().map(|(key, _)| timm_key(key)).collect(),
+        });
+    }
+    Ok(LoadReport {
+        path: path.to_owned(),
+        format,
+        top_level_key,
+        applied: result.applied,
+        unexpected: result.unused,
+    })
+}
+
+/// A model path in timm's naming (norm `gamma`/`beta` are `weight`/`bias` there).
+fn timm_key(path: &str) -> String {
+    match path.rsplit_once('.') {
+        Some((module, "gamma")) if !module.ends_with(".ls1") && !module.ends_with(".ls2") => {
+            format!("{module}.weight")
+        }
+        Some((module, "beta")) => format!("{module}.bias"),
+        _ => path.to_owned(),
+    }
+}
