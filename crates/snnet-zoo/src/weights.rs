@@ -7,7 +7,8 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{DType, FloatDType, Tensor};
 use burn::store::{
     ApplyError, ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
     SafetensorsStore,
@@ -104,7 +105,8 @@ where
             let mut store = SafetensorsStore::from_file(path)
                 .remap(remapper)
                 .with_from_adapter(PyTorchToBurnAdapter)
-                .allow_partial(true);
+                .allow_partial(true)
+                .validate(false);
             let result = model
                 .load_from(&mut store)
                 .map_err(|e| file_error(e.to_string()))?;
@@ -114,7 +116,8 @@ where
             let open = |key: Option<&str>| {
                 let store = PytorchStore::from_file(path)
                     .remap(remapper.clone())
-                    .allow_partial(true);
+                    .allow_partial(true)
+                    .validate(false);
                 match key {
                     Some(key) => store.with_top_level_key(key),
                     None => store,
@@ -141,7 +144,23 @@ where
         }
     };
     let report = check(result, path, format, top_level_key)?;
-    Ok((model, report))
+    // Loaded tensors keep the file's dtype (f64 or f16 checkpoints); the models run in f32.
+    Ok((model.map(&mut CastF32), report))
+}
+
+/// Casts every float parameter to `f32`.
+struct CastF32;
+
+impl ModuleMapper for CastF32 {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| {
+            if t.dtype() == DType::F32 {
+                t
+            } else {
+                t.cast(FloatDType::F32)
+            }
+        })
+    }
 }
 
 /// Turns burn-store's result into our report or a typed error.
@@ -157,12 +176,22 @@ fn check(
                 path: key,
                 expected,
                 found,
-            } => Error::ShapeMismatch {
-                path: path.to_owned(),
-                key: timm_key(key),
-                expected: expected.to_vec(),
-                found: found.to_vec(),
-            },
+            } => {
+                // Burn stores Linear weights `[in, out]`; report timm's `[out, in]`.
+                let timm_shape = |dims: Vec<usize>| {
+                    if key.ends_with(".weight") && dims.len() == 2 {
+                        dims.into_iter().rev().collect()
+                    } else {
+                        dims
+                    }
+                };
+                Error::ShapeMismatch {
+                    path: path.to_owned(),
+                    key: timm_key(key),
+                    expected: timm_shape(expected.to_vec()),
+                    found: timm_shape(found.to_vec()),
+                }
+            }
             other => Error::WeightFile {
                 path: path.to_owned(),
                 reason: other.to_string(),
