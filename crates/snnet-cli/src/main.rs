@@ -1,7 +1,8 @@
 //! `snnet`: the command-line tool of snnet-rs.
 //!
 //! Verbs: `space` (enumerate a stitch space), `anchors` (list known anchor specs), `select`
-//! (the most accurate stitch within a budget) and `pareto` (the accuracy/cost frontier).
+//! (the most accurate stitch within a budget), `pareto` (the accuracy/cost frontier), `models`
+//! (the zoo), `cost` (per-block FLOPs and params) and `forward` (run a model).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,6 +13,7 @@ use snnet_core::select::{Budget, Cost, StitchRecord, StitchTable};
 use snnet_core::space::{AnchorRegistry, Direction, Pairing, SpaceConfig, StitchKind, StitchSpace};
 
 mod format;
+mod zoo_cmd;
 
 use format::{human, parse_count};
 
@@ -33,11 +35,17 @@ enum Command {
     Select(SelectArgs),
     /// Print the accuracy/cost Pareto frontier of an evaluation table.
     Pareto(ParetoArgs),
+    /// List the zoo's models (timm names), optionally filtered by a glob such as `deit*`.
+    Models(zoo_cmd::ModelsArgs),
+    /// FLOPs (fvcore) and parameters of a model, per block.
+    Cost(zoo_cmd::ModelCostArgs),
+    /// Run a model with timm weights on an input tensor file or an image.
+    Forward(zoo_cmd::ForwardArgs),
 }
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     /// A human-readable table.
     Table,
     /// JSON on one line.
@@ -160,7 +168,7 @@ fn parse_cost(s: &str) -> Result<Cost, String> {
 
 /// Everything a command can fail with.
 #[derive(Debug, thiserror::Error)]
-enum CliError {
+pub(crate) enum CliError {
     #[error(transparent)]
     Space(#[from] snnet_core::space::Error),
     #[error("{path}: {source}")]
@@ -170,6 +178,8 @@ enum CliError {
     },
     #[error(transparent)]
     Select(#[from] snnet_core::select::Error),
+    #[error(transparent)]
+    Zoo(#[from] snnet_core::zoo::Error),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{0}")]
@@ -186,6 +196,9 @@ fn main() -> ExitCode {
         Command::Anchors(args) => anchors(&args, &mut out),
         Command::Select(args) => select(&args, &mut out),
         Command::Pareto(args) => pareto(&args, &mut out),
+        Command::Models(args) => zoo_cmd::models(&args, &mut out),
+        Command::Cost(args) => zoo_cmd::model_cost(&args, &mut out),
+        Command::Forward(args) => zoo_cmd::forward(&args, &mut out),
     };
     match result.and_then(|()| out.flush().map_err(CliError::from)) {
         Ok(()) => ExitCode::SUCCESS,

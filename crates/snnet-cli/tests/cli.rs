@@ -286,3 +286,174 @@ fn errors_are_clear_and_never_panic() {
         assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
     }
 }
+
+fn zoo_fixture(name: &str) -> String {
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "snnet-zoo",
+        "tests",
+        "fixtures",
+        name,
+    ]
+    .iter()
+    .collect();
+    path.to_string_lossy().into_owned()
+}
+
+/// A `--model-config` file for the reduced DeiT fixture, from its export metadata.
+fn reduced_model_config(dir: &std::path::Path) -> String {
+    let meta: Value =
+        serde_json::from_str(&std::fs::read_to_string(zoo_fixture("deit_reduced.json")).unwrap())
+            .unwrap();
+    let mut config = meta["config"].clone();
+    config["family"] = "vit".into();
+    let path = dir.join("models.json");
+    std::fs::write(
+        &path,
+        serde_json::json!({"name": "deit_reduced", "config": config}).to_string(),
+    )
+    .unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn models_and_costs() {
+    let out = stdout(&snnet(&["models", "deit3*"]));
+    assert_eq!(out.lines().count(), 4, "{out}");
+    assert!(out.contains("deit3_large_patch16_224"));
+    let json: Value =
+        serde_json::from_str(&stdout(&snnet(&["models", "--format", "json"]))).unwrap();
+    assert!(json.as_array().unwrap().len() >= 12);
+    for (model, flops, params) in [
+        ("deit_tiny_patch16_224", 1_258_411_200u64, 5_717_416u64),
+        ("deit_small_patch16_224", 4_608_338_304, 22_050_664),
+        ("deit_base_patch16_224", 17_582_740_224, 86_567_656),
+    ] {
+        let json: Value = serde_json::from_str(&stdout(&snnet(&[
+            "cost", "--model", model, "--format", "json",
+        ])))
+        .unwrap();
+        assert_eq!(json["model"], model);
+        assert_eq!(json["total"]["flops"], flops);
+        assert_eq!(json["total"]["params"], params);
+        let blocks = json["blocks"].as_array().unwrap();
+        assert_eq!(blocks.len(), 12);
+        assert_eq!(blocks[3]["index"], 3);
+    }
+    let err = stderr_of_failure(&snnet(&["cost", "--model", "deit_tiny"]));
+    assert!(err.contains("did you mean deit_tiny_patch16_224"), "{err}");
+}
+
+#[test]
+fn forward_matches_the_timm_fixture() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = reduced_model_config(dir.path());
+    let output = dir.path().join("out.safetensors");
+    let out = stdout(&snnet(&[
+        "forward",
+        "--model",
+        "deit_reduced",
+        "--model-config",
+        &config,
+        "--weights",
+        &zoo_fixture("deit_reduced.weights.pth"),
+        "--input",
+        &zoo_fixture("deit_reduced.io.safetensors"),
+        "--output",
+        output.to_str().unwrap(),
+        "--features",
+    ]));
+    assert!(out.contains("wrote logits [2, 10]"), "{out}");
+    let ours = snnet_core::zoo::tensor_io::read_tensors(&output).unwrap();
+    let timm = snnet_core::zoo::tensor_io::read_tensors(std::path::Path::new(&zoo_fixture(
+        "deit_reduced.io.safetensors",
+    )))
+    .unwrap();
+    for key in ["logits", "features.0", "features.1"] {
+        let (a, b) = (
+            ours[key].as_slice::<f32>().unwrap(),
+            timm[key].as_slice::<f32>().unwrap(),
+        );
+        assert_eq!(a.len(), b.len(), "{key}");
+        let err = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(err <= 1e-4, "{key}: {err}");
+    }
+
+    // An image: top-5 with probabilities.
+    let image = dir.path().join("img.png");
+    let img = image_bytes();
+    std::fs::write(&image, img).unwrap();
+    let out = stdout(&snnet(&[
+        "forward",
+        "--model",
+        "deit_reduced",
+        "--model-config",
+        &config,
+        "--weights",
+        &zoo_fixture("deit_reduced.weights.safetensors"),
+        "--image",
+        image.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        out.lines().filter(|l| l.contains("class")).count(),
+        5,
+        "{out}"
+    );
+
+    // Errors: missing weights, an input that is not a tensor file, a wrong input key.
+    let err = stderr_of_failure(&snnet(&[
+        "forward",
+        "--model",
+        "deit_reduced",
+        "--model-config",
+        &config,
+        "--weights",
+        "/nonexistent.safetensors",
+        "--image",
+        image.to_str().unwrap(),
+    ]));
+    assert!(err.contains("/nonexistent.safetensors"), "{err}");
+    let err = stderr_of_failure(&snnet(&[
+        "forward",
+        "--model",
+        "deit_reduced",
+        "--model-config",
+        &config,
+        "--weights",
+        &zoo_fixture("deit_reduced.weights.safetensors"),
+        "--input",
+        image.to_str().unwrap(),
+        "--output",
+        output.to_str().unwrap(),
+    ]));
+    assert!(err.contains("tensor file"), "{err}");
+    let err = stderr_of_failure(&snnet(&[
+        "forward",
+        "--model",
+        "deit_reduced",
+        "--model-config",
+        &config,
+        "--weights",
+        &zoo_fixture("deit_reduced.weights.safetensors"),
+        "--input",
+        &zoo_fixture("deit_reduced.weights.safetensors"),
+        "--output",
+        output.to_str().unwrap(),
+    ]));
+    assert!(err.contains("no tensor named `input`"), "{err}");
+}
+
+/// A small PNG (8×6, a colour gradient), encoded by hand-free means: the `image` crate.
+fn image_bytes() -> Vec<u8> {
+    let img = image::RgbImage::from_fn(8, 6, |x, y| {
+        image::Rgb([(x * 30) as u8, (y * 40) as u8, 128])
+    });
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+    bytes.into_inner()
+}

@@ -12,6 +12,8 @@
 //!   ids, stitching layers and their least-squares averaging sets.
 //! - [`select`] (`snnet-select`): per-stitch accuracy/cost tables, the Pareto frontier and the
 //!   budget selector.
+//! - [`zoo`] (`snnet-zoo`): the anchors as Burn modules (ViT/DeiT family), a registry by timm
+//!   name, timm weight loading and fvcore costs.
 //!
 //! The stitched network itself (anchors, stitching layers, forward by stitch id, checkpoints)
 //! joins this crate as the zoo and stitching crates land; see the workspace README.
@@ -42,8 +44,13 @@
 
 pub use snnet_select as select;
 pub use snnet_space as space;
+pub use snnet_zoo as zoo;
 
 pub use snnet_select::{Budget, Cost, Frontier, StitchRecord, StitchTable};
 pub use snnet_space::{
     AnchorRegistry, AnchorSpec, Direction, Pairing, SpaceConfig, Stitch, StitchId, StitchSpace,
 };
+pub use snnet_zoo::{Anchor, Model, ModelConfig, Registry};
+
+/// Burn, as snnet-rs pins it (`=0.22.1`): tensors, devices and modules for users of the zoo.
+pub use snnet_zoo::burn;

@@ -125,7 +125,10 @@ mod tests {
         assert_eq!(model.blocks(1..3), Cost::new(50, 2));
         assert_eq!(model.blocks(2..9), Cost::new(30, 1));
         assert_eq!(model.blocks(5..9), Cost::ZERO);
-        assert_eq!(linear(197, 192, 576, true), Cost::new(197 * 192 * 576, 192 * 576 + 576));
+        assert_eq!(
+            linear(197, 192, 576, true),
+            Cost::new(197 * 192 * 576, 192 * 576 + 576)
+        );
         assert_eq!(layer_norm(197, 192), Cost::new(5 * 197 * 192, 384));
     }
 }

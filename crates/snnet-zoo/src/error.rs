@@ -56,6 +56,14 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A tensor file (model inputs, outputs, features) that cannot be read or written.
+    #[error("tensor file {}: {reason}", .path.display())]
+    TensorFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
     /// A tensor the model needs that the weight file lacks.
     #[error(
         "weights from {path} lack {} tensor(s) the model needs: {}",

@@ -12,14 +12,14 @@ use crate::error::{Error, Result};
 /// an error).
 ///
 /// # Errors
-/// [`Error::Io`] when the file cannot be read, [`Error::WeightFile`] when it is not a valid
+/// [`Error::Io`] when the file cannot be read, [`Error::TensorFile`] when it is not a valid
 /// safetensors file or holds a tensor that is not `f32`/`f64`.
 pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, TensorData>> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
     })?;
-    let bad = |reason: String| Error::WeightFile {
+    let bad = |reason: String| Error::TensorFile {
         path: path.to_owned(),
         reason,
     };
@@ -54,9 +54,9 @@ pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, TensorData>> {
 /// directory, then a rename).
 ///
 /// # Errors
-/// [`Error::WeightFile`] for a tensor that is not `f32`, [`Error::Io`] when writing fails.
+/// [`Error::TensorFile`] for a tensor that is not `f32`, [`Error::Io`] when writing fails.
 pub fn write_tensors(path: &Path, tensors: &BTreeMap<String, TensorData>) -> Result<()> {
-    let bad = |reason: String| Error::WeightFile {
+    let bad = |reason: String| Error::TensorFile {
         path: path.to_owned(),
         reason,
     };

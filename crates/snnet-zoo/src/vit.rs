@@ -218,7 +218,7 @@ impl VitConfig {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return invalid(format!("{name} must be positive"));
         }
-        if self.embed_dim % self.num_heads != 0 {
+        if !self.embed_dim.is_multiple_of(self.num_heads) {
             return invalid(format!(
                 "embed_dim {} is not divisible by num_heads {}",
                 self.embed_dim, self.num_heads
@@ -226,7 +226,7 @@ impl VitConfig {
         }
         for axis in 0..2 {
             if self.img_size[axis] < self.patch_size[axis]
-                || self.img_size[axis] % self.patch_size[axis] != 0
+                || !self.img_size[axis].is_multiple_of(self.patch_size[axis])
             {
                 return invalid(format!(
                     "img_size {:?} is not a positive multiple of patch_size {:?}",
@@ -302,9 +302,8 @@ impl VitConfig {
         let c = self.embed_dim;
         let zeros = |shape: [usize; 3]| Param::from_tensor(Tensor::zeros(shape, device));
         let norm = || LayerNormConfig::new(c).with_epsilon(self.eps).init(device);
-        let head = |classes: usize| {
-            (classes > 0).then(|| LinearConfig::new(c, classes).init(device))
-        };
+        let head =
+            |classes: usize| (classes > 0).then(|| LinearConfig::new(c, classes).init(device));
         let pos_tokens = if self.no_embed_class {
             self.num_patches()
         } else {
@@ -394,11 +393,7 @@ impl Attention {
             .forward(x)
             .reshape([b, n, 3, heads, head_dim])
             .permute([2, 0, 3, 1, 4]);
-        let take = |i: usize| {
-            qkv.clone()
-                .narrow(0, i, 1)
-                .reshape([b, heads, n, head_dim])
-        };
+        let take = |i: usize| qkv.clone().narrow(0, i, 1).reshape([b, heads, n, head_dim]);
         let (q, k, v) = (take(0), take(1), take(2));
         #[allow(clippy::cast_precision_loss)]
         let scale = (head_dim as f64).powf(-0.5);
@@ -631,10 +626,22 @@ mod tests {
     fn deit_costs_are_exact() {
         for (config, flops, params) in [
             (VitConfig::deit_tiny_patch16_224(), 1_258_411_200, 5_717_416),
-            (VitConfig::deit_small_patch16_224(), 4_608_338_304, 22_050_664),
-            (VitConfig::deit_base_patch16_224(), 17_582_740_224, 86_567_656),
+            (
+                VitConfig::deit_small_patch16_224(),
+                4_608_338_304,
+                22_050_664,
+            ),
+            (
+                VitConfig::deit_base_patch16_224(),
+                17_582_740_224,
+                86_567_656,
+            ),
         ] {
-            assert_eq!(config.cost().total(), Cost::new(flops, params), "{config:?}");
+            assert_eq!(
+                config.cost().total(),
+                Cost::new(flops, params),
+                "{config:?}"
+            );
         }
     }
 
@@ -655,12 +662,18 @@ mod tests {
     fn param_counts_match_the_module() {
         let device = Device::default();
         for config in [
-            VitConfig::base(32, 2, 2).with_img_size([32, 32]).with_num_classes(7),
+            VitConfig::base(32, 2, 2)
+                .with_img_size([32, 32])
+                .with_num_classes(7),
             VitConfig::deit_tiny_distilled_patch16_224().with_img_size([32, 32]),
             VitConfig::deit3_small_patch16_224().with_img_size([48, 32]),
         ] {
             let model = config.init(&device).unwrap();
-            assert_eq!(model.num_params() as u64, config.cost().total().params, "{config:?}");
+            assert_eq!(
+                model.num_params() as u64,
+                config.cost().total().params,
+                "{config:?}"
+            );
         }
     }
 }

@@ -8,11 +8,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn::module::{Module, ModuleMapper, Param};
-use burn::tensor::{DType, FloatDType, Tensor};
 use burn::store::{
     ApplyError, ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
     SafetensorsStore,
 };
+use burn::tensor::{DType, FloatDType, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -201,7 +201,11 @@ fn check(
     if !result.missing.is_empty() {
         return Err(Error::MissingTensors {
             path: path.to_owned(),
-            keys: result.missing.iter().map(|(key, _)| timm_key(key)).collect(),
+            keys: result
+                .missing
+                .iter()
+                .map(|(key, _)| timm_key(key))
+                .collect(),
         });
     }
     Ok(LoadReport {

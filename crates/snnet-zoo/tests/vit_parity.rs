@@ -18,18 +18,30 @@ fn check(name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = weights_file(&meta, dir.path());
     let (model, report) = load_weights(config.init(&device).unwrap(), &path, &[]).unwrap();
-    assert!(report.unexpected.is_empty(), "{name}: unexpected {:?}", report.unexpected);
-    let anchor = VitAnchor { config, model, name: meta.timm_name.clone() };
+    assert!(
+        report.unexpected.is_empty(),
+        "{name}: unexpected {:?}",
+        report.unexpected
+    );
+    let anchor = VitAnchor {
+        config,
+        model,
+        name: meta.timm_name.clone(),
+    };
     let io = io(name);
 
     let input = tensor::<4>(&io["input"], &device);
     let mut x = anchor.embed(input.clone()).unwrap();
-    let Activation::Tokens(tokens) = &x else { panic!("ViT embeds to tokens") };
+    let Activation::Tokens(tokens) = &x else {
+        panic!("ViT embeds to tokens")
+    };
     let err = max_abs_diff(tokens.clone(), &io["features.embed"], "embed");
     assert!(err <= TOLERANCE, "{name}: embed max abs error {err}");
     for i in 0..anchor.num_blocks() {
         x = anchor.block(i, x).unwrap();
-        let Activation::Tokens(tokens) = &x else { panic!("ViT blocks output tokens") };
+        let Activation::Tokens(tokens) = &x else {
+            panic!("ViT blocks output tokens")
+        };
         let err = max_abs_diff(tokens.clone(), &io[&format!("features.{i}")], "block");
         assert!(err <= TOLERANCE, "{name}: block {i} max abs error {err}");
     }

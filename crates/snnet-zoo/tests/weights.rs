@@ -25,7 +25,9 @@ fn load(name: &str, path: &Path) -> snnet_zoo::Result<(Vit, LoadReport)> {
 fn assert_parity(name: &str, model: &Vit) {
     let device = Device::default();
     let io = io(name);
-    let x = model.embed_tokens(tensor::<4>(&io["input"], &device)).unwrap();
+    let x = model
+        .embed_tokens(tensor::<4>(&io["input"], &device))
+        .unwrap();
     let x = model.blocks.iter().fold(x, |x, b| b.forward(x));
     let err = max_abs_diff(model.head_tokens(x, true), &io["logits"], "logits");
     assert!(err <= 1e-4, "{name}: {err}");
@@ -41,8 +43,16 @@ fn pytorch_files_plain_and_wrapped() {
         let (model, report) = load("deit_reduced", &fixtures().join(file)).unwrap();
         assert_eq!(report.format, WeightFormat::Pytorch, "{file}");
         assert_eq!(report.top_level_key.as_deref(), top, "{file}");
-        assert!(report.unexpected.is_empty(), "{file}: {:?}", report.unexpected);
-        assert_eq!(report.applied.len(), meta("deit_reduced").manifest.len(), "{file}");
+        assert!(
+            report.unexpected.is_empty(),
+            "{file}: {:?}",
+            report.unexpected
+        );
+        assert_eq!(
+            report.applied.len(),
+            meta("deit_reduced").manifest.len(),
+            "{file}"
+        );
         assert_parity("deit_reduced", &model);
     }
 }
@@ -55,8 +65,14 @@ fn weights(name: &str) -> BTreeMap<String, burn::tensor::TensorData> {
 fn unexpected_keys_are_reported_not_dropped_silently() {
     let dir = tempfile::tempdir().unwrap();
     let mut tensors = weights("deit_reduced");
-    tensors.insert("fc_norm.weight".into(), common::fixture_weight("fc_norm.weight", &[48]));
-    tensors.insert("aux.head.bias".into(), common::fixture_weight("aux.head.bias", &[3]));
+    tensors.insert(
+        "fc_norm.weight".into(),
+        common::fixture_weight("fc_norm.weight", &[48]),
+    );
+    tensors.insert(
+        "aux.head.bias".into(),
+        common::fixture_weight("aux.head.bias", &[3]),
+    );
     let path = dir.path().join("extra.safetensors");
     write_tensors(&path, &tensors).unwrap();
     let (model, report) = load("deit_reduced", &path).unwrap();
@@ -88,10 +104,18 @@ fn missing_tensors_are_named() {
 fn shape_mismatch_names_key_and_both_shapes() {
     // deit_reduced has 10 classes; a 12-class model cannot take its head.
     let device = Device::default();
-    let model = config("deit_reduced").with_num_classes(12).init(&device).unwrap();
+    let model = config("deit_reduced")
+        .with_num_classes(12)
+        .init(&device)
+        .unwrap();
     let path = fixtures().join("deit_reduced.weights.safetensors");
     match load_weights(model, &path, &[]) {
-        Err(Error::ShapeMismatch { key, expected, found, .. }) => {
+        Err(Error::ShapeMismatch {
+            key,
+            expected,
+            found,
+            ..
+        }) => {
             assert!(key == "head.weight" || key == "head.bias", "{key}");
             if key == "head.weight" {
                 assert_eq!((expected, found), (vec![12, 48], vec![10, 48]));
@@ -112,9 +136,18 @@ fn bad_files_are_errors_not_panics() {
         ("truncated.safetensors", good[..good.len() / 2].to_vec()),
         ("truncated_header.safetensors", good[..20].to_vec()),
         ("truncated.pth", pth[..pth.len() / 2].to_vec()),
-        ("garbled.pth", [b"PK\x03\x04".to_vec(), vec![7u8; 400]].concat()),
-        ("pickle_junk.pth", [vec![0x80u8, 2], vec![0x42u8; 300]].concat()),
-        ("json_junk.safetensors", [8u64.to_le_bytes().to_vec(), b"{oops}}}".to_vec()].concat()),
+        (
+            "garbled.pth",
+            [b"PK\x03\x04".to_vec(), vec![7u8; 400]].concat(),
+        ),
+        (
+            "pickle_junk.pth",
+            [vec![0x80u8, 2], vec![0x42u8; 300]].concat(),
+        ),
+        (
+            "json_junk.safetensors",
+            [8u64.to_le_bytes().to_vec(), b"{oops}}}".to_vec()].concat(),
+        ),
         ("text.bin", b"hello, this is not a checkpoint".to_vec()),
         ("empty.safetensors", Vec::new()),
     ];
@@ -149,7 +182,10 @@ fn f64_checkpoints_are_cast_to_f32() {
         })
         .collect();
     let views = buffers.iter().map(|(k, s, b)| {
-        (k.as_str(), safetensors::tensor::TensorView::new(safetensors::Dtype::F64, s.clone(), b).unwrap())
+        (
+            k.as_str(),
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F64, s.clone(), b).unwrap(),
+        )
     });
     let path = dir.path().join("f64.safetensors");
     std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
@@ -163,17 +199,31 @@ fn remap_renames_keys_and_bad_patterns_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let renamed: BTreeMap<_, _> = weights("deit3_reduced")
         .into_iter()
-        .map(|(k, v)| (k.replace(".ls1.gamma", ".gamma_1").replace(".ls2.gamma", ".gamma_2"), v))
+        .map(|(k, v)| {
+            (
+                k.replace(".ls1.gamma", ".gamma_1")
+                    .replace(".ls2.gamma", ".gamma_2"),
+                v,
+            )
+        })
         .collect();
     let path = dir.path().join("deit3_original.safetensors");
     write_tensors(&path, &renamed).unwrap();
     let device = Device::default();
     let remap = [(r"\.gamma_1$", ".ls1.gamma"), (r"\.gamma_2$", ".ls2.gamma")];
-    let (model, report) =
-        load_weights(config("deit3_reduced").init(&device).unwrap(), &path, &remap).unwrap();
+    let (model, report) = load_weights(
+        config("deit3_reduced").init(&device).unwrap(),
+        &path,
+        &remap,
+    )
+    .unwrap();
     assert!(report.unexpected.is_empty());
     assert_parity("deit3_reduced", &model);
-    let bad = load_weights(config("deit3_reduced").init(&device).unwrap(), &path, &[("(", "x")]);
+    let bad = load_weights(
+        config("deit3_reduced").init(&device).unwrap(),
+        &path,
+        &[("(", "x")],
+    );
     assert!(matches!(bad, Err(Error::WeightFile { reason, .. }) if reason.contains("remap")));
 }
 

@@ -1,7 +1,13 @@
 //! Shared helpers of the parity tests: fixture files, the deterministic fixture weights
 //! (a bit-exact port of `fixture_weight` in `tests/fixtures/export_timm.py`) and comparisons.
 
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,7 +48,9 @@ pub fn tensor<const D: usize>(data: &TensorData, device: &Device) -> Tensor<D> {
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
 fn fnv1a64(text: &str) -> u64 {
-    text.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3))
+    text.bytes().fold(0xCBF2_9CE4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)
+    })
 }
 
 fn splitmix64(x: u64) -> u64 {
@@ -112,9 +120,16 @@ pub fn weights_file(meta: &Meta, dir: &Path) -> PathBuf {
 
 /// Largest absolute difference, asserting equal shapes.
 pub fn max_abs_diff<const D: usize>(ours: Tensor<D>, theirs: &TensorData, what: &str) -> f32 {
-    assert_eq!(ours.dims().to_vec(), theirs.shape().to_vec(), "{what}: shape");
+    assert_eq!(
+        ours.dims().to_vec(),
+        theirs.shape().to_vec(),
+        "{what}: shape"
+    );
     let ours = ours.into_data();
     let a = ours.as_slice::<f32>().unwrap();
     let b = theirs.as_slice::<f32>().unwrap();
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
