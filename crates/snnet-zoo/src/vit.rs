@@ -7,7 +7,9 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::gelu;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use snnet_space::{AnchorSpec, Layout};
@@ -168,6 +170,13 @@ impl VitConfig {
     #[must_use]
     pub fn with_img_size(mut self, img_size: [usize; 2]) -> Self {
         self.img_size = img_size;
+        self
+    }
+
+    /// Sets the patch size.
+    #[must_use]
+    pub fn with_patch_size(mut self, patch_size: [usize; 2]) -> Self {
+        self.patch_size = patch_size;
         self
     }
 
@@ -394,11 +403,11 @@ impl Attention {
             .reshape([b, n, 3, heads, head_dim])
             .permute([2, 0, 3, 1, 4]);
         let take = |i: usize| qkv.clone().narrow(0, i, 1).reshape([b, heads, n, head_dim]);
-        let (q, k, v) = (take(0), take(1), take(2));
-        #[allow(clippy::cast_precision_loss)]
-        let scale = (head_dim as f64).powf(-0.5);
-        let attn = softmax(q.mul_scalar(scale).matmul(k.swap_dims(2, 3)), 3);
-        let x = attn.matmul(v).swap_dims(1, 2).reshape([b, n, c]);
+        // softmax(q kᵀ / √d) v (timm's scale), fused by the backend where it can: Flex runs
+        // one parallel pass per (batch, head) instead of four separate tensor ops.
+        let options = AttentionModuleOptions::default();
+        let x = attention(take(0), take(1), take(2), None, None, options);
+        let x = x.swap_dims(1, 2).reshape([b, n, c]);
         self.proj.forward(x)
     }
 }
