@@ -8,7 +8,12 @@
 //!
 //! `benches/compare_pytorch.py` runs this and timm on the same machine and prints the ratios.
 
-#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::vec_init_then_push)]
+#![allow(
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::vec_init_then_push
+)]
 
 use std::time::Duration;
 
