@@ -45,6 +45,7 @@ pub mod cost;
 mod error;
 mod preprocess;
 mod registry;
+mod resnet;
 pub mod tensor_io;
 mod vit;
 pub mod weights;
@@ -57,5 +58,6 @@ pub use registry::{
     IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN_STD, Interpolation, Model, ModelConfig, ModelEntry,
     PretrainedConfig, Registry, glob_match,
 };
+pub use resnet::{BlockKind, ResBlock, ResNet, ResNetAnchor, ResNetConfig};
 pub use vit::{Attention, Block, LayerScale, Mlp, PatchEmbed, Vit, VitAnchor, VitConfig};
 pub use weights::{LoadReport, WeightFormat, load_weights};

@@ -11,6 +11,7 @@ use snnet_space::AnchorSpec;
 use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::cost::ModelCost;
 use crate::error::{Error, Result};
+use crate::resnet::{ResNetAnchor, ResNetConfig};
 use crate::vit::{VitAnchor, VitConfig};
 use crate::weights::{LoadReport, load_weights};
 
@@ -20,6 +21,9 @@ use crate::weights::{LoadReport, load_weights};
 pub enum ModelConfig {
     /// ViT, DeiT, distilled DeiT, DeiT-3.
     Vit(VitConfig),
+    /// ResNet-18/34/50/101 and custom ResNets.
+    #[serde(rename = "resnet")]
+    ResNet(ResNetConfig),
 }
 
 impl ModelConfig {
@@ -27,6 +31,7 @@ impl ModelConfig {
     pub fn family(&self) -> &'static str {
         match self {
             Self::Vit(_) => "vit",
+            Self::ResNet(_) => "resnet",
         }
     }
 
@@ -37,6 +42,7 @@ impl ModelConfig {
     pub fn validate(&self) -> Result<()> {
         match self {
             Self::Vit(c) => c.validate(),
+            Self::ResNet(c) => c.validate(),
         }
     }
 
@@ -44,6 +50,7 @@ impl ModelConfig {
     pub fn cost(&self) -> ModelCost {
         match self {
             Self::Vit(c) => c.cost(),
+            Self::ResNet(c) => c.cost(),
         }
     }
 
@@ -51,6 +58,7 @@ impl ModelConfig {
     pub fn spec(&self, name: &str) -> AnchorSpec {
         match self {
             Self::Vit(c) => c.spec(name),
+            Self::ResNet(c) => c.spec(name),
         }
     }
 
@@ -58,6 +66,7 @@ impl ModelConfig {
     pub fn num_classes(&self) -> usize {
         match self {
             Self::Vit(c) => c.num_classes,
+            Self::ResNet(c) => c.num_classes,
         }
     }
 
@@ -65,6 +74,7 @@ impl ModelConfig {
     pub fn img_size(&self) -> [usize; 2] {
         match self {
             Self::Vit(c) => c.img_size,
+            Self::ResNet(c) => c.img_size,
         }
     }
 
@@ -74,6 +84,7 @@ impl ModelConfig {
     pub fn weight_remap(&self) -> &'static [(&'static str, &'static str)] {
         match self {
             Self::Vit(_) => &[(r"\.gamma_1$", ".ls1.gamma"), (r"\.gamma_2$", ".ls2.gamma")],
+            Self::ResNet(_) => &[],
         }
     }
 
@@ -88,6 +99,19 @@ impl ModelConfig {
                 model: config.init(device)?,
                 name: name.to_owned(),
             })),
+            Self::ResNet(config) => Ok(Model::ResNet(ResNetAnchor {
+                config: config.clone(),
+                model: config.init(device)?,
+                name: name.to_owned(),
+            })),
+        }
+    }
+
+    /// Input channels.
+    pub fn in_chans(&self) -> usize {
+        match self {
+            Self::Vit(c) => c.in_chans,
+            Self::ResNet(c) => c.in_chans,
         }
     }
 }
@@ -186,10 +210,7 @@ impl ModelEntry {
     pub fn pretrained(&self) -> PretrainedConfig {
         self.pretrained.clone().unwrap_or_else(|| {
             let [h, w] = self.config.img_size();
-            let chans = match &self.config {
-                ModelConfig::Vit(c) => c.in_chans,
-            };
-            PretrainedConfig::imagenet([chans, h, w], self.config.num_classes())
+            PretrainedConfig::imagenet([self.config.in_chans(), h, w], self.config.num_classes())
         })
     }
 
@@ -217,6 +238,8 @@ impl ModelEntry {
 pub enum Model {
     /// A ViT-family model.
     Vit(VitAnchor),
+    /// A ResNet.
+    ResNet(ResNetAnchor),
 }
 
 impl Model {
@@ -230,12 +253,17 @@ impl Model {
                 let (model, report) = load_weights(anchor.model, path, remap)?;
                 Ok((Self::Vit(VitAnchor { model, ..anchor }), report))
             }
+            Self::ResNet(anchor) => {
+                let (model, report) = load_weights(anchor.model, path, remap)?;
+                Ok((Self::ResNet(ResNetAnchor { model, ..anchor }), report))
+            }
         }
     }
 
     fn anchor(&self) -> &dyn Anchor {
         match self {
             Self::Vit(a) => a,
+            Self::ResNet(a) => a,
         }
     }
 }
@@ -305,6 +333,17 @@ impl Registry {
                 }),
             }
         };
+        // timm's default tags (`a1_in1k`): crop 0.95, bicubic.
+        let resnet = |name: &str, config: ResNetConfig| {
+            let [h, w] = config.img_size;
+            let mut pretrained = PretrainedConfig::imagenet([3, h, w], config.num_classes);
+            pretrained.crop_pct = 0.95;
+            ModelEntry {
+                name: name.to_owned(),
+                config: ModelConfig::ResNet(config),
+                pretrained: Some(pretrained),
+            }
+        };
         let entries = [
             vit(
                 "deit_tiny_patch16_224",
@@ -366,6 +405,10 @@ impl Registry {
                 VitConfig::vit_base_patch16_224(),
                 true,
             ),
+            resnet("resnet18", ResNetConfig::resnet18()),
+            resnet("resnet34", ResNetConfig::resnet34()),
+            resnet("resnet50", ResNetConfig::resnet50()),
+            resnet("resnet101", ResNetConfig::resnet101()),
         ];
         Self {
             entries: entries.into_iter().map(|e| (e.name.clone(), e)).collect(),

@@ -40,7 +40,13 @@ pub struct LoadReport {
     pub applied: Vec<String>,
     /// Keys in the file the model has no place for (after remapping); reported, not loaded.
     pub unexpected: Vec<String>,
+    /// Keys in the file that carry no weights and are skipped by design: BatchNorm's int64
+    /// `num_batches_tracked` counters.
+    pub ignored: Vec<String>,
 }
+
+/// File keys that hold no weights (suffixes): skipped without being reported as unexpected.
+const IGNORED_SUFFIXES: [&str; 1] = [".num_batches_tracked"];
 
 /// The state dicts checkpoints are commonly wrapped in, tried in order when the file's
 /// top-level keys do not fit the model.
@@ -208,12 +214,17 @@ fn check(
                 .collect(),
         });
     }
+    let (ignored, unexpected) = result
+        .unused
+        .into_iter()
+        .partition(|key| IGNORED_SUFFIXES.iter().any(|suffix| key.ends_with(suffix)));
     Ok(LoadReport {
         path: path.to_owned(),
         format,
         top_level_key,
         applied: result.applied,
-        unexpected: result.unused,
+        unexpected,
+        ignored,
     })
 }
 

@@ -11,10 +11,13 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor};
 use common::{fixtures, io, max_abs_diff, meta, tensor};
 use snnet_zoo::tensor_io::{read_tensors, write_tensors};
-use snnet_zoo::{Error, LoadReport, Vit, VitConfig, WeightFormat, load_weights};
+use snnet_zoo::{Error, LoadReport, ModelConfig, Vit, VitConfig, WeightFormat, load_weights};
 
 fn config(name: &str) -> VitConfig {
-    serde_json::from_value(meta(name).config).unwrap()
+    match serde_json::from_value(meta(name).config).unwrap() {
+        ModelConfig::Vit(config) => config,
+        other => panic!("{name} is not a ViT: {other:?}"),
+    }
 }
 
 fn load(name: &str, path: &Path) -> snnet_zoo::Result<(Vit, LoadReport)> {
@@ -239,4 +242,17 @@ fn tensor_files_round_trip() {
     let back = read_tensors(&path).unwrap();
     assert_eq!(back["x"].as_slice::<f32>().unwrap(), [1.0, -2.5, 3.25, 4.0]);
     assert_eq!(back["x"].shape().to_vec(), vec![2, 2]);
+}
+
+#[test]
+fn resnet_pickles_with_int64_counters_load() {
+    let device = Device::default();
+    let config: ModelConfig = serde_json::from_value(meta("resnet18_reduced").config).unwrap();
+    let model = config.init("resnet18_reduced", &device).unwrap();
+    let path = fixtures().join("resnet18_reduced.weights.pth");
+    let (_, report) = model.load_weights(&path, config.weight_remap()).unwrap();
+    assert!(report.unexpected.is_empty(), "{:?}", report.unexpected);
+    // One counter per BatchNorm: the stem's, two per block, one per downsample (4: the stem's
+    // 64 channels differ from stage 1's 8, so layer1.0 projects too).
+    assert_eq!(report.ignored.len(), 1 + 8 * 2 + 4);
 }

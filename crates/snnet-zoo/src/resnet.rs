@@ -1,0 +1,533 @@
+//! ResNet as in timm's `resnet.py`: BasicBlock / Bottleneck, eval-mode BatchNorm from running
+//! statistics (eps 1e-5), global average pooling, `fc`.
+//!
+//! Field names are timm's keys (`conv1`, `bn1`, `layer{1-4}.{i}.{conv1, bn1, conv2, bn2, conv3,
+//! bn3, downsample.0, downsample.1}`, `fc`); int64 `num_batches_tracked` entries are accepted and
+//! ignored.
+
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::tensor::activation::relu;
+use burn::tensor::module::max_pool2d;
+use burn::tensor::ops::MaxPoolOptions;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use snnet_space::{AnchorSpec, Layout};
+
+use crate::anchor::{Activation, Anchor, FeatureInfo};
+use crate::cost::{Cost, ModelCost};
+use crate::error::{Error, Result};
+
+/// The residual block type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlockKind {
+    /// Two 3×3 convolutions (ResNet-18/34), expansion 1.
+    Basic,
+    /// 1×1, 3×3 (strided), 1×1 convolutions (ResNet-50/101), expansion 4.
+    Bottleneck,
+}
+
+impl BlockKind {
+    /// Output channels per block channel.
+    pub fn expansion(self) -> usize {
+        match self {
+            Self::Basic => 1,
+            Self::Bottleneck => 4,
+        }
+    }
+}
+
+/// The architecture of a ResNet, named as timm's arguments.
+///
+/// ```
+/// use snnet_zoo::ResNetConfig;
+///
+/// assert_eq!(ResNetConfig::resnet18().cost().total().flops, 1_819_065_856);
+/// assert_eq!(ResNetConfig::resnet50().cost().total().flops, 4_111_512_576);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResNetConfig {
+    /// Block type.
+    pub block: BlockKind,
+    /// Blocks per stage.
+    pub layers: [usize; 4],
+    /// Block channels per stage (outputs are `channels · expansion`).
+    #[serde(default = "default_channels")]
+    pub channels: [usize; 4],
+    /// Stem output channels.
+    #[serde(default = "default_stem")]
+    pub stem_width: usize,
+    /// Classifier outputs; 0 for pooled features.
+    pub num_classes: usize,
+    /// Input channels.
+    #[serde(default = "three")]
+    pub in_chans: usize,
+    /// Input image size `[height, width]` (for costs and input checks).
+    #[serde(default = "default_img")]
+    pub img_size: [usize; 2],
+    /// BatchNorm epsilon (timm: 1e-5).
+    #[serde(default = "bn_eps")]
+    pub eps: f64,
+}
+
+fn default_channels() -> [usize; 4] {
+    [64, 128, 256, 512]
+}
+fn default_stem() -> usize {
+    64
+}
+fn three() -> usize {
+    3
+}
+fn default_img() -> [usize; 2] {
+    [224, 224]
+}
+fn bn_eps() -> f64 {
+    1e-5
+}
+
+/// Output size of a convolution or pooling window along one axis.
+fn conv_out(size: usize, kernel: usize, stride: usize, pad: usize) -> usize {
+    (size + 2 * pad).saturating_sub(kernel) / stride + 1
+}
+
+impl ResNetConfig {
+    fn new(block: BlockKind, layers: [usize; 4]) -> Self {
+        Self {
+            block,
+            layers,
+            channels: default_channels(),
+            stem_width: 64,
+            num_classes: 1000,
+            in_chans: 3,
+            img_size: [224, 224],
+            eps: 1e-5,
+        }
+    }
+
+    /// timm `resnet18`.
+    pub fn resnet18() -> Self {
+        Self::new(BlockKind::Basic, [2, 2, 2, 2])
+    }
+    /// timm `resnet34`.
+    pub fn resnet34() -> Self {
+        Self::new(BlockKind::Basic, [3, 4, 6, 3])
+    }
+    /// timm `resnet50`.
+    pub fn resnet50() -> Self {
+        Self::new(BlockKind::Bottleneck, [3, 4, 6, 3])
+    }
+    /// timm `resnet101`.
+    pub fn resnet101() -> Self {
+        Self::new(BlockKind::Bottleneck, [3, 4, 23, 3])
+    }
+
+    /// Stage output widths.
+    pub fn widths(&self) -> [usize; 4] {
+        self.channels.map(|c| c * self.block.expansion())
+    }
+
+    /// The feature-map size after the stem (conv stride 2, max pool stride 2).
+    fn stem_grid(&self) -> [usize; 2] {
+        self.img_size
+            .map(|s| conv_out(conv_out(s, 7, 2, 3), 3, 2, 1))
+    }
+
+    /// `(stage, stride, in channels, grid in)` of every block, in order.
+    fn block_plan(&self) -> Vec<(usize, usize, usize, [usize; 2])> {
+        let mut plan = Vec::new();
+        let mut inplanes = self.stem_width;
+        let mut grid = self.stem_grid();
+        for stage in 0..4 {
+            for i in 0..self.layers[stage] {
+                let stride = if i == 0 && stage > 0 { 2 } else { 1 };
+                plan.push((stage, stride, inplanes, grid));
+                if stride == 2 {
+                    grid = grid.map(|s| conv_out(s, 3, 2, 1));
+                }
+                inplanes = self.widths()[stage];
+            }
+        }
+        plan
+    }
+
+    /// Checks that the config describes a model.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`].
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| {
+            Err(Error::InvalidConfig {
+                family: "resnet",
+                reason,
+            })
+        };
+        if self.layers.contains(&0) || self.channels.contains(&0) || self.stem_width == 0 {
+            return invalid("every stage needs blocks and channels".to_owned());
+        }
+        if self.in_chans == 0 || self.img_size.iter().any(|&s| s < 32) {
+            return invalid(format!(
+                "in_chans must be positive and img_size at least 32×32, got {:?}",
+                self.img_size
+            ));
+        }
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return invalid(format!("eps must be positive, got {}", self.eps));
+        }
+        Ok(())
+    }
+
+    /// The anchor spec for the stitch space.
+    pub fn spec(&self, name: &str) -> AnchorSpec {
+        let stages: Vec<(usize, usize)> = (0..4).map(|s| (self.layers[s], self.widths()[s])).collect();
+        AnchorSpec::hierarchical(name, Layout::Map, &stages)
+    }
+
+    /// FLOPs and parameters per part for one image (fvcore: convolutions count MACs, eval
+    /// BatchNorm `2·numel`, adaptive average pooling `numel`, ReLU / max pool / add free).
+    pub fn cost(&self) -> ModelCost {
+        let conv = |grid: [usize; 2], c_in: usize, c_out: usize, k: usize| {
+            let macs = (grid[0] * grid[1] * c_out * c_in * k * k) as u64;
+            Cost::new(macs, (c_out * c_in * k * k) as u64)
+        };
+        let bn = |grid: [usize; 2], c: usize| {
+            Cost::new(2 * (grid[0] * grid[1] * c) as u64, 2 * c as u64)
+        };
+        let stem_grid = self.img_size.map(|s| conv_out(s, 7, 2, 3));
+        let stem = conv(stem_grid, self.in_chans, self.stem_width, 7) + bn(stem_grid, self.stem_width);
+        let blocks = self
+            .block_plan()
+            .into_iter()
+            .map(|(stage, stride, c_in, grid)| {
+                let planes = self.channels[stage];
+                let out = self.widths()[stage];
+                let g_out = if stride == 2 {
+                    grid.map(|s| conv_out(s, 3, 2, 1))
+                } else {
+                    grid
+                };
+                let main = match self.block {
+                    BlockKind::Basic => {
+                        conv(g_out, c_in, planes, 3)
+                            + bn(g_out, planes)
+                            + conv(g_out, planes, planes, 3)
+                            + bn(g_out, planes)
+                    }
+                    BlockKind::Bottleneck => {
+                        conv(grid, c_in, planes, 1)
+                            + bn(grid, planes)
+                            + conv(g_out, planes, planes, 3)
+                            + bn(g_out, planes)
+                            + conv(g_out, planes, out, 1)
+                            + bn(g_out, out)
+                    }
+                };
+                let shortcut = if stride != 1 || c_in != out {
+                    conv(g_out, c_in, out, 1) + bn(g_out, out)
+                } else {
+                    Cost::ZERO
+                };
+                main + shortcut
+            })
+            .collect();
+        let last = self.widths()[3];
+        let last_grid = self
+            .block_plan()
+            .last()
+            .map_or([1, 1], |&(_, stride, _, g)| {
+                if stride == 2 { g.map(|s| conv_out(s, 3, 2, 1)) } else { g }
+            });
+        let pool = Cost::new((last * last_grid[0] * last_grid[1]) as u64, 0);
+        let fc = if self.num_classes == 0 {
+            Cost::ZERO
+        } else {
+            crate::cost::linear(1, last as u64, self.num_classes as u64, true)
+        };
+        ModelCost {
+            stem,
+            tokens: Cost::ZERO,
+            blocks,
+            norm: Cost::ZERO,
+            head: pool + fc,
+        }
+    }
+
+    /// Builds the model with random weights (load weights before use).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`].
+    pub fn init(&self, device: &Device) -> Result<ResNet> {
+        self.validate()?;
+        let conv = |c_in: usize, c_out: usize, k: usize, stride: usize| {
+            let p = k / 2;
+            Conv2dConfig::new([c_in, c_out], [k, k])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+                .with_bias(false)
+                .init(device)
+        };
+        let bn = |c: usize| BatchNormConfig::new(c).with_epsilon(self.eps).init(device);
+        let mut layers: [Vec<ResBlock>; 4] = Default::default();
+        for (stage, stride, c_in, _) in self.block_plan() {
+            let planes = self.channels[stage];
+            let out = self.widths()[stage];
+            let downsample =
+                (stride != 1 || c_in != out).then(|| (conv(c_in, out, 1, stride), bn(out)));
+            let block = match self.block {
+                BlockKind::Basic => ResBlock {
+                    conv1: conv(c_in, planes, 3, stride),
+                    bn1: bn(planes),
+                    conv2: conv(planes, planes, 3, 1),
+                    bn2: bn(planes),
+                    conv3: None,
+                    bn3: None,
+                    downsample,
+                },
+                BlockKind::Bottleneck => ResBlock {
+                    conv1: conv(c_in, planes, 1, 1),
+                    bn1: bn(planes),
+                    conv2: conv(planes, planes, 3, stride),
+                    bn2: bn(planes),
+                    conv3: Some(conv(planes, out, 1, 1)),
+                    bn3: Some(bn(out)),
+                    downsample,
+                },
+            };
+            layers[stage].push(block);
+        }
+        let [layer1, layer2, layer3, layer4] = layers;
+        Ok(ResNet {
+            conv1: Conv2dConfig::new([self.in_chans, self.stem_width], [7, 7])
+                .with_stride([2, 2])
+                .with_padding(PaddingConfig2d::Explicit(3, 3, 3, 3))
+                .with_bias(false)
+                .init(device),
+            bn1: bn(self.stem_width),
+            layer1,
+            layer2,
+            layer3,
+            layer4,
+            fc: (self.num_classes > 0)
+                .then(|| LinearConfig::new(self.widths()[3], self.num_classes).init(device)),
+            in_chans: self.in_chans,
+        })
+    }
+}
+
+/// A BasicBlock (`conv3`/`bn3` absent) or Bottleneck.
+#[derive(Module, Debug)]
+pub struct ResBlock {
+    /// 3×3 strided (basic) or 1×1 (bottleneck).
+    pub conv1: Conv2d,
+    /// After `conv1`.
+    pub bn1: BatchNorm,
+    /// 3×3 (strided in a bottleneck).
+    pub conv2: Conv2d,
+    /// After `conv2`.
+    pub bn2: BatchNorm,
+    /// 1×1 expansion (bottleneck only).
+    pub conv3: Option<Conv2d>,
+    /// After `conv3` (bottleneck only).
+    pub bn3: Option<BatchNorm>,
+    /// Projection shortcut, timm `downsample.0` (1×1 conv) and `downsample.1` (BN).
+    pub downsample: Option<(Conv2d, BatchNorm)>,
+}
+
+impl ResBlock {
+    /// # Shapes
+    /// `[B, C_in, H, W]` → `[B, C_out, H / stride, W / stride]`.
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let shortcut = match &self.downsample {
+            Some((conv, bn)) => bn.forward(conv.forward(x.clone())),
+            None => x.clone(),
+        };
+        let y = relu(self.bn1.forward(self.conv1.forward(x)));
+        let y = self.bn2.forward(self.conv2.forward(y));
+        let y = match (&self.conv3, &self.bn3) {
+            (Some(conv3), Some(bn3)) => bn3.forward(conv3.forward(relu(y))),
+            _ => y,
+        };
+        relu(y + shortcut)
+    }
+}
+
+/// A ResNet.
+#[derive(Module, Debug)]
+pub struct ResNet {
+    /// Stem 7×7/2 convolution.
+    pub conv1: Conv2d,
+    /// Stem BatchNorm.
+    pub bn1: BatchNorm,
+    /// Stage 1 (stride 4).
+    pub layer1: Vec<ResBlock>,
+    /// Stage 2 (stride 8).
+    pub layer2: Vec<ResBlock>,
+    /// Stage 3 (stride 16).
+    pub layer3: Vec<ResBlock>,
+    /// Stage 4 (stride 32).
+    pub layer4: Vec<ResBlock>,
+    /// Classifier.
+    pub fc: Option<Linear>,
+    in_chans: usize,
+}
+
+impl ResNet {
+    /// The blocks of all stages in order.
+    pub fn blocks(&self) -> impl Iterator<Item = &ResBlock> {
+        self.layer1
+            .iter()
+            .chain(&self.layer2)
+            .chain(&self.layer3)
+            .chain(&self.layer4)
+    }
+
+    /// Stem: conv, BN, ReLU, 3×3/2 max pool.
+    ///
+    /// # Shapes
+    /// `[B, C, H, W]` → `[B, stem_width, H/4, W/4]`.
+    pub fn stem(&self, images: Tensor<4>) -> Tensor<4> {
+        let x = relu(self.bn1.forward(self.conv1.forward(images)));
+        max_pool2d(
+            x,
+            MaxPoolOptions::new([3, 3])
+                .with_stride([2, 2])
+                .with_padding([1, 1]),
+        )
+    }
+
+    /// Global average pooling and the classifier.
+    ///
+    /// # Shapes
+    /// `[B, C, H, W]` → `[B, classes]` (`[B, C]` without classifier).
+    pub fn head_map(&self, x: Tensor<4>) -> Tensor<2> {
+        let [b, c, _, _] = x.dims();
+        let pooled = x.mean_dims(&[2, 3]).reshape([b, c]);
+        match &self.fc {
+            Some(fc) => fc.forward(pooled),
+            None => pooled,
+        }
+    }
+}
+
+/// A [`ResNet`] with its config: the [`Anchor`] implementation.
+#[derive(Debug)]
+pub struct ResNetAnchor {
+    /// The architecture.
+    pub config: ResNetConfig,
+    /// The model.
+    pub model: ResNet,
+    /// The name.
+    pub name: String,
+}
+
+impl Anchor for ResNetAnchor {
+    fn spec(&self) -> AnchorSpec {
+        self.config.spec(&self.name)
+    }
+
+    fn feature_info(&self) -> Vec<FeatureInfo> {
+        let widths = self.config.widths();
+        let mut index_in_stage = [0usize; 4];
+        self.config
+            .block_plan()
+            .into_iter()
+            .enumerate()
+            .map(|(index, (stage, stride, _, grid))| {
+                let i = index_in_stage[stage];
+                index_in_stage[stage] += 1;
+                let grid = if stride == 2 {
+                    grid.map(|s| conv_out(s, 3, 2, 1))
+                } else {
+                    grid
+                };
+                FeatureInfo {
+                    index,
+                    stage,
+                    module: format!("layer{}.{i}", stage + 1),
+                    channels: widths[stage],
+                    layout: Layout::Map,
+                    grid,
+                    prefix_tokens: 0,
+                    reduction: 4 << stage,
+                }
+            })
+            .collect()
+    }
+
+    fn num_blocks(&self) -> usize {
+        self.config.layers.iter().sum()
+    }
+
+    fn embed(&self, images: Tensor<4>) -> Result<Activation> {
+        let dims = images.dims();
+        if dims[1] != self.model.in_chans || dims[0] == 0 {
+            return Err(Error::InputShape {
+                expected: format!("[batch, {}, H, W]", self.model.in_chans),
+                found: dims.to_vec(),
+            });
+        }
+        Ok(Activation::Map(self.model.stem(images)))
+    }
+
+    fn block(&self, index: usize, x: Activation) -> Result<Activation> {
+        let count = self.num_blocks();
+        let block = self
+            .model
+            .blocks()
+            .nth(index)
+            .ok_or(Error::BlockOutOfRange { index, count })?;
+        Ok(Activation::Map(block.forward(x.into_map()?)))
+    }
+
+    fn head(&self, x: Activation, _norm: bool) -> Result<Tensor<2>> {
+        Ok(self.model.head_map(x.into_map()?))
+    }
+
+    fn cost(&self) -> ModelCost {
+        self.config.cost()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costs_are_exact() {
+        assert_eq!(ResNetConfig::resnet18().cost().total().flops, 1_819_065_856);
+        assert_eq!(ResNetConfig::resnet50().cost().total().flops, 4_111_512_576);
+        // timm's parameter counts.
+        assert_eq!(ResNetConfig::resnet18().cost().total().params, 11_689_512);
+        assert_eq!(ResNetConfig::resnet50().cost().total().params, 25_557_032);
+    }
+
+    #[test]
+    fn param_counts_match_the_module() {
+        let device = Device::default();
+        for mut config in [ResNetConfig::resnet18(), ResNetConfig::resnet50()] {
+            config.channels = [8, 16, 16, 32];
+            config.stem_width = 8;
+            config.img_size = [64, 64];
+            let model = config.init(&device).unwrap();
+            // Burn counts BatchNorm running statistics as parameters; timm does not.
+            let bn_buffers: usize = model
+                .blocks()
+                .map(|b| {
+                    let mut n = 2 * (b.bn1.gamma.val().dims()[0] + b.bn2.gamma.val().dims()[0]);
+                    n += b.bn3.as_ref().map_or(0, |bn| 2 * bn.gamma.val().dims()[0]);
+                    n += b.downsample.as_ref().map_or(0, |(_, bn)| 2 * bn.gamma.val().dims()[0]);
+                    n
+                })
+                .sum::<usize>()
+                + 2 * model.bn1.gamma.val().dims()[0];
+            assert_eq!(
+                (model.num_params() - bn_buffers) as u64,
+                config.cost().total().params,
+                "{config:?}"
+            );
+        }
+    }
+}

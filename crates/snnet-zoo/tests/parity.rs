@@ -1,0 +1,92 @@
+//! Every family against timm: the embedded input, every block's output and the logits, from
+//! fixtures exported by `tests/fixtures/export_timm.py`, max abs error ≤ 1e-4.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use burn::tensor::{Device, TensorData};
+use common::{io, max_abs_diff, meta, tensor, weights_file};
+use snnet_zoo::{Activation, Anchor, ModelConfig};
+
+const TOLERANCE: f32 = 1e-4;
+
+fn compare(x: &Activation, expected: &TensorData, what: &str) -> f32 {
+    match x {
+        Activation::Tokens(t) => max_abs_diff(t.clone(), expected, what),
+        Activation::Map(m) => max_abs_diff(m.clone(), expected, what),
+    }
+}
+
+fn check(name: &str) {
+    let device = Device::default();
+    let meta = meta(name);
+    let config: ModelConfig = serde_json::from_value(meta.config.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = weights_file(&meta, dir.path());
+    let model = config.init(&meta.timm_name, &device).unwrap();
+    let (model, report) = model.load_weights(&path, config.weight_remap()).unwrap();
+    assert!(report.unexpected.is_empty(), "{name}: unexpected {:?}", report.unexpected);
+    // timm ResNets carry int64 `num_batches_tracked` per BatchNorm: accepted and ignored.
+    assert!(report.ignored.iter().all(|k| k.ends_with(".num_batches_tracked")));
+    let io = io(name);
+
+    let input = tensor::<4>(&io["input"], &device);
+    let mut x = model.embed(input.clone()).unwrap();
+    let err = compare(&x, &io["features.embed"], "embed");
+    assert!(err <= TOLERANCE, "{name}: embed max abs error {err}");
+    for i in 0..model.num_blocks() {
+        x = model.block(i, x).unwrap();
+        let err = compare(&x, &io[&format!("features.{i}")], "block");
+        assert!(err <= TOLERANCE, "{name}: block {i} max abs error {err}");
+    }
+    let logits = model.head(x, true).unwrap();
+    let err = max_abs_diff(logits, &io["logits"], "logits");
+    assert!(err <= TOLERANCE, "{name}: logits max abs error {err}");
+    // The one-call forward agrees with the block-by-block path.
+    let err = max_abs_diff(model.forward(input).unwrap(), &io["logits"], "forward");
+    assert!(err <= TOLERANCE, "{name}: forward max abs error {err}");
+    // The block count and per-block info agree with the fixture.
+    assert_eq!(model.feature_info().len(), model.num_blocks());
+    assert_eq!(config.cost().blocks.len(), model.num_blocks());
+}
+
+#[test]
+fn vit_matches_timm() {
+    check("vit_reduced");
+}
+
+#[test]
+fn deit_matches_timm() {
+    check("deit_reduced");
+}
+
+#[test]
+fn distilled_deit_matches_timm() {
+    check("deit_distilled_reduced");
+}
+
+#[test]
+fn deit3_matches_timm() {
+    check("deit3_reduced");
+}
+
+#[test]
+fn full_size_deit_tiny_matches_timm() {
+    check("deit_tiny_patch16_224");
+}
+
+#[test]
+fn resnet_basic_matches_timm() {
+    check("resnet18_reduced");
+}
+
+#[test]
+fn resnet_bottleneck_matches_timm() {
+    check("resnet50_reduced");
+}
+
+#[test]
+fn full_size_resnet18_matches_timm() {
+    check("resnet18");
+}
