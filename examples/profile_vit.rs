@@ -25,7 +25,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "deit_small_patch16_224".to_owned());
     let device = Device::default();
-    let Model::Vit(anchor) = Registry::builtin().get(&name)?.init(&device)?;
+    let Model::Vit(anchor) = Registry::builtin().get(&name)?.init(&device)? else {
+        return Err(format!("{name} is not a ViT-family model").into());
+    };
     let vit = &anchor.model;
     let images: Tensor<4> =
         Tensor::random([8, 3, 224, 224], Distribution::Normal(0.0, 1.0), &device);

@@ -182,7 +182,8 @@ impl ResNetConfig {
 
     /// The anchor spec for the stitch space.
     pub fn spec(&self, name: &str) -> AnchorSpec {
-        let stages: Vec<(usize, usize)> = (0..4).map(|s| (self.layers[s], self.widths()[s])).collect();
+        let stages: Vec<(usize, usize)> =
+            (0..4).map(|s| (self.layers[s], self.widths()[s])).collect();
         AnchorSpec::hierarchical(name, Layout::Map, &stages)
     }
 
@@ -197,7 +198,8 @@ impl ResNetConfig {
             Cost::new(2 * (grid[0] * grid[1] * c) as u64, 2 * c as u64)
         };
         let stem_grid = self.img_size.map(|s| conv_out(s, 7, 2, 3));
-        let stem = conv(stem_grid, self.in_chans, self.stem_width, 7) + bn(stem_grid, self.stem_width);
+        let stem =
+            conv(stem_grid, self.in_chans, self.stem_width, 7) + bn(stem_grid, self.stem_width);
         let blocks = self
             .block_plan()
             .into_iter()
@@ -238,7 +240,11 @@ impl ResNetConfig {
             .block_plan()
             .last()
             .map_or([1, 1], |&(_, stride, _, g)| {
-                if stride == 2 { g.map(|s| conv_out(s, 3, 2, 1)) } else { g }
+                if stride == 2 {
+                    g.map(|s| conv_out(s, 3, 2, 1))
+                } else {
+                    g
+                }
             });
         let pool = Cost::new((last * last_grid[0] * last_grid[1]) as u64, 0);
         let fc = if self.num_classes == 0 {
@@ -518,7 +524,10 @@ mod tests {
                 .map(|b| {
                     let mut n = 2 * (b.bn1.gamma.val().dims()[0] + b.bn2.gamma.val().dims()[0]);
                     n += b.bn3.as_ref().map_or(0, |bn| 2 * bn.gamma.val().dims()[0]);
-                    n += b.downsample.as_ref().map_or(0, |(_, bn)| 2 * bn.gamma.val().dims()[0]);
+                    n += b
+                        .downsample
+                        .as_ref()
+                        .map_or(0, |(_, bn)| 2 * bn.gamma.val().dims()[0]);
                     n
                 })
                 .sum::<usize>()

@@ -26,9 +26,18 @@ fn check(name: &str) {
     let path = weights_file(&meta, dir.path());
     let model = config.init(&meta.timm_name, &device).unwrap();
     let (model, report) = model.load_weights(&path, config.weight_remap()).unwrap();
-    assert!(report.unexpected.is_empty(), "{name}: unexpected {:?}", report.unexpected);
+    assert!(
+        report.unexpected.is_empty(),
+        "{name}: unexpected {:?}",
+        report.unexpected
+    );
     // timm ResNets carry int64 `num_batches_tracked` per BatchNorm: accepted and ignored.
-    assert!(report.ignored.iter().all(|k| k.ends_with(".num_batches_tracked")));
+    assert!(
+        report
+            .ignored
+            .iter()
+            .all(|k| k.ends_with(".num_batches_tracked"))
+    );
     let io = io(name);
 
     let input = tensor::<4>(&io["input"], &device);
