@@ -46,6 +46,7 @@ mod error;
 mod preprocess;
 mod registry;
 mod resnet;
+mod swin;
 pub mod tensor_io;
 mod vit;
 pub mod weights;
@@ -59,5 +60,9 @@ pub use registry::{
     PretrainedConfig, Registry, glob_match,
 };
 pub use resnet::{BlockKind, ResBlock, ResNet, ResNetAnchor, ResNetConfig};
+pub use swin::{
+    PatchMerging, Swin, SwinAnchor, SwinBlock, SwinConfig, SwinHead, SwinPatchEmbed, SwinStage,
+    WindowAttention,
+};
 pub use vit::{Attention, Block, LayerScale, Mlp, PatchEmbed, Vit, VitAnchor, VitConfig};
 pub use weights::{LoadReport, WeightFormat, load_weights};

@@ -12,6 +12,7 @@ use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::cost::ModelCost;
 use crate::error::{Error, Result};
 use crate::resnet::{ResNetAnchor, ResNetConfig};
+use crate::swin::{SwinAnchor, SwinConfig};
 use crate::vit::{VitAnchor, VitConfig};
 use crate::weights::{LoadReport, load_weights};
 
@@ -24,6 +25,8 @@ pub enum ModelConfig {
     /// ResNet-18/34/50/101 and custom ResNets.
     #[serde(rename = "resnet")]
     ResNet(ResNetConfig),
+    /// Swin Transformers.
+    Swin(SwinConfig),
 }
 
 impl ModelConfig {
@@ -32,6 +35,7 @@ impl ModelConfig {
         match self {
             Self::Vit(_) => "vit",
             Self::ResNet(_) => "resnet",
+            Self::Swin(_) => "swin",
         }
     }
 
@@ -43,6 +47,7 @@ impl ModelConfig {
         match self {
             Self::Vit(c) => c.validate(),
             Self::ResNet(c) => c.validate(),
+            Self::Swin(c) => c.validate(),
         }
     }
 
@@ -51,6 +56,7 @@ impl ModelConfig {
         match self {
             Self::Vit(c) => c.cost(),
             Self::ResNet(c) => c.cost(),
+            Self::Swin(c) => c.cost(),
         }
     }
 
@@ -59,6 +65,7 @@ impl ModelConfig {
         match self {
             Self::Vit(c) => c.spec(name),
             Self::ResNet(c) => c.spec(name),
+            Self::Swin(c) => c.spec(name),
         }
     }
 
@@ -67,6 +74,7 @@ impl ModelConfig {
         match self {
             Self::Vit(c) => c.num_classes,
             Self::ResNet(c) => c.num_classes,
+            Self::Swin(c) => c.num_classes,
         }
     }
 
@@ -75,6 +83,7 @@ impl ModelConfig {
         match self {
             Self::Vit(c) => c.img_size,
             Self::ResNet(c) => c.img_size,
+            Self::Swin(c) => c.img_size,
         }
     }
 
@@ -85,6 +94,9 @@ impl ModelConfig {
         match self {
             Self::Vit(_) => &[(r"\.gamma_1$", ".ls1.gamma"), (r"\.gamma_2$", ".ls2.gamma")],
             Self::ResNet(_) => &[],
+            // The original Microsoft checkpoints: `head.*` for timm's `head.fc.*` (the
+            // `downsample` move is a layout retry, see `ModelEntry::load`).
+            Self::Swin(_) => &[(r"^head\.(weight|bias)$", "head.fc.$1")],
         }
     }
 
@@ -104,6 +116,11 @@ impl ModelConfig {
                 model: config.init(device)?,
                 name: name.to_owned(),
             })),
+            Self::Swin(config) => Ok(Model::Swin(SwinAnchor {
+                config: config.clone(),
+                model: config.init(device)?,
+                name: name.to_owned(),
+            })),
         }
     }
 
@@ -112,6 +129,7 @@ impl ModelConfig {
         match self {
             Self::Vit(c) => c.in_chans,
             Self::ResNet(c) => c.in_chans,
+            Self::Swin(c) => c.in_chans,
         }
     }
 }
@@ -228,8 +246,40 @@ impl ModelEntry {
     /// # Errors
     /// As [`ModelConfig::init`] and [`load_weights`].
     pub fn load(&self, path: &Path, device: &Device) -> Result<(Model, LoadReport)> {
-        self.init(device)?
-            .load_weights(path, self.config.weight_remap())
+        let remap = self.config.weight_remap();
+        let result = self.init(device)?.load_weights(path, remap);
+        let ModelConfig::Swin(config) = &self.config else {
+            return result;
+        };
+        // A Swin checkpoint in the original Microsoft layout stores patch merging at the end of
+        // stage s (`layers.{s}.downsample`) where timm has it at the start of stage s + 1: the
+        // timm-layout attempt then lacks or mis-shapes a `downsample` tensor. Retry moved.
+        let original_layout = match &result {
+            Err(Error::MissingTensors { keys, .. }) => {
+                keys.iter().any(|k| k.contains(".downsample."))
+            }
+            Err(Error::ShapeMismatch { key, .. }) => key.contains(".downsample."),
+            _ => false,
+        };
+        if !original_layout {
+            return result;
+        }
+        // Shift the last stage first so that a renamed key is not renamed again.
+        let moved: Vec<(String, String)> = (0..config.depths.len().saturating_sub(1))
+            .rev()
+            .map(|s| {
+                (
+                    format!(r"^layers\.{s}\.downsample\."),
+                    format!("layers.{}.downsample.", s + 1),
+                )
+            })
+            .collect();
+        let all: Vec<(&str, &str)> = remap
+            .iter()
+            .copied()
+            .chain(moved.iter().map(|(a, b)| (a.as_str(), b.as_str())))
+            .collect();
+        self.init(device)?.load_weights(path, &all)
     }
 }
 
@@ -240,6 +290,8 @@ pub enum Model {
     Vit(VitAnchor),
     /// A ResNet.
     ResNet(ResNetAnchor),
+    /// A Swin Transformer.
+    Swin(SwinAnchor),
 }
 
 impl Model {
@@ -257,6 +309,10 @@ impl Model {
                 let (model, report) = load_weights(anchor.model, path, remap)?;
                 Ok((Self::ResNet(ResNetAnchor { model, ..anchor }), report))
             }
+            Self::Swin(anchor) => {
+                let (model, report) = load_weights(anchor.model, path, remap)?;
+                Ok((Self::Swin(SwinAnchor { model, ..anchor }), report))
+            }
         }
     }
 
@@ -264,6 +320,7 @@ impl Model {
         match self {
             Self::Vit(a) => a,
             Self::ResNet(a) => a,
+            Self::Swin(a) => a,
         }
     }
 }
@@ -331,6 +388,19 @@ impl Registry {
                 } else {
                     pretrained
                 }),
+            }
+        };
+        // timm's Swin configs: crop 0.9, bicubic, ImageNet mean/std (1.0 crop at 384).
+        let swin = |name: &str, config: SwinConfig| {
+            let [h, w] = config.img_size;
+            let mut pretrained = PretrainedConfig::imagenet([3, h, w], config.num_classes);
+            if h >= 384 {
+                pretrained.crop_pct = 1.0;
+            }
+            ModelEntry {
+                name: name.to_owned(),
+                config: ModelConfig::Swin(config),
+                pretrained: Some(pretrained),
             }
         };
         // timm's default tags (`a1_in1k`): crop 0.95, bicubic.
@@ -409,6 +479,22 @@ impl Registry {
             resnet("resnet34", ResNetConfig::resnet34()),
             resnet("resnet50", ResNetConfig::resnet50()),
             resnet("resnet101", ResNetConfig::resnet101()),
+            swin(
+                "swin_tiny_patch4_window7_224",
+                SwinConfig::swin_tiny_patch4_window7_224(),
+            ),
+            swin(
+                "swin_small_patch4_window7_224",
+                SwinConfig::swin_small_patch4_window7_224(),
+            ),
+            swin(
+                "swin_base_patch4_window7_224",
+                SwinConfig::swin_base_patch4_window7_224(),
+            ),
+            swin(
+                "swin_base_patch4_window12_384",
+                SwinConfig::swin_base_patch4_window12_384(),
+            ),
         ];
         Self {
             entries: entries.into_iter().map(|e| (e.name.clone(), e)).collect(),

@@ -41,12 +41,17 @@ pub struct LoadReport {
     /// Keys in the file the model has no place for (after remapping); reported, not loaded.
     pub unexpected: Vec<String>,
     /// Keys in the file that carry no weights and are skipped by design: BatchNorm's int64
-    /// `num_batches_tracked` counters.
+    /// `num_batches_tracked` counters, and the buffers old Swin checkpoints store
+    /// (`relative_position_index`, `attn_mask`), which the model recomputes.
     pub ignored: Vec<String>,
 }
 
 /// File keys that hold no weights (suffixes): skipped without being reported as unexpected.
-const IGNORED_SUFFIXES: [&str; 1] = [".num_batches_tracked"];
+const IGNORED_SUFFIXES: [&str; 3] = [
+    ".num_batches_tracked",
+    ".relative_position_index",
+    ".attn_mask",
+];
 
 /// The state dicts checkpoints are commonly wrapped in, tried in order when the file's
 /// top-level keys do not fit the model.

@@ -11,8 +11,18 @@ use snnet_zoo::{Activation, Anchor, ModelConfig};
 
 const TOLERANCE: f32 = 1e-4;
 
+/// Swin's blocks output `[B, H, W, C]` in timm; ours are the same values as tokens
+/// `[B, H·W, C]` in the same (row-major) order.
 fn compare(x: &Activation, expected: &TensorData, what: &str) -> f32 {
     match x {
+        Activation::Tokens(t) if expected.shape().len() == 4 => {
+            let s = expected.shape().to_vec();
+            let flat = TensorData::new(
+                expected.as_slice::<f32>().unwrap().to_vec(),
+                [s[0], s[1] * s[2], s[3]],
+            );
+            max_abs_diff(t.clone(), &flat, what)
+        }
         Activation::Tokens(t) => max_abs_diff(t.clone(), expected, what),
         Activation::Map(m) => max_abs_diff(m.clone(), expected, what),
     }
@@ -98,4 +108,14 @@ fn resnet_bottleneck_matches_timm() {
 #[test]
 fn full_size_resnet18_matches_timm() {
     check("resnet18");
+}
+
+#[test]
+fn swin_matches_timm() {
+    check("swin_reduced");
+}
+
+#[test]
+fn full_size_swin_tiny_matches_timm() {
+    check("swin_tiny_patch4_window7_224");
 }

@@ -256,3 +256,32 @@ fn resnet_pickles_with_int64_counters_load() {
     // 64 channels differ from stage 1's 8, so layer1.0 projects too).
     assert_eq!(report.ignored.len(), 1 + 8 * 2 + 4);
 }
+
+/// The original Microsoft Swin layout (SN-Net's checkpoints): merging at the end of stage s,
+/// `head.*`, stored buffers, wrapped as `{"model": ...}`.
+#[test]
+fn swin_original_layout_loads() {
+    let device = Device::default();
+    let config: ModelConfig = serde_json::from_value(meta("swin_reduced").config).unwrap();
+    let entry = snnet_zoo::ModelEntry {
+        name: "swin_reduced".into(),
+        config,
+        pretrained: None,
+    };
+    let (model, report) = entry
+        .load(&fixtures().join("swin_reduced.original.pth"), &device)
+        .unwrap();
+    assert_eq!(report.top_level_key.as_deref(), Some("model"));
+    assert!(report.unexpected.is_empty(), "{:?}", report.unexpected);
+    assert!(
+        report
+            .ignored
+            .iter()
+            .any(|k| k.ends_with(".relative_position_index"))
+    );
+    assert!(report.ignored.iter().any(|k| k.ends_with(".attn_mask")));
+    let io = io("swin_reduced");
+    let logits = snnet_zoo::Anchor::forward(&model, tensor::<4>(&io["input"], &device)).unwrap();
+    let err = max_abs_diff(logits, &io["logits"], "logits");
+    assert!(err <= 1e-4, "{err}");
+}

@@ -1,0 +1,769 @@
+//! Swin Transformer as in timm's `swin_transformer.py` (timm ≥ 0.9 layout).
+//!
+//! Field names follow timm's keys: `patch_embed.{proj, norm}`, `layers.{s}.downsample.{norm,
+//! reduction}` (patch merging at the *start* of stage `s ≥ 1`), `layers.{s}.blocks.{i}.{norm1,
+//! attn.qkv, attn.relative_position_bias_table, attn.proj, norm2, mlp.fc1, mlp.fc2}`, `norm`,
+//! `head.fc`. The original Microsoft checkpoints (merging at the *end* of stage `s`, `head.*`,
+//! stored `relative_position_index` / `attn_mask` buffers) load through
+//! [`ModelConfig::weight_remap`](crate::ModelConfig::weight_remap) and a layout retry.
+//!
+//! Between blocks, activations are tokens `[B, H·W, C]` in timm's row order (h, then w). A stage
+//! transition (patch merging) belongs to the first block of the stage it leads into.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+use snnet_space::{AnchorSpec, Layout};
+
+use crate::anchor::{Activation, Anchor, FeatureInfo};
+use crate::cost::{self, Cost, ModelCost};
+use crate::error::{Error, Result};
+use crate::vit::Mlp;
+
+/// The architecture of a Swin Transformer, named as timm's arguments.
+///
+/// ```
+/// use snnet_zoo::SwinConfig;
+///
+/// let tiny = SwinConfig::swin_tiny_patch4_window7_224();
+/// assert_eq!(tiny.cost().total().flops, 4_509_194_496);
+/// assert_eq!(tiny.cost().total().params, 28_288_354);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwinConfig {
+    /// Input image size `[height, width]`.
+    pub img_size: [usize; 2],
+    /// Patch size (square).
+    #[serde(default = "four")]
+    pub patch_size: usize,
+    /// Input channels.
+    #[serde(default = "three")]
+    pub in_chans: usize,
+    /// Classifier outputs; 0 for pooled features.
+    pub num_classes: usize,
+    /// Stage 0 width; stage `s` has `embed_dim · 2^s`.
+    pub embed_dim: usize,
+    /// Blocks per stage.
+    pub depths: Vec<usize>,
+    /// Attention heads per stage.
+    pub num_heads: Vec<usize>,
+    /// Window size (square).
+    pub window_size: usize,
+    /// MLP width over block width.
+    #[serde(default = "four_f")]
+    pub mlp_ratio: f64,
+    /// Whether the qkv projection has a bias.
+    #[serde(default = "yes")]
+    pub qkv_bias: bool,
+    /// LayerNorm epsilon (timm: 1e-5).
+    #[serde(default = "ln_eps")]
+    pub eps: f64,
+}
+
+fn four() -> usize {
+    4
+}
+fn four_f() -> f64 {
+    4.0
+}
+fn three() -> usize {
+    3
+}
+fn yes() -> bool {
+    true
+}
+fn ln_eps() -> f64 {
+    1e-5
+}
+
+/// The geometry of one block: its stage's grid, window and shift (per axis, as timm computes
+/// them: a window no larger than the grid, no shift where the window covers the grid).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct BlockGeometry {
+    stage: usize,
+    grid: [usize; 2],
+    window: [usize; 2],
+    shift: [usize; 2],
+}
+
+impl SwinConfig {
+    fn base(embed_dim: usize, depths: [usize; 4], heads: [usize; 4]) -> Self {
+        Self {
+            img_size: [224, 224],
+            patch_size: 4,
+            in_chans: 3,
+            num_classes: 1000,
+            embed_dim,
+            depths: depths.to_vec(),
+            num_heads: heads.to_vec(),
+            window_size: 7,
+            mlp_ratio: 4.0,
+            qkv_bias: true,
+            eps: 1e-5,
+        }
+    }
+
+    /// timm `swin_tiny_patch4_window7_224`.
+    pub fn swin_tiny_patch4_window7_224() -> Self {
+        Self::base(96, [2, 2, 6, 2], [3, 6, 12, 24])
+    }
+    /// timm `swin_small_patch4_window7_224`.
+    pub fn swin_small_patch4_window7_224() -> Self {
+        Self::base(96, [2, 2, 18, 2], [3, 6, 12, 24])
+    }
+    /// timm `swin_base_patch4_window7_224`.
+    pub fn swin_base_patch4_window7_224() -> Self {
+        Self::base(128, [2, 2, 18, 2], [4, 8, 16, 32])
+    }
+    /// timm `swin_base_patch4_window12_384`.
+    pub fn swin_base_patch4_window12_384() -> Self {
+        let mut c = Self::base(128, [2, 2, 18, 2], [4, 8, 16, 32]);
+        c.img_size = [384, 384];
+        c.window_size = 12;
+        c
+    }
+
+    /// Width of stage `s`.
+    pub fn stage_dim(&self, stage: usize) -> usize {
+        self.embed_dim << stage
+    }
+
+    /// Token grid of stage `s`.
+    pub fn stage_grid(&self, stage: usize) -> [usize; 2] {
+        self.img_size.map(|s| s / self.patch_size / (1 << stage))
+    }
+
+    fn mlp_hidden(&self, dim: usize) -> usize {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        #[allow(clippy::cast_precision_loss)]
+        let hidden = (dim as f64 * self.mlp_ratio) as usize;
+        hidden
+    }
+
+    fn geometry(&self) -> Vec<BlockGeometry> {
+        let mut out = Vec::new();
+        for (stage, &depth) in self.depths.iter().enumerate() {
+            let grid = self.stage_grid(stage);
+            let window = grid.map(|g| g.min(self.window_size));
+            for i in 0..depth {
+                let shift = [0, 1].map(|a| {
+                    if i % 2 == 1 && grid[a] > self.window_size {
+                        self.window_size / 2
+                    } else {
+                        0
+                    }
+                });
+                out.push(BlockGeometry {
+                    stage,
+                    grid,
+                    window,
+                    shift,
+                });
+            }
+        }
+        out
+    }
+
+    /// Checks that the config describes a model this implementation runs exactly.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`].
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |reason: String| {
+            Err(Error::InvalidConfig {
+                family: "swin",
+                reason,
+            })
+        };
+        if self.depths.is_empty() || self.depths.len() != self.num_heads.len() {
+            return invalid("depths and num_heads must be non-empty and of equal length".into());
+        }
+        if self.depths.contains(&0) || self.num_heads.contains(&0) {
+            return invalid("every stage needs blocks and heads".into());
+        }
+        if self.embed_dim == 0
+            || self.patch_size == 0
+            || self.window_size == 0
+            || self.in_chans == 0
+        {
+            return invalid(
+                "embed_dim, patch_size, window_size and in_chans must be positive".into(),
+            );
+        }
+        for (stage, &heads) in self.num_heads.iter().enumerate() {
+            if !self.stage_dim(stage).is_multiple_of(heads) {
+                return invalid(format!("stage {stage} width is not divisible by its heads"));
+            }
+        }
+        let last = self.depths.len() - 1;
+        let scale = self.patch_size << last;
+        if self
+            .img_size
+            .iter()
+            .any(|&s| s == 0 || !s.is_multiple_of(scale))
+        {
+            return invalid(format!(
+                "img_size {:?} must be a multiple of patch_size · 2^(stages-1) = {scale}",
+                self.img_size
+            ));
+        }
+        for g in self.geometry() {
+            if g.grid
+                .iter()
+                .zip(g.window)
+                .any(|(&s, w)| !s.is_multiple_of(w))
+            {
+                return invalid(format!(
+                    "stage {} grid {:?} is not a multiple of the window {:?} (padding is not \
+                     supported)",
+                    g.stage, g.grid, g.window
+                ));
+            }
+        }
+        if !(self.eps > 0.0 && self.eps.is_finite() && self.mlp_ratio > 0.0) {
+            return invalid("eps and mlp_ratio must be positive".into());
+        }
+        Ok(())
+    }
+
+    /// The anchor spec for the stitch space.
+    pub fn spec(&self, name: &str) -> AnchorSpec {
+        let stages: Vec<(usize, usize)> = self
+            .depths
+            .iter()
+            .enumerate()
+            .map(|(s, &d)| (d, self.stage_dim(s)))
+            .collect();
+        AnchorSpec::hierarchical(name, Layout::Tokens, &stages)
+    }
+
+    /// FLOPs and parameters per part for one image (fvcore). Block: `L·C·(10 + 2N + 12C)` for
+    /// `L` tokens, `C` width, windows of `N` tokens (`L·C·(108 + 12C)` at window 7); patch
+    /// merging `5LC + 2LC²` over the previous stage's `L`, `C`, counted in the first block of the
+    /// stage it leads into.
+    pub fn cost(&self) -> ModelCost {
+        let stem_grid = self.stage_grid(0);
+        let l0 = (stem_grid[0] * stem_grid[1]) as u64;
+        let c0 = self.embed_dim as u64;
+        let patch_in = (self.in_chans * self.patch_size * self.patch_size) as u64;
+        let stem = cost::linear(l0, patch_in, c0, true) + cost::layer_norm(l0, c0);
+        let mut first_in_stage = vec![true; self.depths.len()];
+        let blocks = self
+            .geometry()
+            .into_iter()
+            .map(|g| {
+                let l = (g.grid[0] * g.grid[1]) as u64;
+                let c = self.stage_dim(g.stage) as u64;
+                let n = (g.window[0] * g.window[1]) as u64;
+                let heads = self.num_heads[g.stage] as u64;
+                let h = self.mlp_hidden(c as usize) as u64;
+                let table = ((2 * g.window[0] - 1) * (2 * g.window[1] - 1)) as u64;
+                let block = cost::layer_norm(l, c)
+                    + cost::linear(l, c, 3 * c, self.qkv_bias)
+                    + Cost::new(2 * l * n * c, table * heads)
+                    + cost::linear(l, c, c, true)
+                    + cost::layer_norm(l, c)
+                    + cost::linear(l, c, h, true)
+                    + cost::linear(l, h, c, true);
+                let merge = if g.stage > 0 && first_in_stage[g.stage] {
+                    let prev = self.stage_grid(g.stage - 1);
+                    let (lp, cp) = ((prev[0] * prev[1]) as u64, c / 2);
+                    // LayerNorm over L_prev/4 tokens of 4·C_prev = 5·L_prev·C_prev, then 4C → 2C.
+                    cost::layer_norm(lp / 4, 4 * cp) + cost::linear(lp / 4, 4 * cp, 2 * cp, false)
+                } else {
+                    Cost::ZERO
+                };
+                first_in_stage[g.stage] = false;
+                block + merge
+            })
+            .collect();
+        let last = self.depths.len() - 1;
+        let lg = self.stage_grid(last);
+        let (ll, cl) = ((lg[0] * lg[1]) as u64, self.stage_dim(last) as u64);
+        let head = if self.num_classes == 0 {
+            Cost::ZERO
+        } else {
+            cost::linear(1, cl, self.num_classes as u64, true)
+        };
+        ModelCost {
+            stem,
+            tokens: Cost::ZERO,
+            blocks,
+            norm: cost::layer_norm(ll, cl),
+            head,
+        }
+    }
+
+    /// Builds the model with random weights (load weights before use).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`].
+    pub fn init(&self, device: &Device) -> Result<Swin> {
+        self.validate()?;
+        let norm = |d: usize| LayerNormConfig::new(d).with_epsilon(self.eps).init(device);
+        let geometry = self.geometry();
+        let mut layers: Vec<SwinStage> = (0..self.depths.len())
+            .map(|stage| SwinStage {
+                downsample: (stage > 0).then(|| {
+                    let prev = self.stage_dim(stage - 1);
+                    PatchMerging {
+                        norm: norm(4 * prev),
+                        reduction: LinearConfig::new(4 * prev, 2 * prev)
+                            .with_bias(false)
+                            .init(device),
+                    }
+                }),
+                blocks: Vec::new(),
+            })
+            .collect();
+        for g in geometry {
+            let dim = self.stage_dim(g.stage);
+            let heads = self.num_heads[g.stage];
+            // timm sizes the table for the block's actual window (shrunk to small grids).
+            let table_rows = (2 * g.window[0] - 1) * (2 * g.window[1] - 1);
+            let block = SwinBlock {
+                norm1: norm(dim),
+                attn: WindowAttention {
+                    qkv: LinearConfig::new(dim, 3 * dim)
+                        .with_bias(self.qkv_bias)
+                        .init(device),
+                    proj: LinearConfig::new(dim, dim).init(device),
+                    relative_position_bias_table: Param::from_tensor(Tensor::zeros(
+                        [table_rows, heads],
+                        device,
+                    )),
+                    relative_position_index: relative_position_index(g.window, device),
+                    num_heads: heads,
+                },
+                norm2: norm(dim),
+                mlp: Mlp {
+                    fc1: LinearConfig::new(dim, self.mlp_hidden(dim)).init(device),
+                    fc2: LinearConfig::new(self.mlp_hidden(dim), dim).init(device),
+                },
+                attn_mask: (g.shift != [0, 0])
+                    .then(|| shifted_window_mask(g.grid, g.window, g.shift, device)),
+                grid_h: g.grid[0],
+                grid_w: g.grid[1],
+                window_h: g.window[0],
+                window_w: g.window[1],
+                shift_h: g.shift[0],
+                shift_w: g.shift[1],
+            };
+            layers[g.stage].blocks.push(block);
+        }
+        Ok(Swin {
+            patch_embed: SwinPatchEmbed {
+                proj: Conv2dConfig::new(
+                    [self.in_chans, self.embed_dim],
+                    [self.patch_size, self.patch_size],
+                )
+                .with_stride([self.patch_size, self.patch_size])
+                .init(device),
+                norm: norm(self.embed_dim),
+            },
+            layers,
+            norm: norm(self.stage_dim(self.depths.len() - 1)),
+            head: SwinHead {
+                fc: (self.num_classes > 0).then(|| {
+                    LinearConfig::new(self.stage_dim(self.depths.len() - 1), self.num_classes)
+                        .init(device)
+                }),
+            },
+            img_size: self.img_size,
+            in_chans: self.in_chans,
+        })
+    }
+}
+
+/// timm `get_relative_position_index(win_h, win_w)`: `[N·N]` indices into the
+/// `(2·win_h − 1)(2·win_w − 1)`-row bias table.
+fn relative_position_index(window: [usize; 2], device: &Device) -> Tensor<1, Int> {
+    let [wh, ww] = window;
+    let n = wh * ww;
+    let span = 2 * ww as i64 - 1;
+    let mut index = Vec::with_capacity(n * n);
+    for i in 0..n {
+        for j in 0..n {
+            let dh = (i / ww) as i64 - (j / ww) as i64 + wh as i64 - 1;
+            let dw = (i % ww) as i64 - (j % ww) as i64 + ww as i64 - 1;
+            index.push(dh * span + dw);
+        }
+    }
+    Tensor::from_data(TensorData::new(index, [n * n]), device)
+}
+
+/// timm's shifted-window attention mask: `[nW, N, N]`, 0 within a region, −100 across.
+fn shifted_window_mask(
+    grid: [usize; 2],
+    window: [usize; 2],
+    shift: [usize; 2],
+    device: &Device,
+) -> Tensor<3> {
+    let region = |p: usize, size: usize, ws: usize, s: usize| -> usize {
+        if p < size - ws {
+            0
+        } else if p < size - s {
+            1
+        } else {
+            2
+        }
+    };
+    let [h, w] = grid;
+    let [wh, ww] = window;
+    let (nh, nw) = (h / wh, w / ww);
+    let n = wh * ww;
+    let mut labels = vec![0usize; nh * nw * n];
+    for y in 0..h {
+        for x in 0..w {
+            let win = (y / wh) * nw + x / ww;
+            let pos = (y % wh) * ww + x % ww;
+            labels[win * n + pos] = region(y, h, wh, shift[0]) * 3 + region(x, w, ww, shift[1]);
+        }
+    }
+    let mut mask = vec![0f32; nh * nw * n * n];
+    for win in 0..nh * nw {
+        for i in 0..n {
+            for j in 0..n {
+                if labels[win * n + i] != labels[win * n + j] {
+                    mask[(win * n + i) * n + j] = -100.0;
+                }
+            }
+        }
+    }
+    Tensor::from_data(TensorData::new(mask, [nh * nw, n, n]), device)
+}
+
+/// Patch embedding: `patch × patch` convolution, then LayerNorm.
+#[derive(Module, Debug)]
+pub struct SwinPatchEmbed {
+    /// timm `patch_embed.proj`.
+    pub proj: Conv2d,
+    /// timm `patch_embed.norm`.
+    pub norm: LayerNorm,
+}
+
+/// Patch merging: 2×2 neighbours concatenated in timm's order, LayerNorm, linear `4C → 2C`.
+#[derive(Module, Debug)]
+pub struct PatchMerging {
+    /// `[4C]`.
+    pub norm: LayerNorm,
+    /// `[4C → 2C]`, no bias.
+    pub reduction: Linear,
+}
+
+impl PatchMerging {
+    /// # Shapes
+    /// `[B, H·W, C]` → `[B, H/2 · W/2, 2C]`.
+    pub fn forward(&self, x: Tensor<3>, grid: [usize; 2]) -> Tensor<3> {
+        let [b, _, c] = x.dims();
+        let [h, w] = grid;
+        // [x(0::2, 0::2), x(1::2, 0::2), x(0::2, 1::2), x(1::2, 1::2)] along channels.
+        let x = x
+            .reshape([b, h / 2, 2, w / 2, 2, c])
+            .permute([0, 1, 3, 4, 2, 5])
+            .reshape([b, (h / 2) * (w / 2), 4 * c]);
+        self.reduction.forward(self.norm.forward(x))
+    }
+}
+
+/// Window multi-head self-attention with a relative position bias.
+#[derive(Module, Debug)]
+pub struct WindowAttention {
+    /// `[C → 3C]`.
+    pub qkv: Linear,
+    /// `[C → C]`.
+    pub proj: Linear,
+    /// `[(2·window − 1)², heads]`.
+    pub relative_position_bias_table: Param<Tensor<2>>,
+    /// `[N·N]` rows of the table (recomputed, never stored).
+    relative_position_index: Tensor<1, Int>,
+    /// Heads.
+    pub num_heads: usize,
+}
+
+/// A Swin block: (shifted) window attention and MLP, pre-norm residuals.
+#[derive(Module, Debug)]
+pub struct SwinBlock {
+    /// Norm before attention.
+    pub norm1: LayerNorm,
+    /// Window attention.
+    pub attn: WindowAttention,
+    /// Norm before the MLP.
+    pub norm2: LayerNorm,
+    /// The MLP.
+    pub mlp: Mlp,
+    attn_mask: Option<Tensor<3>>,
+    grid_h: usize,
+    grid_w: usize,
+    window_h: usize,
+    window_w: usize,
+    shift_h: usize,
+    shift_w: usize,
+}
+
+impl SwinBlock {
+    /// # Shapes
+    /// `[B, H·W, C]` → `[B, H·W, C]`.
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [b, l, c] = x.dims();
+        let (h, w) = (self.grid_h, self.grid_w);
+        let (wh, ww) = (self.window_h, self.window_w);
+        let (nh, nw) = (h / wh, w / ww);
+        let windows = nh * nw;
+        let n = wh * ww;
+        let heads = self.attn.num_heads;
+        let d = c / heads;
+        let shifted = self.shift_h > 0 || self.shift_w > 0;
+
+        let y = self.norm1.forward(x.clone()).reshape([b, h, w, c]);
+        let y = if shifted {
+            y.roll(&[-(self.shift_h as i64), -(self.shift_w as i64)], &[1, 2])
+        } else {
+            y
+        };
+        // Windows: [B, nW, N, C], window-major in timm's order.
+        let y = y
+            .reshape([b, nh, wh, nw, ww, c])
+            .permute([0, 1, 3, 2, 4, 5])
+            .reshape([b, windows, n, c]);
+        // q, k, v: [B, nW·heads, N, d].
+        let qkv = self
+            .attn
+            .qkv
+            .forward(y)
+            .reshape([b, windows, n, 3, heads, d])
+            .permute([3, 0, 1, 4, 2, 5]);
+        let take = |i: usize| {
+            qkv.clone()
+                .narrow(0, i, 1)
+                .reshape([b, windows * heads, n, d])
+        };
+        // Bias [1, nW·heads, N, N]: relative position bias, plus the shift mask per window.
+        let table = self.attn.relative_position_bias_table.val();
+        let bias = table
+            .select(0, self.attn.relative_position_index.clone())
+            .reshape([n, n, heads])
+            .permute([2, 0, 1])
+            .reshape([1, heads, n, n]);
+        let bias = match &self.attn_mask {
+            Some(mask) => bias + mask.clone().reshape([windows, 1, n, n]),
+            None => bias.expand([windows, heads, n, n]),
+        }
+        .reshape([1, windows * heads, n, n]);
+        let options = AttentionModuleOptions::default();
+        let y = attention(take(0), take(1), take(2), None, Some(bias), options)
+            .reshape([b, windows, heads, n, d])
+            .permute([0, 1, 3, 2, 4])
+            .reshape([b, windows, n, c]);
+        let y = self.attn.proj.forward(y);
+        // Back to the grid: [B, H, W, C].
+        let y = y
+            .reshape([b, nh, nw, wh, ww, c])
+            .permute([0, 1, 3, 2, 4, 5])
+            .reshape([b, h, w, c]);
+        let y = if shifted {
+            y.roll(&[self.shift_h as i64, self.shift_w as i64], &[1, 2])
+        } else {
+            y
+        };
+        let x = x + y.reshape([b, l, c]);
+        let y = self.mlp.forward(self.norm2.forward(x.clone()));
+        x + y
+    }
+}
+
+/// One stage: optional patch merging, then blocks.
+#[derive(Module, Debug)]
+pub struct SwinStage {
+    /// timm ≥ 0.9 `layers.{s}.downsample` (stages `s ≥ 1`).
+    pub downsample: Option<PatchMerging>,
+    /// The blocks.
+    pub blocks: Vec<SwinBlock>,
+}
+
+/// The classifier, timm `head.fc`.
+#[derive(Module, Debug)]
+pub struct SwinHead {
+    /// `[C → classes]`.
+    pub fc: Option<Linear>,
+}
+
+/// A Swin Transformer.
+#[derive(Module, Debug)]
+pub struct Swin {
+    /// Patch embedding.
+    pub patch_embed: SwinPatchEmbed,
+    /// The stages.
+    pub layers: Vec<SwinStage>,
+    /// Final norm.
+    pub norm: LayerNorm,
+    /// Classifier.
+    pub head: SwinHead,
+    img_size: [usize; 2],
+    in_chans: usize,
+}
+
+/// A [`Swin`] with its config: the [`Anchor`] implementation.
+#[derive(Debug)]
+pub struct SwinAnchor {
+    /// The architecture.
+    pub config: SwinConfig,
+    /// The model.
+    pub model: Swin,
+    /// The name.
+    pub name: String,
+}
+
+impl SwinAnchor {
+    /// `(stage, index in stage)` of a global block.
+    fn locate(&self, index: usize) -> Option<(usize, usize)> {
+        let mut rest = index;
+        for (stage, &depth) in self.config.depths.iter().enumerate() {
+            if rest < depth {
+                return Some((stage, rest));
+            }
+            rest -= depth;
+        }
+        None
+    }
+}
+
+impl Anchor for SwinAnchor {
+    fn spec(&self) -> AnchorSpec {
+        self.config.spec(&self.name)
+    }
+
+    fn feature_info(&self) -> Vec<FeatureInfo> {
+        self.config
+            .geometry()
+            .into_iter()
+            .enumerate()
+            .map(|(index, g)| {
+                let i = index - self.config.depths[..g.stage].iter().sum::<usize>();
+                FeatureInfo {
+                    index,
+                    stage: g.stage,
+                    module: format!("layers.{}.blocks.{i}", g.stage),
+                    channels: self.config.stage_dim(g.stage),
+                    layout: Layout::Tokens,
+                    grid: g.grid,
+                    prefix_tokens: 0,
+                    reduction: self.config.patch_size << g.stage,
+                }
+            })
+            .collect()
+    }
+
+    fn num_blocks(&self) -> usize {
+        self.config.depths.iter().sum()
+    }
+
+    fn embed(&self, images: Tensor<4>) -> Result<Activation> {
+        let [b, chans, h, w] = images.dims();
+        if chans != self.model.in_chans || [h, w] != self.model.img_size || b == 0 {
+            return Err(Error::InputShape {
+                expected: format!(
+                    "[batch, {}, {}, {}]",
+                    self.model.in_chans, self.model.img_size[0], self.model.img_size[1]
+                ),
+                found: vec![b, chans, h, w],
+            });
+        }
+        let x = self.model.patch_embed.proj.forward(images);
+        let [b, c, gh, gw] = x.dims();
+        let x = x.reshape([b, c, gh * gw]).swap_dims(1, 2);
+        Ok(Activation::Tokens(self.model.patch_embed.norm.forward(x)))
+    }
+
+    fn block(&self, index: usize, x: Activation) -> Result<Activation> {
+        let (stage, i) = self.locate(index).ok_or(Error::BlockOutOfRange {
+            index,
+            count: self.num_blocks(),
+        })?;
+        let mut x = x.into_tokens()?;
+        let layer = &self.model.layers[stage];
+        if i == 0
+            && let Some(merge) = &layer.downsample
+        {
+            x = merge.forward(x, self.config.stage_grid(stage - 1));
+        }
+        Ok(Activation::Tokens(layer.blocks[i].forward(x)))
+    }
+
+    fn head(&self, x: Activation, norm: bool) -> Result<Tensor<2>> {
+        let x = x.into_tokens()?;
+        let x = if norm { self.model.norm.forward(x) } else { x };
+        let [b, _, c] = x.dims();
+        let pooled = x.mean_dim(1).reshape([b, c]);
+        Ok(match &self.model.head.fc {
+            Some(fc) => fc.forward(pooled),
+            None => pooled,
+        })
+    }
+
+    fn cost(&self) -> ModelCost {
+        self.config.cost()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn costs_are_exact() {
+        for (config, flops, params) in [
+            (
+                SwinConfig::swin_tiny_patch4_window7_224(),
+                4_509_194_496,
+                28_288_354,
+            ),
+            (
+                SwinConfig::swin_small_patch4_window7_224(),
+                8_768_534_784,
+                49_606_258,
+            ),
+            (
+                SwinConfig::swin_base_patch4_window7_224(),
+                15_467_826_176,
+                87_768_224,
+            ),
+        ] {
+            assert_eq!(config.cost().total(), Cost::new(flops, params));
+        }
+    }
+
+    #[test]
+    fn geometry_follows_timm() {
+        let g = SwinConfig::swin_tiny_patch4_window7_224().geometry();
+        assert_eq!(g.len(), 12);
+        assert_eq!((g[0].grid, g[0].shift), ([56, 56], [0, 0]));
+        assert_eq!(g[1].shift, [3, 3]);
+        // Stage 3 (7×7) is covered by one window: no shift.
+        assert_eq!(
+            (g[11].grid, g[11].window, g[11].shift),
+            ([7, 7], [7, 7], [0, 0])
+        );
+        SwinConfig::swin_base_patch4_window12_384()
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn param_counts_match_the_module() {
+        let device = Device::default();
+        let mut config = SwinConfig::swin_tiny_patch4_window7_224();
+        config.img_size = [64, 64];
+        config.window_size = 4;
+        config.embed_dim = 16;
+        config.num_heads = vec![1, 2, 2, 4];
+        config.num_classes = 5;
+        let model = config.init(&device).unwrap();
+        assert_eq!(model.num_params() as u64, config.cost().total().params);
+    }
+}
