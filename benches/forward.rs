@@ -1,4 +1,5 @@
-//! Forward pass of DeiT-Ti/S (batch 8, 224², fp32) on each CPU backend compiled in.
+//! Forward pass of DeiT-Ti/S, Swin-T and ResNet-50 (batch 8, 224², fp32) on each CPU backend
+//! compiled in.
 //!
 //! ```sh
 //! cargo bench -p snnet-zoo --bench forward                                  # flex
@@ -47,7 +48,12 @@ fn forward(c: &mut Criterion) {
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
     for (backend, device) in devices() {
-        for name in ["deit_tiny_patch16_224", "deit_small_patch16_224"] {
+        for name in [
+            "deit_tiny_patch16_224",
+            "deit_small_patch16_224",
+            "swin_tiny_patch4_window7_224",
+            "resnet50",
+        ] {
             let model = registry.get(name).unwrap().init(&device).unwrap();
             let images: Tensor<4> = Tensor::random(
                 [BATCH, 3, 224, 224],

@@ -457,3 +457,33 @@ fn image_bytes() -> Vec<u8> {
     img.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
     bytes.into_inner()
 }
+
+#[test]
+fn hierarchical_models_cost_and_list() {
+    for (model, flops, params, blocks) in [
+        (
+            "swin_tiny_patch4_window7_224",
+            4_509_194_496u64,
+            28_288_354u64,
+            12usize,
+        ),
+        (
+            "swin_base_patch4_window7_224",
+            15_467_826_176,
+            87_768_224,
+            24,
+        ),
+        ("resnet18", 1_819_065_856, 11_689_512, 8),
+        ("resnet50", 4_111_512_576, 25_557_032, 16),
+    ] {
+        let json: Value = serde_json::from_str(&stdout(&snnet(&[
+            "cost", "--model", model, "--format", "json",
+        ])))
+        .unwrap();
+        assert_eq!(json["total"]["flops"], flops, "{model}");
+        assert_eq!(json["total"]["params"], params, "{model}");
+        assert_eq!(json["blocks"].as_array().unwrap().len(), blocks, "{model}");
+    }
+    let out = stdout(&snnet(&["models", "swin*"]));
+    assert_eq!(out.lines().count(), 5, "{out}");
+}

@@ -3,9 +3,10 @@
 //! - [`Anchor`]: the interface stitching needs from every family — embed, run global block `b`
 //!   on an [`Activation`] (tokens `[B, N, C]` or maps `[B, C, H, W]`), run the head with or
 //!   without the final norm, per-block [`FeatureInfo`] and [`ModelCost`].
-//! - [`VitConfig`] / [`Vit`]: ViT, DeiT, distilled DeiT and DeiT-3 as in timm (fields named as
-//!   timm's checkpoint keys), with candle-style named constructors such as
-//!   [`VitConfig::deit_small_patch16_224`].
+//! - [`VitConfig`] / [`Vit`]: ViT, DeiT, distilled DeiT and DeiT-3; [`SwinConfig`] / [`Swin`];
+//!   [`ResNetConfig`] / [`ResNet`] — as in timm (fields named as timm's checkpoint keys), with
+//!   candle-style named constructors such as [`VitConfig::deit_small_patch16_224`],
+//!   [`SwinConfig::swin_tiny_patch4_window7_224`], [`ResNetConfig::resnet50`].
 //! - [`Registry`]: models by timm name with their [`PretrainedConfig`] (input size, mean/std,
 //!   crop, interpolation), glob listing, and custom models from JSON.
 //! - [`load_weights`]: timm `.safetensors` and PyTorch `.pth` files through burn-store, with a

@@ -224,6 +224,17 @@ pub struct ModelEntry {
 }
 
 impl ModelEntry {
+    /// Checks the architecture and, when given, the preprocessing.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`].
+    pub fn validate(&self) -> Result<()> {
+        self.config.validate()?;
+        self.pretrained
+            .as_ref()
+            .map_or(Ok(()), PretrainedConfig::validate)
+    }
+
     /// The preprocessing (the explicit one, or ImageNet defaults at the model's input size).
     pub fn pretrained(&self) -> PretrainedConfig {
         self.pretrained.clone().unwrap_or_else(|| {
@@ -506,10 +517,7 @@ impl Registry {
     /// # Errors
     /// [`Error::InvalidConfig`].
     pub fn add(&mut self, entry: ModelEntry) -> Result<()> {
-        entry.config.validate()?;
-        if let Some(p) = &entry.pretrained {
-            p.validate()?;
-        }
+        entry.validate()?;
         self.entries.insert(entry.name.clone(), entry);
         Ok(())
     }
@@ -547,10 +555,7 @@ impl Registry {
             EntryFile::Many(v) | EntryFile::Wrapped { models: v } => v,
         };
         for entry in &entries {
-            entry.config.validate()?;
-            if let Some(p) = &entry.pretrained {
-                p.validate()?;
-            }
+            entry.validate()?;
         }
         let names = entries.iter().map(|e| e.name.clone()).collect();
         for entry in entries {
