@@ -54,6 +54,42 @@ impl Activation {
         }
     }
 
+    /// The token tensor, checked to be `[B, tokens, channels]` with `B ≥ 1`.
+    ///
+    /// # Errors
+    /// [`Error::Layout`] for a feature map, [`Error::InputShape`] for other dimensions.
+    pub fn into_tokens_of(self, tokens: usize, channels: usize) -> Result<Tensor<3>> {
+        let t = self.into_tokens()?;
+        let [b, n, c] = t.dims();
+        if b == 0 || n != tokens || c != channels {
+            return Err(Error::InputShape {
+                expected: format!("tokens [batch, {tokens}, {channels}]"),
+                found: vec![b, n, c],
+            });
+        }
+        Ok(t)
+    }
+
+    /// The feature-map tensor, checked to have `channels` channels (and, when given, the
+    /// spatial `grid`) with `B ≥ 1`.
+    ///
+    /// # Errors
+    /// [`Error::Layout`] for tokens, [`Error::InputShape`] for other dimensions.
+    pub fn into_map_of(self, channels: usize, grid: Option<[usize; 2]>) -> Result<Tensor<4>> {
+        let m = self.into_map()?;
+        let [b, c, h, w] = m.dims();
+        if b == 0 || c != channels || grid.is_some_and(|g| g != [h, w]) || h == 0 || w == 0 {
+            return Err(Error::InputShape {
+                expected: match grid {
+                    Some([gh, gw]) => format!("a map [batch, {channels}, {gh}, {gw}]"),
+                    None => format!("a map [batch, {channels}, H, W]"),
+                },
+                found: vec![b, c, h, w],
+            });
+        }
+        Ok(m)
+    }
+
     /// The feature-map tensor.
     ///
     /// # Errors
@@ -116,7 +152,9 @@ pub trait Anchor {
     /// Runs global block `index`.
     ///
     /// # Errors
-    /// [`Error::BlockOutOfRange`] and [`Error::Layout`].
+    /// [`Error::BlockOutOfRange`], [`Error::Layout`], and [`Error::InputShape`] when the
+    /// activation's dimensions are not those the block takes (a wrong width never reaches the
+    /// tensor kernels).
     fn block(&self, index: usize, x: Activation) -> Result<Activation>;
 
     /// Runs the blocks in `range`, in order.
@@ -139,7 +177,7 @@ pub trait Anchor {
     /// classifier).
     ///
     /// # Errors
-    /// [`Error::Layout`].
+    /// [`Error::Layout`] and [`Error::InputShape`].
     fn head(&self, x: Activation, norm: bool) -> Result<Tensor<2>>;
 
     /// The whole model, as timm runs it: embed, every block, head with the final norm.

@@ -469,7 +469,7 @@ impl Anchor for ResNetAnchor {
 
     fn embed(&self, images: Tensor<4>) -> Result<Activation> {
         let dims = images.dims();
-        if dims[1] != self.model.in_chans || dims[0] == 0 {
+        if dims[1] != self.model.in_chans || dims.contains(&0) {
             return Err(Error::InputShape {
                 expected: format!("[batch, {}, H, W]", self.model.in_chans),
                 found: dims.to_vec(),
@@ -485,11 +485,16 @@ impl Anchor for ResNetAnchor {
             .blocks()
             .nth(index)
             .ok_or(Error::BlockOutOfRange { index, count })?;
-        Ok(Activation::Map(block.forward(x.into_map()?)))
+        let (_, _, c_in, grid) = self.config.block_plan()[index];
+        Ok(Activation::Map(
+            block.forward(x.into_map_of(c_in, Some(grid))?),
+        ))
     }
 
     fn head(&self, x: Activation, _norm: bool) -> Result<Tensor<2>> {
-        Ok(self.model.head_map(x.into_map()?))
+        Ok(self
+            .model
+            .head_map(x.into_map_of(self.config.widths()[3], None)?))
     }
 
     fn cost(&self) -> ModelCost {

@@ -685,7 +685,14 @@ impl Anchor for SwinAnchor {
             index,
             count: self.num_blocks(),
         })?;
-        let mut x = x.into_tokens()?;
+        // Block (s, 0) of a later stage starts with patch merging from stage s - 1.
+        let input_stage = if i == 0 && stage > 0 {
+            stage - 1
+        } else {
+            stage
+        };
+        let [gh, gw] = self.config.stage_grid(input_stage);
+        let mut x = x.into_tokens_of(gh * gw, self.config.stage_dim(input_stage))?;
         let layer = &self.model.layers[stage];
         if i == 0
             && let Some(merge) = &layer.downsample
@@ -696,7 +703,9 @@ impl Anchor for SwinAnchor {
     }
 
     fn head(&self, x: Activation, norm: bool) -> Result<Tensor<2>> {
-        let x = x.into_tokens()?;
+        let last = self.config.depths.len() - 1;
+        let [gh, gw] = self.config.stage_grid(last);
+        let x = x.into_tokens_of(gh * gw, self.config.stage_dim(last))?;
         let x = if norm { self.model.norm.forward(x) } else { x };
         let [b, _, c] = x.dims();
         let pooled = x.mean_dim(1).reshape([b, c]);

@@ -615,11 +615,13 @@ impl Anchor for VitAnchor {
             index,
             count: self.model.blocks.len(),
         })?;
-        Ok(Activation::Tokens(block.forward(x.into_tokens()?)))
+        let (n, c) = (self.config.num_tokens(), self.config.embed_dim);
+        Ok(Activation::Tokens(block.forward(x.into_tokens_of(n, c)?)))
     }
 
     fn head(&self, x: Activation, norm: bool) -> Result<Tensor<2>> {
-        Ok(self.model.head_tokens(x.into_tokens()?, norm))
+        let (n, c) = (self.config.num_tokens(), self.config.embed_dim);
+        Ok(self.model.head_tokens(x.into_tokens_of(n, c)?, norm))
     }
 
     fn cost(&self) -> ModelCost {

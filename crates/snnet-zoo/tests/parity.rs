@@ -119,3 +119,56 @@ fn swin_matches_timm() {
 fn full_size_swin_tiny_matches_timm() {
     check("swin_tiny_patch4_window7_224");
 }
+
+/// Activations of the wrong layout or shape are typed errors before any kernel runs.
+#[test]
+fn wrong_activations_are_errors_not_panics() {
+    use burn::tensor::Tensor;
+    use snnet_zoo::Error;
+    let device = Device::default();
+    for name in ["deit_reduced", "swin_reduced", "resnet18_reduced"] {
+        let config: ModelConfig = serde_json::from_value(meta(name).config).unwrap();
+        let model = config.init(name, &device).unwrap();
+        let io = io(name);
+        let x = model.embed(tensor::<4>(&io["input"], &device)).unwrap();
+        // A plausible activation with one channel too many.
+        let wider = match &x {
+            Activation::Tokens(t) => {
+                let [b, n, c] = t.dims();
+                Activation::Tokens(Tensor::zeros([b, n, c + 1], &device))
+            }
+            Activation::Map(m) => {
+                let [b, c, h, w] = m.dims();
+                Activation::Map(Tensor::zeros([b, c + 1, h, w], &device))
+            }
+        };
+        assert!(
+            matches!(model.block(0, wider.clone()), Err(Error::InputShape { .. })),
+            "{name}"
+        );
+        assert!(
+            matches!(model.head(wider, true), Err(Error::InputShape { .. })),
+            "{name}"
+        );
+        // The other layout.
+        let other = match &x {
+            Activation::Tokens(_) => Activation::Map(Tensor::zeros([1, 8, 4, 4], &device)),
+            Activation::Map(_) => Activation::Tokens(Tensor::zeros([1, 4, 8], &device)),
+        };
+        assert!(
+            matches!(model.block(0, other), Err(Error::Layout { .. })),
+            "{name}"
+        );
+        let count = model.num_blocks();
+        assert!(
+            matches!(model.block(count, x), Err(Error::BlockOutOfRange { .. })),
+            "{name}"
+        );
+        // Images of the wrong size or channels.
+        let bad = Tensor::<4>::zeros([1, 1, 32, 32], &device);
+        assert!(
+            matches!(model.embed(bad), Err(Error::InputShape { .. })),
+            "{name}"
+        );
+    }
+}
