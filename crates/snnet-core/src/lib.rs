@@ -12,11 +12,16 @@
 //!   ids, stitching layers and their least-squares averaging sets.
 //! - [`select`] (`snnet-select`): per-stitch accuracy/cost tables, the Pareto frontier and the
 //!   budget selector.
-//! - [`zoo`] (`snnet-zoo`): the anchors as Burn modules (ViT/DeiT family), a registry by timm
-//!   name, timm weight loading and fvcore costs.
+//! - [`zoo`] (`snnet-zoo`): the anchors as Burn modules (ViT/DeiT, Swin, ResNet), a registry by
+//!   timm name, timm weight loading and fvcore costs.
+//! - [`stitch`] (`snnet-stitch`): stitching layers (tokens, maps, map→tokens, LoRA) and the
+//!   least-squares solver.
 //!
-//! The stitched network itself (anchors, stitching layers, forward by stitch id, checkpoints)
-//! joins this crate as the zoo and stitching crates land; see the workspace README.
+//! and adds the stitched network itself: [`SnNetConfig`] (anchors + space rules) → [`Plan`]
+//! (every stitch's path and cost, computed once) → [`SnNet`] (a Burn module; `forward(images,
+//! stitch_id)`), its least-squares initialisation ([`SnNet::init_least_squares`]) and
+//! checkpoints in the reference's key layout ([`SnNet::save`], [`SnNet::load`],
+//! [`SnNet::load_with_config`] for the released ziplab files).
 //!
 //! ```
 //! use snnet_core::select::{Budget, Cost, StitchTable};
@@ -42,15 +47,29 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod checkpoint;
+pub mod error;
+pub mod init;
+pub mod net;
+pub mod plan;
+
+pub use checkpoint::{CheckpointReport, read_config};
+pub use error::{Error, Result};
+pub use init::{LayerFit, LsOptions, LsProgress, LsReport};
+pub use net::SnNet;
+pub use plan::{Path, Plan, SnNetConfig};
+
 pub use snnet_select as select;
 pub use snnet_space as space;
+pub use snnet_stitch as stitch;
 pub use snnet_zoo as zoo;
 
 pub use snnet_select::{Budget, Cost, Frontier, StitchRecord, StitchTable};
 pub use snnet_space::{
     AnchorRegistry, AnchorSpec, Direction, Pairing, SpaceConfig, Stitch, StitchId, StitchSpace,
 };
-pub use snnet_zoo::{Anchor, Model, ModelConfig, Registry};
+pub use snnet_stitch::{Init, LoraConfig, StitchingLayer, StitchingLayerConfig};
+pub use snnet_zoo::{Anchor, Model, ModelConfig, ModelEntry, Registry};
 
 /// Burn, as snnet-rs pins it (`=0.22.1`): tensors, devices and modules for users of the zoo.
 pub use snnet_zoo::burn;

@@ -76,12 +76,27 @@ pub struct ModelCost {
     pub norm: Cost,
     /// Pooling and classifier head(s).
     pub head: Cost,
+    /// The part of `blocks[i]` that is a stage transition (Swin's patch merging) rather than
+    /// the block proper; empty when the model has none. The reference's stitched-path
+    /// parameter count leaves the front anchor's transitions out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transitions: Vec<Cost>,
 }
 
 impl ModelCost {
     /// The whole model.
     pub fn total(&self) -> Cost {
         self.stem + self.tokens + self.blocks.iter().sum::<Cost>() + self.norm + self.head
+    }
+
+    /// The stage transition inside global block `index` ([`Cost::ZERO`] when it has none).
+    pub fn transition(&self, index: usize) -> Cost {
+        self.transitions.get(index).copied().unwrap_or_default()
+    }
+
+    /// The stage transitions inside the blocks in `range`.
+    pub fn transitions(&self, range: Range<usize>) -> Cost {
+        range.map(|i| self.transition(i)).sum()
     }
 
     /// The blocks in `range` (clamped to the model's blocks).
@@ -120,6 +135,7 @@ mod tests {
             blocks: vec![Cost::new(10, 1), Cost::new(20, 1), Cost::new(30, 1)],
             norm: Cost::new(4, 2),
             head: Cost::new(5, 6),
+            transitions: Vec::new(),
         };
         assert_eq!(model.total(), Cost::new(70, 16));
         assert_eq!(model.blocks(1..3), Cost::new(50, 2));

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 use snnet_space::AnchorSpec;
@@ -60,7 +61,16 @@ impl ModelConfig {
         }
     }
 
-    /// The anchor spec for the stitch space.
+    /// Per-block output info (timm's `feature_info`, one entry per global block).
+    pub fn feature_info(&self) -> Vec<FeatureInfo> {
+        match self {
+            Self::Vit(c) => c.feature_info(),
+            Self::ResNet(c) => c.feature_info(),
+            Self::Swin(c) => c.feature_info(),
+        }
+    }
+
+    /// The anchor's shape for the stitch space.
     pub fn spec(&self, name: &str) -> AnchorSpec {
         match self {
             Self::Vit(c) => c.spec(name),
@@ -257,7 +267,38 @@ impl ModelEntry {
     /// # Errors
     /// As [`ModelConfig::init`] and [`load_weights`].
     pub fn load(&self, path: &Path, device: &Device) -> Result<(Model, LoadReport)> {
-        let remap = self.config.weight_remap();
+        self.load_prefixed(path, "", device)
+    }
+
+    /// As [`ModelEntry::load`], from the keys of `path` that start with `prefix` (e.g.
+    /// `anchors.1.` in an SN-Net checkpoint); the file's other keys are reported as
+    /// unexpected.
+    ///
+    /// # Errors
+    /// As [`ModelEntry::load`].
+    pub fn load_prefixed(
+        &self,
+        path: &Path,
+        prefix: &str,
+        device: &Device,
+    ) -> Result<(Model, LoadReport)> {
+        let strip = (!prefix.is_empty()).then(|| {
+            let escaped: String = prefix
+                .chars()
+                .flat_map(|c| {
+                    let escape = !c.is_ascii_alphanumeric() && c != '_';
+                    escape.then_some('\\').into_iter().chain(std::iter::once(c))
+                })
+                .collect();
+            format!("^{escaped}")
+        });
+        let remap: Vec<(&str, &str)> = strip
+            .as_deref()
+            .map(|s| (s, ""))
+            .into_iter()
+            .chain(self.config.weight_remap().iter().copied())
+            .collect();
+        let remap = remap.as_slice();
         let result = self.init(device)?.load_weights(path, remap);
         let ModelConfig::Swin(config) = &self.config else {
             return result;
@@ -295,7 +336,10 @@ impl ModelEntry {
 }
 
 /// A model of any family, as an [`Anchor`].
-#[derive(Debug)]
+///
+/// As a Burn module its tensors are keyed `{Vit|ResNet|Swin}.model.<timm key>`
+/// (`model.<timm key>` with burn-store's `skip_enum_variants`).
+#[derive(Module, Debug)]
 pub enum Model {
     /// A ViT-family model.
     Vit(VitAnchor),

@@ -187,6 +187,35 @@ impl ResNetConfig {
         AnchorSpec::hierarchical(name, Layout::Map, &stages)
     }
 
+    /// Per-block output info (timm's `feature_info`, one entry per global block).
+    pub fn feature_info(&self) -> Vec<FeatureInfo> {
+        let widths = self.widths();
+        let mut index_in_stage = [0usize; 4];
+        self.block_plan()
+            .into_iter()
+            .enumerate()
+            .map(|(index, (stage, stride, _, grid))| {
+                let i = index_in_stage[stage];
+                index_in_stage[stage] += 1;
+                let grid = if stride == 2 {
+                    grid.map(|s| conv_out(s, 3, 2, 1))
+                } else {
+                    grid
+                };
+                FeatureInfo {
+                    index,
+                    stage,
+                    module: format!("layer{}.{i}", stage + 1),
+                    channels: widths[stage],
+                    layout: Layout::Map,
+                    grid,
+                    prefix_tokens: 0,
+                    reduction: 4 << stage,
+                }
+            })
+            .collect()
+    }
+
     /// FLOPs and parameters per part for one image (fvcore: convolutions count MACs, eval
     /// BatchNorm `2·numel`, adaptive average pooling `numel`, ReLU / max pool / add free).
     pub fn cost(&self) -> ModelCost {
@@ -258,6 +287,7 @@ impl ResNetConfig {
             blocks,
             norm: Cost::ZERO,
             head: pool + fc,
+            transitions: Vec::new(),
         }
     }
 
@@ -419,13 +449,15 @@ impl ResNet {
 }
 
 /// A [`ResNet`] with its config: the [`Anchor`] implementation.
-#[derive(Debug)]
+#[derive(Module, Debug)]
 pub struct ResNetAnchor {
     /// The architecture.
+    #[module(skip)]
     pub config: ResNetConfig,
     /// The model.
     pub model: ResNet,
     /// The name.
+    #[module(skip)]
     pub name: String,
 }
 
@@ -435,32 +467,7 @@ impl Anchor for ResNetAnchor {
     }
 
     fn feature_info(&self) -> Vec<FeatureInfo> {
-        let widths = self.config.widths();
-        let mut index_in_stage = [0usize; 4];
-        self.config
-            .block_plan()
-            .into_iter()
-            .enumerate()
-            .map(|(index, (stage, stride, _, grid))| {
-                let i = index_in_stage[stage];
-                index_in_stage[stage] += 1;
-                let grid = if stride == 2 {
-                    grid.map(|s| conv_out(s, 3, 2, 1))
-                } else {
-                    grid
-                };
-                FeatureInfo {
-                    index,
-                    stage,
-                    module: format!("layer{}.{i}", stage + 1),
-                    channels: widths[stage],
-                    layout: Layout::Map,
-                    grid,
-                    prefix_tokens: 0,
-                    reduction: 4 << stage,
-                }
-            })
-            .collect()
+        self.config.feature_info()
     }
 
     fn num_blocks(&self) -> usize {

@@ -242,6 +242,27 @@ impl SwinConfig {
         AnchorSpec::hierarchical(name, Layout::Tokens, &stages)
     }
 
+    /// Per-block output info (timm's `feature_info`, one entry per global block).
+    pub fn feature_info(&self) -> Vec<FeatureInfo> {
+        self.geometry()
+            .into_iter()
+            .enumerate()
+            .map(|(index, g)| {
+                let i = index - self.depths[..g.stage].iter().sum::<usize>();
+                FeatureInfo {
+                    index,
+                    stage: g.stage,
+                    module: format!("layers.{}.blocks.{i}", g.stage),
+                    channels: self.stage_dim(g.stage),
+                    layout: Layout::Tokens,
+                    grid: g.grid,
+                    prefix_tokens: 0,
+                    reduction: self.patch_size << g.stage,
+                }
+            })
+            .collect()
+    }
+
     /// FLOPs and parameters per part for one image (fvcore). Block: `L·C·(10 + 2N + 12C)` for
     /// `L` tokens, `C` width, windows of `N` tokens (`L·C·(108 + 12C)` at window 7); patch
     /// merging `5LC + 2LC²` over the previous stage's `L`, `C`, counted in the first block of the
@@ -279,9 +300,10 @@ impl SwinConfig {
                     Cost::ZERO
                 };
                 first_in_stage[g.stage] = false;
-                block + merge
+                (block + merge, merge)
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let (blocks, transitions) = blocks.into_iter().unzip();
         let last = self.depths.len() - 1;
         let lg = self.stage_grid(last);
         let (ll, cl) = ((lg[0] * lg[1]) as u64, self.stage_dim(last) as u64);
@@ -296,6 +318,7 @@ impl SwinConfig {
             blocks,
             norm: cost::layer_norm(ll, cl),
             head,
+            transitions,
         }
     }
 
@@ -609,13 +632,15 @@ pub struct Swin {
 }
 
 /// A [`Swin`] with its config: the [`Anchor`] implementation.
-#[derive(Debug)]
+#[derive(Module, Debug)]
 pub struct SwinAnchor {
     /// The architecture.
+    #[module(skip)]
     pub config: SwinConfig,
     /// The model.
     pub model: Swin,
     /// The name.
+    #[module(skip)]
     pub name: String,
 }
 
@@ -639,24 +664,7 @@ impl Anchor for SwinAnchor {
     }
 
     fn feature_info(&self) -> Vec<FeatureInfo> {
-        self.config
-            .geometry()
-            .into_iter()
-            .enumerate()
-            .map(|(index, g)| {
-                let i = index - self.config.depths[..g.stage].iter().sum::<usize>();
-                FeatureInfo {
-                    index,
-                    stage: g.stage,
-                    module: format!("layers.{}.blocks.{i}", g.stage),
-                    channels: self.config.stage_dim(g.stage),
-                    layout: Layout::Tokens,
-                    grid: g.grid,
-                    prefix_tokens: 0,
-                    reduction: self.config.patch_size << g.stage,
-                }
-            })
-            .collect()
+        self.config.feature_info()
     }
 
     fn num_blocks(&self) -> usize {

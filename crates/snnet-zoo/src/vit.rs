@@ -263,6 +263,22 @@ impl VitConfig {
         AnchorSpec::plain(name, self.depth, self.embed_dim)
     }
 
+    /// Per-block output info (timm's `feature_info`, one entry per global block).
+    pub fn feature_info(&self) -> Vec<FeatureInfo> {
+        (0..self.depth)
+            .map(|index| FeatureInfo {
+                index,
+                stage: 0,
+                module: format!("blocks.{index}"),
+                channels: self.embed_dim,
+                layout: Layout::Tokens,
+                grid: self.grid(),
+                prefix_tokens: self.num_prefix_tokens(),
+                reduction: self.patch_size[0],
+            })
+            .collect()
+    }
+
     /// FLOPs and parameters per part for one image (fvcore convention).
     ///
     /// Block: `10NC + 3NC² + 2N²C + NC² + 2NCH` flops (two layer norms, qkv, the two attention
@@ -299,6 +315,7 @@ impl VitConfig {
             blocks: vec![block; self.depth],
             norm: cost::layer_norm(n, c),
             head,
+            transitions: Vec::new(),
         }
     }
 
@@ -572,13 +589,15 @@ impl Vit {
 }
 
 /// A [`Vit`] with its config: the [`Anchor`] implementation.
-#[derive(Debug)]
+#[derive(Module, Debug)]
 pub struct VitAnchor {
     /// The architecture.
+    #[module(skip)]
     pub config: VitConfig,
     /// The model.
     pub model: Vit,
     /// The name (timm name for registry models).
+    #[module(skip)]
     pub name: String,
 }
 
@@ -588,18 +607,7 @@ impl Anchor for VitAnchor {
     }
 
     fn feature_info(&self) -> Vec<FeatureInfo> {
-        (0..self.config.depth)
-            .map(|index| FeatureInfo {
-                index,
-                stage: 0,
-                module: format!("blocks.{index}"),
-                channels: self.config.embed_dim,
-                layout: Layout::Tokens,
-                grid: self.config.grid(),
-                prefix_tokens: self.config.num_prefix_tokens(),
-                reduction: self.config.patch_size[0],
-            })
-            .collect()
+        self.config.feature_info()
     }
 
     fn num_blocks(&self) -> usize {

@@ -1,0 +1,300 @@
+//! SN-Net checkpoints: our self-describing safetensors files and the released ziplab ones.
+//!
+//! Both use the reference's key layout, in PyTorch's tensor layout:
+//!
+//! | tensors | keys |
+//! |---|---|
+//! | anchor `a` | `anchors.{a}.<timm key>` |
+//! | SN-Net DeiT layers | `stitch_layers.{pair}.{layer}.transform.{weight,bias}` |
+//! | Swin, ResNet layers | `stitch_layers.{stage position}.{pair}.{layer}.transform.*` |
+//! | SN-Netv2 layers | `stitch_layers.{front}.{layer}.transform.{weight,bias,lora_A,lora_B}` |
+//!
+//! A stitching layer's `weight` is `[C_out, C_in]`; the reference's ResNet 1×1 convolutions'
+//! `[C_out, C_in, 1, 1]` loads too. Our files add the [`SnNetConfig`] as JSON under the
+//! safetensors metadata key `snnet`, so [`SnNet::load`] needs nothing else.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use burn::store::{
+    BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore, PytorchStore, SafetensorsStore,
+    bridge,
+};
+use burn::tensor::{Device, Tensor, TensorData};
+use snnet_stitch::Init;
+use snnet_zoo::{LoadReport, WeightFormat, weights::sniff_format};
+
+use crate::error::{Error, Result};
+use crate::net::SnNet;
+use crate::plan::SnNetConfig;
+
+/// The safetensors metadata key holding the [`SnNetConfig`] JSON.
+pub const CONFIG_KEY: &str = "snnet";
+
+/// What loading a checkpoint did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointReport {
+    /// The file.
+    pub path: PathBuf,
+    /// Per anchor, what its load did.
+    pub anchors: Vec<LoadReport>,
+    /// The stitching-layer tensors loaded (file keys).
+    pub stitch_tensors: Vec<String>,
+}
+
+fn checkpoint_error(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Checkpoint {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Reads the [`SnNetConfig`] stored in a checkpoint written by [`SnNet::save`].
+///
+/// # Errors
+/// [`Error::Io`], and [`Error::Checkpoint`] when the file is not safetensors or carries no
+/// (valid) config — a reference checkpoint needs [`SnNet::load_with_config`].
+pub fn read_config(path: &Path) -> Result<SnNetConfig> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|_| checkpoint_error(path, "too short to be a safetensors file"))?;
+    let len = u64::from_le_bytes(len);
+    let size = file.metadata().map_err(io)?.len();
+    if len > size.saturating_sub(8) || len > 100 << 20 {
+        return Err(checkpoint_error(
+            path,
+            "not a safetensors file (bad header length)",
+        ));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).map_err(io)?;
+    let header: serde_json::Value = serde_json::from_slice(&header)
+        .map_err(|e| checkpoint_error(path, format!("unreadable safetensors header: {e}")))?;
+    let config = header
+        .get("__metadata__")
+        .and_then(|m| m.get(CONFIG_KEY))
+        .and_then(|c| c.as_str())
+        .ok_or_else(|| {
+            checkpoint_error(
+                path,
+                "no SN-Net config in the metadata (a reference checkpoint: name its anchors)",
+            )
+        })?;
+    serde_json::from_str(config)
+        .map_err(|e| checkpoint_error(path, format!("invalid SN-Net config: {e}")))
+}
+
+/// Where a checkpoint's stitching-layer tensors come from.
+enum TensorSource {
+    Safetensors(SafetensorsStore),
+    Pytorch(Box<PytorchStore>),
+}
+
+impl TensorSource {
+    fn open(path: &Path) -> Result<Self> {
+        Ok(match sniff_format(path)? {
+            WeightFormat::Safetensors => Self::Safetensors(SafetensorsStore::from_file(path)),
+            WeightFormat::Pytorch => {
+                // Reference checkpoints wrap the state dict as {"model": ...}.
+                let mut plain = PytorchStore::from_file(path);
+                let has_layers = plain
+                    .keys()
+                    .map(|k| k.iter().any(|k| k.starts_with("stitch_layers.")))
+                    .unwrap_or(false);
+                if has_layers {
+                    Self::Pytorch(Box::new(plain))
+                } else {
+                    Self::Pytorch(Box::new(
+                        PytorchStore::from_file(path).with_top_level_key("model"),
+                    ))
+                }
+            }
+        })
+    }
+
+    fn get(&mut self, path: &Path, key: &str) -> Result<Option<TensorData>> {
+        let found = match self {
+            Self::Safetensors(s) => s.get_tensor(key).map_err(|e| e.to_string()),
+            Self::Pytorch(s) => s.get_tensor(key).map_err(|e| e.to_string()),
+        }
+        .map_err(|e| checkpoint_error(path, e))?;
+        found
+            .map(|t| bridge::to_data(t).map_err(|e| checkpoint_error(path, e.to_string())))
+            .transpose()
+    }
+}
+
+impl SnNet {
+    /// Saves the whole SN-Net — anchors, stitching layers and its [`SnNetConfig`] — as one
+    /// safetensors file in the reference's key layout (see the module docs). The write is
+    /// atomic: a temporary file in the same folder, renamed over `path` when complete.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] when the file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let config = serde_json::to_string(self.config())
+            .map_err(|e| checkpoint_error(path, e.to_string()))?;
+        let mut remapper = KeyRemapper::new()
+            .add_pattern(r"^anchors\.(\d+)\.model\.", "anchors.$1.")
+            .and_then(|r| r.add_pattern(r"\.lora_a$", ".lora_A"))
+            .and_then(|r| r.add_pattern(r"\.lora_b$", ".lora_B"))
+            .map_err(|e| checkpoint_error(path, e.to_string()))?;
+        for index in 0..self.stitch_layers.len() {
+            let prefix = self.plan().reference_layer_prefix(index).ok_or_else(|| {
+                checkpoint_error(path, format!("stitching layer {index} has no key"))
+            })?;
+            remapper = remapper
+                .add_pattern(
+                    format!(r"^stitch_layers\.{index}\.transform\."),
+                    format!("{prefix}.transform."),
+                )
+                .map_err(|e| checkpoint_error(path, e.to_string()))?;
+        }
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "snnet".to_owned());
+        let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
+        let mut store = SafetensorsStore::from_file(&tmp)
+            .with_to_adapter(BurnToPyTorchAdapter)
+            .skip_enum_variants(true)
+            .remap(remapper)
+            .metadata(CONFIG_KEY, config)
+            .overwrite(true);
+        let saved = self
+            .save_into(&mut store)
+            .map_err(|e| checkpoint_error(path, e.to_string()));
+        let renamed = saved.and_then(|()| {
+            std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+                path: path.to_owned(),
+                source,
+            })
+        });
+        if renamed.is_err() {
+            // Best effort: a failed save must not leave a stray temporary file.
+            let _ = std::fs::remove_file(&tmp);
+        }
+        renamed
+    }
+
+    /// Loads a checkpoint written by [`SnNet::save`].
+    ///
+    /// # Errors
+    /// As [`read_config`] and [`SnNet::load_with_config`].
+    pub fn load(path: &Path, device: &Device) -> Result<(Self, CheckpointReport)> {
+        let config = read_config(path)?;
+        Self::load_with_config(path, &config, device)
+    }
+
+    /// Loads a checkpoint in the reference's key layout — a released ziplab SN-Net checkpoint
+    /// (`.pth`, `{"model": state_dict}`) or one of ours — into an SN-Net of `config`.
+    ///
+    /// # Errors
+    /// [`Error::Zoo`] for an anchor's missing or mis-shaped tensors, [`Error::MissingLayer`]
+    /// and [`Error::Checkpoint`] for stitching layers.
+    pub fn load_with_config(
+        path: &Path,
+        config: &SnNetConfig,
+        device: &Device,
+    ) -> Result<(Self, CheckpointReport)> {
+        let plan = Arc::new(config.plan()?);
+        let net = SnNet::from_plan(plan.clone(), Init::Zeros, device)?;
+        let mut anchors = Vec::with_capacity(config.anchors.len());
+        let mut reports = Vec::with_capacity(config.anchors.len());
+        for (a, entry) in config.anchors.iter().enumerate() {
+            let (model, report) = entry.load_prefixed(path, &format!("anchors.{a}."), device)?;
+            anchors.push(model);
+            reports.push(report);
+        }
+        let mut source = TensorSource::open(path)?;
+        let mut layers = Vec::with_capacity(net.stitch_layers.len());
+        let mut loaded = Vec::new();
+        for (index, layer) in net.stitch_layers.into_iter().enumerate() {
+            let prefix = plan.reference_layer_prefix(index).ok_or_else(|| {
+                checkpoint_error(path, format!("stitching layer {index} has no key"))
+            })?;
+            let key = |name: &str| format!("{prefix}.transform.{name}");
+            let (o, i) = (layer.out_width(), layer.in_width());
+            let missing = |k: String| Error::MissingLayer {
+                path: path.to_owned(),
+                layer: prefix.clone(),
+                tried: vec![k],
+            };
+            let weight = source
+                .get(path, &key("weight"))?
+                .ok_or_else(|| missing(key("weight")))?;
+            let bias = source
+                .get(path, &key("bias"))?
+                .ok_or_else(|| missing(key("bias")))?;
+            let shape = weight.shape().to_vec();
+            if shape != [o, i] && shape != [o, i, 1, 1] {
+                return Err(checkpoint_error(
+                    path,
+                    format!("{}: shape {shape:?}, expected [{o}, {i}]", key("weight")),
+                ));
+            }
+            let weight =
+                Tensor::<2>::from_data(TensorData::new(to_f32(path, weight)?, [o, i]), device);
+            let bias_len = bias.shape().iter().product::<usize>();
+            if bias_len != o {
+                return Err(checkpoint_error(
+                    path,
+                    format!("{}: {bias_len} values, expected {o}", key("bias")),
+                ));
+            }
+            let bias = Tensor::<1>::from_data(TensorData::new(to_f32(path, bias)?, [o]), device);
+            let mut layer = layer.with_weights(weight, bias)?;
+            loaded.push(key("weight"));
+            loaded.push(key("bias"));
+            if let (Some(a), Some(b)) = (
+                layer.transform.lora_a.clone(),
+                layer.transform.lora_b.clone(),
+            ) {
+                let read = |source: &mut TensorSource, name: &str, dims: [usize; 2]| {
+                    let data = source
+                        .get(path, &key(name))?
+                        .ok_or_else(|| missing(key(name)))?;
+                    if data.shape().to_vec() != dims.to_vec() {
+                        return Err(checkpoint_error(
+                            path,
+                            format!("{}: shape {:?}, expected {dims:?}", key(name), data.shape()),
+                        ));
+                    }
+                    Ok(Tensor::<2>::from_data(
+                        TensorData::new(to_f32(path, data)?, dims),
+                        device,
+                    ))
+                };
+                let a_val = read(&mut source, "lora_A", a.dims())?;
+                let b_val = read(&mut source, "lora_B", b.dims())?;
+                layer.transform.lora_a = Some(burn::module::Param::initialized(a.id, a_val));
+                layer.transform.lora_b = Some(burn::module::Param::initialized(b.id, b_val));
+                loaded.push(key("lora_A"));
+                loaded.push(key("lora_B"));
+            }
+            layers.push(layer);
+        }
+        let net = SnNet::from_parts(anchors, layers, plan);
+        Ok((
+            net,
+            CheckpointReport {
+                path: path.to_owned(),
+                anchors: reports,
+                stitch_tensors: loaded,
+            },
+        ))
+    }
+}
+
+/// A tensor's values as `f32` (checkpoints may hold f16/f64).
+fn to_f32(path: &Path, data: TensorData) -> Result<Vec<f32>> {
+    data.convert::<f32>()
+        .try_into_vec::<f32>()
+        .map_err(|e| checkpoint_error(path, format!("{e:?}")))
+}

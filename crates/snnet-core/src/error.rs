@@ -1,0 +1,53 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong building, initialising, running, saving or loading an SN-Net.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// From the stitch space (unknown stitch id, invalid space config, …).
+    #[error(transparent)]
+    Space(#[from] snnet_space::Error),
+    /// From the zoo (unknown model, bad weights, wrong input shape, …).
+    #[error(transparent)]
+    Zoo(#[from] snnet_zoo::Error),
+    /// From a stitching layer or the least-squares solver.
+    #[error(transparent)]
+    Stitch(#[from] snnet_stitch::Error),
+    /// Anchors that cannot be stitched as configured.
+    #[error("anchors cannot be stitched: {0}")]
+    Incompatible(String),
+    /// Images too few or of the wrong shape for the least-squares init.
+    #[error("least-squares init: {0}")]
+    InitInput(String),
+    /// A checkpoint that cannot be read, parsed or applied.
+    #[error("checkpoint {}: {reason}", .path.display())]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A stitching-layer tensor the checkpoint lacks.
+    #[error("checkpoint {}: no tensor for stitching layer {layer} (tried {tried:?})", .path.display())]
+    MissingLayer {
+        /// The file.
+        path: PathBuf,
+        /// The layer.
+        layer: String,
+        /// The keys looked for.
+        tried: Vec<String>,
+    },
+    /// An I/O error on a file.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,222 @@
+//! The stitched network.
+
+use std::sync::Arc;
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use snnet_space::{LayerKey, StitchId, StitchSpace};
+use snnet_stitch::{Init, StitchingLayer};
+use snnet_zoo::{Activation, Anchor, Cost, Model};
+
+use crate::error::{Error, Result};
+use crate::plan::{Path, Plan, SnNetConfig};
+
+/// A Stitchable Neural Network: the anchors and the stitching layers of every anchor pair (and
+/// stage), able to run any stitch of its space by id.
+///
+/// The stitch is an explicit argument of [`SnNet::forward`]: the module holds no random state
+/// and no "current stitch", so switching stitches is choosing another id — nothing is copied
+/// or rebuilt, and one network can serve different stitches from different threads.
+///
+/// As a Burn module, its tensors are keyed `anchors.{a}.model.<timm key>` and
+/// `stitch_layers.{flat index}.transform.{weight,bias,lora_a,lora_b}`; checkpoints use the
+/// reference's keys instead (see [`SnNet::save`]).
+///
+/// ```no_run
+/// use snnet_core::burn::tensor::{Device, Tensor};
+/// use snnet_core::{Registry, SnNetConfig, SpaceConfig, StitchId};
+///
+/// let names = ["deit_tiny_patch16_224", "deit_small_patch16_224", "deit_base_patch16_224"];
+/// let device = Device::default();
+/// let net = SnNetConfig::from_registry(&Registry::builtin(), &names, SpaceConfig::default())?
+///     .init(&device)?;
+/// let images = Tensor::<4>::zeros([1, 3, 224, 224], &device);
+/// let logits = net.forward(images.clone(), StitchId(24))?; // Ti[..=7] → S[7..]
+/// let logits = net.forward(images, StitchId(56))?; // another stitch, same network
+/// # Ok::<(), snnet_core::Error>(())
+/// ```
+#[derive(Module, Debug)]
+pub struct SnNet {
+    /// The anchors, small → large.
+    pub anchors: Vec<Model>,
+    /// The stitching layers, in [`Plan::layer_keys`] order.
+    pub stitch_layers: Vec<StitchingLayer>,
+    #[module(skip)]
+    plan: Arc<Plan>,
+}
+
+impl SnNetConfig {
+    /// Builds the SN-Net: anchors with random weights (load pretrained weights, then run the
+    /// least-squares init) and stitching layers with PyTorch's default (Kaiming-uniform)
+    /// initialisation, seeded by layer index.
+    ///
+    /// # Errors
+    /// As [`SnNetConfig::plan`].
+    pub fn init(&self, device: &Device) -> Result<SnNet> {
+        self.init_with(Init::Kaiming { seed: 0 }, device)
+    }
+
+    /// As [`SnNetConfig::init`], with the stitching layers' initialisation chosen (a Kaiming
+    /// seed is offset by each layer's flat index).
+    ///
+    /// # Errors
+    /// As [`SnNetConfig::plan`].
+    pub fn init_with(&self, init: Init, device: &Device) -> Result<SnNet> {
+        let plan = self.plan()?;
+        SnNet::from_plan(Arc::new(plan), init, device)
+    }
+}
+
+impl SnNet {
+    /// Builds the network of a plan.
+    ///
+    /// # Errors
+    /// [`Error::Zoo`] and [`Error::Stitch`] for invalid configs.
+    pub fn from_plan(plan: Arc<Plan>, init: Init, device: &Device) -> Result<Self> {
+        let anchors = plan
+            .config()
+            .anchors
+            .iter()
+            .map(|a| a.config.init(&a.name, device))
+            .collect::<Result<Vec<_>, _>>()?;
+        let stitch_layers = plan
+            .layers()
+            .iter()
+            .enumerate()
+            .map(|(i, layer)| {
+                let init = match init {
+                    Init::Kaiming { seed } => Init::Kaiming {
+                        seed: seed.wrapping_add(i as u64),
+                    },
+                    other => other,
+                };
+                layer.init(init, device)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            anchors,
+            stitch_layers,
+            plan,
+        })
+    }
+
+    /// Assembles a network from its parts (which must follow `plan`).
+    pub(crate) fn from_parts(
+        anchors: Vec<Model>,
+        stitch_layers: Vec<StitchingLayer>,
+        plan: Arc<Plan>,
+    ) -> Self {
+        Self {
+            anchors,
+            stitch_layers,
+            plan,
+        }
+    }
+
+    /// The plan: space, paths, costs, layer keys.
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SnNetConfig {
+        self.plan.config()
+    }
+
+    /// The stitch space.
+    pub fn space(&self) -> &StitchSpace {
+        self.plan.space()
+    }
+
+    /// Number of stitches (anchors included).
+    pub fn num_stitches(&self) -> usize {
+        self.plan.len()
+    }
+
+    /// FLOPs (fvcore, one image) and parameters of stitch `id`, without running it.
+    ///
+    /// # Errors
+    /// [`Error::Space`] for an unknown id.
+    pub fn cost(&self, id: StitchId) -> Result<Cost> {
+        self.plan.cost(id)
+    }
+
+    /// The stitching layer of `key`, if the network has it.
+    pub fn stitch_layer(&self, key: LayerKey) -> Option<&StitchingLayer> {
+        let index = self.plan.layer_keys().iter().position(|k| *k == key)?;
+        self.stitch_layers.get(index)
+    }
+
+    /// Runs stitch `id` on `images`.
+    ///
+    /// # Shapes
+    /// `[B, C, H, W]` (normalised as the anchors' pretrained config says) → `[B, num_classes]`.
+    ///
+    /// # Errors
+    /// [`Error::Space`] for an unknown id, [`Error::Zoo`] for images of the wrong shape.
+    pub fn forward(&self, images: Tensor<4>, id: StitchId) -> Result<Tensor<2>> {
+        let path = self.plan.path(id)?;
+        self.forward_path(images, path)
+    }
+
+    /// Runs a path of this network's plan.
+    ///
+    /// # Errors
+    /// As [`SnNet::forward`].
+    pub fn forward_path(&self, images: Tensor<4>, path: &Path) -> Result<Tensor<2>> {
+        let x = self.run_segments(images, path)?;
+        let last = path.segments.last().map_or(0, |s| s.anchor);
+        Ok(self.anchor(last)?.head(x, path.norm)?)
+    }
+
+    /// Runs a path up to, not including, the head: the last block's activation.
+    ///
+    /// # Errors
+    /// As [`SnNet::forward`].
+    pub fn run_segments(&self, images: Tensor<4>, path: &Path) -> Result<Activation> {
+        let mut x: Option<Activation> = None;
+        for (i, segment) in path.segments.iter().enumerate() {
+            let anchor = self.anchor(segment.anchor)?;
+            let input = match x.take() {
+                None => anchor.embed(images.clone())?,
+                Some(x) => {
+                    let layer = path
+                        .layers
+                        .get(i - 1)
+                        .and_then(|&l| self.stitch_layers.get(l))
+                        .ok_or_else(|| {
+                            Error::Incompatible(format!(
+                                "stitch {} has no stitching layer before segment {i}",
+                                path.id
+                            ))
+                        })?;
+                    layer.forward(x)?
+                }
+            };
+            x = Some(anchor.blocks(segment.blocks(), input)?);
+        }
+        x.ok_or_else(|| Error::Incompatible(format!("stitch {} has no segments", path.id)))
+    }
+
+    /// Anchor `index`.
+    fn anchor(&self, index: usize) -> Result<&Model> {
+        self.anchors.get(index).ok_or_else(|| {
+            Error::Incompatible(format!(
+                "anchor {index} out of range ({} anchors)",
+                self.anchors.len()
+            ))
+        })
+    }
+
+    /// Folds every LoRA update into its base weight (for inference): the same outputs, one
+    /// matrix per stitching layer.
+    #[must_use]
+    pub fn merged(mut self) -> Self {
+        self.stitch_layers = self
+            .stitch_layers
+            .into_iter()
+            .map(StitchingLayer::merged)
+            .collect();
+        self
+    }
+}

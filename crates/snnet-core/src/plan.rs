@@ -1,0 +1,508 @@
+//! An SN-Net's configuration and its plan: the one traversal of the stitch space that forward,
+//! cost, least-squares init, checkpoints and training all read.
+
+use serde::{Deserialize, Serialize};
+use snnet_space::{
+    Direction, LayerGroup, LayerKey, Layout, Segment, SpaceConfig, StitchId, StitchSpace,
+};
+use snnet_stitch::{LoraConfig, StitchingLayerConfig};
+use snnet_zoo::{Cost, FeatureInfo, ModelCost, ModelEntry, Registry};
+
+use crate::error::{Error, Result};
+
+/// What an SN-Net is made of: the anchors (small → large), the stitch space's rules, the
+/// stitching layers' LoRA update and the reference-compatibility switch.
+///
+/// It is self-describing: a checkpoint stores it, so a saved SN-Net loads without naming its
+/// anchors again.
+///
+/// ```
+/// use snnet_core::{Registry, SnNetConfig, SpaceConfig, StitchId};
+///
+/// let names = ["deit_tiny_patch16_224", "deit_small_patch16_224", "deit_base_patch16_224"];
+/// let config = SnNetConfig::from_registry(&Registry::builtin(), &names, SpaceConfig::default())?
+///     .with_reference_compat(true);
+/// let plan = config.plan()?;
+/// assert_eq!(plan.len(), 71);
+/// // The published cost of stitch 24 (snnet-spec.md §3).
+/// let cost = plan.cost(StitchId(24))?;
+/// assert_eq!((cost.flops, cost.params), (2_758_967_808, 13_038_760));
+/// # Ok::<(), snnet_core::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnNetConfig {
+    /// The anchors, small → large: names, architectures and preprocessing.
+    pub anchors: Vec<ModelEntry>,
+    /// The stitch space's rules.
+    #[serde(default)]
+    pub space: SpaceConfig,
+    /// A low-rank update on every stitching layer (SN-Netv2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lora: Option<LoraConfig>,
+    /// Run and count stitches as the released reference checkpoints were trained and measured:
+    /// stitched plain-ViT paths (SN-Net v1) skip the end anchor's final norm and leave the
+    /// class token and position embedding out of their parameter count; stitched Swin paths
+    /// leave the front anchor's patch-merging parameters out of theirs.
+    #[serde(default)]
+    pub reference_compat: bool,
+}
+
+impl SnNetConfig {
+    /// An SN-Net of `anchors` (small → large) under `space`.
+    pub fn new(anchors: Vec<ModelEntry>, space: SpaceConfig) -> Self {
+        Self {
+            anchors,
+            space,
+            lora: None,
+            reference_compat: false,
+        }
+    }
+
+    /// An SN-Net of registry models, by name.
+    ///
+    /// # Errors
+    /// [`Error::Zoo`] for an unknown name.
+    pub fn from_registry<S: AsRef<str>>(
+        registry: &Registry,
+        names: &[S],
+        space: SpaceConfig,
+    ) -> Result<Self> {
+        let anchors = names
+            .iter()
+            .map(|n| registry.get(n.as_ref()).cloned())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self::new(anchors, space))
+    }
+
+    /// Sets [`SnNetConfig::reference_compat`].
+    #[must_use]
+    pub fn with_reference_compat(mut self, on: bool) -> Self {
+        self.reference_compat = on;
+        self
+    }
+
+    /// Sets the stitching layers' LoRA update.
+    #[must_use]
+    pub fn with_lora(mut self, lora: Option<LoraConfig>) -> Self {
+        self.lora = lora;
+        self
+    }
+
+    /// The anchors' names.
+    pub fn anchor_names(&self) -> Vec<&str> {
+        self.anchors.iter().map(|a| a.name.as_str()).collect()
+    }
+
+    /// Enumerates the stitch space and checks that the anchors fit together.
+    ///
+    /// # Errors
+    /// [`Error::Zoo`] for an invalid anchor config, [`Error::Space`] for an invalid space and
+    /// [`Error::Incompatible`] when a stitch would join activations of different token counts
+    /// or grids, or when anchors mix input sizes.
+    pub fn plan(&self) -> Result<Plan> {
+        Plan::new(self.clone())
+    }
+}
+
+/// How a stitch runs: its anchor segments and the stitching layers between them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Path {
+    /// The stitch.
+    pub id: StitchId,
+    /// The anchors' runs of global blocks, in order (the first runs the stem, the last the
+    /// head).
+    pub segments: Vec<Segment>,
+    /// Between `segments[i]` and `segments[i + 1]`: the stitching layer (flat index into
+    /// [`Plan::layer_keys`]).
+    pub layers: Vec<usize>,
+    /// Whether the head applies the final norm.
+    pub norm: bool,
+}
+
+impl Path {
+    /// Whether the path is a single anchor.
+    pub fn is_anchor(&self) -> bool {
+        self.segments.len() == 1
+    }
+}
+
+/// The plan of an SN-Net: its space, every stitching layer's shape (flat, in
+/// [`StitchSpace::layer_keys`] order), every stitch's path and cost. Built once from the
+/// config; cloning the network shares it.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    config: SnNetConfig,
+    space: StitchSpace,
+    feature_info: Vec<Vec<FeatureInfo>>,
+    anchor_costs: Vec<ModelCost>,
+    group_offsets: Vec<usize>,
+    layer_keys: Vec<LayerKey>,
+    layers: Vec<StitchingLayerConfig>,
+    paths: Vec<Path>,
+    costs: Vec<Cost>,
+}
+
+impl Plan {
+    fn new(config: SnNetConfig) -> Result<Self> {
+        if config.anchors.is_empty() {
+            return Err(snnet_space::Error::NoAnchors.into());
+        }
+        for entry in &config.anchors {
+            entry.config.validate()?;
+        }
+        let specs = config
+            .anchors
+            .iter()
+            .map(|a| a.config.spec(&a.name))
+            .collect();
+        let space = StitchSpace::new(specs, config.space.clone())?;
+        let feature_info: Vec<Vec<FeatureInfo>> = config
+            .anchors
+            .iter()
+            .map(|a| a.config.feature_info())
+            .collect();
+        let anchor_costs: Vec<ModelCost> = config.anchors.iter().map(|a| a.config.cost()).collect();
+        let first = &config.anchors[0];
+        for a in &config.anchors[1..] {
+            if a.config.img_size() != first.config.img_size()
+                || a.config.in_chans() != first.config.in_chans()
+            {
+                return Err(Error::Incompatible(format!(
+                    "`{}` takes {}×{:?} images, `{}` {}×{:?}",
+                    first.name,
+                    first.config.in_chans(),
+                    first.config.img_size(),
+                    a.name,
+                    a.config.in_chans(),
+                    a.config.img_size()
+                )));
+            }
+        }
+
+        let mut group_offsets = Vec::new();
+        let mut layer_keys = Vec::new();
+        let mut layers = Vec::new();
+        for group in space.layer_groups() {
+            group_offsets.push(layers.len());
+            let layer = StitchingLayerConfig {
+                in_width: group.in_width,
+                out_width: group.out_width,
+                in_layout: group.in_layout,
+                out_layout: group.out_layout,
+                lora: config.lora,
+            };
+            layer.validate()?;
+            for key in group.keys() {
+                layer_keys.push(key);
+                layers.push(layer.clone());
+            }
+        }
+
+        let mut plan = Self {
+            config,
+            space,
+            feature_info,
+            anchor_costs,
+            group_offsets,
+            layer_keys,
+            layers,
+            paths: Vec::new(),
+            costs: Vec::new(),
+        };
+        let mut paths = Vec::with_capacity(plan.space.len());
+        let mut costs = Vec::with_capacity(plan.space.len());
+        for stitch in plan.space.stitches() {
+            let segments = plan.space.segments_of(stitch);
+            let layers = stitch
+                .layer_keys()
+                .map(|key| plan.flat_index(key))
+                .collect::<Result<Vec<_>>>()?;
+            let stitched = segments.len() > 1;
+            let path = Path {
+                id: stitch.id,
+                norm: !(stitched && plan.compat_plain()),
+                segments,
+                layers,
+            };
+            costs.push(plan.path_cost(&path)?);
+            paths.push(path);
+        }
+        plan.paths = paths;
+        plan.costs = costs;
+        Ok(plan)
+    }
+
+    /// Whether the reference's SN-Net v1 plain-ViT quirks apply (no final norm on stitched
+    /// paths, class token and position embedding not counted).
+    fn compat_plain(&self) -> bool {
+        self.config.reference_compat
+            && !self.space.is_hierarchical()
+            && self.config.space.direction != Direction::TwoWay
+            && self
+                .space
+                .anchors()
+                .iter()
+                .all(|a| a.layout == Layout::Tokens)
+    }
+
+    /// The flat index of a stitching layer.
+    fn flat_index(&self, key: LayerKey) -> Result<usize> {
+        self.space
+            .layer_groups()
+            .iter()
+            .position(|g| g.stage == key.stage && g.front == key.front && g.end == key.end)
+            .filter(|&g| key.index < self.space.layer_groups()[g].num_layers())
+            .map(|g| self.group_offsets[g] + key.index)
+            .ok_or_else(|| snnet_space::Error::UnknownLayer(key.to_string()).into())
+    }
+
+    /// Rows (tokens or pixels) of the activation after global block `block` of `anchor`.
+    fn rows_after(&self, anchor: usize, block: usize) -> Result<u64> {
+        let info = self.feature_info[anchor].get(block).ok_or_else(|| {
+            Error::Incompatible(format!(
+                "anchor {anchor} has no block {block} in its feature info"
+            ))
+        })?;
+        Ok((info.grid[0] * info.grid[1] + info.prefix_tokens) as u64)
+    }
+
+    /// Rows of the activation entering global block `block` of `anchor`.
+    fn rows_before(&self, anchor: usize, block: usize) -> Result<u64> {
+        match block {
+            0 => {
+                // The embedded input: block 0's rows unless block 0 changes the grid.
+                let info = &self.feature_info[anchor];
+                let first = info
+                    .first()
+                    .ok_or_else(|| Error::Incompatible(format!("anchor {anchor} has no blocks")))?;
+                Ok((first.grid[0] * first.grid[1] + first.prefix_tokens) as u64)
+            }
+            b => self.rows_after(anchor, b - 1),
+        }
+    }
+
+    fn path_cost(&self, path: &Path) -> Result<Cost> {
+        let stitched = !path.is_anchor();
+        let compat = self.config.reference_compat;
+        let mut cost = Cost::ZERO;
+        for (i, segment) in path.segments.iter().enumerate() {
+            let model = &self.anchor_costs[segment.anchor];
+            if segment.stem {
+                cost += model.stem;
+                if !(stitched && self.compat_plain()) {
+                    cost += Cost::new(0, model.tokens.params) + Cost::new(model.tokens.flops, 0);
+                }
+            }
+            cost += model.blocks(segment.blocks());
+            if stitched && compat && segment.stem && self.space.is_hierarchical() {
+                // The reference counts the front anchor's blocks, not its patch merging.
+                cost.params -= model.transitions(segment.blocks()).params;
+            }
+            if segment.head {
+                cost += model.head;
+                cost += if path.norm {
+                    model.norm
+                } else {
+                    // Skipped, yet the reference counts its parameters.
+                    Cost::new(0, model.norm.params)
+                };
+            }
+            if let Some(&layer) = path.layers.get(i) {
+                let next = &path.segments[i + 1];
+                let rows = self.rows_after(segment.anchor, segment.end - 1)?;
+                let end_rows = self.rows_before(next.anchor, next.start)?;
+                if rows != end_rows {
+                    return Err(Error::Incompatible(format!(
+                        "stitch {} joins {rows} rows of `{}` to {end_rows} rows of `{}`",
+                        path.id,
+                        self.config.anchors[segment.anchor].name,
+                        self.config.anchors[next.anchor].name
+                    )));
+                }
+                let config = &self.layers[layer];
+                cost += Cost::new(config.flops(rows), config.num_params());
+            }
+        }
+        Ok(cost)
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SnNetConfig {
+        &self.config
+    }
+
+    /// The stitch space.
+    pub fn space(&self) -> &StitchSpace {
+        &self.space
+    }
+
+    /// Number of stitches (anchors included).
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Whether the space has no stitch (never, for a valid config).
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+
+    /// The path of stitch `id`.
+    ///
+    /// # Errors
+    /// [`Error::Space`] (unknown stitch) when the id is out of range.
+    pub fn path(&self, id: StitchId) -> Result<&Path> {
+        self.paths.get(id.index()).ok_or_else(|| {
+            snnet_space::Error::UnknownStitch {
+                id: id.index(),
+                count: self.paths.len(),
+            }
+            .into()
+        })
+    }
+
+    /// Every stitch's path, by id.
+    pub fn paths(&self) -> &[Path] {
+        &self.paths
+    }
+
+    /// FLOPs (fvcore, one image) and parameters of stitch `id`.
+    ///
+    /// # Errors
+    /// As [`Plan::path`].
+    pub fn cost(&self, id: StitchId) -> Result<Cost> {
+        self.path(id)?;
+        Ok(self.costs[id.index()])
+    }
+
+    /// Every stitch's cost, by id.
+    pub fn costs(&self) -> &[Cost] {
+        &self.costs
+    }
+
+    /// The stitching layers' keys, in flat order.
+    pub fn layer_keys(&self) -> &[LayerKey] {
+        &self.layer_keys
+    }
+
+    /// The stitching layers' shapes, in flat order.
+    pub fn layers(&self) -> &[StitchingLayerConfig] {
+        &self.layers
+    }
+
+    /// The flat index of the first layer of each of [`StitchSpace::layer_groups`].
+    pub fn group_offsets(&self) -> &[usize] {
+        &self.group_offsets
+    }
+
+    /// The layer group and flat index range of every group.
+    pub fn groups(&self) -> impl Iterator<Item = (&LayerGroup, usize)> {
+        self.space
+            .layer_groups()
+            .iter()
+            .zip(self.group_offsets.iter().copied())
+    }
+
+    /// Each anchor's per-block feature info.
+    pub fn feature_info(&self, anchor: usize) -> &[FeatureInfo] {
+        self.feature_info.get(anchor).map_or(&[], Vec::as_slice)
+    }
+
+    /// Each anchor's cost parts.
+    pub fn anchor_cost(&self, anchor: usize) -> Option<&ModelCost> {
+        self.anchor_costs.get(anchor)
+    }
+
+    /// The reference's checkpoint key prefix of flat layer `index`:
+    /// `stitch_layers.{pair}.{layer}` (SN-Net DeiT), `stitch_layers.{stage}.{pair}.{layer}`
+    /// (Swin, ResNet: stage = position among the stitched stages) or
+    /// `stitch_layers.{front}.{layer}` (SN-Netv2 two-way).
+    pub fn reference_layer_prefix(&self, index: usize) -> Option<String> {
+        let key = self.layer_keys.get(index)?;
+        let groups = self.space.layer_groups();
+        let same_stage: Vec<&LayerGroup> = groups.iter().filter(|g| g.stage == key.stage).collect();
+        let pair = same_stage
+            .iter()
+            .position(|g| g.front == key.front && g.end == key.end)?;
+        Some(match key.stage {
+            Some(stage) => {
+                let position = self.space.stages().iter().position(|&s| s == stage)?;
+                format!("stitch_layers.{position}.{pair}.{}", key.index)
+            }
+            None if self.config.space.direction == Direction::TwoWay => {
+                format!("stitch_layers.{}.{}", key.front, key.index)
+            }
+            None => format!("stitch_layers.{pair}.{}", key.index),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(names: &[&str], compat: bool) -> Plan {
+        SnNetConfig::from_registry(&Registry::builtin(), names, SpaceConfig::default())
+            .unwrap()
+            .with_reference_compat(compat)
+            .plan()
+            .unwrap()
+    }
+
+    #[test]
+    fn deit_paths_and_layer_keys() {
+        let plan = plan(
+            &[
+                "deit_tiny_patch16_224",
+                "deit_small_patch16_224",
+                "deit_base_patch16_224",
+            ],
+            true,
+        );
+        assert_eq!(plan.len(), 71);
+        assert_eq!(plan.layer_keys().len(), 22);
+        let path = plan.path(StitchId(24)).unwrap();
+        assert_eq!(path.segments.len(), 2);
+        assert!(!path.norm);
+        assert!(plan.path(StitchId(1)).unwrap().norm);
+        assert_eq!(
+            plan.reference_layer_prefix(11 + 3).as_deref(),
+            Some("stitch_layers.1.3")
+        );
+        assert!(plan.path(StitchId(71)).is_err());
+    }
+
+    #[test]
+    fn default_counts_what_runs() {
+        let names = ["deit_tiny_patch16_224", "deit_small_patch16_224"];
+        let honest = plan(&names, false);
+        let compat = plan(&names, true);
+        let (h, c) = (
+            honest.cost(StitchId(5)).unwrap(),
+            compat.cost(StitchId(5)).unwrap(),
+        );
+        // The end's final norm: 5·197·384 flops; cls + pos of the front: (1 + 197)·192 params.
+        assert_eq!(h.flops - c.flops, 5 * 197 * 384);
+        assert_eq!(h.params - c.params, 198 * 192);
+        // Anchors are the same either way.
+        assert_eq!(
+            honest.cost(StitchId(0)).unwrap(),
+            compat.cost(StitchId(0)).unwrap()
+        );
+    }
+
+    #[test]
+    fn mixed_input_sizes_are_rejected() {
+        let registry = Registry::builtin();
+        let mut config = SnNetConfig::from_registry(
+            &registry,
+            &["deit_tiny_patch16_224", "deit_small_patch16_224"],
+            SpaceConfig::default(),
+        )
+        .unwrap();
+        let snnet_zoo::ModelConfig::Vit(vit) = &mut config.anchors[1].config else {
+            panic!("a ViT")
+        };
+        vit.img_size = [384, 384];
+        assert!(matches!(config.plan(), Err(Error::Incompatible(_))));
+    }
+}
