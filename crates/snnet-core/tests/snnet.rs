@@ -1,0 +1,233 @@
+//! The stitched network against the reference (ziplab/SN-Net stitching_deit, run on three small
+//! timm ViTs by tests/fixtures/export_snnet.py): least-squares init, every stitch's logits,
+//! loading the reference's checkpoint layout, and our own checkpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use snnet_core::burn::tensor::{Device, Tensor, TensorData};
+use snnet_core::{
+    Error, LsOptions, ModelEntry, SnNet, SnNetConfig, SpaceConfig, StitchId, read_config,
+};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn config() -> SnNetConfig {
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixtures().join("snnet_vit.json")).unwrap())
+            .unwrap();
+    let anchors: Vec<ModelEntry> = serde_json::from_value(json["anchors"].clone()).unwrap();
+    SnNetConfig::new(anchors, SpaceConfig::default()).with_reference_compat(true)
+}
+
+fn io() -> HashMap<String, (Vec<f32>, Vec<usize>)> {
+    let bytes = std::fs::read(fixtures().join("snnet_vit.io.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let data = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (name, (data, view.shape().to_vec()))
+        })
+        .collect()
+}
+
+fn tensor4(io: &HashMap<String, (Vec<f32>, Vec<usize>)>, key: &str, device: &Device) -> Tensor<4> {
+    let (data, shape) = &io[key];
+    Tensor::from_data(TensorData::new(data.clone(), shape.clone()), device)
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn logits(net: &SnNet, x: &Tensor<4>, id: usize) -> Vec<f32> {
+    net.forward(x.clone(), StitchId(id))
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap()
+}
+
+fn with_anchor_weights(config: &SnNetConfig, device: &Device) -> SnNet {
+    let mut net = config.init(device).unwrap();
+    for (a, entry) in config.anchors.iter().enumerate() {
+        let (model, report) = entry
+            .load(&fixtures().join(format!("vit{a}.safetensors")), device)
+            .unwrap();
+        assert!(report.unexpected.is_empty());
+        net.anchors[a] = model;
+    }
+    net
+}
+
+fn check_all_stitches(net: &SnNet, what: &str) {
+    let device = Device::default();
+    let io = io();
+    let x = tensor4(&io, "input", &device);
+    assert_eq!(net.num_stitches(), 23);
+    for id in 0..net.num_stitches() {
+        let ours = logits(net, &x, id);
+        let diff = max_diff(&ours, &io[&format!("logits.{id}")].0);
+        assert!(diff <= 1e-4, "{what}: stitch {id}: max abs diff {diff}");
+    }
+}
+
+#[test]
+fn least_squares_init_and_every_stitch_match_the_reference() {
+    let device = Device::default();
+    let config = config();
+    let net = with_anchor_weights(&config, &device);
+    let images = tensor4(&io(), "images", &device);
+    let mut events = 0;
+    let (net, report) = net
+        .init_least_squares(images, &LsOptions::default(), &mut |_| events += 1)
+        .unwrap();
+    assert_eq!(report.images, 16);
+    assert_eq!(report.layers.len(), 6);
+    assert!(events >= 6);
+    // The first layer of each pair averages the four cuts of the first window.
+    assert_eq!(report.layers[0].cuts.len(), 4);
+
+    // The reference's own stitching-layer weights.
+    let (reference, _) = SnNet::load_with_config(
+        &fixtures().join("snnet_vit.reference.pth"),
+        &config,
+        &device,
+    )
+    .unwrap();
+    for (i, (ours, theirs)) in net
+        .stitch_layers
+        .iter()
+        .zip(&reference.stitch_layers)
+        .enumerate()
+    {
+        let w = |l: &snnet_core::StitchingLayer| {
+            l.transform
+                .weight
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let b = |l: &snnet_core::StitchingLayer| {
+            l.transform
+                .bias
+                .val()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        };
+        let dw = max_diff(&w(ours), &w(theirs));
+        let db = max_diff(&b(ours), &b(theirs));
+        assert!(
+            dw <= 1e-4 && db <= 1e-4,
+            "layer {i}: weight {dw}, bias {db}"
+        );
+    }
+    check_all_stitches(&net, "least-squares init");
+}
+
+#[test]
+fn reference_checkpoint_runs_every_stitch() {
+    let device = Device::default();
+    let (net, report) = SnNet::load_with_config(
+        &fixtures().join("snnet_vit.reference.pth"),
+        &config(),
+        &device,
+    )
+    .unwrap();
+    assert_eq!(report.anchors.len(), 3);
+    assert_eq!(report.stitch_tensors.len(), 2 * 3 * 2);
+    check_all_stitches(&net, "reference checkpoint");
+}
+
+#[test]
+fn switching_stitches_keeps_no_state() {
+    let device = Device::default();
+    let (net, _) = SnNet::load_with_config(
+        &fixtures().join("snnet_vit.reference.pth"),
+        &config(),
+        &device,
+    )
+    .unwrap();
+    let x = tensor4(&io(), "input", &device);
+    let first = logits(&net, &x, 7);
+    let other = logits(&net, &x, 20);
+    assert_ne!(first, other);
+    assert_eq!(logits(&net, &x, 7), first);
+}
+
+#[test]
+fn save_and_load_round_trip() {
+    let device = Device::default();
+    let (net, _) = SnNet::load_with_config(
+        &fixtures().join("snnet_vit.reference.pth"),
+        &config(),
+        &device,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snnet.safetensors");
+    net.save(&path).unwrap();
+    // Only the file itself: the temporary file was renamed.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    assert_eq!(read_config(&path).unwrap(), *net.config());
+
+    // The reference's key layout, PyTorch's tensor layout.
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let shape = |k: &str| st.tensor(k).unwrap().shape().to_vec();
+    assert_eq!(shape("anchors.0.blocks.0.attn.qkv.weight"), vec![48, 16]);
+    assert_eq!(shape("anchors.2.norm.weight"), vec![64]);
+    assert_eq!(shape("stitch_layers.1.2.transform.weight"), vec![64, 32]);
+    assert_eq!(st.names().len(), 3 * 4 * 12 + 3 * 8 + 12);
+
+    let (loaded, report) = SnNet::load(&path, &device).unwrap();
+    assert!(report.anchors.iter().all(|r| !r.applied.is_empty()));
+    let x = tensor4(&io(), "input", &device);
+    for id in [0, 2, 5, 22] {
+        assert_eq!(logits(&loaded, &x, id), logits(&net, &x, id), "stitch {id}");
+    }
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let device = Device::default();
+    let net = config().init(&device).unwrap();
+    let x = Tensor::<4>::zeros([1, 3, 32, 32], &device);
+    assert!(matches!(net.forward(x, StitchId(23)), Err(Error::Space(_))));
+    let wrong = Tensor::<4>::zeros([1, 3, 40, 40], &device);
+    assert!(matches!(
+        net.forward(wrong, StitchId(5)),
+        Err(Error::Zoo(_))
+    ));
+    assert!(matches!(
+        SnNet::load(Path::new("/nonexistent/snnet.safetensors"), &device),
+        Err(Error::Io { .. })
+    ));
+    // A plain anchor file has no SN-Net config.
+    assert!(matches!(
+        SnNet::load(&fixtures().join("vit0.safetensors"), &device),
+        Err(Error::Checkpoint { .. })
+    ));
+    // An anchor file lacks the stitching layers.
+    let err = SnNet::load_with_config(&fixtures().join("vit0.safetensors"), &config(), &device);
+    assert!(err.is_err());
+    let none = Tensor::<4>::zeros([0, 3, 32, 32], &device);
+    assert!(matches!(
+        net.init_least_squares(none, &LsOptions::default(), &mut |_| {}),
+        Err(Error::InitInput(_))
+    ));
+}
