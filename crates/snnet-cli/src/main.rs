@@ -13,6 +13,8 @@ use snnet_core::select::{Budget, Cost, StitchRecord, StitchTable};
 use snnet_core::space::{AnchorRegistry, Direction, Pairing, SpaceConfig, StitchKind, StitchSpace};
 
 mod format;
+mod snnet_cmd;
+mod train_cmd;
 mod zoo_cmd;
 
 use format::{human, parse_count};
@@ -37,10 +39,15 @@ enum Command {
     Pareto(ParetoArgs),
     /// List the zoo's models (timm names), optionally filtered by a glob such as `deit*`.
     Models(zoo_cmd::ModelsArgs),
-    /// FLOPs (fvcore) and parameters of a model, per block.
+    /// FLOPs (fvcore) and parameters of a model per block, or of every stitch of an SN-Net
+    /// (--anchors).
     Cost(zoo_cmd::ModelCostArgs),
-    /// Run a model with timm weights on an input tensor file or an image.
+    /// Run a model with timm weights, or one stitch of an SN-Net, on an input tensor file or an
+    /// image.
     Forward(zoo_cmd::ForwardArgs),
+    /// Build an SN-Net from pretrained anchors and initialise its stitching layers (least
+    /// squares on a few images, or Kaiming); writes a self-describing checkpoint.
+    Init(snnet_cmd::InitArgs),
 }
 
 /// Output format.
@@ -69,11 +76,9 @@ impl SpecArgs {
     }
 }
 
+/// The stitch-space rules shared by `space`, `cost --anchors` and `init`.
 #[derive(Debug, Args)]
-struct SpaceArgs {
-    /// Anchors from small to large, by timm name or label, comma separated.
-    #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
-    anchors: Vec<String>,
+pub(crate) struct SpaceFlags {
     /// Blocks per sliding window (equal-depth pairs).
     #[arg(long, default_value_t = 2)]
     kernel_size: usize,
@@ -90,6 +95,31 @@ struct SpaceArgs {
     /// Stages to stitch, for hierarchical anchors (default: the family's, e.g. 0,1,2 for Swin).
     #[arg(long, value_delimiter = ',')]
     stages: Option<Vec<usize>>,
+}
+
+impl SpaceFlags {
+    pub(crate) fn config(&self) -> SpaceConfig {
+        SpaceConfig {
+            kernel_size: self.kernel_size,
+            stride: self.stride,
+            pairing: if self.all_pairs {
+                Pairing::All
+            } else {
+                Pairing::Nearest
+            },
+            direction: self.direction,
+            stages: self.stages.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct SpaceArgs {
+    /// Anchors from small to large, by timm name or label, comma separated.
+    #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
+    anchors: Vec<String>,
+    #[command(flatten)]
+    space: SpaceFlags,
     #[command(flatten)]
     specs: SpecArgs,
     /// Output format.
@@ -180,6 +210,10 @@ pub(crate) enum CliError {
     Select(#[from] snnet_core::select::Error),
     #[error(transparent)]
     Zoo(#[from] snnet_core::zoo::Error),
+    #[error(transparent)]
+    Core(#[from] snnet_core::Error),
+    #[error(transparent)]
+    Train(#[from] snnet_train::Error),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{0}")]
@@ -199,6 +233,7 @@ fn main() -> ExitCode {
         Command::Models(args) => zoo_cmd::models(&args, &mut out),
         Command::Cost(args) => zoo_cmd::model_cost(&args, &mut out),
         Command::Forward(args) => zoo_cmd::forward(&args, &mut out),
+        Command::Init(args) => snnet_cmd::init(&args, &mut out),
     };
     match result.and_then(|()| out.flush().map_err(CliError::from)) {
         Ok(()) => ExitCode::SUCCESS,
@@ -211,56 +246,64 @@ fn main() -> ExitCode {
     }
 }
 
-/// The JSON shape of one stitch in `snnet space --format json`.
+/// The JSON shape of one stitch in `snnet space --format json` (and `cost --anchors`, with
+/// its cost).
 #[derive(serde::Serialize)]
 struct StitchJson<'a> {
     #[serde(flatten)]
     stitch: &'a snnet_core::space::Stitch,
     kind: StitchKind,
     description: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flops: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    params: Option<u64>,
+}
+
+/// The space as `snnet space --format json` prints it, with every stitch's cost when given.
+pub(crate) fn space_json(
+    space: &StitchSpace,
+    costs: Option<&[snnet_core::zoo::Cost]>,
+) -> Result<serde_json::Map<String, serde_json::Value>, CliError> {
+    let stitches: Vec<StitchJson<'_>> = space
+        .stitches()
+        .iter()
+        .map(|stitch| {
+            let cost = costs.and_then(|c| c.get(stitch.id.index()));
+            StitchJson {
+                stitch,
+                kind: stitch.kind(),
+                description: space.describe(stitch),
+                flops: cost.map(|c| c.flops),
+                params: cost.map(|c| c.params),
+            }
+        })
+        .collect();
+    let names: Vec<&str> = space.anchors().iter().map(|a| a.name.as_str()).collect();
+    let mut json = serde_json::Map::new();
+    json.insert("anchors".into(), serde_json::to_value(names)?);
+    json.insert("config".into(), serde_json::to_value(space.config())?);
+    if space.is_hierarchical() {
+        json.insert("stages".into(), serde_json::to_value(space.stages())?);
+    }
+    json.insert("count".into(), space.len().into());
+    json.insert("evaluated_count".into(), space.evaluated().count().into());
+    json.insert(
+        "layer_groups".into(),
+        serde_json::to_value(space.layer_groups())?,
+    );
+    json.insert("stitches".into(), serde_json::to_value(stitches)?);
+    Ok(json)
 }
 
 fn space(args: &SpaceArgs, out: &mut impl Write) -> Result<(), CliError> {
     let registry = args.specs.registry()?;
     let anchors = registry.resolve(&args.anchors)?;
-    let config = SpaceConfig {
-        kernel_size: args.kernel_size,
-        stride: args.stride,
-        pairing: if args.all_pairs {
-            Pairing::All
-        } else {
-            Pairing::Nearest
-        },
-        direction: args.direction,
-        stages: args.stages.clone(),
-    };
-    let space = StitchSpace::new(anchors, config)?;
+    let space = StitchSpace::new(anchors, args.space.config())?;
     let evaluated = space.evaluated().count();
     match args.format {
         Format::Json => {
-            let stitches: Vec<StitchJson<'_>> = space
-                .stitches()
-                .iter()
-                .map(|stitch| StitchJson {
-                    stitch,
-                    kind: stitch.kind(),
-                    description: space.describe(stitch),
-                })
-                .collect();
-            let names: Vec<&str> = space.anchors().iter().map(|a| a.name.as_str()).collect();
-            let mut json = serde_json::Map::new();
-            json.insert("anchors".into(), serde_json::to_value(names)?);
-            json.insert("config".into(), serde_json::to_value(space.config())?);
-            if space.is_hierarchical() {
-                json.insert("stages".into(), serde_json::to_value(space.stages())?);
-            }
-            json.insert("count".into(), space.len().into());
-            json.insert("evaluated_count".into(), evaluated.into());
-            json.insert(
-                "layer_groups".into(),
-                serde_json::to_value(space.layer_groups())?,
-            );
-            json.insert("stitches".into(), serde_json::to_value(stitches)?);
+            let json = space_json(&space, None)?;
             writeln!(out, "{}", serde_json::to_string(&json)?)?;
         }
         Format::Table => {

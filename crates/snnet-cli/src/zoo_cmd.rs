@@ -47,8 +47,18 @@ pub(crate) struct ModelsArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ModelCostArgs {
     /// The model (timm name or a --model-config name).
-    #[arg(long)]
-    pub(crate) model: String,
+    #[arg(long, required_unless_present = "anchors", conflicts_with = "anchors")]
+    pub(crate) model: Option<String>,
+    /// An SN-Net's anchors, small to large, comma separated: prints the stitch space (as
+    /// `snnet space --format json`) with every stitch's FLOPs and params.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub(crate) anchors: Vec<String>,
+    /// Count as the reference's released checkpoints were measured (stitched DeiT paths without
+    /// the final norm, tokens not counted; Swin front patch merging not counted).
+    #[arg(long, requires = "anchors")]
+    pub(crate) reference_compat: bool,
+    #[command(flatten)]
+    pub(crate) space: crate::SpaceFlags,
     #[command(flatten)]
     pub(crate) zoo: ZooArgs,
     /// Output format.
@@ -59,11 +69,22 @@ pub(crate) struct ModelCostArgs {
 #[derive(Debug, Args)]
 pub(crate) struct ForwardArgs {
     /// The model (timm name or a --model-config name).
-    #[arg(long)]
-    model: String,
+    #[arg(
+        long,
+        required_unless_present = "snnet",
+        conflicts_with = "snnet",
+        requires = "weights"
+    )]
+    model: Option<String>,
     /// timm weights: .safetensors or PyTorch .pth (plain, {"model": ...} or {"state_dict": ...}).
     #[arg(long, value_name = "FILE")]
-    weights: PathBuf,
+    weights: Option<PathBuf>,
+    /// An SN-Net checkpoint written by `snnet init` or `snnet train`.
+    #[arg(long, value_name = "FILE.safetensors", requires = "stitch")]
+    pub(crate) snnet: Option<PathBuf>,
+    /// The stitch to run, by id (see `snnet cost --anchors ...`).
+    #[arg(long, requires = "snnet")]
+    pub(crate) stitch: Option<usize>,
     /// Preprocessed input: a safetensors file with an NCHW f32 tensor `input`.
     #[arg(
         long,
@@ -71,19 +92,19 @@ pub(crate) struct ForwardArgs {
         conflicts_with = "image",
         requires = "output"
     )]
-    input: Option<PathBuf>,
+    pub(crate) input: Option<PathBuf>,
     /// Where to write `logits` (and `features.<i>` with --features) as safetensors.
     #[arg(long, value_name = "FILE.safetensors", requires = "input")]
-    output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Also write every block's output as `features.<block index>`.
     #[arg(long, requires = "output")]
     features: bool,
     /// Classify a picture (JPEG/PNG) with the model's pretrained preprocessing; prints the top-5.
     #[arg(long, value_name = "PATH", required_unless_present = "input")]
-    image: Option<PathBuf>,
+    pub(crate) image: Option<PathBuf>,
     /// Class names, one per line, for --image.
     #[arg(long, value_name = "FILE.txt", requires = "image")]
-    labels: Option<PathBuf>,
+    pub(crate) labels: Option<PathBuf>,
     #[command(flatten)]
     zoo: ZooArgs,
 }
@@ -134,7 +155,10 @@ pub(crate) fn models(args: &ModelsArgs, out: &mut impl Write) -> Result<(), CliE
 
 pub(crate) fn model_cost(args: &ModelCostArgs, out: &mut impl Write) -> Result<(), CliError> {
     let registry = args.zoo.registry()?;
-    let entry = registry.get(&args.model)?;
+    let Some(model) = &args.model else {
+        return crate::snnet_cmd::cost(args, &registry, out);
+    };
+    let entry = registry.get(model)?;
     let cost = entry.config.cost();
     let total = cost.total();
     match args.format {
@@ -179,33 +203,25 @@ pub(crate) fn model_cost(args: &ModelCostArgs, out: &mut impl Write) -> Result<(
 }
 
 pub(crate) fn forward(args: &ForwardArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let (Some(model), Some(weights)) = (&args.model, &args.weights) else {
+        return crate::snnet_cmd::forward(args, out);
+    };
     let registry = args.zoo.registry()?;
-    let entry = registry.get(&args.model)?;
+    let entry = registry.get(model)?;
     let device = Device::default();
-    let (model, report) = entry.load(&args.weights, &device)?;
+    let (model, report) = entry.load(weights, &device)?;
     if !report.unexpected.is_empty() {
         eprintln!(
             "note: {} key(s) in {} not used by {}: {}",
             report.unexpected.len(),
-            args.weights.display(),
+            weights.display(),
             entry.name,
             report.unexpected.join(", ")
         );
     }
     match (&args.input, &args.image) {
         (Some(input), _) => {
-            let tensors = read_tensors(input)?;
-            let data = tensors.get("input").ok_or_else(|| {
-                CliError::Usage(format!("{} has no tensor named `input`", input.display()))
-            })?;
-            if data.shape().len() != 4 {
-                return Err(CliError::Usage(format!(
-                    "`input` in {} must be NCHW (rank 4), got shape {:?}",
-                    input.display(),
-                    data.shape().to_vec()
-                )));
-            }
-            let images: Tensor<4> = Tensor::from_data(data.clone(), &device);
+            let images = read_input(input, &device)?;
             let mut outputs = BTreeMap::new();
             let mut x = model.embed(images)?;
             for i in 0..model.num_blocks() {
@@ -238,33 +254,63 @@ pub(crate) fn forward(args: &ForwardArgs, out: &mut impl Write) -> Result<(), Cl
             )?;
         }
         (None, Some(image)) => {
-            let labels = match &args.labels {
-                Some(path) => std::fs::read_to_string(path)
-                    .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?
-                    .lines()
-                    .map(str::to_owned)
-                    .collect(),
-                None => Vec::new(),
-            };
+            let labels = read_labels(args.labels.as_deref())?;
             let input = load_image(image, &entry.pretrained(), &device)?;
-            let probs = softmax(model.forward(input)?, 1);
-            let data: TensorData = probs.into_data();
-            let probs = data
-                .as_slice::<f32>()
-                .map_err(|e| CliError::Usage(format!("unexpected output dtype: {e:?}")))?;
-            let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
-            ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
             writeln!(out, "{} on {}:", entry.name, image.display())?;
-            for (class, p) in ranked.into_iter().take(5) {
-                let label = labels
-                    .get(class)
-                    .map_or(String::new(), |l| format!("  {l}"));
-                writeln!(out, "  {:>6.2} %  class {class}{label}", 100.0 * p)?;
-            }
+            print_top5(model.forward(input)?, &labels, out)?;
         }
         (None, None) => {
             return Err(CliError::Usage("give --input or --image".to_owned()));
         }
     }
     Ok(())
+}
+
+/// Class names, one per line (none without a file).
+pub(crate) fn read_labels(path: Option<&std::path::Path>) -> Result<Vec<String>, CliError> {
+    Ok(match path {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        None => Vec::new(),
+    })
+}
+
+/// Prints the five most probable classes of `logits` (`[1, classes]`).
+pub(crate) fn print_top5(
+    logits: Tensor<2>,
+    labels: &[String],
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let data: TensorData = softmax(logits, 1).into_data();
+    let probs = data
+        .as_slice::<f32>()
+        .map_err(|e| CliError::Usage(format!("unexpected output dtype: {e:?}")))?;
+    let mut ranked: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (class, p) in ranked.into_iter().take(5) {
+        let label = labels
+            .get(class)
+            .map_or(String::new(), |l| format!("  {l}"));
+        writeln!(out, "  {:>6.2} %  class {class}{label}", 100.0 * p)?;
+    }
+    Ok(())
+}
+
+/// Reads the NCHW f32 tensor `input` of a safetensors file.
+pub(crate) fn read_input(path: &std::path::Path, device: &Device) -> Result<Tensor<4>, CliError> {
+    let tensors = read_tensors(path)?;
+    let data = tensors.get("input").ok_or_else(|| {
+        CliError::Usage(format!("{} has no tensor named `input`", path.display()))
+    })?;
+    if data.shape().len() != 4 {
+        return Err(CliError::Usage(format!(
+            "`input` in {} must be NCHW (rank 4), got shape {:?}",
+            path.display(),
+            data.shape().to_vec()
+        )));
+    }
+    Ok(Tensor::from_data(data.clone(), device))
 }

@@ -487,3 +487,150 @@ fn hierarchical_models_cost_and_list() {
     let out = stdout(&snnet(&["models", "swin*"]));
     assert_eq!(out.lines().count(), 5, "{out}");
 }
+
+#[test]
+fn snnet_cost_of_every_stitch() {
+    let out = stdout(&snnet(&[
+        "cost",
+        "--anchors",
+        DEIT,
+        "--reference-compat",
+        "--format",
+        "json",
+    ]));
+    let json: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(json["count"], 71);
+    let s = &json["stitches"][24];
+    assert_eq!(s["flops"], 2_758_967_808_u64);
+    assert_eq!(s["params"], 13_038_760);
+    assert_eq!(json["stitches"][56]["flops"], 10_048_040_448_u64);
+    let table = stdout(&snnet(&["cost", "--anchors", DEIT]));
+    assert!(table.contains("71 stitches"), "{table}");
+    let err = stderr_of_failure(&snnet(&["cost", "--anchors", "deit_tiny_patch16_224,nope"]));
+    assert!(err.contains("nope"), "{err}");
+}
+
+fn core_fixture(name: &str) -> String {
+    let path: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "..",
+        "snnet-core",
+        "tests",
+        "fixtures",
+        name,
+    ]
+    .iter()
+    .collect();
+    path.to_string_lossy().into_owned()
+}
+
+/// Writes the SN-Net fixture's anchors as a --model-config file and its tensors as input files.
+fn snnet_fixture(dir: &std::path::Path) -> (String, String, String) {
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(core_fixture("snnet_vit.json")).unwrap())
+            .unwrap();
+    let models = dir.join("models.json");
+    std::fs::write(
+        &models,
+        serde_json::to_string(&serde_json::json!({"models": json["anchors"]})).unwrap(),
+    )
+    .unwrap();
+    let bytes = std::fs::read(core_fixture("snnet_vit.io.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let write = |key: &str, file: &str| {
+        let view = st.tensor(key).unwrap();
+        let path = dir.join(file);
+        safetensors::serialize_to_file([("input", view)], None, &path).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    (
+        models.to_string_lossy().into_owned(),
+        write("images", "images.safetensors"),
+        write("input", "input.safetensors"),
+    )
+}
+
+#[test]
+fn init_then_forward_a_stitch() {
+    let dir = tempfile::tempdir().unwrap();
+    let (models, images, input) = snnet_fixture(dir.path());
+    let weights = (0..3)
+        .map(|a| core_fixture(&format!("vit{a}.safetensors")))
+        .collect::<Vec<_>>()
+        .join(",");
+    let snnet_file = dir.path().join("snnet.safetensors");
+    let out = stdout(&snnet(&[
+        "init",
+        "--anchors",
+        "vit0,vit1,vit2",
+        "--weights",
+        &weights,
+        "--model-config",
+        &models,
+        "--input",
+        &images,
+        "--reference-compat",
+        "--output",
+        snnet_file.to_str().unwrap(),
+    ]));
+    assert!(out.contains("23 stitches"), "{out}");
+    assert!(out.contains("6 layers fitted"), "{out}");
+    let logits_file = dir.path().join("logits.safetensors");
+    let out = stdout(&snnet(&[
+        "forward",
+        "--snnet",
+        snnet_file.to_str().unwrap(),
+        "--stitch",
+        "5",
+        "--input",
+        &input,
+        "--output",
+        logits_file.to_str().unwrap(),
+    ]));
+    assert!(out.contains("stitch 5"), "{out}");
+    let ours = std::fs::read(&logits_file).unwrap();
+    let ours = safetensors::SafeTensors::deserialize(&ours).unwrap();
+    let reference = std::fs::read(core_fixture("snnet_vit.io.safetensors")).unwrap();
+    let reference = safetensors::SafeTensors::deserialize(&reference).unwrap();
+    let f32s = |b: &[u8]| -> Vec<f32> {
+        b.chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    };
+    let a = f32s(ours.tensor("logits").unwrap().data());
+    let b = f32s(reference.tensor("logits.5").unwrap().data());
+    let diff = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max);
+    assert!(diff <= 1e-4, "max abs diff {diff}");
+
+    // Errors: unknown stitch, mismatched weights, missing source.
+    let err = stderr_of_failure(&snnet(&[
+        "forward",
+        "--snnet",
+        snnet_file.to_str().unwrap(),
+        "--stitch",
+        "99",
+        "--input",
+        &input,
+        "--output",
+        logits_file.to_str().unwrap(),
+    ]));
+    assert!(err.contains("99"), "{err}");
+    let err = stderr_of_failure(&snnet(&[
+        "init",
+        "--anchors",
+        "vit0,vit1,vit2",
+        "--weights",
+        &core_fixture("vit0.safetensors"),
+        "--model-config",
+        &models,
+        "--input",
+        &images,
+        "--output",
+        snnet_file.to_str().unwrap(),
+    ]));
+    assert!(err.contains("3 anchors but 1 weight files"), "{err}");
+}

@@ -1,0 +1,349 @@
+//! The SN-Net verbs: `cost --anchors`, `init`, `forward --snnet`.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use snnet_core::burn::tensor::{Device, Tensor};
+use snnet_core::stitch::lstsq::LstsqOptions;
+use snnet_core::zoo::tensor_io::write_tensors;
+use snnet_core::zoo::{Registry, load_image};
+use snnet_core::{Init, LoraConfig, LsOptions, LsProgress, SnNet, SnNetConfig, StitchId};
+
+use crate::format::human;
+use crate::zoo_cmd::{ForwardArgs, ModelCostArgs, ZooArgs, print_top5, read_input, read_labels};
+use crate::{CliError, Format, SpaceFlags};
+
+/// `snnet cost --anchors a,b,c`: the space with every stitch's cost.
+pub(crate) fn cost(
+    args: &ModelCostArgs,
+    registry: &Registry,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let plan = SnNetConfig::from_registry(registry, &args.anchors, args.space.config())?
+        .with_reference_compat(args.reference_compat)
+        .plan()?;
+    let space = plan.space();
+    match args.format {
+        Format::Json => {
+            let mut json = crate::space_json(space, Some(plan.costs()))?;
+            json.insert("reference_compat".into(), args.reference_compat.into());
+            writeln!(out, "{}", serde_json::to_string(&json)?)?;
+        }
+        Format::Table => {
+            writeln!(
+                out,
+                "{} stitches of {}{}\n",
+                space.len(),
+                plan.config().anchor_names().join(", "),
+                if args.reference_compat {
+                    " (reference-compatible counts)"
+                } else {
+                    ""
+                }
+            )?;
+            writeln!(out, "{:>5} {:>16} {:>14}  path", "id", "FLOPs", "params")?;
+            for (stitch, cost) in space.stitches().iter().zip(plan.costs()) {
+                writeln!(
+                    out,
+                    "{:>5} {:>16} {:>14}  {}",
+                    stitch.id,
+                    cost.flops,
+                    cost.params,
+                    space.describe(stitch)
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How `snnet init` sets the stitching layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum InitKind {
+    /// Least squares on the anchors' features (the reference's default).
+    Ls,
+    /// PyTorch's default Kaiming-uniform (the paper's ablation).
+    Kaiming,
+}
+
+/// Which built-in dataset `snnet init --dataset` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum DatasetName {
+    /// Fashion-MNIST (Debian's dataset-fashion-mnist), training split.
+    FashionMnist,
+}
+
+#[derive(Debug, Args)]
+#[group(id = "source", required = true, multiple = false)]
+pub(crate) struct SourceArgs {
+    /// A folder of images (JPEG/PNG, searched recursively, sorted by path), preprocessed with
+    /// the first anchor's pretrained config.
+    #[arg(long, value_name = "DIR", group = "source")]
+    images: Option<PathBuf>,
+    /// A built-in dataset.
+    #[arg(long, value_enum, group = "source")]
+    dataset: Option<DatasetName>,
+    /// Preprocessed images: a safetensors file with an NCHW f32 tensor `input`.
+    #[arg(long, value_name = "FILE.safetensors", group = "source")]
+    input: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InitArgs {
+    /// Anchors from small to large (timm names or --model-config names), comma separated.
+    #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
+    anchors: Vec<String>,
+    /// Each anchor's timm weights (.safetensors or .pth), in the same order.
+    #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
+    weights: Vec<PathBuf>,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// The dataset's folder (default: where the Debian package installs it).
+    #[arg(long, value_name = "DIR", requires = "dataset")]
+    data: Option<PathBuf>,
+    /// Images for the least-squares fit (the reference uses 100).
+    #[arg(long, default_value_t = 100)]
+    samples: usize,
+    /// How to initialise the stitching layers.
+    #[arg(long, value_enum, default_value_t = InitKind::Ls)]
+    init: InitKind,
+    /// Seed of the Kaiming initialisation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Give every stitching layer a LoRA update of this rank (SN-Netv2; α = 1).
+    #[arg(long)]
+    lora_rank: Option<usize>,
+    /// Run and count stitches as the reference's released checkpoints (stitched DeiT paths
+    /// without the final norm).
+    #[arg(long)]
+    reference_compat: bool,
+    #[command(flatten)]
+    space: SpaceFlags,
+    #[command(flatten)]
+    zoo: ZooArgs,
+    /// Where to write the SN-Net (safetensors, self-describing).
+    #[arg(long, value_name = "FILE.safetensors")]
+    output: PathBuf,
+}
+
+fn bar(len: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg:<28} [{bar:30}] {pos}/{len} {elapsed_precise}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message.to_owned());
+    bar
+}
+
+/// Image files under `dir`, recursively, sorted.
+fn image_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let entries = std::fs::read_dir(&d)
+            .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", d.display())))?;
+        for entry in entries {
+            let path = entry
+                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", d.display())))?
+                .path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path
+                .extension()
+                .and_then(|e| e.to_str())
+                .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// `snnet init`: build the SN-Net from pretrained anchors and initialise its stitching layers.
+pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError> {
+    if args.weights.len() != args.anchors.len() {
+        return Err(CliError::Usage(format!(
+            "{} anchors but {} weight files",
+            args.anchors.len(),
+            args.weights.len()
+        )));
+    }
+    if args.samples == 0 {
+        return Err(CliError::Usage("--samples must be positive".to_owned()));
+    }
+    let registry = args.zoo.registry()?;
+    let config = SnNetConfig::from_registry(&registry, &args.anchors, args.space.config())?
+        .with_reference_compat(args.reference_compat)
+        .with_lora(args.lora_rank.map(LoraConfig::new));
+    let device = Device::default();
+    let started = Instant::now();
+    let mut net = config.init_with(Init::Kaiming { seed: args.seed }, &device)?;
+    for (a, (entry, weights)) in config.anchors.iter().zip(&args.weights).enumerate() {
+        let (model, report) = entry.load(weights, &device)?;
+        if !report.unexpected.is_empty() {
+            eprintln!(
+                "note: {} key(s) in {} not used by {}",
+                report.unexpected.len(),
+                weights.display(),
+                entry.name
+            );
+        }
+        net.anchors[a] = model;
+    }
+    writeln!(
+        out,
+        "{}: {} stitches, {} stitching layers",
+        config.anchor_names().join(" + "),
+        net.num_stitches(),
+        net.stitch_layers.len()
+    )?;
+
+    if args.init == InitKind::Ls {
+        let images = init_images(args, &config, &device)?;
+        let [n, ..] = images.dims();
+        let features = bar(
+            (config.anchors.len() * n.div_ceil(25)) as u64,
+            "running anchors",
+        );
+        let mut solve: Option<ProgressBar> = None;
+        let options = LsOptions {
+            chunk: 25,
+            lstsq: LstsqOptions::default(),
+        };
+        let (initialised, report) =
+            net.init_least_squares(images, &options, &mut |event| match event {
+                LsProgress::Features { .. } => features.inc(1),
+                LsProgress::Solve { done, total } => {
+                    features.finish_and_clear();
+                    let b = solve.get_or_insert_with(|| bar(total as u64, "least squares"));
+                    b.set_position(done as u64);
+                }
+            })?;
+        if let Some(b) = solve {
+            b.finish_and_clear();
+        }
+        net = initialised;
+        writeln!(
+            out,
+            "least squares on {} images: {} layers fitted (features {:.1} s, solve {:.1} s)",
+            report.images,
+            report.layers.len(),
+            report.features_seconds,
+            report.solve_seconds
+        )?;
+    }
+    net.save(&args.output)?;
+    let bytes = std::fs::metadata(&args.output).map_or(0, |m| m.len());
+    writeln!(
+        out,
+        "wrote {} ({}) in {:.1} s",
+        args.output.display(),
+        human(bytes as f64, "B"),
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(())
+}
+
+/// The least-squares images of `snnet init`.
+fn init_images(
+    args: &InitArgs,
+    config: &SnNetConfig,
+    device: &Device,
+) -> Result<Tensor<4>, CliError> {
+    let first = config
+        .anchors
+        .first()
+        .ok_or_else(|| CliError::Usage("no anchors".to_owned()))?;
+    let pretrained = first.pretrained();
+    if let Some(path) = &args.source.input {
+        let images = read_input(path, device)?;
+        let [n, ..] = images.dims();
+        return Ok(images.narrow(0, 0, n.min(args.samples)));
+    }
+    if let Some(dir) = &args.source.images {
+        let files = image_files(dir)?;
+        if files.is_empty() {
+            return Err(CliError::Usage(format!(
+                "no JPEG or PNG images under {}",
+                dir.display()
+            )));
+        }
+        let images = files
+            .iter()
+            .take(args.samples)
+            .map(|f| load_image(f, &pretrained, device))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Tensor::cat(images, 0));
+    }
+    match args.source.dataset {
+        Some(DatasetName::FashionMnist) => crate::train_cmd::fashion_mnist_images(
+            args.data.as_deref(),
+            args.samples,
+            first,
+            device,
+        ),
+        None => Err(CliError::Usage(
+            "give --images DIR, --dataset NAME or --input FILE".to_owned(),
+        )),
+    }
+}
+
+/// `snnet forward --snnet FILE --stitch ID`.
+pub(crate) fn forward(args: &ForwardArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let (Some(path), Some(stitch)) = (&args.snnet, args.stitch) else {
+        return Err(CliError::Usage(
+            "give --model and --weights, or --snnet and --stitch".to_owned(),
+        ));
+    };
+    let device = Device::default();
+    let (net, _) = SnNet::load(path, &device)?;
+    let id = StitchId(stitch);
+    let description = net.space().display(id)?.to_string();
+    match (&args.input, &args.image) {
+        (Some(input), _) => {
+            let images = read_input(input, &device)?;
+            let logits = net.forward(images, id)?;
+            let dims = logits.dims();
+            let output = args.output.as_ref().ok_or_else(|| {
+                CliError::Usage("--input needs --output FILE.safetensors".to_owned())
+            })?;
+            let mut outputs = BTreeMap::new();
+            outputs.insert("logits".to_owned(), logits.into_data());
+            write_tensors(output, &outputs)?;
+            writeln!(
+                out,
+                "stitch {id} ({description}): wrote logits {dims:?} to {}",
+                output.display()
+            )?;
+        }
+        (None, Some(image)) => {
+            let labels = read_labels(args.labels.as_deref())?;
+            let pretrained = net
+                .config()
+                .anchors
+                .first()
+                .map(snnet_core::ModelEntry::pretrained)
+                .ok_or_else(|| CliError::Usage("the SN-Net has no anchors".to_owned()))?;
+            let input = load_image(image, &pretrained, &device)?;
+            let cost = net.cost(id)?;
+            writeln!(
+                out,
+                "stitch {id} ({description}, {}, {}) on {}:",
+                human(cost.flops as f64, "FLOPs"),
+                human(cost.params as f64, "params"),
+                image.display()
+            )?;
+            print_top5(net.forward(input, id)?, &labels, out)?;
+        }
+        (None, None) => return Err(CliError::Usage("give --input or --image".to_owned())),
+    }
+    Ok(())
+}
