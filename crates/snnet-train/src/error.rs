@@ -1,0 +1,66 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong preparing data or training.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A dataset file or folder that is missing, unreadable or corrupt.
+    #[error("dataset {}: {reason}{}", .path.display(), hint_text(.hint))]
+    Dataset {
+        /// The file or folder.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+        /// How to fix it, e.g. which package to install.
+        hint: Option<String>,
+    },
+    /// A configuration that cannot work (batch size 0, a flip probability above 1, ...).
+    #[error("invalid {what}: {reason}")]
+    InvalidConfig {
+        /// What is configured.
+        what: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An item index past the end of a dataset.
+    #[error("item {index} does not exist: the dataset has {len} items")]
+    IndexOutOfRange {
+        /// The index asked for.
+        index: usize,
+        /// The number of items.
+        len: usize,
+    },
+    /// An error from the model zoo (e.g. an invalid pretrained config).
+    #[error(transparent)]
+    Zoo(#[from] snnet_zoo::Error),
+}
+
+fn hint_text(hint: &Option<String>) -> String {
+    hint.as_ref().map_or_else(String::new, |h| format!("; {h}"))
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_carry_the_hint() {
+        let e = Error::Dataset {
+            path: "/x/y.gz".into(),
+            reason: "not found".into(),
+            hint: Some("install it".into()),
+        };
+        assert_eq!(e.to_string(), "dataset /x/y.gz: not found; install it");
+        let e = Error::Dataset {
+            path: "/x".into(),
+            reason: "empty".into(),
+            hint: None,
+        };
+        assert_eq!(e.to_string(), "dataset /x: empty");
+    }
+}
