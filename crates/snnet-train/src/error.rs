@@ -35,6 +35,27 @@ pub enum Error {
     /// An error from the model zoo (e.g. an invalid pretrained config).
     #[error(transparent)]
     Zoo(#[from] snnet_zoo::Error),
+    /// An error from the SN-Net (unknown stitch, forward, checkpoint).
+    #[error(transparent)]
+    Core(#[from] snnet_core::Error),
+    /// A training checkpoint, evaluation file or plot that cannot be written or read.
+    #[error("{}: {reason}", .path.display())]
+    Checkpoint {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The training loss became NaN or infinite.
+    #[error("training diverged at epoch {epoch}, step {step}: loss {loss}")]
+    Diverged {
+        /// The epoch.
+        epoch: usize,
+        /// The step within it.
+        step: usize,
+        /// The loss.
+        loss: f64,
+    },
 }
 
 fn hint_text(hint: &Option<String>) -> String {

@@ -27,5 +27,6 @@ pub use burn;
 
 pub mod data;
 pub mod error;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -1,0 +1,177 @@
+//! The trainer on a tiny SN-Net: the loss falls, checkpoints resume exactly, sampling is seeded.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use snnet_core::burn::tensor::{Device, Tensor};
+use snnet_core::zoo::{ModelConfig, ModelEntry, VitConfig};
+use snnet_core::{SnNet, SnNetConfig, SpaceConfig, StitchId};
+use snnet_train::data::{BatchConfig, Batcher, FashionMnist, Transform};
+use snnet_train::train::{Distill, Sampling, StitchSampler, TrainConfig, TrainEvent, Trainer};
+
+fn anchor(name: &str, dim: usize, heads: usize) -> ModelEntry {
+    let mut config = VitConfig::base(dim, 2, heads)
+        .with_img_size([16, 16])
+        .with_num_classes(10);
+    config.patch_size = [4, 4];
+    config.in_chans = 1;
+    config.mlp_hidden = 2 * dim;
+    ModelEntry {
+        name: name.into(),
+        config: ModelConfig::Vit(config),
+        pretrained: None,
+    }
+}
+
+fn config() -> SnNetConfig {
+    SnNetConfig::new(
+        vec![anchor("s", 8, 2), anchor("m", 16, 2)],
+        SpaceConfig::default(),
+    )
+}
+
+/// 96 synthetic "images": the label is painted as a bright square at a label-dependent place.
+fn data(device: &Device) -> Batcher<FashionMnist> {
+    let n = 96;
+    let mut images = vec![0u8; n * 28 * 28];
+    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
+    for (i, &l) in labels.iter().enumerate() {
+        let (r, c) = (usize::from(l / 5) * 14, usize::from(l % 5) * 5);
+        for y in r..r + 10 {
+            for x in c..c + 5 {
+                images[i * 784 + y * 28 + x] = 255;
+            }
+        }
+    }
+    let transform = Transform::fashion_mnist().with_input_size([1, 16, 16]);
+    let data = FashionMnist::from_parts(images, labels)
+        .unwrap()
+        .with_transform(transform)
+        .unwrap();
+    Batcher::new(data, BatchConfig::train(16, 3), device.clone()).unwrap()
+}
+
+fn recipe() -> TrainConfig {
+    TrainConfig {
+        epochs: 3,
+        lr: 3e-3,
+        warmup_epochs: 0.5,
+        distill: Distill::None,
+        ..TrainConfig::default()
+    }
+}
+
+fn outputs(net: &SnNet) -> Vec<Vec<f32>> {
+    let device = Device::default();
+    let x = Tensor::<4>::ones([2, 1, 16, 16], &device);
+    (0..net.num_stitches())
+        .map(|id| {
+            net.forward(x.clone(), StitchId(id))
+                .unwrap()
+                .into_data()
+                .try_to_vec::<f32>()
+                .unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn loss_falls_and_a_killed_run_resumes_to_the_same_weights() {
+    let device = Device::default();
+    let train_device = device.clone().autodiff();
+    let init = config().init(&device).unwrap();
+
+    // Uninterrupted.
+    let dir_a = tempfile::tempdir().unwrap();
+    let trainer = Trainer::new(recipe(), data(&train_device))
+        .unwrap()
+        .with_checkpoints(dir_a.path());
+    let (full, logs) = trainer.fit(init.clone(), &mut |_| {}).unwrap();
+    assert_eq!(logs.len(), 3);
+    assert!(logs[2].loss < logs[0].loss, "{logs:?}");
+    assert!(logs.iter().all(|l| l.images_per_second > 0.0));
+
+    // Killed in the middle of epoch 1, then resumed from the epoch-0 checkpoint.
+    let dir_b = tempfile::tempdir().unwrap();
+    let trainer = Trainer::new(recipe(), data(&train_device))
+        .unwrap()
+        .with_checkpoints(dir_b.path());
+    let killed = catch_unwind(AssertUnwindSafe(|| {
+        trainer.fit(init.clone(), &mut |event| {
+            if let TrainEvent::Step {
+                epoch: 1, step: 2, ..
+            } = event
+            {
+                panic!("killed");
+            }
+        })
+    }));
+    assert!(killed.is_err());
+    let mut resumed_at = None;
+    let (resumed, logs_b) = trainer
+        .fit(config().init(&device).unwrap(), &mut |event| {
+            if let TrainEvent::Resumed { epoch } = event {
+                resumed_at = Some(epoch);
+            }
+        })
+        .unwrap();
+    assert_eq!(resumed_at, Some(1));
+    assert_eq!(logs_b.len(), 3);
+    let (a, b) = (outputs(&full), outputs(&resumed));
+    for (id, (x, y)) in a.iter().zip(&b).enumerate() {
+        let diff = x
+            .iter()
+            .zip(y)
+            .map(|(p, q)| (p - q).abs())
+            .fold(0.0, f32::max);
+        assert!(diff <= 1e-6, "stitch {id}: max abs diff {diff}");
+    }
+    // A finished run resumes to nothing more.
+    let (again, _) = trainer
+        .fit(config().init(&device).unwrap(), &mut |_| {})
+        .unwrap();
+    assert_eq!(outputs(&again), b);
+}
+
+#[test]
+fn stitch_only_leaves_the_anchors_alone() {
+    let device = Device::default();
+    let init = config().init(&device).unwrap();
+    let recipe = TrainConfig {
+        epochs: 1,
+        stitch_only: true,
+        ..recipe()
+    };
+    let trainer = Trainer::new(recipe, data(&device.clone().autodiff())).unwrap();
+    let (trained, _) = trainer.fit(init.clone(), &mut |_| {}).unwrap();
+    let before = outputs(&init);
+    let after = outputs(&trained);
+    // Anchors (ids 0 and 1) unchanged; some stitch changed.
+    assert_eq!(before[0], after[0]);
+    assert_eq!(before[1], after[1]);
+    assert_ne!(before[5], after[5]);
+}
+
+#[test]
+fn sampling_is_seeded_and_grouped() {
+    let net = config().init(&Device::default()).unwrap();
+    let uniform = StitchSampler::new(&net, Sampling::Uniform);
+    assert_eq!(uniform.groups().len(), 1);
+    assert_eq!(uniform.groups()[0].len(), net.num_stitches());
+    let draws: Vec<StitchId> = (0..50).map(|s| uniform.sample(1, 0, s)).collect();
+    assert_eq!(
+        draws,
+        (0..50).map(|s| uniform.sample(1, 0, s)).collect::<Vec<_>>()
+    );
+    assert_ne!(
+        draws,
+        (0..50).map(|s| uniform.sample(2, 0, s)).collect::<Vec<_>>()
+    );
+    let grouped = StitchSampler::new(&net, Sampling::FlopsGrouped { gap_flops: 1 });
+    assert!(grouped.groups().len() > 1);
+    let bad = TrainConfig {
+        epochs: 0,
+        ..recipe()
+    };
+    assert!(Trainer::new(bad, data(&Device::default())).is_err());
+}
