@@ -48,6 +48,17 @@ enum Command {
     /// Build an SN-Net from pretrained anchors and initialise its stitching layers (least
     /// squares on a few images, or Kaiming); writes a self-describing checkpoint.
     Init(snnet_cmd::InitArgs),
+    /// Train one anchor from scratch on Fashion-MNIST (e.g. the fmnist_vit_* family).
+    Pretrain(train_cmd::PretrainArgs),
+    /// Train every stitch of an SN-Net jointly (one sampled stitch per step, distillation).
+    Train(train_cmd::TrainArgs),
+    /// Top-1/top-5 of every stitch on the test split, as JSON Lines (resumable).
+    Eval(train_cmd::EvalArgs),
+    /// An SVG of accuracy vs FLOPs with anchors, stitches and the Pareto frontier.
+    Plot(train_cmd::PlotArgs),
+    /// The main job: pretrain three anchors, build and initialise the SN-Net, train it, evaluate
+    /// every stitch, plot the frontier and select a stitch for a budget.
+    Run(train_cmd::RunArgs),
 }
 
 /// Output format.
@@ -234,6 +245,11 @@ fn main() -> ExitCode {
         Command::Cost(args) => zoo_cmd::model_cost(&args, &mut out),
         Command::Forward(args) => zoo_cmd::forward(&args, &mut out),
         Command::Init(args) => snnet_cmd::init(&args, &mut out),
+        Command::Pretrain(args) => train_cmd::pretrain(&args, &mut out),
+        Command::Train(args) => train_cmd::train(&args, &mut out),
+        Command::Eval(args) => train_cmd::eval(&args, &mut out),
+        Command::Plot(args) => train_cmd::plot(&args, &mut out),
+        Command::Run(args) => train_cmd::run(&args, &mut out),
     };
     match result.and_then(|()| out.flush().map_err(CliError::from)) {
         Ok(()) => ExitCode::SUCCESS,

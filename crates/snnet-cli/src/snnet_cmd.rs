@@ -179,7 +179,7 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
     if args.samples == 0 {
         return Err(CliError::Usage("--samples must be positive".to_owned()));
     }
-    let registry = args.zoo.registry()?;
+    let registry = crate::train_cmd::registry(&args.zoo)?;
     let config = SnNetConfig::from_registry(&registry, &args.anchors, args.space.config())?
         .with_reference_compat(args.reference_compat)
         .with_lora(args.lora_rank.map(LoraConfig::new));

@@ -14,7 +14,7 @@ use crate::format::human;
 use crate::{CliError, Format};
 
 /// Registry options shared by the zoo verbs.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Default)]
 pub(crate) struct ZooArgs {
     /// JSON file of custom models (`{"name", "config": {"family": "vit", ...}, "pretrained"}`,
     /// a list, or {"models": [...]}); repeatable.

@@ -27,6 +27,8 @@ pub use burn;
 
 pub mod data;
 pub mod error;
+pub mod eval;
+pub mod plot;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -350,6 +350,18 @@ pub enum Model {
 }
 
 impl Model {
+    /// Saves the weights in timm's layout (see [`save_weights`](crate::weights::save_weights)).
+    ///
+    /// # Errors
+    /// As [`save_weights`](crate::weights::save_weights).
+    pub fn save_weights(&self, path: &Path) -> Result<()> {
+        match self {
+            Self::Vit(a) => crate::weights::save_weights(&a.model, path),
+            Self::ResNet(a) => crate::weights::save_weights(&a.model, path),
+            Self::Swin(a) => crate::weights::save_weights(&a.model, path),
+        }
+    }
+
     /// Loads timm weights (see [`load_weights`]).
     ///
     /// # Errors

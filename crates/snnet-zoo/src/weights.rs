@@ -243,3 +243,40 @@ fn timm_key(path: &str) -> String {
         _ => path.to_owned(),
     }
 }
+
+/// Saves a model's weights as a timm-layout safetensors file (timm keys, PyTorch tensor
+/// layouts), loadable by [`load_weights`] and by timm. The write is atomic (a temporary file
+/// in the same folder, renamed when complete).
+///
+/// # Errors
+/// [`Error::Io`] and [`Error::WeightFile`] when the file cannot be written.
+pub fn save_weights<M>(model: &M, path: &Path) -> Result<()>
+where
+    M: Module + ModuleSnapshot,
+{
+    let file_error = |reason: String| Error::WeightFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "weights".to_owned());
+    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let mut store = SafetensorsStore::from_file(&tmp)
+        .with_to_adapter(burn::store::BurnToPyTorchAdapter)
+        .overwrite(true);
+    let saved = model
+        .save_into(&mut store)
+        .map_err(|e| file_error(e.to_string()))
+        .and_then(|()| {
+            std::fs::rename(&tmp, path).map_err(|source| Error::Io {
+                path: path.to_owned(),
+                source,
+            })
+        });
+    if saved.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    saved
+}
