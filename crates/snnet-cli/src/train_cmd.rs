@@ -20,7 +20,7 @@ use crate::format::human;
 use crate::zoo_cmd::ZooArgs;
 use crate::{CliError, Format};
 
-/// The Fashion-MNIST anchor family (ViT, patch 4 on 28×28, widths ×1/×2/×4, equal depth).
+/// The Fashion-MNIST anchor family (ViT, patch 7 on 28×28, widths ×1/×2/×4, equal depth).
 pub(crate) const FASHION_ANCHORS: &str = include_str!("../../../configs/fashion_mnist_vit.json");
 
 /// Names of the Fashion-MNIST anchors, small → large.
@@ -515,11 +515,11 @@ fn run_plan(args: &RunArgs) -> RunPlan {
         data: args.data.clone(),
         train_samples,
         test_samples,
-        batch_size: 128,
+        batch_size: 64,
         seed: 0,
     };
     let (pre_samples, pre_epochs, joint_samples, joint_epochs, test) = match args.preset {
-        Preset::Quick => (10_000, 2, 10_000, 2, 2_000),
+        Preset::Quick => (30_000, 2, 30_000, 2, 5_000),
         Preset::Full => (0, 15, 0, 10, 0),
     };
     RunPlan {
@@ -528,7 +528,8 @@ fn run_plan(args: &RunArgs) -> RunPlan {
         pretrain_data: data(pre_samples, test),
         pretrain: TrainConfig {
             epochs: pre_epochs,
-            lr: 2e-3,
+            lr: 3e-3,
+            warmup_epochs: 0.2,
             distill: Distill::None,
             ..TrainConfig::default()
         },
@@ -536,7 +537,7 @@ fn run_plan(args: &RunArgs) -> RunPlan {
         joint_data: data(joint_samples, test),
         joint: TrainConfig {
             epochs: joint_epochs,
-            lr: 5e-4,
+            lr: 1e-3,
             warmup_epochs: 0.2,
             ..TrainConfig::default()
         },

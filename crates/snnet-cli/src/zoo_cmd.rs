@@ -110,7 +110,7 @@ pub(crate) struct ForwardArgs {
 }
 
 pub(crate) fn models(args: &ModelsArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let registry = args.zoo.registry()?;
+    let registry = crate::train_cmd::registry(&args.zoo)?;
     let names = registry.list(&args.pattern);
     let entries: Vec<&ModelEntry> = names.iter().filter_map(|n| registry.get(n).ok()).collect();
     match args.format {
@@ -154,7 +154,7 @@ pub(crate) fn models(args: &ModelsArgs, out: &mut impl Write) -> Result<(), CliE
 }
 
 pub(crate) fn model_cost(args: &ModelCostArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let registry = args.zoo.registry()?;
+    let registry = crate::train_cmd::registry(&args.zoo)?;
     let Some(model) = &args.model else {
         return crate::snnet_cmd::cost(args, &registry, out);
     };
@@ -206,7 +206,7 @@ pub(crate) fn forward(args: &ForwardArgs, out: &mut impl Write) -> Result<(), Cl
     let (Some(model), Some(weights)) = (&args.model, &args.weights) else {
         return crate::snnet_cmd::forward(args, out);
     };
-    let registry = args.zoo.registry()?;
+    let registry = crate::train_cmd::registry(&args.zoo)?;
     let entry = registry.get(model)?;
     let device = Device::default();
     let (model, report) = entry.load(weights, &device)?;

@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""Training step time per stitch: Rust (Burn) vs PyTorch doing the same step on the same machine.
+
+    python3 benches/compare_train_step.py [--ids 0,1,2,10,30] [--iters 5] [--skip-cargo]
+
+The SN-Net is the Fashion-MNIST family of configs/fashion_mnist_vit.json (ViT, patch 7 on 1×28×28,
+widths 32/64/128, depth 6). One step = forward of the stitch, label-smoothed cross-entropy,
+backward, AdamW update of all parameters; batch 128; median of --iters steps after 2 warm-ups;
+PyTorch with as many threads as cores. Rust runs `examples/time_train_step.rs` (release). The
+stitch paths come from `snnet cost --anchors ... --format json`, so both run the same blocks.
+Prints a markdown table with the ratio Rust / PyTorch (< 1: Rust is faster).
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NAMES = ["fmnist_vit_s", "fmnist_vit_m", "fmnist_vit_l"]
+
+
+def run(cmd):
+    print("$", " ".join(cmd), file=sys.stderr)
+    return subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--ids", default="0,1,2,10,30")
+    p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--batch", type=int, default=128)
+    args = p.parse_args()
+
+    space = json.loads(run(["cargo", "run", "-q", "--release", "-p", "snnet-cli", "--bin", "snnet", "--",
+                            "cost", "--anchors", ",".join(NAMES), "--format", "json"]))
+    ours = [json.loads(l) for l in run(["cargo", "run", "-q", "--release", "-p", "snnet-core", "--example",
+                                        "time_train_step", "--", "--ids", args.ids, "--iters", str(args.iters),
+                                        "--batch", str(args.batch)]).splitlines() if l.strip()]
+
+    import torch
+    from timm.models.vision_transformer import VisionTransformer
+
+    torch.set_num_threads(os.cpu_count())
+    with open(os.path.join(ROOT, "configs", "fashion_mnist_vit.json")) as f:
+        configs = {m["name"]: m["config"] for m in json.load(f)["models"]}
+    anchors = []
+    for name in NAMES:
+        c = configs[name]
+        anchors.append(VisionTransformer(img_size=28, patch_size=7, in_chans=1, num_classes=10,
+                                         embed_dim=c["embed_dim"], depth=c["depth"], num_heads=c["num_heads"],
+                                         mlp_ratio=c["mlp_hidden"] / c["embed_dim"]))
+    widths = [configs[n]["embed_dim"] for n in NAMES]
+    layers = torch.nn.ModuleDict({f"{a}-{a + 1}": torch.nn.Linear(widths[a], widths[a + 1]) for a in range(2)})
+    params = [p for m in anchors for p in m.parameters()] + list(layers.parameters())
+    opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05)
+    loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    x = torch.randn(args.batch, 1, 28, 28)
+    y = torch.arange(args.batch) % 10
+
+    def forward(stitch):
+        ids, cuts = stitch["anchors"], stitch["cuts"]
+        if len(ids) == 1:
+            return anchors[ids[0]](x)
+        f, e = anchors[ids[0]], anchors[ids[1]]
+        j, k = cuts[0]
+        t = f._pos_embed(f.patch_embed(x))
+        for blk in f.blocks[: j + 1]:
+            t = blk(t)
+        t = layers[f"{ids[0]}-{ids[1]}"](t)
+        for blk in e.blocks[k:]:
+            t = blk(t)
+        return e.forward_head(e.norm(t))
+
+    rows = []
+    for r in ours:
+        stitch = space["stitches"][r["id"]]
+        times = []
+        for i in range(args.iters + 2):
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(forward(stitch), y)
+            loss.backward()
+            opt.step()
+            if i >= 2:
+                times.append((time.perf_counter() - t0) * 1e3)
+        rows.append((r["id"], r["description"], r["ms"], statistics.median(times)))
+
+    print(f"Training step, batch {args.batch}, {os.cpu_count()} threads, torch {torch.__version__}\n")
+    print("| stitch | path | Rust (Burn flex) ms | PyTorch ms | ratio |")
+    print("|---|---|---|---|---|")
+    for i, d, a, b in rows:
+        print(f"| {i} | {d} | {a:.1f} | {b:.1f} | {a / b:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

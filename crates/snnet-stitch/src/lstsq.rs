@@ -1,0 +1,1105 @@
+//! The least-squares initialiser of stitching layers, exact to the reference's `ps_inv`.
+//!
+//! SN-Net initialises a stitching layer from one batch of features: with the front anchor's
+//! features `A` (`m × c_in`, one row per token) and the end anchor's `B` (`m × c_out`), it builds
+//! `X = [A | 1]`, solves `M = pinv(X) · B` with `torch.linalg.pinv` in float32 and takes
+//! `W = Mᵀ[:, :-1]` (`[c_out, c_in]`) and `b = Mᵀ[:, -1]`. Cuts that share a layer are solved
+//! separately and their `W`, `b` averaged ([`Affine::mean`]).
+//!
+//! # Algorithm
+//!
+//! Many cuts share the same source features (the same front block), so the source side is
+//! factorised once ([`SourceSystem::new`]) and solved against many targets
+//! ([`SourceSystem::solve`]):
+//!
+//! 1. `G = XᵀX` (`(c_in+1)²`, in f64, from f32 features converted in row blocks),
+//! 2. its symmetric eigendecomposition `G = V Λ Vᵀ`; since `σᵢ² = λᵢ`, the eigenvalues kept are
+//!    exactly the singular values pinv keeps: `λᵢ > (rtol·σ_max)²`, with torch's default
+//!    `rtol = f32::EPSILON · max(m, c_in + 1)` ([`default_rtol`]),
+//! 3. the projector `P = V_k Λ_k⁻¹ V_kᵀ`, so that `pinv(X) = P Xᵀ`,
+//! 4. per target: `M = P (Xᵀ B)`.
+//!
+//! This is the minimum-norm least-squares solution truncated like `pinv`: rank-deficient sources
+//! (constant or collinear channels, fewer rows than channels) give the same finite solution as
+//! `torch.linalg.pinv`, never NaN. The cost is two matrix products per target, `Xᵀ B` being the
+//! large one (`m · (c_in+1) · c_out` multiply-adds); they run on all cores.
+//!
+//! # Precision
+//!
+//! Everything is computed in f64. Forming the Gram matrix squares the condition number, but
+//! `pinv`'s own cutoff bounds the condition of what is kept: with the default `rtol` at
+//! `m = 19,700` rows it drops every singular value below `2.3·10⁻³ σ_max`, so the kept part of
+//! `G` has a condition number of at most `1.9·10⁵` and the f64 solve loses about 5 of its 16
+//! digits, far below float32's own error (the committed fixture agrees with torch's float32
+//! `pinv` to ~10⁻⁵, which is torch's distance from a float64 `pinv`). The Gram eigenvalues are
+//! only resolved down to roughly `max(m, c_in+1) · f64::EPSILON · λ_max`; a user `rtol` whose
+//! square falls below [`GRAM_FLOOR`]` · max(m, c_in+1) · f64::EPSILON` is raised to it (the
+//! default `rtol` never is).
+//!
+//! The columns are deliberately **not** centred: subtracting the column means changes the
+//! singular values of `X` and, for rank-deficient `X` (a constant channel is collinear with the
+//! ones column), the minimum-norm solution itself, so the result would no longer be `pinv`'s.
+//! The truncation above keeps the uncentred Gram well enough conditioned that centring buys
+//! nothing here.
+//!
+//! # Backends
+//!
+//! [`Backend::Faer`] (the default) is pure Rust ([faer](https://docs.rs/faer), parallel on the
+//! global rayon pool). With the `lapack` cargo feature, `Backend::Lapack` runs the same
+//! algorithm through `ndarray` + `ndarray-linalg` (BLAS `dgemm` and LAPACK `dsyevd`), linking
+//! the system OpenBLAS (Debian: `libopenblas-dev`).
+//!
+//! # Example
+//!
+//! ```
+//! use snnet_stitch::lstsq::{Affine, Features, LstsqOptions, SourceSystem};
+//!
+//! // Four tokens with two channels, and two targets that are affine in them.
+//! let a = [0.0_f32, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
+//! let b1: Vec<f32> = a.chunks(2).map(|r| 2.0 * r[0] - r[1] + 0.5).collect();
+//! let b2: Vec<f32> = a.chunks(2).map(|r| r[1] - 1.0).collect();
+//!
+//! let source = Features::new(&a, 4, 2)?;
+//! let system = SourceSystem::new(&source, &LstsqOptions::default())?;   // factorised once
+//! let fit1 = system.solve(&Features::new(&b1, 4, 1)?)?;
+//! let fit2 = system.solve(&Features::new(&b2, 4, 1)?)?;
+//! assert!((fit1.weight[0] - 2.0).abs() < 1e-9 && (fit1.weight[1] + 1.0).abs() < 1e-9);
+//! assert!((fit1.bias[0] - 0.5).abs() < 1e-9);
+//!
+//! // Two cuts that share one stitching layer: the reference averages their solutions.
+//! let shared = Affine::mean(&[fit1, fit2])?;
+//! assert!((shared.bias[0] - (0.5 - 1.0) / 2.0).abs() < 1e-9);
+//! let (weight, bias) = (shared.weight_f32(), shared.bias_f32());   // [out, in] and [out]
+//! assert_eq!((weight.len(), bias.len()), (2, 1));
+//! # Ok::<(), snnet_stitch::Error>(())
+//! ```
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// Rows converted from f32 to f64 at a time while forming `XᵀX` and `XᵀB` (bounds the extra
+/// memory to a few MiB whatever the number of rows).
+const ROW_CHUNK: usize = 256;
+
+/// Resolution limit of the Gram approach, in units of `max(m, c_in+1) · f64::EPSILON`: eigenvalues
+/// of `XᵀX` below `GRAM_FLOOR · max(m, c_in+1) · f64::EPSILON · λ_max` are rounding noise and are
+/// always dropped, whatever [`LstsqOptions::rtol`] says. Torch's default cutoff is always above it.
+pub const GRAM_FLOOR: f64 = 8.0;
+
+/// A row-major f32 matrix view: `rows × cols`, one row per token (or pixel).
+#[derive(Clone, Copy)]
+pub struct Features<'a> {
+    data: &'a [f32],
+    rows: usize,
+    cols: usize,
+}
+
+impl<'a> Features<'a> {
+    /// Views `data` as a row-major `rows × cols` matrix.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] when `data.len() != rows · cols`.
+    pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Result<Self> {
+        match rows.checked_mul(cols) {
+            Some(len) if len == data.len() => Ok(Self { data, rows, cols }),
+            _ => Err(Error::Shape(format!(
+                "{} values cannot form a {rows}×{cols} feature matrix",
+                data.len()
+            ))),
+        }
+    }
+
+    /// Number of rows (tokens).
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of columns (channels).
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The values, row-major.
+    pub fn data(&self) -> &'a [f32] {
+        self.data
+    }
+
+    /// The first non-finite value, as [`Error::NonFinite`] naming `which` side.
+    fn check_finite(&self, which: &'static str) -> Result<()> {
+        // Blocks scanned branch-free (vectorised), then the bad block searched.
+        const BLOCK: usize = 4096;
+        let first_bad = self
+            .data
+            .chunks(BLOCK)
+            .enumerate()
+            .find_map(|(block, values)| {
+                if values.iter().fold(false, |bad, v| bad | !v.is_finite()) {
+                    values
+                        .iter()
+                        .position(|v| !v.is_finite())
+                        .map(|i| block * BLOCK + i)
+                } else {
+                    None
+                }
+            });
+        match first_bad {
+            None => Ok(()),
+            Some(index) => Err(Error::NonFinite {
+                which,
+                // `cols > 0` whenever there is a value.
+                row: index / self.cols.max(1),
+                col: index % self.cols.max(1),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for Features<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Features")
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An affine map `y = W x + b`: a stitching layer's least-squares initialisation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Affine {
+    /// `W`, `[out_features, in_features]` row-major (PyTorch's `nn.Linear.weight` layout).
+    pub weight: Vec<f64>,
+    /// `b`, `[out_features]`.
+    pub bias: Vec<f64>,
+    /// Input channels (the front anchor's width).
+    pub in_features: usize,
+    /// Output channels (the end anchor's width).
+    pub out_features: usize,
+}
+
+impl Affine {
+    /// The element-wise mean of several solutions of the same shape, as the reference initialises
+    /// a stitching layer shared by several cuts (`torch.stack(...).mean(0)` of `W` and of `b`).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] when `parts` is empty or the parts' shapes differ.
+    pub fn mean(parts: &[Affine]) -> Result<Affine> {
+        let Some(first) = parts.first() else {
+            return Err(Error::Shape("the mean of no solutions".into()));
+        };
+        let mut out = Affine {
+            weight: vec![0.0; first.weight.len()],
+            bias: vec![0.0; first.bias.len()],
+            in_features: first.in_features,
+            out_features: first.out_features,
+        };
+        for part in parts {
+            if (part.in_features, part.out_features) != (out.in_features, out.out_features)
+                || part.weight.len() != out.weight.len()
+                || part.bias.len() != out.bias.len()
+            {
+                return Err(Error::Shape(format!(
+                    "cannot average a {}→{} solution with a {}→{} one",
+                    part.in_features, part.out_features, out.in_features, out.out_features
+                )));
+            }
+            for (acc, v) in out.weight.iter_mut().zip(&part.weight) {
+                *acc += v;
+            }
+            for (acc, v) in out.bias.iter_mut().zip(&part.bias) {
+                *acc += v;
+            }
+        }
+        let count = parts.len() as f64;
+        out.weight
+            .iter_mut()
+            .chain(out.bias.iter_mut())
+            .for_each(|v| *v /= count);
+        Ok(out)
+    }
+
+    /// `W` rounded to f32, `[out_features, in_features]` row-major.
+    pub fn weight_f32(&self) -> Vec<f32> {
+        self.weight.iter().map(|&v| v as f32).collect()
+    }
+
+    /// `b` rounded to f32, `[out_features]`.
+    pub fn bias_f32(&self) -> Vec<f32> {
+        self.bias.iter().map(|&v| v as f32).collect()
+    }
+
+    /// Applies the map to every row of `x`: `x Wᵀ + b` (accumulated in f64), `x.rows() ×
+    /// out_features` row-major. Meant for checks, not speed.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] when `x` does not have `in_features` columns.
+    pub fn apply(&self, x: &Features<'_>) -> Result<Vec<f32>> {
+        if x.cols != self.in_features {
+            return Err(Error::Shape(format!(
+                "a {}→{} map applied to {} channels",
+                self.in_features, self.out_features, x.cols
+            )));
+        }
+        let mut out = Vec::with_capacity(x.rows * self.out_features);
+        for r in 0..x.rows {
+            let row = &x.data[r * x.cols..(r + 1) * x.cols];
+            for (o, bias) in self.bias.iter().enumerate() {
+                let w = &self.weight[o * self.in_features..(o + 1) * self.in_features];
+                let dot: f64 = row.iter().zip(w).map(|(&x, &w)| f64::from(x) * w).sum();
+                out.push((dot + bias) as f32);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The linear-algebra implementation behind the solver.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// Pure Rust: [faer](https://docs.rs/faer) matrix products and eigensolver (the default).
+    #[default]
+    Faer,
+    /// BLAS `dgemm` and LAPACK `dsyevd` through `ndarray-linalg` (system OpenBLAS).
+    #[cfg(feature = "lapack")]
+    Lapack,
+}
+
+impl Backend {
+    /// Every backend compiled in.
+    pub const ALL: &'static [Backend] = &[
+        Backend::Faer,
+        #[cfg(feature = "lapack")]
+        Backend::Lapack,
+    ];
+
+    /// `faer` or `lapack`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Faer => "faer",
+            #[cfg(feature = "lapack")]
+            Backend::Lapack => "lapack",
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Solver settings.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LstsqOptions {
+    /// The implementation (default: [`Backend::Faer`]).
+    pub backend: Backend,
+    /// Relative singular-value cutoff: singular values `σ ≤ rtol · σ_max` of `[A | 1]` are
+    /// dropped. `None` is `torch.linalg.pinv`'s default, [`default_rtol`]. Values whose square is
+    /// below the Gram approach's resolution are raised to it (see [`GRAM_FLOOR`]).
+    pub rtol: Option<f64>,
+}
+
+impl LstsqOptions {
+    /// These options with another backend.
+    #[must_use]
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// These options with an explicit relative cutoff.
+    #[must_use]
+    pub fn with_rtol(mut self, rtol: f64) -> Self {
+        self.rtol = Some(rtol);
+        self
+    }
+}
+
+/// `torch.linalg.pinv`'s default relative cutoff for an `rows × cols` float32 matrix:
+/// `f32::EPSILON · max(rows, cols)`. For `[A | 1]`, `cols` is `c_in + 1`.
+pub fn default_rtol(rows: usize, cols: usize) -> f64 {
+    f64::from(f32::EPSILON) * rows.max(cols) as f64
+}
+
+/// The source side of the least-squares systems that share the front features `A`:
+/// `[A | 1]` factorised once, then solved against any number of targets `B`.
+///
+/// It borrows `A`, which every [`solve`](Self::solve) reads again (to form `Xᵀ B`).
+#[derive(Clone)]
+pub struct SourceSystem<'a> {
+    a: Features<'a>,
+    backend: Backend,
+    rtol: f64,
+    /// `P = V_k Λ_k⁻¹ V_kᵀ`, `(c_in+1)²` row-major.
+    projector: Vec<f64>,
+    /// Eigenvalues of `XᵀX`, descending.
+    eigenvalues: Vec<f64>,
+    rank: usize,
+}
+
+impl<'a> SourceSystem<'a> {
+    /// Factorises `X = [A | 1]`: forms `XᵀX`, eigendecomposes it and keeps the directions whose
+    /// singular value is above the cutoff.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Shape`] when `a` has no rows.
+    /// - [`Error::NonFinite`] (`which = "source"`) at the first NaN or infinite value of `a`.
+    /// - [`Error::InvalidConfig`] when `options.rtol` is negative or not finite.
+    /// - [`Error::Solver`] when the eigensolver fails.
+    pub fn new(a: &Features<'a>, options: &LstsqOptions) -> Result<Self> {
+        if a.rows == 0 {
+            return Err(Error::Shape("source features with no rows".into()));
+        }
+        a.check_finite("source")?;
+        let n = a.cols + 1;
+        let rtol = match options.rtol {
+            None => default_rtol(a.rows, n),
+            Some(rtol) if rtol.is_finite() && rtol >= 0.0 => rtol,
+            Some(rtol) => {
+                return Err(Error::InvalidConfig(format!(
+                    "least-squares rtol {rtol} must be finite and non-negative"
+                )));
+            }
+        };
+        let backend = options.backend;
+        // Eigenvalues ascending; eigenvectors as the columns of an n×n row-major matrix.
+        let (eigenvalues, vectors) = match backend {
+            Backend::Faer => faer_kernel::gram_eigh(a)?,
+            #[cfg(feature = "lapack")]
+            Backend::Lapack => lapack_kernel::gram_eigh(a)?,
+        };
+        let lambda_max = eigenvalues.last().copied().unwrap_or(0.0);
+        // The ones column alone gives λ_max ≥ m > 0.
+        if !(lambda_max.is_finite() && lambda_max > 0.0) {
+            return Err(Error::Solver {
+                backend: backend.name(),
+                reason: format!("largest eigenvalue of XᵀX is {lambda_max}"),
+            });
+        }
+        let floor = GRAM_FLOOR * a.rows.max(n) as f64 * f64::EPSILON;
+        let threshold = (rtol * rtol).max(floor) * lambda_max;
+        let kept: Vec<usize> = (0..n).filter(|&i| eigenvalues[i] > threshold).collect();
+        let rank = kept.len();
+        // U = V_k Λ_k^{-1/2} (n × rank); P = U Uᵀ.
+        let mut scaled = vec![0.0; n * rank];
+        for (j, &k) in kept.iter().enumerate() {
+            let s = eigenvalues[k].sqrt().recip();
+            for i in 0..n {
+                scaled[i * rank + j] = vectors[i * n + k] * s;
+            }
+        }
+        let projector = match backend {
+            Backend::Faer => faer_kernel::outer(&scaled, n, rank),
+            #[cfg(feature = "lapack")]
+            Backend::Lapack => lapack_kernel::outer(&scaled, n, rank)?,
+        };
+        let mut eigenvalues = eigenvalues;
+        eigenvalues.reverse();
+        Ok(Self {
+            a: *a,
+            backend,
+            rtol,
+            projector,
+            eigenvalues,
+            rank,
+        })
+    }
+
+    /// Solves `[A | 1] M = B` in the least-squares, minimum-norm sense (`M = pinv([A | 1]) B`)
+    /// and returns `W = Mᵀ[:, :-1]`, `b = Mᵀ[:, -1]`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Shape`] when `b` does not have as many rows as the source.
+    /// - [`Error::NonFinite`] (`which = "target"`) at the first NaN or infinite value of `b`.
+    /// - [`Error::Solver`] when the backend fails or produces a non-finite value.
+    pub fn solve(&self, b: &Features<'_>) -> Result<Affine> {
+        if b.rows != self.a.rows {
+            return Err(Error::Shape(format!(
+                "target features have {} rows, the source's {}",
+                b.rows, self.a.rows
+            )));
+        }
+        b.check_finite("target")?;
+        let (c_in, c_out) = (self.a.cols, b.cols);
+        let m = if c_out == 0 {
+            Vec::new()
+        } else {
+            match self.backend {
+                Backend::Faer => faer_kernel::solve(&self.a, b, &self.projector),
+                #[cfg(feature = "lapack")]
+                Backend::Lapack => lapack_kernel::solve(&self.a, b, &self.projector)?,
+            }
+        };
+        if let Some(index) = m.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Solver {
+                backend: self.backend.name(),
+                reason: format!(
+                    "non-finite solution at ({}, {})",
+                    index / c_out,
+                    index % c_out
+                ),
+            });
+        }
+        // M is (c_in+1) × c_out row-major.
+        let mut weight = vec![0.0; c_out * c_in];
+        for i in 0..c_in {
+            for o in 0..c_out {
+                weight[o * c_in + i] = m[i * c_out + o];
+            }
+        }
+        let bias = m[c_in * c_out..].to_vec();
+        Ok(Affine {
+            weight,
+            bias,
+            in_features: c_in,
+            out_features: c_out,
+        })
+    }
+
+    /// How many singular values of `[A | 1]` survive the cutoff (`pinv`'s numerical rank).
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The singular values of `[A | 1]`, descending (`c_in + 1` of them, from the Gram
+    /// eigenvalues: those far below the cutoff are only rounding noise).
+    pub fn singular_values(&self) -> Vec<f64> {
+        self.eigenvalues
+            .iter()
+            .map(|&l| l.max(0.0).sqrt())
+            .collect()
+    }
+
+    /// The relative cutoff in use (before the Gram floor).
+    pub fn rtol(&self) -> f64 {
+        self.rtol
+    }
+
+    /// The backend this system was factorised with (its solves use it too).
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The source features.
+    pub fn features(&self) -> Features<'a> {
+        self.a
+    }
+}
+
+impl fmt::Debug for SourceSystem<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceSystem")
+            .field("rows", &self.a.rows)
+            .field("in_features", &self.a.cols)
+            .field("backend", &self.backend)
+            .field("rtol", &self.rtol)
+            .field("rank", &self.rank)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Solves one least-squares stitching layer: [`SourceSystem::new`] then
+/// [`SourceSystem::solve`]. Build the [`SourceSystem`] yourself when several targets share the
+/// source features.
+///
+/// # Errors
+///
+/// Those of [`SourceSystem::new`] and [`SourceSystem::solve`].
+pub fn solve_affine(a: &Features<'_>, b: &Features<'_>, options: &LstsqOptions) -> Result<Affine> {
+    SourceSystem::new(a, options)?.solve(b)
+}
+
+/// Rows `start..start + len` of `a` as f64, with a 1 appended to each (`len × (cols+1)`).
+fn fill_augmented(a: &Features<'_>, start: usize, len: usize, out: &mut Vec<f64>) {
+    out.clear();
+    if a.cols == 0 {
+        out.resize(len, 1.0);
+        return;
+    }
+    for row in a.data[start * a.cols..(start + len) * a.cols].chunks_exact(a.cols) {
+        out.extend(row.iter().map(|&v| f64::from(v)));
+        out.push(1.0);
+    }
+}
+
+/// Rows `start..start + len` of `b` as f64 (`len × cols`).
+fn fill_plain(b: &Features<'_>, start: usize, len: usize, out: &mut Vec<f64>) {
+    out.clear();
+    out.extend(
+        b.data[start * b.cols..(start + len) * b.cols]
+            .iter()
+            .map(|&v| f64::from(v)),
+    );
+}
+
+/// The row blocks `(start, len)` of an `rows`-row matrix.
+fn row_chunks(rows: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..rows)
+        .step_by(ROW_CHUNK)
+        .map(move |start| (start, ROW_CHUNK.min(rows - start)))
+}
+
+mod faer_kernel {
+    //! The pure-Rust kernels (faer).
+
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::evd::{self, ComputeEigenvectors};
+    use faer::linalg::matmul::matmul;
+    use faer::linalg::matmul::triangular::{self, BlockStructure};
+    use faer::{Accum, Mat, MatRef, Par};
+
+    use super::{Features, fill_augmented, fill_plain, row_chunks};
+    use crate::error::{Error, Result};
+
+    fn par() -> Par {
+        Par::rayon(0)
+    }
+
+    /// Eigenvalues (ascending) and eigenvectors (columns, n×n row-major) of `XᵀX`.
+    pub(super) fn gram_eigh(a: &Features<'_>) -> Result<(Vec<f64>, Vec<f64>)> {
+        let n = a.cols + 1;
+        let mut gram = Mat::<f64>::zeros(n, n);
+        let mut buf = Vec::new();
+        for (start, len) in row_chunks(a.rows) {
+            fill_augmented(a, start, len, &mut buf);
+            let x = MatRef::from_row_major_slice(&buf, len, n);
+            triangular::matmul(
+                gram.as_mut(),
+                BlockStructure::TriangularLower,
+                Accum::Add,
+                x.transpose(),
+                BlockStructure::Rectangular,
+                x,
+                BlockStructure::Rectangular,
+                1.0,
+                par(),
+            );
+        }
+        // The eigensolver reads the lower triangle only.
+        let mut values = faer::diag::Diag::<f64>::zeros(n);
+        let mut vectors = Mat::<f64>::zeros(n, n);
+        let scratch = evd::self_adjoint_evd_scratch::<f64>(
+            n,
+            ComputeEigenvectors::Yes,
+            par(),
+            Default::default(),
+        );
+        evd::self_adjoint_evd(
+            gram.as_ref(),
+            values.as_mut(),
+            Some(vectors.as_mut()),
+            par(),
+            MemStack::new(&mut MemBuffer::new(scratch)),
+            Default::default(),
+        )
+        .map_err(|e| Error::Solver {
+            backend: "faer",
+            reason: format!("{e:?}"),
+        })?;
+        let values: Vec<f64> = values.column_vector().iter().copied().collect();
+        let mut rows = vec![0.0; n * n];
+        for i in 0..n {
+            for k in 0..n {
+                rows[i * n + k] = vectors[(i, k)];
+            }
+        }
+        Ok((values, rows))
+    }
+
+    /// `U Uᵀ` for `U` (`n × r` row-major), `n × n` row-major.
+    pub(super) fn outer(u: &[f64], n: usize, r: usize) -> Vec<f64> {
+        let u = MatRef::from_row_major_slice(u, n, r);
+        let mut p = Mat::<f64>::zeros(n, n);
+        if r > 0 {
+            matmul(p.as_mut(), Accum::Replace, u, u.transpose(), 1.0, par());
+        }
+        to_row_major(p.as_ref())
+    }
+
+    /// `M = P (Xᵀ B)`, `(c_in+1) × c_out` row-major.
+    pub(super) fn solve(a: &Features<'_>, b: &Features<'_>, projector: &[f64]) -> Vec<f64> {
+        let n = a.cols + 1;
+        let mut cross = Mat::<f64>::zeros(n, b.cols);
+        let (mut xbuf, mut bbuf) = (Vec::new(), Vec::new());
+        for (start, len) in row_chunks(a.rows) {
+            fill_augmented(a, start, len, &mut xbuf);
+            fill_plain(b, start, len, &mut bbuf);
+            let x = MatRef::from_row_major_slice(&xbuf, len, n);
+            let y = MatRef::from_row_major_slice(&bbuf, len, b.cols);
+            matmul(cross.as_mut(), Accum::Add, x.transpose(), y, 1.0, par());
+        }
+        let p = MatRef::from_row_major_slice(projector, n, n);
+        let mut m = Mat::<f64>::zeros(n, b.cols);
+        matmul(m.as_mut(), Accum::Replace, p, cross.as_ref(), 1.0, par());
+        to_row_major(m.as_ref())
+    }
+
+    fn to_row_major(m: MatRef<'_, f64>) -> Vec<f64> {
+        let mut out = Vec::with_capacity(m.nrows() * m.ncols());
+        for i in 0..m.nrows() {
+            out.extend(m.row(i).iter().copied());
+        }
+        out
+    }
+}
+
+#[cfg(feature = "lapack")]
+mod lapack_kernel {
+    //! The same kernels through ndarray (BLAS `dgemm`) and ndarray-linalg (LAPACK `dsyevd`).
+
+    use ndarray::linalg::general_mat_mul;
+    use ndarray::{Array2, ArrayView2};
+    use ndarray_linalg::{Eigh, UPLO};
+
+    use super::{Features, fill_augmented, fill_plain, row_chunks};
+    use crate::error::{Error, Result};
+
+    fn fail(reason: impl std::fmt::Display) -> Error {
+        Error::Solver {
+            backend: "lapack",
+            reason: reason.to_string(),
+        }
+    }
+
+    fn view(data: &[f64], rows: usize, cols: usize) -> Result<ArrayView2<'_, f64>> {
+        ArrayView2::from_shape((rows, cols), data).map_err(fail)
+    }
+
+    fn into_row_major(m: Array2<f64>) -> Vec<f64> {
+        if m.is_standard_layout() {
+            m.into_raw_vec_and_offset().0
+        } else {
+            m.iter().copied().collect()
+        }
+    }
+
+    /// Eigenvalues (ascending) and eigenvectors (columns, n×n row-major) of `XᵀX`.
+    pub(super) fn gram_eigh(a: &Features<'_>) -> Result<(Vec<f64>, Vec<f64>)> {
+        let n = a.cols + 1;
+        let mut gram = Array2::<f64>::zeros((n, n));
+        let mut buf = Vec::new();
+        for (start, len) in row_chunks(a.rows) {
+            fill_augmented(a, start, len, &mut buf);
+            let x = view(&buf, len, n)?;
+            general_mat_mul(1.0, &x.t(), &x, 1.0, &mut gram);
+        }
+        let (values, vectors) = gram.eigh(UPLO::Lower).map_err(fail)?;
+        Ok((values.to_vec(), into_row_major(vectors)))
+    }
+
+    /// `U Uᵀ` for `U` (`n × r` row-major), `n × n` row-major.
+    pub(super) fn outer(u: &[f64], n: usize, r: usize) -> Result<Vec<f64>> {
+        let u = view(u, n, r)?;
+        Ok(into_row_major(u.dot(&u.t())))
+    }
+
+    /// `M = P (Xᵀ B)`, `(c_in+1) × c_out` row-major.
+    pub(super) fn solve(a: &Features<'_>, b: &Features<'_>, projector: &[f64]) -> Result<Vec<f64>> {
+        let n = a.cols + 1;
+        let mut cross = Array2::<f64>::zeros((n, b.cols));
+        let (mut xbuf, mut bbuf) = (Vec::new(), Vec::new());
+        for (start, len) in row_chunks(a.rows) {
+            fill_augmented(a, start, len, &mut xbuf);
+            fill_plain(b, start, len, &mut bbuf);
+            let x = view(&xbuf, len, n)?;
+            let y = view(&bbuf, len, b.cols)?;
+            general_mat_mul(1.0, &x.t(), &y, 1.0, &mut cross);
+        }
+        let p = view(projector, n, n)?;
+        Ok(into_row_major(p.dot(&cross)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SplitMix64: a tiny seeded generator, uniform in [-1, 1).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> f64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        }
+
+        fn vec(&mut self, len: usize) -> Vec<f32> {
+            (0..len).map(|_| self.next() as f32).collect()
+        }
+    }
+
+    fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+    }
+
+    /// Every backend compiled in, with default options otherwise.
+    fn all_options() -> Vec<LstsqOptions> {
+        Backend::ALL
+            .iter()
+            .map(|&b| LstsqOptions::default().with_backend(b))
+            .collect()
+    }
+
+    fn solve(
+        a: &[f32],
+        rows: usize,
+        c_in: usize,
+        b: &[f32],
+        c_out: usize,
+        options: &LstsqOptions,
+    ) -> Result<Affine> {
+        solve_affine(
+            &Features::new(a, rows, c_in)?,
+            &Features::new(b, rows, c_out)?,
+            options,
+        )
+    }
+
+    #[test]
+    fn recovers_a_known_affine_map() {
+        let (rows, c_in, c_out) = (300, 12, 7);
+        // Rows spread over more than one row block would need > ROW_CHUNK rows; 300 keeps the
+        // debug test fast, the chunked path is covered by `chunked_accumulation_matches`.
+        let mut rng = Rng(7);
+        let a = rng.vec(rows * c_in);
+        let weight: Vec<f64> = (0..c_out * c_in).map(|_| rng.next()).collect();
+        let bias: Vec<f64> = (0..c_out).map(|_| 3.0 * rng.next()).collect();
+        let truth = Affine {
+            weight,
+            bias,
+            in_features: c_in,
+            out_features: c_out,
+        };
+        let b = truth
+            .apply(&Features::new(&a, rows, c_in).unwrap())
+            .unwrap();
+        for options in all_options() {
+            let fit = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
+            assert_eq!((fit.in_features, fit.out_features), (c_in, c_out));
+            assert!(
+                max_abs_diff(&fit.weight, &truth.weight) < 1e-5,
+                "{}",
+                options.backend
+            );
+            assert!(
+                max_abs_diff(&fit.bias, &truth.bias) < 1e-5,
+                "{}",
+                options.backend
+            );
+        }
+    }
+
+    #[test]
+    fn chunked_accumulation_matches() {
+        // More rows than one block: the same relation must come out of the accumulated products.
+        let (rows, c_in, c_out) = (ROW_CHUNK * 2 + 17, 3, 2);
+        let mut rng = Rng(11);
+        let a = rng.vec(rows * c_in);
+        let b: Vec<f32> = a
+            .chunks(c_in)
+            .flat_map(|r| [r[0] - 2.0 * r[2] + 0.25, 0.5 * r[1] - 1.0])
+            .collect();
+        for options in all_options() {
+            let fit = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
+            let expected = [1.0, 0.0, -2.0, 0.0, 0.5, 0.0];
+            assert!(
+                max_abs_diff(&fit.weight, &expected) < 1e-6,
+                "{:?}",
+                fit.weight
+            );
+            assert!(
+                max_abs_diff(&fit.bias, &[0.25, -1.0]) < 1e-6,
+                "{:?}",
+                fit.bias
+            );
+        }
+    }
+
+    #[test]
+    fn constant_channel_gives_the_minimum_norm_solution() {
+        // Channel 1 is constant (2), so it is collinear with the ones column. B = 2·x0 − 1: the
+        // solutions are (2, t, −1 − 2t); the minimum-norm one is orthogonal to the null vector
+        // (0, 1, −2): w1 = −0.4, b = −0.2.
+        let a = [1.0_f32, 2.0, 2.0, 2.0, 3.0, 2.0];
+        let b = [1.0_f32, 3.0, 5.0];
+        for options in all_options() {
+            let system = SourceSystem::new(&Features::new(&a, 3, 2).unwrap(), &options).unwrap();
+            assert_eq!(system.rank(), 2);
+            let fit = system.solve(&Features::new(&b, 3, 1).unwrap()).unwrap();
+            assert!(
+                max_abs_diff(&fit.weight, &[2.0, -0.4]) < 1e-9,
+                "{:?}",
+                fit.weight
+            );
+            assert!(max_abs_diff(&fit.bias, &[-0.2]) < 1e-9, "{:?}", fit.bias);
+        }
+    }
+
+    #[test]
+    fn all_constant_source() {
+        // X = [[2, 1]] × 3: pinv(X) B = (2, 1)ᵀ · 1 / 5.
+        let a = [2.0_f32; 3];
+        let b = [1.0_f32; 3];
+        for options in all_options() {
+            let fit = solve(&a, 3, 1, &b, 1, &options).unwrap();
+            assert!(max_abs_diff(&fit.weight, &[0.4]) < 1e-9, "{:?}", fit.weight);
+            assert!(max_abs_diff(&fit.bias, &[0.2]) < 1e-9, "{:?}", fit.bias);
+        }
+    }
+
+    #[test]
+    fn fewer_rows_than_columns() {
+        // One row: pinv([1, 2, 1]) = [1, 2, 1]ᵀ / 6, so M = [1, 2, 1]ᵀ · 3 / 6.
+        let a = [1.0_f32, 2.0];
+        let b = [3.0_f32, -6.0];
+        for options in all_options() {
+            let system = SourceSystem::new(&Features::new(&a, 1, 2).unwrap(), &options).unwrap();
+            assert_eq!(system.rank(), 1);
+            let fit = system.solve(&Features::new(&b, 1, 2).unwrap()).unwrap();
+            assert!(
+                max_abs_diff(&fit.weight, &[0.5, 1.0, -1.0, -2.0]) < 1e-9,
+                "{:?}",
+                fit.weight
+            );
+            assert!(
+                max_abs_diff(&fit.bias, &[0.5, -1.0]) < 1e-9,
+                "{:?}",
+                fit.bias
+            );
+        }
+        // Random 5 × 9 (full row rank): the minimum-norm solution is Xᵀ (X Xᵀ)⁻¹ B.
+        let (rows, c_in, c_out) = (5, 8, 3);
+        let n = c_in + 1;
+        let mut rng = Rng(3);
+        let (a, b) = (rng.vec(rows * c_in), rng.vec(rows * c_out));
+        let x = |r: usize, i: usize| {
+            if i == c_in {
+                1.0
+            } else {
+                f64::from(a[r * c_in + i])
+            }
+        };
+        let mut xxt: Vec<f64> = (0..rows * rows)
+            .map(|k| (0..n).map(|i| x(k / rows, i) * x(k % rows, i)).sum())
+            .collect();
+        let mut y: Vec<f64> = b.iter().map(|&v| f64::from(v)).collect();
+        gauss_solve(&mut xxt, &mut y, rows, c_out);
+        let m = |i: usize, o: usize| (0..rows).map(|r| x(r, i) * y[r * c_out + o]).sum::<f64>();
+        let weight: Vec<f64> = (0..c_out * c_in).map(|k| m(k % c_in, k / c_in)).collect();
+        let bias: Vec<f64> = (0..c_out).map(|o| m(c_in, o)).collect();
+        for options in all_options() {
+            let fit = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
+            assert!(
+                max_abs_diff(&fit.weight, &weight) < 1e-9,
+                "{}",
+                options.backend
+            );
+            assert!(max_abs_diff(&fit.bias, &bias) < 1e-9, "{}", options.backend);
+        }
+    }
+
+    /// Solves `a y = rhs` in place (`a`: n×n, `rhs`: n×k, row-major) by Gaussian elimination with
+    /// partial pivoting.
+    fn gauss_solve(a: &mut [f64], rhs: &mut [f64], n: usize, k: usize) {
+        for col in 0..n {
+            let pivot = (col..n)
+                .max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))
+                .unwrap();
+            for c in 0..n {
+                a.swap(col * n + c, pivot * n + c);
+            }
+            for c in 0..k {
+                rhs.swap(col * k + c, pivot * k + c);
+            }
+            for r in 0..n {
+                if r != col {
+                    let f = a[r * n + col] / a[col * n + col];
+                    for c in 0..n {
+                        a[r * n + c] -= f * a[col * n + c];
+                    }
+                    for c in 0..k {
+                        rhs[r * k + c] -= f * rhs[col * k + c];
+                    }
+                }
+            }
+        }
+        for r in 0..n {
+            for c in 0..k {
+                rhs[r * k + c] /= a[r * n + r];
+            }
+        }
+    }
+
+    #[test]
+    fn zero_input_channels_fit_the_mean() {
+        let b = [1.0_f32, 2.0, 6.0];
+        for options in all_options() {
+            let fit = solve(&[], 3, 0, &b, 1, &options).unwrap();
+            assert!(fit.weight.is_empty());
+            assert!(max_abs_diff(&fit.bias, &[3.0]) < 1e-12);
+        }
+    }
+
+    #[test]
+    fn non_finite_values_are_typed_errors() {
+        let mut a = vec![0.5_f32; 12];
+        let b = vec![1.0_f32; 8];
+        a[7] = f32::NAN; // row 2, column 1 of a 4×3 matrix
+        let err = solve(&a, 4, 3, &b, 2, &LstsqOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::NonFinite {
+                    which: "source",
+                    row: 2,
+                    col: 1
+                }
+            ),
+            "{err:?}"
+        );
+        let a = vec![0.5_f32; 12];
+        let mut b = vec![1.0_f32; 8];
+        b[5] = f32::NEG_INFINITY;
+        b[6] = f32::NAN;
+        let err = solve(&a, 4, 3, &b, 2, &LstsqOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::NonFinite {
+                    which: "target",
+                    row: 2,
+                    col: 1
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn shape_errors() {
+        let data = [0.0_f32; 6];
+        assert!(matches!(Features::new(&data, 4, 2), Err(Error::Shape(_))));
+        assert!(matches!(
+            Features::new(&data, usize::MAX, 2),
+            Err(Error::Shape(_))
+        ));
+        let a = Features::new(&data, 3, 2).unwrap();
+        let b = Features::new(&data, 2, 3).unwrap();
+        let options = LstsqOptions::default();
+        assert!(matches!(
+            solve_affine(&a, &b, &options),
+            Err(Error::Shape(_))
+        ));
+        let empty = Features::new(&[], 0, 2).unwrap();
+        assert!(matches!(
+            SourceSystem::new(&empty, &options),
+            Err(Error::Shape(_))
+        ));
+        let bad = options.with_rtol(f64::NAN);
+        assert!(matches!(
+            SourceSystem::new(&a, &bad),
+            Err(Error::InvalidConfig(_))
+        ));
+        let fit = solve_affine(&a, &Features::new(&data, 3, 2).unwrap(), &options).unwrap();
+        assert!(matches!(fit.apply(&b), Err(Error::Shape(_))));
+    }
+
+    #[test]
+    fn deterministic() {
+        let (rows, c_in, c_out) = (257, 20, 9);
+        let mut rng = Rng(5);
+        let (a, b) = (rng.vec(rows * c_in), rng.vec(rows * c_out));
+        for options in all_options() {
+            let first = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
+            for _ in 0..3 {
+                let again = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
+                let bits = |f: &Affine| {
+                    f.weight
+                        .iter()
+                        .chain(&f.bias)
+                        .map(|v| v.to_bits())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(bits(&first), bits(&again));
+            }
+        }
+    }
+
+    #[test]
+    fn backends_agree() {
+        let (rows, c_in, c_out) = (400, 16, 5);
+        let mut rng = Rng(9);
+        let mut a = rng.vec(rows * c_in);
+        for r in 0..rows {
+            a[r * c_in + 3] = 4.0; // a constant channel
+        }
+        let b = rng.vec(rows * c_out);
+        let fits: Vec<Affine> = all_options()
+            .iter()
+            .map(|o| solve(&a, rows, c_in, &b, c_out, o).unwrap())
+            .collect();
+        for fit in &fits[1..] {
+            assert!(max_abs_diff(&fit.weight, &fits[0].weight) < 1e-10);
+            assert!(max_abs_diff(&fit.bias, &fits[0].bias) < 1e-10);
+        }
+    }
+
+    #[test]
+    fn mean_of_solutions() {
+        let one = Affine {
+            weight: vec![1.0, 2.0],
+            bias: vec![3.0],
+            in_features: 2,
+            out_features: 1,
+        };
+        let two = Affine {
+            weight: vec![3.0, 0.0],
+            bias: vec![-1.0],
+            in_features: 2,
+            out_features: 1,
+        };
+        let mean = Affine::mean(&[one.clone(), two]).unwrap();
+        assert_eq!(mean.weight, vec![2.0, 1.0]);
+        assert_eq!(mean.bias, vec![1.0]);
+        assert_eq!(Affine::mean(std::slice::from_ref(&one)).unwrap(), one);
+        assert!(matches!(Affine::mean(&[]), Err(Error::Shape(_))));
+        let other = Affine {
+            weight: vec![1.0],
+            bias: vec![0.0],
+            in_features: 1,
+            out_features: 1,
+        };
+        assert!(matches!(Affine::mean(&[one, other]), Err(Error::Shape(_))));
+    }
+
+    #[test]
+    fn default_cutoff_is_torchs() {
+        assert_eq!(
+            default_rtol(19_700, 193),
+            f64::from(f32::EPSILON) * 19_700.0
+        );
+        assert_eq!(default_rtol(10, 49), f64::from(f32::EPSILON) * 49.0);
+        // Singular values of [A | 1] for A = [[3], [4]]: X = [[3, 1], [4, 1]].
+        let a = [3.0_f32, 4.0];
+        let system =
+            SourceSystem::new(&Features::new(&a, 2, 1).unwrap(), &Default::default()).unwrap();
+        let sv = system.singular_values();
+        // σ² are the eigenvalues of [[25, 7], [7, 2]]: (27 ± √(23² + 196)) / 2.
+        let d = (23.0_f64 * 23.0 + 196.0).sqrt();
+        assert!((sv[0] - ((27.0 + d) / 2.0).sqrt()).abs() < 1e-12);
+        assert!((sv[1] - ((27.0 - d) / 2.0).sqrt()).abs() < 1e-12);
+    }
+}
