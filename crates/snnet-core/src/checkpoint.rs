@@ -92,14 +92,16 @@ pub fn read_config(path: &Path) -> Result<SnNetConfig> {
 
 /// Where a checkpoint's stitching-layer tensors come from.
 enum TensorSource {
-    Safetensors(SafetensorsStore),
+    Safetensors(Box<SafetensorsStore>),
     Pytorch(Box<PytorchStore>),
 }
 
 impl TensorSource {
     fn open(path: &Path) -> Result<Self> {
         Ok(match sniff_format(path)? {
-            WeightFormat::Safetensors => Self::Safetensors(SafetensorsStore::from_file(path)),
+            WeightFormat::Safetensors => {
+                Self::Safetensors(Box::new(SafetensorsStore::from_file(path)))
+            }
             WeightFormat::Pytorch => {
                 // Reference checkpoints wrap the state dict as {"model": ...}.
                 let mut plain = PytorchStore::from_file(path);

@@ -207,12 +207,13 @@ impl SnNet {
                     let source = state(group.front, group.stage, cut.front) + 1;
                     let target = state(group.end, group.stage, cut.end);
                     let missing = || Error::InitInput("a feature was not collected".to_owned());
-                    if !systems.contains_key(&source) {
-                        let a = stored.get(&(group.front, source)).ok_or_else(missing)?;
-                        let system = SourceSystem::new(&a.features()?, &options.lstsq)?;
-                        systems.insert(source, system);
-                    }
-                    let system = systems.get(&source).ok_or_else(missing)?;
+                    let system = match systems.entry(source) {
+                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(e) => {
+                            let a = stored.get(&(group.front, source)).ok_or_else(missing)?;
+                            e.insert(SourceSystem::new(&a.features()?, &options.lstsq)?)
+                        }
+                    };
                     let b = stored.get(&(group.end, target)).ok_or_else(missing)?;
                     parts.push(system.solve(&b.features()?)?);
                     ranks.push(system.rank());

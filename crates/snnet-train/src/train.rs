@@ -136,7 +136,7 @@ impl TrainConfig {
             return bad("label smoothing and the distillation weight must be in [0, 1]".into());
         }
         if let Distill::Soft { temperature } = self.distill
-            && !(temperature > 0.0)
+            && (temperature.is_nan() || temperature <= 0.0)
         {
             return bad(format!("temperature must be positive, got {temperature}"));
         }
