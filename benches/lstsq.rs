@@ -96,32 +96,6 @@ fn init_pair(pair: &AnchorPair, options: &LstsqOptions) -> Vec<Affine> {
         .collect()
 }
 
-fn probe_pair(name: &str, pair: &AnchorPair) {
-    use std::time::Instant;
-    let options = LstsqOptions::default();
-    let (mut tn, mut ts, mut tm) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
-    let total = Instant::now();
-    let mut by_layer: BTreeMap<usize, Vec<Affine>> = BTreeMap::new();
-    let cuts = cuts();
-    for j in 0..DEPTH {
-        let a = Features::new(&pair.front[j], ROWS, pair.c_in).unwrap();
-        let t = Instant::now();
-        let system = SourceSystem::new(&a, &options).unwrap();
-        tn += t.elapsed();
-        for &(_, k, layer) in cuts.iter().filter(|c| c.0 == j) {
-            let b = Features::new(&pair.end[k], ROWS, pair.c_out).unwrap();
-            let t = Instant::now();
-            let fit = system.solve(&b).unwrap();
-            ts += t.elapsed();
-            by_layer.entry(layer).or_default().push(fit);
-        }
-    }
-    let t = Instant::now();
-    let n = by_layer.values().map(|parts| Affine::mean(parts).unwrap()).count();
-    tm += t.elapsed();
-    println!("{name}: total {:?}: new {tn:?} solve {ts:?} mean {tm:?} ({n} layers)", total.elapsed());
-}
-
 fn lstsq(c: &mut Criterion) {
     assert_eq!(cuts().len(), 34);
     // DeiT-S block outputs serve as Ti→S targets and as S→B sources, as in the reference.
@@ -139,13 +113,6 @@ fn lstsq(c: &mut Criterion) {
         end: (0..DEPTH).map(|i| features(200 + i as u64, 768)).collect(),
     };
     drop(small);
-    if std::env::var_os("LSTSQ_PROBE").is_some() {
-        for _ in 0..2 {
-            probe_pair("ti_s", &ti_s);
-            probe_pair("s_b", &s_b);
-        }
-        return;
-    }
 
     let mut group = c.benchmark_group("lstsq_deit_ti_s_b_68_cuts");
     group

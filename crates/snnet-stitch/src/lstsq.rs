@@ -29,12 +29,12 @@
 //! Everything is computed in f64 from the f32 features. Forming the Gram matrix squares the
 //! condition number, but `pinv`'s own cutoff bounds the condition number of what is kept by
 //! `κ ≤ 1/rtol`, so the relative error of the f64 normal-equations solve is about
-//! `f64::EPSILON · κ²`, while torch's float32 SVD carries at least `f32::EPSILON · κ`. The first
-//! is the smaller whenever `κ < f32::EPSILON / f64::EPSILON ≈ 5·10⁸`, and torch's default cutoff
+//! `f64::EPSILON · κ²`, while torch's float32 SVD carries at least `f32::EPSILON · κ`. The first is
+//! the smaller whenever `κ < f32::EPSILON / f64::EPSILON ≈ 5·10⁸`, and torch's default cutoff
 //! guarantees `κ ≤ 1 / (f32::EPSILON · max(m, c_in+1)) ≤ 4·10⁶`: with the default `rtol` this
-//! solver is always closer to the exact `pinv` than torch is (at `m = 19,700` rows `κ ≤ 430`:
-//! about `2·10⁻¹¹` against float32's up to `5·10⁻⁵`). On the committed fixture the solver agrees
-//! with torch's float32 `pinv` to ~10⁻⁵, which is torch's own distance from a float64 `pinv`.
+//! solver is always closer to the exact `pinv` than torch is (at `m = 19,700` rows: `κ ≤ 430`,
+//! about `2·10⁻¹¹` against float32's up to `5·10⁻⁵`). The committed fixture agrees with torch's float32
+//! `pinv` to ~10⁻⁵, which is exactly torch's distance from a float64 `pinv`.
 //!
 //! The Gram eigenvalues are only resolved down to about `max(m, c_in+1) · f64::EPSILON · λ_max`:
 //! a user `rtol` whose square falls below [`GRAM_FLOOR`]` · max(m, c_in+1) · f64::EPSILON` is
