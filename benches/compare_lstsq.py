@@ -138,12 +138,15 @@ def main():
 
     import torch
 
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} -> 2 threads, {ROWS} rows, 68 cuts")
+    print(f"torch {torch.__version__}, 2 threads, {ROWS} rows, 68 cuts")
     rows = []
     ref = torch_times(args.reps, reuse=False)
+    print("torch pinv per cut (s):", " ".join(f"{t:.2f}" for t in ref))
     rows.append(("torch pinv per cut (reference)", statistics.median(ref)))
     if args.reuse:
-        rows.append(("torch pinv per source block", statistics.median(torch_times(args.reps, True))))
+        reuse = torch_times(args.reps, reuse=True)
+        print("torch pinv per source (s):", " ".join(f"{t:.2f}" for t in reuse))
+        rows.append(("torch pinv per source block", statistics.median(reuse)))
     for backend, secs in rust.items():
         rows.append((f"snnet-stitch {backend} (criterion median)", secs))
 

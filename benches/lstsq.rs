@@ -3,9 +3,12 @@
 //! least-squares backend compiled in.
 //!
 //! ```sh
-//! cargo bench -p snnet-stitch --bench lstsq                      # faer
+//! cargo bench -p snnet-stitch --bench lstsq                      # faer, f64 and mixed f32
 //! cargo bench -p snnet-stitch --bench lstsq --features lapack    # + lapack (system OpenBLAS)
+//! cargo bench -p snnet-stitch --bench lstsq -- faer-f64          # one of them
 //! ```
+//!
+//! Each variant takes ~1–1.5 min on 2 cores (10 samples of one full initialisation each).
 //!
 //! One iteration is the whole initialisation: per anchor pair and per front block `j`, one
 //! [`SourceSystem`] (`XᵀX` and its eigendecomposition), solved against every end-anchor feature
@@ -20,7 +23,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
-use snnet_stitch::lstsq::{Affine, Backend, Features, LstsqOptions, SourceSystem};
+use snnet_stitch::lstsq::{Affine, Backend, Features, LstsqOptions, Precision, SourceSystem};
 
 /// 100 images × 197 tokens, the reference's `stitch_init_bs` batch.
 const ROWS: usize = 19_700;
@@ -121,13 +124,18 @@ fn lstsq(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(60));
     for &backend in Backend::ALL {
-        let options = LstsqOptions::default().with_backend(backend);
-        group.bench_function(BenchmarkId::new(backend.name(), ROWS), |bench| {
-            bench.iter(|| {
-                let layers = init_pair(&ti_s, &options).len() + init_pair(&s_b, &options).len();
-                assert_eq!(layers, 22);
+        for (precision, name) in [(Precision::F64, "f64"), (Precision::MixedF32, "mixed-f32")] {
+            let options = LstsqOptions::default()
+                .with_backend(backend)
+                .with_precision(precision);
+            let id = BenchmarkId::new(format!("{}-{name}", backend.name()), ROWS);
+            group.bench_function(id, |bench| {
+                bench.iter(|| {
+                    let layers = init_pair(&ti_s, &options).len() + init_pair(&s_b, &options).len();
+                    assert_eq!(layers, 22);
+                });
             });
-        });
+        }
     }
     group.finish();
 }

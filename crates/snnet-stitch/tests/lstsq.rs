@@ -9,9 +9,23 @@
 use std::path::PathBuf;
 
 use safetensors::{Dtype, SafeTensors};
-use snnet_stitch::lstsq::{Affine, Backend, Features, LstsqOptions, SourceSystem};
+use snnet_stitch::lstsq::{Affine, Backend, Features, LstsqOptions, Precision, SourceSystem};
 
 const TOLERANCE: f64 = 1e-4;
+
+/// Every backend compiled in, in both precisions, with a label.
+fn all_options() -> Vec<(String, LstsqOptions)> {
+    let mut out = Vec::new();
+    for &backend in Backend::ALL {
+        for precision in [Precision::F64, Precision::MixedF32] {
+            let options = LstsqOptions::default()
+                .with_backend(backend)
+                .with_precision(precision);
+            out.push((format!("{backend} {precision:?}"), options));
+        }
+    }
+    out
+}
 
 struct Fixture {
     bytes: Vec<u8>,
@@ -89,25 +103,24 @@ fn token_features_match_torch_pinv() {
     let (_, b2) = fixture.f32("b2");
     let (rows, c_in, c_out) = (a_shape[0], a_shape[1], b_shape[1]);
     let source = Features::new(&a, rows, c_in).unwrap();
-    for &backend in Backend::ALL {
-        let options = LstsqOptions::default().with_backend(backend);
+    for (label, options) in all_options() {
         let system = SourceSystem::new(&source, &options).unwrap();
-        check_spectrum(&system, &fixture, backend.name());
+        check_spectrum(&system, &fixture, &label);
         let fit1 = system
             .solve(&Features::new(&b1, rows, c_out).unwrap())
             .unwrap();
         let fit2 = system
             .solve(&Features::new(&b2, rows, c_out).unwrap())
             .unwrap();
-        assert_matches(&fit1, &fixture, "w1", "bias1", &format!("{backend} cut 1"));
-        assert_matches(&fit2, &fixture, "w2", "bias2", &format!("{backend} cut 2"));
+        assert_matches(&fit1, &fixture, "w1", "bias1", &format!("{label} cut 1"));
+        assert_matches(&fit2, &fixture, "w2", "bias2", &format!("{label} cut 2"));
         let shared = Affine::mean(&[fit1, fit2]).unwrap();
         assert_matches(
             &shared,
             &fixture,
             "w_mean",
             "bias_mean",
-            &format!("{backend} mean"),
+            &format!("{label} mean"),
         );
     }
 }
@@ -119,19 +132,12 @@ fn fewer_rows_than_channels_match_torch_pinv() {
     let (b_shape, b1) = fixture.f32("b1");
     let (rows, c_in, c_out) = (a_shape[0], a_shape[1], b_shape[1]);
     assert!(rows < c_in);
-    for &backend in Backend::ALL {
-        let options = LstsqOptions::default().with_backend(backend);
+    for (label, options) in all_options() {
         let system = SourceSystem::new(&Features::new(&a, rows, c_in).unwrap(), &options).unwrap();
-        check_spectrum(&system, &fixture, backend.name());
+        check_spectrum(&system, &fixture, &label);
         let fit = system
             .solve(&Features::new(&b1, rows, c_out).unwrap())
             .unwrap();
-        assert_matches(
-            &fit,
-            &fixture,
-            "w1",
-            "bias1",
-            &format!("{backend} few rows"),
-        );
+        assert_matches(&fit, &fixture, "w1", "bias1", &format!("{label} few rows"));
     }
 }
