@@ -1,4 +1,19 @@
-//! Number parsing and printing for the command line.
+//! Number parsing and printing, and progress bars, for the command line.
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// A progress bar of `len` steps labelled `message`; its prefix (set by the caller) carries live
+/// figures such as loss or accuracy.
+pub(crate) fn progress_bar(len: u64, message: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(
+        "{msg:<24} [{bar:28}] {pos}/{len} {elapsed_precise}<{eta_precise} {prefix}",
+    ) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message.to_owned());
+    bar
+}
 
 /// Formats a count with a decimal SI prefix and a unit: `2.759 GFLOPs`, `13.04 Mparams`,
 /// `512 params`.

@@ -6,14 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use snnet_core::burn::tensor::{Device, Tensor};
 use snnet_core::stitch::lstsq::LstsqOptions;
 use snnet_core::zoo::tensor_io::write_tensors;
 use snnet_core::zoo::{Registry, load_image};
 use snnet_core::{Init, LoraConfig, LsOptions, LsProgress, SnNet, SnNetConfig, StitchId};
 
-use crate::format::human;
+use crate::format::{human, progress_bar};
 use crate::zoo_cmd::{ForwardArgs, ModelCostArgs, ZooArgs, print_top5, read_input, read_labels};
 use crate::{CliError, Format, SpaceFlags};
 
@@ -130,17 +130,6 @@ pub(crate) struct InitArgs {
     output: PathBuf,
 }
 
-fn bar(len: u64, message: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    if let Ok(style) =
-        ProgressStyle::with_template("{msg:<28} [{bar:30}] {pos}/{len} {elapsed_precise}")
-    {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(message.to_owned());
-    bar
-}
-
 /// Image files under `dir`, recursively, sorted.
 fn image_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     let mut files = Vec::new();
@@ -209,7 +198,7 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
     if args.init == InitKind::Ls {
         let images = init_images(args, &config, &device)?;
         let [n, ..] = images.dims();
-        let features = bar(
+        let features = progress_bar(
             (config.anchors.len() * n.div_ceil(25)) as u64,
             "running anchors",
         );
@@ -223,7 +212,8 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
                 LsProgress::Features { .. } => features.inc(1),
                 LsProgress::Solve { done, total } => {
                     features.finish_and_clear();
-                    let b = solve.get_or_insert_with(|| bar(total as u64, "least squares"));
+                    let b =
+                        solve.get_or_insert_with(|| progress_bar(total as u64, "least squares"));
                     b.set_position(done as u64);
                 }
             })?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use serde::Serialize;
 use snnet_core::burn::module::Module;
 use snnet_core::burn::tensor::{Device, Tensor};
@@ -16,7 +16,7 @@ use snnet_train::eval::evaluate_all;
 use snnet_train::plot::plot_accuracy_vs_flops;
 use snnet_train::train::{Distill, EpochLog, Sampling, TrainConfig, TrainEvent, Trainer};
 
-use crate::format::human;
+use crate::format::{human, progress_bar};
 use crate::zoo_cmd::ZooArgs;
 use crate::{CliError, Format};
 
@@ -65,17 +65,6 @@ fn split(
         data
     };
     Ok(data.with_transform(transform)?)
-}
-
-fn bar(len: u64, message: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg:<20} [{bar:28}] {pos}/{len} {elapsed_precise}<{eta_precise} {prefix}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar.set_message(message.to_owned());
-    bar
 }
 
 /// The Fashion-MNIST data options.
@@ -298,17 +287,7 @@ fn pretrain_one(
     let device = Device::default();
     let config = SnNetConfig::new(vec![entry.clone()], SpaceConfig::default());
     let net = config.init(&device)?;
-    let train = split(
-        data.data.as_deref(),
-        Split::Train,
-        data.train_samples,
-        entry,
-    )?;
-    let batcher = Batcher::new(
-        train,
-        BatchConfig::train(data.batch_size, data.seed),
-        device.clone().autodiff(),
-    )?;
+    let batcher = train_batcher(data, entry, &device)?;
     let recipe = TrainConfig {
         distill: Distill::None,
         ..recipe.clone()
@@ -321,6 +300,25 @@ fn pretrain_one(
         .ok_or_else(|| CliError::Usage("no anchor".into()))?;
     model.save_weights(output)?;
     Ok(logs)
+}
+
+/// The shuffled, augmented training batches for `anchor`, on `device` with autodiff.
+fn train_batcher(
+    data: &DataArgs,
+    anchor: &ModelEntry,
+    device: &Device,
+) -> Result<Batcher<FashionMnist>, CliError> {
+    let train = split(
+        data.data.as_deref(),
+        Split::Train,
+        data.train_samples,
+        anchor,
+    )?;
+    Ok(Batcher::new(
+        train,
+        BatchConfig::train(data.batch_size, data.seed),
+        device.clone().autodiff(),
+    )?)
 }
 
 /// Runs a trainer with progress bars.
@@ -342,7 +340,7 @@ fn fit<D: snnet_train::data::Dataset>(
             images_per_second,
         } => {
             let b = current.get_or_insert_with(|| {
-                bar(steps as u64, &format!("{what} {}/{epochs}", epoch + 1))
+                progress_bar(steps as u64, &format!("{what} {}/{epochs}", epoch + 1))
             });
             b.set_position(step as u64 + 1);
             b.set_prefix(format!(
@@ -402,17 +400,7 @@ fn train_joint(
     let teacher = (config.distill != Distill::None)
         .then(|| net.anchors.last().cloned())
         .flatten();
-    let train = split(
-        data.data.as_deref(),
-        Split::Train,
-        data.train_samples,
-        &first,
-    )?;
-    let batcher = Batcher::new(
-        train,
-        BatchConfig::train(data.batch_size, data.seed),
-        device.clone().autodiff(),
-    )?;
+    let batcher = train_batcher(data, &first, &device)?;
     let trainer = Trainer::new(config, batcher)?
         .with_teacher(teacher.map(|t| t.fork(&device.clone().autodiff())))
         .with_checkpoints(dir.join("checkpoints"));
@@ -450,7 +438,7 @@ fn eval_all(net: &SnNet, data: &DataArgs, output: &Path) -> Result<StitchTable, 
     let test = split(data.data.as_deref(), Split::Test, data.test_samples, &first)?;
     let batcher = Batcher::new(test, BatchConfig::eval(256), Device::default())?;
     let total = net.space().evaluated().count() as u64;
-    let progress = bar(total, "evaluating");
+    let progress = progress_bar(total, "evaluating");
     let table = evaluate_all(net, &batcher, output, &mut |record, done, _| {
         progress.set_position(done as u64);
         progress.set_prefix(format!("stitch {} acc1 {:.2} %", record.id, record.acc1));

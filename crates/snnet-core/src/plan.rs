@@ -290,7 +290,7 @@ impl Plan {
             if segment.stem {
                 cost += model.stem;
                 if !(stitched && self.compat_plain()) {
-                    cost += Cost::new(0, model.tokens.params) + Cost::new(model.tokens.flops, 0);
+                    cost += model.tokens;
                 }
             }
             cost += model.blocks(segment.blocks());

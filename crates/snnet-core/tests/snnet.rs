@@ -60,6 +60,16 @@ fn logits(net: &SnNet, x: &Tensor<4>, id: usize) -> Vec<f32> {
         .unwrap()
 }
 
+/// The reference's own SN-Net checkpoint (`{"model": state_dict}` .pth).
+fn reference(device: &Device) -> (SnNet, snnet_core::CheckpointReport) {
+    SnNet::load_with_config(
+        &fixtures().join("snnet_vit.reference.pth"),
+        &config(),
+        device,
+    )
+    .unwrap()
+}
+
 fn with_anchor_weights(config: &SnNetConfig, device: &Device) -> SnNet {
     let mut net = config.init(device).unwrap();
     for (a, entry) in config.anchors.iter().enumerate() {
@@ -101,12 +111,7 @@ fn least_squares_init_and_every_stitch_match_the_reference() {
     assert_eq!(report.layers[0].cuts.len(), 4);
 
     // The reference's own stitching-layer weights.
-    let (reference, _) = SnNet::load_with_config(
-        &fixtures().join("snnet_vit.reference.pth"),
-        &config,
-        &device,
-    )
-    .unwrap();
+    let (reference, _) = reference(&device);
     for (i, (ours, theirs)) in net
         .stitch_layers
         .iter()
@@ -142,12 +147,7 @@ fn least_squares_init_and_every_stitch_match_the_reference() {
 #[test]
 fn reference_checkpoint_runs_every_stitch() {
     let device = Device::default();
-    let (net, report) = SnNet::load_with_config(
-        &fixtures().join("snnet_vit.reference.pth"),
-        &config(),
-        &device,
-    )
-    .unwrap();
+    let (net, report) = reference(&device);
     assert_eq!(report.anchors.len(), 3);
     assert_eq!(report.stitch_tensors.len(), 2 * 3 * 2);
     check_all_stitches(&net, "reference checkpoint");
@@ -156,12 +156,7 @@ fn reference_checkpoint_runs_every_stitch() {
 #[test]
 fn switching_stitches_keeps_no_state() {
     let device = Device::default();
-    let (net, _) = SnNet::load_with_config(
-        &fixtures().join("snnet_vit.reference.pth"),
-        &config(),
-        &device,
-    )
-    .unwrap();
+    let (net, _) = reference(&device);
     let x = tensor4(&io(), "input", &device);
     let first = logits(&net, &x, 7);
     let other = logits(&net, &x, 20);
@@ -172,12 +167,7 @@ fn switching_stitches_keeps_no_state() {
 #[test]
 fn save_and_load_round_trip() {
     let device = Device::default();
-    let (net, _) = SnNet::load_with_config(
-        &fixtures().join("snnet_vit.reference.pth"),
-        &config(),
-        &device,
-    )
-    .unwrap();
+    let (net, _) = reference(&device);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("snnet.safetensors");
     net.save(&path).unwrap();
