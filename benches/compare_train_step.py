@@ -32,13 +32,15 @@ def main():
     p.add_argument("--ids", default="0,1,2,10,30")
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--shards", type=int, default=0, help="Rust data-parallel shards (0: the CLI's default)")
     args = p.parse_args()
 
     space = json.loads(run(["cargo", "run", "-q", "--release", "-p", "snnet-cli", "--bin", "snnet", "--",
                             "cost", "--anchors", ",".join(NAMES), "--format", "json"]))
-    ours = [json.loads(l) for l in run(["cargo", "run", "-q", "--release", "-p", "snnet-core", "--example",
+    ours = [json.loads(l) for l in run(["cargo", "run", "-q", "--release", "-p", "snnet-train", "--example",
                                         "time_train_step", "--", "--ids", args.ids, "--iters", str(args.iters),
-                                        "--batch", str(args.batch)]).splitlines() if l.strip()]
+                                        "--batch", str(args.batch), "--shards", str(args.shards)]).splitlines()
+            if l.strip()]
 
     import torch
     from timm.models.vision_transformer import VisionTransformer
@@ -88,7 +90,9 @@ def main():
                 times.append((time.perf_counter() - t0) * 1e3)
         rows.append((r["id"], r["description"], r["ms"], statistics.median(times)))
 
-    print(f"Training step, batch {args.batch}, {os.cpu_count()} threads, torch {torch.__version__}\n")
+    shards = ours[0]["shards"] if ours else 0
+    print(f"Training step, batch {args.batch}, {os.cpu_count()} threads, torch {torch.__version__}, "
+          f"Rust in {shards} data-parallel shards\n")
     print("| stitch | path | Rust (Burn flex) ms | PyTorch ms | ratio |")
     print("|---|---|---|---|---|")
     for i, d, a, b in rows:

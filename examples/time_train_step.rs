@@ -1,10 +1,13 @@
 //! Times one training step (forward, cross-entropy, backward, AdamW update) of chosen stitches
 //! of the Fashion-MNIST SN-Net (`configs/fashion_mnist_vit.json`, batch 128 of 1×28×28) and
-//! prints one JSON line per stitch: `{"id", "ms", "description"}` (median of `--iters` steps after
-//! two warm-up steps). `benches/compare_train_step.py` runs it next to PyTorch doing the same.
+//! prints one JSON line per stitch: `{"id", "ms", "shards", "description"}` (median of `--iters`
+//! steps after two warm-up steps). The step is the trainer's: forward and backward through
+//! [`DataParallel`] with `--shards` shards on parallel threads (default as the CLI's: two per
+//! core, at least 16 images each; 1 = the whole batch on the calling thread), then `step_multi`
+//! of AdamW. The binary uses mimalloc, as the `snnet` CLI does. `benches/compare_train_step.py` runs it next to PyTorch doing the same.
 //!
 //! ```sh
-//! cargo run --release -p snnet-core --example time_train_step -- --ids 0,1,2,10,30 --iters 5
+//! cargo run --release -p snnet-train --example time_train_step -- --ids 0,1,2,10,30 --iters 5
 //! ```
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -13,20 +16,27 @@ use std::time::Instant;
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::AdamWConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use snnet_core::{Registry, SnNetConfig, SpaceConfig, StitchId};
+use snnet_core::{Registry, SnNet, SnNetConfig, SpaceConfig, StitchId};
+use snnet_train::parallel::DataParallel;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ANCHORS: &str = include_str!("../configs/fashion_mnist_vit.json");
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut iters, mut batch, mut ids) = (5usize, 128usize, vec![0usize, 1, 2]);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut shards = 0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "--iters" => iters = value()?.parse()?,
             "--batch" => batch = value()?.parse()?,
+            "--shards" => shards = value()?.parse()?,
             "--ids" => {
                 ids = value()?
                     .split(',')
@@ -53,21 +63,28 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init(&device);
     let mut optim_a = AdamWConfig::new().with_weight_decay(0.05).init();
     let mut optim_s = AdamWConfig::new().with_weight_decay(0.05).init();
+    if shards == 0 {
+        // The CLI's default: two per core, at least 16 images each.
+        shards = (2 * cores).min(batch / 16).max(1);
+    }
+    let parallel = if shards > 1 {
+        DataParallel::threads(device.clone(), shards)?
+    } else {
+        DataParallel::single(device.clone())
+    };
     for id in ids {
         let id = StitchId(id);
         let mut times = Vec::new();
         for i in 0..iters + 2 {
             let t = Instant::now();
-            let logits = net.forward(images.clone(), id)?;
-            let loss = loss_fn.forward(logits, labels.clone());
-            let mut grads = loss.backward();
-            let gs = GradientsParams::from_module(&mut grads, &net.stitch_layers);
-            let ga = GradientsParams::from_module(&mut grads, &net.anchors);
-            net.stitch_layers = optim_s.step(1e-4, net.stitch_layers, gs);
-            net.anchors = optim_a.step(1e-4, net.anchors, ga);
+            let loss = |net: &SnNet, x: Tensor<4>, y: Tensor<1, Int>, _: usize| {
+                Ok(loss_fn.forward(net.forward(x, id)?, y))
+            };
+            let grads = parallel.gradients(&net, images.clone(), labels.clone(), loss)?;
+            net.stitch_layers = optim_s.step_multi(1e-4, net.stitch_layers, grads.stitch_layers);
+            net.anchors = optim_a.step_multi(1e-4, net.anchors, grads.anchors);
             // Wait for the update to finish (lazy backends).
             let _ = net.anchors[0].num_params();
-            let _ = loss.into_scalar::<f32>();
             if i >= 2 {
                 times.push(t.elapsed().as_secs_f64() * 1e3);
             }
@@ -76,6 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let line = serde_json::json!({
             "id": id.index(),
             "ms": times[times.len() / 2],
+            "shards": parallel.shards(),
             "description": net.space().display(id)?.to_string(),
         });
         println!("{line}");

@@ -12,6 +12,12 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use snnet_core::select::{Budget, Cost, StitchRecord, StitchTable};
 use snnet_core::space::{AnchorRegistry, Direction, Pairing, SpaceConfig, StitchKind, StitchSpace};
 
+/// Burn allocates a fresh buffer for most tensor ops; glibc's malloc hands large ones back to the
+/// OS on free and page-faults them in again, which made training steps 1.3x slower than with
+/// mimalloc (docs/PERFORMANCE.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod format;
 mod snnet_cmd;
 mod train_cmd;

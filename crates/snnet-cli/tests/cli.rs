@@ -551,6 +551,37 @@ fn snnet_fixture(dir: &std::path::Path) -> (String, String, String) {
 }
 
 #[test]
+fn train_checks_its_teacher_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap();
+    let err = stderr_of_failure(&snnet(&[
+        "train",
+        "--snnet",
+        "none.safetensors",
+        "--teacher",
+        "fmnist_vit_l",
+        "--out",
+        out,
+    ]));
+    assert!(
+        err.contains("--teacher and --teacher-weights go together"),
+        "{err}"
+    );
+    let err = stderr_of_failure(&snnet(&[
+        "train",
+        "--snnet",
+        "none.safetensors",
+        "--teacher",
+        "no_such_model",
+        "--teacher-weights",
+        "t.safetensors",
+        "--out",
+        out,
+    ]));
+    assert!(err.contains("no_such_model"), "{err}");
+}
+
+#[test]
 fn init_then_forward_a_stitch() {
     let dir = tempfile::tempdir().unwrap();
     let (models, images, input) = snnet_fixture(dir.path());

@@ -56,6 +56,12 @@ pub enum Error {
         /// The loss.
         loss: f64,
     },
+    /// A data-parallel shard's thread panicked (e.g. the backend ran out of memory).
+    #[error("a data-parallel worker failed: {reason}")]
+    Worker {
+        /// The panic's message.
+        reason: String,
+    },
 }
 
 fn hint_text(hint: &Option<String>) -> String {

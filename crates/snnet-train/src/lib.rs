@@ -1,4 +1,6 @@
-//! Training for SN-Net on Burn. So far: the data.
+//! Training for SN-Net on Burn: data, joint training ([`train::Trainer`]), data parallelism
+//! over threads or devices ([`parallel::DataParallel`]), evaluation of every stitch
+//! ([`eval`]) and the accuracy-vs-FLOPs plot ([`plot`]).
 //!
 //! - [`data::FashionMnist`]: Fashion-MNIST from Debian's `dataset-fashion-mnist` package (IDX
 //!   files, gzipped or not, in [`data::DEFAULT_DIR`] or any directory), with a
@@ -28,6 +30,7 @@ pub use burn;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod parallel;
 pub mod plot;
 pub mod train;
 

@@ -8,7 +8,7 @@ use std::time::Instant;
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor};
@@ -18,6 +18,7 @@ use snnet_core::{Anchor, Model, SnNet, StitchId};
 
 use crate::data::{Batcher, Dataset, sample_rng};
 use crate::error::{Error, Result};
+use crate::parallel::DataParallel;
 
 /// How the teacher's outputs enter the loss.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
@@ -283,6 +284,7 @@ pub struct Trainer<D> {
     data: Batcher<D>,
     teacher: Option<Model>,
     checkpoint_dir: Option<PathBuf>,
+    parallel: Option<DataParallel>,
 }
 
 impl<D: Dataset> Trainer<D> {
@@ -298,6 +300,7 @@ impl<D: Dataset> Trainer<D> {
             data,
             teacher: None,
             checkpoint_dir: None,
+            parallel: None,
         })
     }
 
@@ -313,6 +316,17 @@ impl<D: Dataset> Trainer<D> {
     #[must_use]
     pub fn with_checkpoints(mut self, dir: impl Into<PathBuf>) -> Self {
         self.checkpoint_dir = Some(dir.into());
+        self
+    }
+
+    /// Splits every batch into shards that run in parallel (see [`DataParallel`]): on a CPU,
+    /// `DataParallel::threads(device, cores)` keeps every core busy; with several GPUs, one
+    /// shard per GPU. Without it the whole batch runs on the batcher's device, on the calling
+    /// thread. The result equals the unsplit run's up to float rounding, and is the same on
+    /// every run for a given number of shards.
+    #[must_use]
+    pub fn with_data_parallel(mut self, parallel: DataParallel) -> Self {
+        self.parallel = Some(parallel);
         self
     }
 
@@ -363,12 +377,31 @@ impl<D: Dataset> Trainer<D> {
             progress(TrainEvent::Resumed { epoch: start });
         }
 
-        let smooth = CrossEntropyLossConfig::new()
-            .with_smoothing(
-                (self.config.label_smoothing > 0.0).then_some(self.config.label_smoothing),
-            )
-            .init(&device);
-        let plain = CrossEntropyLossConfig::new().init(&device);
+        let parallel = self
+            .parallel
+            .clone()
+            .unwrap_or_else(|| DataParallel::single(device.clone()));
+        // Per shard: the losses and the teacher, on the shard's device.
+        let smoothing = (self.config.label_smoothing > 0.0).then_some(self.config.label_smoothing);
+        let losses: Vec<_> = parallel
+            .devices()
+            .iter()
+            .map(|d| {
+                let smooth = CrossEntropyLossConfig::new()
+                    .with_smoothing(smoothing)
+                    .init(d);
+                (smooth, CrossEntropyLossConfig::new().init(d))
+            })
+            .collect();
+        let teachers: Vec<Option<Model>> = parallel
+            .devices()
+            .iter()
+            .map(|d| {
+                (self.config.distill != Distill::None)
+                    .then(|| self.teacher.clone().map(|t| t.fork(d)))
+                    .flatten()
+            })
+            .collect();
         let steps = self.data.batches_per_epoch();
         if steps == 0 {
             return Err(Error::InvalidConfig {
@@ -387,17 +420,21 @@ impl<D: Dataset> Trainer<D> {
                 let [b, ..] = batch.images.dims();
                 let id = sampler.sample(self.config.seed, epoch, step);
                 counts[id.index()] += 1;
-                let logits = net.forward(batch.images.clone(), id)?;
-                let mut loss = smooth.forward(logits.clone(), batch.labels.clone());
-                if let Some(teacher) = &self.teacher {
+                let loss = |net: &SnNet, x: Tensor<4>, y: Tensor<1, Int>, shard: usize| {
+                    let (smooth, plain) = &losses[shard];
+                    let logits = net.forward(x.clone(), id)?;
+                    let loss = smooth.forward(logits.clone(), y);
+                    let Some(teacher) = &teachers[shard] else {
+                        return Ok(loss);
+                    };
                     let alpha = self.config.distill_alpha;
-                    let t = teacher.forward(batch.images)?.detach();
+                    let t = teacher.forward(x)?.detach();
                     let kd = match self.config.distill {
-                        Distill::None => None,
+                        Distill::None => return Ok(loss),
                         Distill::Hard => {
                             let [n, _] = t.dims();
                             let top1: Tensor<1, Int> = t.argmax(1).reshape([n]);
-                            Some(plain.forward(logits, top1))
+                            plain.forward(logits, top1)
                         }
                         Distill::Soft { temperature } => {
                             let p = softmax(t.div_scalar(temperature), 1);
@@ -405,14 +442,13 @@ impl<D: Dataset> Trainer<D> {
                             let log_p = p.clone().clamp_min(1e-12).log();
                             let [n, _] = p.dims();
                             let kl = (p * (log_p - log_q)).sum().div_scalar(n as f32);
-                            Some(kl.mul_scalar(temperature * temperature))
+                            kl.mul_scalar(temperature * temperature)
                         }
                     };
-                    if let Some(kd) = kd {
-                        loss = loss.mul_scalar(1.0 - alpha) + kd.mul_scalar(alpha);
-                    }
-                }
-                let value = f64::from(loss.clone().into_scalar::<f32>());
+                    Ok(loss.mul_scalar(1.0 - alpha) + kd.mul_scalar(alpha))
+                };
+                let grads = parallel.gradients(&net, batch.images, batch.labels, loss)?;
+                let value = grads.loss;
                 if !value.is_finite() {
                     return Err(Error::Diverged {
                         epoch,
@@ -421,19 +457,16 @@ impl<D: Dataset> Trainer<D> {
                     });
                 }
                 lr = self.config.lr_at(epoch as f64 + step as f64 / steps as f64);
-                let mut grads = loss.backward();
-                let stitch_grads = GradientsParams::from_module(&mut grads, &net.stitch_layers);
-                let anchor_grads = GradientsParams::from_module(&mut grads, &net.anchors);
-                net.stitch_layers = optim_stitch.step(
+                net.stitch_layers = optim_stitch.step_multi(
                     lr * self.config.stitch_lr_scale,
                     net.stitch_layers,
-                    stitch_grads,
+                    grads.stitch_layers,
                 );
                 if !self.config.stitch_only {
-                    net.anchors = optim_anchors.step(
+                    net.anchors = optim_anchors.step_multi(
                         lr * self.config.anchor_lr_scale,
                         net.anchors,
-                        anchor_grads,
+                        grads.anchors,
                     );
                 }
                 images_seen += b;

@@ -7,6 +7,7 @@ use snnet_core::burn::tensor::{Device, Tensor};
 use snnet_core::zoo::{ModelConfig, ModelEntry, VitConfig};
 use snnet_core::{SnNet, SnNetConfig, SpaceConfig, StitchId};
 use snnet_train::data::{BatchConfig, Batcher, FashionMnist, Transform};
+use snnet_train::parallel::DataParallel;
 use snnet_train::train::{Distill, Sampling, StitchSampler, TrainConfig, TrainEvent, Trainer};
 
 fn anchor(name: &str, dim: usize, heads: usize) -> ModelEntry {
@@ -61,6 +62,16 @@ fn recipe() -> TrainConfig {
     }
 }
 
+fn recipe_for(shards: usize) -> TrainConfig {
+    if shards == 1 {
+        return recipe();
+    }
+    TrainConfig {
+        distill: Distill::Soft { temperature: 2.0 },
+        ..recipe()
+    }
+}
+
 fn outputs(net: &SnNet) -> Vec<Vec<f32>> {
     let device = Device::default();
     let x = Tensor::<4>::ones([2, 1, 16, 16], &device);
@@ -75,17 +86,28 @@ fn outputs(net: &SnNet) -> Vec<Vec<f32>> {
         .collect()
 }
 
-#[test]
-fn loss_falls_and_a_killed_run_resumes_to_the_same_weights() {
+/// Trains 3 epochs uninterrupted, then again killed mid-epoch and resumed: the loss falls and
+/// both runs end with the same weights. `shards` > 1 runs each step data parallel on threads,
+/// with soft distillation from a teacher (each shard with its own replica of it).
+fn killed_run_resumes_to_the_same_weights(shards: usize) {
     let device = Device::default();
     let train_device = device.clone().autodiff();
     let init = config().init(&device).unwrap();
+    let make = |dir: &std::path::Path| {
+        let trainer = Trainer::new(recipe_for(shards), data(&train_device))
+            .unwrap()
+            .with_checkpoints(dir);
+        if shards == 1 {
+            return trainer;
+        }
+        trainer
+            .with_data_parallel(DataParallel::threads(train_device.clone(), shards).unwrap())
+            .with_teacher(Some(init.anchors[1].clone()))
+    };
 
     // Uninterrupted.
     let dir_a = tempfile::tempdir().unwrap();
-    let trainer = Trainer::new(recipe(), data(&train_device))
-        .unwrap()
-        .with_checkpoints(dir_a.path());
+    let trainer = make(dir_a.path());
     let (full, logs) = trainer.fit(init.clone(), &mut |_| {}).unwrap();
     assert_eq!(logs.len(), 3);
     assert!(logs[2].loss < logs[0].loss, "{logs:?}");
@@ -93,9 +115,7 @@ fn loss_falls_and_a_killed_run_resumes_to_the_same_weights() {
 
     // Killed in the middle of epoch 1, then resumed from the epoch-0 checkpoint.
     let dir_b = tempfile::tempdir().unwrap();
-    let trainer = Trainer::new(recipe(), data(&train_device))
-        .unwrap()
-        .with_checkpoints(dir_b.path());
+    let trainer = make(dir_b.path());
     let killed = catch_unwind(AssertUnwindSafe(|| {
         trainer.fit(init.clone(), &mut |event| {
             if let TrainEvent::Step {
@@ -131,6 +151,16 @@ fn loss_falls_and_a_killed_run_resumes_to_the_same_weights() {
         .fit(config().init(&device).unwrap(), &mut |_| {})
         .unwrap();
     assert_eq!(outputs(&again), b);
+}
+
+#[test]
+fn loss_falls_and_a_killed_run_resumes_to_the_same_weights() {
+    killed_run_resumes_to_the_same_weights(1);
+}
+
+#[test]
+fn data_parallel_with_a_teacher_resumes_to_the_same_weights() {
+    killed_run_resumes_to_the_same_weights(2);
 }
 
 #[test]

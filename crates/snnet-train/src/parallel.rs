@@ -1,0 +1,359 @@
+//! Data parallelism: one training step's forward and backward split into shards of the batch
+//! that run concurrently, one thread per shard, each on its own device (or all on one).
+//!
+//! Burn's CPU backends run large matrix products on all cores but the many small element-wise
+//! operations of a transformer step (norms, softmax, GELU, residual adds, their gradients) on the
+//! calling thread alone, so on a CPU a step leaves most cores idle most of the time. Splitting the
+//! batch into shards that run on parallel threads keeps every core busy; on several GPUs the same
+//! code is multi-device data parallelism. Gradients are combined by Burn's own
+//! [`MultiGradientsParams`] and applied with [`ModuleOptimizer::step_multi`](burn::optim::ModuleOptimizer::step_multi).
+//!
+//! Each shard runs on a *replica* of the network whose parameters are fresh autodiff leaves
+//! with the original [`ParamId`](burn::module::ParamId)s: the shards' graphs share no node, so
+//! Burn keeps them apart and their backward passes do not serialise on one graph lock, while
+//! the gradients still land on the right parameters.
+//!
+//! The loss of every shard must be a mean over its samples; [`DataParallel::gradients`] weights
+//! shard `k` by `n_k / n`, so the combined gradient equals the whole batch's up to float
+//! rounding (BatchNorm layers, as in PyTorch's DDP without SyncBatchNorm, normalise each shard
+//! with its own statistics). A given number of shards gives the same result on every run.
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::optim::{GradientsParams, MultiGradientsParams};
+use burn::tensor::{Device, Int, Tensor};
+use snnet_core::SnNet;
+
+use crate::error::{Error, Result};
+
+/// Where the shards of every batch run.
+///
+/// ```
+/// use snnet_train::burn::tensor::Device;
+/// use snnet_train::parallel::DataParallel;
+///
+/// // Two shards on parallel threads of the default (CPU) device.
+/// let dp = DataParallel::threads(Device::default().autodiff(), 2)?;
+/// assert_eq!(dp.shards(), 2);
+/// # Ok::<(), snnet_train::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct DataParallel {
+    devices: Vec<Device>,
+}
+
+/// A step's loss and gradients, ready for [`ModuleOptimizer::step_multi`](burn::optim::ModuleOptimizer::step_multi).
+pub struct StepGradients {
+    /// The batch's loss (the shards' losses weighted by their share of the batch).
+    pub loss: f64,
+    /// Gradients of the stitching layers' parameters.
+    pub stitch_layers: MultiGradientsParams,
+    /// Gradients of the anchors' parameters.
+    pub anchors: MultiGradientsParams,
+}
+
+impl DataParallel {
+    /// One shard per device; a device may appear several times (shards on parallel threads).
+    /// Every device needs autodiff (`Device::default().autodiff()`).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `devices` is empty.
+    pub fn new(devices: Vec<Device>) -> Result<Self> {
+        if devices.is_empty() {
+            return Err(Error::InvalidConfig {
+                what: "data parallelism",
+                reason: "at least one device is needed".into(),
+            });
+        }
+        Ok(Self { devices })
+    }
+
+    /// `shards` shards on parallel threads of `device`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] when `shards` is 0.
+    pub fn threads(device: Device, shards: usize) -> Result<Self> {
+        Self::new(vec![device; shards])
+    }
+
+    /// No parallelism: the whole batch on `device`, on the calling thread.
+    pub fn single(device: Device) -> Self {
+        Self {
+            devices: vec![device],
+        }
+    }
+
+    /// The number of shards.
+    pub fn shards(&self) -> usize {
+        self.devices.len()
+    }
+
+    /// The devices, one per shard.
+    pub fn devices(&self) -> &[Device] {
+        &self.devices
+    }
+
+    /// The half-open sample ranges of the shards of a batch of `n` (near-equal, empty shards
+    /// left out).
+    pub fn split(&self, n: usize) -> Vec<std::ops::Range<usize>> {
+        let k = self.shards();
+        let mut start = 0;
+        (0..k)
+            .map(|i| {
+                let len = n / k + usize::from(i < n % k);
+                let range = start..start + len;
+                start += len;
+                range
+            })
+            .filter(|r| !r.is_empty())
+            .collect()
+    }
+
+    /// Runs `loss(replica, images, labels, shard)` for every shard of the batch — on the calling
+    /// thread when there is one shard, else one thread per shard, the shard's replica of `net`
+    /// and its slice of the batch on its device — then backward, and returns the weighted loss
+    /// and the gradients of `net`'s parameters.
+    ///
+    /// `loss` must return the mean loss over the samples it is given (a `[1]` tensor); `shard`
+    /// is the shard's index into [`DataParallel::devices`] (e.g. to pick a teacher replica).
+    ///
+    /// # Errors
+    /// The first error a shard's `loss` returns; [`Error::Worker`] when a shard's thread panics
+    /// (e.g. a backend out of memory). A non-finite loss is returned, not checked.
+    ///
+    /// # Shapes
+    /// `images` `[N, C, H, W]`, `labels` `[N]`.
+    pub fn gradients<F>(
+        &self,
+        net: &SnNet,
+        images: Tensor<4>,
+        labels: Tensor<1, Int>,
+        loss: F,
+    ) -> Result<StepGradients>
+    where
+        F: Fn(&SnNet, Tensor<4>, Tensor<1, Int>, usize) -> Result<Tensor<1>> + Sync,
+    {
+        let [n, ..] = images.dims();
+        let ranges = self.split(n);
+        if ranges.len() <= 1 {
+            let device = self.devices[0].clone();
+            let (value, stitch, anchors) = shard_gradients(net, images, labels, 1.0, 0, &loss)?;
+            return Ok(StepGradients {
+                loss: value,
+                stitch_layers: multi(vec![(stitch, device.clone())]),
+                anchors: multi(vec![(anchors, device)]),
+            });
+        }
+        let results: Vec<Result<(f64, GradientsParams, GradientsParams)>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = ranges
+                    .iter()
+                    .enumerate()
+                    .map(|(shard, range)| {
+                        let device = &self.devices[shard];
+                        let replica = replica(net, device);
+                        let x = images
+                            .clone()
+                            .narrow(0, range.start, range.len())
+                            .to_device(device);
+                        let y = labels
+                            .clone()
+                            .narrow(0, range.start, range.len())
+                            .to_device(device);
+                        let weight = range.len() as f32 / n as f32;
+                        let loss = &loss;
+                        scope.spawn(move || shard_gradients(&replica, x, y, weight, shard, loss))
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| {
+                        h.join().unwrap_or_else(|panic| {
+                            let reason = panic
+                                .downcast_ref::<String>()
+                                .cloned()
+                                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                                .unwrap_or_else(|| "unknown panic".into());
+                            Err(Error::Worker { reason })
+                        })
+                    })
+                    .collect()
+            });
+        let mut value = 0.0;
+        let (mut stitch, mut anchors) = (Vec::new(), Vec::new());
+        for (result, device) in results.into_iter().zip(&self.devices) {
+            let (v, s, a) = result?;
+            value += v;
+            stitch.push((s, device.clone()));
+            anchors.push((a, device.clone()));
+        }
+        Ok(StepGradients {
+            loss: value,
+            stitch_layers: multi(stitch),
+            anchors: multi(anchors),
+        })
+    }
+}
+
+fn multi(grads: Vec<(GradientsParams, Device)>) -> MultiGradientsParams {
+    MultiGradientsParams { grads }
+}
+
+/// Forward, loss and backward of one shard; the loss is scaled by `weight` before backward.
+fn shard_gradients<F>(
+    net: &SnNet,
+    images: Tensor<4>,
+    labels: Tensor<1, Int>,
+    weight: f32,
+    shard: usize,
+    loss: &F,
+) -> Result<(f64, GradientsParams, GradientsParams)>
+where
+    F: Fn(&SnNet, Tensor<4>, Tensor<1, Int>, usize) -> Result<Tensor<1>>,
+{
+    let loss = loss(net, images, labels, shard)?;
+    let loss = if weight == 1.0 {
+        loss
+    } else {
+        loss.mul_scalar(weight)
+    };
+    let value = f64::from(loss.clone().into_scalar::<f32>());
+    let mut grads = loss.backward();
+    let stitch = GradientsParams::from_module(&mut grads, &net.stitch_layers);
+    let anchors = GradientsParams::from_module(&mut grads, &net.anchors);
+    Ok((value, stitch, anchors))
+}
+
+/// `net` on `device` with every tracked parameter a fresh autodiff leaf (same ids).
+fn replica(net: &SnNet, device: &Device) -> SnNet {
+    net.clone().fork(device).map(&mut FreshLeaves)
+}
+
+/// Replaces each parameter's tensor by a detached copy that keeps its `require_grad`: a new
+/// leaf of a new graph, under the same [`ParamId`](burn::module::ParamId).
+struct FreshLeaves;
+
+impl ModuleMapper for FreshLeaves {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.map(|t| {
+            let tracked = t.is_require_grad();
+            let t = t.detach();
+            if tracked { t.require_grad() } else { t }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use burn::module::{ModuleVisitor, Param};
+    use burn::nn::loss::CrossEntropyLossConfig;
+    use burn::tensor::{Distribution, TensorData};
+    use snnet_core::zoo::{ModelConfig, ModelEntry, VitConfig};
+    use snnet_core::{SnNetConfig, SpaceConfig, StitchId};
+
+    use super::*;
+
+    fn tiny_net(device: &Device) -> SnNet {
+        let vit = |name: &str, dim: usize| {
+            let mut config = VitConfig::base(dim, 2, 2)
+                .with_img_size([16, 16])
+                .with_num_classes(5);
+            config.patch_size = [8, 8];
+            config.in_chans = 1;
+            config.mlp_hidden = 2 * dim;
+            ModelEntry {
+                name: name.into(),
+                config: ModelConfig::Vit(config),
+                pretrained: None,
+            }
+        };
+        let config = SnNetConfig::new(vec![vit("a", 8), vit("b", 16)], SpaceConfig::default());
+        config.init(device).unwrap().fork(device).train()
+    }
+
+    /// Compares two runs' gradients parameter by parameter.
+    struct Compare {
+        one: MultiGradientsParams,
+        other: MultiGradientsParams,
+        compared: usize,
+    }
+
+    impl ModuleVisitor for Compare {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            match (
+                self.one.remove::<D>(param.id),
+                self.other.remove::<D>(param.id),
+            ) {
+                (Some((a, _)), Some((b, _))) => {
+                    let diff: f32 = (a.clone() - b).abs().max().into_scalar();
+                    let scale: f32 = a.abs().max().into_scalar();
+                    assert!(diff <= 1e-5 * scale.max(1e-3), "{diff} vs {scale}");
+                    self.compared += 1;
+                }
+                (None, None) => {}
+                (a, b) => panic!(
+                    "a gradient in one run only: {} {}",
+                    a.is_some(),
+                    b.is_some()
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn split_is_near_equal_and_skips_empty_shards() {
+        let dp = DataParallel::threads(Device::default(), 3).unwrap();
+        assert_eq!(dp.split(8), vec![0..3, 3..6, 6..8]);
+        assert_eq!(dp.split(2), vec![0..1, 1..2]);
+        assert!(DataParallel::new(vec![]).is_err());
+        assert!(DataParallel::threads(Device::default(), 0).is_err());
+    }
+
+    #[test]
+    fn shards_give_the_whole_batch_gradients() {
+        let device = Device::default().autodiff();
+        let net = tiny_net(&device);
+        let images: Tensor<4> =
+            Tensor::random([7, 1, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+        let labels: Tensor<1, Int> =
+            Tensor::from_data(TensorData::new(vec![0i64, 1, 2, 3, 4, 0, 1], [7]), &device);
+        let ce = CrossEntropyLossConfig::new().init(&device);
+        // A stitched path, so that both anchors and a stitching layer get gradients.
+        let id = StitchId(2);
+        let loss = |net: &SnNet, x: Tensor<4>, y: Tensor<1, Int>, _: usize| {
+            Ok(ce.forward(net.forward(x, id)?, y))
+        };
+        let one = DataParallel::single(device.clone())
+            .gradients(&net, images.clone(), labels.clone(), loss)
+            .unwrap();
+        let three = DataParallel::threads(device.clone(), 3)
+            .unwrap()
+            .gradients(&net, images, labels, loss)
+            .unwrap();
+        assert!(
+            (one.loss - three.loss).abs() < 1e-5,
+            "{} {}",
+            one.loss,
+            three.loss
+        );
+        let mut stitch = Compare {
+            one: one.stitch_layers,
+            other: three.stitch_layers,
+            compared: 0,
+        };
+        net.stitch_layers.visit(&mut stitch);
+        let mut anchors = Compare {
+            one: one.anchors,
+            other: three.anchors,
+            compared: 0,
+        };
+        net.anchors.visit(&mut anchors);
+        assert!(stitch.compared >= 2, "{} stitch gradients", stitch.compared);
+        assert!(
+            anchors.compared > 10,
+            "{} anchor gradients",
+            anchors.compared
+        );
+    }
+}
