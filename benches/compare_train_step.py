@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Training step time per stitch: Rust (Burn) vs PyTorch doing the same step on the same machine.
 
-    python3 benches/compare_train_step.py [--ids 0,1,2,10,30] [--iters 5] [--skip-cargo]
+    python3 benches/compare_train_step.py [--ids 0,1,2,10,30] [--iters 5] [--shards N]
+    BURN_DEVICE=cuda python3 benches/compare_train_step.py --bin-dir DIR --device cuda --shards 1
 
 The SN-Net is the Fashion-MNIST family of configs/fashion_mnist_vit.json (ViT, patch 7 on 1×28×28,
 widths 32/64/128, depth 6). One step = forward of the stitch, label-smoothed cross-entropy,
@@ -33,14 +34,22 @@ def main():
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--shards", type=int, default=0, help="Rust data-parallel shards (0: the CLI's default)")
+    p.add_argument("--bin-dir", help="prebuilt `snnet` and `time_train_step` here instead of cargo run "
+                   "(e.g. built with --features cuda for a GPU machine without cargo)")
+    p.add_argument("--device", default="cpu", help="PyTorch's device: cpu or cuda (run Rust with "
+                   "BURN_DEVICE=cuda to match)")
     args = p.parse_args()
 
-    space = json.loads(run(["cargo", "run", "-q", "--release", "-p", "snnet-cli", "--bin", "snnet", "--",
-                            "cost", "--anchors", ",".join(NAMES), "--format", "json"]))
-    ours = [json.loads(l) for l in run(["cargo", "run", "-q", "--release", "-p", "snnet-train", "--example",
-                                        "time_train_step", "--", "--ids", args.ids, "--iters", str(args.iters),
-                                        "--batch", str(args.batch), "--shards", str(args.shards)]).splitlines()
-            if l.strip()]
+    def rust(package, kind, name, *rest):
+        if args.bin_dir:
+            return run([os.path.join(args.bin_dir, name), *rest])
+        return run(["cargo", "run", "-q", "--release", "-p", package, kind, name, "--", *rest])
+
+    space = json.loads(rust("snnet-cli", "--bin", "snnet", "cost", "--anchors", ",".join(NAMES),
+                            "--format", "json"))
+    ours = [json.loads(l) for l in rust("snnet-train", "--example", "time_train_step", "--ids", args.ids,
+                                        "--iters", str(args.iters), "--batch", str(args.batch),
+                                        "--shards", str(args.shards)).splitlines() if l.strip()]
 
     import torch
     from timm.models.vision_transformer import VisionTransformer
@@ -56,11 +65,15 @@ def main():
                                          mlp_ratio=c["mlp_hidden"] / c["embed_dim"]))
     widths = [configs[n]["embed_dim"] for n in NAMES]
     layers = torch.nn.ModuleDict({f"{a}-{a + 1}": torch.nn.Linear(widths[a], widths[a + 1]) for a in range(2)})
+    dev = torch.device(args.device)
+    anchors = [m.to(dev) for m in anchors]
+    layers = layers.to(dev)
     params = [p for m in anchors for p in m.parameters()] + list(layers.parameters())
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05)
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
-    x = torch.randn(args.batch, 1, 28, 28)
-    y = torch.arange(args.batch) % 10
+    x = torch.randn(args.batch, 1, 28, 28, device=dev)
+    y = torch.arange(args.batch, device=dev) % 10
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
 
     def forward(stitch):
         ids, cuts = stitch["anchors"], stitch["cuts"]
@@ -86,14 +99,17 @@ def main():
             loss = loss_fn(forward(stitch), y)
             loss.backward()
             opt.step()
+            sync()
             if i >= 2:
                 times.append((time.perf_counter() - t0) * 1e3)
         rows.append((r["id"], r["description"], r["ms"], statistics.median(times)))
 
     shards = ours[0]["shards"] if ours else 0
-    print(f"Training step, batch {args.batch}, {os.cpu_count()} threads, torch {torch.__version__}, "
+    where = f"{os.cpu_count()} threads" if dev.type == "cpu" else torch.cuda.get_device_name()
+    print(f"Training step, batch {args.batch}, {where}, torch {torch.__version__}, "
           f"Rust in {shards} data-parallel shards\n")
-    print("| stitch | path | Rust (Burn flex) ms | PyTorch ms | ratio |")
+    backend = os.environ.get("BURN_DEVICE", "flex")
+    print(f"| stitch | path | Rust (Burn {backend}) ms | PyTorch ({dev.type}) ms | ratio |")
     print("|---|---|---|---|---|")
     for i, d, a, b in rows:
         print(f"| {i} | {d} | {a:.1f} | {b:.1f} | {a / b:.2f} |")

@@ -83,8 +83,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let grads = parallel.gradients(&net, images.clone(), labels.clone(), loss)?;
             net.stitch_layers = optim_s.step_multi(1e-4, net.stitch_layers, grads.stitch_layers);
             net.anchors = optim_a.step_multi(1e-4, net.anchors, grads.anchors);
-            // Wait for the update to finish (lazy backends).
-            let _ = net.anchors[0].num_params();
+            // Wait for the update to finish (asynchronous backends: CUDA, wgpu).
+            device.sync().map_err(|e| format!("{e:?}"))?;
             if i >= 2 {
                 times.push(t.elapsed().as_secs_f64() * 1e3);
             }

@@ -108,10 +108,10 @@ impl DataParallel {
             .collect()
     }
 
-    /// Runs `loss(replica, images, labels, shard)` for every shard of the batch — on the calling
-    /// thread when there is one shard, else one thread per shard, the shard's replica of `net`
-    /// and its slice of the batch on its device — then backward, and returns the weighted loss
-    /// and the gradients of `net`'s parameters.
+    /// Runs `loss(replica, images, labels, shard)` for every shard of the batch — one thread
+    /// per shard, the shard's replica of `net` and its slice of the batch on its device; with a
+    /// single shard, `net` and the batch as given, on the calling thread — then backward, and
+    /// returns the weighted loss and the gradients of `net`'s parameters.
     ///
     /// `loss` must return the mean loss over the samples it is given (a `[1]` tensor); `shard`
     /// is the shard's index into [`DataParallel::devices`] (e.g. to pick a teacher replica).
