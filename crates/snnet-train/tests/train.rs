@@ -3,7 +3,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-use snnet_core::burn::tensor::{Device, Tensor};
+use snnet_core::burn::module::{Module, ModuleVisitor, Param};
+use snnet_core::burn::nn::loss::CrossEntropyLossConfig;
+use snnet_core::burn::optim::MultiGradientsParams;
+use snnet_core::burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use snnet_core::zoo::{ModelConfig, ModelEntry, VitConfig};
 use snnet_core::{SnNet, SnNetConfig, SpaceConfig, StitchId};
 use snnet_train::data::{BatchConfig, Batcher, FashionMnist, Transform};
@@ -220,4 +223,79 @@ fn sampling_is_seeded_and_grouped() {
         ..recipe()
     };
     assert!(Trainer::new(bad, data(&Device::default())).is_err());
+}
+
+/// Compares two runs' gradients parameter by parameter.
+struct Compare {
+    one: MultiGradientsParams,
+    other: MultiGradientsParams,
+    compared: usize,
+}
+
+impl ModuleVisitor for Compare {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        match (
+            self.one.remove::<D>(param.id),
+            self.other.remove::<D>(param.id),
+        ) {
+            (Some((a, _)), Some((b, _))) => {
+                let diff: f32 = (a.clone() - b).abs().max().into_scalar();
+                let scale: f32 = a.abs().max().into_scalar();
+                assert!(diff <= 1e-5 * scale.max(1e-3), "{diff} vs {scale}");
+                self.compared += 1;
+            }
+            (None, None) => {}
+            (a, b) => panic!(
+                "a gradient in one run only: {} {}",
+                a.is_some(),
+                b.is_some()
+            ),
+        }
+    }
+}
+
+#[test]
+fn shards_give_the_whole_batch_gradients() {
+    let device = Device::default().autodiff();
+    let net = config().init(&device).unwrap().fork(&device).train();
+    let images: Tensor<4> = Tensor::random([7, 1, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+    let labels: Tensor<1, Int> =
+        Tensor::from_data(TensorData::new(vec![0i64, 1, 2, 3, 4, 0, 1], [7]), &device);
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    // A stitched path, so that both anchors and a stitching layer get gradients.
+    let id = StitchId(2);
+    let loss = |net: &SnNet, x: Tensor<4>, y: Tensor<1, Int>, _: usize| {
+        Ok(ce.forward(net.forward(x, id)?, y))
+    };
+    let one = DataParallel::single(device.clone())
+        .gradients(&net, images.clone(), labels.clone(), loss)
+        .unwrap();
+    let three = DataParallel::threads(device.clone(), 3)
+        .unwrap()
+        .gradients(&net, images, labels, loss)
+        .unwrap();
+    assert!(
+        (one.loss - three.loss).abs() < 1e-5,
+        "{} {}",
+        one.loss,
+        three.loss
+    );
+    let mut stitch = Compare {
+        one: one.stitch_layers,
+        other: three.stitch_layers,
+        compared: 0,
+    };
+    net.stitch_layers.visit(&mut stitch);
+    let mut anchors = Compare {
+        one: one.anchors,
+        other: three.anchors,
+        compared: 0,
+    };
+    net.anchors.visit(&mut anchors);
+    assert!(stitch.compared >= 2, "{} stitch gradients", stitch.compared);
+    assert!(
+        anchors.compared > 10,
+        "{} anchor gradients",
+        anchors.compared
+    );
 }
