@@ -27,162 +27,110 @@ use snnet_zoo::{LoadReport, WeightFormat, weights::sniff_format};
 
 use crate::error::{Error, Result};
 use crate::net::SnNet;
-use crate::plan::SnNetConfig;
+use crate::plan::{Plan, SnNetConfig};
 
 /// The safetensors metadata key holding the [`SnNetConfig`] JSON.
 pub const CONFIG_KEY: &str = "snnet";
 
-/// What loading a checkpoint did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CheckpointReport {
-    /// The file.
-    pub path: PathBuf,
-    /// Per anchor, what its load did.
-    pub anchors: Vec<LoadReport>,
-    /// The stitching-layer tensors loaded (file keys).
-    pub stitch_tensors: Vec<String>,
-}
+/// A stitching layer's tensors: (module name, checkpoint name).
+const LAYER_TENSORS: [(&str, &str); 4] = [
+    ("weight", "weight"),
+    ("bias", "bias"),
+    ("lora_a", "lora_A"),
+    ("lora_b", "lora_B"),
+];
 
-fn checkpoint_error(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Checkpoint {
-        path: path.to_owned(),
-        reason: reason.into(),
-    }
-}
-
-/// Reads the [`SnNetConfig`] stored in a checkpoint written by [`SnNet::save`].
+/// The one table between the network's module keys and the checkpoint's file keys (the
+/// reference's layout), derived from the plan. [`SnNet::save`] maps module → file with it and
+/// [`SnNet::load_with_config`] file → module, so the two directions cannot disagree.
 ///
-/// # Errors
-/// [`Error::Io`], and [`Error::Checkpoint`] when the file is not safetensors or carries no
-/// (valid) config — a reference checkpoint needs [`SnNet::load_with_config`].
-pub fn read_config(path: &Path) -> Result<SnNetConfig> {
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut len = [0u8; 8];
-    file.read_exact(&mut len)
-        .map_err(|_| checkpoint_error(path, "too short to be a safetensors file"))?;
-    let len = u64::from_le_bytes(len);
-    let size = file.metadata().map_err(io)?.len();
-    if len > size.saturating_sub(8) || len > 100 << 20 {
-        return Err(checkpoint_error(
-            path,
-            "not a safetensors file (bad header length)",
-        ));
-    }
-    let mut header = vec![0u8; len as usize];
-    file.read_exact(&mut header).map_err(io)?;
-    let header: serde_json::Value = serde_json::from_slice(&header)
-        .map_err(|e| checkpoint_error(path, format!("unreadable safetensors header: {e}")))?;
-    let config = header
-        .get("__metadata__")
-        .and_then(|m| m.get(CONFIG_KEY))
-        .and_then(|c| c.as_str())
-        .ok_or_else(|| {
-            checkpoint_error(
-                path,
-                "no SN-Net config in the metadata (a reference checkpoint: name its anchors)",
-            )
-        })?;
-    serde_json::from_str(config)
-        .map_err(|e| checkpoint_error(path, format!("invalid SN-Net config: {e}")))
+/// | module key | file key |
+/// |---|---|
+/// | `anchors.{a}.model.<timm key>` | `anchors.{a}.<timm key>` |
+/// | `stitch_layers.{flat}.transform.{weight,bias,lora_a,lora_b}` | `{reference prefix}.transform.{weight,bias,lora_A,lora_B}` |
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointKeys {
+    anchors: usize,
+    layers: Vec<String>,
 }
 
-/// Where a checkpoint's stitching-layer tensors come from.
-enum TensorSource {
-    Safetensors(Box<SafetensorsStore>),
-    Pytorch(Box<PytorchStore>),
-}
-
-impl TensorSource {
-    fn open(path: &Path) -> Result<Self> {
-        Ok(match sniff_format(path)? {
-            WeightFormat::Safetensors => {
-                Self::Safetensors(Box::new(SafetensorsStore::from_file(path)))
-            }
-            WeightFormat::Pytorch => {
-                // Reference checkpoints wrap the state dict as {"model": ...}.
-                let mut plain = PytorchStore::from_file(path);
-                let has_layers = plain
-                    .keys()
-                    .map(|k| k.iter().any(|k| k.starts_with("stitch_layers.")))
-                    .unwrap_or(false);
-                if has_layers {
-                    Self::Pytorch(Box::new(plain))
-                } else {
-                    Self::Pytorch(Box::new(
-                        PytorchStore::from_file(path).with_top_level_key("model"),
-                    ))
-                }
-            }
+impl CheckpointKeys {
+    /// The table of a plan.
+    ///
+    /// # Errors
+    /// [`Error::Incompatible`] when a stitching layer has no reference key.
+    pub fn new(plan: &Plan) -> Result<Self> {
+        let layers = (0..plan.layer_keys().len())
+            .map(|index| {
+                plan.reference_layer_prefix(index).ok_or_else(|| {
+                    Error::Incompatible(format!("stitching layer {index} has no checkpoint key"))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            anchors: plan.config().anchors.len(),
+            layers,
         })
     }
 
-    fn get(&mut self, path: &Path, key: &str) -> Result<Option<TensorData>> {
-        let found = match self {
-            Self::Safetensors(s) => s.get_tensor(key).map_err(|e| e.to_string()),
-            Self::Pytorch(s) => s.get_tensor(key).map_err(|e| e.to_string()),
-        }
-        .map_err(|e| checkpoint_error(path, e))?;
-        found
-            .map(|t| bridge::to_data(t).map_err(|e| checkpoint_error(path, e.to_string())))
-            .transpose()
+    /// The file-key prefix of anchor `a`'s tensors (`anchors.{a}.`).
+    pub fn anchor_prefix(a: usize) -> String {
+        format!("anchors.{a}.")
     }
-}
 
-impl SnNet {
-    /// Saves the whole SN-Net — anchors, stitching layers and its [`SnNetConfig`] — as one
-    /// safetensors file in the reference's key layout (see the module docs). The write is
-    /// atomic: a temporary file in the same folder, renamed over `path` when complete.
-    ///
-    /// # Errors
-    /// [`Error::Checkpoint`] when the file cannot be written.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        let config = serde_json::to_string(self.config())
-            .map_err(|e| checkpoint_error(path, e.to_string()))?;
-        let mut remapper = KeyRemapper::new()
-            .add_pattern(r"^anchors\.(\d+)\.model\.", "anchors.$1.")
-            .and_then(|r| r.add_pattern(r"\.lora_a$", ".lora_A"))
-            .and_then(|r| r.add_pattern(r"\.lora_b$", ".lora_B"))
-            .map_err(|e| checkpoint_error(path, e.to_string()))?;
-        for index in 0..self.stitch_layers.len() {
-            let prefix = self.plan().reference_layer_prefix(index).ok_or_else(|| {
-                checkpoint_error(path, format!("stitching layer {index} has no key"))
-            })?;
-            remapper = remapper
-                .add_pattern(
-                    format!(r"^stitch_layers\.{index}\.transform\."),
-                    format!("{prefix}.transform."),
-                )
-                .map_err(|e| checkpoint_error(path, e.to_string()))?;
+    /// The file key of flat stitching layer `index`'s tensor `name` (a module name:
+    /// `weight`, `bias`, `lora_a`, `lora_b`).
+    pub fn layer_key(&self, index: usize, name: &str) -> Option<String> {
+        let (_, file) = LAYER_TENSORS.iter().find(|(module, _)| *module == name)?;
+        Some(format!("{}.transform.{file}", self.layers.get(index)?))
+    }
+
+    /// The file key of a module key, or `None` for a key outside the network.
+    pub fn file_key(&self, module_key: &str) -> Option<String> {
+        if let Some(rest) = module_key.strip_prefix("anchors.") {
+            let (a, key) = rest.split_once(".model.")?;
+            let a: usize = a.parse().ok().filter(|&a| a < self.anchors)?;
+            return Some(format!("{}{key}", Self::anchor_prefix(a)));
         }
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "snnet".to_owned());
-        let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-        let mut store = SafetensorsStore::from_file(&tmp)
+        let rest = module_key.strip_prefix("stitch_layers.")?;
+        let (index, name) = rest.split_once(".transform.")?;
+        self.layer_key(index.parse().ok()?, name)
+    }
+
+    /// The module key of a file key, or `None` for a key the network does not hold.
+    pub fn module_key(&self, file_key: &str) -> Option<String> {
+        for (index, prefix) in self.layers.iter().enumerate() {
+            let Some(name) = file_key
+                .strip_prefix(prefix.as_str())
+                .and_then(|r| r.strip_prefix(".transform."))
+            else {
+                continue;
+            };
+            let (module, _) = LAYER_TENSORS.iter().find(|(_, file)| *file == name)?;
+            return Some(format!("stitch_layers.{index}.transform.{module}"));
+        }
+        let rest = file_key.strip_prefix("anchors.")?;
+        let (a, key) = rest.split_once('.')?;
+        let a: usize = a.parse().ok().filter(|&a| a < self.anchors)?;
+        Some(format!("anchors.{a}.model.{key}"))
+    }
+
+    /// The module → file remapping as Burn's key remapper (for saving).
+    fn to_file(&self) -> std::result::Result<KeyRemapper, String> {
+        let remapper = CheckpointKeys::new(self.plan())?
+            .to_file()
+            .map_err(|e| checkpoint_error(path, e))?;
+        let mut store = SafetensorsStore::from_bytes(None)
             .with_to_adapter(BurnToPyTorchAdapter)
             .skip_enum_variants(true)
             .remap(remapper)
-            .metadata(CONFIG_KEY, config)
-            .overwrite(true);
-        let saved = self
-            .save_into(&mut store)
-            .map_err(|e| checkpoint_error(path, e.to_string()));
-        let renamed = saved.and_then(|()| {
-            std::fs::rename(&tmp, path).map_err(|source| Error::Io {
-                path: path.to_owned(),
-                source,
-            })
-        });
-        if renamed.is_err() {
-            // Best effort: a failed save must not leave a stray temporary file.
-            let _ = std::fs::remove_file(&tmp);
-        }
-        renamed
+            .metadata(CONFIG_KEY, config);
+        self.save_into(&mut store)
+            .map_err(|e| checkpoint_error(path, e.to_string()))?;
+        let bytes = store
+            .get_bytes()
+            .map_err(|e| checkpoint_error(path, e.to_string()))?;
+        Ok(snnet_fs::write_atomic(path, &bytes)?)
     }
 
     /// Loads a checkpoint written by [`SnNet::save`].
@@ -206,22 +154,22 @@ impl SnNet {
         device: &Device,
     ) -> Result<(Self, CheckpointReport)> {
         let plan = Arc::new(config.plan()?);
-        let net = SnNet::from_plan(plan.clone(), Init::Zeros, device)?;
+        let keys = CheckpointKeys::new(&plan)?;
         let mut anchors = Vec::with_capacity(config.anchors.len());
         let mut reports = Vec::with_capacity(config.anchors.len());
         for (a, entry) in config.anchors.iter().enumerate() {
-            let (model, report) = entry.load_prefixed(path, &format!("anchors.{a}."), device)?;
+            let (model, report) =
+                entry.load_prefixed(path, &CheckpointKeys::anchor_prefix(a), device)?;
             anchors.push(model);
             reports.push(report);
         }
         let mut source = TensorSource::open(path)?;
-        let mut layers = Vec::with_capacity(net.stitch_layers.len());
+        let stitch_layers = crate::net::init_stitch_layers(&plan, Init::Zeros, device)?;
+        let mut layers = Vec::with_capacity(stitch_layers.len());
         let mut loaded = Vec::new();
-        for (index, layer) in net.stitch_layers.into_iter().enumerate() {
-            let prefix = plan.reference_layer_prefix(index).ok_or_else(|| {
-                checkpoint_error(path, format!("stitching layer {index} has no key"))
-            })?;
-            let key = |name: &str| format!("{prefix}.transform.{name}");
+        for (index, layer) in stitch_layers.into_iter().enumerate() {
+            let prefix = plan.reference_layer_prefix(index).unwrap_or_default();
+            let key = |name: &str| keys.layer_key(index, name).unwrap_or_default();
             let (o, i) = (layer.out_width(), layer.in_width());
             let missing = |k: String| Error::MissingLayer {
                 path: path.to_owned(),
@@ -273,12 +221,12 @@ impl SnNet {
                         device,
                     ))
                 };
-                let a_val = read(&mut source, "lora_A", a.dims())?;
-                let b_val = read(&mut source, "lora_B", b.dims())?;
+                let a_val = read(&mut source, "lora_a", a.dims())?;
+                let b_val = read(&mut source, "lora_b", b.dims())?;
                 layer.transform.lora_a = Some(burn::module::Param::initialized(a.id, a_val));
                 layer.transform.lora_b = Some(burn::module::Param::initialized(b.id, b_val));
-                loaded.push(key("lora_A"));
-                loaded.push(key("lora_B"));
+                loaded.push(key("lora_a"));
+                loaded.push(key("lora_b"));
             }
             layers.push(layer);
         }

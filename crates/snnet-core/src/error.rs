@@ -15,6 +15,17 @@ pub enum Error {
     /// From a stitching layer or the least-squares solver.
     #[error(transparent)]
     Stitch(#[from] snnet_stitch::Error),
+    /// From the selector (unknown cost, infeasible budget, malformed table, …).
+    #[error(transparent)]
+    Select(#[from] snnet_select::Error),
+    /// A weight file per anchor was expected.
+    #[error("{anchors} anchors need {anchors} weight files, {files} given")]
+    WeightCount {
+        /// Anchors in the config.
+        anchors: usize,
+        /// Weight files given.
+        files: usize,
+    },
     /// Anchors that cannot be stitched as configured.
     #[error("anchors cannot be stitched: {0}")]
     Incompatible(String),
@@ -39,6 +50,9 @@ pub enum Error {
         /// The keys looked for.
         tried: Vec<String>,
     },
+    /// Writing a file safely failed (or its target is not a regular file).
+    #[error(transparent)]
+    Write(#[from] snnet_fs::Error),
     /// An I/O error on a file.
     #[error("{}: {source}", .path.display())]
     Io {

@@ -1,6 +1,6 @@
 //! The least-squares initialisation of every stitching layer (SN-Net §3.2).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use burn::tensor::Tensor;
@@ -126,27 +126,9 @@ impl SnNet {
         if n == 0 {
             return Err(Error::InitInput("no images".to_owned()));
         }
-        let plan = self.plan().clone();
-        let space = plan.space();
-
-        // Which anchor states each fit reads: state 0 is the embedded input, state g + 1 the
-        // output of global block g.
-        let state = |anchor: usize, stage: Option<usize>, block: usize| {
-            space.anchors()[anchor].global_block(stage.unwrap_or(0), block)
-        };
-        let mut needed: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
-        for group in space.layer_groups() {
-            for cut in group.positions.iter().flatten() {
-                needed
-                    .entry(group.front)
-                    .or_default()
-                    .insert(state(group.front, group.stage, cut.front) + 1);
-                needed
-                    .entry(group.end)
-                    .or_default()
-                    .insert(state(group.end, group.stage, cut.end));
-            }
-        }
+        let plan = self.plan.clone();
+        // Which anchor states the fits read (the plan's handovers; state s enters block s).
+        let needed = plan.fit_states();
 
         let started = Instant::now();
         let chunk = if options.chunk == 0 { n } else { options.chunk };
@@ -159,22 +141,26 @@ impl SnNet {
                 .ok_or_else(|| Error::Incompatible(format!("the space names anchor {anchor}")))?;
             let last = states.iter().next_back().copied().unwrap_or(0);
             for c in 0..chunks {
-                let batch = images
-                    .clone()
-                    .narrow(0, c * chunk, chunk.min(n - c * chunk));
-                let mut x = model.embed(batch)?;
-                for s in 0..=last {
-                    if s > 0 {
-                        x = model.block(s - 1, x)?;
+                let start = c * chunk;
+                let batch = images.clone().narrow(0, start, chunk.min(n - start));
+                let x = model.embed(batch)?;
+                let mut kept = Vec::with_capacity(states.len());
+                model.blocks_with_states(0..last, x, &mut |state, x| {
+                    if states.contains(&state) {
+                        kept.push((state, x.clone()));
                     }
-                    if states.contains(&s) {
-                        let (rows, cols) = rows_of(x.clone())?;
-                        let entry = stored.entry((anchor, s)).or_insert_with(|| Stored {
+                    Ok(())
+                })?;
+                for (state, x) in kept {
+                    let (rows, cols) = rows_of(x)?;
+                    stored
+                        .entry((anchor, state))
+                        .or_insert_with(|| Stored {
                             data: Vec::new(),
                             cols,
-                        });
-                        entry.data.extend_from_slice(&rows);
-                    }
+                        })
+                        .data
+                        .extend_from_slice(&rows);
                 }
                 progress(LsProgress::Features {
                     anchor,
@@ -186,54 +172,55 @@ impl SnNet {
         let features_seconds = started.elapsed().as_secs_f64();
 
         let started = Instant::now();
-        let total: usize = space
-            .layer_groups()
-            .iter()
-            .map(|g| g.positions.iter().filter(|p| !p.is_empty()).count())
-            .sum();
-        let mut done = 0;
-        let mut fits = Vec::new();
+        let total = plan.fits().len();
+        let mut fits = Vec::with_capacity(total);
         let mut net = self;
-        let groups: Vec<_> = plan.groups().map(|(g, o)| (g.clone(), o)).collect();
-        for (group, offset) in groups {
-            let mut systems: HashMap<usize, SourceSystem<'_>> = HashMap::new();
-            for (index, cuts) in group.positions.iter().enumerate() {
-                if cuts.is_empty() {
-                    continue;
-                }
-                let mut parts = Vec::with_capacity(cuts.len());
-                let mut ranks = Vec::with_capacity(cuts.len());
-                for cut in cuts {
-                    let source = state(group.front, group.stage, cut.front) + 1;
-                    let target = state(group.end, group.stage, cut.end);
-                    let missing = || Error::InitInput("a feature was not collected".to_owned());
-                    let system = match systems.entry(source) {
-                        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                        std::collections::hash_map::Entry::Vacant(e) => {
-                            let a = stored.get(&(group.front, source)).ok_or_else(missing)?;
-                            e.insert(SourceSystem::new(&a.features()?, &options.lstsq)?)
-                        }
-                    };
-                    let b = stored.get(&(group.end, target)).ok_or_else(missing)?;
-                    parts.push(system.solve(&b.features()?)?);
-                    ranks.push(system.rank());
-                }
-                let affine = Affine::mean(&parts)?;
-                let flat = offset + index;
-                let layer = net
-                    .stitch_layers
-                    .get(flat)
-                    .cloned()
-                    .ok_or_else(|| Error::Incompatible(format!("no stitching layer {flat}")))?;
-                net.stitch_layers[flat] = layer.with_affine(&affine)?;
-                fits.push(LayerFit {
-                    key: group.key(index),
-                    cuts: cuts.iter().map(|c| [c.front, c.end]).collect(),
-                    ranks,
-                });
-                done += 1;
-                progress(LsProgress::Solve { done, total });
+        let missing = || Error::InitInput("a feature was not collected".to_owned());
+        // Fits of one group that read the same front state share its factorisation.
+        let mut systems: HashMap<(usize, usize), SourceSystem<'_>> = HashMap::new();
+        let mut group = None;
+        for (done, fit) in plan.fits().iter().enumerate() {
+            let this_group = (fit.key.stage, fit.key.front, fit.key.end);
+            if group != Some(this_group) {
+                systems.clear();
+                group = Some(this_group);
             }
+            let mut parts = Vec::with_capacity(fit.junctions.len());
+            let mut ranks = Vec::with_capacity(fit.junctions.len());
+            for junction in &fit.junctions {
+                let source = (junction.front, junction.front_state());
+                let system = match systems.entry(source) {
+                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::hash_map::Entry::Vacant(e) => {
+                        let a = stored.get(&source).ok_or_else(missing)?;
+                        e.insert(SourceSystem::new(&a.features()?, &options.lstsq)?)
+                    }
+                };
+                let b = stored
+                    .get(&(junction.end, junction.end_state()))
+                    .ok_or_else(missing)?;
+                parts.push(system.solve(&b.features()?)?);
+                ranks.push(system.rank());
+            }
+            let affine = Affine::mean(&parts)?;
+            let layer = net
+                .stitch_layers
+                .get(fit.layer)
+                .cloned()
+                .ok_or_else(|| Error::Incompatible(format!("no stitching layer {}", fit.layer)))?
+                .with_affine(&affine)?;
+            if let Some(slot) = net.stitch_layers.get_mut(fit.layer) {
+                *slot = layer;
+            }
+            fits.push(LayerFit {
+                key: fit.key,
+                cuts: fit.cuts.iter().map(|c| [c.front, c.end]).collect(),
+                ranks,
+            });
+            progress(LsProgress::Solve {
+                done: done + 1,
+                total,
+            });
         }
         let report = LsReport {
             images: n,

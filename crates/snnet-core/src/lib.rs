@@ -53,11 +53,11 @@ pub mod init;
 pub mod net;
 pub mod plan;
 
-pub use checkpoint::{CheckpointReport, read_config};
+pub use checkpoint::{CheckpointKeys, CheckpointReport, read_config};
 pub use error::{Error, Result};
 pub use init::{LayerFit, LsOptions, LsProgress, LsReport};
 pub use net::SnNet;
-pub use plan::{Path, Plan, SnNetConfig};
+pub use plan::{LayerFitPlan, Plan, SnNetConfig, StitchPath};
 
 pub use snnet_select as select;
 pub use snnet_space as space;
@@ -73,3 +73,18 @@ pub use snnet_zoo::{Anchor, Model, ModelConfig, ModelEntry, Registry};
 
 /// Burn, as snnet-rs pins it (`=0.22.1`): tensors, devices and modules for users of the zoo.
 pub use snnet_zoo::burn;
+
+#[cfg(test)]
+mod tests {
+    /// Compiles only when `T` can be shared across threads.
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    /// One network serves concurrent requests for different stitches: it must be shareable
+    /// (`Arc<SnNet>` across threads) — checked at compile time.
+    #[test]
+    fn network_and_plan_are_send_and_sync() {
+        assert_send_sync::<crate::SnNet>();
+        assert_send_sync::<crate::Plan>();
+        assert_send_sync::<crate::SnNetConfig>();
+    }
+}

@@ -6,10 +6,10 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use snnet_space::{LayerKey, StitchId, StitchSpace};
 use snnet_stitch::{Init, StitchingLayer};
-use snnet_zoo::{Activation, Anchor, Cost, Model};
+use snnet_zoo::{Activation, Anchor, Cost, LoadReport, Model};
 
 use crate::error::{Error, Result};
-use crate::plan::{Path, Plan, SnNetConfig};
+use crate::plan::{Plan, SnNetConfig, StitchPath};
 
 /// A Stitchable Neural Network: the anchors and the stitching layers of every anchor pair (and
 /// stage), able to run any stitch of its space by id.
@@ -67,6 +67,28 @@ impl SnNetConfig {
     }
 }
 
+/// The stitching layers of a plan, initialised (a Kaiming seed is offset by each layer's flat
+/// index).
+pub(crate) fn init_stitch_layers(
+    plan: &Plan,
+    init: Init,
+    device: &Device,
+) -> Result<Vec<StitchingLayer>> {
+    plan.layers()
+        .iter()
+        .enumerate()
+        .map(|(i, layer)| {
+            let init = match init {
+                Init::Kaiming { seed } => Init::Kaiming {
+                    seed: seed.wrapping_add(i as u64),
+                },
+                other => other,
+            };
+            Ok(layer.init(init, device)?)
+        })
+        .collect()
+}
+
 impl SnNet {
     /// Builds the network of a plan.
     ///
@@ -79,25 +101,59 @@ impl SnNet {
             .iter()
             .map(|a| a.config.init(&a.name, device))
             .collect::<Result<Vec<_>, _>>()?;
-        let stitch_layers = plan
-            .layers()
-            .iter()
-            .enumerate()
-            .map(|(i, layer)| {
-                let init = match init {
-                    Init::Kaiming { seed } => Init::Kaiming {
-                        seed: seed.wrapping_add(i as u64),
-                    },
-                    other => other,
-                };
-                layer.init(init, device)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let stitch_layers = init_stitch_layers(&plan, init, device)?;
         Ok(Self {
             anchors,
             stitch_layers,
             plan,
         })
+    }
+
+    /// Builds an SN-Net from pretrained anchors: anchor `i` of `config` loads its timm weights
+    /// from `weights[i]` (safetensors or `.pth`, either timm layout); the stitching layers start
+    /// Kaiming-initialised — run [`SnNet::init_least_squares`] next, or load a trained SN-Net
+    /// with [`SnNet::load`] instead. No anchor is built with random weights first.
+    ///
+    /// ```no_run
+    /// use snnet_core::burn::tensor::{Device, Tensor};
+    /// use snnet_core::{SnNet, SnNetConfig, SpaceConfig, StitchId};
+    ///
+    /// let config = SnNetConfig::builtin(
+    ///     &["deit_tiny_patch16_224", "deit_small_patch16_224"],
+    ///     SpaceConfig::default(),
+    /// )?;
+    /// let device = Device::default();
+    /// let (net, _reports) =
+    ///     SnNet::from_pretrained(config, &["deit_tiny.safetensors", "deit_small.safetensors"], &device)?;
+    /// let logits = net.forward(Tensor::zeros([1, 3, 224, 224], &device), StitchId(0))?;
+    /// # Ok::<(), snnet_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::WeightCount`] unless there is one file per anchor; as [`SnNetConfig::plan`];
+    /// [`Error::Zoo`] for a missing, unreadable or mismatched weight file.
+    pub fn from_pretrained<P: AsRef<std::path::Path>>(
+        config: SnNetConfig,
+        weights: &[P],
+        device: &Device,
+    ) -> Result<(Self, Vec<LoadReport>)> {
+        if weights.len() != config.anchors.len() {
+            return Err(Error::WeightCount {
+                anchors: config.anchors.len(),
+                files: weights.len(),
+            });
+        }
+        let plan = Arc::new(config.plan()?);
+        let (anchors, reports): (Vec<Model>, Vec<LoadReport>) = config
+            .anchors
+            .iter()
+            .zip(weights)
+            .map(|(entry, path)| entry.load(path.as_ref(), device))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .unzip();
+        let stitch_layers = init_stitch_layers(&plan, Init::Kaiming { seed: 0 }, device)?;
+        Ok((Self::from_parts(anchors, stitch_layers, plan), reports))
     }
 
     /// Assembles a network from its parts (which must follow `plan`).
@@ -143,7 +199,7 @@ impl SnNet {
 
     /// The stitching layer of `key`, if the network has it.
     pub fn stitch_layer(&self, key: LayerKey) -> Option<&StitchingLayer> {
-        let index = self.plan.layer_keys().iter().position(|k| *k == key)?;
+        let index = self.plan.layer_index(key).ok()?;
         self.stitch_layers.get(index)
     }
 
@@ -163,7 +219,7 @@ impl SnNet {
     ///
     /// # Errors
     /// As [`SnNet::forward`].
-    pub fn forward_path(&self, images: Tensor<4>, path: &Path) -> Result<Tensor<2>> {
+    pub fn forward_path(&self, images: Tensor<4>, path: &StitchPath) -> Result<Tensor<2>> {
         let x = self.run_segments(images, path)?;
         let last = path.segments.last().map_or(0, |s| s.anchor);
         Ok(self.anchor(last)?.head(x, path.norm)?)
@@ -173,7 +229,7 @@ impl SnNet {
     ///
     /// # Errors
     /// As [`SnNet::forward`].
-    pub fn run_segments(&self, images: Tensor<4>, path: &Path) -> Result<Activation> {
+    pub fn run_segments(&self, images: Tensor<4>, path: &StitchPath) -> Result<Activation> {
         let mut x: Option<Activation> = None;
         for (i, segment) in path.segments.iter().enumerate() {
             let anchor = self.anchor(segment.anchor)?;

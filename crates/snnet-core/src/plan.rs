@@ -1,9 +1,12 @@
 //! An SN-Net's configuration and its plan: the one traversal of the stitch space that forward,
 //! cost, least-squares init, checkpoints and training all read.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::{Deserialize, Serialize};
 use snnet_space::{
-    Direction, LayerGroup, LayerKey, Layout, Segment, SpaceConfig, StitchId, StitchSpace,
+    Cut, Direction, Junction, LayerGroup, LayerKey, Layout, Segment, SpaceConfig, StitchId,
+    StitchSpace,
 };
 use snnet_stitch::{LoraConfig, StitchingLayerConfig};
 use snnet_zoo::{Cost, FeatureInfo, ModelCost, ModelEntry, Registry};
@@ -74,6 +77,14 @@ impl SnNetConfig {
         Ok(Self::new(anchors, space))
     }
 
+    /// An SN-Net of the zoo's built-in models, by timm name (small → large).
+    ///
+    /// # Errors
+    /// [`Error::Zoo`] for an unknown name (with close matches).
+    pub fn builtin<S: AsRef<str>>(names: &[S], space: SpaceConfig) -> Result<Self> {
+        Self::from_registry(&Registry::builtin(), names, space)
+    }
+
     /// Sets [`SnNetConfig::reference_compat`].
     #[must_use]
     pub fn with_reference_compat(mut self, on: bool) -> Self {
@@ -106,7 +117,7 @@ impl SnNetConfig {
 
 /// How a stitch runs: its anchor segments and the stitching layers between them.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Path {
+pub struct StitchPath {
     /// The stitch.
     pub id: StitchId,
     /// The anchors' runs of global blocks, in order (the first runs the stem, the last the
@@ -115,15 +126,33 @@ pub struct Path {
     /// Between `segments[i]` and `segments[i + 1]`: the stitching layer (flat index into
     /// [`Plan::layer_keys`]).
     pub layers: Vec<usize>,
+    /// Where each of `layers` hands over (`junctions[i]` joins `segments[i]` to
+    /// `segments[i + 1]`).
+    pub junctions: Vec<Junction>,
     /// Whether the head applies the final norm.
     pub norm: bool,
 }
 
-impl Path {
+impl StitchPath {
     /// Whether the path is a single anchor.
     pub fn is_anchor(&self) -> bool {
         self.segments.len() == 1
     }
+}
+
+/// What the least-squares init fits for one stitching layer: the cuts that share it and where
+/// each hands over. The layer's weights are the mean of the cuts' solutions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LayerFitPlan {
+    /// The layer's flat index.
+    pub layer: usize,
+    /// The layer's key.
+    pub key: LayerKey,
+    /// The cuts, in first-use order.
+    pub cuts: Vec<Cut>,
+    /// Each cut's handover: fit the front anchor's [`Junction::front_state`] to the end
+    /// anchor's [`Junction::end_state`].
+    pub junctions: Vec<Junction>,
 }
 
 /// The plan of an SN-Net: its space, every stitching layer's shape (flat, in
@@ -138,8 +167,9 @@ pub struct Plan {
     group_offsets: Vec<usize>,
     layer_keys: Vec<LayerKey>,
     layers: Vec<StitchingLayerConfig>,
-    paths: Vec<Path>,
+    paths: Vec<StitchPath>,
     costs: Vec<Cost>,
+    fits: Vec<LayerFitPlan>,
 }
 
 impl Plan {
@@ -208,27 +238,49 @@ impl Plan {
             layers,
             paths: Vec::new(),
             costs: Vec::new(),
+            fits: Vec::new(),
         };
         let mut paths = Vec::with_capacity(plan.space.len());
         let mut costs = Vec::with_capacity(plan.space.len());
         for stitch in plan.space.stitches() {
-            let segments = plan.space.segments_of(stitch);
+            let segments = plan.space.segments_of(stitch)?;
+            let junctions = plan.space.junctions_of(stitch)?;
             let layers = stitch
                 .layer_keys()
-                .map(|key| plan.flat_index(key))
+                .map(|key| plan.layer_index(key))
                 .collect::<Result<Vec<_>>>()?;
             let stitched = segments.len() > 1;
-            let path = Path {
+            let path = StitchPath {
                 id: stitch.id,
                 norm: !(stitched && plan.compat_plain()),
                 segments,
                 layers,
+                junctions,
             };
             costs.push(plan.path_cost(&path)?);
             paths.push(path);
         }
+        let mut fits = Vec::new();
+        for (group, offset) in plan.groups() {
+            for (index, cuts) in group.positions.iter().enumerate() {
+                if cuts.is_empty() {
+                    continue;
+                }
+                let junctions = cuts
+                    .iter()
+                    .map(|&cut| plan.space.junction(group.stage, group.front, group.end, cut))
+                    .collect::<Result<Vec<_>, _>>()?;
+                fits.push(LayerFitPlan {
+                    layer: offset + index,
+                    key: group.key(index),
+                    cuts: cuts.clone(),
+                    junctions,
+                });
+            }
+        }
         plan.paths = paths;
         plan.costs = costs;
+        plan.fits = fits;
         Ok(plan)
     }
 
@@ -245,43 +297,48 @@ impl Plan {
                 .all(|a| a.layout == Layout::Tokens)
     }
 
-    /// The flat index of a stitching layer.
-    fn flat_index(&self, key: LayerKey) -> Result<usize> {
+    /// The flat index of stitching layer `key` (an indexed lookup), the position of its
+    /// weights in [`Plan::layers`] and in the network's `stitch_layers`.
+    ///
+    /// # Errors
+    /// [`Error::Space`] (unknown layer) when the space has no such layer.
+    pub fn layer_index(&self, key: LayerKey) -> Result<usize> {
         self.space
-            .layer_groups()
-            .iter()
-            .position(|g| g.stage == key.stage && g.front == key.front && g.end == key.end)
-            .filter(|&g| key.index < self.space.layer_groups()[g].num_layers())
-            .map(|g| self.group_offsets[g] + key.index)
+            .group_index(key.stage, key.front, key.end)
+            .filter(|&g| {
+                self.space
+                    .layer_groups()
+                    .get(g)
+                    .is_some_and(|group| key.index < group.num_layers())
+            })
+            .and_then(|g| self.group_offsets.get(g))
+            .map(|offset| offset + key.index)
             .ok_or_else(|| snnet_space::Error::UnknownLayer(key.to_string()).into())
     }
 
-    /// Rows (tokens or pixels) of the activation after global block `block` of `anchor`.
-    fn rows_after(&self, anchor: usize, block: usize) -> Result<u64> {
-        let info = self.feature_info[anchor].get(block).ok_or_else(|| {
-            Error::Incompatible(format!(
-                "anchor {anchor} has no block {block} in its feature info"
-            ))
-        })?;
-        Ok((info.grid[0] * info.grid[1] + info.prefix_tokens) as u64)
+    /// Rows (tokens or pixels) of `anchor`'s state `state`: the activation entering global
+    /// block `state` (see [`Junction`]). The embedded input (state 0) has block 0's grid: a
+    /// grid changes only at a stage's first block, and stage 0 has no transition.
+    fn rows_at(&self, anchor: usize, state: usize) -> Result<u64> {
+        let block = state.saturating_sub(1);
+        let info = self
+            .feature_info
+            .get(anchor)
+            .and_then(|f| f.get(block))
+            .ok_or_else(|| {
+                Error::Incompatible(format!(
+                    "anchor {anchor} has no block {block} in its feature info"
+                ))
+            })?;
+        let rows = info
+            .grid[0]
+            .checked_mul(info.grid[1])
+            .and_then(|r| r.checked_add(info.prefix_tokens))
+            .ok_or_else(|| Error::Incompatible(format!("anchor {anchor}: grid too large")))?;
+        Ok(rows as u64)
     }
 
-    /// Rows of the activation entering global block `block` of `anchor`.
-    fn rows_before(&self, anchor: usize, block: usize) -> Result<u64> {
-        match block {
-            0 => {
-                // The embedded input: block 0's rows unless block 0 changes the grid.
-                let info = &self.feature_info[anchor];
-                let first = info
-                    .first()
-                    .ok_or_else(|| Error::Incompatible(format!("anchor {anchor} has no blocks")))?;
-                Ok((first.grid[0] * first.grid[1] + first.prefix_tokens) as u64)
-            }
-            b => self.rows_after(anchor, b - 1),
-        }
-    }
-
-    fn path_cost(&self, path: &Path) -> Result<Cost> {
+    fn path_cost(&self, path: &StitchPath) -> Result<Cost> {
         let stitched = !path.is_anchor();
         let compat = self.config.reference_compat;
         let mut cost = Cost::ZERO;
@@ -307,23 +364,31 @@ impl Plan {
                     Cost::new(0, model.norm.params)
                 };
             }
-            if let Some(&layer) = path.layers.get(i) {
-                let next = &path.segments[i + 1];
-                let rows = self.rows_after(segment.anchor, segment.end - 1)?;
-                let end_rows = self.rows_before(next.anchor, next.start)?;
+            if let (Some(&layer), Some(junction)) = (path.layers.get(i), path.junctions.get(i)) {
+                let rows = self.rows_at(junction.front, junction.front_state())?;
+                let end_rows = self.rows_at(junction.end, junction.end_state())?;
                 if rows != end_rows {
                     return Err(Error::Incompatible(format!(
                         "stitch {} joins {rows} rows of `{}` to {end_rows} rows of `{}`",
                         path.id,
-                        self.config.anchors[segment.anchor].name,
-                        self.config.anchors[next.anchor].name
+                        self.anchor_name(junction.front),
+                        self.anchor_name(junction.end)
                     )));
                 }
-                let config = &self.layers[layer];
+                let config = self.layers.get(layer).ok_or_else(|| {
+                    Error::Incompatible(format!("stitch {} names layer {layer}", path.id))
+                })?;
                 cost += Cost::new(config.flops(rows), config.num_params());
             }
         }
         Ok(cost)
+    }
+
+    fn anchor_name(&self, anchor: usize) -> &str {
+        self.config
+            .anchors
+            .get(anchor)
+            .map_or("?", |a| a.name.as_str())
     }
 
     /// The configuration.
@@ -350,7 +415,7 @@ impl Plan {
     ///
     /// # Errors
     /// [`Error::Space`] (unknown stitch) when the id is out of range.
-    pub fn path(&self, id: StitchId) -> Result<&Path> {
+    pub fn path(&self, id: StitchId) -> Result<&StitchPath> {
         self.paths.get(id.index()).ok_or_else(|| {
             snnet_space::Error::UnknownStitch {
                 id: id.index(),
@@ -361,7 +426,7 @@ impl Plan {
     }
 
     /// Every stitch's path, by id.
-    pub fn paths(&self) -> &[Path] {
+    pub fn paths(&self) -> &[StitchPath] {
         &self.paths
     }
 
@@ -377,6 +442,29 @@ impl Plan {
     /// Every stitch's cost, by id.
     pub fn costs(&self) -> &[Cost] {
         &self.costs
+    }
+
+    /// What the least-squares init fits: every stitching layer some stitch uses, with its cuts'
+    /// handovers, in flat order.
+    pub fn fits(&self) -> &[LayerFitPlan] {
+        &self.fits
+    }
+
+    /// The anchor states the least-squares init reads, per anchor: every fit's front and end
+    /// states.
+    pub fn fit_states(&self) -> BTreeMap<usize, BTreeSet<usize>> {
+        let mut states: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        for junction in self.fits.iter().flat_map(|f| &f.junctions) {
+            states
+                .entry(junction.front)
+                .or_default()
+                .insert(junction.front_state());
+            states
+                .entry(junction.end)
+                .or_default()
+                .insert(junction.end_state());
+        }
+        states
     }
 
     /// The stitching layers' keys, in flat order.
@@ -419,10 +507,13 @@ impl Plan {
     pub fn reference_layer_prefix(&self, index: usize) -> Option<String> {
         let key = self.layer_keys.get(index)?;
         let groups = self.space.layer_groups();
-        let same_stage: Vec<&LayerGroup> = groups.iter().filter(|g| g.stage == key.stage).collect();
-        let pair = same_stage
+        let group = self.space.group_index(key.stage, key.front, key.end)?;
+        // The pair's position among the groups of its stage (groups are stored stage by stage).
+        let pair = groups
+            .get(..group)?
             .iter()
-            .position(|g| g.front == key.front && g.end == key.end)?;
+            .filter(|g| g.stage == key.stage)
+            .count();
         Some(match key.stage {
             Some(stage) => {
                 let position = self.space.stages().iter().position(|&s| s == stage)?;

@@ -105,6 +105,10 @@ pub enum Error {
         /// The underlying I/O error.
         source: std::io::Error,
     },
+
+    /// Writing a file safely failed (or its target is not a regular file).
+    #[error(transparent)]
+    Write(#[from] snnet_fs::Error),
 }
 
 /// The crate's result type.

@@ -3,10 +3,8 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fs;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering as AtomicOrdering};
 
 use crate::cost::{Budget, Cost};
 use crate::error::{Error, Result};
@@ -120,18 +118,7 @@ impl StitchTable {
     pub fn write_jsonl(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let text = self.to_jsonl_string()?;
-        let tmp = temp_path_for(path);
-        let result = write_new_file(&tmp, text.as_bytes()).and_then(|()| {
-            fs::rename(&tmp, path).map_err(|source| Error::Io {
-                path: path.to_path_buf(),
-                source,
-            })
-        });
-        if result.is_err() {
-            // Best effort: the temporary file may not even exist.
-            let _ = fs::remove_file(&tmp);
-        }
-        result
+        Ok(snnet_fs::write_atomic(path, text.as_bytes())?)
     }
 
     /// The records, in table order.
@@ -299,36 +286,6 @@ impl IntoIterator for StitchTable {
     fn into_iter(self) -> Self::IntoIter {
         self.records.into_iter()
     }
-}
-
-/// A fresh temporary path next to `path`: `.<name>.tmp.<pid>.<n>` in the same directory, so
-/// the final rename stays on one file system.
-fn temp_path_for(path: &Path) -> PathBuf {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, AtomicOrdering::Relaxed);
-    let name = path
-        .file_name()
-        .map_or_else(|| "stitches".into(), |n| n.to_string_lossy());
-    let tmp_name = format!(".{name}.tmp.{}.{n}", std::process::id());
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.join(tmp_name),
-        _ => PathBuf::from(tmp_name),
-    }
-}
-
-/// Creates `path`, which must not exist, writes `bytes` to it and flushes it to disk.
-fn write_new_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)
 }
 
 #[cfg(test)]
@@ -525,32 +482,23 @@ mod tests {
         // Writing into a directory that does not exist fails and leaves nothing behind.
         let t = table(vec![rec(0, 1, 1.0)]);
         let bad = dir.path().join("no-such-dir").join("out.jsonl");
-        assert!(matches!(t.write_jsonl(&bad), Err(Error::Io { .. })));
+        assert!(matches!(
+            t.write_jsonl(&bad),
+            Err(Error::Write(snnet_fs::Error::Io { .. }))
+        ));
 
-        // Renaming over a directory fails; the temporary file is cleaned up.
+        // A directory is never replaced; nothing is left behind.
         let target = dir.path().join("a-dir");
         fs::create_dir(&target).unwrap();
-        assert!(matches!(t.write_jsonl(&target), Err(Error::Io { .. })));
+        assert!(matches!(
+            t.write_jsonl(&target),
+            Err(Error::Write(snnet_fs::Error::NotRegular { .. }))
+        ));
         let names: Vec<_> = fs::read_dir(dir.path())
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, [std::ffi::OsString::from("a-dir")]);
-    }
-
-    #[test]
-    fn temp_path_is_a_sibling() {
-        let p = temp_path_for(Path::new("/some/dir/file.jsonl"));
-        assert_eq!(p.parent().unwrap(), Path::new("/some/dir"));
-        assert!(
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with(".file.jsonl.tmp.")
-        );
-        let q = temp_path_for(Path::new("file.jsonl"));
-        assert_eq!(q.parent().unwrap(), Path::new(""));
-        assert_ne!(temp_path_for(Path::new("x")), temp_path_for(Path::new("x")));
     }
 
     proptest::proptest! {

@@ -49,5 +49,5 @@ mod stitch;
 pub use anchor::{AnchorRegistry, AnchorSpec, Layout, StageSpec, builtin_anchor, builtin_names};
 pub use config::{Direction, Pairing, SpaceConfig};
 pub use error::{Error, Result};
-pub use space::{LayerGroup, StitchDisplay, StitchSpace};
+pub use space::{Junction, LayerGroup, StitchDisplay, StitchSpace};
 pub use stitch::{Cut, LayerKey, Segment, Stitch, StitchId, StitchKind};

@@ -1,5 +1,6 @@
 //! The stitch space: every stitch of a family of anchors, with ids identical to the reference.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -59,6 +60,38 @@ impl LayerGroup {
     }
 }
 
+/// Where one stitching layer hands over, in global blocks: the output of the front anchor's
+/// block `after` feeds the end anchor's block `before`.
+///
+/// This is the one rendering of a cut's geometry: stitch paths ([`StitchSpace::segments_of`]),
+/// costs, the least-squares init and the checkpoint layout all derive from it.
+///
+/// An anchor's *states* number the activations between its blocks: state `s` is the input of
+/// global block `s` (state 0: the embedded image; state `depth`: the last block's output).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Junction {
+    /// The anchor whose activation the layer reads.
+    pub front: usize,
+    /// The front anchor's last block run (global index).
+    pub after: usize,
+    /// The anchor whose blocks the layer feeds.
+    pub end: usize,
+    /// The end anchor's first block run (global index).
+    pub before: usize,
+}
+
+impl Junction {
+    /// The front anchor's state the layer reads: the output of block `after`.
+    pub fn front_state(&self) -> usize {
+        self.after + 1
+    }
+
+    /// The end anchor's state the layer produces: the input of block `before`.
+    pub fn end_state(&self) -> usize {
+        self.before
+    }
+}
+
 /// The serialised form of a space: its inputs. Deserialising re-enumerates, so a stored space can
 /// never disagree with the rules.
 #[derive(Serialize, Deserialize)]
@@ -95,6 +128,8 @@ pub struct StitchSpace {
     stages: Vec<usize>,
     stitches: Vec<Stitch>,
     groups: Vec<LayerGroup>,
+    /// `(stage, front, end)` → index into `groups`.
+    group_index: BTreeMap<(Option<usize>, usize, usize), usize>,
 }
 
 impl TryFrom<SpaceDef> for StitchSpace {
@@ -128,12 +163,14 @@ impl StitchSpace {
         let mut builder = Builder::new(&anchors, &config, &stages);
         builder.enumerate()?;
         let (stitches, groups) = builder.finish();
+        let group_index = index_groups(&groups);
         Ok(Self {
             anchors,
             config,
             stages,
             stitches,
             groups,
+            group_index,
         })
     }
 
@@ -214,11 +251,52 @@ impl StitchSpace {
         self.groups.iter().flat_map(LayerGroup::keys)
     }
 
+    /// The index into [`StitchSpace::layer_groups`] of the group joining `front` to `end` at
+    /// `stage` (an indexed lookup).
+    pub fn group_index(&self, stage: Option<usize>, front: usize, end: usize) -> Option<usize> {
+        self.group_index.get(&(stage, front, end)).copied()
+    }
+
     /// The group holding the layers from `front` to `end` at `stage`.
     pub fn group(&self, stage: Option<usize>, front: usize, end: usize) -> Option<&LayerGroup> {
-        self.groups
-            .iter()
-            .find(|g| g.stage == stage && g.front == front && g.end == end)
+        self.group_index(stage, front, end)
+            .and_then(|g| self.groups.get(g))
+    }
+
+    /// Where the layer joining `front` to `end` (at `stage`) hands over at `cut`, in global
+    /// blocks (see [`Junction`]).
+    ///
+    /// # Errors
+    /// [`Error::UnknownLayer`] when an anchor index is out of range or the stage is missing.
+    pub fn junction(
+        &self,
+        stage: Option<usize>,
+        front: usize,
+        end: usize,
+        cut: Cut,
+    ) -> Result<Junction> {
+        let stage_index = stage.unwrap_or(0);
+        let global = |anchor: usize, block: usize| {
+            self.anchors
+                .get(anchor)
+                .filter(|a| stage_index < a.stages.len())
+                .map(|a| a.global_block(stage_index, block))
+                .ok_or_else(|| {
+                    let key = LayerKey {
+                        stage,
+                        front,
+                        end,
+                        index: 0,
+                    };
+                    Error::UnknownLayer(key.to_string())
+                })
+        };
+        Ok(Junction {
+            front,
+            after: global(front, cut.front)?,
+            end,
+            before: global(end, cut.end)?,
+        })
     }
 
     /// The cuts that share stitching layer `key` (the least-squares averaging set).
@@ -237,35 +315,55 @@ impl StitchSpace {
     /// # Errors
     /// [`Error::UnknownStitch`] when the id is out of range.
     pub fn segments(&self, id: StitchId) -> Result<Vec<Segment>> {
-        Ok(self.segments_of(self.get(id)?))
+        self.segments_of(self.get(id)?)
     }
 
-    /// The path of a stitch of this space as runs of global blocks, one per anchor segment.
-    pub fn segments_of(&self, stitch: &Stitch) -> Vec<Segment> {
-        let stage = stitch.stage.unwrap_or(0);
-        let last = stitch.anchors.len() - 1;
+    /// The handovers of a stitch of this space, one per stitching layer it runs.
+    ///
+    /// # Errors
+    /// [`Error::UnknownLayer`] for a stitch that is not of this space.
+    pub fn junctions_of(&self, stitch: &Stitch) -> Result<Vec<Junction>> {
+        stitch
+            .anchors
+            .windows(2)
+            .zip(&stitch.cuts)
+            .map(|(pair, &cut)| self.junction(stitch.stage, pair[0], pair[1], cut))
+            .collect()
+    }
+
+    /// The path of a stitch of this space as runs of global blocks, one per anchor segment:
+    /// each segment runs from the previous junction's `before` to its own junction's `after`.
+    ///
+    /// # Errors
+    /// [`Error::UnknownLayer`] for a stitch that is not of this space.
+    pub fn segments_of(&self, stitch: &Stitch) -> Result<Vec<Segment>> {
+        let junctions = self.junctions_of(stitch)?;
+        let last = stitch.anchors.len().saturating_sub(1);
         stitch
             .anchors
             .iter()
             .enumerate()
             .map(|(i, &anchor)| {
-                let spec = &self.anchors[anchor];
-                let start = match i {
-                    0 => 0,
-                    _ => spec.global_block(stage, stitch.cuts[i - 1].end),
+                let spec = self.anchors.get(anchor).ok_or_else(|| {
+                    Error::UnknownStitch {
+                        id: stitch.id.0,
+                        count: self.stitches.len(),
+                    }
+                })?;
+                let start = match i.checked_sub(1) {
+                    None => 0,
+                    Some(prev) => junctions.get(prev).map_or(0, |j| j.before),
                 };
-                let end = if i == last {
-                    spec.depth()
-                } else {
-                    spec.global_block(stage, stitch.cuts[i].front) + 1
-                };
-                Segment {
+                let end = junctions
+                    .get(i)
+                    .map_or_else(|| spec.depth(), |j| j.after + 1);
+                Ok(Segment {
                     anchor,
                     start,
                     end,
                     stem: i == 0,
                     head: i == last,
-                }
+                })
             })
             .collect()
     }
@@ -425,6 +523,15 @@ fn validate(anchors: &[AnchorSpec], config: &SpaceConfig) -> Result<Vec<usize>> 
 
 /// All combinations of `k` items of `0..n`, in lexicographic order (Python's
 /// `itertools.combinations`).
+/// `(stage, front, end)` → group position.
+fn index_groups(groups: &[LayerGroup]) -> BTreeMap<(Option<usize>, usize, usize), usize> {
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| ((g.stage, g.front, g.end), i))
+        .collect()
+}
+
 fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     if k == 0 || k > n {
@@ -627,12 +734,12 @@ impl<'a> Builder<'a> {
 
     /// Fills every group's positions from the stitches and returns the result.
     fn finish(mut self) -> (Vec<Stitch>, Vec<LayerGroup>) {
+        let index = index_groups(&self.groups);
         for stitch in &self.stitches {
             for (key, cut) in stitch.layer_keys().zip(&stitch.cuts) {
-                let group = self
-                    .groups
-                    .iter_mut()
-                    .find(|g| g.stage == key.stage && g.front == key.front && g.end == key.end);
+                let group = index
+                    .get(&(key.stage, key.front, key.end))
+                    .and_then(|&g| self.groups.get_mut(g));
                 if let Some(positions) = group.and_then(|g| g.positions.get_mut(key.index))
                     && !positions.contains(cut)
                 {

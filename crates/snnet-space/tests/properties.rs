@@ -103,7 +103,7 @@ proptest! {
         let Some(space) = build(anchors, config) else { return Ok(()) };
         let specs = space.anchors();
         for stitch in space.stitches() {
-            let segments = space.segments_of(stitch);
+            let segments = space.segments_of(stitch).unwrap();
             prop_assert_eq!(segments.len(), stitch.anchors.len());
             let first = segments[0];
             let last = segments[segments.len() - 1];

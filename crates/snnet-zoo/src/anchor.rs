@@ -162,10 +162,29 @@ pub trait Anchor {
     /// # Errors
     /// As [`Anchor::block`].
     fn blocks(&self, range: Range<usize>, x: Activation) -> Result<Activation> {
+        self.blocks_with_states(range, x, &mut |_, _| Ok(()))
+    }
+
+    /// Runs the blocks in `range`, in order, handing every state on the way to `visit`: the
+    /// input of global block `s` as state `s` for `s` in `range`, then the output of the last
+    /// block as state `range.end`. The one block loop: [`Anchor::blocks`], the least-squares
+    /// init's feature collection and per-block feature export all run through it.
+    ///
+    /// # Errors
+    /// As [`Anchor::block`], and whatever `visit` returns.
+    fn blocks_with_states(
+        &self,
+        range: Range<usize>,
+        x: Activation,
+        visit: &mut dyn FnMut(usize, &Activation) -> Result<()>,
+    ) -> Result<Activation> {
         let mut x = x;
+        let end = range.end;
         for index in range {
+            visit(index, &x)?;
             x = self.block(index, x)?;
         }
+        visit(end, &x)?;
         Ok(x)
     }
 

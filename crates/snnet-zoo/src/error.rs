@@ -95,6 +95,9 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Writing a file safely failed (or its target is not a regular file).
+    #[error(transparent)]
+    Write(#[from] snnet_fs::Error),
     /// Malformed JSON.
     #[error("invalid JSON in {}: {source}", .path.display())]
     Json {

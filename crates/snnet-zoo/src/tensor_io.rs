@@ -76,14 +76,5 @@ pub fn write_tensors(path: &Path, tensors: &BTreeMap<String, TensorData>) -> Res
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|e| bad(e.to_string()))?;
     let serialized = safetensors::serialize(views, None).map_err(|e| bad(e.to_string()))?;
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, serialized).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(|source| {
-        let _ = std::fs::remove_file(&tmp);
-        io(source)
-    })
+    Ok(snnet_fs::write_atomic(path, &serialized)?)
 }

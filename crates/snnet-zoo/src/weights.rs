@@ -258,25 +258,11 @@ where
         path: path.to_owned(),
         reason,
     };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "weights".to_owned());
-    let tmp = path.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let mut store = SafetensorsStore::from_file(&tmp)
-        .with_to_adapter(burn::store::BurnToPyTorchAdapter)
-        .overwrite(true);
-    let saved = model
+    let mut store = SafetensorsStore::from_bytes(None)
+        .with_to_adapter(burn::store::BurnToPyTorchAdapter);
+    model
         .save_into(&mut store)
-        .map_err(|e| file_error(e.to_string()))
-        .and_then(|()| {
-            std::fs::rename(&tmp, path).map_err(|source| Error::Io {
-                path: path.to_owned(),
-                source,
-            })
-        });
-    if saved.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    saved
+        .map_err(|e| file_error(e.to_string()))?;
+    let bytes = store.get_bytes().map_err(|e| file_error(e.to_string()))?;
+    Ok(snnet_fs::write_atomic(path, &bytes)?)
 }
