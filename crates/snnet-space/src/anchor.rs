@@ -4,9 +4,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::error::{Error, Result};
+
+pub mod builtin;
 
 /// How an anchor's activations are laid out between blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -189,159 +193,49 @@ impl AnchorSpec {
     }
 }
 
-/// `(name, label, layout, [(depth, width)])` of one built-in anchor.
-type Builtin = (
-    &'static str,
-    &'static str,
-    Layout,
-    &'static [(usize, usize)],
-);
-
-/// The anchors that ship with the crate, by timm name: `(name, label, layout, [(depth, width)])`.
-///
-/// Widths are the per-stage channels the reference stitches (`embed_dim` for ViT/DeiT,
-/// `head_dim · heads` per stage for Swin, `[64, 128, 256, 512] · expansion` for ResNet).
-const BUILTIN: &[Builtin] = &[
-    (
-        "deit_tiny_patch16_224",
-        "deit_tiny",
-        Layout::Tokens,
-        &[(12, 192)],
-    ),
-    (
-        "deit_small_patch16_224",
-        "deit_small",
-        Layout::Tokens,
-        &[(12, 384)],
-    ),
-    (
-        "deit_base_patch16_224",
-        "deit_base",
-        Layout::Tokens,
-        &[(12, 768)],
-    ),
-    (
-        "deit_tiny_distilled_patch16_224",
-        "deit_tiny_distilled",
-        Layout::Tokens,
-        &[(12, 192)],
-    ),
-    (
-        "deit_small_distilled_patch16_224",
-        "deit_small_distilled",
-        Layout::Tokens,
-        &[(12, 384)],
-    ),
-    (
-        "deit_base_distilled_patch16_224",
-        "deit_base_distilled",
-        Layout::Tokens,
-        &[(12, 768)],
-    ),
-    (
-        "deit3_small_patch16_224",
-        "deit3_small",
-        Layout::Tokens,
-        &[(12, 384)],
-    ),
-    (
-        "deit3_base_patch16_224",
-        "deit3_base",
-        Layout::Tokens,
-        &[(12, 768)],
-    ),
-    (
-        "deit3_large_patch16_224",
-        "deit3_large",
-        Layout::Tokens,
-        &[(24, 1024)],
-    ),
-    (
-        "vit_tiny_patch16_224",
-        "vit_tiny",
-        Layout::Tokens,
-        &[(12, 192)],
-    ),
-    (
-        "vit_small_patch16_224",
-        "vit_small",
-        Layout::Tokens,
-        &[(12, 384)],
-    ),
-    (
-        "vit_base_patch16_224",
-        "vit_base",
-        Layout::Tokens,
-        &[(12, 768)],
-    ),
-    (
-        "swin_tiny_patch4_window7_224",
-        "swin_tiny",
-        Layout::Tokens,
-        &[(2, 96), (2, 192), (6, 384), (2, 768)],
-    ),
-    (
-        "swin_small_patch4_window7_224",
-        "swin_small",
-        Layout::Tokens,
-        &[(2, 96), (2, 192), (18, 384), (2, 768)],
-    ),
-    (
-        "swin_base_patch4_window7_224",
-        "swin_base",
-        Layout::Tokens,
-        &[(2, 128), (2, 256), (18, 512), (2, 1024)],
-    ),
-    (
-        "swin_base_patch4_window12_384",
-        "swin_base_384",
-        Layout::Tokens,
-        &[(2, 128), (2, 256), (18, 512), (2, 1024)],
-    ),
-    (
-        "resnet18",
-        "resnet18",
-        Layout::Map,
-        &[(2, 64), (2, 128), (2, 256), (2, 512)],
-    ),
-    (
-        "resnet34",
-        "resnet34",
-        Layout::Map,
-        &[(3, 64), (4, 128), (6, 256), (3, 512)],
-    ),
-    (
-        "resnet50",
-        "resnet50",
-        Layout::Map,
-        &[(3, 256), (4, 512), (6, 1024), (3, 2048)],
-    ),
-    (
-        "resnet101",
-        "resnet101",
-        Layout::Map,
-        &[(3, 256), (4, 512), (23, 1024), (3, 2048)],
-    ),
-];
-
-/// Names of the built-in anchors, in a stable order.
+/// Names of the built-in anchors, in a stable order (that of [`builtin::ANCHORS`]).
 pub fn builtin_names() -> impl Iterator<Item = &'static str> {
-    BUILTIN.iter().map(|(name, ..)| *name)
+    builtin::ANCHORS.iter().map(|a| a.name)
 }
 
-/// The built-in spec for a timm model name, if there is one.
+/// The built-in spec for a timm model name, if there is one (derived from
+/// [`builtin::ANCHORS`]).
 ///
 /// ```
 /// let small = snnet_space::builtin_anchor("deit_small_patch16_224").unwrap();
 /// assert_eq!(small.widths(), vec![384]);
 /// ```
 pub fn builtin_anchor(name: &str) -> Option<AnchorSpec> {
-    BUILTIN
-        .iter()
-        .find(|(n, ..)| *n == name)
-        .map(|(name, label, layout, stages)| {
-            AnchorSpec::hierarchical(*name, *layout, stages).with_label(*label)
-        })
+    builtin::get(name).map(builtin::BuiltinAnchor::spec)
+}
+
+/// Reads the items of a JSON document in the shapes every registry of the workspace accepts:
+/// one item, a list of items, or an object whose `key` holds the list (`{"anchors": [...]}`
+/// for anchor specs, `{"models": [...]}` for the zoo's model entries).
+///
+/// Items are deserialised one by one, so an error names what is wrong with the item (an unknown
+/// or missing field) rather than that the document matched no shape.
+///
+/// ```
+/// use snnet_space::{AnchorSpec, json_items};
+///
+/// let one = r#"{"name": "a", "layout": "tokens", "stages": [{"depth": 2, "width": 8}]}"#;
+/// let wrapped = format!(r#"{{"anchors": [{one}, {one}]}}"#);
+/// assert_eq!(json_items::<AnchorSpec>(one, "anchors")?.len(), 1);
+/// assert_eq!(json_items::<AnchorSpec>(&wrapped, "anchors")?.len(), 2);
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+///
+/// # Errors
+/// The [`serde_json::Error`] of malformed JSON or of the first item that does not deserialise.
+pub fn json_items<T: DeserializeOwned>(json: &str, key: &str) -> serde_json::Result<Vec<T>> {
+    match serde_json::from_str(json)? {
+        Value::Array(items) => items.into_iter().map(serde_json::from_value).collect(),
+        Value::Object(mut object) if object.get(key).is_some_and(Value::is_array) => {
+            serde_json::from_value(object.remove(key).unwrap_or_default())
+        }
+        one => Ok(vec![serde_json::from_value(one)?]),
+    }
 }
 
 /// A set of known anchor specs: the built-in ones plus any loaded from JSON, looked up by name
@@ -363,30 +257,20 @@ pub struct AnchorRegistry {
     specs: BTreeMap<String, AnchorSpec>,
 }
 
-/// The accepted shapes of an anchor spec file: one spec, a list, or `{"anchors": [...]}`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum SpecFile {
-    One(AnchorSpec),
-    Many(Vec<AnchorSpec>),
-    Wrapped { anchors: Vec<AnchorSpec> },
-}
-
 impl AnchorRegistry {
     /// An empty registry.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// A registry holding every built-in anchor.
+    /// A registry holding every built-in anchor ([`builtin::ANCHORS`]).
     pub fn builtin() -> Self {
-        let mut registry = Self::new();
-        for name in builtin_names() {
-            if let Some(spec) = builtin_anchor(name) {
-                registry.specs.insert(spec.name.clone(), spec);
-            }
+        Self {
+            specs: builtin::ANCHORS
+                .iter()
+                .map(|a| (a.name.to_owned(), a.spec()))
+                .collect(),
         }
-        registry
     }
 
     /// Adds (or replaces, by name) one spec after validating it.
@@ -425,14 +309,10 @@ impl AnchorRegistry {
     }
 
     fn add_json(&mut self, json: &str, path: &Path) -> Result<Vec<String>> {
-        let file: SpecFile = serde_json::from_str(json).map_err(|source| Error::Json {
+        let specs: Vec<AnchorSpec> = json_items(json, "anchors").map_err(|source| Error::Json {
             path: path.to_owned(),
             source,
         })?;
-        let specs = match file {
-            SpecFile::One(spec) => vec![spec],
-            SpecFile::Many(specs) | SpecFile::Wrapped { anchors: specs } => specs,
-        };
         let mut seen = std::collections::BTreeSet::new();
         for spec in &specs {
             spec.validate()?;

@@ -8,8 +8,9 @@
 //! does, as typed data that forward, cost, initialisation and training all read:
 //!
 //! - [`AnchorSpec`]: an anchor's per-stage depths and widths and its activation [`Layout`];
-//!   built in for the timm names the zoo carries ([`builtin_anchor`], [`AnchorRegistry`]) and
-//!   loadable from JSON for custom families.
+//!   built in for the timm names the zoo carries ([`builtin_anchor`], [`AnchorRegistry`],
+//!   derived from the one table of built-in anchors, [`builtin::ANCHORS`], which the zoo's model
+//!   configs are derived from too) and loadable from JSON for custom families.
 //! - [`SpaceConfig`]: sliding-window kernel size and stride, nearest or all pairing,
 //!   [`Direction`] (Fast-to-Slow, Slow-to-Fast, SN-Netv2 two-way) and the stages to stitch.
 //! - [`StitchSpace`]: the stitches ([`Stitch`], ids identical to the reference's config ids),
@@ -46,7 +47,10 @@ pub mod rules;
 mod space;
 mod stitch;
 
-pub use anchor::{AnchorRegistry, AnchorSpec, Layout, StageSpec, builtin_anchor, builtin_names};
+pub use anchor::{
+    AnchorRegistry, AnchorSpec, Layout, StageSpec, builtin, builtin_anchor, builtin_names,
+    json_items,
+};
 pub use config::{Direction, Pairing, SpaceConfig};
 pub use error::{Error, Result};
 pub use space::{Junction, LayerGroup, StitchDisplay, StitchSpace};

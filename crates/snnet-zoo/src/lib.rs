@@ -3,12 +3,18 @@
 //! - [`Anchor`]: the interface stitching needs from every family — embed, run global block `b`
 //!   on an [`Activation`] (tokens `[B, N, C]` or maps `[B, C, H, W]`), run the head with or
 //!   without the final norm, per-block [`FeatureInfo`] and [`ModelCost`].
-//! - [`VitConfig`] / [`Vit`]: ViT, DeiT, distilled DeiT and DeiT-3; [`SwinConfig`] / [`Swin`];
-//!   [`ResNetConfig`] / [`ResNet`] — as in timm (fields named as timm's checkpoint keys), with
-//!   candle-style named constructors such as [`VitConfig::deit_small_patch16_224`],
-//!   [`SwinConfig::swin_tiny_patch4_window7_224`], [`ResNetConfig::resnet50`].
+//! - Three families, each a config and a Burn module in its own module: [`VitConfig`] / [`Vit`]
+//!   (ViT, DeiT, distilled DeiT and DeiT-3), [`SwinConfig`] / [`Swin`], [`ResNetConfig`] /
+//!   [`ResNet`] — as in timm (fields named as timm's checkpoint keys), with candle-style named
+//!   constructors such as [`VitConfig::deit_small_patch16_224`],
+//!   [`SwinConfig::swin_tiny_patch4_window7_224`], [`ResNetConfig::resnet50`]. Each config
+//!   implements [`Family`] (checks, stitch shape, features, costs, building, timm's
+//!   preprocessing, checkpoint key layouts); [`ModelConfig`] picks a family (the `family` tag of
+//!   model JSON) and dispatches to it, and [`Model`] is the built model of any family.
 //! - [`Registry`]: models by timm name with their [`PretrainedConfig`] (input size, mean/std,
-//!   crop, interpolation), glob listing, and custom models from JSON.
+//!   crop, interpolation), glob listing, and custom models from JSON. The built-in models are
+//!   derived from the stitch space's one table of built-in anchors
+//!   ([`snnet_space::builtin::ANCHORS`]), as are the named constructors.
 //! - [`load_weights`]: timm `.safetensors` and PyTorch `.pth` files through burn-store, with a
 //!   [`LoadReport`] and typed errors (see `docs/WEIGHTS.md`).
 //! - [`cost`]: FLOPs and parameters in fvcore's convention, from the config alone — DeiT-Ti/S/B
@@ -42,9 +48,12 @@
 pub use burn;
 
 mod anchor;
+mod config;
 pub mod cost;
 mod error;
+mod model;
 mod preprocess;
+mod pretrained;
 mod registry;
 mod resnet;
 mod swin;
@@ -53,13 +62,15 @@ mod vit;
 pub mod weights;
 
 pub use anchor::{Activation, Anchor, FeatureInfo};
+pub use config::{Family, ModelConfig};
 pub use cost::{Cost, ModelCost};
 pub use error::{Error, Result};
+pub use model::Model;
 pub use preprocess::{load_image, preprocess};
-pub use registry::{
-    IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN_STD, Interpolation, Model, ModelConfig, ModelEntry,
-    PretrainedConfig, Registry, glob_match,
+pub use pretrained::{
+    IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN_STD, Interpolation, PretrainedConfig,
 };
+pub use registry::{ModelEntry, Registry, glob_match};
 pub use resnet::{BlockKind, ResBlock, ResNet, ResNetAnchor, ResNetConfig};
 pub use swin::{
     PatchMerging, Swin, SwinAnchor, SwinBlock, SwinConfig, SwinHead, SwinPatchEmbed, SwinStage,

@@ -6,7 +6,7 @@ use burn::tensor::{Device, Tensor, TensorData};
 use image::imageops::FilterType;
 
 use crate::error::{Error, Result};
-use crate::registry::{Interpolation, PretrainedConfig};
+use crate::pretrained::{Interpolation, PretrainedConfig};
 
 /// Loads an image file (JPEG or PNG) and prepares it as timm's eval transform does: resize so
 /// that the crop is `crop_pct` of the resized image (the shorter side for square inputs),

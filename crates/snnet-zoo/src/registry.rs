@@ -1,225 +1,19 @@
-//! Models by timm name: architecture configs, pretrained (preprocessing) configs, glob listing
-//! and custom models from JSON.
+//! Models by timm name: the built-in anchors (derived from the stitch space's table), glob
+//! listing and custom models from JSON.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
-use snnet_space::AnchorSpec;
+use snnet_space::builtin::{self, BuiltinAnchor};
+use snnet_space::json_items;
 
-use crate::anchor::{Activation, Anchor, FeatureInfo};
-use crate::cost::ModelCost;
+use crate::config::ModelConfig;
 use crate::error::{Error, Result};
-use crate::resnet::{ResNetAnchor, ResNetConfig};
-use crate::swin::{SwinAnchor, SwinConfig};
-use crate::vit::{VitAnchor, VitConfig};
-use crate::weights::{LoadReport, load_weights};
-
-/// The architecture of a model, by family.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "family", rename_all = "lowercase")]
-pub enum ModelConfig {
-    /// ViT, DeiT, distilled DeiT, DeiT-3.
-    Vit(VitConfig),
-    /// ResNet-18/34/50/101 and custom ResNets.
-    #[serde(rename = "resnet")]
-    ResNet(ResNetConfig),
-    /// Swin Transformers.
-    Swin(SwinConfig),
-}
-
-impl ModelConfig {
-    /// The family's name (`vit`).
-    pub fn family(&self) -> &'static str {
-        match self {
-            Self::Vit(_) => "vit",
-            Self::ResNet(_) => "resnet",
-            Self::Swin(_) => "swin",
-        }
-    }
-
-    /// Checks the config.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`].
-    pub fn validate(&self) -> Result<()> {
-        match self {
-            Self::Vit(c) => c.validate(),
-            Self::ResNet(c) => c.validate(),
-            Self::Swin(c) => c.validate(),
-        }
-    }
-
-    /// FLOPs and parameters per part for one image.
-    pub fn cost(&self) -> ModelCost {
-        match self {
-            Self::Vit(c) => c.cost(),
-            Self::ResNet(c) => c.cost(),
-            Self::Swin(c) => c.cost(),
-        }
-    }
-
-    /// Per-block output info (timm's `feature_info`, one entry per global block).
-    pub fn feature_info(&self) -> Vec<FeatureInfo> {
-        match self {
-            Self::Vit(c) => c.feature_info(),
-            Self::ResNet(c) => c.feature_info(),
-            Self::Swin(c) => c.feature_info(),
-        }
-    }
-
-    /// The anchor's shape for the stitch space.
-    pub fn spec(&self, name: &str) -> AnchorSpec {
-        match self {
-            Self::Vit(c) => c.spec(name),
-            Self::ResNet(c) => c.spec(name),
-            Self::Swin(c) => c.spec(name),
-        }
-    }
-
-    /// The number of classifier outputs (0: none).
-    pub fn num_classes(&self) -> usize {
-        match self {
-            Self::Vit(c) => c.num_classes,
-            Self::ResNet(c) => c.num_classes,
-            Self::Swin(c) => c.num_classes,
-        }
-    }
-
-    /// The input image size `[height, width]`.
-    pub fn img_size(&self) -> [usize; 2] {
-        match self {
-            Self::Vit(c) => c.img_size,
-            Self::ResNet(c) => c.img_size,
-            Self::Swin(c) => c.img_size,
-        }
-    }
-
-    /// Key renames from the family's other checkpoint layouts to timm's (regex, replacement),
-    /// applied when loading weights: the original DeiT-3 checkpoints name LayerScale
-    /// `gamma_1`/`gamma_2` where timm has `ls1.gamma`/`ls2.gamma`.
-    pub fn weight_remap(&self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Self::Vit(_) => &[(r"\.gamma_1$", ".ls1.gamma"), (r"\.gamma_2$", ".ls2.gamma")],
-            Self::ResNet(_) => &[],
-            // The original Microsoft checkpoints: `head.*` for timm's `head.fc.*` (the
-            // `downsample` move is a layout retry, see `ModelEntry::load`).
-            Self::Swin(_) => &[(r"^head\.(weight|bias)$", "head.fc.$1")],
-        }
-    }
-
-    /// Builds the model with random weights.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`].
-    pub fn init(&self, name: &str, device: &Device) -> Result<Model> {
-        match self {
-            Self::Vit(config) => Ok(Model::Vit(VitAnchor {
-                config: config.clone(),
-                model: config.init(device)?,
-                name: name.to_owned(),
-            })),
-            Self::ResNet(config) => Ok(Model::ResNet(ResNetAnchor {
-                config: config.clone(),
-                model: config.init(device)?,
-                name: name.to_owned(),
-            })),
-            Self::Swin(config) => Ok(Model::Swin(SwinAnchor {
-                config: config.clone(),
-                model: config.init(device)?,
-                name: name.to_owned(),
-            })),
-        }
-    }
-
-    /// Input channels.
-    pub fn in_chans(&self) -> usize {
-        match self {
-            Self::Vit(c) => c.in_chans,
-            Self::ResNet(c) => c.in_chans,
-            Self::Swin(c) => c.in_chans,
-        }
-    }
-}
-
-/// How images are prepared for a model: timm's `pretrained_cfg`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PretrainedConfig {
-    /// `[channels, height, width]` of the model input.
-    pub input_size: [usize; 3],
-    /// Per-channel mean subtracted after scaling pixels to [0, 1].
-    pub mean: [f32; 3],
-    /// Per-channel standard deviation divided by.
-    pub std: [f32; 3],
-    /// The shorter side is resized to `size / crop_pct` before the center crop.
-    pub crop_pct: f32,
-    /// The resize filter.
-    pub interpolation: Interpolation,
-    /// Classifier outputs of the pretrained weights.
-    pub num_classes: usize,
-}
-
-/// A resize filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Interpolation {
-    /// Bilinear.
-    Bilinear,
-    /// Bicubic (timm's default for ViT, DeiT, Swin and ResNet).
-    Bicubic,
-}
-
-/// ImageNet mean (timm `IMAGENET_DEFAULT_MEAN`).
-pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
-/// ImageNet standard deviation (timm `IMAGENET_DEFAULT_STD`).
-pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
-/// Inception normalisation (timm `IMAGENET_INCEPTION_MEAN`/`STD`), used by Google's ViTs.
-pub const INCEPTION_MEAN_STD: [f32; 3] = [0.5, 0.5, 0.5];
-
-impl PretrainedConfig {
-    /// The preprocessing of a model of `input_size` with ImageNet normalisation and timm's
-    /// defaults (crop 0.9, bicubic).
-    pub fn imagenet(input_size: [usize; 3], num_classes: usize) -> Self {
-        Self {
-            input_size,
-            mean: IMAGENET_MEAN,
-            std: IMAGENET_STD,
-            crop_pct: 0.9,
-            interpolation: Interpolation::Bicubic,
-            num_classes,
-        }
-    }
-
-    fn inception(mut self) -> Self {
-        self.mean = INCEPTION_MEAN_STD;
-        self.std = INCEPTION_MEAN_STD;
-        self
-    }
-
-    /// Checks the values.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`].
-    pub fn validate(&self) -> Result<()> {
-        let ok = self.input_size.iter().all(|&d| d > 0)
-            && self.std.iter().all(|&s| s > 0.0 && s.is_finite())
-            && self.mean.iter().all(|m| m.is_finite())
-            && self.crop_pct > 0.0
-            && self.crop_pct <= 1.0;
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::InvalidConfig {
-                family: "pretrained",
-                reason: format!(
-                    "input_size must be positive, std positive and crop_pct in (0, 1]: {self:?}"
-                ),
-            })
-        }
-    }
-}
+use crate::model::Model;
+use crate::pretrained::PretrainedConfig;
+use crate::weights::LoadReport;
 
 /// One model of the registry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -234,6 +28,18 @@ pub struct ModelEntry {
 }
 
 impl ModelEntry {
+    /// The entry of a built-in anchor: its config and timm's preprocessing, derived from the
+    /// table of built-in anchors ([`snnet_space::builtin::ANCHORS`]).
+    pub fn builtin(anchor: &BuiltinAnchor) -> Self {
+        let config = ModelConfig::from(anchor.arch);
+        let pretrained = config.family_config().builtin_pretrained(&anchor.arch);
+        Self {
+            name: anchor.name.to_owned(),
+            config,
+            pretrained: Some(pretrained),
+        }
+    }
+
     /// Checks the architecture and, when given, the preprocessing.
     ///
     /// # Errors
@@ -262,10 +68,10 @@ impl ModelEntry {
     }
 
     /// Builds the model and loads timm weights from `path` (safetensors or PyTorch), applying the
-    /// family's remap table.
+    /// family's remap table (and, for Swin, retrying the original Microsoft layout).
     ///
     /// # Errors
-    /// As [`ModelConfig::init`] and [`load_weights`].
+    /// As [`ModelConfig::init`] and [`load_weights`](crate::load_weights).
     pub fn load(&self, path: &Path, device: &Device) -> Result<(Model, LoadReport)> {
         self.load_prefixed(path, "", device)
     }
@@ -292,127 +98,8 @@ impl ModelEntry {
                 .collect();
             format!("^{escaped}")
         });
-        let remap: Vec<(&str, &str)> = strip
-            .as_deref()
-            .map(|s| (s, ""))
-            .into_iter()
-            .chain(self.config.weight_remap().iter().copied())
-            .collect();
-        let remap = remap.as_slice();
-        let result = self.init(device)?.load_weights(path, remap);
-        let ModelConfig::Swin(config) = &self.config else {
-            return result;
-        };
-        // A Swin checkpoint in the original Microsoft layout stores patch merging at the end of
-        // stage s (`layers.{s}.downsample`) where timm has it at the start of stage s + 1: the
-        // timm-layout attempt then lacks or mis-shapes a `downsample` tensor. Retry moved.
-        let original_layout = match &result {
-            Err(Error::MissingTensors { keys, .. }) => {
-                keys.iter().any(|k| k.contains(".downsample."))
-            }
-            Err(Error::ShapeMismatch { key, .. }) => key.contains(".downsample."),
-            _ => false,
-        };
-        if !original_layout {
-            return result;
-        }
-        // Shift the last stage first so that a renamed key is not renamed again.
-        let moved: Vec<(String, String)> = (0..config.depths.len().saturating_sub(1))
-            .rev()
-            .map(|s| {
-                (
-                    format!(r"^layers\.{s}\.downsample\."),
-                    format!("layers.{}.downsample.", s + 1),
-                )
-            })
-            .collect();
-        let all: Vec<(&str, &str)> = remap
-            .iter()
-            .copied()
-            .chain(moved.iter().map(|(a, b)| (a.as_str(), b.as_str())))
-            .collect();
-        self.init(device)?.load_weights(path, &all)
-    }
-}
-
-/// A model of any family, as an [`Anchor`].
-///
-/// As a Burn module its tensors are keyed `{Vit|ResNet|Swin}.model.<timm key>`
-/// (`model.<timm key>` with burn-store's `skip_enum_variants`).
-#[derive(Module, Debug)]
-pub enum Model {
-    /// A ViT-family model.
-    Vit(VitAnchor),
-    /// A ResNet.
-    ResNet(ResNetAnchor),
-    /// A Swin Transformer.
-    Swin(SwinAnchor),
-}
-
-impl Model {
-    /// Saves the weights in timm's layout (see [`save_weights`](crate::weights::save_weights)).
-    ///
-    /// # Errors
-    /// As [`save_weights`](crate::weights::save_weights).
-    pub fn save_weights(&self, path: &Path) -> Result<()> {
-        match self {
-            Self::Vit(a) => crate::weights::save_weights(&a.model, path),
-            Self::ResNet(a) => crate::weights::save_weights(&a.model, path),
-            Self::Swin(a) => crate::weights::save_weights(&a.model, path),
-        }
-    }
-
-    /// Loads timm weights (see [`load_weights`]).
-    ///
-    /// # Errors
-    /// As [`load_weights`].
-    pub fn load_weights(self, path: &Path, remap: &[(&str, &str)]) -> Result<(Self, LoadReport)> {
-        match self {
-            Self::Vit(anchor) => {
-                let (model, report) = load_weights(anchor.model, path, remap)?;
-                Ok((Self::Vit(VitAnchor { model, ..anchor }), report))
-            }
-            Self::ResNet(anchor) => {
-                let (model, report) = load_weights(anchor.model, path, remap)?;
-                Ok((Self::ResNet(ResNetAnchor { model, ..anchor }), report))
-            }
-            Self::Swin(anchor) => {
-                let (model, report) = load_weights(anchor.model, path, remap)?;
-                Ok((Self::Swin(SwinAnchor { model, ..anchor }), report))
-            }
-        }
-    }
-
-    fn anchor(&self) -> &dyn Anchor {
-        match self {
-            Self::Vit(a) => a,
-            Self::ResNet(a) => a,
-            Self::Swin(a) => a,
-        }
-    }
-}
-
-impl Anchor for Model {
-    fn spec(&self) -> AnchorSpec {
-        self.anchor().spec()
-    }
-    fn feature_info(&self) -> Vec<FeatureInfo> {
-        self.anchor().feature_info()
-    }
-    fn num_blocks(&self) -> usize {
-        self.anchor().num_blocks()
-    }
-    fn embed(&self, images: Tensor<4>) -> Result<Activation> {
-        self.anchor().embed(images)
-    }
-    fn block(&self, index: usize, x: Activation) -> Result<Activation> {
-        self.anchor().block(index, x)
-    }
-    fn head(&self, x: Activation, norm: bool) -> Result<Tensor<2>> {
-        self.anchor().head(x, norm)
-    }
-    fn cost(&self) -> ModelCost {
-        self.anchor().cost()
+        let remap: Vec<(&str, &str)> = strip.as_deref().map(|s| (s, "")).into_iter().collect();
+        self.config.load(&self.name, path, &remap, device)
     }
 }
 
@@ -432,139 +119,15 @@ pub struct Registry {
     entries: BTreeMap<String, ModelEntry>,
 }
 
-/// The accepted shapes of a custom model file: one entry, a list, or `{"models": [...]}`.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum EntryFile {
-    One(ModelEntry),
-    Many(Vec<ModelEntry>),
-    Wrapped { models: Vec<ModelEntry> },
-}
-
 impl Registry {
-    /// The built-in models (timm names).
+    /// The built-in models (timm names): one [`ModelEntry::builtin`] per entry of the table of
+    /// built-in anchors ([`snnet_space::builtin::ANCHORS`]).
     pub fn builtin() -> Self {
-        let vit = |name: &str, config: VitConfig, inception: bool| {
-            let [h, w] = config.img_size;
-            let pretrained = PretrainedConfig::imagenet([3, h, w], config.num_classes);
-            ModelEntry {
-                name: name.to_owned(),
-                config: ModelConfig::Vit(config),
-                pretrained: Some(if inception {
-                    pretrained.inception()
-                } else {
-                    pretrained
-                }),
-            }
-        };
-        // timm's Swin configs: crop 0.9, bicubic, ImageNet mean/std (1.0 crop at 384).
-        let swin = |name: &str, config: SwinConfig| {
-            let [h, w] = config.img_size;
-            let mut pretrained = PretrainedConfig::imagenet([3, h, w], config.num_classes);
-            if h >= 384 {
-                pretrained.crop_pct = 1.0;
-            }
-            ModelEntry {
-                name: name.to_owned(),
-                config: ModelConfig::Swin(config),
-                pretrained: Some(pretrained),
-            }
-        };
-        // timm's default tags (`a1_in1k`): crop 0.95, bicubic.
-        let resnet = |name: &str, config: ResNetConfig| {
-            let [h, w] = config.img_size;
-            let mut pretrained = PretrainedConfig::imagenet([3, h, w], config.num_classes);
-            pretrained.crop_pct = 0.95;
-            ModelEntry {
-                name: name.to_owned(),
-                config: ModelConfig::ResNet(config),
-                pretrained: Some(pretrained),
-            }
-        };
-        let entries = [
-            vit(
-                "deit_tiny_patch16_224",
-                VitConfig::deit_tiny_patch16_224(),
-                false,
-            ),
-            vit(
-                "deit_small_patch16_224",
-                VitConfig::deit_small_patch16_224(),
-                false,
-            ),
-            vit(
-                "deit_base_patch16_224",
-                VitConfig::deit_base_patch16_224(),
-                false,
-            ),
-            vit(
-                "deit_tiny_distilled_patch16_224",
-                VitConfig::deit_tiny_distilled_patch16_224(),
-                false,
-            ),
-            vit(
-                "deit_small_distilled_patch16_224",
-                VitConfig::deit_small_distilled_patch16_224(),
-                false,
-            ),
-            vit(
-                "deit_base_distilled_patch16_224",
-                VitConfig::deit_base_distilled_patch16_224(),
-                false,
-            ),
-            vit(
-                "deit3_small_patch16_224",
-                VitConfig::deit3_small_patch16_224(),
-                false,
-            ),
-            vit(
-                "deit3_base_patch16_224",
-                VitConfig::deit3_base_patch16_224(),
-                false,
-            ),
-            vit(
-                "deit3_large_patch16_224",
-                VitConfig::deit3_large_patch16_224(),
-                false,
-            ),
-            vit(
-                "vit_tiny_patch16_224",
-                VitConfig::vit_tiny_patch16_224(),
-                true,
-            ),
-            vit(
-                "vit_small_patch16_224",
-                VitConfig::vit_small_patch16_224(),
-                true,
-            ),
-            vit(
-                "vit_base_patch16_224",
-                VitConfig::vit_base_patch16_224(),
-                true,
-            ),
-            resnet("resnet18", ResNetConfig::resnet18()),
-            resnet("resnet34", ResNetConfig::resnet34()),
-            resnet("resnet50", ResNetConfig::resnet50()),
-            resnet("resnet101", ResNetConfig::resnet101()),
-            swin(
-                "swin_tiny_patch4_window7_224",
-                SwinConfig::swin_tiny_patch4_window7_224(),
-            ),
-            swin(
-                "swin_small_patch4_window7_224",
-                SwinConfig::swin_small_patch4_window7_224(),
-            ),
-            swin(
-                "swin_base_patch4_window7_224",
-                SwinConfig::swin_base_patch4_window7_224(),
-            ),
-            swin(
-                "swin_base_patch4_window12_384",
-                SwinConfig::swin_base_patch4_window12_384(),
-            ),
-        ];
         Self {
-            entries: entries.into_iter().map(|e| (e.name.clone(), e)).collect(),
+            entries: builtin::ANCHORS
+                .iter()
+                .map(|a| (a.name.to_owned(), ModelEntry::builtin(a)))
+                .collect(),
         }
     }
 
@@ -602,14 +165,11 @@ impl Registry {
     }
 
     fn add_json(&mut self, json: &str, path: &Path) -> Result<Vec<String>> {
-        let file: EntryFile = serde_json::from_str(json).map_err(|source| Error::Json {
-            path: path.to_owned(),
-            source,
-        })?;
-        let entries = match file {
-            EntryFile::One(e) => vec![e],
-            EntryFile::Many(v) | EntryFile::Wrapped { models: v } => v,
-        };
+        let entries: Vec<ModelEntry> =
+            json_items(json, "models").map_err(|source| Error::Json {
+                path: path.to_owned(),
+                source,
+            })?;
         for entry in &entries {
             entry.validate()?;
         }
@@ -684,6 +244,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pretrained::{IMAGENET_MEAN, INCEPTION_MEAN_STD};
 
     #[test]
     fn globs() {
@@ -714,15 +275,24 @@ mod tests {
         assert_eq!((deit.mean, deit.input_size), (IMAGENET_MEAN, [3, 224, 224]));
     }
 
-    /// The zoo's anchors have the shapes the stitch space's built-in specs give them.
+    /// The two derivations of a built-in anchor's stitch shape agree: the stitch space's, from
+    /// the table's architectural numbers, and the zoo's, from the model config derived from the
+    /// same entry.
     #[test]
-    fn specs_agree_with_the_stitch_space() {
+    fn builtin_configs_derive_the_space_specs() {
         let registry = Registry::builtin();
-        for entry in registry.entries() {
-            let ours = entry.config.spec(&entry.name);
-            let space = snnet_space::builtin_anchor(&entry.name).unwrap();
-            assert_eq!(ours.stages, space.stages, "{}", entry.name);
-            assert_eq!(ours.layout, space.layout, "{}", entry.name);
+        assert_eq!(registry.entries().count(), builtin::ANCHORS.len());
+        for anchor in builtin::ANCHORS {
+            let entry = registry.get(anchor.name).unwrap();
+            entry.validate().unwrap();
+            let ours = entry.config.spec(anchor.name).with_label(anchor.label);
+            assert_eq!(ours, anchor.spec(), "{}", anchor.name);
+            assert_eq!(
+                Some(ours),
+                snnet_space::builtin_anchor(anchor.name),
+                "{}",
+                anchor.name
+            );
         }
     }
 

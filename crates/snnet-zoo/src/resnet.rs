@@ -13,31 +13,16 @@ use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+pub use snnet_space::builtin::BlockKind;
+use snnet_space::builtin::{Arch, ResNetArch};
 use snnet_space::{AnchorSpec, Layout};
 
 use crate::anchor::{Activation, Anchor, FeatureInfo};
+use crate::config::Family;
 use crate::cost::{Cost, ModelCost};
 use crate::error::{Error, Result};
-
-/// The residual block type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BlockKind {
-    /// Two 3×3 convolutions (ResNet-18/34), expansion 1.
-    Basic,
-    /// 1×1, 3×3 (strided), 1×1 convolutions (ResNet-50/101), expansion 4.
-    Bottleneck,
-}
-
-impl BlockKind {
-    /// Output channels per block channel.
-    pub fn expansion(self) -> usize {
-        match self {
-            Self::Basic => 1,
-            Self::Bottleneck => 4,
-        }
-    }
-}
+use crate::model::Model;
+use crate::pretrained::PretrainedConfig;
 
 /// The architecture of a ResNet, named as timm's arguments.
 ///
@@ -74,7 +59,7 @@ pub struct ResNetConfig {
 }
 
 fn default_channels() -> [usize; 4] {
-    [64, 128, 256, 512]
+    ResNetArch::CHANNELS
 }
 fn default_stem() -> usize {
     64
@@ -110,19 +95,19 @@ impl ResNetConfig {
 
     /// timm `resnet18`.
     pub fn resnet18() -> Self {
-        Self::new(BlockKind::Basic, [2, 2, 2, 2])
+        ResNetArch::RESNET18.into()
     }
     /// timm `resnet34`.
     pub fn resnet34() -> Self {
-        Self::new(BlockKind::Basic, [3, 4, 6, 3])
+        ResNetArch::RESNET34.into()
     }
     /// timm `resnet50`.
     pub fn resnet50() -> Self {
-        Self::new(BlockKind::Bottleneck, [3, 4, 6, 3])
+        ResNetArch::RESNET50.into()
     }
     /// timm `resnet101`.
     pub fn resnet101() -> Self {
-        Self::new(BlockKind::Bottleneck, [3, 4, 23, 3])
+        ResNetArch::RESNET101.into()
     }
 
     /// Stage output widths.
@@ -350,6 +335,69 @@ impl ResNetConfig {
                 .then(|| LinearConfig::new(self.widths()[3], self.num_classes).init(device)),
             in_chans: self.in_chans,
         })
+    }
+}
+
+impl From<ResNetArch> for ResNetConfig {
+    /// A built-in anchor's architecture, on timm's defaults (224², 64-channel stem, 1,000
+    /// classes).
+    fn from(arch: ResNetArch) -> Self {
+        Self::new(arch.block, arch.layers)
+    }
+}
+
+impl Family for ResNetConfig {
+    fn family(&self) -> &'static str {
+        "resnet"
+    }
+
+    fn validate(&self) -> Result<()> {
+        ResNetConfig::validate(self)
+    }
+
+    fn spec(&self, name: &str) -> AnchorSpec {
+        ResNetConfig::spec(self, name)
+    }
+
+    fn feature_info(&self) -> Vec<FeatureInfo> {
+        ResNetConfig::feature_info(self)
+    }
+
+    fn cost(&self) -> ModelCost {
+        ResNetConfig::cost(self)
+    }
+
+    fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    fn img_size(&self) -> [usize; 2] {
+        self.img_size
+    }
+
+    fn in_chans(&self) -> usize {
+        self.in_chans
+    }
+
+    /// timm's default tags (`a1_in1k`): ImageNet mean/std, bicubic, crop 0.95.
+    fn builtin_pretrained(&self, _arch: &Arch) -> PretrainedConfig {
+        let [h, w] = self.img_size;
+        let mut pretrained = PretrainedConfig::imagenet([self.in_chans, h, w], self.num_classes);
+        pretrained.crop_pct = 0.95;
+        pretrained
+    }
+
+    /// timm's keys are the only layout.
+    fn weight_remap(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    fn init_model(&self, name: &str, device: &Device) -> Result<Model> {
+        Ok(Model::ResNet(ResNetAnchor {
+            config: self.clone(),
+            model: self.init(device)?,
+            name: name.to_owned(),
+        }))
     }
 }
 

@@ -4,11 +4,13 @@
 //! reduction}` (patch merging at the *start* of stage `s ≥ 1`), `layers.{s}.blocks.{i}.{norm1,
 //! attn.qkv, attn.relative_position_bias_table, attn.proj, norm2, mlp.fc1, mlp.fc2}`, `norm`,
 //! `head.fc`. The original Microsoft checkpoints (merging at the *end* of stage `s`, `head.*`,
-//! stored `relative_position_index` / `attn_mask` buffers) load through
-//! [`ModelConfig::weight_remap`](crate::ModelConfig::weight_remap) and a layout retry.
+//! stored `relative_position_index` / `attn_mask` buffers) load through the family's
+//! [`Family::weight_remap`] and a layout retry in [`Family::load_model`].
 //!
 //! Between blocks, activations are tokens `[B, H·W, C]` in timm's row order (h, then w). A stage
 //! transition (patch merging) belongs to the first block of the stage it leads into.
+
+use std::path::Path;
 
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
@@ -17,12 +19,17 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use snnet_space::builtin::{Arch, SwinArch};
 use snnet_space::{AnchorSpec, Layout};
 
 use crate::anchor::{Activation, Anchor, FeatureInfo};
+use crate::config::{Family, chain_remap};
 use crate::cost::{self, Cost, ModelCost};
 use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::pretrained::PretrainedConfig;
 use crate::vit::Mlp;
+use crate::weights::LoadReport;
 
 /// The architecture of a Swin Transformer, named as timm's arguments.
 ///
@@ -110,22 +117,19 @@ impl SwinConfig {
 
     /// timm `swin_tiny_patch4_window7_224`.
     pub fn swin_tiny_patch4_window7_224() -> Self {
-        Self::base(96, [2, 2, 6, 2], [3, 6, 12, 24])
+        SwinArch::SWIN_TINY_PATCH4_WINDOW7_224.into()
     }
     /// timm `swin_small_patch4_window7_224`.
     pub fn swin_small_patch4_window7_224() -> Self {
-        Self::base(96, [2, 2, 18, 2], [3, 6, 12, 24])
+        SwinArch::SWIN_SMALL_PATCH4_WINDOW7_224.into()
     }
     /// timm `swin_base_patch4_window7_224`.
     pub fn swin_base_patch4_window7_224() -> Self {
-        Self::base(128, [2, 2, 18, 2], [4, 8, 16, 32])
+        SwinArch::SWIN_BASE_PATCH4_WINDOW7_224.into()
     }
     /// timm `swin_base_patch4_window12_384`.
     pub fn swin_base_patch4_window12_384() -> Self {
-        let mut c = Self::base(128, [2, 2, 18, 2], [4, 8, 16, 32]);
-        c.img_size = [384, 384];
-        c.window_size = 12;
-        c
+        SwinArch::SWIN_BASE_PATCH4_WINDOW12_384.into()
     }
 
     /// Width of stage `s`.
@@ -400,6 +404,116 @@ impl SwinConfig {
             img_size: self.img_size,
             in_chans: self.in_chans,
         })
+    }
+}
+
+impl From<SwinArch> for SwinConfig {
+    /// A built-in anchor's architecture, on timm's defaults (4² patches, MLP ratio 4, 1,000
+    /// classes).
+    fn from(arch: SwinArch) -> Self {
+        let mut config = Self::base(arch.embed_dim, arch.depths, arch.num_heads);
+        config.img_size = [arch.img_size; 2];
+        config.window_size = arch.window_size;
+        config
+    }
+}
+
+impl Family for SwinConfig {
+    fn family(&self) -> &'static str {
+        "swin"
+    }
+
+    fn validate(&self) -> Result<()> {
+        SwinConfig::validate(self)
+    }
+
+    fn spec(&self, name: &str) -> AnchorSpec {
+        SwinConfig::spec(self, name)
+    }
+
+    fn feature_info(&self) -> Vec<FeatureInfo> {
+        SwinConfig::feature_info(self)
+    }
+
+    fn cost(&self) -> ModelCost {
+        SwinConfig::cost(self)
+    }
+
+    fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    fn img_size(&self) -> [usize; 2] {
+        self.img_size
+    }
+
+    fn in_chans(&self) -> usize {
+        self.in_chans
+    }
+
+    /// timm's Swin configs: ImageNet mean/std, bicubic, crop 0.9 (1.0 at 384²).
+    fn builtin_pretrained(&self, _arch: &Arch) -> PretrainedConfig {
+        let [h, w] = self.img_size;
+        let mut pretrained = PretrainedConfig::imagenet([self.in_chans, h, w], self.num_classes);
+        if h >= 384 {
+            pretrained.crop_pct = 1.0;
+        }
+        pretrained
+    }
+
+    /// The original Microsoft checkpoints name the classifier `head.*` where timm has
+    /// `head.fc.*` (the `downsample` move is a layout retry, see [`Family::load_model`]).
+    fn weight_remap(&self) -> &'static [(&'static str, &'static str)] {
+        &[(r"^head\.(weight|bias)$", "head.fc.$1")]
+    }
+
+    fn init_model(&self, name: &str, device: &Device) -> Result<Model> {
+        Ok(Model::Swin(SwinAnchor {
+            config: self.clone(),
+            model: self.init(device)?,
+            name: name.to_owned(),
+        }))
+    }
+
+    /// Loads timm's layout; a checkpoint in the original Microsoft layout stores patch merging
+    /// at the end of stage `s` (`layers.{s}.downsample`) where timm has it at the start of stage
+    /// `s + 1`, so the timm-layout attempt lacks or mis-shapes a `downsample` tensor: then the
+    /// load is retried with the merging keys moved one stage on.
+    fn load_model(
+        &self,
+        name: &str,
+        path: &Path,
+        remap: &[(&str, &str)],
+        device: &Device,
+    ) -> Result<(Model, LoadReport)> {
+        let remap = chain_remap(remap, self.weight_remap());
+        let result = self.init_model(name, device)?.load_weights(path, &remap);
+        let original_layout = match &result {
+            Err(Error::MissingTensors { keys, .. }) => {
+                keys.iter().any(|k| k.contains(".downsample."))
+            }
+            Err(Error::ShapeMismatch { key, .. }) => key.contains(".downsample."),
+            _ => false,
+        };
+        if !original_layout {
+            return result;
+        }
+        // Shift the last stage first so that a renamed key is not renamed again.
+        let moved: Vec<(String, String)> = (0..self.depths.len().saturating_sub(1))
+            .rev()
+            .map(|s| {
+                (
+                    format!(r"^layers\.{s}\.downsample\."),
+                    format!("layers.{}.downsample.", s + 1),
+                )
+            })
+            .collect();
+        let all: Vec<(&str, &str)> = remap
+            .iter()
+            .copied()
+            .chain(moved.iter().map(|(a, b)| (a.as_str(), b.as_str())))
+            .collect();
+        self.init_model(name, device)?.load_weights(path, &all)
     }
 }
 

@@ -12,11 +12,15 @@ use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+use snnet_space::builtin::{Arch, VitArch, VitKind};
 use snnet_space::{AnchorSpec, Layout};
 
 use crate::anchor::{Activation, Anchor, FeatureInfo};
+use crate::config::Family;
 use crate::cost::{self, Cost, ModelCost};
 use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::pretrained::PretrainedConfig;
 
 /// The architecture of a ViT, DeiT, distilled DeiT or DeiT-3 model, named as timm's arguments.
 ///
@@ -101,51 +105,51 @@ impl VitConfig {
 
     /// timm `deit_tiny_patch16_224`.
     pub fn deit_tiny_patch16_224() -> Self {
-        Self::base(192, 12, 3)
+        VitArch::DEIT_TINY_PATCH16_224.into()
     }
     /// timm `deit_small_patch16_224`.
     pub fn deit_small_patch16_224() -> Self {
-        Self::base(384, 12, 6)
+        VitArch::DEIT_SMALL_PATCH16_224.into()
     }
     /// timm `deit_base_patch16_224`.
     pub fn deit_base_patch16_224() -> Self {
-        Self::base(768, 12, 12)
+        VitArch::DEIT_BASE_PATCH16_224.into()
     }
     /// timm `deit_tiny_distilled_patch16_224`.
     pub fn deit_tiny_distilled_patch16_224() -> Self {
-        Self::base(192, 12, 3).distilled()
+        VitArch::DEIT_TINY_DISTILLED_PATCH16_224.into()
     }
     /// timm `deit_small_distilled_patch16_224`.
     pub fn deit_small_distilled_patch16_224() -> Self {
-        Self::base(384, 12, 6).distilled()
+        VitArch::DEIT_SMALL_DISTILLED_PATCH16_224.into()
     }
     /// timm `deit_base_distilled_patch16_224`.
     pub fn deit_base_distilled_patch16_224() -> Self {
-        Self::base(768, 12, 12).distilled()
+        VitArch::DEIT_BASE_DISTILLED_PATCH16_224.into()
     }
     /// timm `deit3_small_patch16_224`.
     pub fn deit3_small_patch16_224() -> Self {
-        Self::base(384, 12, 6).deit3()
+        VitArch::DEIT3_SMALL_PATCH16_224.into()
     }
     /// timm `deit3_base_patch16_224`.
     pub fn deit3_base_patch16_224() -> Self {
-        Self::base(768, 12, 12).deit3()
+        VitArch::DEIT3_BASE_PATCH16_224.into()
     }
     /// timm `deit3_large_patch16_224`.
     pub fn deit3_large_patch16_224() -> Self {
-        Self::base(1024, 24, 16).deit3()
+        VitArch::DEIT3_LARGE_PATCH16_224.into()
     }
     /// timm `vit_tiny_patch16_224`.
     pub fn vit_tiny_patch16_224() -> Self {
-        Self::base(192, 12, 3)
+        VitArch::VIT_TINY_PATCH16_224.into()
     }
     /// timm `vit_small_patch16_224`.
     pub fn vit_small_patch16_224() -> Self {
-        Self::base(384, 12, 6)
+        VitArch::VIT_SMALL_PATCH16_224.into()
     }
     /// timm `vit_base_patch16_224`.
     pub fn vit_base_patch16_224() -> Self {
-        Self::base(768, 12, 12)
+        VitArch::VIT_BASE_PATCH16_224.into()
     }
 
     fn distilled(mut self) -> Self {
@@ -375,6 +379,79 @@ impl VitConfig {
             in_chans: self.in_chans,
             no_embed_class: self.no_embed_class,
         })
+    }
+}
+
+impl From<VitArch> for VitConfig {
+    /// A built-in anchor's architecture, on timm's defaults ([`VitConfig::base`]).
+    fn from(arch: VitArch) -> Self {
+        let config = Self::base(arch.embed_dim, arch.depth, arch.num_heads);
+        match arch.kind {
+            VitKind::Vit | VitKind::Deit => config,
+            VitKind::DeitDistilled => config.distilled(),
+            VitKind::Deit3 => config.deit3(),
+        }
+    }
+}
+
+impl Family for VitConfig {
+    fn family(&self) -> &'static str {
+        "vit"
+    }
+
+    fn validate(&self) -> Result<()> {
+        VitConfig::validate(self)
+    }
+
+    fn spec(&self, name: &str) -> AnchorSpec {
+        VitConfig::spec(self, name)
+    }
+
+    fn feature_info(&self) -> Vec<FeatureInfo> {
+        VitConfig::feature_info(self)
+    }
+
+    fn cost(&self) -> ModelCost {
+        VitConfig::cost(self)
+    }
+
+    fn num_classes(&self) -> usize {
+        self.num_classes
+    }
+
+    fn img_size(&self) -> [usize; 2] {
+        self.img_size
+    }
+
+    fn in_chans(&self) -> usize {
+        self.in_chans
+    }
+
+    /// ImageNet normalisation, crop 0.9, bicubic; Google's ViTs (`vit_*`) Inception
+    /// normalisation.
+    fn builtin_pretrained(&self, arch: &Arch) -> PretrainedConfig {
+        let [h, w] = self.img_size;
+        let pretrained = PretrainedConfig::imagenet([self.in_chans, h, w], self.num_classes);
+        match arch {
+            Arch::Vit(VitArch {
+                kind: VitKind::Vit, ..
+            }) => pretrained.inception(),
+            _ => pretrained,
+        }
+    }
+
+    /// The original DeiT-3 checkpoints name LayerScale `gamma_1`/`gamma_2` where timm has
+    /// `ls1.gamma`/`ls2.gamma`.
+    fn weight_remap(&self) -> &'static [(&'static str, &'static str)] {
+        &[(r"\.gamma_1$", ".ls1.gamma"), (r"\.gamma_2$", ".ls2.gamma")]
+    }
+
+    fn init_model(&self, name: &str, device: &Device) -> Result<Model> {
+        Ok(Model::Vit(VitAnchor {
+            config: self.clone(),
+            model: self.init(device)?,
+            name: name.to_owned(),
+        }))
     }
 }
 

@@ -1,0 +1,204 @@
+//! Model architectures by family: the [`Family`] trait each family's config implements, and
+//! [`ModelConfig`], the serialisable choice of one, which dispatches to it.
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use serde::{Deserialize, Serialize};
+use snnet_space::AnchorSpec;
+use snnet_space::builtin::Arch;
+
+use crate::anchor::FeatureInfo;
+use crate::cost::ModelCost;
+use crate::error::Result;
+use crate::model::Model;
+use crate::pretrained::PretrainedConfig;
+use crate::resnet::ResNetConfig;
+use crate::swin::SwinConfig;
+use crate::vit::VitConfig;
+use crate::weights::LoadReport;
+
+/// What the zoo needs from a model family's architecture config: implemented by
+/// [`VitConfig`], [`SwinConfig`] and [`ResNetConfig`] in their own modules, reached through
+/// [`ModelConfig::family_config`].
+///
+/// Everything that differs by family lives in these implementations: the checks, the stitch
+/// shape, the per-block features and costs, building the model, timm's preprocessing for the
+/// built-in anchors, and how checkpoint keys in the family's other layouts map to timm's.
+pub trait Family {
+    /// The family's name, as the `family` tag of model JSON (`vit`, `swin`, `resnet`).
+    fn family(&self) -> &'static str;
+
+    /// Checks that the config describes a model.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) naming the problem.
+    fn validate(&self) -> Result<()>;
+
+    /// The anchor's shape for the stitch space.
+    fn spec(&self, name: &str) -> AnchorSpec;
+
+    /// Per-block output info (timm's `feature_info`, one entry per global block).
+    fn feature_info(&self) -> Vec<FeatureInfo>;
+
+    /// FLOPs and parameters per part for one image (fvcore convention).
+    fn cost(&self) -> ModelCost;
+
+    /// The number of classifier outputs (0: none).
+    fn num_classes(&self) -> usize;
+
+    /// The input image size `[height, width]`.
+    fn img_size(&self) -> [usize; 2];
+
+    /// Input channels.
+    fn in_chans(&self) -> usize;
+
+    /// timm's `pretrained_cfg` for the built-in anchor of architecture `arch` (the one this
+    /// config was derived from).
+    fn builtin_pretrained(&self, arch: &Arch) -> PretrainedConfig;
+
+    /// Key renames from the family's other checkpoint layouts to timm's (regex, replacement),
+    /// applied when loading weights after the caller's own renames.
+    fn weight_remap(&self) -> &'static [(&'static str, &'static str)];
+
+    /// Builds the model with random weights.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+    fn init_model(&self, name: &str, device: &Device) -> Result<Model>;
+
+    /// Builds the model and loads weights from `path`, renaming keys by `remap` and then by
+    /// [`Family::weight_remap`]. Families whose checkpoints come in layouts a rename table
+    /// cannot tell apart override this (Swin retries the original Microsoft layout).
+    ///
+    /// # Errors
+    /// As [`Family::init_model`] and [`load_weights`](crate::load_weights).
+    fn load_model(
+        &self,
+        name: &str,
+        path: &Path,
+        remap: &[(&str, &str)],
+        device: &Device,
+    ) -> Result<(Model, LoadReport)> {
+        let remap = chain_remap(remap, self.weight_remap());
+        self.init_model(name, device)?.load_weights(path, &remap)
+    }
+}
+
+/// The caller's renames followed by the family's.
+pub(crate) fn chain_remap<'a>(
+    first: &[(&'a str, &'a str)],
+    then: &'static [(&'static str, &'static str)],
+) -> Vec<(&'a str, &'a str)> {
+    first.iter().chain(then).copied().collect()
+}
+
+/// The architecture of a model, by family (the `family` tag in JSON).
+///
+/// Every method dispatches to the family's [`Family`] implementation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "family", rename_all = "lowercase")]
+pub enum ModelConfig {
+    /// ViT, DeiT, distilled DeiT, DeiT-3.
+    Vit(VitConfig),
+    /// ResNet-18/34/50/101 and custom ResNets.
+    #[serde(rename = "resnet")]
+    ResNet(ResNetConfig),
+    /// Swin Transformers.
+    Swin(SwinConfig),
+}
+
+impl From<Arch> for ModelConfig {
+    /// The config of a built-in anchor's architecture.
+    fn from(arch: Arch) -> Self {
+        match arch {
+            Arch::Vit(a) => Self::Vit(a.into()),
+            Arch::Swin(a) => Self::Swin(a.into()),
+            Arch::ResNet(a) => Self::ResNet(a.into()),
+        }
+    }
+}
+
+impl ModelConfig {
+    /// The family's config, to which every other method dispatches.
+    pub fn family_config(&self) -> &dyn Family {
+        match self {
+            Self::Vit(c) => c,
+            Self::ResNet(c) => c,
+            Self::Swin(c) => c,
+        }
+    }
+
+    /// The family's name (`vit`).
+    pub fn family(&self) -> &'static str {
+        self.family_config().family()
+    }
+
+    /// Checks the config.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+    pub fn validate(&self) -> Result<()> {
+        self.family_config().validate()
+    }
+
+    /// FLOPs and parameters per part for one image.
+    pub fn cost(&self) -> ModelCost {
+        self.family_config().cost()
+    }
+
+    /// Per-block output info (timm's `feature_info`, one entry per global block).
+    pub fn feature_info(&self) -> Vec<FeatureInfo> {
+        self.family_config().feature_info()
+    }
+
+    /// The anchor's shape for the stitch space.
+    pub fn spec(&self, name: &str) -> AnchorSpec {
+        self.family_config().spec(name)
+    }
+
+    /// The number of classifier outputs (0: none).
+    pub fn num_classes(&self) -> usize {
+        self.family_config().num_classes()
+    }
+
+    /// The input image size `[height, width]`.
+    pub fn img_size(&self) -> [usize; 2] {
+        self.family_config().img_size()
+    }
+
+    /// Input channels.
+    pub fn in_chans(&self) -> usize {
+        self.family_config().in_chans()
+    }
+
+    /// Key renames from the family's other checkpoint layouts to timm's (regex, replacement),
+    /// applied when loading weights: the original DeiT-3 checkpoints name LayerScale
+    /// `gamma_1`/`gamma_2` where timm has `ls1.gamma`/`ls2.gamma`; the original Swin
+    /// checkpoints name the classifier `head.*` where timm has `head.fc.*`.
+    pub fn weight_remap(&self) -> &'static [(&'static str, &'static str)] {
+        self.family_config().weight_remap()
+    }
+
+    /// Builds the model with random weights.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+    pub fn init(&self, name: &str, device: &Device) -> Result<Model> {
+        self.family_config().init_model(name, device)
+    }
+
+    /// Builds the model and loads weights from `path` (see [`Family::load_model`]).
+    ///
+    /// # Errors
+    /// As [`ModelConfig::init`] and [`load_weights`](crate::load_weights).
+    pub fn load(
+        &self,
+        name: &str,
+        path: &Path,
+        remap: &[(&str, &str)],
+        device: &Device,
+    ) -> Result<(Model, LoadReport)> {
+        self.family_config().load_model(name, path, remap, device)
+    }
+}

@@ -1,0 +1,96 @@
+//! A model of any family, as one Burn module and one [`Anchor`].
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use snnet_space::AnchorSpec;
+
+use crate::anchor::{Activation, Anchor, FeatureInfo};
+use crate::cost::ModelCost;
+use crate::error::Result;
+use crate::resnet::ResNetAnchor;
+use crate::swin::SwinAnchor;
+use crate::vit::VitAnchor;
+use crate::weights::{LoadReport, load_weights};
+
+/// A model of any family, as an [`Anchor`].
+///
+/// As a Burn module its tensors are keyed `{Vit|ResNet|Swin}.model.<timm key>`
+/// (`model.<timm key>` with burn-store's `skip_enum_variants`).
+#[derive(Module, Debug)]
+pub enum Model {
+    /// A ViT-family model.
+    Vit(VitAnchor),
+    /// A ResNet.
+    ResNet(ResNetAnchor),
+    /// A Swin Transformer.
+    Swin(SwinAnchor),
+}
+
+impl Model {
+    /// Saves the weights in timm's layout (see [`save_weights`](crate::weights::save_weights)).
+    ///
+    /// # Errors
+    /// As [`save_weights`](crate::weights::save_weights).
+    pub fn save_weights(&self, path: &Path) -> Result<()> {
+        match self {
+            Self::Vit(a) => crate::weights::save_weights(&a.model, path),
+            Self::ResNet(a) => crate::weights::save_weights(&a.model, path),
+            Self::Swin(a) => crate::weights::save_weights(&a.model, path),
+        }
+    }
+
+    /// Loads timm weights (see [`load_weights`]).
+    ///
+    /// # Errors
+    /// As [`load_weights`].
+    pub fn load_weights(self, path: &Path, remap: &[(&str, &str)]) -> Result<(Self, LoadReport)> {
+        match self {
+            Self::Vit(anchor) => {
+                let (model, report) = load_weights(anchor.model, path, remap)?;
+                Ok((Self::Vit(VitAnchor { model, ..anchor }), report))
+            }
+            Self::ResNet(anchor) => {
+                let (model, report) = load_weights(anchor.model, path, remap)?;
+                Ok((Self::ResNet(ResNetAnchor { model, ..anchor }), report))
+            }
+            Self::Swin(anchor) => {
+                let (model, report) = load_weights(anchor.model, path, remap)?;
+                Ok((Self::Swin(SwinAnchor { model, ..anchor }), report))
+            }
+        }
+    }
+
+    fn anchor(&self) -> &dyn Anchor {
+        match self {
+            Self::Vit(a) => a,
+            Self::ResNet(a) => a,
+            Self::Swin(a) => a,
+        }
+    }
+}
+
+impl Anchor for Model {
+    fn spec(&self) -> AnchorSpec {
+        self.anchor().spec()
+    }
+    fn feature_info(&self) -> Vec<FeatureInfo> {
+        self.anchor().feature_info()
+    }
+    fn num_blocks(&self) -> usize {
+        self.anchor().num_blocks()
+    }
+    fn embed(&self, images: Tensor<4>) -> Result<Activation> {
+        self.anchor().embed(images)
+    }
+    fn block(&self, index: usize, x: Activation) -> Result<Activation> {
+        self.anchor().block(index, x)
+    }
+    fn head(&self, x: Activation, norm: bool) -> Result<Tensor<2>> {
+        self.anchor().head(x, norm)
+    }
+    fn cost(&self) -> ModelCost {
+        self.anchor().cost()
+    }
+}
