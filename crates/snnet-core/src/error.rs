@@ -63,5 +63,11 @@ pub enum Error {
     },
 }
 
+impl From<snnet_stitch::lstsq::Error> for Error {
+    fn from(e: snnet_stitch::lstsq::Error) -> Self {
+        Self::Stitch(e.into())
+    }
+}
+
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -246,7 +246,7 @@ impl SnNet {
                                 path.id
                             ))
                         })?;
-                    layer.forward(x)?
+                    stitch(layer, x)?
                 }
             };
             x = Some(anchor.blocks(segment.blocks(), input)?);
@@ -275,4 +275,15 @@ impl SnNet {
             .collect();
         self
     }
+}
+
+/// Runs a stitching layer on an activation of either layout.
+fn stitch(layer: &StitchingLayer, x: Activation) -> Result<Activation> {
+    Ok(match (x, layer.out_layout()) {
+        (Activation::Tokens(x), _) => Activation::Tokens(layer.forward_tokens(x)?),
+        (Activation::Map(x), snnet_space::Layout::Map) => Activation::Map(layer.forward_map(x)?),
+        (Activation::Map(x), snnet_space::Layout::Tokens) => {
+            Activation::Tokens(layer.forward_map_to_tokens(x)?)
+        }
+    })
 }

@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+use snnet_space::Layout;
+
 /// Everything that can go wrong building, initialising or running a stitching layer.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -7,33 +9,26 @@ pub enum Error {
     /// A stitching-layer configuration that cannot describe a layer.
     #[error("invalid stitching layer: {0}")]
     InvalidConfig(String),
-    /// An activation that does not fit the layer (layout, channels or rank).
+    /// A forward method for other layouts than the layer's (e.g. `forward_tokens` on a
+    /// map→map layer).
+    #[error(
+        "stitching layer {layer} maps {} to {}, it was run as {} to {}",
+        .expected.0, .expected.1, .found.0, .found.1
+    )]
+    Layout {
+        /// The layer, in words (`192→384 map→map`).
+        layer: String,
+        /// The layer's (input, output) layouts.
+        expected: (Layout, Layout),
+        /// The (input, output) layouts of the method called.
+        found: (Layout, Layout),
+    },
+    /// An activation that does not fit the layer (channels).
     #[error("stitching layer {layer}: {reason}")]
     Input {
-        /// The layer, in words (`192→384 tokens`).
+        /// The layer, in words (`192→384 tokens→tokens`).
         layer: String,
         /// What does not fit.
-        reason: String,
-    },
-    /// Feature matrices whose shapes cannot form a least-squares system.
-    #[error("least squares: {0}")]
-    Shape(String),
-    /// A NaN or infinite value in the features given to the least-squares solver.
-    #[error("least squares: {which} features hold a non-finite value at row {row}, column {col}")]
-    NonFinite {
-        /// `source` (the front anchor's) or `target` (the end anchor's).
-        which: &'static str,
-        /// Row of the first bad value.
-        row: usize,
-        /// Column of the first bad value.
-        col: usize,
-    },
-    /// The linear-algebra backend failed (e.g. an eigensolver that did not converge).
-    #[error("least squares: the {backend} solver failed: {reason}")]
-    Solver {
-        /// `faer` or `lapack`.
-        backend: &'static str,
-        /// Its message.
         reason: String,
     },
     /// Weights of the wrong shape for the layer.
@@ -46,9 +41,9 @@ pub enum Error {
         /// The shape given.
         found: Vec<usize>,
     },
-    /// An error from the zoo (running an anchor).
+    /// From the least-squares solver (shapes, non-finite features, a solver failure).
     #[error(transparent)]
-    Zoo(#[from] snnet_zoo::Error),
+    Lstsq(#[from] snnet_lstsq::Error),
 }
 
 /// The crate's result type.

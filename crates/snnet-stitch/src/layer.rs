@@ -6,7 +6,6 @@ use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 use snnet_space::Layout;
-use snnet_zoo::Activation;
 
 use crate::error::{Error, Result};
 use crate::lstsq::Affine;
@@ -229,9 +228,14 @@ impl Transform {
 
 /// A stitching layer: maps the front anchor's activation at a cut into the end anchor's input.
 ///
-/// Applied per token (`[B, N, C_in]` → `[B, N, C_out]`), per pixel as a 1×1 convolution
-/// (`[B, C_in, H, W]` → `[B, C_out, H, W]`), or per pixel and flattened into tokens
-/// (`[B, C_in, H, W]` → `[B, H·W, C_out]`, rows in `(h, w)` order) for CNN → ViT/Swin.
+/// Applied per token (`[B, N, C_in]` → `[B, N, C_out]`, [`forward_tokens`]), per pixel as a
+/// 1×1 convolution (`[B, C_in, H, W]` → `[B, C_out, H, W]`, [`forward_map`]), or per pixel and
+/// flattened into tokens (`[B, C_in, H, W]` → `[B, H·W, C_out]`, rows in `(h, w)` order,
+/// [`forward_map_to_tokens`]) for CNN → ViT/Swin; the layer's layouts decide which one it runs.
+///
+/// [`forward_tokens`]: StitchingLayer::forward_tokens
+/// [`forward_map`]: StitchingLayer::forward_map
+/// [`forward_map_to_tokens`]: StitchingLayer::forward_map_to_tokens
 #[derive(Module, Debug)]
 pub struct StitchingLayer {
     /// The affine map (checkpoint keys `transform.weight`, `transform.bias`, …).
@@ -273,35 +277,74 @@ impl StitchingLayer {
         self.out_layout
     }
 
-    /// Runs the layer.
+    /// Runs a tokens→tokens layer on every token.
+    ///
+    /// # Shapes
+    /// `x`: `[B, N, C_in]` → `[B, N, C_out]`.
     ///
     /// # Errors
-    /// [`Error::Input`] when the activation's layout or channel count is not the layer's.
-    pub fn forward(&self, x: Activation) -> Result<Activation> {
-        let error = |reason: String| Error::Input {
-            layer: self.describe(),
-            reason,
-        };
-        if x.layout() != self.in_layout {
-            return Err(error(format!("got a {} activation", x.layout())));
+    /// [`Error::Layout`] when the layer is not tokens→tokens, [`Error::Input`] when `x` does not
+    /// have `C_in` channels.
+    pub fn forward_tokens(&self, x: Tensor<3>) -> Result<Tensor<3>> {
+        let [_, _, channels] = x.dims();
+        self.check((Layout::Tokens, Layout::Tokens), channels)?;
+        Ok(self.linear(x))
+    }
+
+    /// Runs a map→map layer on every pixel (a 1×1 convolution).
+    ///
+    /// # Shapes
+    /// `x`: `[B, C_in, H, W]` → `[B, C_out, H, W]`.
+    ///
+    /// # Errors
+    /// [`Error::Layout`] when the layer is not map→map, [`Error::Input`] when `x` does not have
+    /// `C_in` channels.
+    pub fn forward_map(&self, x: Tensor<4>) -> Result<Tensor<4>> {
+        let [_, channels, _, _] = x.dims();
+        self.check((Layout::Map, Layout::Map), channels)?;
+        Ok(self.linear(x.permute([0, 2, 3, 1])).permute([0, 3, 1, 2]))
+    }
+
+    /// Runs a map→tokens layer (CNN → ViT/Swin) on every pixel and flattens the pixels into
+    /// tokens, rows in `(h, w)` order.
+    ///
+    /// # Shapes
+    /// `x`: `[B, C_in, H, W]` → `[B, H·W, C_out]`.
+    ///
+    /// # Errors
+    /// [`Error::Layout`] when the layer is not map→tokens, [`Error::Input`] when `x` does not
+    /// have `C_in` channels.
+    pub fn forward_map_to_tokens(&self, x: Tensor<4>) -> Result<Tensor<3>> {
+        let [b, channels, h, w] = x.dims();
+        self.check((Layout::Map, Layout::Tokens), channels)?;
+        Ok(self
+            .linear(x.permute([0, 2, 3, 1]))
+            .reshape([b, h * w, self.out_width()]))
+    }
+
+    /// Checks that the layer maps `layouts` and takes `channels` input channels.
+    fn check(&self, layouts: (Layout, Layout), channels: usize) -> Result<()> {
+        let expected = (self.in_layout, self.out_layout);
+        if layouts != expected {
+            return Err(Error::Layout {
+                layer: self.describe(),
+                expected,
+                found: layouts,
+            });
         }
-        if x.channels() != self.in_width() {
-            return Err(error(format!("got {} channels", x.channels())));
+        if channels != self.in_width() {
+            return Err(Error::Input {
+                layer: self.describe(),
+                reason: format!("got {channels} channels"),
+            });
         }
+        Ok(())
+    }
+
+    /// `x Wᵀ + b` over the last dimension.
+    fn linear<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let weight = self.transform.effective_weight().transpose();
-        let bias = Some(self.transform.bias.val());
-        Ok(match (x, self.out_layout) {
-            (Activation::Tokens(x), _) => Activation::Tokens(linear(x, weight, bias)),
-            (Activation::Map(x), out) => {
-                let [b, _, h, w] = x.dims();
-                let pixels = x.permute([0, 2, 3, 1]);
-                let y = linear(pixels, weight, bias);
-                match out {
-                    Layout::Map => Activation::Map(y.permute([0, 3, 1, 2])),
-                    Layout::Tokens => Activation::Tokens(y.reshape([b, h * w, self.out_width()])),
-                }
-            }
-        })
+        linear(x, weight, Some(self.transform.bias.val()))
     }
 
     /// Sets the base weight and bias from a least-squares fit (LoRA `A` and `B` are kept).
@@ -410,9 +453,7 @@ mod tests {
         );
         // Tokens in (h, w) order.
         let tokens = x.clone().permute([0, 2, 3, 1]).reshape([2, 8, 3]);
-        let Activation::Tokens(t) = layer.forward(Activation::Tokens(tokens)).unwrap() else {
-            panic!("tokens expected")
-        };
+        let t = layer.forward_tokens(tokens).unwrap();
         let map_layer = StitchingLayerConfig {
             in_layout: Layout::Map,
             out_layout: Layout::Map,
@@ -420,9 +461,7 @@ mod tests {
         }
         .init(Init::Kaiming { seed: 7 }, &device)
         .unwrap();
-        let Activation::Map(m) = map_layer.forward(Activation::Map(x.clone())).unwrap() else {
-            panic!("map expected")
-        };
+        let m = map_layer.forward_map(x.clone()).unwrap();
         assert_eq!(m.dims(), [2, 5, 4, 2]);
         close(m.permute([0, 2, 3, 1]).reshape([2, 8, 5]), t.clone(), 1e-6);
         let to_tokens = StitchingLayerConfig {
@@ -432,9 +471,7 @@ mod tests {
         }
         .init(Init::Kaiming { seed: 7 }, &device)
         .unwrap();
-        let Activation::Tokens(tt) = to_tokens.forward(Activation::Map(x)).unwrap() else {
-            panic!("tokens expected")
-        };
+        let tt = to_tokens.forward_map_to_tokens(x).unwrap();
         close(tt, t, 1e-6);
     }
 
@@ -452,9 +489,7 @@ mod tests {
         };
         let layer = layer.with_affine(&affine).unwrap();
         let x = Tensor::<3>::from_data(TensorData::new(vec![1.0f32, 1.0], [1, 1, 2]), &device);
-        let Activation::Tokens(y) = layer.forward(Activation::Tokens(x)).unwrap() else {
-            panic!()
-        };
+        let y = layer.forward_tokens(x).unwrap();
         // y = W x + b = [1+2+0.5, 3+4-1].
         assert_eq!(y.into_data().try_to_vec::<f32>().unwrap(), vec![3.5, 6.0]);
         let wrong = Affine {
@@ -484,10 +519,7 @@ mod tests {
         let base = StitchingLayerConfig::tokens(8, 6)
             .init(Init::Kaiming { seed: 1 }, &device)
             .unwrap();
-        let out = |l: &StitchingLayer| match l.forward(Activation::Tokens(x.clone())).unwrap() {
-            Activation::Tokens(t) => t,
-            Activation::Map(_) => panic!(),
-        };
+        let out = |l: &StitchingLayer| l.forward_tokens(x.clone()).unwrap();
         close(out(&layer), out(&base), 1e-6);
         // A trained B: merging gives the same outputs with one matrix.
         let mut trained = layer;
@@ -509,15 +541,34 @@ mod tests {
             .init(Init::Zeros, &device)
             .unwrap();
         let x = Tensor::<3>::zeros([1, 2, 5], &device);
-        assert!(matches!(
-            layer.forward(Activation::Tokens(x)),
-            Err(Error::Input { .. })
-        ));
+        assert!(matches!(layer.forward_tokens(x), Err(Error::Input { .. })));
         let m = Tensor::<4>::zeros([1, 4, 2, 2], &device);
         assert!(matches!(
-            layer.forward(Activation::Map(m)),
+            layer.forward_map(m.clone()),
+            Err(Error::Layout { .. })
+        ));
+        assert!(matches!(
+            layer.forward_map_to_tokens(m),
+            Err(Error::Layout { .. })
+        ));
+        let map_layer = StitchingLayerConfig {
+            in_layout: Layout::Map,
+            out_layout: Layout::Map,
+            ..StitchingLayerConfig::tokens(4, 6)
+        }
+        .init(Init::Zeros, &device)
+        .unwrap();
+        assert!(matches!(
+            map_layer.forward_map(Tensor::<4>::zeros([1, 3, 2, 2], &device)),
             Err(Error::Input { .. })
         ));
+        let err = map_layer
+            .forward_tokens(Tensor::<3>::zeros([1, 2, 4], &device))
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "stitching layer 4→6 map→map maps map to map, it was run as tokens to tokens"
+        );
         let bad = StitchingLayerConfig {
             in_layout: Layout::Tokens,
             out_layout: Layout::Map,

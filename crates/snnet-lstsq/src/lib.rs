@@ -1,4 +1,8 @@
-//! The least-squares initialiser of stitching layers, exact to the reference's `ps_inv`.
+//! The least-squares initialiser of SN-Net's stitching layers, exact to the reference's `ps_inv`.
+//!
+//! Plain row-major `f32` feature matrices in, an [`Affine`] map (`W`, `b` in f64) out: the crate
+//! knows no tensor framework (`snnet-stitch` turns the result into a Burn stitching layer and
+//! re-exports this crate as `snnet_stitch::lstsq`).
 //!
 //! SN-Net initialises a stitching layer from one batch of features: with the front anchor's
 //! features `A` (`m × c_in`, one row per token) and the end anchor's `B` (`m × c_out`), it builds
@@ -60,12 +64,14 @@
 //! [`Backend::Faer`] (the default) is pure Rust ([faer](https://docs.rs/faer), parallel on the
 //! global rayon pool). With the `lapack` cargo feature, `Backend::Lapack` runs the same
 //! algorithm through `ndarray` + `ndarray-linalg` (BLAS `dgemm` and LAPACK `dsyevd`), linking
-//! the system OpenBLAS (Debian: `libopenblas-dev`).
+//! the system OpenBLAS (Debian: `libopenblas-dev`). Each backend implements one internal kernel
+//! trait (the Gram eigendecomposition, the projector, the f64 and mixed-precision products);
+//! [`SourceSystem`] holds the algorithm and picks the kernel once.
 //!
 //! # Example
 //!
 //! ```
-//! use snnet_stitch::lstsq::{Affine, Features, LstsqOptions, SourceSystem};
+//! use snnet_lstsq::{Affine, Features, LstsqOptions, SourceSystem};
 //!
 //! // Four tokens with two channels, and two targets that are affine in them.
 //! let a = [0.0_f32, 0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0];
@@ -84,20 +90,19 @@
 //! assert!((shared.bias[0] - (0.5 - 1.0) / 2.0).abs() < 1e-9);
 //! let (weight, bias) = (shared.weight_f32(), shared.bias_f32());   // [out, in] and [out]
 //! assert_eq!((weight.len(), bias.len()), (2, 1));
-//! # Ok::<(), snnet_stitch::Error>(())
+//! # Ok::<(), snnet_lstsq::Error>(())
 //! ```
+
+mod error;
+mod faer;
+mod kernel;
+#[cfg(feature = "lapack")]
+mod lapack;
 
 use std::fmt;
 
-use crate::error::{Error, Result};
-
-/// Rows converted from f32 to f64 at a time while forming `XᵀX` and `XᵀB` (bounds the extra
-/// memory to a few MiB whatever the number of rows).
-const ROW_CHUNK: usize = 256;
-
-/// Rows per f32 product in [`Precision::MixedF32`]: the products of a block are accumulated in
-/// f32, the blocks' partial sums in f64.
-const MIXED_BLOCK: usize = 1024;
+pub use error::{Error, Result};
+use kernel::Kernel;
 
 /// Resolution limit of the Gram approach, in units of `max(m, c_in+1) · f64::EPSILON`: eigenvalues
 /// of `XᵀX` below `GRAM_FLOOR · max(m, c_in+1) · f64::EPSILON · λ_max` are rounding noise and are
@@ -294,10 +299,15 @@ impl Backend {
 
     /// `faer` or `lapack`.
     pub fn name(self) -> &'static str {
+        self.kernel().name()
+    }
+
+    /// The backend's implementation of the solver's linear-algebra steps.
+    fn kernel(self) -> &'static dyn Kernel {
         match self {
-            Backend::Faer => "faer",
+            Backend::Faer => &faer::Faer,
             #[cfg(feature = "lapack")]
-            Backend::Lapack => "lapack",
+            Backend::Lapack => &lapack::Lapack,
         }
     }
 }
@@ -389,7 +399,7 @@ impl<'a> SourceSystem<'a> {
     ///
     /// - [`Error::Shape`] when `a` has no rows.
     /// - [`Error::NonFinite`] (`which = "source"`) at the first NaN or infinite value of `a`.
-    /// - [`Error::InvalidConfig`] when `options.rtol` is negative or not finite.
+    /// - [`Error::InvalidOptions`] when `options.rtol` is negative or not finite.
     /// - [`Error::Solver`] when the eigensolver fails.
     pub fn new(a: &Features<'a>, options: &LstsqOptions) -> Result<Self> {
         if a.rows == 0 {
@@ -401,18 +411,15 @@ impl<'a> SourceSystem<'a> {
             None => default_rtol(a.rows, n),
             Some(rtol) if rtol.is_finite() && rtol >= 0.0 => rtol,
             Some(rtol) => {
-                return Err(Error::InvalidConfig(format!(
+                return Err(Error::InvalidOptions(format!(
                     "least-squares rtol {rtol} must be finite and non-negative"
                 )));
             }
         };
         let backend = options.backend;
+        let kernel = backend.kernel();
         // Eigenvalues ascending; eigenvectors as the columns of an n×n row-major matrix.
-        let (eigenvalues, vectors) = match backend {
-            Backend::Faer => faer_kernel::gram_eigh(a)?,
-            #[cfg(feature = "lapack")]
-            Backend::Lapack => lapack_kernel::gram_eigh(a)?,
-        };
+        let (eigenvalues, vectors) = kernel.gram_eigh(a)?;
         let lambda_max = eigenvalues.last().copied().unwrap_or(0.0);
         // The ones column alone gives λ_max ≥ m > 0.
         if !(lambda_max.is_finite() && lambda_max > 0.0) {
@@ -433,19 +440,11 @@ impl<'a> SourceSystem<'a> {
                 scaled[i * rank + j] = vectors[i * n + k] * s;
             }
         }
-        let projector = match backend {
-            Backend::Faer => faer_kernel::outer(&scaled, n, rank),
-            #[cfg(feature = "lapack")]
-            Backend::Lapack => lapack_kernel::outer(&scaled, n, rank)?,
-        };
+        let projector = kernel.outer(&scaled, n, rank)?;
         let solver = match options.precision {
             Precision::F64 => Solver::F64 { projector },
             Precision::MixedF32 => Solver::MixedF32 {
-                pinv_t: match backend {
-                    Backend::Faer => faer_kernel::pinv_t(a, &projector),
-                    #[cfg(feature = "lapack")]
-                    Backend::Lapack => lapack_kernel::pinv_t(a, &projector)?,
-                },
+                pinv_t: kernel.pinv_t(a, &projector)?,
             },
         };
         let mut eigenvalues = eigenvalues;
@@ -480,22 +479,10 @@ impl<'a> SourceSystem<'a> {
         let m = if c_out == 0 {
             Vec::new()
         } else {
-            let n = self.a.cols + 1;
-            match (&self.solver, self.backend) {
-                (Solver::F64 { projector }, Backend::Faer) => {
-                    faer_kernel::solve(&self.a, b, projector)
-                }
-                (Solver::MixedF32 { pinv_t }, Backend::Faer) => {
-                    faer_kernel::solve_mixed(pinv_t, n, b)
-                }
-                #[cfg(feature = "lapack")]
-                (Solver::F64 { projector }, Backend::Lapack) => {
-                    lapack_kernel::solve(&self.a, b, projector)?
-                }
-                #[cfg(feature = "lapack")]
-                (Solver::MixedF32 { pinv_t }, Backend::Lapack) => {
-                    lapack_kernel::solve_mixed(pinv_t, n, b)?
-                }
+            let kernel = self.backend.kernel();
+            match &self.solver {
+                Solver::F64 { projector } => kernel.solve(&self.a, b, projector)?,
+                Solver::MixedF32 { pinv_t } => kernel.solve_mixed(pinv_t, self.a.cols + 1, b)?,
             }
         };
         if let Some(index) = m.iter().position(|v| !v.is_finite()) {
@@ -595,292 +582,10 @@ pub fn solve_affine(a: &Features<'_>, b: &Features<'_>, options: &LstsqOptions) 
     SourceSystem::new(a, options)?.solve(b)
 }
 
-/// Rows `start..start + len` of `a` as f64, with a 1 appended to each (`len × (cols+1)`).
-fn fill_augmented(a: &Features<'_>, start: usize, len: usize, out: &mut Vec<f64>) {
-    out.clear();
-    if a.cols == 0 {
-        out.resize(len, 1.0);
-        return;
-    }
-    for row in a.data[start * a.cols..(start + len) * a.cols].chunks_exact(a.cols) {
-        out.extend(row.iter().map(|&v| f64::from(v)));
-        out.push(1.0);
-    }
-}
-
-/// Rows `start..start + len` of `b` as f64 (`len × cols`).
-fn fill_plain(b: &Features<'_>, start: usize, len: usize, out: &mut Vec<f64>) {
-    out.clear();
-    out.extend(
-        b.data[start * b.cols..(start + len) * b.cols]
-            .iter()
-            .map(|&v| f64::from(v)),
-    );
-}
-
-/// The row blocks `(start, len)` of an `rows`-row matrix, for the f64 products.
-fn row_chunks(rows: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..rows)
-        .step_by(ROW_CHUNK)
-        .map(move |start| (start, ROW_CHUNK.min(rows - start)))
-}
-
-/// The row blocks `(start, len)` of an `rows`-row matrix, for the mixed-precision products.
-fn mixed_blocks(rows: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..rows)
-        .step_by(MIXED_BLOCK)
-        .map(move |start| (start, MIXED_BLOCK.min(rows - start)))
-}
-
-mod faer_kernel {
-    //! The pure-Rust kernels (faer).
-
-    use faer::dyn_stack::{MemBuffer, MemStack};
-    use faer::linalg::evd::{self, ComputeEigenvectors};
-    use faer::linalg::matmul::matmul;
-    use faer::linalg::matmul::triangular::{self, BlockStructure};
-    use faer::reborrow::{Reborrow, ReborrowMut};
-    use faer::{Accum, Mat, MatRef, Par};
-
-    use super::{Features, ROW_CHUNK, fill_augmented, fill_plain, mixed_blocks, row_chunks};
-    use crate::error::{Error, Result};
-
-    fn par() -> Par {
-        Par::rayon(0)
-    }
-
-    /// Eigenvalues (ascending) and eigenvectors (columns, n×n row-major) of `XᵀX`.
-    pub(super) fn gram_eigh(a: &Features<'_>) -> Result<(Vec<f64>, Vec<f64>)> {
-        let n = a.cols + 1;
-        let mut gram = Mat::<f64>::zeros(n, n);
-        let mut buf = Vec::new();
-        for (start, len) in row_chunks(a.rows) {
-            fill_augmented(a, start, len, &mut buf);
-            let x = MatRef::from_row_major_slice(&buf, len, n);
-            triangular::matmul(
-                gram.as_mut(),
-                BlockStructure::TriangularLower,
-                Accum::Add,
-                x.transpose(),
-                BlockStructure::Rectangular,
-                x,
-                BlockStructure::Rectangular,
-                1.0,
-                par(),
-            );
-        }
-        // The eigensolver reads the lower triangle only.
-        let mut values = faer::diag::Diag::<f64>::zeros(n);
-        let mut vectors = Mat::<f64>::zeros(n, n);
-        let scratch = evd::self_adjoint_evd_scratch::<f64>(
-            n,
-            ComputeEigenvectors::Yes,
-            par(),
-            Default::default(),
-        );
-        evd::self_adjoint_evd(
-            gram.as_ref(),
-            values.as_mut(),
-            Some(vectors.as_mut()),
-            par(),
-            MemStack::new(&mut MemBuffer::new(scratch)),
-            Default::default(),
-        )
-        .map_err(|e| Error::Solver {
-            backend: "faer",
-            reason: format!("{e:?}"),
-        })?;
-        let values: Vec<f64> = values.column_vector().iter().copied().collect();
-        let mut rows = vec![0.0; n * n];
-        for i in 0..n {
-            for k in 0..n {
-                rows[i * n + k] = vectors[(i, k)];
-            }
-        }
-        Ok((values, rows))
-    }
-
-    /// `U Uᵀ` for `U` (`n × r` row-major), `n × n` row-major.
-    pub(super) fn outer(u: &[f64], n: usize, r: usize) -> Vec<f64> {
-        let u = MatRef::from_row_major_slice(u, n, r);
-        let mut p = Mat::<f64>::zeros(n, n);
-        if r > 0 {
-            matmul(p.as_mut(), Accum::Replace, u, u.transpose(), 1.0, par());
-        }
-        to_row_major(p.as_ref())
-    }
-
-    /// `M = P (Xᵀ B)`, `(c_in+1) × c_out` row-major.
-    pub(super) fn solve(a: &Features<'_>, b: &Features<'_>, projector: &[f64]) -> Vec<f64> {
-        let n = a.cols + 1;
-        let mut cross = Mat::<f64>::zeros(n, b.cols);
-        let (mut xbuf, mut bbuf) = (Vec::new(), Vec::new());
-        for (start, len) in row_chunks(a.rows) {
-            fill_augmented(a, start, len, &mut xbuf);
-            fill_plain(b, start, len, &mut bbuf);
-            let x = MatRef::from_row_major_slice(&xbuf, len, n);
-            let y = MatRef::from_row_major_slice(&bbuf, len, b.cols);
-            matmul(cross.as_mut(), Accum::Add, x.transpose(), y, 1.0, par());
-        }
-        let p = MatRef::from_row_major_slice(projector, n, n);
-        let mut m = Mat::<f64>::zeros(n, b.cols);
-        matmul(m.as_mut(), Accum::Replace, p, cross.as_ref(), 1.0, par());
-        to_row_major(m.as_ref())
-    }
-
-    /// `pinv(X)ᵀ = X P` rounded to f32, `m × (c_in+1)` row-major.
-    pub(super) fn pinv_t(a: &Features<'_>, projector: &[f64]) -> Vec<f32> {
-        let n = a.cols + 1;
-        let p = MatRef::from_row_major_slice(projector, n, n);
-        let mut out = Vec::with_capacity(a.rows * n);
-        let mut xbuf = Vec::new();
-        let mut q = Mat::<f64>::zeros(ROW_CHUNK, n);
-        for (start, len) in row_chunks(a.rows) {
-            fill_augmented(a, start, len, &mut xbuf);
-            let x = MatRef::from_row_major_slice(&xbuf, len, n);
-            let mut q = q.as_mut().subrows_mut(0, len);
-            matmul(q.rb_mut(), Accum::Replace, x, p, 1.0, par());
-            for i in 0..len {
-                out.extend(q.rb().row(i).iter().map(|&v| v as f32));
-            }
-        }
-        out
-    }
-
-    /// `M = pinv(X) B` from `pinv(X)ᵀ` (f32, `m × n`): f32 products over row blocks, summed in
-    /// f64. `n × c_out` row-major.
-    pub(super) fn solve_mixed(pinv_t: &[f32], n: usize, b: &Features<'_>) -> Vec<f64> {
-        let c_out = b.cols;
-        let mut acc = vec![0.0_f64; n * c_out];
-        let mut part = Mat::<f32>::zeros(n, c_out);
-        for (start, len) in mixed_blocks(b.rows) {
-            let q = MatRef::from_row_major_slice(&pinv_t[start * n..(start + len) * n], len, n);
-            let y = MatRef::from_row_major_slice(
-                &b.data[start * c_out..(start + len) * c_out],
-                len,
-                c_out,
-            );
-            matmul(part.as_mut(), Accum::Replace, q.transpose(), y, 1.0, par());
-            for i in 0..n {
-                let row = &mut acc[i * c_out..(i + 1) * c_out];
-                for (a, &v) in row.iter_mut().zip(part.row(i).iter()) {
-                    *a += f64::from(v);
-                }
-            }
-        }
-        acc
-    }
-
-    fn to_row_major(m: MatRef<'_, f64>) -> Vec<f64> {
-        let mut out = Vec::with_capacity(m.nrows() * m.ncols());
-        for i in 0..m.nrows() {
-            out.extend(m.row(i).iter().copied());
-        }
-        out
-    }
-}
-
-#[cfg(feature = "lapack")]
-mod lapack_kernel {
-    //! The same kernels through ndarray (BLAS `dgemm`) and ndarray-linalg (LAPACK `dsyevd`).
-
-    use ndarray::linalg::general_mat_mul;
-    use ndarray::{Array2, ArrayView2};
-    use ndarray_linalg::{Eigh, UPLO};
-
-    use super::{Features, fill_augmented, fill_plain, mixed_blocks, row_chunks};
-    use crate::error::{Error, Result};
-
-    fn fail(reason: impl std::fmt::Display) -> Error {
-        Error::Solver {
-            backend: "lapack",
-            reason: reason.to_string(),
-        }
-    }
-
-    fn view<T>(data: &[T], rows: usize, cols: usize) -> Result<ArrayView2<'_, T>> {
-        ArrayView2::from_shape((rows, cols), data).map_err(fail)
-    }
-
-    fn into_row_major(m: Array2<f64>) -> Vec<f64> {
-        if m.is_standard_layout() {
-            m.into_raw_vec_and_offset().0
-        } else {
-            m.iter().copied().collect()
-        }
-    }
-
-    /// Eigenvalues (ascending) and eigenvectors (columns, n×n row-major) of `XᵀX`.
-    pub(super) fn gram_eigh(a: &Features<'_>) -> Result<(Vec<f64>, Vec<f64>)> {
-        let n = a.cols + 1;
-        let mut gram = Array2::<f64>::zeros((n, n));
-        let mut buf = Vec::new();
-        for (start, len) in row_chunks(a.rows) {
-            fill_augmented(a, start, len, &mut buf);
-            let x = view(&buf, len, n)?;
-            general_mat_mul(1.0, &x.t(), &x, 1.0, &mut gram);
-        }
-        let (values, vectors) = gram.eigh(UPLO::Lower).map_err(fail)?;
-        Ok((values.to_vec(), into_row_major(vectors)))
-    }
-
-    /// `U Uᵀ` for `U` (`n × r` row-major), `n × n` row-major.
-    pub(super) fn outer(u: &[f64], n: usize, r: usize) -> Result<Vec<f64>> {
-        let u = view(u, n, r)?;
-        Ok(into_row_major(u.dot(&u.t())))
-    }
-
-    /// `M = P (Xᵀ B)`, `(c_in+1) × c_out` row-major.
-    pub(super) fn solve(a: &Features<'_>, b: &Features<'_>, projector: &[f64]) -> Result<Vec<f64>> {
-        let n = a.cols + 1;
-        let mut cross = Array2::<f64>::zeros((n, b.cols));
-        let (mut xbuf, mut bbuf) = (Vec::new(), Vec::new());
-        for (start, len) in row_chunks(a.rows) {
-            fill_augmented(a, start, len, &mut xbuf);
-            fill_plain(b, start, len, &mut bbuf);
-            let x = view(&xbuf, len, n)?;
-            let y = view(&bbuf, len, b.cols)?;
-            general_mat_mul(1.0, &x.t(), &y, 1.0, &mut cross);
-        }
-        let p = view(projector, n, n)?;
-        Ok(into_row_major(p.dot(&cross)))
-    }
-
-    /// `pinv(X)ᵀ = X P` rounded to f32, `m × (c_in+1)` row-major.
-    pub(super) fn pinv_t(a: &Features<'_>, projector: &[f64]) -> Result<Vec<f32>> {
-        let n = a.cols + 1;
-        let p = view(projector, n, n)?;
-        let mut out = Vec::with_capacity(a.rows * n);
-        let mut xbuf = Vec::new();
-        for (start, len) in row_chunks(a.rows) {
-            fill_augmented(a, start, len, &mut xbuf);
-            let q = view(&xbuf, len, n)?.dot(&p);
-            out.extend(q.iter().map(|&v| v as f32));
-        }
-        Ok(out)
-    }
-
-    /// `M = pinv(X) B` from `pinv(X)ᵀ` (f32, `m × n`): f32 products (`sgemm`) over row blocks,
-    /// summed in f64. `n × c_out` row-major.
-    pub(super) fn solve_mixed(pinv_t: &[f32], n: usize, b: &Features<'_>) -> Result<Vec<f64>> {
-        let c_out = b.cols;
-        let mut acc = vec![0.0_f64; n * c_out];
-        let mut part = Array2::<f32>::zeros((n, c_out));
-        for (start, len) in mixed_blocks(b.rows) {
-            let q = view(&pinv_t[start * n..(start + len) * n], len, n)?;
-            let y = view(&b.data[start * c_out..(start + len) * c_out], len, c_out)?;
-            general_mat_mul(1.0, &q.t(), &y, 0.0, &mut part);
-            for (a, &v) in acc.iter_mut().zip(part.iter()) {
-                *a += f64::from(v);
-            }
-        }
-        Ok(acc)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::{MIXED_BLOCK, ROW_CHUNK};
 
     /// SplitMix64: a tiny seeded generator, uniform in [-1, 1).
     struct Rng(u64);
@@ -1174,7 +879,7 @@ mod tests {
         let bad = options.with_rtol(f64::NAN);
         assert!(matches!(
             SourceSystem::new(&a, &bad),
-            Err(Error::InvalidConfig(_))
+            Err(Error::InvalidOptions(_))
         ));
         let fit = solve_affine(&a, &Features::new(&data, 3, 2).unwrap(), &options).unwrap();
         assert!(matches!(fit.apply(&b), Err(Error::Shape(_))));

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use safetensors::{Dtype, SafeTensors};
-use snnet_stitch::lstsq::{Affine, Backend, Features, LstsqOptions, Precision, SourceSystem};
+use snnet_lstsq::{Affine, Backend, Features, LstsqOptions, Precision, SourceSystem};
 
 const TOLERANCE: f64 = 1e-4;
 

@@ -3,10 +3,10 @@
 
 Usage (dev machine; needs `pip install torch`):
 
-    python3 benches/compare_lstsq.py [--features lapack] [--skip-cargo] [--reps 3]
+    python3 crates/snnet-lstsq/benches/compare_lstsq.py [--features lapack] [--skip-cargo] [--reps 3]
 
-Runs `cargo bench -p snnet-stitch --bench lstsq` (unless --skip-cargo) and reads criterion's
-median per backend, then times the reference's way on the same shapes with 2 threads
+Runs `cargo bench -p snnet-lstsq --bench lstsq` (unless --skip-cargo) and reads criterion's
+median per backend (from `$CARGO_TARGET_DIR`, default `target/`, under the workspace root), then times the reference's way on the same shapes with 2 threads
 (`torch.set_num_threads(2)`): for every cut (j, k), `ps_inv(front[j], end[k-1])` as in
 `stitching_deit/utils.py` (float32, a `torch.ones` column, `torch.linalg.pinv`, `.T`, then
 `W = M[:, :-1]`, `b = M[:, -1]`), and the cuts that share a layer averaged. That recomputes the
@@ -25,14 +25,15 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The workspace root: this file is crates/snnet-lstsq/benches/compare_lstsq.py.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 ROWS = 19_700
 DEPTH = 12
 GROUP = "lstsq_deit_ti_s_b_68_cuts"
 
 
 def cargo_bench(features):
-    cmd = ["cargo", "bench", "-p", "snnet-stitch", "--bench", "lstsq"]
+    cmd = ["cargo", "bench", "-p", "snnet-lstsq", "--bench", "lstsq"]
     if features:
         cmd += ["--features", features]
     print("$", " ".join(cmd), file=sys.stderr)
@@ -40,7 +41,8 @@ def cargo_bench(features):
 
 
 def criterion_results():
-    base = os.path.join(ROOT, "target", "criterion", GROUP)
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
+    base = os.path.join(ROOT, target, "criterion", GROUP)
     out = {}
     if not os.path.isdir(base):
         return out
@@ -148,7 +150,7 @@ def main():
         print("torch pinv per source (s):", " ".join(f"{t:.2f}" for t in reuse))
         rows.append(("torch pinv per source block", statistics.median(reuse)))
     for backend, secs in rust.items():
-        rows.append((f"snnet-stitch {backend} (criterion median)", secs))
+        rows.append((f"snnet-lstsq {backend} (criterion median)", secs))
 
     print()
     print("| solver | all 68 cuts (s) | vs reference |")

@@ -3,9 +3,9 @@
 //! least-squares backend compiled in.
 //!
 //! ```sh
-//! cargo bench -p snnet-stitch --bench lstsq                      # faer, f64 and mixed f32
-//! cargo bench -p snnet-stitch --bench lstsq --features lapack    # + lapack (system OpenBLAS)
-//! cargo bench -p snnet-stitch --bench lstsq -- faer-f64          # one of them
+//! cargo bench -p snnet-lstsq --bench lstsq                      # faer, f64 and mixed f32
+//! cargo bench -p snnet-lstsq --bench lstsq --features lapack    # + lapack (system OpenBLAS)
+//! cargo bench -p snnet-lstsq --bench lstsq -- faer-f64          # one of them
 //! ```
 //!
 //! Each variant takes ~1–1.5 min on 2 cores (10 samples of one full initialisation each).
@@ -14,7 +14,7 @@
 //! [`SourceSystem`] (`XᵀX` and its eigendecomposition), solved against every end-anchor feature
 //! its cuts need (`Xᵀ B` and `P (Xᵀ B)`), then the solutions of the cuts that share a layer are
 //! averaged. The features are synthetic (a seeded generator, channels correlated through a few
-//! per-token factors); the time does not depend on the values. `benches/compare_lstsq.py` times
+//! per-token factors); the time does not depend on the values. `compare_lstsq.py` (next to this file) times
 //! `torch.linalg.pinv` on the same shapes.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
-use snnet_stitch::lstsq::{Affine, Backend, Features, LstsqOptions, Precision, SourceSystem};
+use snnet_lstsq::{Affine, Backend, Features, LstsqOptions, Precision, SourceSystem};
 
 /// 100 images × 197 tokens, the reference's `stitch_init_bs` batch.
 const ROWS: usize = 19_700;

@@ -1,0 +1,155 @@
+//! The pure-Rust kernel ([faer](https://docs.rs/faer), parallel on the global rayon pool).
+
+use faer::dyn_stack::{MemBuffer, MemStack};
+use faer::linalg::evd::{self, ComputeEigenvectors};
+use faer::linalg::matmul::matmul;
+use faer::linalg::matmul::triangular::{self, BlockStructure};
+use faer::reborrow::{Reborrow, ReborrowMut};
+use faer::{Accum, Mat, MatRef, Par};
+
+use crate::kernel::{Kernel, ROW_CHUNK, fill_augmented, fill_plain, mixed_blocks, row_chunks};
+use crate::{Error, Features, Result};
+
+/// The pure-Rust backend.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Faer;
+
+fn par() -> Par {
+    Par::rayon(0)
+}
+
+impl Kernel for Faer {
+    fn name(&self) -> &'static str {
+        "faer"
+    }
+
+    /// Eigenvalues (ascending) and eigenvectors (columns, n×n row-major) of `XᵀX`.
+    fn gram_eigh(&self, a: &Features<'_>) -> Result<(Vec<f64>, Vec<f64>)> {
+        let n = a.cols + 1;
+        let mut gram = Mat::<f64>::zeros(n, n);
+        let mut buf = Vec::new();
+        for (start, len) in row_chunks(a.rows) {
+            fill_augmented(a, start, len, &mut buf);
+            let x = MatRef::from_row_major_slice(&buf, len, n);
+            triangular::matmul(
+                gram.as_mut(),
+                BlockStructure::TriangularLower,
+                Accum::Add,
+                x.transpose(),
+                BlockStructure::Rectangular,
+                x,
+                BlockStructure::Rectangular,
+                1.0,
+                par(),
+            );
+        }
+        // The eigensolver reads the lower triangle only.
+        let mut values = faer::diag::Diag::<f64>::zeros(n);
+        let mut vectors = Mat::<f64>::zeros(n, n);
+        let scratch = evd::self_adjoint_evd_scratch::<f64>(
+            n,
+            ComputeEigenvectors::Yes,
+            par(),
+            Default::default(),
+        );
+        evd::self_adjoint_evd(
+            gram.as_ref(),
+            values.as_mut(),
+            Some(vectors.as_mut()),
+            par(),
+            MemStack::new(&mut MemBuffer::new(scratch)),
+            Default::default(),
+        )
+        .map_err(|e| Error::Solver {
+            backend: self.name(),
+            reason: format!("{e:?}"),
+        })?;
+        let values: Vec<f64> = values.column_vector().iter().copied().collect();
+        let mut rows = vec![0.0; n * n];
+        for i in 0..n {
+            for k in 0..n {
+                rows[i * n + k] = vectors[(i, k)];
+            }
+        }
+        Ok((values, rows))
+    }
+
+    /// `U Uᵀ` for `U` (`n × r` row-major), `n × n` row-major.
+    fn outer(&self, u: &[f64], n: usize, r: usize) -> Result<Vec<f64>> {
+        let u = MatRef::from_row_major_slice(u, n, r);
+        let mut p = Mat::<f64>::zeros(n, n);
+        if r > 0 {
+            matmul(p.as_mut(), Accum::Replace, u, u.transpose(), 1.0, par());
+        }
+        Ok(to_row_major(p.as_ref()))
+    }
+
+    /// `M = P (Xᵀ B)`, `(c_in+1) × c_out` row-major.
+    fn solve(&self, a: &Features<'_>, b: &Features<'_>, projector: &[f64]) -> Result<Vec<f64>> {
+        let n = a.cols + 1;
+        let mut cross = Mat::<f64>::zeros(n, b.cols);
+        let (mut xbuf, mut bbuf) = (Vec::new(), Vec::new());
+        for (start, len) in row_chunks(a.rows) {
+            fill_augmented(a, start, len, &mut xbuf);
+            fill_plain(b, start, len, &mut bbuf);
+            let x = MatRef::from_row_major_slice(&xbuf, len, n);
+            let y = MatRef::from_row_major_slice(&bbuf, len, b.cols);
+            matmul(cross.as_mut(), Accum::Add, x.transpose(), y, 1.0, par());
+        }
+        let p = MatRef::from_row_major_slice(projector, n, n);
+        let mut m = Mat::<f64>::zeros(n, b.cols);
+        matmul(m.as_mut(), Accum::Replace, p, cross.as_ref(), 1.0, par());
+        Ok(to_row_major(m.as_ref()))
+    }
+
+    /// `pinv(X)ᵀ = X P` rounded to f32, `m × (c_in+1)` row-major.
+    fn pinv_t(&self, a: &Features<'_>, projector: &[f64]) -> Result<Vec<f32>> {
+        let n = a.cols + 1;
+        let p = MatRef::from_row_major_slice(projector, n, n);
+        let mut out = Vec::with_capacity(a.rows * n);
+        let mut xbuf = Vec::new();
+        let mut q = Mat::<f64>::zeros(ROW_CHUNK, n);
+        for (start, len) in row_chunks(a.rows) {
+            fill_augmented(a, start, len, &mut xbuf);
+            let x = MatRef::from_row_major_slice(&xbuf, len, n);
+            let mut q = q.as_mut().subrows_mut(0, len);
+            matmul(q.rb_mut(), Accum::Replace, x, p, 1.0, par());
+            for i in 0..len {
+                out.extend(q.rb().row(i).iter().map(|&v| v as f32));
+            }
+        }
+        Ok(out)
+    }
+
+    /// `M = pinv(X) B` from `pinv(X)ᵀ` (f32, `m × n`): f32 products over row blocks, summed in
+    /// f64. `n × c_out` row-major.
+    fn solve_mixed(&self, pinv_t: &[f32], n: usize, b: &Features<'_>) -> Result<Vec<f64>> {
+        let c_out = b.cols;
+        let mut acc = vec![0.0_f64; n * c_out];
+        let mut part = Mat::<f32>::zeros(n, c_out);
+        for (start, len) in mixed_blocks(b.rows) {
+            let q = MatRef::from_row_major_slice(&pinv_t[start * n..(start + len) * n], len, n);
+            let y = MatRef::from_row_major_slice(
+                &b.data[start * c_out..(start + len) * c_out],
+                len,
+                c_out,
+            );
+            matmul(part.as_mut(), Accum::Replace, q.transpose(), y, 1.0, par());
+            for i in 0..n {
+                let row = &mut acc[i * c_out..(i + 1) * c_out];
+                for (a, &v) in row.iter_mut().zip(part.row(i).iter()) {
+                    *a += f64::from(v);
+                }
+            }
+        }
+        Ok(acc)
+    }
+}
+
+fn to_row_major(m: MatRef<'_, f64>) -> Vec<f64> {
+    let mut out = Vec::with_capacity(m.nrows() * m.ncols());
+    for i in 0..m.nrows() {
+        out.extend(m.row(i).iter().copied());
+    }
+    out
+}

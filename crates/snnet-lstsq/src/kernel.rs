@@ -1,0 +1,77 @@
+//! The kernel trait: the linear-algebra steps of the solver, implemented once per backend
+//! (`faer.rs` and, with the `lapack` feature, `lapack.rs`), and the row-block helpers they share.
+
+use crate::{Features, Result};
+
+/// Rows converted from f32 to f64 at a time while forming `XᵀX` and `XᵀB` (bounds the extra
+/// memory to a few MiB whatever the number of rows).
+pub(crate) const ROW_CHUNK: usize = 256;
+
+/// Rows per f32 product in [`Precision::MixedF32`](crate::Precision::MixedF32): the products of a block are accumulated in
+/// f32, the blocks' partial sums in f64.
+pub(crate) const MIXED_BLOCK: usize = 1024;
+
+/// The linear-algebra steps of a [`SourceSystem`](crate::SourceSystem), implemented once per
+/// [`Backend`](crate::Backend).
+///
+/// Matrices are row-major; `X = [A | 1]` is `m × n` with `n = c_in + 1`. A system takes its
+/// backend's kernel once (`Backend::kernel`); which steps run for which
+/// [`Precision`](crate::Precision) is decided in one place, [`SourceSystem`](crate::SourceSystem).
+pub(crate) trait Kernel: Sync {
+    /// The backend's name, for errors (`faer`, `lapack`).
+    fn name(&self) -> &'static str;
+
+    /// Eigenvalues (ascending) and eigenvectors (columns, `n × n` row-major) of `XᵀX`, formed in
+    /// f64 over blocks of [`ROW_CHUNK`] rows.
+    fn gram_eigh(&self, a: &Features<'_>) -> Result<(Vec<f64>, Vec<f64>)>;
+
+    /// `U Uᵀ` for `U` (`n × r` row-major), `n × n` row-major.
+    fn outer(&self, u: &[f64], n: usize, r: usize) -> Result<Vec<f64>>;
+
+    /// `M = P (Xᵀ B)` in f64, `n × c_out` row-major.
+    fn solve(&self, a: &Features<'_>, b: &Features<'_>, projector: &[f64]) -> Result<Vec<f64>>;
+
+    /// `pinv(X)ᵀ = X P` rounded to f32, `m × n` row-major.
+    fn pinv_t(&self, a: &Features<'_>, projector: &[f64]) -> Result<Vec<f32>>;
+
+    /// `M = pinv(X) B` from `pinv(X)ᵀ` (f32, `m × n`): f32 products over blocks of
+    /// [`MIXED_BLOCK`] rows, summed in f64. `n × c_out` row-major.
+    fn solve_mixed(&self, pinv_t: &[f32], n: usize, b: &Features<'_>) -> Result<Vec<f64>>;
+}
+
+/// Rows `start..start + len` of `a` as f64, with a 1 appended to each (`len × (cols+1)`).
+pub(crate) fn fill_augmented(a: &Features<'_>, start: usize, len: usize, out: &mut Vec<f64>) {
+    out.clear();
+    if a.cols == 0 {
+        out.resize(len, 1.0);
+        return;
+    }
+    for row in a.data[start * a.cols..(start + len) * a.cols].chunks_exact(a.cols) {
+        out.extend(row.iter().map(|&v| f64::from(v)));
+        out.push(1.0);
+    }
+}
+
+/// Rows `start..start + len` of `b` as f64 (`len × cols`).
+pub(crate) fn fill_plain(b: &Features<'_>, start: usize, len: usize, out: &mut Vec<f64>) {
+    out.clear();
+    out.extend(
+        b.data[start * b.cols..(start + len) * b.cols]
+            .iter()
+            .map(|&v| f64::from(v)),
+    );
+}
+
+/// The row blocks `(start, len)` of an `rows`-row matrix, for the f64 products.
+pub(crate) fn row_chunks(rows: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..rows)
+        .step_by(ROW_CHUNK)
+        .map(move |start| (start, ROW_CHUNK.min(rows - start)))
+}
+
+/// The row blocks `(start, len)` of an `rows`-row matrix, for the mixed-precision products.
+pub(crate) fn mixed_blocks(rows: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..rows)
+        .step_by(MIXED_BLOCK)
+        .map(move |start| (start, MIXED_BLOCK.min(rows - start)))
+}
