@@ -316,7 +316,7 @@ impl Controller {
             .skip(floor)
             .filter(|(_, r)| r.cost * scale <= max)
             .map(|(i, _)| i)
-            .last()
+            .next_back()
             .unwrap_or(floor)
     }
 

@@ -298,7 +298,7 @@ fn adaptive_mode_meets_the_slo_and_recovers_accuracy() {
         .build()
         .unwrap();
     let x = images(1, &device);
-    let mut serve = |n: usize| -> Vec<(StitchId, f64)> {
+    let serve = |n: usize| -> Vec<(StitchId, f64)> {
         (0..n)
             .map(|_| {
                 let a = runtime.infer(x.clone(), Choice::Default).unwrap();

@@ -332,7 +332,8 @@ fn bad_requests_get_a_4xx_and_the_server_stays_up() {
         [1, 3, 16, 16],
         &f.device,
     ));
-    let cases: Vec<(&str, u16, Box<dyn Fn() -> (u16, Value)>)> = vec![
+    type Request<'a> = Box<dyn Fn() -> (u16, Value) + 'a>;
+    let cases: Vec<(&str, u16, Request<'_>)> = vec![
         (
             "garbage",
             400,

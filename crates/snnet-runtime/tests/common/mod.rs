@@ -22,7 +22,7 @@ fn vit(name: &str, dim: usize, heads: usize) -> serde_json::Value {
 }
 
 /// The tiny SN-Net with random weights (23 stitches).
-pub fn tiny_net(device: &Device) -> SnNet {
+pub(crate) fn tiny_net(device: &Device) -> SnNet {
     let anchors: Vec<ModelEntry> = serde_json::from_value(serde_json::json!([
         vit("vit0", 16, 2),
         vit("vit1", 32, 2),
@@ -35,7 +35,7 @@ pub fn tiny_net(device: &Device) -> SnNet {
 }
 
 /// An "evaluation" table: accuracy grows with FLOPs (a stand-in for a real evaluation).
-pub fn eval_table(net: &SnNet) -> StitchTable {
+pub(crate) fn eval_table(net: &SnNet) -> StitchTable {
     StitchTable::from_records(
         (0..net.num_stitches())
             .map(|id| {
@@ -50,7 +50,7 @@ pub fn eval_table(net: &SnNet) -> StitchTable {
 }
 
 /// A quick profile of every stitch (1 warm-up, 3 timed runs, batch 1).
-pub fn quick_profile(net: &SnNet, device: &Device) -> Profile {
+pub(crate) fn quick_profile(net: &SnNet, device: &Device) -> Profile {
     ProfilerConfig::new()
         .with_warmup(1)
         .with_iters(3)
@@ -61,7 +61,7 @@ pub fn quick_profile(net: &SnNet, device: &Device) -> Profile {
 }
 
 /// The tiny net, shared, with its eval table merged with a quick profile.
-pub fn profiled(device: &Device) -> (Arc<SnNet>, StitchTable) {
+pub(crate) fn profiled(device: &Device) -> (Arc<SnNet>, StitchTable) {
     let net = tiny_net(device);
     let table = quick_profile(&net, device)
         .to_table(Some(&eval_table(&net)))
@@ -70,12 +70,12 @@ pub fn profiled(device: &Device) -> (Arc<SnNet>, StitchTable) {
 }
 
 /// Random images `[b, 3, 32, 32]`.
-pub fn images(b: usize, device: &Device) -> Tensor<4> {
+pub(crate) fn images(b: usize, device: &Device) -> Tensor<4> {
     Tensor::random([b, 3, 32, 32], Distribution::Normal(0.0, 1.0), device)
 }
 
 /// A safetensors file holding `input`.
-pub fn safetensors_body(images: &Tensor<4>) -> Vec<u8> {
+pub(crate) fn safetensors_body(images: &Tensor<4>) -> Vec<u8> {
     let dims = images.dims().to_vec();
     let data: TensorData = images.clone().into_data();
     let values = data.try_into_vec::<f32>().unwrap();
