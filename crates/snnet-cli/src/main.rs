@@ -19,6 +19,7 @@ use snnet_core::space::{AnchorRegistry, Direction, Pairing, SpaceConfig, StitchK
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod format;
+mod runtime_cmd;
 mod snnet_cmd;
 mod train_cmd;
 mod zoo_cmd;
@@ -65,6 +66,10 @@ enum Command {
     /// The main job: pretrain three anchors, build and initialise the SN-Net, train it, evaluate
     /// every stitch, plot the frontier and select a stitch for a budget.
     Run(train_cmd::RunArgs),
+    /// Measure every stitch's latency (and memory) on this machine, as a stitch table.
+    Profile(runtime_cmd::ProfileArgs),
+    /// Serve the SN-Net over HTTP, switching stitch to meet a budget or a latency objective.
+    Serve(runtime_cmd::ServeArgs),
 }
 
 /// Output format.
@@ -231,6 +236,8 @@ pub(crate) enum CliError {
     Core(#[from] snnet_core::Error),
     #[error(transparent)]
     Train(#[from] snnet_train::Error),
+    #[error(transparent)]
+    Runtime(#[from] snnet_runtime::Error),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
     #[error("{0}")]
@@ -256,6 +263,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => train_cmd::eval(&args, &mut out),
         Command::Plot(args) => train_cmd::plot(&args, &mut out),
         Command::Run(args) => train_cmd::run(&args, &mut out),
+        Command::Profile(args) => runtime_cmd::profile(&args, &mut out),
+        Command::Serve(args) => runtime_cmd::serve(&args, &mut out),
     };
     match result.and_then(|()| out.flush().map_err(CliError::from)) {
         Ok(()) => ExitCode::SUCCESS,

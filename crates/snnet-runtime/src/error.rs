@@ -1,0 +1,93 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+use snnet_core::select::Budget;
+
+/// Everything that can go wrong profiling, selecting, running or serving an SN-Net.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// From the network (unknown stitch, wrong input shape, bad checkpoint, …).
+    #[error(transparent)]
+    Core(#[from] snnet_core::Error),
+    /// From the stitch table or the selector (nothing fits the budget, invalid budget, …).
+    #[error(transparent)]
+    Select(#[from] snnet_core::select::Error),
+    /// From the zoo (image preprocessing, tensor files).
+    #[error(transparent)]
+    Zoo(#[from] snnet_core::zoo::Error),
+    /// From the stitch space (an id the network does not have).
+    #[error(transparent)]
+    Space(#[from] snnet_core::space::Error),
+
+    /// A latency (or memory) budget against a profile measured elsewhere: on another device,
+    /// CPU or batch size than the runtime serves with. Profile on the serving machine, or
+    /// allow it explicitly ([`RuntimeBuilder::allow_foreign_profile`](crate::RuntimeBuilder::allow_foreign_profile)).
+    #[error(
+        "budget {budget} uses a latency profile measured on {measured}, but the runtime serves on {serving}; profile on this machine (`snnet profile`) or allow a foreign profile explicitly"
+    )]
+    ForeignProfile {
+        /// The budget that was asked for.
+        budget: Budget,
+        /// What the profile was measured on.
+        measured: String,
+        /// What the runtime serves on.
+        serving: String,
+    },
+
+    /// A latency (or memory) budget, or an SLO, for a table without measured latencies.
+    #[error(
+        "{what} needs measured latencies, but the stitch table has no `latency_ms` with a `profile` record; run `snnet profile` first"
+    )]
+    NoProfile {
+        /// What needed the profile.
+        what: String,
+    },
+
+    /// The table's latencies come from several different measurements.
+    #[error("the table's latencies were measured on different setups: {first} and {second}")]
+    MixedProfiles {
+        /// One setup.
+        first: String,
+        /// Another.
+        second: String,
+    },
+
+    /// A stitch id the network or the table does not have.
+    #[error("unknown stitch {id}: {reason}")]
+    UnknownStitch {
+        /// The id asked for.
+        id: usize,
+        /// Why it is unknown.
+        reason: String,
+    },
+
+    /// An input that cannot be classified: undecodable bytes, a wrong shape or dtype.
+    #[error("bad input: {0}")]
+    Input(String),
+
+    /// A configuration value out of range.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+
+    /// The device failed to run or synchronise.
+    #[error("device: {0}")]
+    Device(String),
+
+    /// An I/O error on a file.
+    #[error("{}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+
+    /// The server could not bind, run or shut down.
+    #[error("server: {0}")]
+    Server(String),
+}
+
+/// The crate's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
