@@ -18,7 +18,7 @@
 //! let small = registry.get(ANCHOR_NAMES[0]).map_err(snnet_train::Error::from)?;
 //! let data = DataConfig { train_samples: 1_000, ..DataConfig::default() };
 //! let batcher = data.train_batcher(small, &Device::default().autodiff())?;
-//! assert_eq!(batcher.batches_per_epoch(), 8);
+//! assert_eq!(batcher.batches_per_epoch(), 7); // 1,000 / 128, the last partial batch dropped
 //! # Ok::<(), snnet_train::Error>(())
 //! ```
 
