@@ -1,6 +1,6 @@
 //! What the verbs share: the error type, the output format, shared flag groups and registry
-//! loading ([`args`]), number formats and progress bars ([`format`]), and reading and writing
-//! tensors, labels and JSON ([`io`]).
+//! loading ([`args`]), number formats and progress bars ([`format`](mod@format)), and reading
+//! and writing tensors, labels and JSON ([`io`]).
 
 use std::path::PathBuf;
 
