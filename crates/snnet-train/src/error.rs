@@ -38,6 +38,9 @@ pub enum Error {
     /// An error from the SN-Net (unknown stitch, forward, checkpoint).
     #[error(transparent)]
     Core(#[from] snnet_core::Error),
+    /// An error from an evaluation table (no stitch fits a budget, a stitch without FLOPs).
+    #[error(transparent)]
+    Select(#[from] snnet_core::select::Error),
     /// A training checkpoint, evaluation file or plot that cannot be written or read.
     #[error("{}: {reason}", .path.display())]
     Checkpoint {

@@ -1,6 +1,8 @@
 //! Training for SN-Net on Burn: data, joint training ([`train::Trainer`]), data parallelism
 //! over threads or devices ([`parallel::DataParallel`]), evaluation of every stitch
-//! ([`eval`]) and the accuracy-vs-FLOPs plot ([`plot`]).
+//! ([`eval`]), the accuracy-vs-FLOPs plot ([`plot`]), the Fashion-MNIST demo family
+//! ([`fashion_mnist`]) and the whole main job as one function ([`pipeline::run`]: pretrain →
+//! SN-Net → least-squares init → joint training → evaluation → plot → selection).
 //!
 //! - [`data::FashionMnist`]: Fashion-MNIST from Debian's `dataset-fashion-mnist` package (IDX
 //!   files, gzipped or not, in [`data::DEFAULT_DIR`] or any directory), with a
@@ -30,7 +32,9 @@ pub use burn;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod fashion_mnist;
 pub mod parallel;
+pub mod pipeline;
 pub mod plot;
 pub mod train;
 

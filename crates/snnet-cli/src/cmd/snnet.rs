@@ -1,4 +1,4 @@
-//! The SN-Net verbs: `cost --anchors`, `init`, `forward --snnet`.
+//! The verbs on an SN-Net: `cost --anchors`, `init` and `forward --snnet`.
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -9,27 +9,26 @@ use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use snnet_core::burn::tensor::{Device, Tensor};
 use snnet_core::stitch::lstsq::LstsqOptions;
+use snnet_core::zoo::load_image;
 use snnet_core::zoo::tensor_io::write_tensors;
-use snnet_core::zoo::{Registry, load_image};
 use snnet_core::{Init, LoraConfig, LsOptions, LsProgress, SnNet, SnNetConfig, StitchId};
+use snnet_train::fashion_mnist;
 
-use crate::format::{human, progress_bar};
-use crate::zoo_cmd::{ForwardArgs, ModelCostArgs, ZooArgs, print_top5, read_input, read_labels};
-use crate::{CliError, Format, SpaceFlags};
+use crate::common::args::{CostArgs, ForwardArgs, SpaceFlags, ZooArgs};
+use crate::common::format::{human, progress_bar};
+use crate::common::io::{print_top5, read_input, read_labels, space_json};
+use crate::common::{CliError, Format};
 
 /// `snnet cost --anchors a,b,c`: the space with every stitch's cost.
-pub(crate) fn cost(
-    args: &ModelCostArgs,
-    registry: &Registry,
-    out: &mut impl Write,
-) -> Result<(), CliError> {
-    let plan = SnNetConfig::from_registry(registry, &args.anchors, args.space.config())?
+pub(crate) fn cost(args: &CostArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let registry = args.zoo.registry()?;
+    let plan = SnNetConfig::from_registry(&registry, &args.anchors, args.space.config())?
         .with_reference_compat(args.reference_compat)
         .plan()?;
     let space = plan.space();
     match args.format {
         Format::Json => {
-            let mut json = crate::space_json(space, Some(plan.costs()))?;
+            let mut json = space_json(space, Some(plan.costs()))?;
             json.insert("reference_compat".into(), args.reference_compat.into());
             writeln!(out, "{}", serde_json::to_string(&json)?)?;
         }
@@ -168,7 +167,7 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
     if args.samples == 0 {
         return Err(CliError::Usage("--samples must be positive".to_owned()));
     }
-    let registry = crate::train_cmd::registry(&args.zoo)?;
+    let registry = args.zoo.registry()?;
     let config = SnNetConfig::from_registry(&registry, &args.anchors, args.space.config())?
         .with_reference_compat(args.reference_compat)
         .with_lora(args.lora_rank.map(LoraConfig::new));
@@ -274,12 +273,12 @@ fn init_images(
         return Ok(Tensor::cat(images, 0));
     }
     match args.source.dataset {
-        Some(DatasetName::FashionMnist) => crate::train_cmd::fashion_mnist_images(
+        Some(DatasetName::FashionMnist) => Ok(fashion_mnist::train_images(
             args.data.as_deref(),
             args.samples,
             first,
             device,
-        ),
+        )?),
         None => Err(CliError::Usage(
             "give --images DIR, --dataset NAME or --input FILE".to_owned(),
         )),
@@ -287,12 +286,12 @@ fn init_images(
 }
 
 /// `snnet forward --snnet FILE --stitch ID`.
-pub(crate) fn forward(args: &ForwardArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let (Some(path), Some(stitch)) = (&args.snnet, args.stitch) else {
-        return Err(CliError::Usage(
-            "give --model and --weights, or --snnet and --stitch".to_owned(),
-        ));
-    };
+pub(crate) fn forward(
+    path: &Path,
+    stitch: usize,
+    args: &ForwardArgs,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
     let device = Device::default();
     let (net, _) = SnNet::load(path, &device)?;
     let id = StitchId(stitch);

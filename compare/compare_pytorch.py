@@ -3,7 +3,7 @@
 
 Usage (dev machine; needs `pip install torch timm`):
 
-    python3 benches/compare_pytorch.py [--features openblas-system] [--skip-cargo]
+    python3 compare/compare_pytorch.py [--features openblas-system] [--skip-cargo]
 
 Runs `cargo bench -p snnet-zoo --bench forward` (unless --skip-cargo) and reads criterion's
 median for every backend it measured, then times the same models in timm (eval, inference
@@ -33,7 +33,9 @@ def cargo_bench(features):
 
 
 def criterion_results():
-    base = os.path.join(ROOT, "target", "criterion", "forward_b8")
+    # Cargo resolves a relative CARGO_TARGET_DIR against its working directory, ROOT here.
+    target = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR", "target"))
+    base = os.path.join(target, "criterion", "forward_b8")
     out = {}
     if not os.path.isdir(base):
         return out

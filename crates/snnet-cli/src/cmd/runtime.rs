@@ -12,8 +12,8 @@ use snnet_core::select::{Budget, StitchTable};
 use snnet_core::{SnNet, StitchId};
 use snnet_runtime::{Objective, ProfilerConfig, Runtime, Server, ServerConfig};
 
-use crate::CliError;
-use crate::format::{human, parse_count, progress_bar};
+use crate::common::CliError;
+use crate::common::format::{human, parse_count, progress_bar};
 
 #[derive(Debug, Args)]
 pub(crate) struct ProfileArgs {

@@ -1,10 +1,11 @@
 //! Times one training step (forward, cross-entropy, backward, AdamW update) of chosen stitches
-//! of the Fashion-MNIST SN-Net (`configs/fashion_mnist_vit.json`, batch 128 of 1×28×28) and
+//! of the Fashion-MNIST SN-Net ([`snnet_train::fashion_mnist`], batch 128 of 1×28×28) and
 //! prints one JSON line per stitch: `{"id", "ms", "shards", "description"}` (median of `--iters`
 //! steps after two warm-up steps). The step is the trainer's: forward and backward through
 //! [`DataParallel`] with `--shards` shards on parallel threads (default as the CLI's: two per
 //! core, at least 16 images each; 1 = the whole batch on the calling thread), then `step_multi`
-//! of AdamW. The binary uses mimalloc, as the `snnet` CLI does. `benches/compare_train_step.py` runs it next to PyTorch doing the same.
+//! of AdamW. The binary uses mimalloc, as the `snnet` CLI does. `compare/compare_train_step.py`
+//! runs it next to PyTorch doing the same.
 //!
 //! ```sh
 //! cargo run --release -p snnet-train --example time_train_step -- --ids 0,1,2,10,30 --iters 5
@@ -18,17 +19,15 @@ use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::AdamWConfig;
 use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use snnet_core::{Registry, SnNet, SnNetConfig, SpaceConfig, StitchId};
+use snnet_core::{SnNet, SnNetConfig, SpaceConfig, StitchId};
+use snnet_train::fashion_mnist::{ANCHOR_NAMES, anchor_registry, default_shards};
 use snnet_train::parallel::DataParallel;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-const ANCHORS: &str = include_str!("../configs/fashion_mnist_vit.json");
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut iters, mut batch, mut ids) = (5usize, 128usize, vec![0usize, 1, 2]);
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
     let mut shards = 0;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -46,11 +45,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    let mut registry = Registry::builtin();
-    registry.add_json_str(ANCHORS)?;
-    let names = ["fmnist_vit_s", "fmnist_vit_m", "fmnist_vit_l"];
+    let registry = anchor_registry()?;
     let device = Device::default().autodiff();
-    let config = SnNetConfig::from_registry(&registry, &names, SpaceConfig::default())?;
+    let config = SnNetConfig::from_registry(&registry, &ANCHOR_NAMES, SpaceConfig::default())?;
     let mut net = config.init(&Device::default())?.fork(&device).train();
     let images: Tensor<4> =
         Tensor::random([batch, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
@@ -63,10 +60,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init(&device);
     let mut optim_a = AdamWConfig::new().with_weight_decay(0.05).init();
     let mut optim_s = AdamWConfig::new().with_weight_decay(0.05).init();
-    if shards == 0 {
-        // The CLI's default: two per core, at least 16 images each.
-        shards = (2 * cores).min(batch / 16).max(1);
-    }
+    // 0: the CLI's default, two per core with at least 16 images each.
+    let shards = default_shards(shards, batch);
     let parallel = if shards > 1 {
         DataParallel::threads(device.clone(), shards)?
     } else {

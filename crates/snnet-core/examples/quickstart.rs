@@ -2,14 +2,16 @@
 //! reference's ids, read an evaluation table (the reference's published results, embedded), take
 //! the accuracy/FLOPs Pareto frontier, and pick the stitch for several FLOPs budgets.
 //!
-//! Run: `cargo run --release --example quickstart`
+//! Run: `cargo run --release -p snnet-core --example quickstart`
 
 use snnet_core::select::{Cost, Frontier, StitchTable};
 use snnet_core::space::{SpaceConfig, StitchId, StitchSpace};
 
 /// The reference's evaluation of its released DeiT-Ti/S/B SN-Net checkpoint (ziplab/SN-Net,
-/// Apache-2.0): one JSON line per stitch with `cfg_id`, `flops`, `params` and `acc1`.
-const DEIT_RESULTS: &str = include_str!("../fixtures/reference/deit_ti_s_b.jsonl");
+/// Apache-2.0): one JSON line per stitch with `cfg_id`, `flops`, `params` and `acc1` (a copy of
+/// the workspace's `fixtures/reference/deit_ti_s_b.jsonl`, so that the example builds from the
+/// published crate too).
+const DEIT_RESULTS: &str = include_str!("deit_ti_s_b.jsonl");
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let space = StitchSpace::builtin(

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """Forward time of every stitch of an SN-Net: Rust (Burn) vs PyTorch running the same stitch.
 
-    python3 benches/compare_stitches.py [--anchors deit_tiny_patch16_224,deit_small_patch16_224,deit_base_patch16_224]
+    python3 compare/compare_stitches.py [--anchors deit_tiny_patch16_224,deit_small_patch16_224,deit_base_patch16_224]
                                         [--ids 0,1,2,24,56] [--iters 3] [--batch 8]
 
-Rust runs `examples/time_stitches.rs` (release; random weights; median of --iters after one
-warm-up). PyTorch builds the same timm anchors (random weights, eval, inference mode, as many
+Rust runs `crates/snnet-core/examples/time_stitches.rs` (release; random weights; median of
+--iters after one warm-up). PyTorch builds the same timm anchors (random weights, eval, inference mode, as many
 threads as cores) and runs each stitch's path — front blocks 0..=j, a Linear, end blocks k.., the
 end's final norm and head — as `snnet cost --anchors ... --format json` describes it (ViT anchors).
 Prints a markdown table with the ratio Rust / PyTorch (< 1: Rust is faster) and the geometric mean.

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Training step time per stitch: Rust (Burn) vs PyTorch doing the same step on the same machine.
 
-    python3 benches/compare_train_step.py [--ids 0,1,2,10,30] [--iters 5] [--shards N]
-    BURN_DEVICE=cuda python3 benches/compare_train_step.py --bin-dir DIR --device cuda --shards 1
+    python3 compare/compare_train_step.py [--ids 0,1,2,10,30] [--iters 5] [--shards N]
+    BURN_DEVICE=cuda python3 compare/compare_train_step.py --bin-dir DIR --device cuda --shards 1
 
-The SN-Net is the Fashion-MNIST family of configs/fashion_mnist_vit.json (ViT, patch 7 on 1×28×28,
-widths 32/64/128, depth 6). One step = forward of the stitch, label-smoothed cross-entropy,
-backward, AdamW update of all parameters; batch 128; median of --iters steps after 2 warm-ups;
-PyTorch with as many threads as cores. Rust runs `examples/time_train_step.rs` (release). The
-stitch paths come from `snnet cost --anchors ... --format json`, so both run the same blocks.
+The SN-Net is the Fashion-MNIST family of crates/snnet-train/configs/fashion_mnist_vit.json (ViT,
+patch 7 on 1×28×28, widths 32/64/128, depth 6). One step = forward of the stitch, label-smoothed
+cross-entropy, backward, AdamW update of all parameters; batch 128; median of --iters steps after
+2 warm-ups; PyTorch with as many threads as cores. Rust runs
+`crates/snnet-train/examples/time_train_step.rs` (release). The stitch paths come from
+`snnet cost --anchors ... --format json`, so both run the same blocks.
 Prints a markdown table with the ratio Rust / PyTorch (< 1: Rust is faster).
 """
 import argparse
@@ -55,7 +56,7 @@ def main():
     from timm.models.vision_transformer import VisionTransformer
 
     torch.set_num_threads(os.cpu_count())
-    with open(os.path.join(ROOT, "configs", "fashion_mnist_vit.json")) as f:
+    with open(os.path.join(ROOT, "crates", "snnet-train", "configs", "fashion_mnist_vit.json")) as f:
         configs = {m["name"]: m["config"] for m in json.load(f)["models"]}
     anchors = []
     for name in NAMES:

@@ -7,7 +7,7 @@
 //! cargo bench -p snnet-zoo --bench forward --features openblas-system       # + ndarray (BLAS)
 //! ```
 //!
-//! `benches/compare_pytorch.py` runs this and timm on the same machine and prints the ratios.
+//! `compare/compare_pytorch.py` runs this and timm on the same machine and prints the ratios.
 
 #![allow(
     missing_docs,

@@ -1,6 +1,6 @@
 //! Times the forward pass of every stitch of an SN-Net (batch 8, random weights) and writes one
 //! JSON line per stitch: `{"id", "ms", "flops", "description"}` (median of `--iters` runs after
-//! one warm-up). `benches/compare_stitches.py` runs it next to PyTorch running the same stitches.
+//! one warm-up). `compare/compare_stitches.py` runs it next to PyTorch running the same stitches.
 //!
 //! ```sh
 //! cargo run --release -p snnet-core --example time_stitches -- \

@@ -1,0 +1,107 @@
+//! `snnet run`: the main job ([`snnet_train::pipeline::run`]) with progress bars and a summary.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use snnet_core::StitchId;
+use snnet_core::burn::tensor::Device;
+use snnet_train::pipeline::{self, Preset, RunConfig};
+
+use crate::common::format::{Progress, human, parse_count};
+use crate::common::{CliError, Format};
+
+/// Presets of the main job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PresetArg {
+    /// A few minutes on a 2-core CPU: subsets of the data, few epochs.
+    Quick,
+    /// The long run: all the data, more epochs.
+    Full,
+}
+
+impl From<PresetArg> for Preset {
+    fn from(preset: PresetArg) -> Self {
+        match preset {
+            PresetArg::Quick => Self::Quick,
+            PresetArg::Full => Self::Full,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RunArgs {
+    /// How long a run.
+    #[arg(long, value_enum, default_value_t = PresetArg::Quick)]
+    preset: PresetArg,
+    /// The run folder: anchors' weights, SN-Net checkpoints, eval.jsonl, pareto.svg, logs and the
+    /// run's config. An existing folder resumes (finished steps are skipped).
+    #[arg(long, value_name = "DIR", default_value = "runs/quick")]
+    out: PathBuf,
+    /// Folder of the Fashion-MNIST IDX files (default: Debian's dataset-fashion-mnist).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// The FLOPs budget of the final selection (default: halfway between the smallest and the
+    /// largest anchor).
+    #[arg(long, value_parser = parse_count)]
+    budget_flops: Option<u64>,
+    /// Data-parallel shards per training batch, each on its own thread (0: two per CPU core, at
+    /// least 16 images each).
+    #[arg(long, default_value_t = 0)]
+    shards: usize,
+    /// Output format of the final summary.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+/// `snnet run`: pretrain the anchors → SN-Net → least-squares init → joint training → evaluate
+/// every stitch → Pareto plot and table → select a stitch for a budget.
+pub(crate) fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let config = RunConfig::preset(args.preset.into())
+        .with_data_dir(args.data.clone())
+        .with_shards(args.shards)
+        .with_budget_flops(args.budget_flops);
+    let dir = &args.out;
+    let outcome = pipeline::run(&config, dir, &Device::default(), &mut Progress::default())?;
+    let summary = &outcome.summary;
+    match args.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string(summary)?)?,
+        Format::Table => {
+            let space = outcome.net.space();
+            let frontier = outcome.frontier();
+            writeln!(
+                out,
+                "Pareto frontier ({} of {} stitches):",
+                frontier.len(),
+                outcome.table.len()
+            )?;
+            writeln!(out, "{:>5} {:>12} {:>8}  path", "id", "FLOPs", "acc1")?;
+            for r in &frontier {
+                writeln!(
+                    out,
+                    "{:>5} {:>12} {:>7.2}%  {}",
+                    r.id,
+                    r.flops.map_or(String::from("?"), |f| human(f as f64, "")),
+                    r.acc1,
+                    space.display(StitchId(r.id))?
+                )?;
+            }
+            let chosen = &summary.selected;
+            writeln!(
+                out,
+                "\nbudget {}: stitch {} ({:.2} %, {})",
+                human(summary.budget_flops as f64, "FLOPs"),
+                chosen.id,
+                chosen.acc1,
+                space.display(StitchId(chosen.id))?
+            )?;
+            writeln!(
+                out,
+                "run folder {} (eval.jsonl, pareto.svg, train_log.jsonl, run.json); {:.0} s",
+                dir.display(),
+                summary.seconds
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,182 @@
+//! Flag groups shared by several verbs, and the model registry they resolve names in.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use snnet_core::space::{Direction, Pairing, SpaceConfig};
+use snnet_core::zoo::Registry;
+use snnet_train::fashion_mnist::{self, DataConfig};
+
+use super::{CliError, Format};
+
+/// Registry options shared by the verbs that name models.
+#[derive(Debug, Args, Default)]
+pub(crate) struct ZooArgs {
+    /// JSON file of custom models (`{"name", "config": {"family": "vit", ...}, "pretrained"}`,
+    /// a list, or {"models": [...]}); repeatable.
+    #[arg(long = "model-config", value_name = "FILE.json")]
+    model_configs: Vec<PathBuf>,
+}
+
+impl ZooArgs {
+    /// The zoo's built-in models, the --model-config files' and the Fashion-MNIST anchors
+    /// (unless a file defines models of their names).
+    pub(crate) fn registry(&self) -> Result<Registry, CliError> {
+        let mut registry = Registry::builtin();
+        for path in &self.model_configs {
+            registry.add_json_file(path)?;
+        }
+        fashion_mnist::add_anchors(&mut registry)?;
+        Ok(registry)
+    }
+}
+
+/// The stitch-space rules shared by `space`, `cost --anchors` and `init`.
+#[derive(Debug, Args)]
+pub(crate) struct SpaceFlags {
+    /// Blocks per sliding window (equal-depth pairs).
+    #[arg(long, default_value_t = 2)]
+    kernel_size: usize,
+    /// Blocks the sliding window moves per step.
+    #[arg(long, default_value_t = 1)]
+    stride: usize,
+    /// Stitch every pair of anchors (and, for plain anchors, paths through three or more), not
+    /// only neighbours.
+    #[arg(long)]
+    all_pairs: bool,
+    /// Which way stitches run: fast-to-slow, slow-to-fast or two-way (SN-Netv2).
+    #[arg(long, default_value = "fast-to-slow", value_parser = parse_direction)]
+    direction: Direction,
+    /// Stages to stitch, for hierarchical anchors (default: the family's, e.g. 0,1,2 for Swin).
+    #[arg(long, value_delimiter = ',')]
+    stages: Option<Vec<usize>>,
+}
+
+impl SpaceFlags {
+    pub(crate) fn config(&self) -> SpaceConfig {
+        SpaceConfig {
+            kernel_size: self.kernel_size,
+            stride: self.stride,
+            pairing: if self.all_pairs {
+                Pairing::All
+            } else {
+                Pairing::Nearest
+            },
+            direction: self.direction,
+            stages: self.stages.clone(),
+        }
+    }
+}
+
+fn parse_direction(s: &str) -> Result<Direction, String> {
+    s.parse()
+        .map_err(|e: snnet_core::space::Error| e.to_string())
+}
+
+/// The Fashion-MNIST data options of `pretrain`, `train` and `eval`.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct DataArgs {
+    /// Folder of the Fashion-MNIST IDX files (default: Debian's dataset-fashion-mnist).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Training images to use (the first N; 0: all 60,000).
+    #[arg(long, default_value_t = 0)]
+    train_samples: usize,
+    /// Test images to evaluate on (the first N; 0: all 10,000).
+    #[arg(long, default_value_t = 0)]
+    test_samples: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Seed of the data order and augmentation.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Training: split every batch into this many data-parallel shards, each on its own thread
+    /// (0: two per CPU core, at least 16 images each; 1: none). Same result up to float
+    /// rounding, faster on several cores.
+    #[arg(long, default_value_t = 0)]
+    shards: usize,
+}
+
+impl DataArgs {
+    /// The library's data settings.
+    pub(crate) fn config(&self) -> DataConfig {
+        DataConfig {
+            dir: self.data.clone(),
+            train_samples: self.train_samples,
+            test_samples: self.test_samples,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            shards: self.shards,
+        }
+    }
+}
+
+/// `snnet cost`: one model's cost per block (--model, the zoo), or every stitch's of an SN-Net
+/// (--anchors).
+#[derive(Debug, Args)]
+pub(crate) struct CostArgs {
+    /// The model (timm name or a --model-config name).
+    #[arg(long, required_unless_present = "anchors", conflicts_with = "anchors")]
+    pub(crate) model: Option<String>,
+    /// An SN-Net's anchors, small to large, comma separated: prints the stitch space (as
+    /// `snnet space --format json`) with every stitch's FLOPs and params.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub(crate) anchors: Vec<String>,
+    /// Count as the reference's released checkpoints were measured (stitched DeiT paths without
+    /// the final norm, tokens not counted; Swin front patch merging not counted).
+    #[arg(long, requires = "anchors")]
+    pub(crate) reference_compat: bool,
+    #[command(flatten)]
+    pub(crate) space: SpaceFlags,
+    #[command(flatten)]
+    pub(crate) zoo: ZooArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub(crate) format: Format,
+}
+
+/// `snnet forward`: a zoo model (--model, --weights) or one stitch of an SN-Net (--snnet,
+/// --stitch) on a tensor file or an image.
+#[derive(Debug, Args)]
+pub(crate) struct ForwardArgs {
+    /// The model (timm name or a --model-config name).
+    #[arg(
+        long,
+        required_unless_present = "snnet",
+        conflicts_with = "snnet",
+        requires = "weights"
+    )]
+    pub(crate) model: Option<String>,
+    /// timm weights: .safetensors or PyTorch .pth (plain, {"model": ...} or {"state_dict": ...}).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) weights: Option<PathBuf>,
+    /// An SN-Net checkpoint written by `snnet init` or `snnet train`.
+    #[arg(long, value_name = "FILE.safetensors", requires = "stitch")]
+    pub(crate) snnet: Option<PathBuf>,
+    /// The stitch to run, by id (see `snnet cost --anchors ...`).
+    #[arg(long, requires = "snnet")]
+    pub(crate) stitch: Option<usize>,
+    /// Preprocessed input: a safetensors file with an NCHW f32 tensor `input`.
+    #[arg(
+        long,
+        value_name = "FILE.safetensors",
+        conflicts_with = "image",
+        requires = "output"
+    )]
+    pub(crate) input: Option<PathBuf>,
+    /// Where to write `logits` (and `features.<i>` with --features) as safetensors.
+    #[arg(long, value_name = "FILE.safetensors", requires = "input")]
+    pub(crate) output: Option<PathBuf>,
+    /// Also write every block's output as `features.<block index>`.
+    #[arg(long, requires = "output")]
+    pub(crate) features: bool,
+    /// Classify a picture (JPEG/PNG) with the model's pretrained preprocessing; prints the top-5.
+    #[arg(long, value_name = "PATH", required_unless_present = "input")]
+    pub(crate) image: Option<PathBuf>,
+    /// Class names, one per line, for --image.
+    #[arg(long, value_name = "FILE.txt", requires = "image")]
+    pub(crate) labels: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) zoo: ZooArgs,
+}

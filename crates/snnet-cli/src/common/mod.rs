@@ -1,0 +1,48 @@
+//! What the verbs share: the error type, the output format, shared flag groups and registry
+//! loading ([`args`]), number formats and progress bars ([`format`](mod@format)), and reading
+//! and writing tensors, labels and JSON ([`io`]).
+
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+
+pub(crate) mod args;
+pub(crate) mod format;
+pub(crate) mod io;
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// A human-readable table.
+    Table,
+    /// JSON on one line.
+    Json,
+}
+
+/// Everything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum CliError {
+    #[error(transparent)]
+    Space(#[from] snnet_core::space::Error),
+    #[error("{path}: {source}")]
+    Table {
+        path: PathBuf,
+        source: snnet_core::select::Error,
+    },
+    #[error(transparent)]
+    Select(#[from] snnet_core::select::Error),
+    #[error(transparent)]
+    Zoo(#[from] snnet_core::zoo::Error),
+    #[error(transparent)]
+    Core(#[from] snnet_core::Error),
+    #[error(transparent)]
+    Train(#[from] snnet_train::Error),
+    #[error(transparent)]
+    Runtime(#[from] snnet_runtime::Error),
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+    #[error("{0}")]
+    Usage(String),
+    #[error("cannot encode JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
