@@ -4,7 +4,7 @@
 //!
 //! Run: `cargo run --release -p snnet-core --example quickstart`
 
-use snnet_core::select::{Cost, Frontier, StitchTable};
+use snnet_core::select::{CostKind, Frontier, StitchTable};
 use snnet_core::space::{SpaceConfig, StitchId, StitchSpace};
 
 /// The reference's evaluation of its released DeiT-Ti/S/B SN-Net checkpoint (ziplab/SN-Net,
@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let table: StitchTable = DEIT_RESULTS.parse()?;
-    let frontier = Frontier::new(&table, Cost::Flops)?;
+    let frontier = Frontier::new(&table, CostKind::Flops)?;
     println!(
         "\nPublished evaluation: {} stitches, {} on the accuracy/FLOPs Pareto frontier",
         table.len(),

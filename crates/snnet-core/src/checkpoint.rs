@@ -117,6 +117,141 @@ impl CheckpointKeys {
 
     /// The module → file remapping as Burn's key remapper (for saving).
     fn to_file(&self) -> std::result::Result<KeyRemapper, String> {
+        let mut remapper = KeyRemapper::new()
+            .add_pattern(r"^anchors\.(\d+)\.model\.", "anchors.$1.")
+            .map_err(|e| e.to_string())?;
+        for (module, file) in LAYER_TENSORS {
+            if module != file {
+                remapper = remapper
+                    .add_pattern(
+                        format!(r"\.transform\.{module}$"),
+                        format!(".transform.{file}"),
+                    )
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        for (index, prefix) in self.layers.iter().enumerate() {
+            remapper = remapper
+                .add_pattern(
+                    format!(r"^stitch_layers\.{index}\.transform\."),
+                    format!("{prefix}.transform."),
+                )
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(remapper)
+    }
+}
+
+/// What loading a checkpoint did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckpointReport {
+    /// The file.
+    pub path: PathBuf,
+    /// Per anchor, what its load did.
+    pub anchors: Vec<LoadReport>,
+    /// The stitching-layer tensors loaded (file keys).
+    pub stitch_tensors: Vec<String>,
+}
+
+fn checkpoint_error(path: &Path, reason: impl Into<String>) -> Error {
+    Error::Checkpoint {
+        path: path.to_owned(),
+        reason: reason.into(),
+    }
+}
+/// Reads the [`SnNetConfig`] stored in a checkpoint written by [`SnNet::save`].
+///
+/// # Errors
+/// [`Error::Io`], and [`Error::Checkpoint`] when the file is not safetensors or carries no
+/// (valid) config — a reference checkpoint needs [`SnNet::load_with_config`].
+pub fn read_config(path: &Path) -> Result<SnNetConfig> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|_| checkpoint_error(path, "too short to be a safetensors file"))?;
+    let len = u64::from_le_bytes(len);
+    let size = file.metadata().map_err(io)?.len();
+    if len > size.saturating_sub(8) || len > 100 << 20 {
+        return Err(checkpoint_error(
+            path,
+            "not a safetensors file (bad header length)",
+        ));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).map_err(io)?;
+    let header: serde_json::Value = serde_json::from_slice(&header)
+        .map_err(|e| checkpoint_error(path, format!("unreadable safetensors header: {e}")))?;
+    let config = header
+        .get("__metadata__")
+        .and_then(|m| m.get(CONFIG_KEY))
+        .and_then(|c| c.as_str())
+        .ok_or_else(|| {
+            checkpoint_error(
+                path,
+                "no SN-Net config in the metadata (a reference checkpoint: name its anchors)",
+            )
+        })?;
+    serde_json::from_str(config)
+        .map_err(|e| checkpoint_error(path, format!("invalid SN-Net config: {e}")))
+}
+
+/// Where a checkpoint's stitching-layer tensors come from.
+enum TensorSource {
+    Safetensors(Box<SafetensorsStore>),
+    Pytorch(Box<PytorchStore>),
+}
+
+impl TensorSource {
+    fn open(path: &Path) -> Result<Self> {
+        Ok(match sniff_format(path)? {
+            WeightFormat::Safetensors => {
+                Self::Safetensors(Box::new(SafetensorsStore::from_file(path)))
+            }
+            WeightFormat::Pytorch => {
+                // Reference checkpoints wrap the state dict as {"model": ...}.
+                let mut plain = PytorchStore::from_file(path);
+                let has_layers = plain
+                    .keys()
+                    .map(|k| k.iter().any(|k| k.starts_with("stitch_layers.")))
+                    .unwrap_or(false);
+                if has_layers {
+                    Self::Pytorch(Box::new(plain))
+                } else {
+                    Self::Pytorch(Box::new(
+                        PytorchStore::from_file(path).with_top_level_key("model"),
+                    ))
+                }
+            }
+        })
+    }
+
+    fn get(&mut self, path: &Path, key: &str) -> Result<Option<TensorData>> {
+        let found = match self {
+            Self::Safetensors(s) => s.get_tensor(key).map_err(|e| e.to_string()),
+            Self::Pytorch(s) => s.get_tensor(key).map_err(|e| e.to_string()),
+        }
+        .map_err(|e| checkpoint_error(path, e))?;
+        found
+            .map(|t| bridge::to_data(t).map_err(|e| checkpoint_error(path, e.to_string())))
+            .transpose()
+    }
+}
+
+impl SnNet {
+    /// Saves the whole SN-Net — anchors, stitching layers and its [`SnNetConfig`] — as one
+    /// safetensors file in the reference's key layout (see the module docs), with the keys of
+    /// [`CheckpointKeys`]. The write is atomic ([`snnet_fs::write_atomic`]).
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] when the network cannot be serialised, [`Error::Write`] when the
+    /// file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        let config = serde_json::to_string(self.config())
+            .map_err(|e| checkpoint_error(path, e.to_string()))?;
         let remapper = CheckpointKeys::new(self.plan())?
             .to_file()
             .map_err(|e| checkpoint_error(path, e))?;

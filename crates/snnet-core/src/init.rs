@@ -126,7 +126,7 @@ impl SnNet {
         if n == 0 {
             return Err(Error::InitInput("no images".to_owned()));
         }
-        let plan = self.plan.clone();
+        let plan = self.plan().clone();
         // Which anchor states the fits read (the plan's handovers; state s enters block s).
         let needed = plan.fit_states();
 

@@ -24,7 +24,7 @@
 //! [`SnNet::load_with_config`] for the released ziplab files).
 //!
 //! ```
-//! use snnet_core::select::{Budget, Cost, StitchTable};
+//! use snnet_core::select::{Budget, StitchTable};
 //! use snnet_core::space::{SpaceConfig, StitchSpace};
 //!
 //! // The 71 stitches of DeiT-Ti/S/B, with the reference's ids.
@@ -64,10 +64,8 @@ pub use snnet_space as space;
 pub use snnet_stitch as stitch;
 pub use snnet_zoo as zoo;
 
-pub use snnet_select::{Budget, Cost, Frontier, StitchRecord, StitchTable};
-pub use snnet_space::{
-    AnchorRegistry, AnchorSpec, Direction, Pairing, SpaceConfig, Stitch, StitchId, StitchSpace,
-};
+pub use snnet_select::{Budget, CostKind, Frontier, StitchRecord, StitchTable};
+pub use snnet_space::{AnchorSpec, Direction, Pairing, SpaceConfig, Stitch, StitchId, StitchSpace};
 pub use snnet_stitch::{Init, LoraConfig, StitchingLayer, StitchingLayerConfig};
 pub use snnet_zoo::{Anchor, Model, ModelConfig, ModelEntry, Registry};
 

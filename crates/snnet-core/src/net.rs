@@ -137,6 +137,20 @@ impl SnNet {
         weights: &[P],
         device: &Device,
     ) -> Result<(Self, Vec<LoadReport>)> {
+        Self::from_pretrained_with(config, weights, Init::Kaiming { seed: 0 }, device)
+    }
+
+    /// As [`SnNet::from_pretrained`], with the stitching layers initialised by `init` (a
+    /// Kaiming seed is offset by each layer's flat index).
+    ///
+    /// # Errors
+    /// As [`SnNet::from_pretrained`].
+    pub fn from_pretrained_with<P: AsRef<std::path::Path>>(
+        config: SnNetConfig,
+        weights: &[P],
+        init: Init,
+        device: &Device,
+    ) -> Result<(Self, Vec<LoadReport>)> {
         if weights.len() != config.anchors.len() {
             return Err(Error::WeightCount {
                 anchors: config.anchors.len(),
@@ -152,7 +166,7 @@ impl SnNet {
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .unzip();
-        let stitch_layers = init_stitch_layers(&plan, Init::Kaiming { seed: 0 }, device)?;
+        let stitch_layers = init_stitch_layers(&plan, init, device)?;
         Ok((Self::from_parts(anchors, stitch_layers, plan), reports))
     }
 

@@ -268,7 +268,10 @@ impl Plan {
                 }
                 let junctions = cuts
                     .iter()
-                    .map(|&cut| plan.space.junction(group.stage, group.front, group.end, cut))
+                    .map(|&cut| {
+                        plan.space
+                            .junction(group.stage, group.front, group.end, cut)
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 fits.push(LayerFitPlan {
                     layer: offset + index,
@@ -330,8 +333,7 @@ impl Plan {
                     "anchor {anchor} has no block {block} in its feature info"
                 ))
             })?;
-        let rows = info
-            .grid[0]
+        let rows = info.grid[0]
             .checked_mul(info.grid[1])
             .and_then(|r| r.checked_add(info.prefix_tokens))
             .ok_or_else(|| Error::Incompatible(format!("anchor {anchor}: grid too large")))?;

@@ -71,14 +71,11 @@ fn reference(device: &Device) -> (SnNet, snnet_core::CheckpointReport) {
 }
 
 fn with_anchor_weights(config: &SnNetConfig, device: &Device) -> SnNet {
-    let mut net = config.init(device).unwrap();
-    for (a, entry) in config.anchors.iter().enumerate() {
-        let (model, report) = entry
-            .load(&fixtures().join(format!("vit{a}.safetensors")), device)
-            .unwrap();
-        assert!(report.unexpected.is_empty());
-        net.anchors[a] = model;
-    }
+    let weights: Vec<_> = (0..config.anchors.len())
+        .map(|a| fixtures().join(format!("vit{a}.safetensors")))
+        .collect();
+    let (net, reports) = SnNet::from_pretrained(config.clone(), &weights, device).unwrap();
+    assert!(reports.iter().all(|r| r.unexpected.is_empty()));
     net
 }
 

@@ -322,14 +322,27 @@ mod tests {
         let a = AtomicFile::create(&path).unwrap();
         let b = AtomicFile::create(&path).unwrap();
         assert_ne!(a.temp, b.temp);
-        assert!(!a.temp.to_string_lossy().contains(&std::process::id().to_string()));
+        assert!(
+            !a.temp
+                .to_string_lossy()
+                .contains(&std::process::id().to_string())
+        );
     }
 
     #[test]
     fn refuses_directories() {
         let dir = tempfile::tempdir().unwrap();
         let err = write_atomic(dir.path(), b"x").unwrap_err();
-        assert!(matches!(err, Error::NotRegular { kind: "directory", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::NotRegular {
+                    kind: "directory",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[cfg(unix)]
@@ -341,10 +354,28 @@ mod tests {
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&victim, &link).unwrap();
         let err = write_atomic(&link, b"x").unwrap_err();
-        assert!(matches!(err, Error::NotRegular { kind: "symbolic link", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::NotRegular {
+                    kind: "symbolic link",
+                    ..
+                }
+            ),
+            "{err}"
+        );
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
         let err = write_atomic(Path::new("/dev/null"), b"x").unwrap_err();
-        assert!(matches!(err, Error::NotRegular { kind: "character device", .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::NotRegular {
+                    kind: "character device",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use snnet_core::burn::tensor::{Device, Distribution, Tensor};
-use snnet_core::select::{Budget, Cost, StitchRecord, StitchTable};
+use snnet_core::select::{Budget, CostKind, StitchRecord, StitchTable};
 use snnet_core::{ModelEntry, SnNet, SnNetConfig, SpaceConfig, StitchId};
 use snnet_runtime::{AdaptiveConfig, Choice, Objective, ProfilerConfig, Runtime, SimulatedLoad};
 
@@ -97,13 +97,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("-- a battery that runs down: the FLOPs budget shrinks");
     let flops = runtime
-        .frontier(Cost::Flops)
+        .frontier(CostKind::Flops)
         .ok_or("the table has no FLOPs")?
         .clone();
     for battery in [100usize, 75, 50, 25, 10] {
         let i = (flops.len() - 1) * battery / 100;
         let budget = flops.points()[i].cost;
-        runtime.set_objective(Objective::Budget(Budget::new(Cost::Flops, budget)))?;
+        runtime.set_objective(Objective::Budget(Budget::new(CostKind::Flops, budget)))?;
         serve(
             &format!("battery {battery:>3} %: <= {:.2} MFLOPs", budget / 1e6),
             20,
@@ -111,7 +111,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let top = runtime
-        .frontier(Cost::LatencyMs)
+        .frontier(CostKind::LatencyMs)
         .and_then(|f| f.most_accurate())
         .ok_or("no latency profile")?;
     let slo = top.cost * 1.5;

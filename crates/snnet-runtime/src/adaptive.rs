@@ -432,7 +432,9 @@ mod tests {
             .collect(),
         )
         .unwrap();
-        table.frontier(snnet_core::select::Cost::LatencyMs).unwrap()
+        table
+            .frontier(snnet_core::select::CostKind::LatencyMs)
+            .unwrap()
     }
 
     fn config() -> AdaptiveConfig {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use snnet_core::burn::tensor::{Device, Tensor};
-use snnet_core::select::{Budget, Cost, Frontier, StitchRecord, StitchTable};
+use snnet_core::select::{Budget, CostKind, Frontier, StitchRecord, StitchTable};
 use snnet_core::{SnNet, StitchId};
 
 use crate::adaptive::{AdaptiveConfig, Clock, Controller, Decision, WallClock};
@@ -92,10 +92,10 @@ impl From<Objective> for ObjectiveJson {
             Objective::SloP95Ms(ms) => json.slo_p95_ms = Some(ms),
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             Objective::Budget(b) => match b.cost {
-                Cost::LatencyMs => json.max_latency_ms = Some(b.max),
-                Cost::Flops => json.max_flops = Some(b.max as u64),
-                Cost::Params => json.max_params = Some(b.max as u64),
-                Cost::MemoryBytes => json.max_memory_bytes = Some(b.max as u64),
+                CostKind::LatencyMs => json.max_latency_ms = Some(b.max),
+                CostKind::Flops => json.max_flops = Some(b.max as u64),
+                CostKind::Params => json.max_params = Some(b.max as u64),
+                CostKind::MemoryBytes => json.max_memory_bytes = Some(b.max as u64),
             },
         }
         json
@@ -213,7 +213,7 @@ impl RuntimeBuilder {
             });
         }
         let profile = ProfileMeta::of_table(&self.table)?;
-        let frontiers = Cost::ALL
+        let frontiers = CostKind::ALL
             .iter()
             .filter_map(|&cost| {
                 let rows: Vec<StitchRecord> = self
@@ -369,7 +369,7 @@ impl Runtime {
     }
 
     /// The Pareto frontier over `cost`, when the table has that cost.
-    pub fn frontier(&self, cost: Cost) -> Option<&Frontier> {
+    pub fn frontier(&self, cost: CostKind) -> Option<&Frontier> {
         self.frontiers.iter().find(|f| f.cost() == cost)
     }
 
@@ -388,11 +388,11 @@ impl Runtime {
 
     /// The cost a default budget ranks by: latency when the table has a profile of this setup,
     /// FLOPs otherwise.
-    fn default_cost(&self) -> Cost {
-        if self.profile_matches() && self.frontier(Cost::LatencyMs).is_some() {
-            Cost::LatencyMs
+    fn default_cost(&self) -> CostKind {
+        if self.profile_matches() && self.frontier(CostKind::LatencyMs).is_some() {
+            CostKind::LatencyMs
         } else {
-            Cost::Flops
+            CostKind::Flops
         }
     }
 
@@ -404,7 +404,7 @@ impl Runtime {
     /// [`Error::Config`] when the table lacks the cost, [`Error::Select`] when the budget is
     /// invalid or nothing fits.
     pub fn select(&self, budget: Budget) -> Result<StitchId> {
-        if matches!(budget.cost, Cost::LatencyMs | Cost::MemoryBytes) {
+        if matches!(budget.cost, CostKind::LatencyMs | CostKind::MemoryBytes) {
             self.check_profile(&budget)?;
         }
         let frontier = self.frontier(budget.cost).ok_or_else(|| {
@@ -455,14 +455,15 @@ impl Runtime {
                 // The ladder: the latency frontier when the profile is of this setup (or
                 // allowed), else FLOPs (the controller measures the real latencies anyway).
                 let latency = self
-                    .frontier(Cost::LatencyMs)
+                    .frontier(CostKind::LatencyMs)
                     .filter(|_| self.profile_matches() || self.allow_foreign_profile);
                 let (frontier, ms_per_cost) = match latency {
                     Some(f) => (f, 1.0),
                     None => (
-                        self.frontier(Cost::Flops).ok_or_else(|| Error::NoProfile {
-                            what: "an SLO".to_owned(),
-                        })?,
+                        self.frontier(CostKind::Flops)
+                            .ok_or_else(|| Error::NoProfile {
+                                what: "an SLO".to_owned(),
+                            })?,
                         0.0,
                     ),
                 };

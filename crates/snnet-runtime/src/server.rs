@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use snnet_core::StitchId;
 use snnet_core::burn::tensor::Tensor;
-use snnet_core::select::{Budget, Cost};
+use snnet_core::select::{Budget, CostKind};
 use snnet_core::zoo::PretrainedConfig;
 use tokio::sync::{Semaphore, mpsc, oneshot};
 
@@ -479,7 +479,7 @@ impl ClassifyQuery {
         match (self.max_latency_ms, self.max_flops, self.stitch) {
             (None, None, None) => Ok(Choice::Default),
             (Some(ms), None, None) => Ok(Choice::Budget(Budget::latency_ms(ms))),
-            (None, Some(n), None) => Ok(Choice::Budget(Budget::new(Cost::Flops, n))),
+            (None, Some(n), None) => Ok(Choice::Budget(Budget::new(CostKind::Flops, n))),
             (None, None, Some(id)) => Ok(Choice::Stitch(StitchId(id))),
             _ => Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -851,10 +851,10 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         Objective::SloP95Ms(ms) => ("slo_p95_ms", ms),
         Objective::Budget(b) => (
             match b.cost {
-                Cost::Flops => "max_flops",
-                Cost::Params => "max_params",
-                Cost::LatencyMs => "max_latency_ms",
-                Cost::MemoryBytes => "max_memory_bytes",
+                CostKind::Flops => "max_flops",
+                CostKind::Params => "max_params",
+                CostKind::LatencyMs => "max_latency_ms",
+                CostKind::MemoryBytes => "max_memory_bytes",
             },
             b.max,
         ),

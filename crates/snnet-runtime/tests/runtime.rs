@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use snnet_core::StitchId;
 use snnet_core::burn::tensor::Device;
-use snnet_core::select::{Budget, Cost, StitchRecord, StitchTable};
+use snnet_core::select::{Budget, CostKind, StitchRecord, StitchTable};
 use snnet_runtime::{
     AdaptiveConfig, Choice, Error, Objective, ProfileMeta, ProfilerConfig, Runtime, Setup,
     SimulatedLoad,
@@ -96,14 +96,14 @@ fn budgets_select_from_the_frontier_and_latency_needs_a_matching_profile() {
     assert!(runtime.profile_matches());
     // Default: the most accurate stitch.
     let top = runtime
-        .frontier(Cost::LatencyMs)
+        .frontier(CostKind::LatencyMs)
         .unwrap()
         .most_accurate()
         .unwrap();
     assert_eq!(runtime.current_stitch(), StitchId(top.id));
 
     // A latency budget picks a stitch whose profiled latency fits.
-    let lat = runtime.frontier(Cost::LatencyMs).unwrap();
+    let lat = runtime.frontier(CostKind::LatencyMs).unwrap();
     let mid = lat.points()[lat.len() / 2];
     let id = runtime.select(Budget::latency_ms(mid.cost)).unwrap();
     assert!(table.get(id.index()).unwrap().latency_ms.unwrap() <= mid.cost);
@@ -113,11 +113,11 @@ fn budgets_select_from_the_frontier_and_latency_needs_a_matching_profile() {
     ));
 
     // FLOPs budgets need no profile.
-    let flops = runtime.frontier(Cost::Flops).unwrap();
+    let flops = runtime.frontier(CostKind::Flops).unwrap();
     let cheapest = flops.cheapest().unwrap();
     assert_eq!(
         runtime
-            .select(Budget::new(Cost::Flops, cheapest.cost))
+            .select(Budget::new(CostKind::Flops, cheapest.cost))
             .unwrap(),
         StitchId(cheapest.id)
     );
@@ -203,12 +203,12 @@ fn objective_changes_live_across_threads() {
     let net = Arc::new(tiny_net(&device));
     let table = eval_table(&net);
     let runtime = Arc::new(Runtime::new(net.clone(), table.clone(), device.clone()).unwrap());
-    let frontier = runtime.frontier(Cost::Flops).unwrap().clone();
+    let frontier = runtime.frontier(CostKind::Flops).unwrap().clone();
     let budgets: Vec<Budget> = frontier
         .points()
         .iter()
         .step_by(3)
-        .map(|p| Budget::new(Cost::Flops, p.cost))
+        .map(|p| Budget::new(CostKind::Flops, p.cost))
         .collect();
     let allowed: BTreeSet<StitchId> = budgets
         .iter()
@@ -276,7 +276,7 @@ fn adaptive_mode_meets_the_slo_and_recovers_accuracy() {
             .collect(),
     )
     .unwrap();
-    let ladder = table.frontier(Cost::LatencyMs).unwrap();
+    let ladder = table.frontier(CostKind::LatencyMs).unwrap();
     assert!(ladder.len() >= 4, "{ladder:?}");
     let load = Arc::new(SimulatedLoad::fixed(
         table

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use snnet_core::StitchId;
 use snnet_core::burn::tensor::Device;
-use snnet_core::select::{Budget, Cost, StitchTable};
+use snnet_core::select::{Budget, CostKind, StitchTable};
 use snnet_runtime::{Choice, Runtime, Server, ServerConfig, ServerHandle, top_k};
 
 use common::{images, profiled, safetensors_body};
@@ -142,7 +142,7 @@ fn classifies_images_and_tensors_within_budgets() {
     assert_eq!(answer["predictions"].as_array().unwrap().len(), 3);
 
     // A latency budget: the chosen stitch's profiled latency is within it.
-    let frontier = f.runtime.frontier(Cost::LatencyMs).unwrap().clone();
+    let frontier = f.runtime.frontier(CostKind::LatencyMs).unwrap().clone();
     for point in frontier.points() {
         let budget = point.cost * 1.0001;
         let (status, answer) = post(
@@ -155,7 +155,12 @@ fn classifies_images_and_tensors_within_budgets() {
         assert_eq!(stitch_of(&answer), StitchId(point.id));
     }
     // A FLOPs budget.
-    let cheapest = f.runtime.frontier(Cost::Flops).unwrap().cheapest().unwrap();
+    let cheapest = f
+        .runtime
+        .frontier(CostKind::Flops)
+        .unwrap()
+        .cheapest()
+        .unwrap();
     let (status, answer) = post(
         &f.url(&format!("/v1/classify?max_flops={}", cheapest.cost as u64)),
         &png(),
@@ -192,7 +197,7 @@ fn classifies_images_and_tensors_within_budgets() {
 #[test]
 fn budget_put_mid_stream_changes_the_next_requests_stitch() {
     let f = Fixture::start(8);
-    let flops = f.runtime.frontier(Cost::Flops).unwrap().clone();
+    let flops = f.runtime.frontier(CostKind::Flops).unwrap().clone();
     let (status, budget) = get(&f.url("/v1/budget"));
     assert_eq!(status, 200);
     assert_eq!(budget["budget"], Value::Null);
@@ -221,7 +226,7 @@ fn budget_put_mid_stream_changes_the_next_requests_stitch() {
     assert_eq!(stitch_of(&answer), StitchId(0));
 
     // A latency budget, then an SLO.
-    let lat = f.runtime.frontier(Cost::LatencyMs).unwrap().clone();
+    let lat = f.runtime.frontier(CostKind::LatencyMs).unwrap().clone();
     let (status, budget) = put(
         &f.url("/v1/budget"),
         &format!("{{\"max_latency_ms\": {}}}", lat.points()[0].cost * 1.0001),
@@ -248,11 +253,11 @@ fn budget_put_mid_stream_changes_the_next_requests_stitch() {
 #[test]
 fn two_hundred_concurrent_requests_across_three_budget_changes() {
     let f = Fixture::start(8);
-    let flops = f.runtime.frontier(Cost::Flops).unwrap().clone();
+    let flops = f.runtime.frontier(CostKind::Flops).unwrap().clone();
     let n = flops.len();
     let budgets: Vec<Budget> = [0, n / 3, 2 * n / 3, n - 1]
         .iter()
-        .map(|&i| Budget::new(Cost::Flops, flops.points()[i].cost))
+        .map(|&i| Budget::new(CostKind::Flops, flops.points()[i].cost))
         .collect();
     let stitch_of_budget: Vec<StitchId> = budgets
         .iter()

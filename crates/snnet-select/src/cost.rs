@@ -1,4 +1,4 @@
-//! Cost kinds and budgets.
+//! Cost kinds (the axis a budget or a frontier is on) and budgets.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,7 +10,7 @@ use crate::error::Error;
 /// A resource a stitch consumes, by which stitches are ranked and budgets are set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Cost {
+pub enum CostKind {
     /// Floating-point operations of one forward pass (the record's `flops`).
     Flops,
     /// Number of parameters (the record's `params`).
@@ -23,23 +23,23 @@ pub enum Cost {
     MemoryBytes,
 }
 
-impl Cost {
+impl CostKind {
     /// Every cost kind, in declaration order.
-    pub const ALL: [Cost; 4] = [
-        Cost::Flops,
-        Cost::Params,
-        Cost::LatencyMs,
-        Cost::MemoryBytes,
+    pub const ALL: [CostKind; 4] = [
+        CostKind::Flops,
+        CostKind::Params,
+        CostKind::LatencyMs,
+        CostKind::MemoryBytes,
     ];
 
     /// The cost's name as accepted by [`FromStr`] and printed by [`Display`](fmt::Display):
     /// `flops`, `params`, `latency-ms` or `memory-bytes`.
     pub const fn name(self) -> &'static str {
         match self {
-            Cost::Flops => "flops",
-            Cost::Params => "params",
-            Cost::LatencyMs => "latency-ms",
-            Cost::MemoryBytes => "memory-bytes",
+            CostKind::Flops => "flops",
+            CostKind::Params => "params",
+            CostKind::LatencyMs => "latency-ms",
+            CostKind::MemoryBytes => "memory-bytes",
         }
     }
 
@@ -47,31 +47,31 @@ impl Cost {
     /// `flops`, `params`, `latency_ms` or `memory_bytes`.
     pub const fn json_key(self) -> &'static str {
         match self {
-            Cost::Flops => "flops",
-            Cost::Params => "params",
-            Cost::LatencyMs => "latency_ms",
-            Cost::MemoryBytes => "memory_bytes",
+            CostKind::Flops => "flops",
+            CostKind::Params => "params",
+            CostKind::LatencyMs => "latency_ms",
+            CostKind::MemoryBytes => "memory_bytes",
         }
     }
 }
 
-impl fmt::Display for Cost {
+impl fmt::Display for CostKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
 }
 
-impl FromStr for Cost {
+impl FromStr for CostKind {
     type Err = Error;
 
     /// Parses `flops`, `params`, `latency-ms` or `memory-bytes`; the JSON keys `latency_ms`
     /// and `memory_bytes` are accepted too.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "flops" => Ok(Cost::Flops),
-            "params" => Ok(Cost::Params),
-            "latency-ms" | "latency_ms" => Ok(Cost::LatencyMs),
-            "memory-bytes" | "memory_bytes" => Ok(Cost::MemoryBytes),
+            "flops" => Ok(CostKind::Flops),
+            "params" => Ok(CostKind::Params),
+            "latency-ms" | "latency_ms" => Ok(CostKind::LatencyMs),
+            "memory-bytes" | "memory_bytes" => Ok(CostKind::MemoryBytes),
             other => Err(Error::UnknownCost {
                 name: other.to_owned(),
             }),
@@ -83,35 +83,35 @@ impl FromStr for Cost {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Budget {
     /// The cost the bound is on.
-    pub cost: Cost,
+    pub cost: CostKind,
     /// The largest admissible cost, inclusive, in the cost's own unit.
     pub max: f64,
 }
 
 impl Budget {
     /// A budget of `max` in the given cost.
-    pub const fn new(cost: Cost, max: f64) -> Self {
+    pub const fn new(cost: CostKind, max: f64) -> Self {
         Budget { cost, max }
     }
 
     /// A budget of at most `max` FLOPs.
     pub const fn flops(max: u64) -> Self {
-        Budget::new(Cost::Flops, max as f64)
+        Budget::new(CostKind::Flops, max as f64)
     }
 
     /// A budget of at most `max` parameters.
     pub const fn params(max: u64) -> Self {
-        Budget::new(Cost::Params, max as f64)
+        Budget::new(CostKind::Params, max as f64)
     }
 
     /// A budget of at most `max` milliseconds of latency.
     pub const fn latency_ms(max: f64) -> Self {
-        Budget::new(Cost::LatencyMs, max)
+        Budget::new(CostKind::LatencyMs, max)
     }
 
     /// A budget of at most `max` bytes of memory.
     pub const fn memory_bytes(max: u64) -> Self {
-        Budget::new(Cost::MemoryBytes, max as f64)
+        Budget::new(CostKind::MemoryBytes, max as f64)
     }
 
     /// Whether the budget is usable: its maximum is not NaN and not negative (positive
@@ -147,36 +147,39 @@ mod tests {
 
     #[test]
     fn names_round_trip_through_display_and_from_str() {
-        for cost in Cost::ALL {
-            assert_eq!(cost.to_string().parse::<Cost>().unwrap(), cost);
-            assert_eq!(cost.json_key().parse::<Cost>().unwrap(), cost);
+        for cost in CostKind::ALL {
+            assert_eq!(cost.to_string().parse::<CostKind>().unwrap(), cost);
+            assert_eq!(cost.json_key().parse::<CostKind>().unwrap(), cost);
         }
-        assert_eq!(Cost::LatencyMs.to_string(), "latency-ms");
-        assert_eq!(Cost::MemoryBytes.to_string(), "memory-bytes");
+        assert_eq!(CostKind::LatencyMs.to_string(), "latency-ms");
+        assert_eq!(CostKind::MemoryBytes.to_string(), "memory-bytes");
     }
 
     #[test]
     fn unknown_cost_is_an_error() {
-        let err = "macs".parse::<Cost>().unwrap_err();
+        let err = "macs".parse::<CostKind>().unwrap_err();
         assert!(matches!(&err, Error::UnknownCost { name } if name == "macs"));
         assert!(err.to_string().contains("macs"));
-        assert!("FLOPS".parse::<Cost>().is_err());
+        assert!("FLOPS".parse::<CostKind>().is_err());
     }
 
     #[test]
     fn cost_serde_uses_kebab_case() {
         assert_eq!(
-            serde_json::to_string(&Cost::LatencyMs).unwrap(),
+            serde_json::to_string(&CostKind::LatencyMs).unwrap(),
             "\"latency-ms\""
         );
-        assert_eq!(serde_json::to_string(&Cost::Flops).unwrap(), "\"flops\"");
-        for cost in Cost::ALL {
+        assert_eq!(
+            serde_json::to_string(&CostKind::Flops).unwrap(),
+            "\"flops\""
+        );
+        for cost in CostKind::ALL {
             let json = serde_json::to_string(&cost).unwrap();
-            assert_eq!(serde_json::from_str::<Cost>(&json).unwrap(), cost);
+            assert_eq!(serde_json::from_str::<CostKind>(&json).unwrap(), cost);
         }
         assert_eq!(
-            serde_json::from_str::<Cost>("\"memory_bytes\"").unwrap(),
-            Cost::MemoryBytes
+            serde_json::from_str::<CostKind>("\"memory_bytes\"").unwrap(),
+            CostKind::MemoryBytes
         );
     }
 
@@ -185,13 +188,13 @@ mod tests {
         assert_eq!(
             Budget::flops(5),
             Budget {
-                cost: Cost::Flops,
+                cost: CostKind::Flops,
                 max: 5.0
             }
         );
-        assert_eq!(Budget::params(7).cost, Cost::Params);
+        assert_eq!(Budget::params(7).cost, CostKind::Params);
         assert_eq!(Budget::latency_ms(1.5).max, 1.5);
-        assert_eq!(Budget::memory_bytes(9).cost, Cost::MemoryBytes);
+        assert_eq!(Budget::memory_bytes(9).cost, CostKind::MemoryBytes);
         assert_eq!(
             Budget::flops(5_000_000_000).to_string(),
             "flops <= 5000000000"

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::cost::{Budget, Cost};
+use crate::cost::{Budget, CostKind};
 
 /// Everything that can go wrong while reading, validating or querying a stitch table.
 #[derive(Debug, thiserror::Error)]
@@ -53,7 +53,7 @@ pub enum Error {
         /// The id of the record that lacks the cost.
         id: usize,
         /// The cost that was asked for.
-        cost: Cost,
+        cost: CostKind,
     },
 
     /// The budget's maximum is NaN or negative.
@@ -67,9 +67,9 @@ pub enum Error {
     #[error("budget is over `{found}` but the frontier is over `{expected}`")]
     CostMismatch {
         /// The frontier's cost.
-        expected: Cost,
+        expected: CostKind,
         /// The budget's cost.
-        found: Cost,
+        found: CostKind,
     },
 
     /// A cost name was not recognised.

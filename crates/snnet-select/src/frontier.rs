@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cost::{Budget, Cost};
+use crate::cost::{Budget, CostKind};
 use crate::error::{Error, Result};
 use crate::table::StitchTable;
 
@@ -11,7 +11,7 @@ use crate::table::StitchTable;
 pub struct FrontierPoint {
     /// The stitch id.
     pub id: usize,
-    /// The stitch's value of the frontier's [`Cost`].
+    /// The stitch's value of the frontier's [`CostKind`].
     pub cost: f64,
     /// Top-1 accuracy in percent.
     pub acc1: f64,
@@ -26,7 +26,7 @@ pub struct FrontierPoint {
 /// [`StitchTable::select`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Frontier {
-    cost: Cost,
+    cost: CostKind,
     points: Vec<FrontierPoint>,
 }
 
@@ -37,7 +37,7 @@ impl Frontier {
     ///
     /// [`Error::EmptyTable`] when the table is empty; [`Error::MissingCost`] when a record
     /// lacks `cost`.
-    pub fn new(table: &StitchTable, cost: Cost) -> Result<Self> {
+    pub fn new(table: &StitchTable, cost: CostKind) -> Result<Self> {
         let points = table
             .pareto(cost)?
             .into_iter()
@@ -56,7 +56,7 @@ impl Frontier {
     }
 
     /// The cost the frontier is over.
-    pub fn cost(&self) -> Cost {
+    pub fn cost(&self) -> CostKind {
         self.cost
     }
 
@@ -147,8 +147,8 @@ mod tests {
     #[test]
     fn new_copies_the_pareto_frontier() {
         let t = sample();
-        let f = Frontier::new(&t, Cost::Flops).unwrap();
-        assert_eq!(f.cost(), Cost::Flops);
+        let f = Frontier::new(&t, CostKind::Flops).unwrap();
+        assert_eq!(f.cost(), CostKind::Flops);
         assert_eq!(f.len(), 4);
         assert!(!f.is_empty());
         let ids: Vec<_> = f.points().iter().map(|p| p.id).collect();
@@ -163,12 +163,12 @@ mod tests {
         );
         assert_eq!(f.cheapest().unwrap().id, 4);
         assert_eq!(f.most_accurate().unwrap().id, 1);
-        assert_eq!(t.frontier(Cost::Flops).unwrap(), f);
+        assert_eq!(t.frontier(CostKind::Flops).unwrap(), f);
     }
 
     #[test]
     fn select_by_binary_search() {
-        let f = sample().frontier(Cost::Flops).unwrap();
+        let f = sample().frontier(CostKind::Flops).unwrap();
         assert_eq!(f.select(5.0).unwrap().id, 4);
         assert_eq!(f.select(9.99).unwrap().id, 4);
         assert_eq!(f.select(10.0).unwrap().id, 0);
@@ -180,7 +180,7 @@ mod tests {
 
     #[test]
     fn select_errors() {
-        let f = sample().frontier(Cost::Flops).unwrap();
+        let f = sample().frontier(CostKind::Flops).unwrap();
         assert!(matches!(
             f.select(4.0),
             Err(Error::NothingFits { budget, cheapest }) if budget == Budget::flops(4) && cheapest == 5.0
@@ -194,8 +194,8 @@ mod tests {
         assert!(matches!(
             err,
             Error::CostMismatch {
-                expected: Cost::Flops,
-                found: Cost::Params
+                expected: CostKind::Flops,
+                found: CostKind::Params
             }
         ));
         assert!(err.to_string().contains("flops"));
@@ -204,14 +204,14 @@ mod tests {
     #[test]
     fn new_errors() {
         assert!(matches!(
-            Frontier::new(&StitchTable::new(), Cost::Flops),
+            Frontier::new(&StitchTable::new(), CostKind::Flops),
             Err(Error::EmptyTable)
         ));
         assert!(matches!(
-            Frontier::new(&sample(), Cost::LatencyMs),
+            Frontier::new(&sample(), CostKind::LatencyMs),
             Err(Error::MissingCost {
                 id: 0,
-                cost: Cost::LatencyMs
+                cost: CostKind::LatencyMs
             })
         ));
     }
@@ -220,7 +220,7 @@ mod tests {
     fn serializes_points() {
         let f = StitchTable::from_records(vec![rec(3, 7, 1.5)])
             .unwrap()
-            .frontier(Cost::Flops)
+            .frontier(CostKind::Flops)
             .unwrap();
         assert_eq!(
             serde_json::to_string(&f).unwrap(),
@@ -270,8 +270,8 @@ mod tests {
 
         #[test]
         fn frontier_select_agrees_with_table_select(table in tables(), max in budgets()) {
-            for cost in [Cost::Flops, Cost::LatencyMs] {
-                let max = if cost == Cost::LatencyMs { max / 4000.0 } else { max };
+            for cost in [CostKind::Flops, CostKind::LatencyMs] {
+                let max = if cost == CostKind::LatencyMs { max / 4000.0 } else { max };
                 let frontier = Frontier::new(&table, cost).unwrap();
                 let fast = frontier.select(max);
                 let slow = table.select(Budget::new(cost, max));
@@ -298,7 +298,7 @@ mod tests {
 
         #[test]
         fn frontier_is_exactly_the_non_dominated_set(table in tables()) {
-            let cost = Cost::Flops;
+            let cost = CostKind::Flops;
             let frontier = Frontier::new(&table, cost).unwrap();
             let points = frontier.points();
             for w in points.windows(2) {
@@ -341,11 +341,11 @@ mod tests {
             let table = StitchTable::from_records(records).unwrap();
             let slow = matches!(
                 table.select(Budget::flops(u64::MAX)),
-                Err(Error::MissingCost { id: got, cost: Cost::Flops }) if got == id
+                Err(Error::MissingCost { id: got, cost: CostKind::Flops }) if got == id
             );
             let fast = matches!(
-                Frontier::new(&table, Cost::Flops),
-                Err(Error::MissingCost { id: got, cost: Cost::Flops }) if got == id
+                Frontier::new(&table, CostKind::Flops),
+                Err(Error::MissingCost { id: got, cost: CostKind::Flops }) if got == id
             );
             prop_assert!(slow, "table.select did not name stitch {}", id);
             prop_assert!(fast, "Frontier::new did not name stitch {}", id);

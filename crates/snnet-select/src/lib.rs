@@ -8,14 +8,14 @@
 //! - [`StitchRecord`] is one stitch's evaluation: one line of the reference implementation's
 //!   JSON Lines evaluation files, which read unchanged (unknown keys are kept).
 //! - [`StitchTable`] holds validated records, reads and writes JSON Lines, computes the
-//!   [Pareto frontier](StitchTable::pareto) over a [`Cost`] and
+//!   [Pareto frontier](StitchTable::pareto) over a [`CostKind`] and
 //!   [selects](StitchTable::select) the most accurate stitch within a [`Budget`].
 //! - [`Frontier`] is a precomputed, immutable frontier that selects in O(log n) at run time.
 //!
 //! # Example
 //!
 //! ```
-//! use snnet_select::{Budget, Cost, StitchTable};
+//! use snnet_select::{Budget, CostKind, StitchTable};
 //!
 //! let jsonl = r#"
 //! {"cfg_id": 0, "flops": 1258411200, "params": 5717416, "acc1": 70.564}
@@ -26,7 +26,7 @@
 //! let table = StitchTable::from_jsonl_str(jsonl)?;
 //!
 //! // Stitch 3 costs more than stitch 1 and is less accurate, so it is not on the frontier.
-//! let frontier = table.pareto(Cost::Flops)?;
+//! let frontier = table.pareto(CostKind::Flops)?;
 //! let ids: Vec<usize> = frontier.iter().map(|r| r.id).collect();
 //! assert_eq!(ids, [0, 1, 2]);
 //!
@@ -35,7 +35,7 @@
 //! assert_eq!(best.id, 1);
 //!
 //! // The same answer from a precomputed frontier, by binary search.
-//! let fast = table.frontier(Cost::Flops)?;
+//! let fast = table.frontier(CostKind::Flops)?;
 //! assert_eq!(fast.select(5e9)?.id, 1);
 //! # Ok::<(), snnet_select::Error>(())
 //! ```
@@ -46,7 +46,7 @@ mod frontier;
 mod record;
 mod table;
 
-pub use cost::{Budget, Cost};
+pub use cost::{Budget, CostKind};
 pub use error::{Error, Result};
 pub use frontier::{Frontier, FrontierPoint};
 pub use record::StitchRecord;

@@ -6,7 +6,7 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::cost::Cost;
+use crate::cost::CostKind;
 use crate::error::{Error, Result};
 
 /// Keys a record reads into its own fields; none of them may appear in
@@ -126,12 +126,12 @@ impl StitchRecord {
     /// The record's value of `cost` as a float, or `None` when the record lacks it.
     ///
     /// Integer costs convert exactly up to 2<sup>53</sup>.
-    pub fn cost(&self, cost: Cost) -> Option<f64> {
+    pub fn cost(&self, cost: CostKind) -> Option<f64> {
         match cost {
-            Cost::Flops => self.flops.map(|v| v as f64),
-            Cost::Params => self.params.map(|v| v as f64),
-            Cost::LatencyMs => self.latency_ms,
-            Cost::MemoryBytes => self.memory_bytes.map(|v| v as f64),
+            CostKind::Flops => self.flops.map(|v| v as f64),
+            CostKind::Params => self.params.map(|v| v as f64),
+            CostKind::LatencyMs => self.latency_ms,
+            CostKind::MemoryBytes => self.memory_bytes.map(|v| v as f64),
         }
     }
 
@@ -140,7 +140,7 @@ impl StitchRecord {
     /// # Errors
     ///
     /// [`Error::MissingCost`] when the record lacks `cost`.
-    pub fn require_cost(&self, cost: Cost) -> Result<f64> {
+    pub fn require_cost(&self, cost: CostKind) -> Result<f64> {
         self.cost(cost)
             .ok_or(Error::MissingCost { id: self.id, cost })
     }
@@ -308,20 +308,20 @@ mod tests {
             .with_latency_ms(1.5)
             .with_memory_bytes(40)
             .with_acc5(90.0);
-        assert_eq!(r.cost(Cost::Flops), Some(10.0));
-        assert_eq!(r.cost(Cost::Params), Some(20.0));
-        assert_eq!(r.cost(Cost::LatencyMs), Some(1.5));
-        assert_eq!(r.cost(Cost::MemoryBytes), Some(40.0));
+        assert_eq!(r.cost(CostKind::Flops), Some(10.0));
+        assert_eq!(r.cost(CostKind::Params), Some(20.0));
+        assert_eq!(r.cost(CostKind::LatencyMs), Some(1.5));
+        assert_eq!(r.cost(CostKind::MemoryBytes), Some(40.0));
         assert_eq!(r.acc5, Some(90.0));
         let bare = StitchRecord::new(4, 1.0);
-        for cost in Cost::ALL {
+        for cost in CostKind::ALL {
             assert_eq!(bare.cost(cost), None);
             assert!(matches!(
                 bare.require_cost(cost),
                 Err(Error::MissingCost { id: 4, cost: c }) if c == cost
             ));
         }
-        assert_eq!(r.require_cost(Cost::Flops).unwrap(), 10.0);
+        assert_eq!(r.require_cost(CostKind::Flops).unwrap(), 10.0);
     }
 
     #[test]

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::str::FromStr;
 
-use crate::cost::{Budget, Cost};
+use crate::cost::{Budget, CostKind};
 use crate::error::{Error, Result};
 use crate::frontier::Frontier;
 use crate::record::StitchRecord;
@@ -169,7 +169,7 @@ impl StitchTable {
     }
 
     /// Every record paired with its value of `cost`.
-    fn costed(&self, cost: Cost) -> Result<Vec<(f64, &StitchRecord)>> {
+    fn costed(&self, cost: CostKind) -> Result<Vec<(f64, &StitchRecord)>> {
         if self.records.is_empty() {
             return Err(Error::EmptyTable);
         }
@@ -191,9 +191,9 @@ impl StitchTable {
     ///
     /// [`Error::EmptyTable`] when the table is empty; [`Error::MissingCost`] when a record
     /// lacks `cost` (the first such record in table order is named).
-    pub fn pareto(&self, cost: Cost) -> Result<Vec<&StitchRecord>> {
+    pub fn pareto(&self, cost: CostKind) -> Result<Vec<&StitchRecord>> {
         let mut costed = self.costed(cost)?;
-        // Cost ascending, then accuracy descending, then id ascending: a record is on the
+        // CostKind ascending, then accuracy descending, then id ascending: a record is on the
         // frontier exactly when it is more accurate than everything sorted before it.
         costed.sort_by(|(ca, a), (cb, b)| {
             cmp_f64(*ca, *cb)
@@ -214,7 +214,7 @@ impl StitchTable {
     /// # Errors
     ///
     /// The errors of [`pareto`](StitchTable::pareto).
-    pub fn frontier(&self, cost: Cost) -> Result<Frontier> {
+    pub fn frontier(&self, cost: CostKind) -> Result<Frontier> {
         Frontier::new(self, cost)
     }
 
@@ -368,12 +368,15 @@ mod tests {
         let t = StitchTable::from_records(Vec::new()).unwrap();
         assert!(t.is_empty());
         assert_eq!(t.len(), 0);
-        assert!(matches!(t.pareto(Cost::Flops), Err(Error::EmptyTable)));
+        assert!(matches!(t.pareto(CostKind::Flops), Err(Error::EmptyTable)));
         assert!(matches!(
             t.select(Budget::flops(10)),
             Err(Error::EmptyTable)
         ));
-        assert!(matches!(t.frontier(Cost::Flops), Err(Error::EmptyTable)));
+        assert!(matches!(
+            t.frontier(CostKind::Flops),
+            Err(Error::EmptyTable)
+        ));
         assert_eq!(t.to_jsonl_string().unwrap(), "");
         let blank = StitchTable::from_jsonl_str("\n  \n").unwrap();
         let err = blank.select(Budget::flops(1)).unwrap_err();
@@ -539,7 +542,7 @@ mod tests {
             rec(4, 50, 80.0), // dominated by 1 (same acc, more cost)
             rec(5, 5, 60.0),
         ]);
-        let f = t.pareto(Cost::Flops).unwrap();
+        let f = t.pareto(CostKind::Flops).unwrap();
         assert_eq!(ids(&f), [5, 0, 2, 1]);
         for w in f.windows(2) {
             assert!(w[0].flops < w[1].flops);
@@ -551,16 +554,16 @@ mod tests {
     fn pareto_tie_rules() {
         // Identical (cost, acc1): the lowest id is kept, whatever the table order.
         let t = table(vec![rec(9, 10, 70.0), rec(3, 10, 70.0), rec(6, 10, 70.0)]);
-        assert_eq!(ids(&t.pareto(Cost::Flops).unwrap()), [3]);
+        assert_eq!(ids(&t.pareto(CostKind::Flops).unwrap()), [3]);
         // Same cost, different accuracy: only the more accurate one.
         let t = table(vec![rec(0, 10, 70.0), rec(1, 10, 71.0)]);
-        assert_eq!(ids(&t.pareto(Cost::Flops).unwrap()), [1]);
+        assert_eq!(ids(&t.pareto(CostKind::Flops).unwrap()), [1]);
         // Same accuracy, different cost: only the cheaper one.
         let t = table(vec![rec(0, 11, 70.0), rec(1, 10, 70.0)]);
-        assert_eq!(ids(&t.pareto(Cost::Flops).unwrap()), [1]);
+        assert_eq!(ids(&t.pareto(CostKind::Flops).unwrap()), [1]);
         // Signed zeros compare equal.
         let t = table(vec![rec(4, 10, 0.0), rec(2, 10, -0.0)]);
-        assert_eq!(ids(&t.pareto(Cost::Flops).unwrap()), [2]);
+        assert_eq!(ids(&t.pareto(CostKind::Flops).unwrap()), [2]);
     }
 
     #[test]
@@ -575,9 +578,9 @@ mod tests {
                 .with_latency_ms(3.0)
                 .with_memory_bytes(8),
         ]);
-        assert_eq!(ids(&t.pareto(Cost::Params).unwrap()), [1]);
-        assert_eq!(ids(&t.pareto(Cost::LatencyMs).unwrap()), [0, 1]);
-        assert_eq!(ids(&t.pareto(Cost::MemoryBytes).unwrap()), [1]);
+        assert_eq!(ids(&t.pareto(CostKind::Params).unwrap()), [1]);
+        assert_eq!(ids(&t.pareto(CostKind::LatencyMs).unwrap()), [0, 1]);
+        assert_eq!(ids(&t.pareto(CostKind::MemoryBytes).unwrap()), [1]);
     }
 
     #[test]
@@ -586,27 +589,27 @@ mod tests {
             rec(0, 10, 70.0),
             StitchRecord::new(7, 80.0).with_params(3),
         ]);
-        let err = t.pareto(Cost::Flops).unwrap_err();
+        let err = t.pareto(CostKind::Flops).unwrap_err();
         assert!(matches!(
             err,
             Error::MissingCost {
                 id: 7,
-                cost: Cost::Flops
+                cost: CostKind::Flops
             }
         ));
         assert_eq!(err.to_string(), "stitch 7 has no `flops` value");
         assert!(matches!(
-            t.pareto(Cost::Params),
+            t.pareto(CostKind::Params),
             Err(Error::MissingCost {
                 id: 0,
-                cost: Cost::Params
+                cost: CostKind::Params
             })
         ));
         assert!(matches!(
             t.select(Budget::flops(1000)),
             Err(Error::MissingCost {
                 id: 7,
-                cost: Cost::Flops
+                cost: CostKind::Flops
             })
         ));
     }
@@ -624,7 +627,7 @@ mod tests {
         assert_eq!(t.select(Budget::flops(39)).unwrap().id, 2);
         assert_eq!(t.select(Budget::flops(40)).unwrap().id, 1);
         assert_eq!(
-            t.select(Budget::new(Cost::Flops, f64::INFINITY))
+            t.select(Budget::new(CostKind::Flops, f64::INFINITY))
                 .unwrap()
                 .id,
             1

@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use snnet_select::{Budget, Cost, Error, StitchTable};
+use snnet_select::{Budget, CostKind, Error, StitchTable};
 
 macro_rules! fixture {
     ($name:literal) => {
@@ -24,7 +24,7 @@ const FIXTURES: [(&str, usize); 6] = [
     (fixture!("snnetv2_deit3_s_l.jsonl"), 134),
 ];
 
-fn ids(table: &StitchTable, cost: Cost) -> Vec<usize> {
+fn ids(table: &StitchTable, cost: CostKind) -> Vec<usize> {
     table.pareto(cost).unwrap().iter().map(|r| r.id).collect()
 }
 
@@ -83,10 +83,10 @@ fn optional_fields_follow_the_files() {
     );
     assert_eq!(resnet.get(0).unwrap().acc5, Some(88.106));
     assert!(matches!(
-        resnet.pareto(Cost::Params),
+        resnet.pareto(CostKind::Params),
         Err(Error::MissingCost {
             id: 0,
-            cost: Cost::Params
+            cost: CostKind::Params
         })
     ));
 
@@ -110,7 +110,11 @@ fn deit_selection_under_5_gflops() {
     assert_eq!(best.id, 1);
     assert_eq!(best.flops, Some(4_608_338_304));
     assert_eq!(
-        deit.frontier(Cost::Flops).unwrap().select(5e9).unwrap().id,
+        deit.frontier(CostKind::Flops)
+            .unwrap()
+            .select(5e9)
+            .unwrap()
+            .id,
         1
     );
 
@@ -128,19 +132,19 @@ fn deit_selection_under_5_gflops() {
 #[test]
 fn deit_frontier_is_monotone() {
     let deit = StitchTable::read_jsonl(fixture!("deit_ti_s_b.jsonl")).unwrap();
-    let frontier = deit.pareto(Cost::Flops).unwrap();
+    let frontier = deit.pareto(CostKind::Flops).unwrap();
     for w in frontier.windows(2) {
         assert!(w[0].flops < w[1].flops);
         assert!(w[0].acc1 < w[1].acc1);
     }
     assert_eq!(
-        ids(&deit, Cost::Flops),
+        ids(&deit, CostKind::Flops),
         [
             0, 34, 36, 31, 33, 28, 30, 25, 27, 22, 24, 19, 21, 16, 18, 13, 15, 12, 14, 9, 4, 6, 1,
             62, 64, 66, 59, 61, 56, 53, 50, 52, 54, 47, 49, 44, 46, 43, 39
         ]
     );
-    let fast = deit.frontier(Cost::Flops).unwrap();
+    let fast = deit.frontier(CostKind::Flops).unwrap();
     assert_eq!(fast.len(), 39);
     assert_eq!(fast.cheapest().unwrap().id, 0);
     assert_eq!(fast.most_accurate().unwrap().id, 39);
@@ -169,12 +173,14 @@ fn other_fixture_frontiers() {
     ];
     for (path, expected) in cases {
         let table = StitchTable::read_jsonl(path).unwrap();
-        assert_eq!(ids(&table, Cost::Flops), expected, "{path}");
-        let frontier = table.frontier(Cost::Flops).unwrap();
+        assert_eq!(ids(&table, CostKind::Flops), expected, "{path}");
+        let frontier = table.frontier(CostKind::Flops).unwrap();
         // Frontier selection agrees with table selection at every frontier cost and between.
         for p in frontier.points() {
             for max in [p.cost, p.cost - 1.0, p.cost + 1.0] {
-                let slow = table.select(Budget::new(Cost::Flops, max)).map(|r| r.id);
+                let slow = table
+                    .select(Budget::new(CostKind::Flops, max))
+                    .map(|r| r.id);
                 let fast = frontier.select(max).map(|p| p.id);
                 assert_eq!(slow.ok(), fast.ok(), "{path} at {max}");
             }

@@ -49,6 +49,24 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A file whose SHA-256 differs from the recorded one: damaged or replaced.
+    #[error(
+        "{}: SHA-256 {actual} differs from the recorded {expected}: the file is damaged or not the shipped one (restore it from the repository, or pretrain the anchors with `snnet run --pretrain`)",
+        .path.display()
+    )]
+    Checksum {
+        /// The file.
+        path: PathBuf,
+        /// The recorded SHA-256.
+        expected: String,
+        /// The file's SHA-256.
+        actual: String,
+    },
+    /// An anchor without shipped pretrained weights.
+    #[error(
+        "no shipped pretrained weights for {0} (those of the Fashion-MNIST family only: fmnist_vit_s, fmnist_vit_m, fmnist_vit_l); pretrain it instead"
+    )]
+    NoPretrained(String),
     /// The training loss became NaN or infinite.
     #[error("training diverged at epoch {epoch}, step {step}: loss {loss}")]
     Diverged {

@@ -9,9 +9,11 @@ use snnet_train::data::DEFAULT_DIR;
 use snnet_train::pipeline::{Event, Preset, RunConfig, RunSummary, run};
 use snnet_train::train::TrainEvent;
 
-/// The quick preset cut down to seconds.
+/// The quick preset cut down to seconds, pretraining its anchors.
 fn tiny() -> RunConfig {
-    let mut config = RunConfig::preset(Preset::Quick).with_shards(2);
+    let mut config = RunConfig::preset(Preset::Quick)
+        .with_shards(2)
+        .with_pretraining(true);
     for data in [
         &mut config.pretrain_data,
         &mut config.joint_data,
@@ -32,6 +34,7 @@ fn run_logged(config: &RunConfig, dir: &Path) -> (RunSummary, Vec<String>) {
     let outcome = run(config, dir, &Device::default(), &mut |event: Event<'_>| {
         let word = match event {
             Event::AnchorExists { name, .. } => format!("exists {name}"),
+            Event::AnchorShipped { name, .. } => format!("shipped {name}"),
             Event::AnchorTrained { name, .. } => format!("trained {name}"),
             Event::Train {
                 what,
@@ -141,4 +144,42 @@ fn runs_every_step_then_resumes() {
     let (tight, _) = run_logged(&config.clone().with_budget_flops(Some(budget)), dir.path());
     assert_eq!(tight.budget_flops, budget);
     assert!(tight.selected.flops.unwrap() <= budget);
+}
+
+/// The quick preset as shipped starts from the pretrained anchors: nothing is pretrained, the
+/// run folder's copies are checked, and a damaged copy stops the run with a clear error.
+#[test]
+fn starts_from_the_shipped_anchors_and_refuses_a_damaged_one() {
+    if !Path::new(DEFAULT_DIR).is_dir() {
+        eprintln!("skipped: {DEFAULT_DIR} missing (apt-get install dataset-fashion-mnist)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tiny().with_pretraining(false);
+    assert!(config.pretrained);
+    config.eval_data.test_samples = 64;
+    let (summary, log) = run_logged(&config, dir.path());
+    assert_eq!(
+        log[..4],
+        [
+            "shipped fmnist_vit_s",
+            "shipped fmnist_vit_m",
+            "shipped fmnist_vit_l",
+            "least squares 10",
+        ]
+    );
+    assert_eq!(summary.anchors.len(), 3);
+    let path = dir.path().join("anchors/fmnist_vit_l.safetensors");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    let err = run(&config, dir.path(), &Device::default(), &mut |_: Event<
+        '_,
+    >| {})
+    .unwrap_err();
+    assert!(matches!(err, snnet_train::Error::Checksum { .. }), "{err}");
+    assert!(
+        err.to_string().contains("fmnist_vit_l.safetensors"),
+        "{err}"
+    );
 }

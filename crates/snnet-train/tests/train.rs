@@ -9,7 +9,7 @@ use snnet_core::burn::optim::MultiGradientsParams;
 use snnet_core::burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use snnet_core::zoo::{ModelConfig, ModelEntry, VitConfig};
 use snnet_core::{SnNet, SnNetConfig, SpaceConfig, StitchId};
-use snnet_train::data::{BatchConfig, Batcher, FashionMnist, Transform};
+use snnet_train::data::{Augment, BatchConfig, Batcher, FashionMnist, Transform};
 use snnet_train::parallel::DataParallel;
 use snnet_train::train::{Distill, Sampling, StitchSampler, TrainConfig, TrainEvent, Trainer};
 
@@ -36,6 +36,10 @@ fn config() -> SnNetConfig {
 
 /// 96 synthetic "images": the label is painted as a bright square at a label-dependent place.
 fn data(device: &Device) -> Batcher<FashionMnist> {
+    data_with(device, BatchConfig::train(16, 3))
+}
+
+fn data_with(device: &Device, batches: BatchConfig) -> Batcher<FashionMnist> {
     let n = 96;
     let mut images = vec![0u8; n * 28 * 28];
     let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
@@ -52,7 +56,7 @@ fn data(device: &Device) -> Batcher<FashionMnist> {
         .unwrap()
         .with_transform(transform)
         .unwrap();
-    Batcher::new(data, BatchConfig::train(16, 3), device.clone()).unwrap()
+    Batcher::new(data, batches, device.clone()).unwrap()
 }
 
 fn recipe() -> TrainConfig {
@@ -167,8 +171,11 @@ fn data_parallel_with_a_teacher_resumes_to_the_same_weights() {
 
 #[test]
 fn loss_falls() {
-    // One anchor: no stitch sampling, so the epoch losses compare like with like.
+    // One anchor: no stitch sampling, so the epoch losses compare like with like. No
+    // augmentation: a flip moves the square that encodes the label (the task becomes ambiguous
+    // and, from some initial weights, the loss stayed at chance in CI). Seeded initial weights.
     let device = Device::default();
+    device.seed(7);
     let init = SnNetConfig::new(vec![anchor("s", 8, 2)], SpaceConfig::default())
         .init(&device)
         .unwrap();
@@ -177,7 +184,11 @@ fn loss_falls() {
         lr: 1e-2,
         ..recipe()
     };
-    let trainer = Trainer::new(recipe, data(&device.clone().autodiff())).unwrap();
+    let batches = BatchConfig {
+        augment: Augment::NONE,
+        ..BatchConfig::train(16, 3)
+    };
+    let trainer = Trainer::new(recipe, data_with(&device.clone().autodiff(), batches)).unwrap();
     let (_, logs) = trainer.fit(init, &mut |_| {}).unwrap();
     assert!(logs[9].loss < logs[0].loss - 0.1, "{logs:?}");
     assert!(logs.iter().all(|l| l.images_per_second > 0.0));

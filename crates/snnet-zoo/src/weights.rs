@@ -258,8 +258,8 @@ where
         path: path.to_owned(),
         reason,
     };
-    let mut store = SafetensorsStore::from_bytes(None)
-        .with_to_adapter(burn::store::BurnToPyTorchAdapter);
+    let mut store =
+        SafetensorsStore::from_bytes(None).with_to_adapter(burn::store::BurnToPyTorchAdapter);
     model
         .save_into(&mut store)
         .map_err(|e| file_error(e.to_string()))?;

@@ -49,6 +49,10 @@ pub(crate) struct RunArgs {
     /// least 16 images each).
     #[arg(long, default_value_t = 0)]
     shards: usize,
+    /// Pretrain the anchors from scratch instead of starting from the shipped pretrained weights
+    /// (the full preset always pretrains).
+    #[arg(long)]
+    pretrain: bool,
     /// Output format of the final summary.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -61,6 +65,11 @@ pub(crate) fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> 
         .with_data_dir(args.data.clone())
         .with_shards(args.shards)
         .with_budget_flops(args.budget_flops);
+    let config = if args.pretrain {
+        config.with_pretraining(true)
+    } else {
+        config
+    };
     let dir = &args.out;
     let outcome = pipeline::run(&config, dir, &Device::default(), &mut Progress::default())?;
     let summary = &outcome.summary;
@@ -75,16 +84,63 @@ pub(crate) fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> 
                 frontier.len(),
                 outcome.table.len()
             )?;
-            writeln!(out, "{:>5} {:>12} {:>8}  path", "id", "FLOPs", "acc1")?;
+            writeln!(
+                out,
+                "{:>4} {:>8} {:>9} {:>7}  stitch",
+                "id", "MFLOPs", "params", "top-1"
+            )?;
             for r in &frontier {
                 writeln!(
                     out,
-                    "{:>5} {:>12} {:>7.2}%  {}",
+                    "{:>4} {:>8} {:>9} {:>6.2}%  {}",
                     r.id,
-                    r.flops.map_or(String::from("?"), |f| human(f as f64, "")),
+                    r.flops
+                        .map_or(String::from("?"), |f| format!("{:.3}", f as f64 / 1e6)),
+                    r.params.map_or(String::from("?"), |p| p.to_string()),
                     r.acc1,
                     space.display(StitchId(r.id))?
                 )?;
+            }
+            let names = &outcome.net.config().anchors;
+            let anchors: Vec<String> = summary
+                .anchors
+                .iter()
+                .zip(names)
+                .map(|(r, e)| format!("{} {:.2} %", e.name, r.acc1))
+                .collect();
+            writeln!(out, "\nanchors: {}", anchors.join(", "))?;
+            let checks = &summary.checks;
+            let rhos: Vec<String> = checks
+                .pairs
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{}→{} {}",
+                        names.get(p.front).map_or("?", |e| e.name.as_str()),
+                        names.get(p.end).map_or("?", |e| e.name.as_str()),
+                        p.rho.map_or("-".to_owned(), |r| format!("{r:.2}"))
+                    )
+                })
+                .collect();
+            writeln!(
+                out,
+                "stitches in [acc(S) - 0.5, acc(L) + 0.5]: {} of {}; below acc(S) - 1: {}; Spearman rho(FLOPs, top-1): {}",
+                checks.in_band,
+                checks.stitches,
+                checks.below_floor,
+                rhos.join(", ")
+            )?;
+            let failures = checks.failures();
+            if failures.is_empty() {
+                writeln!(
+                    out,
+                    "result: SN-Net interpolates between its anchors (all checks hold)"
+                )?;
+            } else {
+                writeln!(out, "result: {} check(s) fail:", failures.len())?;
+                for f in &failures {
+                    writeln!(out, "  - {f}")?;
+                }
             }
             let chosen = &summary.selected;
             writeln!(

@@ -173,9 +173,13 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
         .with_lora(args.lora_rank.map(LoraConfig::new));
     let device = Device::default();
     let started = Instant::now();
-    let mut net = config.init_with(Init::Kaiming { seed: args.seed }, &device)?;
-    for (a, (entry, weights)) in config.anchors.iter().zip(&args.weights).enumerate() {
-        let (model, report) = entry.load(weights, &device)?;
+    let (mut net, reports) = SnNet::from_pretrained_with(
+        config.clone(),
+        &args.weights,
+        Init::Kaiming { seed: args.seed },
+        &device,
+    )?;
+    for ((entry, weights), report) in config.anchors.iter().zip(&args.weights).zip(&reports) {
         if !report.unexpected.is_empty() {
             eprintln!(
                 "note: {} key(s) in {} not used by {}",
@@ -184,7 +188,6 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
                 entry.name
             );
         }
-        net.anchors[a] = model;
     }
     writeln!(
         out,

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use snnet_core::select::{Budget, Cost, StitchRecord, StitchTable};
+use snnet_core::select::{Budget, CostKind, StitchRecord, StitchTable};
 use snnet_core::space::{AnchorRegistry, StitchSpace};
 
 use crate::common::args::SpaceFlags;
@@ -97,13 +97,13 @@ pub(crate) struct ParetoArgs {
     table: PathBuf,
     /// The cost axis: flops, params, latency-ms or memory-bytes.
     #[arg(long, default_value = "flops", value_parser = parse_cost)]
-    cost: Cost,
+    cost: CostKind,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
 
-fn parse_cost(s: &str) -> Result<Cost, String> {
+fn parse_cost(s: &str) -> Result<CostKind, String> {
     s.parse()
         .map_err(|e: snnet_core::select::Error| e.to_string())
 }

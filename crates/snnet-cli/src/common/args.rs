@@ -88,7 +88,7 @@ pub(crate) struct DataArgs {
     /// Batch size.
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
-    /// Seed of the data order and augmentation.
+    /// Seed of the data order, augmentation and (pretraining) initial weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Training: split every batch into this many data-parallel shards, each on its own thread

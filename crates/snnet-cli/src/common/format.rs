@@ -80,6 +80,12 @@ impl Observer for Progress {
             Event::AnchorExists { name, path } => {
                 eprintln!("anchor {name}: {} exists, skipping", path.display());
             }
+            Event::AnchorShipped { name, path } => {
+                eprintln!(
+                    "anchor {name}: shipped pretrained weights, SHA-256 checked ({})",
+                    path.display()
+                );
+            }
             Event::AnchorTrained { name, seconds } => {
                 eprintln!("anchor {name}: trained in {seconds:.0} s");
             }
