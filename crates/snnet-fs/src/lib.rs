@@ -245,10 +245,10 @@ impl AtomicFile {
         std::fs::rename(&self.temp, &self.target).map_err(io(&self.target))?;
         // The rename is durable once the folder is synced; best effort (not every platform can
         // open a folder).
-        if let Some(dir) = self.target.parent().filter(|p| !p.as_os_str().is_empty()) {
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+        if let Some(dir) = self.target.parent().filter(|p| !p.as_os_str().is_empty())
+            && let Ok(d) = File::open(dir)
+        {
+            let _ = d.sync_all();
         }
         self.temp = PathBuf::new();
         Ok(())

@@ -344,13 +344,10 @@ impl StitchSpace {
             .iter()
             .enumerate()
             .map(|(i, &anchor)| {
-                let spec = self
-                    .anchors
-                    .get(anchor)
-                    .ok_or_else(|| Error::UnknownStitch {
-                        id: stitch.id.0,
-                        count: self.stitches.len(),
-                    })?;
+                let spec = self.anchors.get(anchor).ok_or(Error::UnknownStitch {
+                    id: stitch.id.0,
+                    count: self.stitches.len(),
+                })?;
                 let start = match i.checked_sub(1) {
                     None => 0,
                     Some(prev) => junctions.get(prev).map_or(0, |j| j.before),

@@ -3,7 +3,6 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::Instant;
 
 use burn::tensor::{Int, Tensor};
 use snnet_core::select::{StitchRecord, StitchTable};
@@ -33,7 +32,6 @@ pub fn evaluate_stitch<D: Dataset>(
     id: StitchId,
     data: &Batcher<D>,
 ) -> Result<StitchRecord> {
-    let started = Instant::now();
     let (mut top1, mut top5, mut n) = (0usize, 0usize, 0usize);
     for batch in data.epoch(0) {
         let batch = batch?;
@@ -63,10 +61,6 @@ pub fn evaluate_stitch<D: Dataset>(
             .into(),
     );
     record.extra.insert("images".into(), n.into());
-    record.extra.insert(
-        "seconds".into(),
-        serde_json::Value::from(started.elapsed().as_secs_f64()),
-    );
     Ok(record)
 }
 

@@ -45,7 +45,7 @@ pub const ANCHOR_NAMES: [&str; 3] = ["fmnist_vit_s", "fmnist_vit_m", "fmnist_vit
 /// (e.g. from a custom model config).
 ///
 /// # Errors
-/// [`Error::Zoo`](crate::Error::Zoo) if the configs do not parse (they are tested to).
+/// [`Error::Zoo`] if the configs do not parse (they are tested to).
 pub fn add_anchors(registry: &mut Registry) -> Result<()> {
     if registry.get(ANCHOR_NAMES[0]).is_err() {
         registry.add_json_str(ANCHORS_JSON)?;
@@ -197,7 +197,7 @@ impl DataConfig {
     /// for `anchor`, on `device` (give it autodiff to train).
     ///
     /// # Errors
-    /// Dataset errors (missing or corrupt files) and [`Error::InvalidConfig`](crate::Error::InvalidConfig)
+    /// Dataset errors (missing or corrupt files) and [`Error::InvalidConfig`]
     /// for a batch size of 0.
     pub fn train_batcher(
         &self,
@@ -229,7 +229,7 @@ impl DataConfig {
     /// The data parallelism of [`shards`](Self::shards) on `device`, with autodiff.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig) (never for the default).
+    /// [`Error::InvalidConfig`] (never for the default).
     pub fn parallel(&self, device: &Device) -> Result<DataParallel> {
         DataParallel::threads(
             device.clone().autodiff(),
