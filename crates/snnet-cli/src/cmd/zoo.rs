@@ -142,17 +142,18 @@ pub(crate) fn forward(
         (Some(input), _) => {
             let images = read_input(input, &device)?;
             let mut outputs = BTreeMap::new();
-            let mut x = model.embed(images)?;
-            for i in 0..model.num_blocks() {
-                x = model.block(i, x)?;
-                if args.features {
-                    let data = match &x {
+            let x = model.embed(images)?;
+            // The one block loop; state s (s ≥ 1) is block s − 1's output.
+            let x = model.blocks_with_states(0..model.num_blocks(), x, &mut |state, x| {
+                if args.features && state > 0 {
+                    let data = match x {
                         Activation::Tokens(t) => t.clone().into_data(),
                         Activation::Map(m) => m.clone().into_data(),
                     };
-                    outputs.insert(format!("features.{i}"), data);
+                    outputs.insert(format!("features.{}", state - 1), data);
                 }
-            }
+                Ok(())
+            })?;
             let logits = model.head(x, true)?;
             let dims = logits.dims();
             outputs.insert("logits".to_owned(), logits.into_data());
