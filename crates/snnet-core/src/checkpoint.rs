@@ -358,8 +358,11 @@ impl SnNet {
                 };
                 let a_val = read(&mut source, "lora_a", a.dims())?;
                 let b_val = read(&mut source, "lora_b", b.dims())?;
-                layer.transform.lora_a = Some(burn::module::Param::initialized(a.id, a_val));
-                layer.transform.lora_b = Some(burn::module::Param::initialized(b.id, b_val));
+                // Trainable, as `init` builds them (a plain tensor's `Param` is inactive).
+                layer.transform.lora_a =
+                    Some(burn::module::Param::initialized(a.id, a_val).set_require_grad(true));
+                layer.transform.lora_b =
+                    Some(burn::module::Param::initialized(b.id, b_val).set_require_grad(true));
                 loaded.push(key("lora_a"));
                 loaded.push(key("lora_b"));
             }

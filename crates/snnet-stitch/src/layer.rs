@@ -382,11 +382,14 @@ impl StitchingLayer {
                 found: weight.dims().to_vec(),
             });
         }
-        let frozen = !self.transform.weight.is_require_grad();
+        // Trainable as built by `init`: the base weight is frozen under LoRA only. (Reading the
+        // old parameter's flag is not enough: `Param::initialized` on a plain tensor is inactive,
+        // so a checkpoint round trip froze the layer.)
+        let frozen = self.transform.lora_a.is_some();
         let id = self.transform.weight.id;
         self.transform.weight = Param::initialized(id, weight).set_require_grad(!frozen);
         let id = self.transform.bias.id;
-        self.transform.bias = Param::initialized(id, bias);
+        self.transform.bias = Param::initialized(id, bias).set_require_grad(true);
         Ok(self)
     }
 

@@ -311,3 +311,48 @@ fn shards_give_the_whole_batch_gradients() {
         anchors.compared
     );
 }
+
+/// The stitching layers of a network loaded from a checkpoint (as the pipeline and `snnet train`
+/// load the least-squares-initialised SN-Net) train: a checkpoint round trip must not freeze
+/// them.
+#[test]
+fn loaded_stitching_layers_train() {
+    let device = Device::default();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("init.safetensors");
+    config().init(&device).unwrap().save(&path).unwrap();
+    let (loaded, _) = SnNet::load(&path, &device).unwrap();
+    for stitch_only in [false, true] {
+        let recipe = TrainConfig {
+            epochs: 1,
+            stitch_only,
+            ..recipe()
+        };
+        let trainer = Trainer::new(recipe, data(&device.clone().autodiff())).unwrap();
+        let (trained, _) = trainer.fit(loaded.clone(), &mut |_| {}).unwrap();
+        let weight = |net: &SnNet| {
+            net.stitch_layers[0]
+                .transform
+                .weight
+                .val()
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap()
+        };
+        let bias = |net: &SnNet| {
+            net.stitch_layers[0]
+                .transform
+                .bias
+                .val()
+                .into_data()
+                .to_vec::<f32>()
+                .unwrap()
+        };
+        assert_ne!(
+            weight(&loaded),
+            weight(&trained),
+            "stitch_only {stitch_only}"
+        );
+        assert_ne!(bias(&loaded), bias(&trained), "stitch_only {stitch_only}");
+    }
+}
