@@ -336,7 +336,7 @@ fn loaded_stitching_layers_train() {
                 .weight
                 .val()
                 .into_data()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .unwrap()
         };
         let bias = |net: &SnNet| {
@@ -345,7 +345,7 @@ fn loaded_stitching_layers_train() {
                 .bias
                 .val()
                 .into_data()
-                .to_vec::<f32>()
+                .try_to_vec::<f32>()
                 .unwrap()
         };
         assert_ne!(
