@@ -1,11 +1,11 @@
 //! Request bodies to image tensors, logits to top-k predictions.
 
 use safetensors::SafeTensors;
-use safetensors::tensor::Dtype;
 use serde::{Deserialize, Serialize};
 use snnet_core::burn::tensor::activation::softmax;
 use snnet_core::burn::tensor::{Device, Tensor, TensorData};
 use snnet_core::zoo::PretrainedConfig;
+use snnet_core::zoo::tensor_io::f32_values;
 
 use crate::error::{Error, Result};
 
@@ -51,23 +51,12 @@ pub fn decode(bytes: &[u8], config: &PretrainedConfig, device: &Device) -> Resul
             "`{INPUT_KEY}` must be [B >= 1, {c}, {h}, {w}], got {shape:?}"
         )));
     }
-    let raw = view.data();
-    let values: Vec<f32> = match view.dtype() {
-        Dtype::F32 => raw
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-        #[allow(clippy::cast_possible_truncation)]
-        Dtype::F64 => raw
-            .chunks_exact(8)
-            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32)
-            .collect(),
-        other => {
-            return Err(Error::Input(format!(
-                "`{INPUT_KEY}` has dtype {other:?}; send F32 or F64"
-            )));
-        }
-    };
+    let values = f32_values(&view).ok_or_else(|| {
+        Error::Input(format!(
+            "`{INPUT_KEY}` has dtype {:?}; send F32 or F64",
+            view.dtype()
+        ))
+    })?;
     if values.iter().any(|v| !v.is_finite()) {
         return Err(Error::Input(format!(
             "`{INPUT_KEY}` holds NaN or infinite values"
@@ -126,6 +115,8 @@ pub fn top_k(logits: Tensor<2>, k: usize, labels: &[String]) -> Result<Vec<Vec<P
 #[allow(clippy::unwrap_used)]
 mod tests {
     use std::collections::HashMap;
+
+    use safetensors::tensor::Dtype;
 
     use super::*;
 

@@ -26,25 +26,12 @@ pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, TensorData>> {
     let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
     let mut out = BTreeMap::new();
     for (name, view) in file.tensors() {
-        let raw = view.data();
-        let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => raw
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-            #[allow(clippy::cast_possible_truncation)]
-            Dtype::F64 => raw
-                .chunks_exact(8)
-                .map(|b| {
-                    f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
-                })
-                .collect(),
-            other => {
-                return Err(bad(format!(
-                    "tensor `{name}` has dtype {other:?}; only F32 and F64 are supported"
-                )));
-            }
-        };
+        let values = f32_values(&view).ok_or_else(|| {
+            bad(format!(
+                "tensor `{name}` has dtype {:?}; only F32 and F64 are supported",
+                view.dtype()
+            ))
+        })?;
         out.insert(name, TensorData::new(values, view.shape().to_vec()));
     }
     Ok(out)
@@ -77,4 +64,26 @@ pub fn write_tensors(path: &Path, tensors: &BTreeMap<String, TensorData>) -> Res
         .map_err(|e| bad(e.to_string()))?;
     let serialized = safetensors::serialize(views, None).map_err(|e| bad(e.to_string()))?;
     Ok(snnet_fs::write_atomic(path, &serialized)?)
+}
+
+/// A safetensors tensor's values as `f32` (F64 narrowed), or `None` for any other dtype. The one
+/// decoder of tensor files and request bodies.
+pub fn f32_values(view: &TensorView<'_>) -> Option<Vec<f32>> {
+    let raw = view.data();
+    match view.dtype() {
+        Dtype::F32 => Some(
+            raw.chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        #[allow(clippy::cast_possible_truncation)]
+        Dtype::F64 => Some(
+            raw.chunks_exact(8)
+                .map(|b| {
+                    f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
 }

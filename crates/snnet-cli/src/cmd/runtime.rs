@@ -14,6 +14,7 @@ use snnet_runtime::{Objective, ProfilerConfig, Runtime, Server, ServerConfig};
 
 use crate::common::CliError;
 use crate::common::format::{human, parse_count, progress_bar};
+use crate::common::io::read_labels;
 
 #[derive(Debug, Args)]
 pub(crate) struct ProfileArgs {
@@ -201,14 +202,7 @@ pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliErr
         builder = builder.objective(objective);
     }
     let runtime = Arc::new(builder.build()?);
-    let labels = match &args.labels {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?
-            .lines()
-            .map(str::to_owned)
-            .collect(),
-        None => Vec::new(),
-    };
+    let labels = read_labels(args.labels.as_deref())?;
     let config = ServerConfig {
         addr: args.addr,
         max_batch: args.max_batch,
