@@ -1,5 +1,7 @@
 //! The crate's error type.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::cost::{Budget, CostKind};
@@ -9,24 +11,68 @@ use crate::cost::{Budget, CostKind};
 #[non_exhaustive]
 pub enum Error {
     /// Two records share the same stitch id.
-    #[error("duplicate stitch id {id}: every record must have a distinct `cfg_id`")]
+    #[error(
+        "{}duplicate stitch id {id}: every record must have a distinct `cfg_id`",
+        at_line(.line)
+    )]
     DuplicateId {
         /// The repeated id.
         id: usize,
+        /// The 1-based line of the second record, when it was read from JSON Lines.
+        line: Option<usize>,
     },
 
     /// A floating-point field holds NaN or an infinity.
-    #[error("stitch {id}: field `{field}` is not a finite number")]
+    #[error("{}stitch {id}: field `{field}` is not a finite number", at_line(.line))]
     NotFinite {
         /// The id of the offending record.
         id: usize,
         /// The name of the field (`acc1`, `acc5` or `latency_ms`).
         field: &'static str,
+        /// The 1-based line of the record, when it was read from JSON Lines.
+        line: Option<usize>,
+    },
+
+    /// A field's value is outside its range: an accuracy outside
+    /// [[`MIN_ACCURACY`](crate::limits::MIN_ACCURACY), [`MAX_ACCURACY`](crate::limits::MAX_ACCURACY)]
+    /// percent or a negative latency.
+    #[error("{}stitch {id}: field `{field}` is {value}, outside {expected}", at_line(.line))]
+    OutOfRange {
+        /// The id of the offending record.
+        id: usize,
+        /// The name of the field (`acc1`, `acc5` or `latency_ms`).
+        field: &'static str,
+        /// The value.
+        value: f64,
+        /// The accepted range, in words.
+        expected: &'static str,
+        /// The 1-based line of the record, when it was read from JSON Lines.
+        line: Option<usize>,
+    },
+
+    /// An input over one of the documented limits of [`crate::limits`] (table size, rows, line
+    /// length, stitch id), refused before it is kept.
+    #[error(
+        "{}{what} is {value}, over the limit of {limit} (snnet_select::limits::{constant})",
+        at_line(.line)
+    )]
+    LimitExceeded {
+        /// What was measured (`"table size in bytes"`, `"rows"`, `"line length in bytes"`,
+        /// `"stitch id"`).
+        what: &'static str,
+        /// Its value.
+        value: u64,
+        /// The limit.
+        limit: u64,
+        /// The name of the constant in [`crate::limits`] that sets the limit.
+        constant: &'static str,
+        /// The 1-based line concerned, when the input was JSON Lines and one line is to blame.
+        line: Option<usize>,
     },
 
     /// A record's `extra` map holds a key that names one of the record's own fields, so the
     /// record could not be written and read back unchanged.
-    #[error("stitch {id}: extra key `{key}` clashes with a built-in field")]
+    #[error("stitch {id}: extra key `{}` clashes with a built-in field", escape(.key))]
     ReservedKey {
         /// The id of the offending record.
         id: usize,
@@ -73,18 +119,29 @@ pub enum Error {
     },
 
     /// A cost name was not recognised.
-    #[error("unknown cost `{name}`: expected one of flops, params, latency-ms, memory-bytes")]
+    #[error(
+        "unknown cost `{}`: expected one of flops, params, latency-ms, memory-bytes",
+        escape(.name)
+    )]
     UnknownCost {
         /// The name that was given.
         name: String,
     },
 
-    /// A line of a JSON Lines document is not a valid stitch record.
-    #[error("line {line}: {source}")]
+    /// A line of a JSON Lines document is not a valid stitch record. The message names the
+    /// line, the column and, when one is to blame, the field.
+    #[error(
+        "line {line}, column {}{}: {}",
+        .source.column(),
+        field_text(.field),
+        escape(strip_position(&.source.to_string()))
+    )]
     Parse {
         /// The 1-based line number.
         line: usize,
-        /// The underlying JSON error.
+        /// The field whose value is wrong or missing, when one is to blame.
+        field: Option<&'static str>,
+        /// The underlying JSON error (its line and column are within the line).
         source: serde_json::Error,
     },
 
@@ -109,6 +166,79 @@ pub enum Error {
     /// Writing a file safely failed (or its target is not a regular file).
     #[error(transparent)]
     Write(#[from] snnet_fs::Error),
+}
+
+impl Error {
+    /// The error, placed on 1-based line `line` of a JSON Lines document.
+    pub(crate) fn at(mut self, at: usize) -> Self {
+        match &mut self {
+            Error::DuplicateId { line, .. }
+            | Error::NotFinite { line, .. }
+            | Error::OutOfRange { line, .. }
+            | Error::LimitExceeded { line, .. } => *line = Some(at),
+            _ => {}
+        }
+        self
+    }
+}
+
+fn at_line(line: &Option<usize>) -> String {
+    line.map(|l| format!("line {l}: ")).unwrap_or_default()
+}
+
+fn field_text(field: &Option<&'static str>) -> String {
+    field.map(|f| format!(", field `{f}`")).unwrap_or_default()
+}
+
+/// `msg` without the ` at line L column C` that serde_json appends.
+fn strip_position(msg: &str) -> &str {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(at) = msg.rfind(" at line ")
+        && let Some((line, column)) = msg
+            .get(at + " at line ".len()..)
+            .and_then(|tail| tail.split_once(" column "))
+        && digits(line)
+        && digits(column)
+    {
+        return msg.get(..at).unwrap_or(msg);
+    }
+    msg
+}
+
+/// Whether printing `c` raw could drive or deceive a terminal: control characters and the
+/// invisible formatting characters that reorder or hide text (as `snnet_space::display_safe`).
+fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{2066}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
+}
+
+/// `s` with control and invisible formatting characters escaped (`\u{1b}`), for messages that
+/// echo text read from a file.
+pub(crate) fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe(c) {
+            // Writing to a String cannot fail.
+            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 /// The crate's result type.

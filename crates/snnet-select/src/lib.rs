@@ -11,6 +11,9 @@
 //!   [Pareto frontier](StitchTable::pareto) over a [`CostKind`] and
 //!   [selects](StitchTable::select) the most accurate stitch within a [`Budget`].
 //! - [`Frontier`] is a precomputed, immutable frontier that selects in O(log n) at run time.
+//! - [`limits`] documents what a table read from outside may hold (size, rows, line length,
+//!   ids); accuracies must lie in [0, 100] percent and latencies be finite and non-negative,
+//!   and every error names the line and field at fault.
 //!
 //! # Example
 //!
@@ -43,6 +46,7 @@
 mod cost;
 mod error;
 mod frontier;
+pub mod limits;
 mod record;
 mod table;
 

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::cost::CostKind;
 use crate::error::{Error, Result};
+use crate::limits::{MAX_ACCURACY, MAX_STITCH_ID, MIN_ACCURACY};
 
 /// Keys a record reads into its own fields; none of them may appear in
 /// [`StitchRecord::extra`].
@@ -145,23 +146,58 @@ impl StitchRecord {
             .ok_or(Error::MissingCost { id: self.id, cost })
     }
 
-    /// Checks that the record can live in a [`StitchTable`](crate::StitchTable).
+    /// Checks that the record can live in a [`StitchTable`](crate::StitchTable): its id at most
+    /// [`MAX_STITCH_ID`], its accuracies finite and within [[`MIN_ACCURACY`],
+    /// [`MAX_ACCURACY`]] percent, its latency finite and non-negative, and no extra key naming
+    /// one of its fields. (The integer costs are non-negative by type.)
     ///
     /// # Errors
     ///
-    /// [`Error::NotFinite`] when `acc1`, `acc5` or `latency_ms` is NaN or infinite;
-    /// [`Error::ReservedKey`] when [`extra`](StitchRecord::extra) holds a key that names one of
-    /// the record's fields.
+    /// [`Error::LimitExceeded`] for an id over [`MAX_STITCH_ID`]; [`Error::NotFinite`] when
+    /// `acc1`, `acc5` or `latency_ms` is NaN or infinite; [`Error::OutOfRange`] when an
+    /// accuracy is outside [0, 100] or the latency is negative; [`Error::ReservedKey`] when
+    /// [`extra`](StitchRecord::extra) holds a key that names one of the record's fields.
     pub fn validate(&self) -> Result<()> {
         let id = self.id;
+        if id > MAX_STITCH_ID {
+            return Err(Error::LimitExceeded {
+                what: "stitch id",
+                value: id as u64,
+                limit: MAX_STITCH_ID as u64,
+                constant: "MAX_STITCH_ID",
+                line: None,
+            });
+        }
+        const PERCENT: &str = "[0, 100] (an accuracy in percent)";
+        const NON_NEGATIVE: &str = "[0, ∞) (a latency in milliseconds)";
         let floats = [
-            ("acc1", Some(self.acc1)),
-            ("acc5", self.acc5),
-            ("latency_ms", self.latency_ms),
+            ("acc1", Some(self.acc1), MIN_ACCURACY, MAX_ACCURACY, PERCENT),
+            ("acc5", self.acc5, MIN_ACCURACY, MAX_ACCURACY, PERCENT),
+            (
+                "latency_ms",
+                self.latency_ms,
+                0.0,
+                f64::INFINITY,
+                NON_NEGATIVE,
+            ),
         ];
-        for (field, value) in floats {
-            if value.is_some_and(|v| !v.is_finite()) {
-                return Err(Error::NotFinite { id, field });
+        for (field, value, min, max, expected) in floats {
+            let Some(value) = value else { continue };
+            if !value.is_finite() {
+                return Err(Error::NotFinite {
+                    id,
+                    field,
+                    line: None,
+                });
+            }
+            if !(min..=max).contains(&value) {
+                return Err(Error::OutOfRange {
+                    id,
+                    field,
+                    value,
+                    expected,
+                    line: None,
+                });
             }
         }
         if let Some(key) = self
@@ -325,6 +361,53 @@ mod tests {
     }
 
     #[test]
+    fn validate_rejects_out_of_range_values_and_ids() {
+        for ok in [0.0, -0.0, 100.0, 1e-300, 70.564] {
+            StitchRecord::new(0, ok).with_acc5(ok).validate().unwrap();
+        }
+        StitchRecord::new(crate::limits::MAX_STITCH_ID, 1.0)
+            .with_latency_ms(0.0)
+            .validate()
+            .unwrap();
+        let cases = [
+            (StitchRecord::new(1, -5000.0), "acc1", -5000.0),
+            (StitchRecord::new(1, 1e300), "acc1", 1e300),
+            (StitchRecord::new(1, 100.000_001), "acc1", 100.000_001),
+            (StitchRecord::new(1, 1.0).with_acc5(-0.5), "acc5", -0.5),
+            (
+                StitchRecord::new(1, 1.0).with_latency_ms(-1.0),
+                "latency_ms",
+                -1.0,
+            ),
+            (
+                StitchRecord::new(1, 1.0).with_latency_ms(-1e-9),
+                "latency_ms",
+                -1e-9,
+            ),
+        ];
+        for (record, expected, bad) in cases {
+            let err = record.validate().unwrap_err();
+            assert!(
+                matches!(err, Error::OutOfRange { id: 1, field, value, line: None, .. }
+                    if field == expected && value == bad),
+                "{err}"
+            );
+            assert!(err.to_string().contains(expected), "{err}");
+        }
+        let err = StitchRecord::new(usize::MAX, 1.0).validate().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::LimitExceeded {
+                    constant: "MAX_STITCH_ID",
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn validate_rejects_non_finite_and_reserved_keys() {
         assert!(StitchRecord::new(0, 1.0).validate().is_ok());
         let cases = [
@@ -342,7 +425,7 @@ mod tests {
         for (record, expected) in cases {
             let err = record.validate().unwrap_err();
             assert!(
-                matches!(err, Error::NotFinite { id: 1, field } if field == expected),
+                matches!(err, Error::NotFinite { id: 1, field, line: None } if field == expected),
                 "{err}"
             );
         }

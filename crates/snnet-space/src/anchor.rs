@@ -1,14 +1,18 @@
 //! Anchor specs: the shape of a pretrained model as far as stitching is concerned.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::io::Read;
 use std::path::Path;
 
-use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
+use crate::limits::{MAX_DEPTH, MAX_SPEC_BYTES, MAX_STAGES, MAX_WIDTH};
+use crate::text::check_name;
 
 pub mod builtin;
 
@@ -35,10 +39,13 @@ impl fmt::Display for Layout {
 ///
 /// Plain models (ViT/DeiT) have a single stage holding all their blocks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct StageSpec {
     /// Number of blocks in the stage.
+    #[serde(deserialize_with = "field_depth")]
     pub depth: usize,
     /// Channels of every block output in the stage (the stitching layer's input or output width).
+    #[serde(deserialize_with = "field_width")]
     pub width: usize,
 }
 
@@ -61,17 +68,81 @@ pub struct StageSpec {
 /// assert_eq!(swin.depth(), 12);
 /// assert_eq!(swin.global_block(2, 1), 5);
 /// ```
+///
+/// Read from JSON, unknown fields are refused and every error names its field, with the line and
+/// column: for instance, field `depth`: invalid type: string "12", expected usize at line 3
+/// column 40.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AnchorSpec {
     /// The model's name (a timm name for the built-in anchors).
+    #[serde(deserialize_with = "field_name")]
     pub name: String,
     /// A short display name; the `name` when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "field_label"
+    )]
     pub label: Option<String>,
     /// Token or feature-map activations.
+    #[serde(deserialize_with = "field_layout")]
     pub layout: Layout,
     /// The stages in execution order; one stage for plain (non-hierarchical) models.
+    #[serde(deserialize_with = "field_stages")]
     pub stages: Vec<StageSpec>,
+}
+
+/// `msg` without the ` at line L column C` that serde_json appends.
+fn strip_position(msg: &str) -> &str {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(at) = msg.rfind(" at line ")
+        && let Some((line, column)) = msg
+            .get(at + " at line ".len()..)
+            .and_then(|tail| tail.split_once(" column "))
+        && digits(line)
+        && digits(column)
+    {
+        return msg.get(..at).unwrap_or(msg);
+    }
+    msg
+}
+
+/// Deserialises one field, naming it in the error (serde_json then adds the line and column).
+fn named_field<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+    field: &str,
+) -> std::result::Result<T, D::Error> {
+    T::deserialize(deserializer).map_err(|e| {
+        de::Error::custom(format_args!(
+            "field `{field}`: {}",
+            strip_position(&e.to_string())
+        ))
+    })
+}
+
+fn field_name<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<String, D::Error> {
+    named_field(d, "name")
+}
+
+fn field_label<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    named_field(d, "label")
+}
+
+fn field_layout<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Layout, D::Error> {
+    named_field(d, "layout")
+}
+
+fn field_stages<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Vec<StageSpec>, D::Error> {
+    named_field(d, "stages")
+}
+
+fn field_depth<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
+    named_field(d, "depth")
+}
+
+fn field_width<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
+    named_field(d, "width")
 }
 
 impl AnchorSpec {
@@ -124,9 +195,12 @@ impl AnchorSpec {
         self.stages.len() > 1
     }
 
-    /// Total number of blocks over all stages.
+    /// Total number of blocks over all stages (saturating at `usize::MAX`; a
+    /// [validated](AnchorSpec::validate) spec has at most [`MAX_DEPTH`]).
     pub fn depth(&self) -> usize {
-        self.stages.iter().map(|s| s.depth).sum()
+        self.stages
+            .iter()
+            .fold(0usize, |sum, s| sum.saturating_add(s.depth))
     }
 
     /// Per-stage depths.
@@ -141,14 +215,14 @@ impl AnchorSpec {
 
     /// The global index (over all blocks of all stages, in order) of block `block` of `stage`.
     ///
-    /// Stages past the end count as empty, so the result is only meaningful for valid positions.
+    /// Stages past the end count as empty, so the result is only meaningful for valid positions
+    /// (it saturates at `usize::MAX` rather than overflow).
     pub fn global_block(&self, stage: usize, block: usize) -> usize {
         self.stages
             .iter()
             .take(stage)
-            .map(|s| s.depth)
-            .sum::<usize>()
-            + block
+            .fold(0usize, |sum, s| sum.saturating_add(s.depth))
+            .saturating_add(block)
     }
 
     /// The `(stage, block)` of a global block index, or `None` past the last block.
@@ -163,11 +237,15 @@ impl AnchorSpec {
         None
     }
 
-    /// Checks that the spec describes a network: a name, at least one stage, no empty stage and
-    /// no zero width.
+    /// Checks that the spec describes a network within the [limits](crate::limits): a printable
+    /// name (and label) of at most [`MAX_NAME_LEN`](crate::limits::MAX_NAME_LEN) bytes, 1 to
+    /// [`MAX_STAGES`] stages, no empty stage, at most [`MAX_DEPTH`] blocks in all and widths of 1
+    /// to [`MAX_WIDTH`].
     ///
     /// # Errors
-    /// [`Error::InvalidAnchor`] naming what is wrong.
+    /// [`Error::InvalidName`] for a name or label that is empty or holds whitespace, control or
+    /// formatting characters; [`Error::LimitExceeded`] naming the limit a size is over;
+    /// [`Error::InvalidAnchor`] naming what else is wrong.
     pub fn validate(&self) -> Result<()> {
         let invalid = |reason: String| {
             Err(Error::InvalidAnchor {
@@ -175,12 +253,31 @@ impl AnchorSpec {
                 reason,
             })
         };
-        if self.name.trim().is_empty() {
-            return invalid("the name is empty".to_owned());
+        let limit = |what: &'static str, value: usize, limit: usize, constant: &'static str| {
+            Err(Error::LimitExceeded {
+                what,
+                value: value as u128,
+                limit: limit as u64,
+                constant,
+                anchor: Some(self.name.clone()),
+            })
+        };
+        check_name("name", &self.name)?;
+        if let Some(label) = &self.label {
+            check_name("label", label)?;
         }
         if self.stages.is_empty() {
             return invalid("it has no stages".to_owned());
         }
+        if self.stages.len() > MAX_STAGES {
+            return limit(
+                "number of stages",
+                self.stages.len(),
+                MAX_STAGES,
+                "MAX_STAGES",
+            );
+        }
+        let mut total: u128 = 0;
         for (i, stage) in self.stages.iter().enumerate() {
             if stage.depth == 0 {
                 return invalid(format!("stage {i} has no blocks"));
@@ -188,6 +285,19 @@ impl AnchorSpec {
             if stage.width == 0 {
                 return invalid(format!("stage {i} has width 0"));
             }
+            if stage.width > MAX_WIDTH {
+                return limit("stage width", stage.width, MAX_WIDTH, "MAX_WIDTH");
+            }
+            total += stage.depth as u128;
+        }
+        if total > MAX_DEPTH as u128 {
+            return Err(Error::LimitExceeded {
+                what: "depth (blocks over all stages)",
+                value: total,
+                limit: MAX_DEPTH as u64,
+                constant: "MAX_DEPTH",
+                anchor: Some(self.name.clone()),
+            });
         }
         Ok(())
     }
@@ -213,8 +323,9 @@ pub fn builtin_anchor(name: &str) -> Option<AnchorSpec> {
 /// one item, a list of items, or an object whose `key` holds the list (`{"anchors": [...]}`
 /// for anchor specs, `{"models": [...]}` for the zoo's model entries).
 ///
-/// Items are deserialised one by one, so an error names what is wrong with the item (an unknown
-/// or missing field) rather than that the document matched no shape.
+/// The document's shape is found first; the items are then deserialised straight from the text,
+/// so an error names what is wrong with the item (an unknown or missing field, a value of the
+/// wrong type) with its line and column, rather than that the document matched no shape.
 ///
 /// ```
 /// use snnet_space::{AnchorSpec, json_items};
@@ -223,18 +334,202 @@ pub fn builtin_anchor(name: &str) -> Option<AnchorSpec> {
 /// let wrapped = format!(r#"{{"anchors": [{one}, {one}]}}"#);
 /// assert_eq!(json_items::<AnchorSpec>(one, "anchors")?.len(), 1);
 /// assert_eq!(json_items::<AnchorSpec>(&wrapped, "anchors")?.len(), 2);
+///
+/// let typo = "{\"anchors\": [\n  {\"name\": \"a\", \"layout\": \"tokens\",\n   \"stages\": [{\"depth\": \"2\", \"width\": 8}]}]}";
+/// let err = json_items::<AnchorSpec>(typo, "anchors").unwrap_err();
+/// assert_eq!(err.line(), 3);
+/// assert!(err.to_string().contains("field `depth`"), "{err}");
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 ///
 /// # Errors
-/// The [`serde_json::Error`] of malformed JSON or of the first item that does not deserialise.
+/// The [`serde_json::Error`] of malformed JSON or of the first item that does not deserialise,
+/// with its line and column.
 pub fn json_items<T: DeserializeOwned>(json: &str, key: &str) -> serde_json::Result<Vec<T>> {
-    match serde_json::from_str(json)? {
-        Value::Array(items) => items.into_iter().map(serde_json::from_value).collect(),
-        Value::Object(mut object) if object.get(key).is_some_and(Value::is_array) => {
-            serde_json::from_value(object.remove(key).unwrap_or_default())
+    let shape = ShapeSeed { key }.deserialize(&mut serde_json::Deserializer::from_str(json))?;
+    match shape {
+        Shape::List => serde_json::from_str(json),
+        Shape::Wrapped(occurrence) => {
+            let mut deserializer = serde_json::Deserializer::from_str(json);
+            let items = WrappedSeed::<T> {
+                key,
+                occurrence,
+                items: std::marker::PhantomData,
+            }
+            .deserialize(&mut deserializer)?;
+            deserializer.end()?;
+            Ok(items)
         }
-        one => Ok(vec![serde_json::from_value(one)?]),
+        Shape::One => Ok(vec![serde_json::from_str(json)?]),
+    }
+}
+
+/// The shape of a JSON document of items.
+enum Shape {
+    /// A list of items.
+    List,
+    /// An object whose `key` holds the list; the list is the value of the key's `n`-th
+    /// occurrence (the last one, as for a JSON object read into a map).
+    Wrapped(usize),
+    /// One item.
+    One,
+}
+
+/// Finds a document's [`Shape`] without building its items.
+struct ShapeSeed<'k> {
+    key: &'k str,
+}
+
+impl<'de> DeserializeSeed<'de> for ShapeSeed<'_> {
+    type Value = Shape;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Shape, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ShapeSeed<'_> {
+    type Value = Shape;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON document")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Shape, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Shape::List)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Shape, A::Error> {
+        let (mut occurrence, mut wrapped) = (0, None);
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.key {
+                let is_list = map.next_value_seed(IsList)?;
+                wrapped = is_list.then_some(occurrence);
+                occurrence += 1;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(wrapped.map_or(Shape::One, Shape::Wrapped))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<Shape, E> {
+        Ok(Shape::One)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<Shape, E> {
+        Ok(Shape::One)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<Shape, E> {
+        Ok(Shape::One)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<Shape, E> {
+        Ok(Shape::One)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<Shape, E> {
+        Ok(Shape::One)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Shape, E> {
+        Ok(Shape::One)
+    }
+}
+
+/// Whether a JSON value is a list, skipping it.
+struct IsList;
+
+impl<'de> DeserializeSeed<'de> for IsList {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IsList {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(true)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<bool, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> std::result::Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> std::result::Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> std::result::Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> std::result::Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> std::result::Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<bool, E> {
+        Ok(false)
+    }
+}
+
+/// Reads the items of a `{key: [...]}` document: the list at the key's `occurrence`-th
+/// occurrence; every other value is skipped.
+struct WrappedSeed<'k, T> {
+    key: &'k str,
+    occurrence: usize,
+    items: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> DeserializeSeed<'de> for WrappedSeed<'_, T> {
+    type Value = Vec<T>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Vec<T>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for WrappedSeed<'_, T> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "an object with a list under `{}`", self.key)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Vec<T>, A::Error> {
+        let (mut occurrence, mut items) = (0, None);
+        while let Some(key) = map.next_key::<String>()? {
+            if key == self.key {
+                if occurrence == self.occurrence {
+                    items = Some(map.next_value::<Vec<T>>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                occurrence += 1;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        items.ok_or_else(|| de::Error::missing_field("the list of items"))
     }
 }
 
@@ -273,10 +568,12 @@ impl AnchorRegistry {
         }
     }
 
-    /// Adds (or replaces, by name) one spec after validating it.
+    /// Adds one spec after validating it, replacing any spec of the same name — built-in ones
+    /// included. This is the explicit way to override a known anchor; spec files
+    /// ([`AnchorRegistry::add_json_str`], [`AnchorRegistry::add_json_file`]) never do.
     ///
     /// # Errors
-    /// [`Error::InvalidAnchor`] when the spec does not describe a network.
+    /// As [`AnchorSpec::validate`].
     pub fn add(&mut self, spec: AnchorSpec) -> Result<()> {
         spec.validate()?;
         self.specs.insert(spec.name.clone(), spec);
@@ -284,42 +581,80 @@ impl AnchorRegistry {
     }
 
     /// Adds the specs of a JSON document: one spec object, a list of them, or
-    /// `{"anchors": [...]}`. Specs replace built-in ones of the same name.
+    /// `{"anchors": [...]}`. A spec file only adds anchors: a name or label that is already
+    /// known (built in, or added before) is an error, so a file cannot silently redefine
+    /// `deit_small_patch16_224`; use [`AnchorRegistry::add`] to replace a spec on purpose.
     ///
     /// # Errors
-    /// [`Error::Json`] for malformed JSON, [`Error::InvalidAnchor`] for a spec that does not
-    /// describe a network and [`Error::DuplicateAnchor`] for a name listed twice in the document.
-    /// Nothing is added when any spec fails.
+    /// [`Error::LimitExceeded`] for a document over [`MAX_SPEC_BYTES`] or a spec over a size
+    /// limit; [`Error::Json`] for malformed JSON, naming the field, line and column;
+    /// [`Error::InvalidName`] and [`Error::InvalidAnchor`] for a spec that does not describe a
+    /// network; [`Error::DuplicateAnchor`] for a name or label used twice in the document and
+    /// [`Error::Redefinition`] for one that is already known. Nothing is added when any spec
+    /// fails.
     pub fn add_json_str(&mut self, json: &str) -> Result<Vec<String>> {
         self.add_json(json, Path::new(""))
     }
 
-    /// Like [`AnchorRegistry::add_json_str`], reading the document from a file.
+    /// Like [`AnchorRegistry::add_json_str`], reading the document from a file (at most
+    /// [`MAX_SPEC_BYTES`] of it are read).
     ///
     /// # Errors
     /// [`Error::Io`] when the file cannot be read, otherwise as
     /// [`AnchorRegistry::add_json_str`].
     pub fn add_json_file(&mut self, path: impl AsRef<Path>) -> Result<Vec<String>> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        let io = |source| Error::Io {
             path: path.to_owned(),
             source,
-        })?;
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let mut text = String::new();
+        file.take(MAX_SPEC_BYTES as u64 + 1)
+            .read_to_string(&mut text)
+            .map_err(io)?;
         self.add_json(&text, path)
     }
 
     fn add_json(&mut self, json: &str, path: &Path) -> Result<Vec<String>> {
+        if json.len() > MAX_SPEC_BYTES {
+            return Err(Error::LimitExceeded {
+                what: "anchor spec document size in bytes",
+                value: json.len() as u128,
+                limit: MAX_SPEC_BYTES as u64,
+                constant: "MAX_SPEC_BYTES",
+                anchor: None,
+            });
+        }
         let specs: Vec<AnchorSpec> = json_items(json, "anchors").map_err(|source| Error::Json {
             path: path.to_owned(),
             source,
         })?;
-        let mut seen = std::collections::BTreeSet::new();
+        // Every name and label already in use, with the spec using it.
+        let known: BTreeMap<&str, &AnchorSpec> = self
+            .specs
+            .values()
+            .filter_map(|s| s.label.as_deref().map(|l| (l, s)))
+            .chain(self.specs.iter().map(|(n, s)| (n.as_str(), s)))
+            .collect();
+        let mut seen = BTreeSet::new();
         for spec in &specs {
             spec.validate()?;
-            if !seen.insert(spec.name.as_str()) {
-                return Err(Error::DuplicateAnchor {
-                    name: spec.name.clone(),
-                });
+            let label = spec.label.as_deref().filter(|l| *l != spec.name);
+            for name in std::iter::once(spec.name.as_str()).chain(label) {
+                if !seen.insert(name) {
+                    return Err(Error::DuplicateAnchor {
+                        name: name.to_owned(),
+                    });
+                }
+                if let Some(existing) = known.get(name) {
+                    return Err(Error::Redefinition {
+                        name: name.to_owned(),
+                        existing: existing.name.clone(),
+                        builtin: builtin::get(&existing.name)
+                            .is_some_and(|b| b.spec() == **existing),
+                    });
+                }
             }
         }
         let names = specs.iter().map(|s| s.name.clone()).collect();
@@ -462,6 +797,49 @@ mod tests {
             let mut registry = AnchorRegistry::new();
             assert_eq!(registry.add_json_str(&doc).unwrap(), vec!["a".to_owned()]);
             assert_eq!(registry.get("a").unwrap().depth(), 2);
+        }
+    }
+
+    #[test]
+    fn json_items_of_any_type_keep_positions() {
+        // The zoo reads its model entries (internally tagged configs) through the same function.
+        #[derive(Debug, PartialEq, Deserialize)]
+        #[serde(tag = "family", rename_all = "lowercase")]
+        enum Config {
+            Vit { depth: usize },
+        }
+        #[derive(Debug, PartialEq, Deserialize)]
+        struct Entry {
+            name: String,
+            config: Config,
+        }
+        let one = r#"{"name": "a", "config": {"family": "vit", "depth": 2}}"#;
+        let expected = Entry {
+            name: "a".to_owned(),
+            config: Config::Vit { depth: 2 },
+        };
+        for doc in [
+            one.to_owned(),
+            format!("[{one}]"),
+            format!(r#"{{"models": [{one}], "comment": {{"models": 1}}}}"#),
+            // Of a repeated key, the last value counts (as in a JSON object read into a map).
+            format!(r#"{{"models": [], "models": [{one}]}}"#),
+        ] {
+            assert_eq!(
+                json_items::<Entry>(&doc, "models").unwrap(),
+                std::slice::from_ref(&expected),
+                "{doc}"
+            );
+        }
+        // Not a list under the key: the document is one item.
+        let err = json_items::<Entry>(r#"{"models": 3}"#, "models").unwrap_err();
+        assert!(err.to_string().contains("missing field `name`"), "{err}");
+        let bad = "{\"models\": [\n{\"name\": \"a\",\n \"config\": {\"family\": \"cnn\"}}]}";
+        let err = json_items::<Entry>(bad, "models").unwrap_err();
+        assert_eq!(err.line(), 3, "{err}");
+        assert!(err.to_string().contains("cnn"), "{err}");
+        for broken in ["", "{", "[1,", "{\"models\": [] } x", "[] x"] {
+            assert!(json_items::<Entry>(broken, "models").is_err(), "{broken}");
         }
     }
 

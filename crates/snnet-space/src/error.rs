@@ -2,12 +2,21 @@
 
 use std::path::PathBuf;
 
+use crate::text::{display_safe, display_short};
+
+/// How many characters of an outside string an error message echoes.
+const SHOWN: usize = 80;
+
+fn shown(s: &str) -> String {
+    display_short(s, SHOWN)
+}
+
 /// Everything that can go wrong while describing anchors or building a stitch space.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A model name that is neither built in nor loaded from a spec file.
-    #[error("unknown anchor `{name}`{}", suggestion_text(.suggestions))]
+    #[error("unknown anchor `{}`{}", shown(.name), suggestion_text(.suggestions))]
     UnknownAnchor {
         /// The name asked for.
         name: String,
@@ -18,7 +27,7 @@ pub enum Error {
     #[error("a stitch space needs at least one anchor")]
     NoAnchors,
     /// An anchor spec that cannot describe a network.
-    #[error("invalid anchor spec `{name}`: {reason}")]
+    #[error("invalid anchor spec `{}`: {reason}", shown(.name))]
     InvalidAnchor {
         /// The anchor's name.
         name: String,
@@ -26,16 +35,18 @@ pub enum Error {
         reason: String,
     },
     /// Two anchor specs with the same name in one spec file or one space.
-    #[error("anchor `{name}` is listed twice")]
+    #[error("anchor `{}` is listed twice", shown(.name))]
     DuplicateAnchor {
         /// The repeated name.
         name: String,
     },
     /// Anchors with different numbers of stages cannot be stitched stage by stage.
     #[error(
-        "anchors `{first}` ({first_stages} stage(s)) and `{other}` ({other_stages} stage(s)) have \
+        "anchors `{}` ({first_stages} stage(s)) and `{}` ({other_stages} stage(s)) have \
          different numbers of stages; all anchors of a space must be plain (one stage) or all \
-         hierarchical with the same number of stages"
+         hierarchical with the same number of stages",
+        shown(.first),
+        shown(.other)
     )]
     StageCountMismatch {
         /// The first anchor's name.
@@ -49,9 +60,11 @@ pub enum Error {
     },
     /// Anchors must be listed from the smallest to the largest.
     #[error(
-        "anchors must be listed from small to large: `{front}` is wider than `{end}` at stage \
+        "anchors must be listed from small to large: `{}` is wider than `{}` at stage \
          {stage} ({front_width} > {end_width}); reorder --anchors (use --direction slow-to-fast \
-         to stitch large fronts into small ends)"
+         to stitch large fronts into small ends)",
+        shown(.front),
+        shown(.end)
     )]
     AnchorOrder {
         /// The earlier (should be smaller) anchor.
@@ -87,7 +100,7 @@ pub enum Error {
     #[error("the set of stages to stitch is empty")]
     NoStages,
     /// A combination of options the reference rules do not define.
-    #[error("unsupported stitch space: {0}")]
+    #[error("unsupported stitch space: {}", display_safe(.0))]
     Unsupported(String),
     /// A stitch id outside the space.
     #[error("stitch id {id} is out of range: the space has {count} stitches (0..{count})")]
@@ -98,10 +111,10 @@ pub enum Error {
         count: usize,
     },
     /// A stitching-layer key that names no layer of the space.
-    #[error("no stitching layer {0}")]
+    #[error("no stitching layer {}", display_safe(.0))]
     UnknownLayer(String),
     /// A string that does not name a direction or pairing.
-    #[error("cannot parse `{value}` as {what}; expected one of: {expected}")]
+    #[error("cannot parse `{}` as {what}; expected one of: {expected}", shown(.value))]
     Parse {
         /// What was being parsed.
         what: &'static str,
@@ -118,21 +131,85 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// A spec file that is not valid JSON of the expected shape.
-    #[error("invalid anchor spec file {path}: {source}")]
+    /// A spec file that is not valid JSON of the expected shape. The message names the field
+    /// (an unknown or missing one, or the one whose value has the wrong type) and the line and
+    /// column.
+    #[error("invalid anchor spec file {}: {}", path_text(.path), display_safe(&.source.to_string()))]
     Json {
         /// The file (empty when parsing a string).
         path: PathBuf,
         /// The JSON error, with line and column.
         source: serde_json::Error,
     },
+    /// An input over one of the documented limits of [`crate::limits`], refused before anything
+    /// is allocated for it.
+    #[error(
+        "{}{what} is {value}, over the limit of {limit} (snnet_space::limits::{constant})",
+        anchor_text(.anchor)
+    )]
+    LimitExceeded {
+        /// What was measured (`"depth (blocks over all stages)"`, `"stitches"`, ...).
+        what: &'static str,
+        /// Its value (exact, even when it would overflow `usize`).
+        value: u128,
+        /// The limit.
+        limit: u64,
+        /// The name of the constant in [`crate::limits`] that sets the limit (`"MAX_DEPTH"`).
+        constant: &'static str,
+        /// The anchor the value belongs to, when it belongs to one.
+        anchor: Option<String>,
+    },
+    /// An anchor name or label that is empty or holds characters other than letters, digits and
+    /// ASCII punctuation (whitespace, control characters or invisible formatting characters).
+    #[error("invalid anchor {what} `{}`: {reason}", shown(.value))]
+    InvalidName {
+        /// `"name"` or `"label"`.
+        what: &'static str,
+        /// The rejected value, raw (print it with [`crate::display_safe`]).
+        value: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A spec file defines a name or label that a built-in anchor, or a spec added earlier,
+    /// already uses. Spec files never replace known anchors;
+    /// [`AnchorRegistry::add`](crate::AnchorRegistry::add) replaces a spec explicitly.
+    #[error(
+        "anchor spec `{}` would redefine {} `{}`; give the spec a new name and label",
+        shown(.name),
+        if *.builtin { "the built-in anchor" } else { "the anchor" },
+        shown(.existing)
+    )]
+    Redefinition {
+        /// The name or label the spec file uses.
+        name: String,
+        /// The known anchor that already uses it (its full name).
+        existing: String,
+        /// Whether the known anchor is built in.
+        builtin: bool,
+    },
+}
+
+fn path_text(path: &std::path::Path) -> String {
+    if path.as_os_str().is_empty() {
+        "(string)".to_owned()
+    } else {
+        display_safe(&path.display().to_string()).into_owned()
+    }
+}
+
+fn anchor_text(anchor: &Option<String>) -> String {
+    anchor
+        .as_deref()
+        .map(|a| format!("anchor `{}`: ", shown(a)))
+        .unwrap_or_default()
 }
 
 fn suggestion_text(suggestions: &[String]) -> String {
     if suggestions.is_empty() {
         "; run `snnet anchors` to list the known names".to_owned()
     } else {
-        format!("; did you mean {}?", suggestions.join(", "))
+        let names: Vec<String> = suggestions.iter().map(|s| shown(s)).collect();
+        format!("; did you mean {}?", names.join(", "))
     }
 }
 

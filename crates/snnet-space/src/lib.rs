@@ -18,6 +18,9 @@
 //!   initialisation averages over), each stitch's path as block [`Segment`]s, and a readable
 //!   description.
 //! - [`rules`]: the reference's depth-mapping rules, which the space composes.
+//! - [`limits`]: the documented bounds on sizes read from outside (spec files, checkpoints),
+//!   checked before anything is allocated; [`display_safe`] escapes names read from outside for
+//!   printing.
 //!
 //! The crate has no tensor library; it is plain data with `serde` on every type.
 //!
@@ -43,9 +46,11 @@
 mod anchor;
 mod config;
 mod error;
+pub mod limits;
 pub mod rules;
 mod space;
 mod stitch;
+mod text;
 
 pub use anchor::{
     AnchorRegistry, AnchorSpec, Layout, StageSpec, builtin, builtin_anchor, builtin_names,
@@ -55,3 +60,4 @@ pub use config::{Direction, Pairing, SpaceConfig};
 pub use error::{Error, Result};
 pub use space::{Junction, LayerGroup, StitchDisplay, StitchSpace};
 pub use stitch::{Cut, LayerKey, Segment, Stitch, StitchId, StitchKind};
+pub use text::display_safe;

@@ -4,6 +4,11 @@
 //! Every rule returns a [`PairRule`]: the cuts in the reference's order, each with its layer
 //! index, and the number of stitching layers the reference allocates for the pair. The space
 //! (see [`crate::StitchSpace`]) composes them; nothing else enumerates cuts.
+//!
+//! The rules take any sizes without overflowing or panicking, and allocate in proportion to
+//! their output (and the nearest map they are built on): [`paired`] keeps no `depth²` table.
+//! What they return still grows with the depths, so the space checks its anchors against
+//! [`MAX_DEPTH`](crate::limits::MAX_DEPTH) before calling them.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +39,7 @@ pub fn nearest_map(n_in: usize, n_out: usize) -> Vec<usize> {
         .map(|i| {
             if n_out == n_in {
                 i
-            } else if n_out == 2 * n_in {
+            } else if n_in.checked_mul(2) == Some(n_out) {
                 i >> 1
             } else {
                 #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
@@ -56,19 +61,17 @@ pub fn nearest_map(n_in: usize, n_out: usize) -> Vec<usize> {
 /// DeiT's default (`depth 12, kernel 2, stride 1`) gives 34 cuts on 11 layers: layer 0 holds
 /// `(0,0) (0,1) (1,0) (1,1)` and layer `n` holds `(n,n+1) (n+1,n) (n+1,n+1)`.
 pub fn paired(depth: usize, kernel: usize, stride: usize, allow_backward: bool) -> PairRule {
-    let mut seen = vec![false; depth * depth];
     let mut cuts = Vec::new();
     let mut layer = 0;
     let mut start = 0;
     while start < depth && stride > 0 {
-        let window = start..(start + kernel).min(depth);
+        let end = start.saturating_add(kernel).min(depth);
         let mut new = false;
-        for j in window.clone() {
-            for k in window.clone() {
-                if seen[j * depth + k] || (!allow_backward && j >= k) {
+        for j in start..end {
+            for k in start..end {
+                if (!allow_backward && j >= k) || in_earlier_window(j, k, start, kernel, stride) {
                     continue;
                 }
-                seen[j * depth + k] = true;
                 cuts.push((Cut::new(j, k), layer));
                 new = true;
             }
@@ -76,12 +79,27 @@ pub fn paired(depth: usize, kernel: usize, stride: usize, allow_backward: bool) 
         if new {
             layer += 1;
         }
-        start += stride;
+        match start.checked_add(stride) {
+            Some(next) => start = next,
+            None => break,
+        }
     }
     PairRule {
         cuts,
         num_layers: layer,
     }
+}
+
+/// Whether a window that starts before `start` (windows start at multiples of `stride` and hold
+/// `kernel` blocks) holds both blocks `j` and `k`. The earliest window that could hold them starts
+/// at the first multiple of `stride` from `max(j, k) + 1 − kernel`; it must start no later than
+/// `min(j, k)` and before `start`.
+fn in_earlier_window(j: usize, k: usize, start: usize, kernel: usize, stride: usize) -> bool {
+    let lowest = j.max(k).saturating_add(1).saturating_sub(kernel);
+    lowest
+        .div_ceil(stride)
+        .checked_mul(stride)
+        .is_some_and(|first| first <= j.min(k) && first < start)
 }
 
 /// Front shallower than end (`d_f < d_e`): the reference's `unpaired_stitching`.
@@ -135,9 +153,20 @@ pub fn deep_to_shallow(d_f: usize, d_e: usize) -> PairRule {
 /// initialises its layer) but never trains or evaluates it.
 pub fn small_to_large(d_s: usize, d_l: usize) -> PairRule {
     let emap = nearest_map(d_s, d_l);
+    // The first end block mapped to each front block (the map is non-decreasing).
+    let mut first = vec![d_l; d_s];
+    for (m, &e) in emap.iter().enumerate().rev() {
+        if let Some(slot) = first.get_mut(e) {
+            *slot = m;
+        }
+    }
     let cuts = (0..d_s)
         .map(|i| {
-            let enter = emap.iter().position(|&e| e == i + 1).unwrap_or(d_l);
+            let enter = i
+                .checked_add(1)
+                .and_then(|next| first.get(next))
+                .copied()
+                .unwrap_or(d_l);
             (Cut::new(i, enter), i)
         })
         .collect();
@@ -274,6 +303,71 @@ mod tests {
         let equal: Vec<_> = (0..12).map(|i| (i, i + 1, i)).collect();
         assert_eq!(pairs(&small_to_large(12, 12)), equal);
         assert_eq!(small_to_large(12, 24).num_layers, 12);
+    }
+
+    /// The rule as first written: a `depth²` table of the pairs seen.
+    fn paired_with_table(
+        depth: usize,
+        kernel: usize,
+        stride: usize,
+        allow_backward: bool,
+    ) -> Vec<(usize, usize, usize)> {
+        let mut seen = vec![false; depth * depth];
+        let mut cuts = Vec::new();
+        let (mut layer, mut start) = (0, 0);
+        while start < depth {
+            let window = start..(start + kernel).min(depth);
+            let mut new = false;
+            for j in window.clone() {
+                for k in window.clone() {
+                    if seen[j * depth + k] || (!allow_backward && j >= k) {
+                        continue;
+                    }
+                    seen[j * depth + k] = true;
+                    cuts.push((j, k, layer));
+                    new = true;
+                }
+            }
+            layer += usize::from(new);
+            start += stride;
+        }
+        cuts
+    }
+
+    #[test]
+    fn paired_rule_needs_no_table_of_seen_pairs() {
+        for depth in 0..=14 {
+            for kernel in 1..=7 {
+                for stride in 1..=7 {
+                    for backward in [true, false] {
+                        assert_eq!(
+                            pairs(&paired(depth, kernel, stride, backward)),
+                            paired_with_table(depth, kernel, stride, backward),
+                            "depth {depth}, kernel {kernel}, stride {stride}, {backward}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rules_do_not_overflow() {
+        // A window or stride past usize::MAX neither wraps nor panics: one window of every block.
+        let whole = paired(12, usize::MAX, usize::MAX, true);
+        assert_eq!(whole, paired(12, 12, 12, true));
+        assert_eq!((whole.cuts.len(), whole.num_layers), (144, 1));
+        assert_eq!(paired(5, 2, usize::MAX, false).cuts.len(), 1);
+        assert_eq!(paired(3, 0, 1, true).cuts.len(), 0);
+        assert_eq!(paired(3, 2, 0, true).cuts.len(), 0);
+        // 2 * n_in would overflow.
+        assert!(nearest_map(usize::MAX / 2 + 1, 0).is_empty());
+        assert_eq!(nearest_map(usize::MAX, 3).len(), 3);
+        assert!(nearest_map(usize::MAX, 3).iter().all(|&i| i < usize::MAX));
+        // Linear, not quadratic, in the depths.
+        let rule = small_to_large(200_000, 400_000);
+        assert_eq!(rule.cuts.len(), 200_000);
+        assert_eq!(rule.cuts[199_999].0, Cut::new(199_999, 400_000));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The stitch space: every stitch of a family of anchors, with ids identical to the reference.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -8,8 +8,10 @@ use serde::{Deserialize, Serialize};
 use crate::anchor::{AnchorRegistry, AnchorSpec, Layout};
 use crate::config::{Direction, Pairing, SpaceConfig};
 use crate::error::{Error, Result};
+use crate::limits::{MAX_ANCHOR_PATHS, MAX_ANCHORS, MAX_STITCHES};
 use crate::rules::{self, PairRule};
 use crate::stitch::{Cut, LayerKey, Segment, Stitch, StitchId};
+use crate::text::display_safe;
 
 /// The stitching layers joining one anchor pair (at one stage, for hierarchical anchors).
 ///
@@ -157,7 +159,10 @@ impl StitchSpace {
     /// [`Error::StageCountMismatch`] (plain and hierarchical anchors mixed),
     /// [`Error::AnchorOrder`] (anchors not listed small → large), [`Error::InvalidWindow`],
     /// [`Error::StageOutOfRange`], [`Error::NoStages`], and [`Error::Unsupported`] for two-way
-    /// stitching of hierarchical anchors or of a deeper anchor into a shallower one.
+    /// stitching of hierarchical anchors or of a deeper anchor into a shallower one;
+    /// [`Error::LimitExceeded`] when the anchors or the space are over one of the
+    /// [limits](crate::limits) ([`MAX_ANCHORS`], [`MAX_ANCHOR_PATHS`], [`MAX_STITCHES`], and the
+    /// anchors' sizes), found before the stitches are built.
     pub fn new(anchors: Vec<AnchorSpec>, config: SpaceConfig) -> Result<Self> {
         let stages = validate(&anchors, &config)?;
         let mut builder = Builder::new(&anchors, &config, &stages);
@@ -400,21 +405,27 @@ impl fmt::Display for StitchDisplay<'_> {
         let stitch = self.stitch;
         let anchors = self.space.anchors();
         let label = |i: usize| {
-            anchors
-                .get(stitch.anchors[i])
-                .map_or("?", AnchorSpec::label)
+            let label = stitch
+                .anchors
+                .get(i)
+                .and_then(|&a| anchors.get(a))
+                .map_or("?", AnchorSpec::label);
+            display_safe(label)
         };
         if stitch.is_anchor() {
-            return f.write_str(label(0));
+            return f.write_str(&label(0));
         }
-        let block = |b: usize| match stitch.stage {
-            Some(s) => format!("s{s}.b{b}"),
-            None => b.to_string(),
+        let block = |b: Option<&Cut>, end: bool| match (b, stitch.stage) {
+            (None, _) => "?".to_owned(),
+            (Some(c), Some(s)) => format!("s{s}.b{}", if end { c.end } else { c.front }),
+            (Some(c), None) => (if end { c.end } else { c.front }).to_string(),
         };
-        let last = stitch.anchors.len() - 1;
+        let last = stitch.anchors.len().saturating_sub(1);
         for i in 0..=last {
-            let from = (i > 0).then(|| block(stitch.cuts[i - 1].end));
-            let to = (i < last).then(|| block(stitch.cuts[i].front));
+            let from = i
+                .checked_sub(1)
+                .map(|prev| block(stitch.cuts.get(prev), true));
+            let to = (i < last).then(|| block(stitch.cuts.get(i), false));
             write!(
                 f,
                 "{}[{}..{}]",
@@ -423,7 +434,10 @@ impl fmt::Display for StitchDisplay<'_> {
                 to.map(|t| format!("={t}")).unwrap_or_default()
             )?;
             if i < last {
-                write!(f, " →L{}→ ", stitch.layers[i])?;
+                match stitch.layers.get(i) {
+                    Some(layer) => write!(f, " →L{layer}→ ")?,
+                    None => f.write_str(" →L?→ ")?,
+                }
             }
         }
         Ok(())
@@ -433,6 +447,14 @@ impl fmt::Display for StitchDisplay<'_> {
 /// Checks the anchors and settings; returns the stages to stitch.
 fn validate(anchors: &[AnchorSpec], config: &SpaceConfig) -> Result<Vec<usize>> {
     let first = anchors.first().ok_or(Error::NoAnchors)?;
+    if anchors.len() > MAX_ANCHORS {
+        return Err(limit(
+            "anchors",
+            anchors.len() as u128,
+            MAX_ANCHORS,
+            "MAX_ANCHORS",
+        ));
+    }
     let mut names = std::collections::BTreeSet::new();
     for anchor in anchors {
         anchor.validate()?;
@@ -519,8 +541,88 @@ fn validate(anchors: &[AnchorSpec], config: &SpaceConfig) -> Result<Vec<usize>> 
     Ok(stages)
 }
 
-/// All combinations of `k` items of `0..n`, in lexicographic order (Python's
-/// `itertools.combinations`).
+/// A [`Error::LimitExceeded`] of the space (no anchor in particular).
+fn limit(what: &'static str, value: u128, limit: usize, constant: &'static str) -> Error {
+    Error::LimitExceeded {
+        what,
+        value,
+        limit: limit as u64,
+        constant,
+        anchor: None,
+    }
+}
+
+/// Adds `more` stitches to the running count `total`.
+///
+/// # Errors
+/// [`Error::LimitExceeded`] when the count goes over [`MAX_STITCHES`]; counting stops there, so
+/// its value is a lower bound of the space's size.
+fn count_stitches(total: &mut u128, more: u128) -> Result<()> {
+    *total = total.saturating_add(more);
+    if *total > MAX_STITCHES as u128 {
+        return Err(limit(
+            "number of stitches (at least)",
+            *total,
+            MAX_STITCHES,
+            "MAX_STITCHES",
+        ));
+    }
+    Ok(())
+}
+
+/// How many paths through `chain`'s rules [`Builder::chains`] enumerates: sequences of one cut
+/// per rule, each cut leaving its front anchor no earlier than the previous cut entered it
+/// (`next.front ≥ prev.end`). Counted level by level over the cuts' end blocks, in time linear
+/// in the cuts; saturates at `u128::MAX`.
+fn chain_count(chain: &[&PairRule]) -> u128 {
+    let Some((first, rest)) = chain.split_first() else {
+        return 0;
+    };
+    let mut weights: Vec<u128> = vec![1; first.cuts.len()];
+    let mut prev = first;
+    for rule in rest {
+        // at_most[e]: the paths so far whose last cut enters its end anchor at a block ≤ e.
+        let last_end = prev.cuts.iter().map(|(c, _)| c.end).max().unwrap_or(0);
+        let mut at_most = vec![0u128; last_end.saturating_add(1)];
+        for ((cut, _), weight) in prev.cuts.iter().zip(&weights) {
+            if let Some(slot) = at_most.get_mut(cut.end) {
+                *slot = slot.saturating_add(*weight);
+            }
+        }
+        for e in 1..at_most.len() {
+            let below = at_most.get(e - 1).copied().unwrap_or(0);
+            if let Some(slot) = at_most.get_mut(e) {
+                *slot = slot.saturating_add(below);
+            }
+        }
+        weights = rule
+            .cuts
+            .iter()
+            .map(|(cut, _)| at_most.get(cut.front.min(last_end)).copied().unwrap_or(0))
+            .collect();
+        prev = rule;
+    }
+    weights.iter().fold(0, |sum, w| sum.saturating_add(*w))
+}
+
+/// How many stitches [`Builder::two_way`] builds for a pair with rules `sl` (small→large) and
+/// `ls` (large→small), the large anchor being `d_l` blocks deep.
+fn two_way_count(sl: &PairRule, ls: &PairRule, d_l: usize) -> u128 {
+    let runs_end = |cut: &Cut| cut.end < d_l;
+    let mut count = (sl.cuts.len() + ls.cuts.len()) as u128;
+    for (first, _) in &ls.cuts {
+        count += sl
+            .cuts
+            .iter()
+            .filter(|(c, _)| runs_end(c) && c.front >= first.end)
+            .count() as u128;
+    }
+    for (first, _) in &sl.cuts {
+        count += ls.cuts.iter().filter(|(c, _)| c.front >= first.end).count() as u128;
+    }
+    count
+}
+
 /// `(stage, front, end)` → group position.
 fn index_groups(groups: &[LayerGroup]) -> BTreeMap<(Option<usize>, usize, usize), usize> {
     groups
@@ -530,6 +632,8 @@ fn index_groups(groups: &[LayerGroup]) -> BTreeMap<(Option<usize>, usize, usize)
         .collect()
 }
 
+/// All combinations of `k` items of `0..n`, in lexicographic order (Python's
+/// `itertools.combinations`).
 fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
     if k == 0 || k > n {
@@ -556,6 +660,8 @@ struct Builder<'a> {
     hierarchical: bool,
     stitches: Vec<Stitch>,
     groups: Vec<LayerGroup>,
+    /// The number of stitches counted before they were built (anchors included).
+    counted: u128,
 }
 
 impl<'a> Builder<'a> {
@@ -577,22 +683,39 @@ impl<'a> Builder<'a> {
             hierarchical: anchors.first().is_some_and(AnchorSpec::is_hierarchical),
             stitches,
             groups: Vec::new(),
+            counted: 0,
         }
     }
 
     /// Anchor combinations to stitch, each in execution order: the neighbour pairs (nearest) or
     /// every combination of 2 (and, for plain one-way spaces, up to all) anchors, reversed for
     /// Slow-to-Fast.
-    fn combinations(&self) -> Vec<Vec<usize>> {
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] when there would be more than [`MAX_ANCHOR_PATHS`], found
+    /// before any is built.
+    fn combinations(&self) -> Result<Vec<Vec<usize>>> {
         let n = self.anchors.len();
+        let wide = n as u128;
+        let only_pairs = self.hierarchical || self.config.direction == Direction::TwoWay;
+        let count = match self.config.pairing {
+            Pairing::Nearest => wide.saturating_sub(1),
+            Pairing::All if only_pairs => wide * wide.saturating_sub(1) / 2,
+            // Every subset of two or more anchors (n ≤ MAX_ANCHORS, so the shift fits).
+            Pairing::All => (1u128 << n.min(120)).saturating_sub(wide + 1),
+        };
+        if count > MAX_ANCHOR_PATHS as u128 {
+            return Err(limit(
+                "anchor paths",
+                count,
+                MAX_ANCHOR_PATHS,
+                "MAX_ANCHOR_PATHS",
+            ));
+        }
         let mut combos: Vec<Vec<usize>> = match self.config.pairing {
             Pairing::Nearest => (1..n).map(|a| vec![a - 1, a]).collect(),
             Pairing::All => {
-                let longest = if self.hierarchical || self.config.direction == Direction::TwoWay {
-                    2
-                } else {
-                    n
-                };
+                let longest = if only_pairs { 2 } else { n };
                 (2..=longest).flat_map(|k| combinations(n, k)).collect()
             }
         };
@@ -601,7 +724,7 @@ impl<'a> Builder<'a> {
                 combo.reverse();
             }
         }
-        combos
+        Ok(combos)
     }
 
     fn depth(&self, anchor: usize, stage: usize) -> usize {
@@ -633,26 +756,43 @@ impl<'a> Builder<'a> {
         });
     }
 
+    /// Enumerates the stitches. Before any stitch is built, their number is computed (exactly,
+    /// stage by stage, from the pair rules) and checked against [`MAX_STITCHES`]; each pair
+    /// rule is checked as soon as it is computed, so the rules held stay within the limit too.
     fn enumerate(&mut self) -> Result<()> {
-        let combos = self.combinations();
+        let combos = self.combinations()?;
+        let mut total = self.stitches.len() as u128;
         if self.config.direction == Direction::TwoWay {
+            let mut rules = Vec::with_capacity(combos.len());
             for combo in &combos {
-                self.two_way(combo[0], combo[1]);
+                let (small, large) = (combo[0], combo[1]);
+                let (d_s, d_l) = (self.depth(small, 0), self.depth(large, 0));
+                let sl = rules::small_to_large(d_s, d_l);
+                let ls = rules::deep_to_shallow(d_l, d_s);
+                count_stitches(&mut total, two_way_count(&sl, &ls, d_l))?;
+                rules.push((small, large, sl, ls));
             }
+            for (small, large, sl, ls) in &rules {
+                self.two_way(*small, *large, sl, ls);
+            }
+            self.counted = total;
             return Ok(());
         }
         let (kernel, stride) = (self.config.kernel_size, self.config.stride);
         let allow_backward = !self.hierarchical;
         for &stage in self.stages {
-            // One rule (and one layer group) per anchor pair, in pair order.
+            // One rule (and one layer group) per anchor pair, in pair order; every rule's cuts
+            // are stitches of the pair's own path.
             let mut pair_rules: Vec<((usize, usize), PairRule)> = Vec::new();
+            let mut counted = total;
             for combo in combos.iter().filter(|c| c.len() == 2) {
                 let (front, end) = (combo[0], combo[1]);
                 let (d_f, d_e) = (self.depth(front, stage), self.depth(end, stage));
                 let rule = rules::one_way(d_f, d_e, kernel, stride, allow_backward);
-                self.add_group(stage, front, end, rule.num_layers);
+                count_stitches(&mut counted, rule.cuts.len() as u128)?;
                 pair_rules.push(((front, end), rule));
             }
+            let mut chains: Vec<(&Vec<usize>, Vec<&PairRule>)> = Vec::with_capacity(combos.len());
             for combo in &combos {
                 let chain: Vec<&PairRule> = combo
                     .windows(2)
@@ -668,10 +808,21 @@ impl<'a> Builder<'a> {
                         "anchor path {combo:?} uses a pair that is not stitched"
                     )));
                 }
+                if combo.len() > 2 {
+                    count_stitches(&mut counted, chain_count(&chain))?;
+                }
+                chains.push((combo, chain));
+            }
+            total = counted;
+            for ((front, end), rule) in &pair_rules {
+                self.add_group(stage, *front, *end, rule.num_layers);
+            }
+            for (combo, chain) in &chains {
                 let mut prefix = Vec::with_capacity(chain.len());
-                self.chains(stage, combo, &chain, &mut prefix);
+                self.chains(stage, combo, chain, &mut prefix);
             }
         }
+        self.counted = total;
         Ok(())
     }
 
@@ -699,11 +850,9 @@ impl<'a> Builder<'a> {
     }
 
     /// SN-Netv2's two-way space for a (small, large) pair, in the reference's order:
-    /// S→L, L→S, L→S→L, S→L→S.
-    fn two_way(&mut self, small: usize, large: usize) {
-        let (d_s, d_l) = (self.depth(small, 0), self.depth(large, 0));
-        let sl = rules::small_to_large(d_s, d_l);
-        let ls = rules::deep_to_shallow(d_l, d_s);
+    /// S→L, L→S, L→S→L, S→L→S; `sl` and `ls` are the pair's small→large and large→small rules.
+    fn two_way(&mut self, small: usize, large: usize, sl: &PairRule, ls: &PairRule) {
+        let d_l = self.depth(large, 0);
         self.add_group(0, small, large, sl.num_layers);
         self.add_group(0, large, small, ls.num_layers);
         // The S→L cut entering the large anchor past its last block runs no large block.
@@ -733,13 +882,18 @@ impl<'a> Builder<'a> {
     /// Fills every group's positions from the stitches and returns the result.
     fn finish(mut self) -> (Vec<Stitch>, Vec<LayerGroup>) {
         let index = index_groups(&self.groups);
+        // (group, layer, cut) already placed: a set, as one layer may share thousands of cuts.
+        let mut placed = HashSet::new();
         for stitch in &self.stitches {
             for (key, cut) in stitch.layer_keys().zip(&stitch.cuts) {
-                let group = index
-                    .get(&(key.stage, key.front, key.end))
-                    .and_then(|&g| self.groups.get_mut(g));
-                if let Some(positions) = group.and_then(|g| g.positions.get_mut(key.index))
-                    && !positions.contains(cut)
+                let Some(&g) = index.get(&(key.stage, key.front, key.end)) else {
+                    continue;
+                };
+                if let Some(positions) = self
+                    .groups
+                    .get_mut(g)
+                    .and_then(|group| group.positions.get_mut(key.index))
+                    && placed.insert((g, key.index, *cut))
                 {
                     positions.push(*cut);
                 }
@@ -759,6 +913,105 @@ mod tests {
         assert_eq!(combinations(4, 3).len(), 4);
         assert_eq!(combinations(3, 3), [[0, 1, 2]]);
         assert!(combinations(2, 3).is_empty());
+    }
+
+    /// The number of stitches counted before building, and the number built; `None` when the
+    /// space is refused.
+    fn counted_and_built(anchors: &[AnchorSpec], config: &SpaceConfig) -> Option<(u128, usize)> {
+        let stages = validate(anchors, config).ok()?;
+        let mut builder = Builder::new(anchors, config, &stages);
+        builder.enumerate().ok()?;
+        Some((builder.counted, builder.stitches.len()))
+    }
+
+    #[test]
+    fn stitches_are_counted_exactly_before_they_are_built() {
+        let mut checked = 0;
+        let windows = [
+            (1, 1),
+            (2, 1),
+            (2, 2),
+            (3, 1),
+            (5, 2),
+            (usize::MAX, usize::MAX),
+        ];
+        let depth_sets: [&[usize]; 8] = [
+            &[1, 1, 1, 1],
+            &[2, 3, 4, 4],
+            &[4, 4, 4, 4],
+            &[3, 6, 12, 12],
+            &[6, 6, 18, 24],
+            &[12, 12, 12, 12],
+            &[12, 12, 24, 24],
+            &[5, 2, 7, 3],
+        ];
+        for depths in depth_sets {
+            for n in 2..=depths.len() {
+                let anchors: Vec<AnchorSpec> = (0..n)
+                    .map(|i| AnchorSpec::plain(format!("a{i}"), depths[i], 8 * (i + 1)))
+                    .collect();
+                for pairing in [Pairing::Nearest, Pairing::All] {
+                    for direction in [
+                        Direction::FastToSlow,
+                        Direction::SlowToFast,
+                        Direction::TwoWay,
+                    ] {
+                        for (kernel, stride) in windows {
+                            let config = SpaceConfig::default()
+                                .with_pairing(pairing)
+                                .with_direction(direction)
+                                .with_kernel_size(kernel)
+                                .with_stride(stride);
+                            if let Some((counted, built)) = counted_and_built(&anchors, &config) {
+                                assert_eq!(counted, built as u128, "{depths:?} {n} {config:?}");
+                                checked += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let families: [&[&str]; 3] = [
+            &[
+                "swin_tiny_patch4_window7_224",
+                "swin_small_patch4_window7_224",
+                "swin_base_patch4_window7_224",
+            ],
+            &["resnet18", "resnet50"],
+            &["resnet18", "swin_tiny_patch4_window7_224"],
+        ];
+        for names in families {
+            let anchors = AnchorRegistry::builtin().resolve(names).unwrap();
+            for pairing in [Pairing::Nearest, Pairing::All] {
+                let config = SpaceConfig::default().with_pairing(pairing);
+                let (counted, built) = counted_and_built(&anchors, &config).unwrap();
+                assert_eq!(counted, built as u128, "{names:?} {pairing}");
+                checked += 1;
+            }
+        }
+        assert!(checked > 400, "{checked}");
+    }
+
+    #[test]
+    fn chains_are_counted_without_enumerating() {
+        let rule = |cuts: &[(usize, usize)]| PairRule {
+            cuts: cuts.iter().map(|&(f, e)| (Cut::new(f, e), 0)).collect(),
+            num_layers: 1,
+        };
+        let ab = rule(&[(0, 0), (0, 1), (1, 3), (2, 2)]);
+        let bc = rule(&[(0, 5), (1, 1), (2, 0), (3, 3)]);
+        // By hand: next.front >= prev.end.
+        let expected = [(0, 0), (0, 1), (1, 3), (2, 2)]
+            .iter()
+            .map(|&(_, end)| [0, 1, 2, 3].iter().filter(|&&f| f >= end).count())
+            .sum::<usize>();
+        assert_eq!(chain_count(&[&ab, &bc]), expected as u128);
+        assert_eq!(chain_count(&[&ab]), 4);
+        assert_eq!(chain_count(&[]), 0);
+        // Long chains saturate instead of overflowing.
+        let wide = rule(&vec![(0, 0); 65_536]);
+        let chain = vec![&wide; 12];
+        assert_eq!(chain_count(&chain), u128::MAX);
     }
 
     fn deit() -> StitchSpace {

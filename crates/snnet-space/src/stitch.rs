@@ -163,14 +163,18 @@ impl Stitch {
         self.cuts.is_empty()
     }
 
-    /// The stitching layers the path runs through, in order.
+    /// The stitching layers the path runs through, in order (one per pair of consecutive
+    /// anchors; a malformed stitch with more layers than hand-overs yields only the first ones).
     pub fn layer_keys(&self) -> impl Iterator<Item = LayerKey> + '_ {
-        self.layers.iter().enumerate().map(|(i, &index)| LayerKey {
-            stage: self.stage,
-            front: self.anchors[i],
-            end: self.anchors[i + 1],
-            index,
-        })
+        self.layers
+            .iter()
+            .zip(self.anchors.windows(2))
+            .map(|(&index, pair)| LayerKey {
+                stage: self.stage,
+                front: pair[0],
+                end: pair[1],
+                index,
+            })
     }
 }
 
