@@ -30,7 +30,7 @@ for p in "${pids[@]}"; do wait "$p"; done
 for a in s m l; do
     tmp=$(mktemp -d)
     "$SNNET" init --anchors "fmnist_vit_$a" --weights "$OUT/fmnist_vit_$a.safetensors" \
-        --dataset fashion-mnist --init kaiming --output "$tmp/one.safetensors" >/dev/null
+        --init kaiming --output "$tmp/one.safetensors" >/dev/null
     "$SNNET" eval --snnet "$tmp/one.safetensors" --output "$tmp/eval.jsonl" >/dev/null 2>&1
     "$SNNET" eval --snnet "$tmp/one.safetensors" --test-samples 1000 --output "$tmp/eval1k.jsonl" >/dev/null 2>&1
     echo "fmnist_vit_$a all 10,000: $(head -1 "$tmp/eval.jsonl")"

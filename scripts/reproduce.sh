@@ -19,15 +19,15 @@ EVAL=(--test-samples 5000)
 variant() {  # name, init flags...
     local name=$1; shift
     [ -f "$OUT/$name/init.safetensors" ] || { mkdir -p "$OUT/$name";
-        $SNNET init --anchors $ANCHORS --weights "$WEIGHTS" --dataset fashion-mnist "$@" --output "$OUT/$name/init.safetensors"; }
+        $SNNET init --anchors $ANCHORS --weights "$WEIGHTS" "$@" --output "$OUT/$name/init.safetensors"; }
     $SNNET eval --snnet "$OUT/$name/init.safetensors" "${EVAL[@]}" --output "$OUT/$name/eval_init.jsonl"
     [ -f "$OUT/$name/snnet.safetensors" ] || $SNNET train --snnet "$OUT/$name/init.safetensors" "${TRAIN[@]}" --out "$OUT/$name"
     $SNNET eval --snnet "$OUT/$name/snnet.safetensors" "${EVAL[@]}" --output "$OUT/$name/eval_trained.jsonl"
 }
 
-variant ls --init ls
+variant ls --init ls --dataset fashion-mnist
 variant kaiming --init kaiming
-variant slow_to_fast --init ls --direction slow-to-fast
+variant slow_to_fast --init ls --dataset fashion-mnist --direction slow-to-fast
 
 python3 - "$OUT" <<'PY'
 import json, statistics, sys

@@ -551,6 +551,66 @@ fn snnet_fixture(dir: &std::path::Path) -> (String, String, String) {
 }
 
 #[test]
+fn random_weights_init_then_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let (models, _, _) = snnet_fixture(dir.path());
+    let snnet_file = dir.path().join("random.safetensors");
+    let snnet_path = snnet_file.to_str().unwrap();
+    let err = stderr_of_failure(&snnet(&[
+        "init",
+        "--anchors",
+        "vit0,vit1,vit2",
+        "--random-weights",
+        "--model-config",
+        &models,
+        "--output",
+        snnet_path,
+    ]));
+    assert!(err.contains("--init kaiming"), "{err}");
+    let out = stdout(&snnet(&[
+        "init",
+        "--anchors",
+        "vit0,vit1,vit2",
+        "--random-weights",
+        "--init",
+        "kaiming",
+        "--model-config",
+        &models,
+        "--output",
+        snnet_path,
+    ]));
+    assert!(out.contains("23 stitches"), "{out}");
+    let table = dir.path().join("profile.jsonl");
+    stdout(&snnet(&[
+        "profile",
+        "--snnet",
+        snnet_path,
+        "--ids",
+        "0,3,22",
+        "--iters",
+        "2",
+        "--warmup",
+        "1",
+        "--output",
+        table.to_str().unwrap(),
+    ]));
+    let rows: Vec<Value> = std::fs::read_to_string(&table)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<u64> = rows
+        .iter()
+        .filter_map(|r| r.get("cfg_id").and_then(Value::as_u64))
+        .collect();
+    assert_eq!(ids, [0, 3, 22], "{rows:?}");
+    for r in rows.iter().filter(|r| r.get("cfg_id").is_some()) {
+        assert!(r["latency_ms"].as_f64().unwrap() > 0.0, "{r}");
+    }
+}
+
+#[test]
 fn train_checks_its_teacher_options() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().to_str().unwrap();

@@ -268,6 +268,40 @@ impl SnNet {
         Ok(snnet_fs::write_atomic(path, &bytes)?)
     }
 
+    /// A SHA-256 fingerprint of the network: its configuration (anchors, space rules) and every
+    /// parameter's `f32` values, in module order — equal for equal networks whatever file or
+    /// process they come from, different as soon as one weight differs. Evaluation tables and
+    /// training checkpoints record it so that resuming against another network is an error.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] when the configuration cannot be serialised (it always can).
+    pub fn fingerprint(&self) -> Result<String> {
+        use burn::module::{Module, ModuleVisitor, Param};
+        use sha2::{Digest, Sha256};
+
+        struct Hash(Sha256);
+        impl ModuleVisitor for Hash {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let data = param.val().into_data().convert::<f32>();
+                for d in data.shape().iter() {
+                    self.0.update((*d as u64).to_le_bytes());
+                }
+                self.0.update(data.as_bytes());
+            }
+        }
+        let config = serde_json::to_string(self.config())
+            .map_err(|e| checkpoint_error(Path::new("-"), e.to_string()))?;
+        let mut hash = Hash(Sha256::new());
+        hash.0.update(config.as_bytes());
+        self.visit(&mut hash);
+        Ok(hash
+            .0
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
+    }
+
     /// Loads a checkpoint written by [`SnNet::save`].
     ///
     /// # Errors
@@ -324,8 +358,10 @@ impl SnNet {
                     format!("{}: shape {shape:?}, expected [{o}, {i}]", key("weight")),
                 ));
             }
-            let weight =
-                Tensor::<2>::from_data(TensorData::new(to_f32(path, weight)?, [o, i]), device);
+            let weight = Tensor::<2>::from_data(
+                TensorData::new(to_f32(path, &key("weight"), weight)?, [o, i]),
+                device,
+            );
             let bias_len = bias.shape().iter().product::<usize>();
             if bias_len != o {
                 return Err(checkpoint_error(
@@ -333,7 +369,10 @@ impl SnNet {
                     format!("{}: {bias_len} values, expected {o}", key("bias")),
                 ));
             }
-            let bias = Tensor::<1>::from_data(TensorData::new(to_f32(path, bias)?, [o]), device);
+            let bias = Tensor::<1>::from_data(
+                TensorData::new(to_f32(path, &key("bias"), bias)?, [o]),
+                device,
+            );
             let mut layer = layer.with_weights(weight, bias)?;
             loaded.push(key("weight"));
             loaded.push(key("bias"));
@@ -352,7 +391,7 @@ impl SnNet {
                         ));
                     }
                     Ok(Tensor::<2>::from_data(
-                        TensorData::new(to_f32(path, data)?, dims),
+                        TensorData::new(to_f32(path, &key(name), data)?, dims),
                         device,
                     ))
                 };
@@ -380,9 +419,29 @@ impl SnNet {
     }
 }
 
-/// A tensor's values as `f32` (checkpoints may hold f16/f64).
-fn to_f32(path: &Path, data: TensorData) -> Result<Vec<f32>> {
-    data.convert::<f32>()
+/// A tensor's values as `f32` (checkpoints may hold f16/bf16/f64). Integer or boolean tensors
+/// are refused (a stitching layer's weights are never integers: converting them would hide a
+/// wrong or hostile file), and so are NaN or infinite values.
+fn to_f32(path: &Path, key: &str, data: TensorData) -> Result<Vec<f32>> {
+    if !data.dtype().is_float() {
+        return Err(checkpoint_error(
+            path,
+            format!(
+                "{key}: dtype {:?}; a stitching layer's tensors are floats",
+                data.dtype()
+            ),
+        ));
+    }
+    let values = data
+        .convert::<f32>()
         .try_into_vec::<f32>()
-        .map_err(|e| checkpoint_error(path, format!("{e:?}")))
+        .map_err(|e| checkpoint_error(path, format!("{key}: {e:?}")))?;
+    let bad = values.iter().filter(|v| !v.is_finite()).count();
+    if bad > 0 {
+        return Err(checkpoint_error(
+            path,
+            format!("{key}: {bad} NaN or infinite value(s)"),
+        ));
+    }
+    Ok(values)
 }

@@ -50,6 +50,24 @@ pub enum Error {
         /// The keys looked for.
         tried: Vec<String>,
     },
+    /// A device name that is not one of the forms [`DeviceSpec`](crate::DeviceSpec) reads.
+    #[error(
+        "unknown device `{0}`: expected cpu, ndarray, wgpu[:N], cuda[:N], tch, tch:cpu or tch:cuda:N"
+    )]
+    UnknownDevice(String),
+    /// A device whose backend this build does not include.
+    #[error(
+        "device `{device}` needs the `{feature}` cargo feature, which this build does not \
+         include (rebuild with `--features {feature}`{note})"
+    )]
+    BackendNotCompiled {
+        /// The device asked for.
+        device: String,
+        /// The cargo feature of `snnet-core` (and `snnet-cli`) that compiles its backend in.
+        feature: &'static str,
+        /// What else building it needs, if anything.
+        note: &'static str,
+    },
     /// Writing a file safely failed (or its target is not a regular file).
     #[error(transparent)]
     Write(#[from] snnet_fs::Error),

@@ -48,12 +48,14 @@
 //! ```
 
 pub mod checkpoint;
+pub mod device;
 pub mod error;
 pub mod init;
 pub mod net;
 pub mod plan;
 
 pub use checkpoint::{CheckpointKeys, CheckpointReport, read_config};
+pub use device::{DeviceSpec, TchDevice};
 pub use error::{Error, Result};
 pub use init::{LayerFit, LsOptions, LsProgress, LsReport};
 pub use net::SnNet;

@@ -25,8 +25,8 @@ pub const INPUT_KEY: &str = "input";
 pub fn decode(bytes: &[u8], config: &PretrainedConfig, device: &Device) -> Result<Tensor<4>> {
     let [c, h, w] = config.input_size;
     if bytes.starts_with(b"\x89PNG\r\n\x1a\n") || bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        let image = image::load_from_memory(bytes)
-            .map_err(|e| Error::Input(format!("cannot decode the image: {e}")))?;
+        let image = snnet_core::zoo::decode_image(bytes, "the request body")
+            .map_err(|e| Error::Input(e.to_string()))?;
         return snnet_core::zoo::preprocess(&image, config, device)
             .map_err(|e| Error::Input(e.to_string()));
     }
@@ -162,7 +162,7 @@ mod tests {
         };
         assert!(bad(b"garbage").contains("not a PNG, JPEG or safetensors"));
         assert!(bad(b"").contains("not a PNG"));
-        assert!(bad(b"\x89PNG\r\n\x1a\nbroken").contains("cannot decode"));
+        assert!(bad(b"\x89PNG\r\n\x1a\nbroken").contains("not a decodable JPEG or PNG"));
         let values: Vec<u8> = vec![0; 3 * 4 * 4 * 4];
         let wrong = safetensors_body(vec![1, 3, 4, 4], Dtype::F32, &values);
         assert!(bad(&wrong).contains("must be [B >= 1, 3, 8, 8]"));

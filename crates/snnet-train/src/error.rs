@@ -41,6 +41,18 @@ pub enum Error {
     /// An error from an evaluation table (no stitch fits a budget, a stitch without FLOPs).
     #[error(transparent)]
     Select(#[from] snnet_core::select::Error),
+    /// An evaluation table or training checkpoint that belongs to another network, other data
+    /// or another recipe: resuming it would mix results.
+    #[error(
+        "{}: cannot resume: {reason}; delete it (or name another) to start over",
+        .path.display()
+    )]
+    ResumeMismatch {
+        /// The table or checkpoint folder being resumed.
+        path: std::path::PathBuf,
+        /// What differs.
+        reason: String,
+    },
     /// A training checkpoint, evaluation file or plot that cannot be written or read.
     #[error("{}: {reason}", .path.display())]
     Checkpoint {

@@ -1,7 +1,6 @@
 //! Evaluation of every stitch: top-1/top-5 with FLOPs and params, as JSON Lines in the
 //! reference's format (`cfg_id`, `acc1`, `acc5`, `flops`, `params`) plus our fields.
 
-use std::io::Write;
 use std::path::Path;
 
 use burn::tensor::{Int, Tensor};
@@ -64,13 +63,97 @@ pub fn evaluate_stitch<D: Dataset>(
     Ok(record)
 }
 
-/// Evaluates every evaluated stitch of `net` and appends one JSON line per stitch to `path`;
-/// ids already in the file are skipped, so an interrupted evaluation resumes. Returns the whole
-/// table (old and new lines).
+/// The provenance every row of an evaluation table carries, checked on resume: the network's
+/// [`SnNet::fingerprint`], a fingerprint of the evaluation data (every prepared image and label,
+/// in order) and the number of images.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Provenance {
+    /// [`SnNet::fingerprint`] of the evaluated network.
+    pub network: String,
+    /// [`dataset_fingerprint`] of the evaluation data.
+    pub data: String,
+    /// Images evaluated per stitch.
+    pub images: usize,
+}
+
+impl Provenance {
+    /// The provenance of evaluating `net` on `data`.
+    ///
+    /// # Errors
+    /// Data errors reading an item.
+    pub fn of<D: Dataset>(net: &SnNet, data: &Batcher<D>) -> Result<Self> {
+        Ok(Self {
+            network: net.fingerprint()?,
+            data: dataset_fingerprint(data.dataset())?,
+            images: data.dataset().len(),
+        })
+    }
+
+    /// Stamps `record` with this provenance (keys `network`, `data`, `images`).
+    pub fn stamp(&self, record: &mut StitchRecord) {
+        record
+            .extra
+            .insert("network".into(), self.network.clone().into());
+        record.extra.insert("data".into(), self.data.clone().into());
+        record.extra.insert("images".into(), self.images.into());
+    }
+
+    /// Why `record` cannot be resumed against this provenance, if it cannot.
+    fn mismatch(&self, record: &StitchRecord) -> Option<String> {
+        let field = |key: &str| record.extra.get(key);
+        let same_str = |key: &str, want: &str| field(key).and_then(|v| v.as_str()) == Some(want);
+        if !same_str("network", &self.network) {
+            return Some(format!(
+                "stitch {} was evaluated on another network (or the row has no `network` \
+                 fingerprint)",
+                record.id
+            ));
+        }
+        if !same_str("data", &self.data)
+            || field("images").and_then(serde_json::Value::as_u64) != Some(self.images as u64)
+        {
+            return Some(format!(
+                "stitch {} was evaluated on other data (another split, subset or image count)",
+                record.id
+            ));
+        }
+        None
+    }
+}
+
+/// A SHA-256 fingerprint of a dataset's prepared items (image values and labels, in order).
 ///
 /// # Errors
-/// [`Error::Checkpoint`] when the file cannot be read or appended to, and as
-/// [`evaluate_stitch`].
+/// Data errors reading an item.
+pub fn dataset_fingerprint<D: Dataset>(data: &D) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let [c, h, w] = data.shape();
+    let mut hash = Sha256::new();
+    hash.update((data.len() as u64).to_le_bytes());
+    let mut buf = vec![0f32; c * h * w];
+    for i in 0..data.len() {
+        let label = data.load(i, &mut buf)?;
+        hash.update((label as u64).to_le_bytes());
+        for v in &buf {
+            hash.update(v.to_le_bytes());
+        }
+    }
+    Ok(hash.finalize().iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Evaluates every evaluated stitch of `net` and writes one JSON line per stitch to `path`;
+/// stitches already in the file are skipped, so an interrupted evaluation resumes. Returns the
+/// whole table (old and new lines).
+///
+/// Every row records its [`Provenance`]; resuming checks that each existing row was measured
+/// on this network and this data, for a stitch the network has, and refuses otherwise
+/// ([`Error::ResumeMismatch`]: delete the file, or choose another, to start over). The file is
+/// rewritten atomically after each stitch ([`snnet_fs::write_atomic`]), so an interruption
+/// leaves a complete table.
+///
+/// # Errors
+/// [`Error::Checkpoint`] when the file cannot be read or written, [`Error::ResumeMismatch`],
+/// and as [`evaluate_stitch`].
 pub fn evaluate_all<D: Dataset>(
     net: &SnNet,
     data: &Batcher<D>,
@@ -81,30 +164,46 @@ pub fn evaluate_all<D: Dataset>(
         path: path.to_owned(),
         reason,
     };
+    let provenance = Provenance::of(net, data)?;
     let mut table = if path.exists() {
         StitchTable::read_jsonl(path).map_err(|e| file_error(e.to_string()))?
     } else {
         StitchTable::new()
     };
+    let total = net.space().evaluated().count();
+    for record in table.records() {
+        let known = record.id < net.num_stitches()
+            && net.space().evaluated().any(|s| s.id.index() == record.id);
+        let reason = if known {
+            provenance.mismatch(record)
+        } else {
+            Some(format!(
+                "stitch {} is not an evaluated stitch of this network ({} stitches)",
+                record.id,
+                net.num_stitches()
+            ))
+        };
+        if let Some(reason) = reason {
+            return Err(Error::ResumeMismatch {
+                path: path.to_owned(),
+                reason,
+            });
+        }
+    }
     let todo: Vec<StitchId> = net
         .space()
         .evaluated()
         .map(|s| s.id)
         .filter(|id| table.get(id.index()).is_none())
         .collect();
-    let total = net.space().evaluated().count();
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| file_error(e.to_string()))?;
     for id in todo {
-        let record = evaluate_stitch(net, id, data)?;
-        let line = serde_json::to_string(&record).map_err(|e| file_error(e.to_string()))?;
-        writeln!(file, "{line}").map_err(|e| file_error(e.to_string()))?;
-        file.flush().map_err(|e| file_error(e.to_string()))?;
+        let mut record = evaluate_stitch(net, id, data)?;
+        provenance.stamp(&mut record);
         table
             .insert(record.clone())
+            .map_err(|e| file_error(e.to_string()))?;
+        table
+            .write_jsonl(path)
             .map_err(|e| file_error(e.to_string()))?;
         progress(&record, table.len(), total);
     }

@@ -271,6 +271,37 @@ struct CheckpointState {
     next_epoch: usize,
     config: TrainConfig,
     logs: Vec<EpochLog>,
+    /// [`SnNet::fingerprint`] of the network the run started from.
+    #[serde(default)]
+    network: String,
+}
+
+impl CheckpointState {
+    /// Why this state cannot resume a run of `config` from the network fingerprinted `network`.
+    fn mismatch(&self, config: &TrainConfig, network: &str) -> Option<String> {
+        if self.network != network {
+            return Some(
+                "the checkpoint was trained from another network (a different --snnet or \
+                 initialisation)"
+                    .to_owned(),
+            );
+        }
+        if &self.config != config {
+            return Some("the checkpoint was trained with another recipe".to_owned());
+        }
+        if self.next_epoch == 0
+            || self.next_epoch > config.epochs
+            || self.logs.len() != self.next_epoch
+        {
+            return Some(format!(
+                "its state says epoch {} with {} epoch logs, for a run of {} epochs",
+                self.next_epoch,
+                self.logs.len(),
+                config.epochs
+            ));
+        }
+        None
+    }
 }
 
 /// Joint training of an SN-Net (or of a single anchor: an SN-Net of one anchor trains it
@@ -348,6 +379,7 @@ impl<D: Dataset> Trainer<D> {
         progress: &mut dyn FnMut(TrainEvent),
     ) -> Result<(SnNet, Vec<EpochLog>)> {
         let device = self.data.device().clone();
+        let network = net.fingerprint()?;
         let mut net = net.fork(&device).train();
         if self.config.stitch_only {
             net.anchors = net.anchors.no_grad();
@@ -367,6 +399,12 @@ impl<D: Dataset> Trainer<D> {
         if let Some(dir) = &self.checkpoint_dir
             && let Some(state) = read_state(dir)?
         {
+            if let Some(reason) = state.mismatch(&self.config, &network) {
+                return Err(Error::ResumeMismatch {
+                    path: dir.clone(),
+                    reason,
+                });
+            }
             let (n, a, s) = load_checkpoint(dir, net, optim_anchors, optim_stitch)?;
             (net, optim_anchors, optim_stitch) = (n, a, s);
             if self.config.stitch_only {
@@ -502,6 +540,7 @@ impl<D: Dataset> Trainer<D> {
                     next_epoch: epoch + 1,
                     config: self.config.clone(),
                     logs: logs.clone(),
+                    network: network.clone(),
                 };
                 save_checkpoint(dir, &net, &optim_anchors, &optim_stitch, &state)?;
             }
@@ -558,7 +597,8 @@ fn save_checkpoint(
         .save(tmp.join("optim_stitch.bpk"))
         .map_err(|e| checkpoint_error(&tmp, e))?;
     let json = serde_json::to_string_pretty(state).map_err(|e| checkpoint_error(&tmp, e))?;
-    std::fs::write(tmp.join("state.json"), json).map_err(|e| checkpoint_error(&tmp, e))?;
+    snnet_fs::write_atomic(&tmp.join("state.json"), json.as_bytes())
+        .map_err(|e| checkpoint_error(&tmp, e))?;
     let current = latest(dir);
     let old = dir.join("checkpoint.old");
     let _ = std::fs::remove_dir_all(&old);

@@ -133,9 +133,17 @@ fn killed_run_resumes_to_the_same_weights(shards: usize) {
         })
     }));
     assert!(killed.is_err());
+    // Resuming from another starting network (another --snnet) is refused, not silently mixed.
+    let other = config().init(&device).unwrap();
+    match trainer.fit(other, &mut |_| {}) {
+        Err(snnet_train::Error::ResumeMismatch { reason, .. }) => {
+            assert!(reason.contains("another network"), "{reason}");
+        }
+        other => panic!("expected ResumeMismatch, got {:?}", other.map(|_| ())),
+    }
     let mut resumed_at = None;
     let (resumed, logs_b) = trainer
-        .fit(config().init(&device).unwrap(), &mut |event| {
+        .fit(init.clone(), &mut |event| {
             if let TrainEvent::Resumed { epoch } = event {
                 resumed_at = Some(epoch);
             }
@@ -153,9 +161,7 @@ fn killed_run_resumes_to_the_same_weights(shards: usize) {
         assert!(diff <= 1e-6, "stitch {id}: max abs diff {diff}");
     }
     // A finished run resumes to nothing more.
-    let (again, _) = trainer
-        .fit(config().init(&device).unwrap(), &mut |_| {})
-        .unwrap();
+    let (again, _) = trainer.fit(init.clone(), &mut |_| {}).unwrap();
     assert_eq!(outputs(&again), b);
 }
 

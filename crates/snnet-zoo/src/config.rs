@@ -137,9 +137,22 @@ impl ModelConfig {
     /// Checks the config.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig), and
+    /// [`Error::Limit`](crate::Error::Limit) for a config over one of the [limits](crate::limits).
     pub fn validate(&self) -> Result<()> {
-        self.family_config().validate()
+        self.family_config().validate()?;
+        // Within the field limits every count fits u64; the total bounds what a build allocates.
+        let params = self.cost().total().params;
+        if params > crate::limits::MAX_PARAMS {
+            return Err(crate::Error::Limit {
+                input: "model config".to_owned(),
+                what: "the number of parameters",
+                value: params,
+                limit: crate::limits::MAX_PARAMS,
+                constant: "MAX_PARAMS",
+            });
+        }
+        Ok(())
     }
 
     /// FLOPs and parameters per part for one image.

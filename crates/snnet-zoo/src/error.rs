@@ -87,6 +87,40 @@ pub enum Error {
         /// The file's shape.
         found: Vec<usize>,
     },
+    /// Bytes that are not a decodable JPEG or PNG image.
+    #[error("{input}: not a decodable JPEG or PNG image: {reason}")]
+    Image {
+        /// The file or request the bytes came from.
+        input: String,
+        /// The decoder's reason.
+        reason: String,
+    },
+    /// An input over one of the documented limits (see [`crate::limits`]), refused before
+    /// anything is allocated for it.
+    #[error("{input}: {what} is {value}, over the limit of {limit} ({constant})")]
+    Limit {
+        /// The file or request.
+        input: String,
+        /// What was measured.
+        what: &'static str,
+        /// Its value.
+        value: u64,
+        /// The limit.
+        limit: u64,
+        /// The constant that sets the limit.
+        constant: &'static str,
+    },
+    /// A weight tensor holds NaN or infinite values (a damaged or hostile file: the model would
+    /// answer with NaN logits or silently wrong ones).
+    #[error("tensor `{key}` in {} holds {count} NaN or infinite value(s)", .path.display())]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's key (timm's naming).
+        key: String,
+        /// How many values are not finite.
+        count: usize,
+    },
     /// Reading or writing a file failed.
     #[error("{}: {source}", .path.display())]
     Io {

@@ -51,6 +51,7 @@ mod anchor;
 mod config;
 pub mod cost;
 mod error;
+pub mod limits;
 mod model;
 mod preprocess;
 mod pretrained;
@@ -66,11 +67,11 @@ pub use config::{Family, ModelConfig};
 pub use cost::{Cost, ModelCost};
 pub use error::{Error, Result};
 pub use model::Model;
-pub use preprocess::{load_image, preprocess};
+pub use preprocess::{decode_image, load_image, preprocess};
 pub use pretrained::{
     IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN_STD, Interpolation, PretrainedConfig,
 };
-pub use registry::{ModelEntry, Registry, glob_match};
+pub use registry::{MAX_NAME_LEN, ModelEntry, Registry, glob_match};
 pub use resnet::{BlockKind, ResBlock, ResNet, ResNetAnchor, ResNetConfig};
 pub use swin::{
     PatchMerging, Swin, SwinAnchor, SwinBlock, SwinConfig, SwinHead, SwinPatchEmbed, SwinStage,

@@ -6,7 +6,74 @@ use burn::tensor::{Device, Tensor, TensorData};
 use image::imageops::FilterType;
 
 use crate::error::{Error, Result};
+use crate::limits::{MAX_IMAGE_ALLOC_BYTES, MAX_IMAGE_ASPECT, MAX_IMAGE_SIDE};
 use crate::pretrained::{Interpolation, PretrainedConfig};
+
+/// Decodes JPEG or PNG bytes within the [limits](crate::limits): sides up to
+/// [`MAX_IMAGE_SIDE`], decoder allocations up to [`MAX_IMAGE_ALLOC_BYTES`] and an aspect ratio
+/// up to [`MAX_IMAGE_ASPECT`] (the resize to the model's input would otherwise blow a thin
+/// strip up to gigabytes). `input` names the source in errors.
+///
+/// # Errors
+/// [`Error::Image`] for bytes that are not a decodable JPEG or PNG, [`Error::Limit`] for an
+/// image over a limit.
+pub fn decode_image(bytes: &[u8], input: &str) -> Result<image::DynamicImage> {
+    let image_error = |reason: String| Error::Image {
+        input: input.to_owned(),
+        reason,
+    };
+    let reader = |limited: bool| -> Result<image::ImageReader<std::io::Cursor<&[u8]>>> {
+        let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|e| image_error(e.to_string()))?;
+        match reader.format() {
+            Some(image::ImageFormat::Png | image::ImageFormat::Jpeg) => {}
+            Some(f) => return Err(image_error(format!("{f:?} images are not supported"))),
+            None => return Err(image_error("unknown format".to_owned())),
+        }
+        let mut limits = image::Limits::default();
+        if limited {
+            limits.max_image_width = Some(MAX_IMAGE_SIDE);
+            limits.max_image_height = Some(MAX_IMAGE_SIDE);
+        }
+        limits.max_alloc = Some(MAX_IMAGE_ALLOC_BYTES);
+        reader.limits(limits);
+        Ok(reader)
+    };
+    // The header first: sizes are checked (and named) before the pixels are allocated.
+    let (w, h) = reader(false)?
+        .into_dimensions()
+        .map_err(|e| image_error(e.to_string()))?;
+    let limit = |what, value: u32, limit: u32, constant| Error::Limit {
+        input: input.to_owned(),
+        what,
+        value: u64::from(value),
+        limit: u64::from(limit),
+        constant,
+    };
+    if w > MAX_IMAGE_SIDE {
+        return Err(limit("the width", w, MAX_IMAGE_SIDE, "MAX_IMAGE_SIDE"));
+    }
+    if h > MAX_IMAGE_SIDE {
+        return Err(limit("the height", h, MAX_IMAGE_SIDE, "MAX_IMAGE_SIDE"));
+    }
+    let (short, long) = (w.min(h).max(1), w.max(h));
+    if long / short > MAX_IMAGE_ASPECT {
+        return Err(limit(
+            "the aspect ratio",
+            long / short,
+            MAX_IMAGE_ASPECT,
+            "MAX_IMAGE_ASPECT",
+        ));
+    }
+    reader(true)?.decode().map_err(|e| match e {
+        image::ImageError::Limits(l) => image_error(format!(
+            "{l} (limits: MAX_IMAGE_SIDE {MAX_IMAGE_SIDE}, MAX_IMAGE_ALLOC_BYTES \
+             {MAX_IMAGE_ALLOC_BYTES})"
+        )),
+        other => image_error(other.to_string()),
+    })
+}
 
 /// Loads an image file (JPEG or PNG) and prepares it as timm's eval transform does: resize so
 /// that the crop is `crop_pct` of the resized image (the shorter side for square inputs),
@@ -19,25 +86,24 @@ use crate::pretrained::{Interpolation, PretrainedConfig};
 /// Returns `[1, channels, height, width]`.
 ///
 /// # Errors
-/// [`Error::Io`] when the file cannot be read, [`Error::InputShape`] when it is not a decodable
-/// image, [`Error::InvalidConfig`] for a config with other than 1 or 3 channels.
+/// [`Error::Io`] when the file cannot be read, as [`decode_image`] for bytes that are not a
+/// decodable image or an image over a limit, [`Error::InvalidConfig`] for a config with other
+/// than 1 or 3 channels.
 pub fn load_image(path: &Path, config: &PretrainedConfig, device: &Device) -> Result<Tensor<4>> {
     config.validate()?;
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
     })?;
-    let image = image::load_from_memory(&bytes).map_err(|e| Error::InputShape {
-        expected: format!("a JPEG or PNG image ({}: {e})", path.display()),
-        found: Vec::new(),
-    })?;
+    let image = decode_image(&bytes, &path.display().to_string())?;
     preprocess(&image, config, device)
 }
 
 /// Prepares a decoded image; see [`load_image`].
 ///
 /// # Errors
-/// [`Error::InvalidConfig`] for a config with other than 1 or 3 channels.
+/// [`Error::InvalidConfig`] for a config with other than 1 or 3 channels, [`Error::Limit`] for
+/// an image whose aspect ratio exceeds [`MAX_IMAGE_ASPECT`] (its resize would be huge).
 pub fn preprocess(
     image: &image::DynamicImage,
     config: &PretrainedConfig,
@@ -58,6 +124,15 @@ pub fn preprocess(
     #[allow(clippy::cast_precision_loss)]
     let scaled = |size: usize| (size as f32 / config.crop_pct).floor() as u32;
     let (iw, ih) = (image.width().max(1), image.height().max(1));
+    if iw.max(ih) / iw.min(ih) > MAX_IMAGE_ASPECT {
+        return Err(Error::Limit {
+            input: "image".to_owned(),
+            what: "the aspect ratio",
+            value: u64::from(iw.max(ih) / iw.min(ih)),
+            limit: u64::from(MAX_IMAGE_ASPECT),
+            constant: "MAX_IMAGE_ASPECT",
+        });
+    }
     let (rw, rh) = if h == w {
         // Shorter side to the scale size, aspect kept (torchvision Resize(int)).
         let s = scaled(h);
@@ -125,6 +200,51 @@ mod tests {
         assert!((v[2 * 32 * 32 + 31] - (1.0 - 0.406) / 0.225).abs() < 1e-3);
     }
 
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let img = image::GrayImage::from_pixel(width, height, image::Luma([7]));
+        let mut bytes = Vec::new();
+        image::DynamicImage::ImageLuma8(img)
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .unwrap();
+        bytes
+    }
+
+    #[test]
+    fn thin_strips_and_huge_images_are_refused_before_decoding() {
+        // A 1 × 65,535 PNG is a few hundred bytes; its resize to 224 would take 12 GB.
+        let strip = png(1, 65_535);
+        assert!(strip.len() < 100_000, "{}", strip.len());
+        let limit = |bytes: &[u8]| match decode_image(bytes, "strip.png") {
+            Err(Error::Limit {
+                constant, value, ..
+            }) => (constant, value),
+            other => panic!("expected a limit, got {other:?}"),
+        };
+        assert_eq!(limit(&strip), ("MAX_IMAGE_SIDE", 65_535));
+        // Within the side limit, the aspect ratio still stops it.
+        assert_eq!(limit(&png(1, 16_000)), ("MAX_IMAGE_ASPECT", 16_000));
+        // A header claiming 20,000 × 20,000 pixels: refused by its size, not by allocating.
+        let mut big = png(2, 2);
+        // IHDR's width and height sit at bytes 16..24 (big-endian); the CRC is not checked
+        // before the limit, and a wrong CRC would be an error too — either way not a panic.
+        big[16..20].copy_from_slice(&20_000u32.to_be_bytes());
+        big[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+        let err = decode_image(&big, "big.png").unwrap_err();
+        assert!(
+            matches!(err, Error::Limit { .. } | Error::Image { .. }),
+            "{err}"
+        );
+        // A sane panorama passes.
+        let wide = decode_image(&png(640, 100), "wide.png").unwrap();
+        assert_eq!((wide.width(), wide.height()), (640, 100));
+        let config = PretrainedConfig::imagenet([3, 32, 32], 10);
+        let t = preprocess(&wide, &config, &Device::default()).unwrap();
+        assert_eq!(t.dims(), [1, 3, 32, 32]);
+    }
+
     #[test]
     fn bad_images_are_errors() {
         let dir = tempfile::tempdir().unwrap();
@@ -132,10 +252,17 @@ mod tests {
         std::fs::write(&path, b"not an image").unwrap();
         let config = PretrainedConfig::imagenet([3, 32, 32], 10);
         let device = Device::default();
-        assert!(matches!(
-            load_image(&path, &config, &device),
-            Err(Error::InputShape { .. })
-        ));
+        let err = load_image(&path, &config, &device).unwrap_err();
+        assert!(matches!(err, Error::Image { .. }), "{err}");
+        assert!(
+            err.to_string().contains("not a decodable JPEG or PNG"),
+            "{err}"
+        );
+        // A GIF decodes with the `image` crate's defaults but is not what we accept.
+        let gif = dir.path().join("x.gif");
+        std::fs::write(&gif, b"GIF89a\x01\x00\x01\x00\x00\x00\x00;").unwrap();
+        let err = load_image(&gif, &config, &device).unwrap_err();
+        assert!(err.to_string().contains("not supported"), "{err}");
         let missing = dir.path().join("missing.png");
         assert!(matches!(
             load_image(&missing, &config, &device),

@@ -15,6 +15,9 @@ use crate::model::Model;
 use crate::pretrained::PretrainedConfig;
 use crate::weights::LoadReport;
 
+/// Longest model name a registry accepts, in bytes.
+pub const MAX_NAME_LEN: usize = 128;
+
 /// One model of the registry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelEntry {
@@ -137,7 +140,41 @@ impl Registry {
     /// [`Error::InvalidConfig`].
     pub fn add(&mut self, entry: ModelEntry) -> Result<()> {
         entry.validate()?;
+        self.check_new_name(&entry.name, Path::new(""))?;
         self.entries.insert(entry.name.clone(), entry);
+        Ok(())
+    }
+
+    /// A name may be added once: redefining a model (a built-in one above all) would silently
+    /// change what the name means; names must be printable and at most [`MAX_NAME_LEN`] bytes.
+    fn check_new_name(&self, name: &str, path: &Path) -> Result<()> {
+        let bad = |reason: String| Error::InvalidConfig {
+            family: "model",
+            reason: format!(
+                "{}name {:?}: {reason}",
+                if path.as_os_str().is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", path.display())
+                },
+                name.chars().take(MAX_NAME_LEN).collect::<String>()
+            ),
+        };
+        if name.is_empty() || name.len() > MAX_NAME_LEN {
+            return Err(bad(format!("names have 1 to {MAX_NAME_LEN} bytes")));
+        }
+        if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(bad(
+                "names may not hold whitespace or control characters".into()
+            ));
+        }
+        if self.entries.contains_key(name) {
+            return Err(bad(
+                "a model of this name is already defined (built in or from an earlier file); \
+                 choose another name"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 
@@ -170,8 +207,20 @@ impl Registry {
                 path: path.to_owned(),
                 source,
             })?;
+        let mut seen = std::collections::BTreeSet::new();
         for entry in &entries {
             entry.validate()?;
+            self.check_new_name(&entry.name, path)?;
+            if !seen.insert(entry.name.as_str()) {
+                return Err(Error::InvalidConfig {
+                    family: "model",
+                    reason: format!(
+                        "{}: the name {:?} is defined twice",
+                        path.display(),
+                        entry.name
+                    ),
+                });
+            }
         }
         let names = entries.iter().map(|e| e.name.clone()).collect();
         for entry in entries {
@@ -316,5 +365,44 @@ mod tests {
             registry.add_json_str(&typo),
             Err(Error::Json { .. })
         ));
+    }
+
+    #[test]
+    fn names_cannot_be_redefined_or_hold_control_characters() {
+        let model = |name: &str| {
+            format!(
+                r#"{{"name": "{name}", "config": {{"family": "vit", "img_size": [28, 28],
+                "patch_size": [4, 4], "in_chans": 1, "num_classes": 10, "embed_dim": 64,
+                "depth": 2, "num_heads": 2, "mlp_hidden": 128}}}}"#
+            )
+        };
+        let mut registry = Registry::builtin();
+        let before = registry.get("deit_tiny_patch16_224").unwrap().clone();
+        let err = registry
+            .add_json_str(&model("deit_tiny_patch16_224"))
+            .unwrap_err();
+        assert!(err.to_string().contains("already defined"), "{err}");
+        assert_eq!(registry.get("deit_tiny_patch16_224").unwrap(), &before);
+        let twice = format!("[{}, {}]", model("mine"), model("mine"));
+        assert!(
+            registry
+                .add_json_str(&twice)
+                .unwrap_err()
+                .to_string()
+                .contains("twice")
+        );
+        assert!(
+            registry.get("mine").is_err(),
+            "nothing is added from a bad document"
+        );
+        let escape = model("evil\\u001b[2J");
+        let err = registry.add_json_str(&escape).unwrap_err();
+        assert!(err.to_string().contains("control"), "{err}");
+        assert!(
+            !err.to_string().contains('\u{1b}'),
+            "the name is printed escaped: {err}"
+        );
+        registry.add_json_str(&model("mine")).unwrap();
+        assert!(registry.add_json_str(&model("mine")).is_err());
     }
 }

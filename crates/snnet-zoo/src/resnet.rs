@@ -153,6 +153,54 @@ impl ResNetConfig {
         if self.layers.contains(&0) || self.channels.contains(&0) || self.stem_width == 0 {
             return invalid("every stage needs blocks and channels".to_owned());
         }
+        use crate::limits::{self, check};
+        check(
+            "resnet",
+            "depth",
+            self.layers.iter().fold(0usize, |a, &l| a.saturating_add(l)),
+            limits::MAX_DEPTH,
+            "MAX_DEPTH",
+        )?;
+        for &c in &self.channels {
+            // Bottleneck blocks widen by 4.
+            check(
+                "resnet",
+                "a stage's width",
+                c.saturating_mul(4),
+                limits::MAX_WIDTH,
+                "MAX_WIDTH",
+            )?;
+        }
+        check(
+            "resnet",
+            "stem_width",
+            self.stem_width,
+            limits::MAX_WIDTH,
+            "MAX_WIDTH",
+        )?;
+        check(
+            "resnet",
+            "in_chans",
+            self.in_chans,
+            limits::MAX_IN_CHANS,
+            "MAX_IN_CHANS",
+        )?;
+        check(
+            "resnet",
+            "num_classes",
+            self.num_classes,
+            limits::MAX_CLASSES,
+            "MAX_CLASSES",
+        )?;
+        for side in self.img_size {
+            check(
+                "resnet",
+                "img_size",
+                side,
+                limits::MAX_MODEL_IMAGE_SIDE,
+                "MAX_MODEL_IMAGE_SIDE",
+            )?;
+        }
         if self.in_chans == 0 || self.img_size.iter().any(|&s| s < 32) {
             return invalid(format!(
                 "in_chans must be positive and img_size at least 32×32, got {:?}",

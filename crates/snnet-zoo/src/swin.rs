@@ -190,6 +190,99 @@ impl SwinConfig {
         if self.depths.contains(&0) || self.num_heads.contains(&0) {
             return invalid("every stage needs blocks and heads".into());
         }
+        use crate::limits::{self, check};
+        check(
+            "swin",
+            "the number of stages",
+            self.depths.len(),
+            limits::MAX_STAGES,
+            "MAX_STAGES",
+        )?;
+        for &d in &self.depths {
+            check("swin", "a stage's depth", d, limits::MAX_DEPTH, "MAX_DEPTH")?;
+        }
+        check(
+            "swin",
+            "depth",
+            self.depths.iter().sum(),
+            limits::MAX_DEPTH,
+            "MAX_DEPTH",
+        )?;
+        check(
+            "swin",
+            "patch_size",
+            self.patch_size,
+            limits::MAX_MODEL_IMAGE_SIDE,
+            "MAX_MODEL_IMAGE_SIDE",
+        )?;
+        check(
+            "swin",
+            "window_size",
+            self.window_size,
+            limits::MAX_MODEL_IMAGE_SIDE,
+            "MAX_MODEL_IMAGE_SIDE",
+        )?;
+        // The last stage is the widest (embed_dim · 2^(stages − 1)); stages ≤ 8 keeps the shift
+        // in range.
+        let widest = self
+            .embed_dim
+            .checked_shl((self.depths.len() - 1) as u32)
+            .unwrap_or(usize::MAX);
+        check(
+            "swin",
+            "embed_dim · 2^(stages − 1)",
+            widest,
+            limits::MAX_WIDTH,
+            "MAX_WIDTH",
+        )?;
+        check(
+            "swin",
+            "in_chans",
+            self.in_chans,
+            limits::MAX_IN_CHANS,
+            "MAX_IN_CHANS",
+        )?;
+        check(
+            "swin",
+            "num_classes",
+            self.num_classes,
+            limits::MAX_CLASSES,
+            "MAX_CLASSES",
+        )?;
+        for side in self.img_size {
+            check(
+                "swin",
+                "img_size",
+                side,
+                limits::MAX_MODEL_IMAGE_SIDE,
+                "MAX_MODEL_IMAGE_SIDE",
+            )?;
+        }
+        if !(self.mlp_ratio.is_finite() && self.mlp_ratio > 0.0) {
+            return invalid(format!(
+                "mlp_ratio must be positive, got {}",
+                self.mlp_ratio
+            ));
+        }
+        #[allow(
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss,
+            clippy::cast_precision_loss
+        )]
+        let hidden = |dim: usize| (dim as f64 * self.mlp_ratio) as usize;
+        if hidden(self.embed_dim) == 0 {
+            return invalid(format!(
+                "mlp_ratio {} gives stage 0 an MLP hidden width of 0",
+                self.mlp_ratio
+            ));
+        }
+        check(
+            "swin",
+            "the MLP hidden width",
+            hidden(widest),
+            limits::MAX_HIDDEN,
+            "MAX_HIDDEN",
+        )?;
         if self.embed_dim == 0
             || self.patch_size == 0
             || self.window_size == 0
@@ -206,6 +299,15 @@ impl SwinConfig {
         }
         let last = self.depths.len() - 1;
         let scale = self.patch_size << last;
+        let stage0_tokens =
+            (self.img_size[0] / self.patch_size) * (self.img_size[1] / self.patch_size);
+        check(
+            "swin",
+            "the number of stage-1 tokens",
+            stage0_tokens,
+            limits::MAX_TOKENS,
+            "MAX_TOKENS",
+        )?;
         if self
             .img_size
             .iter()

@@ -231,6 +231,45 @@ impl VitConfig {
         if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
             return invalid(format!("{name} must be positive"));
         }
+        use crate::limits::{self, check};
+        check("vit", "depth", self.depth, limits::MAX_DEPTH, "MAX_DEPTH")?;
+        check(
+            "vit",
+            "embed_dim",
+            self.embed_dim,
+            limits::MAX_WIDTH,
+            "MAX_WIDTH",
+        )?;
+        check(
+            "vit",
+            "mlp_hidden",
+            self.mlp_hidden,
+            limits::MAX_HIDDEN,
+            "MAX_HIDDEN",
+        )?;
+        check(
+            "vit",
+            "in_chans",
+            self.in_chans,
+            limits::MAX_IN_CHANS,
+            "MAX_IN_CHANS",
+        )?;
+        check(
+            "vit",
+            "num_classes",
+            self.num_classes,
+            limits::MAX_CLASSES,
+            "MAX_CLASSES",
+        )?;
+        for side in self.img_size {
+            check(
+                "vit",
+                "img_size",
+                side,
+                limits::MAX_MODEL_IMAGE_SIDE,
+                "MAX_MODEL_IMAGE_SIDE",
+            )?;
+        }
         if !self.embed_dim.is_multiple_of(self.num_heads) {
             return invalid(format!(
                 "embed_dim {} is not divisible by num_heads {}",
@@ -247,6 +286,15 @@ impl VitConfig {
                 ));
             }
         }
+        let grid =
+            (self.img_size[0] / self.patch_size[0]) * (self.img_size[1] / self.patch_size[1]);
+        check(
+            "vit",
+            "the number of tokens",
+            grid + 2,
+            limits::MAX_TOKENS,
+            "MAX_TOKENS",
+        )?;
         if self.distilled && !self.class_token {
             return invalid("a distilled model needs a class token".to_owned());
         }

@@ -7,7 +7,7 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::store::{
     ApplyError, ApplyResult, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter, PytorchStore,
     SafetensorsStore,
@@ -156,7 +156,48 @@ where
     };
     let report = check(result, path, format, top_level_key)?;
     // Loaded tensors keep the file's dtype (f64 or f16 checkpoints); the models run in f32.
-    Ok((model.map(&mut CastF32), report))
+    let model = model.map(&mut CastF32);
+    let mut finite = FiniteCheck::default();
+    model.visit(&mut finite);
+    if let Some((key, count)) = finite.first_bad {
+        return Err(Error::NonFinite {
+            path: path.to_owned(),
+            key: timm_key(&key),
+            count,
+        });
+    }
+    Ok((model, report))
+}
+
+/// Finds the first float parameter holding NaN or infinite values, by module path.
+#[derive(Default)]
+struct FiniteCheck {
+    path: Vec<String>,
+    first_bad: Option<(String, usize)>,
+}
+
+impl ModuleVisitor for FiniteCheck {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_owned());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if self.first_bad.is_some() {
+            return;
+        }
+        let data = param.val().into_data();
+        let count = match data.as_slice::<f32>() {
+            Ok(values) => values.iter().filter(|v| !v.is_finite()).count(),
+            Err(_) => data.iter::<f64>().filter(|v: &f64| !v.is_finite()).count(),
+        };
+        if count > 0 {
+            self.first_bad = Some((self.path.join("."), count));
+        }
+    }
 }
 
 /// Casts every float parameter to `f32`.

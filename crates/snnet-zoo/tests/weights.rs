@@ -86,6 +86,38 @@ fn unexpected_keys_are_reported_not_dropped_silently() {
 }
 
 #[test]
+fn non_finite_weights_are_refused_naming_the_tensor() {
+    let dir = tempfile::tempdir().unwrap();
+    for (bad, key) in [
+        (f32::NAN, "blocks.1.mlp.fc2.weight"),
+        (f32::INFINITY, "norm.bias"),
+    ] {
+        let mut tensors = weights("deit_reduced");
+        let data = tensors.remove(key).unwrap();
+        let shape = data.shape().to_vec();
+        let mut values = data.try_to_vec::<f32>().unwrap();
+        values[1] = bad;
+        values[2] = -bad;
+        tensors.insert(key.into(), burn::tensor::TensorData::new(values, shape));
+        let path = dir.path().join("nonfinite.safetensors");
+        write_tensors(&path, &tensors).unwrap();
+        match load("deit_reduced", &path) {
+            Err(e @ Error::NonFinite { .. }) => {
+                let Error::NonFinite {
+                    key: found, count, ..
+                } = &e
+                else {
+                    unreachable!()
+                };
+                assert_eq!((found.as_str(), *count), (key, 2), "{e}");
+                assert!(e.to_string().contains(key), "{e}");
+            }
+            other => panic!("expected NonFinite for {key}, got {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn missing_tensors_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let mut tensors = weights("deit_reduced");

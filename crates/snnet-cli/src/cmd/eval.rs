@@ -6,13 +6,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 use snnet_core::SnNet;
-use snnet_core::burn::tensor::Device;
 use snnet_core::select::StitchTable;
 use snnet_train::pipeline::evaluate;
 use snnet_train::plot::plot_accuracy_vs_flops;
 
 use crate::common::CliError;
-use crate::common::args::DataArgs;
+use crate::common::args::{DataArgs, DeviceArgs};
 use crate::common::format::Progress;
 
 #[derive(Debug, Args)]
@@ -22,9 +21,15 @@ pub(crate) struct EvalArgs {
     snnet: PathBuf,
     #[command(flatten)]
     data: DataArgs,
-    /// JSON Lines output (resumes: ids already in the file are skipped).
+    /// JSON Lines output. An existing file resumes (its stitches are skipped) when its rows were
+    /// measured on this network and these test images; otherwise it is an error.
     #[arg(long, value_name = "FILE.jsonl")]
     output: PathBuf,
+    /// Start over: replace an existing --output instead of resuming it.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    device: DeviceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -45,8 +50,19 @@ pub(crate) struct PlotArgs {
 
 /// `snnet eval`: every stitch on the test split.
 pub(crate) fn eval(args: &EvalArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let device = Device::default();
+    let device = args.device.device()?;
     let (net, _) = SnNet::load(&args.snnet, &device)?;
+    if args.force {
+        match std::fs::remove_file(&args.output) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(CliError::Usage(format!(
+                    "--force: cannot remove {}: {e}",
+                    args.output.display()
+                )));
+            }
+            _ => {}
+        }
+    }
     let table = evaluate(
         &net,
         &args.data.config(),

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use snnet_core::StitchId;
-use snnet_core::burn::tensor::Device;
 use snnet_train::pipeline::{self, Preset, RunConfig};
 
+use crate::common::args::DeviceArgs;
 use crate::common::format::{Progress, human, parse_count};
 use crate::common::{CliError, Format};
 
@@ -53,6 +53,8 @@ pub(crate) struct RunArgs {
     /// (the full preset always pretrains).
     #[arg(long)]
     pretrain: bool,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// Output format of the final summary.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -71,7 +73,8 @@ pub(crate) fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> 
         config
     };
     let dir = &args.out;
-    let outcome = pipeline::run(&config, dir, &Device::default(), &mut Progress::default())?;
+    let device = args.device.device()?;
+    let outcome = pipeline::run(&config, dir, &device, &mut Progress::default())?;
     let summary = &outcome.summary;
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string(summary)?)?,

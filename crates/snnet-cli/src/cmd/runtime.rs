@@ -13,6 +13,7 @@ use snnet_core::{SnNet, StitchId};
 use snnet_runtime::{Objective, ProfilerConfig, Runtime, Server, ServerConfig};
 
 use crate::common::CliError;
+use crate::common::args::DeviceArgs;
 use crate::common::format::{human, parse_count, progress_bar};
 use crate::common::io::read_labels;
 
@@ -21,9 +22,8 @@ pub(crate) struct ProfileArgs {
     /// The SN-Net checkpoint (from `snnet init` or `snnet train`).
     #[arg(long, value_name = "FILE")]
     snnet: PathBuf,
-    /// The device to measure on: `cpu` (Burn's Flex backend).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// Images per forward.
     #[arg(long, default_value_t = 1)]
     batch: usize,
@@ -91,21 +91,11 @@ pub(crate) struct ServeArgs {
     /// Forwards that may run at the same time.
     #[arg(long, default_value_t = 1)]
     workers: usize,
-    /// The device to serve on: `cpu` (Burn's Flex backend).
-    #[arg(long, default_value = "cpu")]
-    device: String,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// Accept latency budgets against a profile measured on another machine or batch size.
     #[arg(long)]
     allow_foreign_profile: bool,
-}
-
-fn device(name: &str) -> Result<Device, CliError> {
-    match name {
-        "cpu" | "flex" => Ok(Device::default()),
-        other => Err(CliError::Usage(format!(
-            "unknown device `{other}`: only `cpu` (Flex) for now"
-        ))),
-    }
 }
 
 fn load(path: &Path, device: &Device) -> Result<SnNet, CliError> {
@@ -121,7 +111,7 @@ fn read_table(path: &Path) -> Result<StitchTable, CliError> {
 
 /// `snnet profile`.
 pub(crate) fn profile(args: &ProfileArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let device = device(&args.device)?;
+    let device = args.device.device()?;
     let net = load(&args.snnet, &device)?;
     let eval = args.table.as_deref().map(read_table).transpose()?;
     let ids = args
@@ -186,7 +176,7 @@ pub(crate) fn profile(args: &ProfileArgs, out: &mut impl Write) -> Result<(), Cl
 
 /// `snnet serve`.
 pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let device = device(&args.device)?;
+    let device = args.device.device()?;
     let net = load(&args.snnet, &device)?;
     let table = read_table(&args.table)?;
     let o = &args.objective;

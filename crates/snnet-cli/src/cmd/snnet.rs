@@ -14,7 +14,7 @@ use snnet_core::zoo::tensor_io::write_tensors;
 use snnet_core::{Init, LoraConfig, LsOptions, LsProgress, SnNet, SnNetConfig, StitchId};
 use snnet_train::fashion_mnist;
 
-use crate::common::args::{CostArgs, ForwardArgs, SpaceFlags, ZooArgs};
+use crate::common::args::{CostArgs, DeviceArgs, ForwardArgs, SpaceFlags, ZooArgs};
 use crate::common::format::{human, progress_bar};
 use crate::common::io::{print_top5, read_input, read_labels, space_json};
 use crate::common::{CliError, Format};
@@ -77,7 +77,7 @@ pub(crate) enum DatasetName {
 }
 
 #[derive(Debug, Args)]
-#[group(id = "source", required = true, multiple = false)]
+#[group(id = "source", required = false, multiple = false)]
 pub(crate) struct SourceArgs {
     /// A folder of images (JPEG/PNG, searched recursively, sorted by path), preprocessed with
     /// the first anchor's pretrained config.
@@ -97,10 +97,22 @@ pub(crate) struct InitArgs {
     #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
     anchors: Vec<String>,
     /// Each anchor's timm weights (.safetensors or .pth), in the same order.
-    #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required_unless_present = "random_weights",
+        num_args = 1..
+    )]
     weights: Vec<PathBuf>,
+    /// Build the anchors with random weights (seeded by `--seed`) instead of loading them: an
+    /// SN-Net with the right shapes and costs for latency profiling (`snnet profile`) before any
+    /// weights are at hand. Its accuracy is meaningless; requires `--init kaiming`.
+    #[arg(long, conflicts_with = "weights")]
+    random_weights: bool,
     #[command(flatten)]
     source: SourceArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// The dataset's folder (default: where the Debian package installs it).
     #[arg(long, value_name = "DIR", requires = "dataset")]
     data: Option<PathBuf>,
@@ -129,18 +141,32 @@ pub(crate) struct InitArgs {
     output: PathBuf,
 }
 
-/// Image files under `dir`, recursively, sorted.
+/// Most directory entries [`image_files`] walks before giving up (a guard against a huge tree).
+const MAX_WALKED_ENTRIES: usize = 1_000_000;
+
+/// Image files under `dir`, recursively, sorted. Symlinked folders are not entered (a link to
+/// an ancestor would loop); symlinked files are kept.
 fn image_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_owned()];
+    let mut walked = 0usize;
     while let Some(d) = stack.pop() {
         let entries = std::fs::read_dir(&d)
             .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", d.display())))?;
         for entry in entries {
-            let path = entry
-                .map_err(|e| CliError::Usage(format!("cannot read {}: {e}", d.display())))?
-                .path();
-            if path.is_dir() {
+            walked += 1;
+            if walked > MAX_WALKED_ENTRIES {
+                return Err(CliError::Usage(format!(
+                    "{}: more than {MAX_WALKED_ENTRIES} entries under the image folder; \
+                     point --input at a smaller folder",
+                    dir.display()
+                )));
+            }
+            let entry =
+                entry.map_err(|e| CliError::Usage(format!("cannot read {}: {e}", d.display())))?;
+            let path = entry.path();
+            let is_real_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if is_real_dir {
                 stack.push(path);
             } else if path
                 .extension()
@@ -157,7 +183,30 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>, CliError> {
 
 /// `snnet init`: build the SN-Net from pretrained anchors and initialise its stitching layers.
 pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError> {
-    if args.weights.len() != args.anchors.len() {
+    let has_source = args.source.images.is_some()
+        || args.source.dataset.is_some()
+        || args.source.input.is_some();
+    if args.init == InitKind::Ls && !has_source {
+        return Err(CliError::Usage(
+            "the least-squares init needs images: give --images DIR, --dataset NAME or --input \
+             FILE (or --init kaiming)"
+                .to_owned(),
+        ));
+    }
+    if args.init == InitKind::Kaiming && has_source {
+        return Err(CliError::Usage(
+            "--images, --dataset and --input feed the least-squares init only; drop them with \
+             --init kaiming"
+                .to_owned(),
+        ));
+    }
+    if args.random_weights && args.init != InitKind::Kaiming {
+        return Err(CliError::Usage(
+            "--random-weights needs --init kaiming (least squares on random anchors fits noise)"
+                .to_owned(),
+        ));
+    }
+    if !args.random_weights && args.weights.len() != args.anchors.len() {
         return Err(CliError::Usage(format!(
             "{} anchors but {} weight files",
             args.anchors.len(),
@@ -171,14 +220,22 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
     let config = SnNetConfig::from_registry(&registry, &args.anchors, args.space.config())?
         .with_reference_compat(args.reference_compat)
         .with_lora(args.lora_rank.map(LoraConfig::new));
-    let device = Device::default();
+    let device = args.device.device()?;
     let started = Instant::now();
-    let (mut net, reports) = SnNet::from_pretrained_with(
-        config.clone(),
-        &args.weights,
-        Init::Kaiming { seed: args.seed },
-        &device,
-    )?;
+    let (mut net, reports) = if args.random_weights {
+        device.seed(args.seed);
+        (
+            config.init_with(Init::Kaiming { seed: args.seed }, &device)?,
+            Vec::new(),
+        )
+    } else {
+        SnNet::from_pretrained_with(
+            config.clone(),
+            &args.weights,
+            Init::Kaiming { seed: args.seed },
+            &device,
+        )?
+    };
     for ((entry, weights), report) in config.anchors.iter().zip(&args.weights).zip(&reports) {
         if !report.unexpected.is_empty() {
             eprintln!(
@@ -295,7 +352,7 @@ pub(crate) fn forward(
     args: &ForwardArgs,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
-    let device = Device::default();
+    let device = args.device.device()?;
     let (net, _) = SnNet::load(path, &device)?;
     let id = StitchId(stitch);
     let description = net.space().display(id)?.to_string();

@@ -6,12 +6,11 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use snnet_core::SnNet;
-use snnet_core::burn::tensor::Device;
 use snnet_train::pipeline::{pretrain_anchor, train_joint};
 use snnet_train::train::{Distill, Sampling, TrainConfig};
 
 use crate::common::CliError;
-use crate::common::args::{DataArgs, ZooArgs};
+use crate::common::args::{DataArgs, DeviceArgs, ZooArgs};
 use crate::common::format::Progress;
 
 /// The training recipe's options.
@@ -62,6 +61,8 @@ pub(crate) struct PretrainArgs {
     model: String,
     #[command(flatten)]
     data: DataArgs,
+    #[command(flatten)]
+    device: DeviceArgs,
     #[command(flatten)]
     recipe: RecipeArgs,
     #[command(flatten)]
@@ -150,6 +151,8 @@ pub(crate) struct TrainArgs {
     #[command(flatten)]
     data: DataArgs,
     #[command(flatten)]
+    device: DeviceArgs,
+    #[command(flatten)]
     recipe: RecipeArgs,
     #[command(flatten)]
     joint: JointArgs,
@@ -177,7 +180,7 @@ pub(crate) fn pretrain(args: &PretrainArgs, out: &mut impl Write) -> Result<(), 
         &args.data.config(),
         &args.recipe.config(),
         &args.output,
-        &Device::default(),
+        &args.device.device()?,
         &mut Progress::default(),
     )?;
     if let Some(last) = logs.last() {
@@ -195,7 +198,7 @@ pub(crate) fn pretrain(args: &PretrainArgs, out: &mut impl Write) -> Result<(), 
 
 /// `snnet train`: joint training of every stitch.
 pub(crate) fn train(args: &TrainArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let device = Device::default();
+    let device = args.device.device()?;
     let teacher = match (&args.teacher, &args.teacher_weights) {
         (Some(name), Some(weights)) => {
             let entry = args.zoo.registry()?.get(name)?.clone();

@@ -5,7 +5,6 @@ use std::io::Write;
 use std::path::Path;
 
 use clap::Args;
-use snnet_core::burn::tensor::Device;
 use snnet_core::zoo::tensor_io::write_tensors;
 use snnet_core::zoo::{Activation, Anchor, ModelEntry, load_image};
 
@@ -127,7 +126,7 @@ pub(crate) fn forward(
 ) -> Result<(), CliError> {
     let registry = args.zoo.registry()?;
     let entry = registry.get(model)?;
-    let device = Device::default();
+    let device = args.device.device()?;
     let (model, report) = entry.load(weights, &device)?;
     if !report.unexpected.is_empty() {
         eprintln!(

@@ -9,6 +9,23 @@ use snnet_train::fashion_mnist::{self, DataConfig};
 
 use super::{CliError, Format};
 
+/// The device flag of every verb that runs a network.
+#[derive(Debug, Args, Default, Clone)]
+pub(crate) struct DeviceArgs {
+    /// Where to run: cpu (Flex, the default), ndarray, wgpu, wgpu:N, cuda, cuda:N, tch, tch:cpu or
+    /// tch:cuda:N. Backends other than cpu need their cargo feature at build time (see the
+    /// README's Backends section); a device whose backend is missing is a clear error.
+    #[arg(long, default_value = "cpu", value_name = "DEVICE")]
+    pub(crate) device: snnet_core::DeviceSpec,
+}
+
+impl DeviceArgs {
+    /// The device, or an error naming the cargo feature this build lacks.
+    pub(crate) fn device(&self) -> Result<snnet_core::burn::tensor::Device, CliError> {
+        Ok(self.device.device()?)
+    }
+}
+
 /// Registry options shared by the verbs that name models.
 #[derive(Debug, Args, Default)]
 pub(crate) struct ZooArgs {
@@ -140,6 +157,8 @@ pub(crate) struct CostArgs {
 /// --stitch) on a tensor file or an image.
 #[derive(Debug, Args)]
 pub(crate) struct ForwardArgs {
+    #[command(flatten)]
+    pub(crate) device: DeviceArgs,
     /// The model (timm name or a --model-config name).
     #[arg(
         long,

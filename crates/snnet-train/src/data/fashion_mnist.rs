@@ -40,9 +40,40 @@ const MISSING_HINT: &str = "install Debian's package with `apt-get install datas
      IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and \
      t10k-labels-idx1-ubyte (each gzipped as `.gz` or not)";
 
+const MISSING_OWN_HINT: &str = "the folder must hold the four IDX files train-images-idx3-ubyte, \
+     train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (each gzipped as \
+     `.gz` or not); without --data, Debian's package dataset-fashion-mnist is read";
+
 const CORRUPT_HINT: &str = "the file is damaged: reinstall Debian's package with \
      `apt-get install --reinstall dataset-fashion-mnist`, or pass `--data DIR` with intact \
      copies of the four IDX files";
+
+const CORRUPT_OWN_HINT: &str = "this is not an intact Fashion-MNIST IDX file: replace it with an \
+     intact copy";
+
+/// Whether `dir` is where Debian's package installs the files (the hints differ: a user's own
+/// folder is not fixed by reinstalling a package).
+fn is_package_dir(dir: &Path) -> bool {
+    dir == Path::new(DEFAULT_DIR)
+}
+
+fn missing_hint(dir: &Path) -> String {
+    if is_package_dir(dir) {
+        MISSING_HINT
+    } else {
+        MISSING_OWN_HINT
+    }
+    .to_owned()
+}
+
+fn corrupt_hint(dir: &Path) -> String {
+    if is_package_dir(dir) {
+        CORRUPT_HINT
+    } else {
+        CORRUPT_OWN_HINT
+    }
+    .to_owned()
+}
 
 /// Which half of the dataset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -88,9 +119,10 @@ impl FashionMnist {
     /// images and the labels (see [`Split::stems`]). Prepared by [`Transform::fashion_mnist`].
     ///
     /// # Errors
-    /// [`Error::Dataset`] whose message says how to install Debian's package (or pass
-    /// `--data DIR`) when a file is missing, and to reinstall it when a file is corrupt: not
-    /// IDX, truncated, of the wrong shape, or with labels past 9.
+    /// [`Error::Dataset`] when a file is missing or corrupt (not IDX, truncated, of the wrong
+    /// shape, or with labels past 9). For [`DEFAULT_DIR`] the message says how to install (or
+    /// reinstall) Debian's package or pass `--data DIR`; for another folder, which files it must
+    /// hold or that the file is damaged.
     pub fn load(dir: &Path, split: Split) -> Result<Self> {
         let [image_stem, label_stem] = split.stems();
         let (image_path, images) = read(dir, image_stem)?;
@@ -98,7 +130,7 @@ impl FashionMnist {
         let corrupt = |path: &Path, reason: String| Error::Dataset {
             path: path.to_owned(),
             reason,
-            hint: Some(CORRUPT_HINT.to_owned()),
+            hint: Some(corrupt_hint(dir)),
         };
         let n = match images.dims[..] {
             [n, SIDE, SIDE] => n,
@@ -272,7 +304,7 @@ fn read(dir: &Path, stem: &str) -> Result<(PathBuf, IdxArray)> {
         return Err(Error::Dataset {
             path: gz,
             reason,
-            hint: Some(MISSING_HINT.to_owned()),
+            hint: Some(missing_hint(dir)),
         });
     };
     match idx::read_idx(&path) {
@@ -280,7 +312,7 @@ fn read(dir: &Path, stem: &str) -> Result<(PathBuf, IdxArray)> {
         Err(Error::Dataset { path, reason, .. }) => Err(Error::Dataset {
             path,
             reason,
-            hint: Some(CORRUPT_HINT.to_owned()),
+            hint: Some(corrupt_hint(dir)),
         }),
         Err(other) => Err(other),
     }
@@ -289,6 +321,17 @@ fn read(dir: &Path, stem: &str) -> Result<(PathBuf, IdxArray)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn package_folder_hints_name_the_package_own_folders_do_not() {
+        let package = Path::new(DEFAULT_DIR);
+        assert!(missing_hint(package).contains("apt-get install dataset-fashion-mnist"));
+        assert!(corrupt_hint(package).contains("apt-get install --reinstall"));
+        let own = Path::new("/home/user/data");
+        assert!(!missing_hint(own).contains("apt-get"));
+        assert!(missing_hint(own).contains("train-images-idx3-ubyte"));
+        assert!(!corrupt_hint(own).contains("apt-get"));
+    }
 
     #[test]
     fn from_parts_checks_lengths_and_labels() {

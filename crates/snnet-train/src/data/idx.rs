@@ -155,16 +155,15 @@ pub fn write_idx(path: &Path, dims: &[usize], data: &[u8]) -> Result<()> {
     }
     bytes.extend_from_slice(data);
     let write_error = |e: std::io::Error| dataset_error(path, format!("cannot write: {e}"));
-    if path.extension().is_some_and(|e| e == "gz") {
+    let bytes = if path.extension().is_some_and(|e| e == "gz") {
         use std::io::Write;
-        let file = File::create(path).map_err(write_error)?;
-        let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         encoder.write_all(&bytes).map_err(write_error)?;
-        encoder.finish().map_err(write_error)?;
-        Ok(())
+        encoder.finish().map_err(write_error)?
     } else {
-        std::fs::write(path, bytes).map_err(write_error)
-    }
+        bytes
+    };
+    snnet_fs::write_atomic(path, &bytes).map_err(|e| write_error(e.into()))
 }
 
 /// The IDX file `stem` in `dir`: `stem.gz` if it exists, else `stem`; `None` if neither does.
