@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for gflops in [1.5, 2.0, 3.0, 5.0, 8.0, 12.0, 20.0] {
         let point = frontier.select(gflops * 1e9)?;
-        let stitch = space.get(StitchId(point.id))?;
+        let stitch = space.get(point.id)?;
         println!(
             "{:>9.1} G  {:>4}  {:>6.2}%  {:>9.3}  {}",
             gflops,

@@ -226,7 +226,7 @@ impl Controller {
             .points()
             .iter()
             .map(|p| Rung {
-                id: StitchId(p.id),
+                id: p.id,
                 cost: p.cost,
                 acc1: p.acc1,
             })

@@ -667,7 +667,7 @@ mod tests {
         .parse()
         .unwrap();
         let table = profile().to_table(Some(&eval)).unwrap();
-        let ids: Vec<usize> = table.iter().map(|r| r.id).collect();
+        let ids: Vec<usize> = table.iter().map(|r| r.id.index()).collect();
         assert_eq!(ids, [1, 0, 2]);
         let r0 = table.get(0).unwrap();
         assert_eq!(r0.acc1, 70.0);

@@ -208,7 +208,7 @@ impl RuntimeBuilder {
         let stitches = self.net.num_stitches();
         if let Some(r) = self.table.iter().find(|r| r.id >= stitches) {
             return Err(Error::UnknownStitch {
-                id: r.id,
+                id: r.id.index(),
                 reason: format!("the table has it but the network has {stitches} stitches"),
             });
         }
@@ -413,7 +413,7 @@ impl Runtime {
                 budget.cost.json_key()
             ))
         })?;
-        Ok(StitchId(frontier.select_budget(budget)?.id))
+        Ok(frontier.select_budget(budget)?.id)
     }
 
     fn check_profile(&self, budget: &Budget) -> Result<()> {

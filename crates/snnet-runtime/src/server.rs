@@ -716,10 +716,7 @@ async fn stitches(State(state): State<Arc<AppState>>) -> Json<Value> {
         .map(|r| {
             let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
             if let Value::Object(map) = &mut v {
-                map.insert(
-                    "description".into(),
-                    Value::from(runtime.describe(StitchId(r.id))),
-                );
+                map.insert("description".into(), Value::from(runtime.describe(r.id)));
             }
             v
         })

@@ -100,7 +100,7 @@ fn budgets_select_from_the_frontier_and_latency_needs_a_matching_profile() {
         .unwrap()
         .most_accurate()
         .unwrap();
-    assert_eq!(runtime.current_stitch(), StitchId(top.id));
+    assert_eq!(runtime.current_stitch(), top.id);
 
     // A latency budget picks a stitch whose profiled latency fits.
     let lat = runtime.frontier(CostKind::LatencyMs).unwrap();
@@ -119,7 +119,7 @@ fn budgets_select_from_the_frontier_and_latency_needs_a_matching_profile() {
         runtime
             .select(Budget::new(CostKind::Flops, cheapest.cost))
             .unwrap(),
-        StitchId(cheapest.id)
+        cheapest.id
     );
 
     // The same table claimed to come from a GPU: latency budgets are a typed error ...
@@ -279,9 +279,7 @@ fn adaptive_mode_meets_the_slo_and_recovers_accuracy() {
     let ladder = table.frontier(CostKind::LatencyMs).unwrap();
     assert!(ladder.len() >= 4, "{ladder:?}");
     let load = Arc::new(SimulatedLoad::fixed(
-        table
-            .iter()
-            .map(|r| (StitchId(r.id), r.latency_ms.unwrap())),
+        table.iter().map(|r| (r.id, r.latency_ms.unwrap())),
     ));
     // The objective sits between the frontier's top two latencies.
     let top = ladder.points()[ladder.len() - 1].cost;
@@ -311,7 +309,7 @@ fn adaptive_mode_meets_the_slo_and_recovers_accuracy() {
     // Steady: the most accurate stitch meets the objective and stays.
     let calm = serve(40);
     let best = calm[0].0;
-    assert_eq!(best, StitchId(ladder.most_accurate().unwrap().id));
+    assert_eq!(best, ladder.most_accurate().unwrap().id);
     assert!(calm.iter().all(|&(id, ms)| id == best && ms <= slo));
 
     // Load x3: over the objective at first, met again after at most one window of requests,

@@ -156,7 +156,7 @@ fn classifies_images_and_tensors_within_budgets() {
         assert_eq!(status, 200, "{answer}");
         let row = f.table.get(stitch_of(&answer).index()).unwrap();
         assert!(row.latency_ms.unwrap() <= budget);
-        assert_eq!(stitch_of(&answer), StitchId(point.id));
+        assert_eq!(stitch_of(&answer), point.id);
         served.push(stitch_of(&answer));
     }
     // A FLOPs budget.
@@ -171,7 +171,7 @@ fn classifies_images_and_tensors_within_budgets() {
         &png(),
     );
     assert_eq!(status, 200, "{answer}");
-    assert_eq!(stitch_of(&answer), StitchId(cheapest.id));
+    assert_eq!(stitch_of(&answer), cheapest.id);
     served.push(stitch_of(&answer));
 
     // The table and the frontiers.
@@ -214,7 +214,7 @@ fn budget_put_mid_stream_changes_the_next_requests_stitch() {
     assert_eq!(status, 200);
     assert_eq!(budget["budget"], Value::Null);
     let first = stitch_of(&post(&f.url("/v1/classify"), &png()).1);
-    assert_eq!(StitchId(flops.most_accurate().unwrap().id), first);
+    assert_eq!(flops.most_accurate().unwrap().id, first);
 
     let cheap = flops.cheapest().unwrap();
     let (status, budget) = put(
@@ -222,16 +222,13 @@ fn budget_put_mid_stream_changes_the_next_requests_stitch() {
         &format!("{{\"max_flops\": {}}}", cheap.cost as u64),
     );
     assert_eq!(status, 200, "{budget}");
-    assert_eq!(budget["stitch"].as_u64(), Some(cheap.id as u64));
+    assert_eq!(budget["stitch"].as_u64(), Some(cheap.id.index() as u64));
     assert_eq!(
         budget["budget"]["max_flops"].as_u64(),
         Some(cheap.cost as u64)
     );
     for _ in 0..3 {
-        assert_eq!(
-            stitch_of(&post(&f.url("/v1/classify"), &png()).1),
-            StitchId(cheap.id)
-        );
+        assert_eq!(stitch_of(&post(&f.url("/v1/classify"), &png()).1), cheap.id);
     }
     // A request's own budget still wins.
     let (_, answer) = post(&f.url("/v1/classify?stitch=0"), &png());
@@ -246,7 +243,7 @@ fn budget_put_mid_stream_changes_the_next_requests_stitch() {
     assert_eq!(status, 200, "{budget}");
     assert_eq!(
         stitch_of(&post(&f.url("/v1/classify"), &png()).1),
-        StitchId(lat.points()[0].id)
+        lat.points()[0].id
     );
     let (status, budget) = put(&f.url("/v1/budget"), "{\"slo_p95_ms\": 10000}");
     assert_eq!(status, 200, "{budget}");

@@ -1,7 +1,5 @@
 //! The crate's error type.
 
-use std::borrow::Cow;
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use crate::cost::{Budget, CostKind};
@@ -205,41 +203,9 @@ fn strip_position(msg: &str) -> &str {
     msg
 }
 
-/// Whether printing `c` raw could drive or deceive a terminal: control characters and the
-/// invisible formatting characters that reorder or hide text (as `snnet_space::display_safe`).
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{00AD}'
-                | '\u{061C}'
-                | '\u{180E}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{2064}'
-                | '\u{2066}'..='\u{206F}'
-                | '\u{FEFF}'
-                | '\u{FFF9}'..='\u{FFFB}'
-        )
-}
-
-/// `s` with control and invisible formatting characters escaped (`\u{1b}`), for messages that
-/// echo text read from a file.
-pub(crate) fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_unsafe) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        if is_unsafe(c) {
-            // Writing to a String cannot fail.
-            let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
-}
+/// `s` with control and invisible formatting characters escaped, for messages that echo text
+/// read from a file (the stitch space's [`display_safe`](snnet_space::display_safe)).
+pub(crate) use snnet_space::display_safe as escape;
 
 /// The crate's result type.
 pub type Result<T> = std::result::Result<T, Error>;

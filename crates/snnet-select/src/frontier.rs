@@ -5,12 +5,13 @@ use serde::{Deserialize, Serialize};
 use crate::cost::{Budget, CostKind};
 use crate::error::{Error, Result};
 use crate::table::StitchTable;
+use snnet_space::StitchId;
 
 /// One stitch on a [`Frontier`]: its id, its cost and its top-1 accuracy.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct FrontierPoint {
     /// The stitch id.
-    pub id: usize,
+    pub id: StitchId,
     /// The stitch's value of the frontier's [`CostKind`].
     pub cost: f64,
     /// Top-1 accuracy in percent.
@@ -156,7 +157,7 @@ mod tests {
         assert_eq!(
             f.points()[1],
             FrontierPoint {
-                id: 0,
+                id: StitchId(0),
                 cost: 10.0,
                 acc1: 70.0
             }
@@ -305,7 +306,7 @@ mod tests {
                 prop_assert!(w[0].cost < w[1].cost);
                 prop_assert!(w[0].acc1 < w[1].acc1);
             }
-            let on_frontier = |id: usize| points.iter().any(|p| p.id == id);
+            let on_frontier = |id: StitchId| points.iter().any(|p| p.id == id);
             for p in points {
                 for r in &table {
                     let rc = (r.cost(cost).unwrap(), r.acc1);
@@ -337,7 +338,7 @@ mod tests {
             let mut records = table.into_records();
             let i = victim.index(records.len());
             records[i].flops = None;
-            let id = records[i].id;
+            let id = records[i].id.index();
             let table = StitchTable::from_records(records).unwrap();
             let slow = matches!(
                 table.select(Budget::flops(u64::MAX)),

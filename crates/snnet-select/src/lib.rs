@@ -30,7 +30,7 @@
 //!
 //! // Stitch 3 costs more than stitch 1 and is less accurate, so it is not on the frontier.
 //! let frontier = table.pareto(CostKind::Flops)?;
-//! let ids: Vec<usize> = frontier.iter().map(|r| r.id).collect();
+//! let ids: Vec<usize> = frontier.iter().map(|r| r.id.index()).collect();
 //! assert_eq!(ids, [0, 1, 2]);
 //!
 //! // The most accurate stitch within 5 GFLOPs.
@@ -54,4 +54,5 @@ pub use cost::{Budget, CostKind};
 pub use error::{Error, Result};
 pub use frontier::{Frontier, FrontierPoint};
 pub use record::StitchRecord;
+pub use snnet_space::StitchId;
 pub use table::StitchTable;

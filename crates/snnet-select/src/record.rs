@@ -6,6 +6,8 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use snnet_space::StitchId;
+
 use crate::cost::CostKind;
 use crate::error::{Error, Result};
 use crate::limits::{MAX_ACCURACY, MAX_STITCH_ID, MIN_ACCURACY};
@@ -39,7 +41,7 @@ pub(crate) const RESERVED_KEYS: [&str; 8] = [
 pub struct StitchRecord {
     /// The stitch id, `0..n` in the reference implementation.
     #[serde(rename = "cfg_id", alias = "id")]
-    pub id: usize,
+    pub id: StitchId,
     /// Floating-point operations of one forward pass.
     #[serde(
         default,
@@ -75,10 +77,11 @@ pub struct StitchRecord {
 }
 
 impl StitchRecord {
-    /// A record with the given id and top-1 accuracy and nothing else.
-    pub fn new(id: usize, acc1: f64) -> Self {
+    /// A record with the given id (a [`StitchId`] or its index) and top-1 accuracy and nothing
+    /// else.
+    pub fn new(id: impl Into<StitchId>, acc1: f64) -> Self {
         StitchRecord {
-            id,
+            id: id.into(),
             flops: None,
             params: None,
             acc1,
@@ -142,8 +145,10 @@ impl StitchRecord {
     ///
     /// [`Error::MissingCost`] when the record lacks `cost`.
     pub fn require_cost(&self, cost: CostKind) -> Result<f64> {
-        self.cost(cost)
-            .ok_or(Error::MissingCost { id: self.id, cost })
+        self.cost(cost).ok_or(Error::MissingCost {
+            id: self.id.index(),
+            cost,
+        })
     }
 
     /// Checks that the record can live in a [`StitchTable`](crate::StitchTable): its id at most
@@ -158,7 +163,7 @@ impl StitchRecord {
     /// accuracy is outside [0, 100] or the latency is negative; [`Error::ReservedKey`] when
     /// [`extra`](StitchRecord::extra) holds a key that names one of the record's fields.
     pub fn validate(&self) -> Result<()> {
-        let id = self.id;
+        let id = self.id.index();
         if id > MAX_STITCH_ID {
             return Err(Error::LimitExceeded {
                 what: "stitch id",

@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::frontier::Frontier;
 use crate::limits::{MAX_LINE_BYTES, MAX_TABLE_BYTES, MAX_TABLE_ROWS};
 use crate::record::{RESERVED_KEYS, StitchRecord};
+use snnet_space::StitchId;
 
 /// A set of stitch records with distinct ids and finite accuracies, kept in insertion order.
 ///
@@ -24,7 +25,7 @@ use crate::record::{RESERVED_KEYS, StitchRecord};
 pub struct StitchTable {
     records: Vec<StitchRecord>,
     /// Position of each id in `records`.
-    index: HashMap<usize, usize>,
+    index: HashMap<StitchId, usize>,
 }
 
 /// Orders two finite floats; never sees NaN, which validation and budget checks rule out.
@@ -172,7 +173,7 @@ impl StitchTable {
         let mut out = String::new();
         for record in &self.records {
             let line = serde_json::to_string(record).map_err(|source| Error::Serialize {
-                id: record.id,
+                id: record.id.index(),
                 source,
             })?;
             out.push_str(&line);
@@ -205,9 +206,11 @@ impl StitchTable {
         self.records
     }
 
-    /// The record with the given id.
-    pub fn get(&self, id: usize) -> Option<&StitchRecord> {
-        self.index.get(&id).and_then(|&i| self.records.get(i))
+    /// The record with the given id (a [`StitchId`] or its index).
+    pub fn get(&self, id: impl Into<StitchId>) -> Option<&StitchRecord> {
+        self.index
+            .get(&id.into())
+            .and_then(|&i| self.records.get(i))
     }
 
     /// The number of records.
@@ -232,7 +235,7 @@ impl StitchTable {
         record.validate()?;
         if self.index.contains_key(&record.id) {
             return Err(Error::DuplicateId {
-                id: record.id,
+                id: record.id.index(),
                 line: None,
             });
         }
@@ -389,7 +392,7 @@ mod tests {
     }
 
     fn ids(records: &[&StitchRecord]) -> Vec<usize> {
-        records.iter().map(|r| r.id).collect()
+        records.iter().map(|r| r.id.index()).collect()
     }
 
     #[test]
@@ -484,7 +487,7 @@ mod tests {
         assert_eq!((&t).into_iter().count(), 3);
         let mut n = 0;
         for r in &t {
-            n += r.id;
+            n += r.id.index();
         }
         assert_eq!(n, 16);
         assert_eq!(t.get(9).unwrap().flops, Some(3));

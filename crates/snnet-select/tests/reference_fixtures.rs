@@ -25,7 +25,12 @@ const FIXTURES: [(&str, usize); 6] = [
 ];
 
 fn ids(table: &StitchTable, cost: CostKind) -> Vec<usize> {
-    table.pareto(cost).unwrap().iter().map(|r| r.id).collect()
+    table
+        .pareto(cost)
+        .unwrap()
+        .iter()
+        .map(|r| r.id.index())
+        .collect()
 }
 
 #[test]

@@ -34,6 +34,25 @@ impl From<usize> for StitchId {
     }
 }
 
+impl From<StitchId> for usize {
+    fn from(id: StitchId) -> Self {
+        id.0
+    }
+}
+
+/// An id compares with its index (`record.id == 3`, `id >= anchors`).
+impl PartialEq<usize> for StitchId {
+    fn eq(&self, other: &usize) -> bool {
+        self.0 == *other
+    }
+}
+
+impl PartialOrd<usize> for StitchId {
+    fn partial_cmp(&self, other: &usize) -> Option<std::cmp::Ordering> {
+        self.0.partial_cmp(other)
+    }
+}
+
 impl FromStr for StitchId {
     type Err = Error;
 

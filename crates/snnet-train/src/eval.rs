@@ -172,8 +172,8 @@ pub fn evaluate_all<D: Dataset>(
     };
     let total = net.space().evaluated().count();
     for record in table.records() {
-        let known = record.id < net.num_stitches()
-            && net.space().evaluated().any(|s| s.id.index() == record.id);
+        let known =
+            record.id < net.num_stitches() && net.space().evaluated().any(|s| s.id == record.id);
         let reason = if known {
             provenance.mismatch(record)
         } else {

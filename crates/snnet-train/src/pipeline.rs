@@ -337,14 +337,14 @@ impl ResultChecks {
         let frontier: Vec<usize> = table
             .pareto(CostKind::Flops)?
             .iter()
-            .map(|r| r.id)
+            .map(|r| r.id.index())
             .collect();
         let others: Vec<&StitchRecord> = table.iter().filter(|r| r.id >= anchors).collect();
         let mut pairs: Vec<PairTrend> = Vec::new();
         let mut groups: std::collections::BTreeMap<(usize, usize), Vec<(f64, f64)>> =
             std::collections::BTreeMap::new();
         for r in &others {
-            let stitch = space.get(StitchId(r.id)).map_err(snnet_core::Error::from)?;
+            let stitch = space.get(r.id).map_err(snnet_core::Error::from)?;
             let (Some(&front), Some(&end)) = (stitch.anchors.first(), stitch.anchors.last()) else {
                 continue;
             };
@@ -746,7 +746,7 @@ pub fn run(
     let frontier = table
         .pareto(CostKind::Flops)?
         .iter()
-        .map(|r| r.id)
+        .map(|r| r.id.index())
         .collect();
     let budget_flops = match config.budget_flops {
         Some(b) => b,

@@ -35,7 +35,7 @@ pub fn plot_accuracy_vs_flops(
         .iter()
         .map(|r| {
             r.flops
-                .map(|f| (r.id, f as f64 / scale, r.acc1))
+                .map(|f| (r.id.index(), f as f64 / scale, r.acc1))
                 .ok_or_else(|| error(format!("stitch {} has no FLOPs", r.id)))
         })
         .collect::<Result<_>>()?;

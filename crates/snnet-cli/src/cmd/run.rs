@@ -4,7 +4,6 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use snnet_core::StitchId;
 use snnet_train::pipeline::{self, Preset, RunConfig};
 
 use crate::common::args::DeviceArgs;
@@ -101,7 +100,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> 
                         .map_or(String::from("?"), |f| format!("{:.3}", f as f64 / 1e6)),
                     r.params.map_or(String::from("?"), |p| p.to_string()),
                     r.acc1,
-                    space.display(StitchId(r.id))?
+                    space.display(r.id)?
                 )?;
             }
             let names = &outcome.net.config().anchors;
@@ -152,7 +151,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> 
                 human(summary.budget_flops as f64, "FLOPs"),
                 chosen.id,
                 chosen.acc1,
-                space.display(StitchId(chosen.id))?
+                space.display(chosen.id)?
             )?;
             writeln!(
                 out,
