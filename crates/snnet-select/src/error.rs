@@ -193,7 +193,8 @@ fn strip_position(msg: &str) -> &str {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if let Some(at) = msg.rfind(" at line ")
         && let Some((line, column)) = msg
-            .get(at + " at line ".len()..)
+            .get(at..)
+            .and_then(|tail| tail.strip_prefix(" at line "))
             .and_then(|tail| tail.split_once(" column "))
         && digits(line)
         && digits(column)

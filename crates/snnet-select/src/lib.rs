@@ -43,6 +43,11 @@
 //! # Ok::<(), snnet_select::Error>(())
 //! ```
 
+#![cfg_attr(
+    not(test),
+    warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
+
 mod cost;
 mod error;
 mod frontier;

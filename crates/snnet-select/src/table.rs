@@ -118,7 +118,8 @@ impl StitchTable {
         }
         let mut table = StitchTable::new();
         for (i, line) in text.lines().enumerate() {
-            let number = i + 1;
+            // At most `MAX_TABLE_BYTES` lines, so this never saturates.
+            let number = i.saturating_add(1);
             if line.len() > MAX_LINE_BYTES {
                 return Err(Error::LimitExceeded {
                     what: "line length in bytes",
@@ -157,7 +158,7 @@ impl StitchTable {
         };
         let file = fs::File::open(path).map_err(io)?;
         let mut text = String::new();
-        file.take(MAX_TABLE_BYTES as u64 + 1)
+        file.take((MAX_TABLE_BYTES as u64).saturating_add(1))
             .read_to_string(&mut text)
             .map_err(io)?;
         StitchTable::from_jsonl_str(&text)
@@ -242,7 +243,7 @@ impl StitchTable {
         if self.records.len() >= MAX_TABLE_ROWS {
             return Err(Error::LimitExceeded {
                 what: "rows",
-                value: self.records.len() as u64 + 1,
+                value: (self.records.len() as u64).saturating_add(1),
                 limit: MAX_TABLE_ROWS as u64,
                 constant: "MAX_TABLE_ROWS",
                 line: None,

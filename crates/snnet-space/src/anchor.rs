@@ -98,7 +98,8 @@ fn strip_position(msg: &str) -> &str {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if let Some(at) = msg.rfind(" at line ")
         && let Some((line, column)) = msg
-            .get(at + " at line ".len()..)
+            .get(at..)
+            .and_then(|tail| tail.strip_prefix(" at line "))
             .and_then(|tail| tail.split_once(" column "))
         && digits(line)
         && digits(column)
@@ -232,7 +233,8 @@ impl AnchorSpec {
             if rest < spec.depth {
                 return Some((stage, rest));
             }
-            rest -= spec.depth;
+            // `rest >= spec.depth` here, so this never saturates.
+            rest = rest.saturating_sub(spec.depth);
         }
         None
     }
@@ -288,7 +290,7 @@ impl AnchorSpec {
             if stage.width > MAX_WIDTH {
                 return limit("stage width", stage.width, MAX_WIDTH, "MAX_WIDTH");
             }
-            total += stage.depth as u128;
+            total = total.saturating_add(stage.depth as u128);
         }
         if total > MAX_DEPTH as u128 {
             return Err(Error::LimitExceeded {
@@ -401,12 +403,12 @@ impl<'de> Visitor<'de> for ShapeSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Shape, A::Error> {
-        let (mut occurrence, mut wrapped) = (0, None);
+        let (mut occurrence, mut wrapped) = (0_usize, None);
         while let Some(key) = map.next_key::<String>()? {
             if key == self.key {
                 let is_list = map.next_value_seed(IsList)?;
                 wrapped = is_list.then_some(occurrence);
-                occurrence += 1;
+                occurrence = occurrence.saturating_add(1);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -516,7 +518,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for WrappedSeed<'_, T> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Vec<T>, A::Error> {
-        let (mut occurrence, mut items) = (0, None);
+        let (mut occurrence, mut items) = (0_usize, None);
         while let Some(key) = map.next_key::<String>()? {
             if key == self.key {
                 if occurrence == self.occurrence {
@@ -524,7 +526,7 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for WrappedSeed<'_, T> {
                 } else {
                     map.next_value::<IgnoredAny>()?;
                 }
-                occurrence += 1;
+                occurrence = occurrence.saturating_add(1);
             } else {
                 map.next_value::<IgnoredAny>()?;
             }
@@ -610,7 +612,7 @@ impl AnchorRegistry {
         };
         let file = std::fs::File::open(path).map_err(io)?;
         let mut text = String::new();
-        file.take(MAX_SPEC_BYTES as u64 + 1)
+        file.take((MAX_SPEC_BYTES as u64).saturating_add(1))
             .read_to_string(&mut text)
             .map_err(io)?;
         self.add_json(&text, path)

@@ -43,6 +43,11 @@
 //! Counts the reference produces and this crate reproduces (see the tests): DeiT-Ti/S/B 71,
 //! Swin-T/S/B 41, ResNet-18/50 10, ResNet-18/Swin-T 8, SN-Netv2 DeiT3-S/L 135 (134 evaluated).
 
+#![cfg_attr(
+    not(test),
+    warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
+
 mod anchor;
 mod config;
 mod error;

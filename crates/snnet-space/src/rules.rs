@@ -45,7 +45,8 @@ pub fn nearest_map(n_in: usize, n_out: usize) -> Vec<usize> {
                 #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
                 #[allow(clippy::cast_sign_loss)]
                 let src = ((i as f32) * (n_in as f32 / n_out as f32)).floor() as usize;
-                src.min(n_in - 1)
+                // `n_in > 0` (checked above), so this never saturates.
+                src.min(n_in.saturating_sub(1))
             }
         })
         .collect()
@@ -62,7 +63,7 @@ pub fn nearest_map(n_in: usize, n_out: usize) -> Vec<usize> {
 /// `(0,0) (0,1) (1,0) (1,1)` and layer `n` holds `(n,n+1) (n+1,n) (n+1,n+1)`.
 pub fn paired(depth: usize, kernel: usize, stride: usize, allow_backward: bool) -> PairRule {
     let mut cuts = Vec::new();
-    let mut layer = 0;
+    let mut layer = 0_usize;
     let mut start = 0;
     while start < depth && stride > 0 {
         let end = start.saturating_add(kernel).min(depth);
@@ -77,7 +78,7 @@ pub fn paired(depth: usize, kernel: usize, stride: usize, allow_backward: bool) 
             }
         }
         if new {
-            layer += 1;
+            layer = layer.saturating_add(1);
         }
         match start.checked_add(stride) {
             Some(next) => start = next,
@@ -135,12 +136,24 @@ pub fn unpaired(d_f: usize, d_e: usize) -> PairRule {
 /// `(i, i + 1)`, layer `i`, for `i < d - 1` when the depths are equal.
 pub fn deep_to_shallow(d_f: usize, d_e: usize) -> PairRule {
     let emap = nearest_map(d_e, d_f);
-    let cuts: Vec<(Cut, usize)> = (0..d_f)
-        .filter(|&i| i + 1 == d_f || emap[i + 1] != emap[i])
-        .filter(|&i| emap[i] + 1 < d_e)
-        .map(|i| (Cut::new(i, emap[i] + 1), emap[i]))
+    // `emap` has `d_f` entries; pair each with the next one (`None` after the last).
+    let nexts = emap.iter().skip(1).map(Some).chain([None]);
+    let cuts: Vec<(Cut, usize)> = emap
+        .iter()
+        .zip(nexts)
+        .enumerate()
+        .filter(|&(_, (&e, next))| next.is_none_or(|&n| n != e))
+        .filter_map(|(i, (&e, _))| {
+            let enter = e.checked_add(1).filter(|&enter| enter < d_e)?;
+            Some((Cut::new(i, enter), e))
+        })
         .collect();
-    let num_layers = cuts.iter().map(|&(_, l)| l + 1).max().unwrap_or(0);
+    // Every layer `l` is below `d_e - 1`, so `l + 1` never saturates.
+    let num_layers = cuts
+        .iter()
+        .map(|&(_, l)| l.saturating_add(1))
+        .max()
+        .unwrap_or(0);
     PairRule { cuts, num_layers }
 }
 

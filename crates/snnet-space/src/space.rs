@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::anchor::{AnchorRegistry, AnchorSpec, Layout};
+use crate::anchor::{AnchorRegistry, AnchorSpec, Layout, StageSpec};
 use crate::config::{Direction, Pairing, SpaceConfig};
 use crate::error::{Error, Result};
 use crate::limits::{MAX_ANCHOR_PATHS, MAX_ANCHORS, MAX_STITCHES};
@@ -85,7 +85,8 @@ pub struct Junction {
 impl Junction {
     /// The front anchor's state the layer reads: the output of block `after`.
     pub fn front_state(&self) -> usize {
-        self.after + 1
+        // `after` is a block index, below `MAX_DEPTH`, so this never saturates.
+        self.after.saturating_add(1)
     }
 
     /// The end anchor's state the layer produces: the input of block `before`.
@@ -330,9 +331,10 @@ impl StitchSpace {
     pub fn junctions_of(&self, stitch: &Stitch) -> Result<Vec<Junction>> {
         stitch
             .anchors
-            .windows(2)
+            .iter()
+            .zip(stitch.anchors.iter().skip(1))
             .zip(&stitch.cuts)
-            .map(|(pair, &cut)| self.junction(stitch.stage, pair[0], pair[1], cut))
+            .map(|((&front, &end), &cut)| self.junction(stitch.stage, front, end, cut))
             .collect()
     }
 
@@ -359,7 +361,7 @@ impl StitchSpace {
                 };
                 let end = junctions
                     .get(i)
-                    .map_or_else(|| spec.depth(), |j| j.after + 1);
+                    .map_or_else(|| spec.depth(), Junction::front_state);
                 Ok(Segment {
                     anchor,
                     start,
@@ -501,19 +503,25 @@ fn validate(anchors: &[AnchorSpec], config: &SpaceConfig) -> Result<Vec<usize>> 
         None if num_stages == 1 => vec![0],
         // The reference stitches every stage but the last; with a CNN among the anchors it also
         // skips stage 0 (`stitching_resnet_swin`).
-        None if anchors.iter().any(|a| a.layout == Layout::Map) => (1..num_stages - 1).collect(),
-        None => (0..num_stages - 1).collect(),
+        None if anchors.iter().any(|a| a.layout == Layout::Map) => {
+            (1..num_stages.saturating_sub(1)).collect()
+        }
+        None => (0..num_stages.saturating_sub(1)).collect(),
     };
     if stages.is_empty() {
         return Err(Error::NoStages);
     }
-    for pair in anchors.windows(2) {
+    for (front_anchor, end_anchor) in anchors.iter().zip(anchors.iter().skip(1)) {
         for &stage in &stages {
-            let (front, end) = (&pair[0].stages[stage], &pair[1].stages[stage]);
+            let (Some(front), Some(end)) =
+                (front_anchor.stages.get(stage), end_anchor.stages.get(stage))
+            else {
+                return Err(Error::StageOutOfRange { stage, num_stages });
+            };
             if front.width > end.width {
                 return Err(Error::AnchorOrder {
-                    front: pair[0].name.clone(),
-                    end: pair[1].name.clone(),
+                    front: front_anchor.name.clone(),
+                    end: end_anchor.name.clone(),
                     stage,
                     front_width: front.width,
                     end_width: end.width,
@@ -527,14 +535,18 @@ fn validate(anchors: &[AnchorSpec], config: &SpaceConfig) -> Result<Vec<usize>> 
                 "two-way stitching (SN-Netv2) is defined for plain anchors only".to_owned(),
             ));
         }
-        if let Some(pair) = anchors.windows(2).find(|p| p[0].depth() > p[1].depth()) {
+        if let Some((small, large)) = anchors
+            .iter()
+            .zip(anchors.iter().skip(1))
+            .find(|(small, large)| small.depth() > large.depth())
+        {
             return Err(Error::Unsupported(format!(
                 "two-way stitching needs the smaller anchor to be no deeper than the larger: \
                  `{}` has {} blocks, `{}` has {}",
-                pair[0].name,
-                pair[0].depth(),
-                pair[1].name,
-                pair[1].depth()
+                small.name,
+                small.depth(),
+                large.name,
+                large.depth()
             )));
         }
     }
@@ -589,11 +601,10 @@ fn chain_count(chain: &[&PairRule]) -> u128 {
                 *slot = slot.saturating_add(*weight);
             }
         }
-        for e in 1..at_most.len() {
-            let below = at_most.get(e - 1).copied().unwrap_or(0);
-            if let Some(slot) = at_most.get_mut(e) {
-                *slot = slot.saturating_add(below);
-            }
+        let mut running = 0u128;
+        for slot in &mut at_most {
+            running = running.saturating_add(*slot);
+            *slot = running;
         }
         weights = rule
             .cuts
@@ -609,16 +620,18 @@ fn chain_count(chain: &[&PairRule]) -> u128 {
 /// `ls` (large→small), the large anchor being `d_l` blocks deep.
 fn two_way_count(sl: &PairRule, ls: &PairRule, d_l: usize) -> u128 {
     let runs_end = |cut: &Cut| cut.end < d_l;
-    let mut count = (sl.cuts.len() + ls.cuts.len()) as u128;
+    let mut count = (sl.cuts.len() as u128).saturating_add(ls.cuts.len() as u128);
     for (first, _) in &ls.cuts {
-        count += sl
+        let n = sl
             .cuts
             .iter()
             .filter(|(c, _)| runs_end(c) && c.front >= first.end)
-            .count() as u128;
+            .count();
+        count = count.saturating_add(n as u128);
     }
     for (first, _) in &sl.cuts {
-        count += ls.cuts.iter().filter(|(c, _)| c.front >= first.end).count() as u128;
+        let n = ls.cuts.iter().filter(|(c, _)| c.front >= first.end).count();
+        count = count.saturating_add(n as u128);
     }
     count
 }
@@ -636,18 +649,31 @@ fn index_groups(groups: &[LayerGroup]) -> BTreeMap<(Option<usize>, usize, usize)
 /// `itertools.combinations`).
 fn combinations(n: usize, k: usize) -> Vec<Vec<usize>> {
     let mut out = Vec::new();
-    if k == 0 || k > n {
+    let Some(spare) = n.checked_sub(k) else {
+        return out;
+    };
+    if k == 0 {
         return out;
     }
+    // Every value below stays at most `n`, so the saturating operations never saturate.
     let mut idx: Vec<usize> = (0..k).collect();
     loop {
         out.push(idx.clone());
-        let Some(i) = (0..k).rev().find(|&i| idx[i] != i + n - k) else {
+        // The rightmost position `i` that has not reached its last value, `i + n - k`.
+        let Some(i) = idx
+            .iter()
+            .enumerate()
+            .rev()
+            .find(|&(i, &v)| v != i.saturating_add(spare))
+            .map(|(i, _)| i)
+        else {
             return out;
         };
-        idx[i] += 1;
-        for j in i + 1..k {
-            idx[j] = idx[j - 1] + 1;
+        // Advance it and reset every later position to follow it consecutively.
+        let mut next = idx.get(i).map_or(0, |v| v.saturating_add(1));
+        for slot in idx.iter_mut().skip(i) {
+            *slot = next;
+            next = next.saturating_add(1);
         }
     }
 }
@@ -700,9 +726,9 @@ impl<'a> Builder<'a> {
         let only_pairs = self.hierarchical || self.config.direction == Direction::TwoWay;
         let count = match self.config.pairing {
             Pairing::Nearest => wide.saturating_sub(1),
-            Pairing::All if only_pairs => wide * wide.saturating_sub(1) / 2,
+            Pairing::All if only_pairs => wide.saturating_mul(wide.saturating_sub(1)) / 2,
             // Every subset of two or more anchors (n ≤ MAX_ANCHORS, so the shift fits).
-            Pairing::All => (1u128 << n.min(120)).saturating_sub(wide + 1),
+            Pairing::All => (1u128 << n.min(120)).saturating_sub(wide.saturating_add(1)),
         };
         if count > MAX_ANCHOR_PATHS as u128 {
             return Err(limit(
@@ -713,7 +739,7 @@ impl<'a> Builder<'a> {
             ));
         }
         let mut combos: Vec<Vec<usize>> = match self.config.pairing {
-            Pairing::Nearest => (1..n).map(|a| vec![a - 1, a]).collect(),
+            Pairing::Nearest => (0..n).zip(1..n).map(|(a, b)| vec![a, b]).collect(),
             Pairing::All => {
                 let longest = if only_pairs { 2 } else { n };
                 (2..=longest).flat_map(|k| combinations(n, k)).collect()
@@ -727,22 +753,46 @@ impl<'a> Builder<'a> {
         Ok(combos)
     }
 
-    fn depth(&self, anchor: usize, stage: usize) -> usize {
-        self.anchors[anchor].stages[stage].depth
+    /// Anchor `anchor`'s spec and its stage `stage`; both were validated by [`validate`], so
+    /// the error is only a guard.
+    fn stage(&self, anchor: usize, stage: usize) -> Result<(&'a AnchorSpec, &'a StageSpec)> {
+        let spec = self
+            .anchors
+            .get(anchor)
+            .ok_or_else(|| Error::UnknownAnchor {
+                name: format!("#{anchor}"),
+                suggestions: Vec::new(),
+            })?;
+        let stage_spec = spec.stages.get(stage).ok_or(Error::StageOutOfRange {
+            stage,
+            num_stages: spec.num_stages(),
+        })?;
+        Ok((spec, stage_spec))
     }
 
-    fn add_group(&mut self, stage: usize, front: usize, end: usize, num_layers: usize) {
-        let (f, e) = (&self.anchors[front], &self.anchors[end]);
+    fn depth(&self, anchor: usize, stage: usize) -> Result<usize> {
+        Ok(self.stage(anchor, stage)?.1.depth)
+    }
+
+    fn add_group(
+        &mut self,
+        stage: usize,
+        front: usize,
+        end: usize,
+        num_layers: usize,
+    ) -> Result<()> {
+        let ((f, f_stage), (e, e_stage)) = (self.stage(front, stage)?, self.stage(end, stage)?);
         self.groups.push(LayerGroup {
             stage: self.hierarchical.then_some(stage),
             front,
             end,
-            in_width: f.stages[stage].width,
-            out_width: e.stages[stage].width,
+            in_width: f_stage.width,
+            out_width: e_stage.width,
             in_layout: f.layout,
             out_layout: e.layout,
             positions: vec![Vec::new(); num_layers],
         });
+        Ok(())
     }
 
     fn push(&mut self, stage: usize, anchors: &[usize], cuts: &[(Cut, usize)], evaluated: bool) {
@@ -765,15 +815,19 @@ impl<'a> Builder<'a> {
         if self.config.direction == Direction::TwoWay {
             let mut rules = Vec::with_capacity(combos.len());
             for combo in &combos {
-                let (small, large) = (combo[0], combo[1]);
-                let (d_s, d_l) = (self.depth(small, 0), self.depth(large, 0));
+                let &[small, large] = combo.as_slice() else {
+                    return Err(Error::Unsupported(format!(
+                        "two-way anchor path {combo:?} is not a pair"
+                    )));
+                };
+                let (d_s, d_l) = (self.depth(small, 0)?, self.depth(large, 0)?);
                 let sl = rules::small_to_large(d_s, d_l);
                 let ls = rules::deep_to_shallow(d_l, d_s);
                 count_stitches(&mut total, two_way_count(&sl, &ls, d_l))?;
                 rules.push((small, large, sl, ls));
             }
             for (small, large, sl, ls) in &rules {
-                self.two_way(*small, *large, sl, ls);
+                self.two_way(*small, *large, sl, ls)?;
             }
             self.counted = total;
             return Ok(());
@@ -785,9 +839,11 @@ impl<'a> Builder<'a> {
             // are stitches of the pair's own path.
             let mut pair_rules: Vec<((usize, usize), PairRule)> = Vec::new();
             let mut counted = total;
-            for combo in combos.iter().filter(|c| c.len() == 2) {
-                let (front, end) = (combo[0], combo[1]);
-                let (d_f, d_e) = (self.depth(front, stage), self.depth(end, stage));
+            for combo in &combos {
+                let &[front, end] = combo.as_slice() else {
+                    continue;
+                };
+                let (d_f, d_e) = (self.depth(front, stage)?, self.depth(end, stage)?);
                 let rule = rules::one_way(d_f, d_e, kernel, stride, allow_backward);
                 count_stitches(&mut counted, rule.cuts.len() as u128)?;
                 pair_rules.push(((front, end), rule));
@@ -795,15 +851,16 @@ impl<'a> Builder<'a> {
             let mut chains: Vec<(&Vec<usize>, Vec<&PairRule>)> = Vec::with_capacity(combos.len());
             for combo in &combos {
                 let chain: Vec<&PairRule> = combo
-                    .windows(2)
-                    .filter_map(|p| {
+                    .iter()
+                    .zip(combo.iter().skip(1))
+                    .filter_map(|(&front, &end)| {
                         pair_rules
                             .iter()
-                            .find(|(pair, _)| *pair == (p[0], p[1]))
+                            .find(|(pair, _)| *pair == (front, end))
                             .map(|(_, rule)| rule)
                     })
                     .collect();
-                if chain.len() + 1 != combo.len() {
+                if chain.len().checked_add(1) != Some(combo.len()) {
                     return Err(Error::Unsupported(format!(
                         "anchor path {combo:?} uses a pair that is not stitched"
                     )));
@@ -815,7 +872,7 @@ impl<'a> Builder<'a> {
             }
             total = counted;
             for ((front, end), rule) in &pair_rules {
-                self.add_group(stage, *front, *end, rule.num_layers);
+                self.add_group(stage, *front, *end, rule.num_layers)?;
             }
             for (combo, chain) in &chains {
                 let mut prefix = Vec::with_capacity(chain.len());
@@ -851,10 +908,10 @@ impl<'a> Builder<'a> {
 
     /// SN-Netv2's two-way space for a (small, large) pair, in the reference's order:
     /// S→L, L→S, L→S→L, S→L→S; `sl` and `ls` are the pair's small→large and large→small rules.
-    fn two_way(&mut self, small: usize, large: usize, sl: &PairRule, ls: &PairRule) {
-        let d_l = self.depth(large, 0);
-        self.add_group(0, small, large, sl.num_layers);
-        self.add_group(0, large, small, ls.num_layers);
+    fn two_way(&mut self, small: usize, large: usize, sl: &PairRule, ls: &PairRule) -> Result<()> {
+        let d_l = self.depth(large, 0)?;
+        self.add_group(0, small, large, sl.num_layers)?;
+        self.add_group(0, large, small, ls.num_layers)?;
         // The S→L cut entering the large anchor past its last block runs no large block.
         let runs_end = |cut: &Cut| cut.end < d_l;
         for &c in &sl.cuts {
@@ -877,6 +934,7 @@ impl<'a> Builder<'a> {
                 }
             }
         }
+        Ok(())
     }
 
     /// Fills every group's positions from the stitches and returns the result.

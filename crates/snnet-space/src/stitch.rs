@@ -187,11 +187,11 @@ impl Stitch {
     pub fn layer_keys(&self) -> impl Iterator<Item = LayerKey> + '_ {
         self.layers
             .iter()
-            .zip(self.anchors.windows(2))
-            .map(|(&index, pair)| LayerKey {
+            .zip(self.anchors.iter().zip(self.anchors.iter().skip(1)))
+            .map(|(&index, (&front, &end))| LayerKey {
                 stage: self.stage,
-                front: pair[0],
-                end: pair[1],
+                front,
+                end,
                 index,
             })
     }

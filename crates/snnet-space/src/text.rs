@@ -49,7 +49,7 @@ pub fn display_safe(s: &str) -> Cow<'_, str> {
     if !s.chars().any(is_unsafe) {
         return Cow::Borrowed(s);
     }
-    let mut out = String::with_capacity(s.len() + 8);
+    let mut out = String::with_capacity(s.len().saturating_add(8));
     for c in s.chars() {
         match c {
             '\n' => out.push_str("\\n"),

@@ -132,7 +132,7 @@ impl Arch {
                 .layers
                 .iter()
                 .zip(ResNetArch::CHANNELS)
-                .map(|(&depth, c)| (depth, c * a.block.expansion()))
+                .map(|(&depth, c)| (depth, c.saturating_mul(a.block.expansion())))
                 .collect(),
         }
     }
