@@ -132,7 +132,7 @@ pub enum Error {
         "line {line}, column {}{}: {}",
         .source.column(),
         field_text(.field),
-        escape(strip_position(&.source.to_string()))
+        escape(snnet_space::strip_json_position(&.source.to_string()))
     )]
     Parse {
         /// The 1-based line number.
@@ -186,22 +186,6 @@ fn at_line(line: &Option<usize>) -> String {
 
 fn field_text(field: &Option<&'static str>) -> String {
     field.map(|f| format!(", field `{f}`")).unwrap_or_default()
-}
-
-/// `msg` without the ` at line L column C` that serde_json appends.
-fn strip_position(msg: &str) -> &str {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if let Some(at) = msg.rfind(" at line ")
-        && let Some((line, column)) = msg
-            .get(at..)
-            .and_then(|tail| tail.strip_prefix(" at line "))
-            .and_then(|tail| tail.split_once(" column "))
-        && digits(line)
-        && digits(column)
-    {
-        return msg.get(..at).unwrap_or(msg);
-    }
-    msg
 }
 
 /// `s` with control and invisible formatting characters escaped, for messages that echo text

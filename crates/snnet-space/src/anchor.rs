@@ -93,22 +93,6 @@ pub struct AnchorSpec {
     pub stages: Vec<StageSpec>,
 }
 
-/// `msg` without the ` at line L column C` that serde_json appends.
-fn strip_position(msg: &str) -> &str {
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if let Some(at) = msg.rfind(" at line ")
-        && let Some((line, column)) = msg
-            .get(at..)
-            .and_then(|tail| tail.strip_prefix(" at line "))
-            .and_then(|tail| tail.split_once(" column "))
-        && digits(line)
-        && digits(column)
-    {
-        return msg.get(..at).unwrap_or(msg);
-    }
-    msg
-}
-
 /// Deserialises one field, naming it in the error (serde_json then adds the line and column).
 fn named_field<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     deserializer: D,
@@ -117,7 +101,7 @@ fn named_field<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     T::deserialize(deserializer).map_err(|e| {
         de::Error::custom(format_args!(
             "field `{field}`: {}",
-            strip_position(&e.to_string())
+            crate::text::strip_json_position(&e.to_string())
         ))
     })
 }

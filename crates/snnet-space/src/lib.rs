@@ -65,4 +65,4 @@ pub use config::{Direction, Pairing, SpaceConfig};
 pub use error::{Error, Result};
 pub use space::{Junction, LayerGroup, StitchDisplay, StitchSpace};
 pub use stitch::{Cut, LayerKey, Segment, Stitch, StitchId, StitchKind};
-pub use text::display_safe;
+pub use text::{display_safe, strip_json_position};

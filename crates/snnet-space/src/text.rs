@@ -120,6 +120,23 @@ pub(crate) fn check_name(what: &'static str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// `msg` without the ` at line L column C` that serde_json appends (for messages that report the
+/// position themselves, with the field).
+pub fn strip_json_position(msg: &str) -> &str {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if let Some(at) = msg.rfind(" at line ")
+        && let Some((line, column)) = msg
+            .get(at..)
+            .and_then(|tail| tail.strip_prefix(" at line "))
+            .and_then(|tail| tail.split_once(" column "))
+        && digits(line)
+        && digits(column)
+    {
+        return msg.get(..at).unwrap_or(msg);
+    }
+    msg
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

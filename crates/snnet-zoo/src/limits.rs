@@ -17,15 +17,8 @@ pub const MAX_IMAGE_ALLOC_BYTES: u64 = 1 << 30;
 /// 14.7 million pixels (12 GB); a 64:1 strip at 224 is 14,336 pixels long (13 MB).
 pub const MAX_IMAGE_ASPECT: u32 = 64;
 
-/// Most blocks in one model (256; the deepest built-in anchors have 24, ResNet-152 has 50).
-pub const MAX_DEPTH: usize = 256;
-
-/// Most stages of a hierarchical model (8; Swin and ResNet have 4).
-pub const MAX_STAGES: usize = 8;
-
-/// Widest block or embedding, in channels (8,192; DeiT-3 Large has 1,024, ResNet-50's last
-/// stage 2,048).
-pub const MAX_WIDTH: usize = 8_192;
+/// Depth, stages and width: the stitch space's limits (a model the zoo builds must fit its space).
+pub use snnet_space::limits::{MAX_DEPTH, MAX_STAGES, MAX_WIDTH};
 
 /// Widest MLP hidden layer (32,768: four times [`MAX_WIDTH`]).
 pub const MAX_HIDDEN: usize = 32_768;
@@ -46,6 +39,33 @@ pub const MAX_CLASSES: usize = 100_000;
 /// every FLOPs and parameter count of a model fits `u64` exactly; this bounds what building a
 /// model may allocate.
 pub const MAX_PARAMS: u64 = 4_000_000_000;
+
+/// Checks the fields every family shares: input channels, classes and input size.
+pub(crate) fn check_io(
+    family: &'static str,
+    in_chans: usize,
+    num_classes: usize,
+    img_size: [usize; 2],
+) -> crate::Result<()> {
+    check(family, "in_chans", in_chans, MAX_IN_CHANS, "MAX_IN_CHANS")?;
+    check(
+        family,
+        "num_classes",
+        num_classes,
+        MAX_CLASSES,
+        "MAX_CLASSES",
+    )?;
+    for side in img_size {
+        check(
+            family,
+            "img_size",
+            side,
+            MAX_MODEL_IMAGE_SIDE,
+            "MAX_MODEL_IMAGE_SIDE",
+        )?;
+    }
+    Ok(())
+}
 
 /// Checks one field of a `family` model config against a limit.
 pub(crate) fn check(

@@ -15,8 +15,8 @@ use crate::model::Model;
 use crate::pretrained::PretrainedConfig;
 use crate::weights::LoadReport;
 
-/// Longest model name a registry accepts, in bytes.
-pub const MAX_NAME_LEN: usize = 128;
+/// Longest model name a registry accepts, in bytes: the stitch space's limit for anchor names.
+pub use snnet_space::limits::MAX_NAME_LEN;
 
 /// One model of the registry.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -178,29 +178,7 @@ impl ResNetConfig {
             limits::MAX_WIDTH,
             "MAX_WIDTH",
         )?;
-        check(
-            "resnet",
-            "in_chans",
-            self.in_chans,
-            limits::MAX_IN_CHANS,
-            "MAX_IN_CHANS",
-        )?;
-        check(
-            "resnet",
-            "num_classes",
-            self.num_classes,
-            limits::MAX_CLASSES,
-            "MAX_CLASSES",
-        )?;
-        for side in self.img_size {
-            check(
-                "resnet",
-                "img_size",
-                side,
-                limits::MAX_MODEL_IMAGE_SIDE,
-                "MAX_MODEL_IMAGE_SIDE",
-            )?;
-        }
+        limits::check_io("resnet", self.in_chans, self.num_classes, self.img_size)?;
         if self.in_chans == 0 || self.img_size.iter().any(|&s| s < 32) {
             return invalid(format!(
                 "in_chans must be positive and img_size at least 32×32, got {:?}",

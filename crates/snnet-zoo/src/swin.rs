@@ -235,29 +235,7 @@ impl SwinConfig {
             limits::MAX_WIDTH,
             "MAX_WIDTH",
         )?;
-        check(
-            "swin",
-            "in_chans",
-            self.in_chans,
-            limits::MAX_IN_CHANS,
-            "MAX_IN_CHANS",
-        )?;
-        check(
-            "swin",
-            "num_classes",
-            self.num_classes,
-            limits::MAX_CLASSES,
-            "MAX_CLASSES",
-        )?;
-        for side in self.img_size {
-            check(
-                "swin",
-                "img_size",
-                side,
-                limits::MAX_MODEL_IMAGE_SIDE,
-                "MAX_MODEL_IMAGE_SIDE",
-            )?;
-        }
+        limits::check_io("swin", self.in_chans, self.num_classes, self.img_size)?;
         if !(self.mlp_ratio.is_finite() && self.mlp_ratio > 0.0) {
             return invalid(format!(
                 "mlp_ratio must be positive, got {}",

@@ -247,29 +247,7 @@ impl VitConfig {
             limits::MAX_HIDDEN,
             "MAX_HIDDEN",
         )?;
-        check(
-            "vit",
-            "in_chans",
-            self.in_chans,
-            limits::MAX_IN_CHANS,
-            "MAX_IN_CHANS",
-        )?;
-        check(
-            "vit",
-            "num_classes",
-            self.num_classes,
-            limits::MAX_CLASSES,
-            "MAX_CLASSES",
-        )?;
-        for side in self.img_size {
-            check(
-                "vit",
-                "img_size",
-                side,
-                limits::MAX_MODEL_IMAGE_SIDE,
-                "MAX_MODEL_IMAGE_SIDE",
-            )?;
-        }
+        limits::check_io("vit", self.in_chans, self.num_classes, self.img_size)?;
         if !self.embed_dim.is_multiple_of(self.num_heads) {
             return invalid(format!(
                 "embed_dim {} is not divisible by num_heads {}",
