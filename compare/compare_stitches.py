@@ -2,13 +2,16 @@
 """Forward time of every stitch of an SN-Net: Rust (Burn) vs PyTorch running the same stitch.
 
     python3 compare/compare_stitches.py [--anchors deit_tiny_patch16_224,deit_small_patch16_224,deit_base_patch16_224]
-                                        [--ids 0,1,2,24,56] [--iters 3] [--batch 8]
+                                        [--ids 0,1,2,24,56] [--iters 3] [--batches 1,8]
+                                        [--models swin_tiny_patch4_window7_224,...,resnet50] [--out FILE]
 
 Rust runs `crates/snnet-core/examples/time_stitches.rs` (release; random weights; median of
---iters after one warm-up). PyTorch builds the same timm anchors (random weights, eval, inference mode, as many
-threads as cores) and runs each stitch's path — front blocks 0..=j, a Linear, end blocks k.., the
-end's final norm and head — as `snnet cost --anchors ... --format json` describes it (ViT anchors).
-Prints a markdown table with the ratio Rust / PyTorch (< 1: Rust is faster) and the geometric mean.
+--iters after one warm-up). PyTorch builds the same timm anchors (random weights, eval, inference
+mode, as many threads as cores) and runs each stitch's path — front blocks 0..=j, a Linear, end
+blocks k.., the end's final norm and head — as `snnet cost --anchors ... --format json` describes
+it (ViT anchors). `--models` adds whole-model rows (each model alone: Swin, ResNet, any timm name
+the zoo knows). Every batch size is one table with the ratio Rust / PyTorch (< 1: Rust is faster),
+its geometric mean and its worst stitch; `--out` writes the tables to a markdown file too.
 """
 import argparse
 import json
@@ -27,21 +30,41 @@ def run(cmd):
     return subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
 
+def rust_times(anchors, ids, iters, batch):
+    cmd = ["cargo", "run", "-q", "--release", "-p", "snnet-core", "--example", "time_stitches", "--",
+           "--anchors", anchors, "--iters", str(iters), "--batch", str(batch)]
+    if ids:
+        cmd += ["--ids", ids]
+    return [json.loads(l) for l in run(cmd).splitlines() if l.strip()]
+
+
+def torch_median(fn, iters):
+    fn()
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--anchors", default="deit_tiny_patch16_224,deit_small_patch16_224,deit_base_patch16_224")
     p.add_argument("--ids", default="", help="comma-separated ids (default: all)")
     p.add_argument("--iters", type=int, default=3)
-    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--batches", default="1,8", help="comma-separated batch sizes")
+    p.add_argument("--batch", type=int, help="one batch size (overrides --batches)")
+    p.add_argument("--models", default="", help="comma-separated whole models to add (e.g. swin_tiny_patch4_window7_224,resnet50)")
+    p.add_argument("--out", help="also write the tables here")
     args = p.parse_args()
+    batches = [args.batch] if args.batch else [int(b) for b in args.batches.split(",")]
+    models = [m for m in args.models.split(",") if m]
 
     space = json.loads(run(["cargo", "run", "-q", "--release", "-p", "snnet-cli", "--bin", "snnet", "--",
                             "cost", "--anchors", args.anchors, "--format", "json"]))
-    cmd = ["cargo", "run", "-q", "--release", "-p", "snnet-core", "--example", "time_stitches", "--",
-           "--anchors", args.anchors, "--iters", str(args.iters), "--batch", str(args.batch)]
-    if args.ids:
-        cmd += ["--ids", args.ids]
-    ours = [json.loads(l) for l in run(cmd).splitlines() if l.strip()]
+    ours = {b: rust_times(args.anchors, args.ids, args.iters, b) for b in batches}
+    ours_models = {(m, b): rust_times(m, "0", args.iters, b)[0] for m in models for b in batches}
 
     import timm
     import torch
@@ -49,9 +72,8 @@ def main():
     torch.set_num_threads(os.cpu_count())
     anchors = [timm.create_model(n, pretrained=False).eval() for n in args.anchors.split(",")]
     layers = {}
-    x = torch.randn(args.batch, 3, 224, 224)
 
-    def forward(stitch):
+    def forward(stitch, x):
         ids, cuts = stitch["anchors"], stitch["cuts"]
         if len(ids) == 1:
             return anchors[ids[0]](x)
@@ -71,25 +93,35 @@ def main():
         last = anchors[ids[-1]]
         return last.forward_head(last.norm(t))
 
-    rows = []
+    out = [f"Forward, {os.cpu_count()} threads, torch {torch.__version__}, timm {timm.__version__}, "
+           f"median of {args.iters} after one warm-up, random weights\n"]
     with torch.inference_mode():
-        for r in ours:
-            stitch = space["stitches"][r["id"]]
-            forward(stitch)
-            times = []
-            for _ in range(args.iters):
-                t0 = time.perf_counter()
-                forward(stitch)
-                times.append((time.perf_counter() - t0) * 1e3)
-            rows.append((r["id"], r["description"], r["flops"], r["ms"], statistics.median(times)))
-
-    print(f"Forward, batch {args.batch}, {os.cpu_count()} threads, torch {torch.__version__}, timm {timm.__version__}\n")
-    print("| id | path | GFLOPs | Rust (Burn flex) ms | PyTorch ms | ratio |")
-    print("|---|---|---|---|---|---|")
-    for i, d, f, a, b in rows:
-        print(f"| {i} | {d} | {f / 1e9:.2f} | {a:.0f} | {b:.0f} | {a / b:.2f} |")
-    g = math.exp(sum(math.log(a / b) for *_, a, b in rows) / len(rows))
-    print(f"\nGeometric mean ratio over {len(rows)} stitches: {g:.2f}")
+        for b in batches:
+            x = torch.randn(b, 3, 224, 224)
+            rows = []
+            for r in ours[b]:
+                stitch = space["stitches"][r["id"]]
+                rows.append((str(r["id"]), r["description"], r["flops"], r["ms"],
+                             torch_median(lambda: forward(stitch, x), args.iters)))
+            for m in models:
+                model = timm.create_model(m, pretrained=False).eval()
+                r = ours_models[(m, b)]
+                rows.append(("–", m, r["flops"], r["ms"], torch_median(lambda: model(x), args.iters)))
+            out.append(f"\n### Batch {b}\n")
+            out.append("| id | path | GFLOPs | Rust (Burn flex) ms | PyTorch ms | ratio |")
+            out.append("|---|---|---|---|---|---|")
+            for i, d, f, a, t in rows:
+                out.append(f"| {i} | {d} | {f / 1e9:.2f} | {a:.1f} | {t:.1f} | {a / t:.2f} |")
+            ratios = [a / t for *_, a, t in rows]
+            g = math.exp(sum(math.log(q) for q in ratios) / len(ratios))
+            worst = max(range(len(rows)), key=lambda i: ratios[i])
+            out.append(f"\nBatch {b}: geometric mean ratio over {len(rows)} rows: {g:.2f}; "
+                       f"worst {ratios[worst]:.2f} ({rows[worst][1]})")
+    text = "\n".join(out)
+    print(text)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text + "\n")
 
 
 if __name__ == "__main__":

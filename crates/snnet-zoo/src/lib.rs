@@ -51,6 +51,7 @@ mod anchor;
 mod config;
 pub mod cost;
 mod error;
+mod fast;
 pub mod limits;
 mod model;
 mod preprocess;

@@ -26,6 +26,7 @@ use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::{Family, chain_remap};
 use crate::cost::{self, Cost, ModelCost};
 use crate::error::{Error, Result};
+use crate::fast::{self, Epilogue};
 use crate::model::Model;
 use crate::pretrained::PretrainedConfig;
 use crate::vit::Mlp;
@@ -749,10 +750,7 @@ impl SwinBlock {
             .permute([0, 1, 3, 2, 4, 5])
             .reshape([b, windows, n, c]);
         // q, k, v: [B, nW·heads, N, d].
-        let qkv = self
-            .attn
-            .qkv
-            .forward(y)
+        let qkv = fast::linear(y, &self.attn.qkv, Epilogue::None, None)
             .reshape([b, windows, n, 3, heads, d])
             .permute([3, 0, 1, 4, 2, 5]);
         let take = |i: usize| {
@@ -777,7 +775,7 @@ impl SwinBlock {
             .reshape([b, windows, heads, n, d])
             .permute([0, 1, 3, 2, 4])
             .reshape([b, windows, n, c]);
-        let y = self.attn.proj.forward(y);
+        let y = fast::linear(y, &self.attn.proj, Epilogue::None, None);
         // Back to the grid: [B, H, W, C].
         let y = y
             .reshape([b, nh, nw, wh, ww, c])
@@ -789,8 +787,8 @@ impl SwinBlock {
             y
         };
         let x = x + y.reshape([b, l, c]);
-        let y = self.mlp.forward(self.norm2.forward(x.clone()));
-        x + y
+        let h = self.norm2.forward(x.clone());
+        self.mlp.forward_add(h, Some(x))
     }
 }
 

@@ -7,7 +7,6 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::gelu;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
@@ -19,6 +18,7 @@ use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::Family;
 use crate::cost::{self, Cost, ModelCost};
 use crate::error::{Error, Result};
+use crate::fast::{self, Epilogue};
 use crate::model::Model;
 use crate::pretrained::PretrainedConfig;
 
@@ -513,13 +513,24 @@ impl Attention {
     /// # Shapes
     /// `[B, N, C]` → `[B, N, C]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.forward_add(x, None)
+    }
+
+    /// `residual + forward(x)`, the residual added inside the output projection (one pass
+    /// fewer on the CPU: `fast::linear`).
+    ///
+    /// # Shapes
+    /// `[B, N, C]`, `[B, N, C]` → `[B, N, C]`.
+    pub(crate) fn forward_add(&self, x: Tensor<3>, residual: Option<Tensor<3>>) -> Tensor<3> {
         let [b, n, c] = x.dims();
         let heads = self.num_heads;
         let head_dim = c / heads;
         // [B, N, 3, H, D] → [3, B, H, N, D]
-        let qkv = self
-            .qkv
-            .forward(x)
+        let qkv = fast::linear(x, &self.qkv, Epilogue::None, None);
+        if let Some(y) = fast::attention(&qkv, heads) {
+            return fast::linear(y, &self.proj, Epilogue::None, residual);
+        }
+        let qkv = qkv
             .reshape([b, n, 3, heads, head_dim])
             .permute([2, 0, 3, 1, 4]);
         let take = |i: usize| qkv.clone().narrow(0, i, 1).reshape([b, heads, n, head_dim]);
@@ -528,7 +539,7 @@ impl Attention {
         let options = AttentionModuleOptions::default();
         let x = attention(take(0), take(1), take(2), None, None, options);
         let x = x.swap_dims(1, 2).reshape([b, n, c]);
-        self.proj.forward(x)
+        fast::linear(x, &self.proj, Epilogue::None, residual)
     }
 }
 
@@ -545,7 +556,17 @@ impl Mlp {
     /// # Shapes
     /// `[B, N, C]` → `[B, N, C]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        self.fc2.forward(gelu(self.fc1.forward(x)))
+        self.forward_add(x, None)
+    }
+
+    /// `residual + forward(x)`, GELU and the residual fused into the linear layers' outputs on
+    /// the CPU (`fast::linear`).
+    ///
+    /// # Shapes
+    /// `[B, N, C]`, `[B, N, C]` → `[B, N, C]`.
+    pub(crate) fn forward_add(&self, x: Tensor<3>, residual: Option<Tensor<3>>) -> Tensor<3> {
+        let h = fast::linear(x, &self.fc1, Epilogue::Gelu, None);
+        fast::linear(h, &self.fc2, Epilogue::None, residual)
     }
 }
 
@@ -591,18 +612,16 @@ impl Block {
     /// # Shapes
     /// `[B, N, C]` → `[B, N, C]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let y = self.attn.forward(self.norm1.forward(x.clone()));
-        let y = match &self.ls1 {
-            Some(ls) => ls.forward(y),
-            None => y,
+        let h = self.norm1.forward(x.clone());
+        let x = match &self.ls1 {
+            Some(ls) => x + ls.forward(self.attn.forward(h)),
+            None => self.attn.forward_add(h, Some(x)),
         };
-        let x = x + y;
-        let y = self.mlp.forward(self.norm2.forward(x.clone()));
-        let y = match &self.ls2 {
-            Some(ls) => ls.forward(y),
-            None => y,
-        };
-        x + y
+        let h = self.norm2.forward(x.clone());
+        match &self.ls2 {
+            Some(ls) => x + ls.forward(self.mlp.forward(h)),
+            None => self.mlp.forward_add(h, Some(x)),
+        }
     }
 }
 

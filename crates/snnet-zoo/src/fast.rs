@@ -1,0 +1,477 @@
+//! Inference fast paths on Burn's Flex backend (the default CPU device).
+//!
+//! A linear layer runs as **one multi-threaded GEMM over all rows** (faer's f32 kernels, runtime
+//! AVX2/AVX-512 dispatch) with the bias — and, where the caller has one, the residual — written
+//! into the output before the product accumulates onto it, and GELU applied to the result in
+//! parallel chunks with a vectorisable erf (Abramowitz & Stegun 7.1.26, the approximation
+//! PyTorch's vectorised CPU `erf` uses: |error| ≤ 1.5e-7 in exact arithmetic, ≤ 6e-7 measured in
+//! f32 — GELU's output then differs from the exact one by at most 3e-7·|x|). Burn's Flex path instead zero-fills
+//! the output, splits batched products into one single-threaded GEMM per item, adds the bias and
+//! the residual in separate passes and applies GELU element by element on one thread
+//! (docs/PERFORMANCE.md measures both).
+//!
+//! The fast path is taken only when every input lives on Flex, in f32, outside autodiff — that is,
+//! at inference. Everything else (training, gradients, wgpu, LibTorch, NdArray, f16) runs Burn's
+//! own ops, unchanged, so results agree with the plain path to float rounding (the timm parity
+//! tests run through here at 1e-4). Setting the environment variable `SNNET_PLAIN_OPS` (to
+//! anything) turns the fast path off for the whole process, to compare the two.
+
+use burn::nn::Linear;
+use burn::tensor::Tensor;
+use burn::tensor::activation::gelu;
+
+/// What is applied to a linear layer's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Epilogue {
+    /// Nothing: `x·W + b`.
+    None,
+    /// Exact GELU: `gelu(x·W + b)`.
+    Gelu,
+}
+
+/// `layer(x)`, then the epilogue, then `+ residual` when given.
+///
+/// # Shapes
+/// `x`: `[..., C_in]`; `residual`: the output's shape `[..., C_out]`.
+pub(crate) fn linear<const D: usize>(
+    x: Tensor<D>,
+    layer: &Linear,
+    epilogue: Epilogue,
+    residual: Option<Tensor<D>>,
+) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if enabled()
+        && let Some(y) = flex::linear(&x, layer, epilogue, residual.as_ref())
+    {
+        return y;
+    }
+    let y = layer.forward(x);
+    let y = match epilogue {
+        Epilogue::None => y,
+        Epilogue::Gelu => gelu(y),
+    };
+    match residual {
+        Some(r) => r + y,
+        None => y,
+    }
+}
+
+/// Multi-head self-attention of a fused qkv projection, `softmax(q·kᵀ/√d)·v` per head, heads
+/// concatenated: `None` off the fast path (the caller then runs Burn's ops). Reads q, k and v in
+/// place from the projection's output (no permuted copies), one task per (item, head), the
+/// softmax with the vectorisable `exp`, each head written straight into its columns of the
+/// output.
+///
+/// # Shapes
+/// `qkv`: `[B, N, 3C]`, ordered q | k | v with heads contiguous (timm) → `[B, N, C]`.
+pub(crate) fn attention(qkv: &Tensor<3>, heads: usize) -> Option<Tensor<3>> {
+    #[cfg(feature = "flex")]
+    if enabled() {
+        return flex::attention(qkv, heads);
+    }
+    let _ = (qkv, heads);
+    None
+}
+
+/// Whether the fast path may be taken: unless `SNNET_PLAIN_OPS` is set (read once).
+#[cfg(feature = "flex")]
+fn enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var_os("SNNET_PLAIN_OPS").is_none())
+}
+
+#[cfg(feature = "flex")]
+mod flex {
+    use burn::backend::Flex;
+    use burn::backend::flex::FlexTensor;
+    use burn::nn::Linear;
+    use burn::tensor::{DType, Tensor, TensorData};
+    use faer::{Accum, MatMut, MatRef, Par};
+    use rayon::prelude::*;
+
+    use super::Epilogue;
+
+    /// Rows per parallel chunk of the element-wise passes.
+    const ROWS_PER_CHUNK: usize = 16;
+
+    /// A Flex f32 primitive of `t`, or `None` off Flex, under autodiff or in another dtype.
+    fn primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
+        let p = t.clone().try_into_primitive::<Flex>().ok()?;
+        (p.dtype() == DType::F32).then_some(p)
+    }
+
+    /// The values of a contiguous view, or of a contiguous copy.
+    fn contiguous(p: FlexTensor) -> FlexTensor {
+        if p.as_slice::<f32>().is_some() {
+            p
+        } else {
+            p.to_contiguous()
+        }
+    }
+
+    /// The weight `[k, n]` as a faer view: row-major as stored, or column-major when it is a
+    /// transposed view of a contiguous `[n, k]` tensor (no copy in either case).
+    fn weight_view(w: &FlexTensor, k: usize, n: usize) -> Option<MatRef<'_, f32>> {
+        let len = k.checked_mul(n)?;
+        if let Some(s) = w.as_slice::<f32>() {
+            return (s.len() == len).then(|| MatRef::from_row_major_slice(s, k, n));
+        }
+        let layout = w.layout();
+        let k_stride = isize::try_from(k).ok()?;
+        if layout.strides() == [1, k_stride] {
+            let start = layout.start_offset();
+            let s = w.storage::<f32>().get(start..start.checked_add(len)?)?;
+            return Some(MatRef::from_column_major_slice(s, k, n));
+        }
+        None
+    }
+
+    pub(super) fn linear<const D: usize>(
+        x: &Tensor<D>,
+        layer: &Linear,
+        epilogue: Epilogue,
+        residual: Option<&Tensor<D>>,
+    ) -> Option<Tensor<D>> {
+        let xp = contiguous(primitive(x)?);
+        let wp = primitive(&layer.weight.val())?;
+        let bias = match &layer.bias {
+            Some(b) => Some(contiguous(primitive(&b.val())?)),
+            None => None,
+        };
+        let residual = match residual {
+            Some(r) => Some(contiguous(primitive(r)?)),
+            None => None,
+        };
+
+        let dims = x.dims();
+        let (&k, batch) = dims.split_last()?;
+        let [wk, n] = layer.weight.dims();
+        if wk != k || k == 0 || n == 0 {
+            return None;
+        }
+        let m = batch.iter().try_fold(1usize, |a, &d| a.checked_mul(d))?;
+        let xs = xp.as_slice::<f32>()?;
+        let copy;
+        let w = match weight_view(&wp, k, n) {
+            Some(w) => w,
+            None => {
+                // An unusual layout: one contiguous copy (loaded timm weights never need it).
+                copy = wp.to_contiguous();
+                let s = copy
+                    .as_slice::<f32>()
+                    .filter(|s| Some(s.len()) == k.checked_mul(n))?;
+                MatRef::from_row_major_slice(s, k, n)
+            }
+        };
+        let out = gemm(m, n, k, xs, w, bias.as_ref(), residual.as_ref(), epilogue)?;
+        Some(tensor(out, &dims, n))
+    }
+
+    fn tensor<const D: usize>(out: Vec<f32>, dims: &[usize; D], n: usize) -> Tensor<D> {
+        let mut shape = *dims;
+        if let Some(last) = shape.last_mut() {
+            *last = n;
+        }
+        Tensor::from_primitive::<Flex>(FlexTensor::from_data(TensorData::new(out, shape.to_vec())))
+    }
+
+    /// `epilogue(x·W + bias) + residual`, `x` `[m, k]` row-major, out `[m, n]` row-major.
+    #[allow(clippy::too_many_arguments)]
+    fn gemm(
+        m: usize,
+        n: usize,
+        k: usize,
+        xs: &[f32],
+        w: MatRef<'_, f32>,
+        bias: Option<&FlexTensor>,
+        residual: Option<&FlexTensor>,
+        epilogue: Epilogue,
+    ) -> Option<Vec<f32>> {
+        let len = m.checked_mul(n)?;
+        if xs.len() != m.checked_mul(k)? {
+            return None;
+        }
+        let bias = match bias {
+            Some(b) => Some(b.as_slice::<f32>().filter(|s| s.len() == n)?),
+            None => None,
+        };
+        let residual = match residual {
+            Some(r) => Some(r.as_slice::<f32>().filter(|s| s.len() == len)?),
+            None => None,
+        };
+        // The output starts as the bias on every row — plus the residual when it is added
+        // after a plain linear (GELU comes before the residual, so it is added at the end then).
+        let mut out = vec![0.0f32; len];
+        let pre_residual = residual.filter(|_| epilogue == Epilogue::None);
+        if bias.is_some() || pre_residual.is_some() {
+            out.par_chunks_mut(n * ROWS_PER_CHUNK)
+                .enumerate()
+                .for_each(|(c, chunk)| {
+                    let start = c * n * ROWS_PER_CHUNK;
+                    for (r, row) in chunk.chunks_mut(n).enumerate() {
+                        if let Some(b) = bias {
+                            row.copy_from_slice(b);
+                        }
+                        let offset = start + r * n;
+                        if let Some(res) = pre_residual.and_then(|s| s.get(offset..offset + n)) {
+                            row.iter_mut().zip(res).for_each(|(o, v)| *o += v);
+                        }
+                    }
+                });
+        }
+        let x = MatRef::from_row_major_slice(xs, m, k);
+        let dst = MatMut::from_row_major_slice_mut(&mut out, m, n);
+        faer::linalg::matmul::matmul(dst, Accum::Add, x, w, 1.0f32, Par::rayon(0));
+        if epilogue == Epilogue::Gelu {
+            out.par_chunks_mut(n * ROWS_PER_CHUNK)
+                .enumerate()
+                .for_each(|(c, chunk)| {
+                    pulp::Arch::new().dispatch(GeluInPlace(chunk));
+                    if let Some(res) = residual {
+                        let start = c * n * ROWS_PER_CHUNK;
+                        if let Some(r) = res.get(start..start + chunk.len()) {
+                            chunk.iter_mut().zip(r).for_each(|(o, v)| *o += v);
+                        }
+                    }
+                });
+        }
+        Some(out)
+    }
+
+    pub(super) fn attention(qkv: &Tensor<3>, heads: usize) -> Option<Tensor<3>> {
+        let p = contiguous(primitive(qkv)?);
+        let [b, n, c3] = qkv.dims();
+        if heads == 0 || c3 % (3 * heads) != 0 || n == 0 {
+            return None;
+        }
+        let c = c3 / 3;
+        let d = c / heads;
+        let s = p.as_slice::<f32>()?;
+        if Some(s.len()) != b.checked_mul(n)?.checked_mul(c3) {
+            return None;
+        }
+        #[allow(clippy::cast_precision_loss)]
+        let scale = (d as f32).sqrt().recip();
+        let mut out = vec![0.0f32; b * n * c];
+        // One output view per (item, head): the head's d columns of the item's [N, C].
+        let mut tasks = Vec::with_capacity(b * heads);
+        for (item, chunk) in out.chunks_mut(n * c).enumerate() {
+            let mut rest = MatMut::from_row_major_slice_mut(chunk, n, c);
+            for h in 0..heads {
+                let (head, tail) = rest.split_at_col_mut(d);
+                tasks.push((item, h, head));
+                rest = tail;
+            }
+        }
+        tasks.into_par_iter().for_each(|(item, h, o)| {
+            let x = MatRef::from_row_major_slice(&s[item * n * c3..(item + 1) * n * c3], n, c3);
+            let q = x.subcols(h * d, d);
+            let k = x.subcols(c + h * d, d);
+            let v = x.subcols(2 * c + h * d, d);
+            let mut scores = vec![0.0f32; n * n];
+            faer::linalg::matmul::matmul(
+                MatMut::from_row_major_slice_mut(&mut scores, n, n),
+                Accum::Replace,
+                q,
+                k.transpose(),
+                scale,
+                Par::Seq,
+            );
+            pulp::Arch::new().dispatch(SoftmaxRows {
+                scores: &mut scores,
+                n,
+            });
+            let probs = MatRef::from_row_major_slice(&scores, n, n);
+            faer::linalg::matmul::matmul(o, Accum::Replace, probs, v, 1.0f32, Par::Seq);
+        });
+        Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(
+            TensorData::new(out, [b, n, c].to_vec()),
+        )))
+    }
+
+    /// Lanes of the manual reductions: independent accumulators let the compiler vectorise them
+    /// (a single float accumulator must keep its order and stays scalar).
+    const LANES: usize = 16;
+
+    /// Exact GELU over a slice, compiled for the best instruction set found at run time
+    /// (`pulp` dispatch: AVX2+FMA on x86-64, otherwise the baseline).
+    struct GeluInPlace<'a>(&'a mut [f32]);
+
+    impl pulp::WithSimd for GeluInPlace<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _simd: S) {
+            self.0.iter_mut().for_each(|v| *v = gelu(*v));
+        }
+    }
+
+    /// Row-wise softmax of an `[rows, n]` score block, in place.
+    struct SoftmaxRows<'a> {
+        scores: &'a mut [f32],
+        n: usize,
+    }
+
+    impl pulp::WithSimd for SoftmaxRows<'_> {
+        type Output = ();
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _simd: S) {
+            for row in self.scores.chunks_mut(self.n) {
+                let mut lanes = [f32::NEG_INFINITY; LANES];
+                let mut chunks = row.chunks_exact(LANES);
+                for chunk in &mut chunks {
+                    lanes
+                        .iter_mut()
+                        .zip(chunk)
+                        .for_each(|(m, &v)| *m = m.max(v));
+                }
+                let max = chunks
+                    .remainder()
+                    .iter()
+                    .chain(&lanes)
+                    .copied()
+                    .fold(f32::NEG_INFINITY, f32::max);
+                row.iter_mut().for_each(|v| *v = exp_nonpositive(*v - max));
+                let mut lanes = [0.0f32; LANES];
+                let mut chunks = row.chunks_exact(LANES);
+                for chunk in &mut chunks {
+                    lanes.iter_mut().zip(chunk).for_each(|(s, &v)| *s += v);
+                }
+                let sum: f32 = chunks.remainder().iter().sum::<f32>() + lanes.iter().sum::<f32>();
+                let inv = sum.recip();
+                row.iter_mut().for_each(|v| *v *= inv);
+            }
+        }
+    }
+
+    /// `e^x` for `x ≤ 0` (inputs below −87 give ~0): Cephes' `expf` polynomial after a
+    /// branch-free range reduction, so that loops over it vectorise.
+    #[inline(always)]
+    fn exp_nonpositive(x: f32) -> f32 {
+        const LOG2E: f32 = std::f32::consts::LOG2_E;
+        const LN2_HI: f32 = 0.693_359_4;
+        const LN2_LO: f32 = -2.121_944_4e-4;
+        const ROUND: f32 = 12_582_912.0; // 1.5·2²³: adding and subtracting it rounds to nearest
+        let x = x.max(-87.0);
+        let n = (x * LOG2E + ROUND) - ROUND;
+        let r = x - n * LN2_HI - n * LN2_LO;
+        let p = 1.987_569_1e-4;
+        let p = p * r + 1.398_199_9e-3;
+        let p = p * r + 8.333_452e-3;
+        let p = p * r + 4.166_579_6e-2;
+        let p = p * r + 1.666_666_5e-1;
+        let p = p * r + 5.000_000_1e-1;
+        let e = p * r * r + r + 1.0;
+        // 2ⁿ from its exponent bits: n ∈ [−126, 0] here, so n + 127 ∈ [1, 127].
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+        e * scale
+    }
+
+    /// `erf(x)`, Abramowitz & Stegun 7.1.26 (|error| ≤ 6e-7 in f32, measured by the test).
+    #[inline(always)]
+    fn erf(x: f32) -> f32 {
+        let a = x.abs();
+        let t = 1.0 / (1.0 + 0.327_591_1 * a);
+        let poly = ((((1.061_405_4 * t - 1.453_152_1) * t + 1.421_413_8) * t - 0.284_496_74) * t
+            + 0.254_829_6)
+            * t;
+        (1.0 - poly * exp_nonpositive(-a * a)).copysign(x)
+    }
+
+    /// Exact GELU, `0.5·x·(1 + erf(x/√2))`, as timm's `nn.GELU()`.
+    #[inline(always)]
+    pub(super) fn gelu(x: f32) -> f32 {
+        0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use burn::nn::LinearConfig;
+        use burn::tensor::{Device, Distribution, Tolerance};
+
+        fn plain(x: Tensor<3>, l: &Linear, e: Epilogue, r: Option<Tensor<3>>) -> Tensor<3> {
+            let y = l.forward(x);
+            let y = match e {
+                Epilogue::None => y,
+                Epilogue::Gelu => burn::tensor::activation::gelu(y),
+            };
+            r.map_or(y.clone(), |r| r + y)
+        }
+
+        #[test]
+        fn fast_linear_equals_burns_ops_and_is_taken_only_at_inference() {
+            let device = Device::flex();
+            device.seed(3);
+            for bias in [true, false] {
+                let layer = LinearConfig::new(24, 40).with_bias(bias).init(&device);
+                let x: Tensor<3> =
+                    Tensor::random([3, 5, 24], Distribution::Normal(0.0, 2.0), &device);
+                let r: Tensor<3> =
+                    Tensor::random([3, 5, 40], Distribution::Normal(0.0, 1.0), &device);
+                for e in [Epilogue::None, Epilogue::Gelu] {
+                    for res in [None, Some(r.clone())] {
+                        let fast = linear(&x, &layer, e, res.as_ref()).expect("fast path on Flex");
+                        let slow = plain(x.clone(), &layer, e, res);
+                        fast.into_data()
+                            .assert_approx_eq::<f32>(&slow.into_data(), Tolerance::absolute(1e-5));
+                    }
+                }
+                // A non-contiguous input (a transposed view) gives the same.
+                let xt: Tensor<3> = x.clone().swap_dims(0, 1);
+                let fast = linear(&xt, &layer, Epilogue::Gelu, None).expect("fast path");
+                plain(xt, &layer, Epilogue::Gelu, None)
+                    .into_data()
+                    .assert_approx_eq::<f32>(&fast.into_data(), Tolerance::absolute(1e-5));
+            }
+            // Under autodiff the plain path runs (gradients must flow).
+            let ad = device.clone().autodiff();
+            let layer = LinearConfig::new(4, 6).init(&ad);
+            let x: Tensor<3> = Tensor::ones([1, 2, 4], &ad);
+            assert!(linear(&x, &layer, Epilogue::None, None).is_none());
+        }
+
+        #[test]
+        fn fast_attention_equals_burns_attention() {
+            use burn::tensor::module::attention as burn_attention;
+            use burn::tensor::ops::AttentionModuleOptions;
+            let device = Device::flex();
+            device.seed(5);
+            let (b, n, heads, d) = (2, 7, 3, 4);
+            let c = heads * d;
+            let qkv: Tensor<3> =
+                Tensor::random([b, n, 3 * c], Distribution::Normal(0.0, 2.0), &device);
+            let fast = attention(&qkv, heads).expect("fast path on Flex");
+            let p = qkv.reshape([b, n, 3, heads, d]).permute([2, 0, 3, 1, 4]);
+            let take = |i: usize| p.clone().narrow(0, i, 1).reshape([b, heads, n, d]);
+            let options = AttentionModuleOptions::default();
+            let slow = burn_attention(take(0), take(1), take(2), None, None, options)
+                .swap_dims(1, 2)
+                .reshape([b, n, c]);
+            fast.into_data()
+                .assert_approx_eq::<f32>(&slow.into_data(), Tolerance::absolute(1e-5));
+            assert!(attention(&Tensor::ones([1, 2, 7], &device), 2).is_none());
+        }
+
+        #[test]
+        fn erf_and_exp_are_accurate_to_float_rounding() {
+            let mut worst_erf = 0.0f64;
+            let mut worst_exp = 0.0f64;
+            for i in -80_000..=80_000 {
+                let x = i as f32 * 1e-4;
+                let exact = libm::erf(f64::from(x));
+                worst_erf = worst_erf.max((f64::from(erf(x)) - exact).abs());
+                if x <= 0.0 {
+                    let e = f64::from(x * 10.0).exp();
+                    let rel = (f64::from(exp_nonpositive(x * 10.0)) - e).abs() / e.max(1e-30);
+                    worst_exp = worst_exp.max(rel);
+                }
+            }
+            assert!(worst_erf < 6e-7, "erf max abs error {worst_erf}");
+            assert!(worst_exp < 1e-6, "exp max rel error {worst_exp}");
+            assert_eq!(gelu(0.0), 0.0);
+            assert!((gelu(3.0) - 2.995_95).abs() < 1e-5);
+            assert!(exp_nonpositive(-200.0) < 1e-37);
+        }
+    }
+}
