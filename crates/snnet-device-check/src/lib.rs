@@ -83,20 +83,38 @@ pub enum Error {
     Io(#[from] std::io::Error),
     /// From the SN-Net (devices, forward, init, checkpoints).
     #[error(transparent)]
-    Core(#[from] snnet_core::Error),
+    Core(Box<snnet_core::Error>),
     /// From the stitch space (stitch ids).
     #[error(transparent)]
     Space(#[from] snnet_core::space::Error),
     /// From the zoo (models, weights).
     #[error(transparent)]
-    Zoo(#[from] snnet_core::zoo::Error),
+    Zoo(Box<snnet_core::zoo::Error>),
     /// From training.
     #[error(transparent)]
-    Train(#[from] snnet_train::Error),
+    Train(Box<snnet_train::Error>),
     /// From the profiler.
     #[error(transparent)]
-    Runtime(#[from] snnet_runtime::Error),
+    Runtime(Box<snnet_runtime::Error>),
 }
+
+macro_rules! boxed_from {
+    ($($variant:ident: $ty:ty),*) => {$(
+        impl From<$ty> for Error {
+            fn from(e: $ty) -> Self {
+                Self::$variant(Box::new(e))
+            }
+        }
+    )*};
+}
+
+// Boxed: the composed errors are large, and every `Result` here carries them.
+boxed_from!(
+    Core: snnet_core::Error,
+    Zoo: snnet_core::zoo::Error,
+    Train: snnet_train::Error,
+    Runtime: snnet_runtime::Error
+);
 
 /// `Result` with this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

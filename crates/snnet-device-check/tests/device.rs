@@ -2,6 +2,7 @@
 //! or, when it is unset, wgpu in a build with the `wgpu` feature and the CPU otherwise (then only
 //! the comparison with the committed references is informative). CI runs this on Mesa's lavapipe:
 //! `SNNET_TEST_DEVICE=wgpu cargo test -p snnet-device-check --features wgpu`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use snnet_core::DeviceSpec;
 use snnet_device_check::{Fixtures, TOLERANCE, markdown, parity};

@@ -359,7 +359,7 @@ mod flex {
         let p = p * r + 8.333_452e-3;
         let p = p * r + 4.166_579_6e-2;
         let p = p * r + 1.666_666_5e-1;
-        let p = p * r + 5.000_000_1e-1;
+        let p = p * r + 0.5;
         let e = p * r * r + r + 1.0;
         // 2ⁿ from its exponent bits: n ∈ [−126, 0] here, so n + 127 ∈ [1, 127].
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
