@@ -10,22 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(libopenblas-dev dataset-fashion-mnist)
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    if ! command -v apt-get >/dev/null; then
-        echo "scripts/test.sh: missing ${missing[*]} and no apt-get: install them, or run" >&2
-        echo "  cargo test --workspace   (without the LAPACK backend)" >&2
-        exit 1
-    fi
-    echo "installing ${missing[*]}" >&2
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq "${missing[@]}"
-fi
+HINT='install them, or run: cargo test --workspace (without the LAPACK backend)' scripts/apt_install.sh libopenblas-dev dataset-fashion-mnist
 
 exec cargo test --workspace --locked --features snnet-core/lapack "$@"

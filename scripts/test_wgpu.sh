@@ -10,22 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(mesa-vulkan-drivers libvulkan1)
-missing=()
-for p in "${PACKAGES[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-    if ! command -v apt-get >/dev/null; then
-        echo "scripts/test_wgpu.sh: missing ${missing[*]} and no apt-get: install a Vulkan driver" >&2
-        exit 1
-    fi
-    echo "installing ${missing[*]}" >&2
-    SUDO=""
-    if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-    $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq "${missing[@]}"
-fi
+HINT="install a Vulkan driver" scripts/apt_install.sh mesa-vulkan-drivers libvulkan1
 
 export SNNET_TEST_DEVICE=${SNNET_TEST_DEVICE:-wgpu}
 exec cargo test --locked -p snnet-device-check --features wgpu "$@" -- --nocapture
