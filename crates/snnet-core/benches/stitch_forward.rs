@@ -46,7 +46,7 @@ fn stitch_forward(c: &mut Criterion) {
             .space()
             .stitches()
             .iter()
-            .filter(|s| s.anchors.len() > 1)
+            .filter(|s| !s.is_anchor())
             .map(|s| s.id)
             .collect();
         let id = stitched[stitched.len() / 2];

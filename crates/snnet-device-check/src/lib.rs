@@ -308,7 +308,7 @@ fn three_stitches(net: &SnNet) -> Vec<StitchId> {
         .space()
         .stitches()
         .iter()
-        .filter(|s| s.anchors.len() > 1)
+        .filter(|s| !s.is_anchor())
         .map(|s| s.id)
         .collect();
     let picks = [0, stitched.len() / 2, stitched.len().saturating_sub(1)];
@@ -479,6 +479,12 @@ pub fn training_step(spec: DeviceSpec) -> Result<Vec<Check>> {
     let (on_cpu, cpu_loss) = one_step(DeviceSpec::Cpu, dir.path())?;
     let ours = parameters(&net, dir.path(), "device.safetensors")?;
     let theirs = parameters(&on_cpu, dir.path(), "cpu.safetensors")?;
+    if ours.len() != theirs.len() {
+        return Err(Error::Mismatch {
+            what: "training step".to_owned(),
+            reason: format!("{} parameters against {}", ours.len(), theirs.len()),
+        });
+    }
     let mut worst = 0.0f32;
     for (key, data) in &ours {
         let other = theirs.get(key).ok_or_else(|| Error::Mismatch {
@@ -491,12 +497,6 @@ pub fn training_step(spec: DeviceSpec) -> Result<Vec<Check>> {
             key,
         )?;
         worst = if d.is_nan() { f32::NAN } else { worst.max(d) };
-    }
-    if ours.len() != theirs.len() {
-        return Err(Error::Mismatch {
-            what: "training step".to_owned(),
-            reason: format!("{} parameters against {}", ours.len(), theirs.len()),
-        });
     }
     let name = format!(
         "{} one AdamW step (lr {TRAIN_LR:e}, batch 32)",
