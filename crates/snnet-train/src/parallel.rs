@@ -5,8 +5,8 @@
 //! operations of a transformer step (norms, softmax, GELU, residual adds, their gradients) on the
 //! calling thread alone, so on a CPU a step leaves most cores idle most of the time. Splitting the
 //! batch into shards that run on parallel threads keeps every core busy; on several GPUs the same
-//! code is multi-device data parallelism. Gradients are combined by Burn's own
-//! [`MultiGradientsParams`] and applied with [`ModuleOptimizer::step_multi`](burn::optim::ModuleOptimizer::step_multi).
+//! code is multi-device data parallelism. The shards' gradients are added in shard order on the
+//! first shard's device and applied with [`ModuleOptimizer::step_multi`](burn::optim::ModuleOptimizer::step_multi).
 //!
 //! Each shard runs on a *replica* of the network whose parameters are fresh autodiff leaves
 //! with the original [`ParamId`](burn::module::ParamId)s: the shards' graphs share no node, so
@@ -16,9 +16,11 @@
 //! The loss of every shard must be a mean over its samples; [`DataParallel::gradients`] weights
 //! shard `k` by `n_k / n`, so the combined gradient equals the whole batch's up to float
 //! rounding (BatchNorm layers, as in PyTorch's DDP without SyncBatchNorm, normalise each shard
-//! with its own statistics). A given number of shards gives the same result on every run.
+//! with its own statistics). A given number of shards gives the same result, bit for bit, on
+//! every run: the gradients are summed in shard order, not in an order left to the parameters'
+//! random ids.
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, MultiGradientsParams};
 use burn::tensor::{Device, Int, Tensor};
 use snnet_core::SnNet;
@@ -180,18 +182,61 @@ impl DataParallel {
             });
         let mut value = 0.0;
         let (mut stitch, mut anchors) = (Vec::new(), Vec::new());
-        for (result, device) in results.into_iter().zip(&self.devices) {
+        for result in results {
             let (v, s, a) = result?;
             value += v;
-            stitch.push((s, device.clone()));
-            anchors.push((a, device.clone()));
+            stitch.push(s);
+            anchors.push(a);
         }
+        // Burn's `MultiGradientsParams` would add the shards' gradients starting from a shard
+        // chosen by the parameter's (random) id, so the float sum — and the trained weights —
+        // would change from run to run. Summing here, shard 0 first, makes a step bit-for-bit
+        // reproducible for a given number of shards.
+        let device = self.devices[0].clone();
         Ok(StepGradients {
             loss: value,
-            stitch_layers: multi(stitch),
-            anchors: multi(anchors),
+            stitch_layers: multi(vec![(
+                sum_in_order(&net.stitch_layers, stitch, &device),
+                device.clone(),
+            )]),
+            anchors: multi(vec![(sum_in_order(&net.anchors, anchors, &device), device)]),
         })
     }
+}
+
+/// The shards' gradients of `module`'s parameters added in shard order (`((g0 + g1) + g2) + …`)
+/// on `device`.
+fn sum_in_order<M: Module>(
+    module: &M,
+    shards: Vec<GradientsParams>,
+    device: &Device,
+) -> GradientsParams {
+    struct InOrder<'a> {
+        shards: Vec<GradientsParams>,
+        device: &'a Device,
+        sum: GradientsParams,
+    }
+    impl ModuleVisitor for InOrder<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let id = param.id;
+            let total = self
+                .shards
+                .iter_mut()
+                .filter_map(|grads| grads.remove::<D>(id))
+                .map(|g| g.to_device(self.device))
+                .reduce(|acc, g| acc + g);
+            if let Some(total) = total {
+                self.sum.register(id, total);
+            }
+        }
+    }
+    let mut visitor = InOrder {
+        shards,
+        device,
+        sum: GradientsParams::new(),
+    };
+    module.visit(&mut visitor);
+    visitor.sum
 }
 
 fn multi(grads: Vec<(GradientsParams, Device)>) -> MultiGradientsParams {
