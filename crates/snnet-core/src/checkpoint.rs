@@ -265,6 +265,8 @@ impl SnNet {
         let bytes = store
             .get_bytes()
             .map_err(|e| checkpoint_error(path, e.to_string()))?;
+        let bytes =
+            snnet_zoo::canonical_safetensors(bytes).map_err(|e| checkpoint_error(path, e))?;
         Ok(snnet_fs::write_atomic(path, &bytes)?)
     }
 

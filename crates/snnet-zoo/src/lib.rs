@@ -79,4 +79,4 @@ pub use swin::{
     WindowAttention,
 };
 pub use vit::{Attention, Block, LayerScale, Mlp, PatchEmbed, Vit, VitAnchor, VitConfig};
-pub use weights::{LoadReport, WeightFormat, load_weights, save_weights};
+pub use weights::{LoadReport, WeightFormat, canonical_safetensors, load_weights, save_weights};

@@ -305,5 +305,113 @@ where
         .save_into(&mut store)
         .map_err(|e| file_error(e.to_string()))?;
     let bytes = store.get_bytes().map_err(|e| file_error(e.to_string()))?;
+    let bytes = canonical_safetensors(bytes).map_err(file_error)?;
     Ok(snnet_fs::write_atomic(path, &bytes)?)
+}
+
+/// Rewrites a safetensors file's JSON header with its entries and its `__metadata__` in key
+/// order, the tensor data untouched: burn-store writes the metadata from a `HashMap`, so the
+/// same weights would otherwise give files whose bytes differ from run to run. With it, equal
+/// models give byte-identical files (`sha256sum` can check a reproduction).
+///
+/// # Errors
+/// A message when `bytes` is not a well-formed safetensors file (header length past the end,
+/// header not a JSON object).
+pub fn canonical_safetensors(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, String> {
+    use std::collections::BTreeMap;
+
+    use serde_json::Value;
+
+    let malformed = |what: &str| format!("malformed safetensors bytes: {what}");
+    let length: [u8; 8] = bytes
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| malformed("shorter than the header length"))?;
+    let end = usize::try_from(u64::from_le_bytes(length))
+        .ok()
+        .and_then(|n| n.checked_add(8))
+        .filter(|&end| end <= bytes.len())
+        .ok_or_else(|| malformed("the header runs past the end"))?;
+    let header = bytes
+        .get(8..end)
+        .ok_or_else(|| malformed("the header runs past the end"))?;
+    let header: BTreeMap<String, Value> =
+        serde_json::from_slice(header).map_err(|e| malformed(&e.to_string()))?;
+    let header: BTreeMap<String, Value> = header
+        .into_iter()
+        .map(|(key, value)| match value {
+            Value::Object(map) => {
+                let sorted: BTreeMap<String, Value> = map.into_iter().collect();
+                (key, Value::Object(sorted.into_iter().collect()))
+            }
+            other => (key, other),
+        })
+        .collect();
+    let mut text = serde_json::to_string(&header).map_err(|e| malformed(&e.to_string()))?;
+    // The format pads the header with spaces to a multiple of 8 bytes.
+    while text.len() % 8 != 0 {
+        text.push(' ');
+    }
+    let data = bytes.get(end..).unwrap_or_default();
+    let mut out = Vec::with_capacity(8 + text.len() + data.len());
+    out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(data);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use burn::tensor::Device;
+
+    use super::*;
+    use crate::VitConfig;
+
+    #[test]
+    fn equal_models_save_to_identical_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = VitConfig::base(8, 1, 2).with_img_size([8, 8]);
+        config.patch_size = [4, 4];
+        let model = config.init(&Device::default()).unwrap();
+        let first = dir.path().join("a.safetensors");
+        save_weights(&model, &first).unwrap();
+        let bytes = std::fs::read(&first).unwrap();
+        // The header stays valid safetensors and holds the metadata in key order.
+        let (n, _) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+        assert_eq!(n % 8, 0);
+        let header = std::str::from_utf8(&bytes[8..8 + n]).unwrap();
+        let at = |key: &str| header.find(&format!("\"{key}\"")).unwrap();
+        assert!(at("__metadata__") < at("cls_token"));
+        assert!(at("format") < at("version"));
+        let second = dir.path().join("b.safetensors");
+        for _ in 0..3 {
+            save_weights(&model, &second).unwrap();
+            assert_eq!(std::fs::read(&second).unwrap(), bytes);
+        }
+        let (loaded, _) =
+            load_weights(config.init(&Device::default()).unwrap(), &second, &[]).unwrap();
+        let x = Tensor::<4>::ones([1, 3, 8, 8], &Device::default());
+        assert_eq!(
+            loaded.embed_tokens(x.clone()).unwrap().into_data(),
+            model.embed_tokens(x).unwrap().into_data()
+        );
+    }
+
+    #[test]
+    fn malformed_bytes_are_errors() {
+        assert!(canonical_safetensors(vec![]).is_err());
+        assert!(canonical_safetensors(vec![1, 2, 3]).is_err());
+        let mut huge = u64::MAX.to_le_bytes().to_vec();
+        huge.extend_from_slice(b"{}");
+        assert!(canonical_safetensors(huge).is_err());
+        let mut not_json = 4u64.to_le_bytes().to_vec();
+        not_json.extend_from_slice(b"{{{{");
+        assert!(canonical_safetensors(not_json).is_err());
+        let mut empty = 2u64.to_le_bytes().to_vec();
+        empty.extend_from_slice(b"{}");
+        let out = canonical_safetensors(empty).unwrap();
+        assert_eq!(&out[8..], b"{}      ");
+    }
 }
