@@ -725,3 +725,68 @@ fn init_then_forward_a_stitch() {
     ]));
     assert!(err.contains("3 anchors but 1 weight files"), "{err}");
 }
+
+/// NaN weights are refused, naming the tensor; `--allow-nonfinite` loads them with a warning
+/// per tensor.
+#[test]
+fn nonfinite_weights_are_refused_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = reduced_model_config(dir.path());
+    let mut tensors = snnet_core::zoo::tensor_io::read_tensors(std::path::Path::new(&zoo_fixture(
+        "deit_reduced.weights.safetensors",
+    )))
+    .unwrap();
+    let data = tensors.remove("norm.bias").unwrap();
+    let shape = data.shape().to_vec();
+    let mut values = data.try_to_vec::<f32>().unwrap();
+    values[0] = f32::NAN;
+    tensors.insert(
+        "norm.bias".into(),
+        snnet_core::burn::tensor::TensorData::new(values, shape),
+    );
+    let weights = dir.path().join("nan.safetensors");
+    snnet_core::zoo::tensor_io::write_tensors(&weights, &tensors).unwrap();
+    let output = dir.path().join("out.safetensors");
+    let input = zoo_fixture("deit_reduced.io.safetensors");
+    let args = |allow: bool| {
+        let mut args = vec![
+            "forward",
+            "--model",
+            "deit_reduced",
+            "--model-config",
+            &config,
+            "--weights",
+            weights.to_str().unwrap(),
+            "--input",
+            &input,
+            "--output",
+            output.to_str().unwrap(),
+        ];
+        if allow {
+            args.push("--allow-nonfinite");
+        }
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |allow: bool| {
+        let args = args(allow);
+        snnet(&args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let err = stderr_of_failure(&run(false));
+    assert!(err.contains("norm.bias") && err.contains("NaN"), "{err}");
+    assert!(!output.exists());
+    let allowed = run(true);
+    stdout(&allowed);
+    let warning = String::from_utf8(allowed.stderr).unwrap();
+    assert!(
+        warning.contains("warning:") && warning.contains("`norm.bias` holds 1 NaN"),
+        "{warning}"
+    );
+    let logits = snnet_core::zoo::tensor_io::read_tensors(&output).unwrap();
+    assert!(
+        logits["logits"]
+            .as_slice::<f32>()
+            .unwrap()
+            .iter()
+            .all(|v| v.is_nan())
+    );
+}

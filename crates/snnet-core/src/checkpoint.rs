@@ -23,7 +23,7 @@ use burn::store::{
 };
 use burn::tensor::{Device, Tensor, TensorData};
 use snnet_stitch::Init;
-use snnet_zoo::{LoadReport, WeightFormat, weights::sniff_format};
+use snnet_zoo::{LoadOptions, LoadReport, WeightFormat, weights::sniff_format};
 
 use crate::error::{Error, Result};
 use crate::net::SnNet;
@@ -151,6 +151,21 @@ pub struct CheckpointReport {
     pub anchors: Vec<LoadReport>,
     /// The stitching-layer tensors loaded (file keys).
     pub stitch_tensors: Vec<String>,
+    /// Stitching-layer tensors (file keys) holding NaN or infinite values, with how many,
+    /// loaded because [`LoadOptions::allow_nonfinite`] was set (otherwise an error).
+    pub stitch_non_finite: Vec<(String, usize)>,
+}
+
+impl CheckpointReport {
+    /// Every tensor (anchors' timm keys, stitching layers' file keys) loaded with NaN or
+    /// infinite values under [`LoadOptions::allow_nonfinite`], with how many.
+    pub fn non_finite(&self) -> Vec<(String, usize)> {
+        self.anchors
+            .iter()
+            .flat_map(|r| r.non_finite.iter().cloned())
+            .chain(self.stitch_non_finite.iter().cloned())
+            .collect()
+    }
 }
 
 fn checkpoint_error(path: &Path, reason: impl Into<String>) -> Error {
@@ -309,8 +324,21 @@ impl SnNet {
     /// # Errors
     /// As [`read_config`] and [`SnNet::load_with_config`].
     pub fn load(path: &Path, device: &Device) -> Result<(Self, CheckpointReport)> {
+        Self::load_with(path, LoadOptions::default(), device)
+    }
+
+    /// As [`SnNet::load`], with `options`: [`LoadOptions::allow_nonfinite`] loads NaN or
+    /// infinite weights instead of refusing the file (they are listed in the report).
+    ///
+    /// # Errors
+    /// As [`SnNet::load`].
+    pub fn load_with(
+        path: &Path,
+        options: LoadOptions,
+        device: &Device,
+    ) -> Result<(Self, CheckpointReport)> {
         let config = read_config(path)?;
-        Self::load_with_config(path, &config, device)
+        load_checkpoint(path, &config, options, device)
     }
 
     /// Loads a checkpoint in the reference's key layout — a released ziplab SN-Net checkpoint
@@ -324,107 +352,132 @@ impl SnNet {
         config: &SnNetConfig,
         device: &Device,
     ) -> Result<(Self, CheckpointReport)> {
-        let plan = Arc::new(config.plan()?);
-        let keys = CheckpointKeys::new(&plan)?;
-        let mut anchors = Vec::with_capacity(config.anchors.len());
-        let mut reports = Vec::with_capacity(config.anchors.len());
-        for (a, entry) in config.anchors.iter().enumerate() {
-            let (model, report) =
-                entry.load_prefixed(path, &CheckpointKeys::anchor_prefix(a), device)?;
-            anchors.push(model);
-            reports.push(report);
-        }
-        let mut source = TensorSource::open(path)?;
-        let stitch_layers = crate::net::init_stitch_layers(&plan, Init::Zeros, device)?;
-        let mut layers = Vec::with_capacity(stitch_layers.len());
-        let mut loaded = Vec::new();
-        for (index, layer) in stitch_layers.into_iter().enumerate() {
-            let prefix = plan.reference_layer_prefix(index).unwrap_or_default();
-            let key = |name: &str| keys.layer_key(index, name).unwrap_or_default();
-            let (o, i) = (layer.out_width(), layer.in_width());
-            let missing = |k: String| Error::MissingLayer {
-                path: path.to_owned(),
-                layer: prefix.clone(),
-                tried: vec![k],
-            };
-            let weight = source
-                .get(path, &key("weight"))?
-                .ok_or_else(|| missing(key("weight")))?;
-            let bias = source
-                .get(path, &key("bias"))?
-                .ok_or_else(|| missing(key("bias")))?;
-            let shape = weight.shape().to_vec();
-            if shape != [o, i] && shape != [o, i, 1, 1] {
-                return Err(checkpoint_error(
-                    path,
-                    format!("{}: shape {shape:?}, expected [{o}, {i}]", key("weight")),
-                ));
-            }
-            let weight = Tensor::<2>::from_data(
-                TensorData::new(to_f32(path, &key("weight"), weight)?, [o, i]),
-                device,
-            );
-            let bias_len = bias.shape().iter().product::<usize>();
-            if bias_len != o {
-                return Err(checkpoint_error(
-                    path,
-                    format!("{}: {bias_len} values, expected {o}", key("bias")),
-                ));
-            }
-            let bias = Tensor::<1>::from_data(
-                TensorData::new(to_f32(path, &key("bias"), bias)?, [o]),
-                device,
-            );
-            let mut layer = layer.with_weights(weight, bias)?;
-            loaded.push(key("weight"));
-            loaded.push(key("bias"));
-            if let (Some(a), Some(b)) = (
-                layer.transform.lora_a.clone(),
-                layer.transform.lora_b.clone(),
-            ) {
-                let read = |source: &mut TensorSource, name: &str, dims: [usize; 2]| {
-                    let data = source
-                        .get(path, &key(name))?
-                        .ok_or_else(|| missing(key(name)))?;
-                    if data.shape().to_vec() != dims.to_vec() {
-                        return Err(checkpoint_error(
-                            path,
-                            format!("{}: shape {:?}, expected {dims:?}", key(name), data.shape()),
-                        ));
-                    }
-                    Ok(Tensor::<2>::from_data(
-                        TensorData::new(to_f32(path, &key(name), data)?, dims),
-                        device,
-                    ))
-                };
-                let a_val = read(&mut source, "lora_a", a.dims())?;
-                let b_val = read(&mut source, "lora_b", b.dims())?;
-                // Trainable, as `init` builds them (a plain tensor's `Param` is inactive).
-                layer.transform.lora_a =
-                    Some(burn::module::Param::initialized(a.id, a_val).set_require_grad(true));
-                layer.transform.lora_b =
-                    Some(burn::module::Param::initialized(b.id, b_val).set_require_grad(true));
-                loaded.push(key("lora_a"));
-                loaded.push(key("lora_b"));
-            }
-            layers.push(layer);
-        }
-        let net = SnNet::from_parts(anchors, layers, plan);
-        Ok((
-            net,
-            CheckpointReport {
-                path: path.to_owned(),
-                anchors: reports,
-                stitch_tensors: loaded,
-            },
-        ))
+        load_checkpoint(path, config, LoadOptions::default(), device)
     }
+}
+
+fn load_checkpoint(
+    path: &Path,
+    config: &SnNetConfig,
+    options: LoadOptions,
+    device: &Device,
+) -> Result<(SnNet, CheckpointReport)> {
+    let plan = Arc::new(config.plan()?);
+    let keys = CheckpointKeys::new(&plan)?;
+    let mut anchors = Vec::with_capacity(config.anchors.len());
+    let mut reports = Vec::with_capacity(config.anchors.len());
+    for (a, entry) in config.anchors.iter().enumerate() {
+        let (model, report) =
+            entry.load_prefixed_with(path, &CheckpointKeys::anchor_prefix(a), options, device)?;
+        anchors.push(model);
+        reports.push(report);
+    }
+    let mut source = TensorSource::open(path)?;
+    let stitch_layers = crate::net::init_stitch_layers(&plan, Init::Zeros, device)?;
+    let mut layers = Vec::with_capacity(stitch_layers.len());
+    let mut loaded = Vec::new();
+    let mut non_finite = NonFinite {
+        allow: options.allow_nonfinite,
+        found: Vec::new(),
+    };
+    for (index, layer) in stitch_layers.into_iter().enumerate() {
+        let prefix = plan.reference_layer_prefix(index).unwrap_or_default();
+        let key = |name: &str| keys.layer_key(index, name).unwrap_or_default();
+        let (o, i) = (layer.out_width(), layer.in_width());
+        let missing = |k: String| Error::MissingLayer {
+            path: path.to_owned(),
+            layer: prefix.clone(),
+            tried: vec![k],
+        };
+        let weight = source
+            .get(path, &key("weight"))?
+            .ok_or_else(|| missing(key("weight")))?;
+        let bias = source
+            .get(path, &key("bias"))?
+            .ok_or_else(|| missing(key("bias")))?;
+        let shape = weight.shape().to_vec();
+        if shape != [o, i] && shape != [o, i, 1, 1] {
+            return Err(checkpoint_error(
+                path,
+                format!("{}: shape {shape:?}, expected [{o}, {i}]", key("weight")),
+            ));
+        }
+        let weight = Tensor::<2>::from_data(
+            TensorData::new(
+                to_f32(path, &key("weight"), weight, &mut non_finite)?,
+                [o, i],
+            ),
+            device,
+        );
+        let bias_len = bias.shape().iter().product::<usize>();
+        if bias_len != o {
+            return Err(checkpoint_error(
+                path,
+                format!("{}: {bias_len} values, expected {o}", key("bias")),
+            ));
+        }
+        let bias = Tensor::<1>::from_data(
+            TensorData::new(to_f32(path, &key("bias"), bias, &mut non_finite)?, [o]),
+            device,
+        );
+        let mut layer = layer.with_weights(weight, bias)?;
+        loaded.push(key("weight"));
+        loaded.push(key("bias"));
+        if let (Some(a), Some(b)) = (
+            layer.transform.lora_a.clone(),
+            layer.transform.lora_b.clone(),
+        ) {
+            let read = |source: &mut TensorSource,
+                        non_finite: &mut NonFinite,
+                        name: &str,
+                        dims: [usize; 2]| {
+                let data = source
+                    .get(path, &key(name))?
+                    .ok_or_else(|| missing(key(name)))?;
+                if data.shape().to_vec() != dims.to_vec() {
+                    return Err(checkpoint_error(
+                        path,
+                        format!("{}: shape {:?}, expected {dims:?}", key(name), data.shape()),
+                    ));
+                }
+                Ok(Tensor::<2>::from_data(
+                    TensorData::new(to_f32(path, &key(name), data, non_finite)?, dims),
+                    device,
+                ))
+            };
+            let a_val = read(&mut source, &mut non_finite, "lora_a", a.dims())?;
+            let b_val = read(&mut source, &mut non_finite, "lora_b", b.dims())?;
+            // Trainable, as `init` builds them (a plain tensor's `Param` is inactive).
+            layer.transform.lora_a =
+                Some(burn::module::Param::initialized(a.id, a_val).set_require_grad(true));
+            layer.transform.lora_b =
+                Some(burn::module::Param::initialized(b.id, b_val).set_require_grad(true));
+            loaded.push(key("lora_a"));
+            loaded.push(key("lora_b"));
+        }
+        layers.push(layer);
+    }
+    let net = SnNet::from_parts(anchors, layers, plan);
+    Ok((
+        net,
+        CheckpointReport {
+            path: path.to_owned(),
+            anchors: reports,
+            stitch_tensors: loaded,
+            stitch_non_finite: non_finite.found,
+        },
+    ))
 }
 
 /// A tensor's values as `f32` (checkpoints may hold f16/bf16/f64). Integer or boolean tensors
 /// are refused (a stitching layer's weights are never integers: converting them would hide a
 /// wrong or hostile file), and so are NaN or infinite values.
-fn to_f32(path: &Path, key: &str, data: TensorData) -> Result<Vec<f32>> {
+fn to_f32(
+    path: &Path,
+    key: &str,
+    data: TensorData,
+    non_finite: &mut NonFinite,
+) -> Result<Vec<f32>> {
     if !data.dtype().is_float() {
         return Err(checkpoint_error(
             path,
@@ -440,10 +493,19 @@ fn to_f32(path: &Path, key: &str, data: TensorData) -> Result<Vec<f32>> {
         .map_err(|e| checkpoint_error(path, format!("{key}: {e:?}")))?;
     let bad = values.iter().filter(|v| !v.is_finite()).count();
     if bad > 0 {
-        return Err(checkpoint_error(
-            path,
-            format!("{key}: {bad} NaN or infinite value(s)"),
-        ));
+        if !non_finite.allow {
+            return Err(checkpoint_error(
+                path,
+                format!("{key}: {bad} NaN or infinite value(s)"),
+            ));
+        }
+        non_finite.found.push((key.to_owned(), bad));
     }
     Ok(values)
+}
+
+/// Whether NaN or infinite stitching-layer values are allowed, and those found.
+struct NonFinite {
+    allow: bool,
+    found: Vec<(String, usize)>,
 }

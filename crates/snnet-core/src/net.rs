@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use snnet_space::{LayerKey, StitchId, StitchSpace};
 use snnet_stitch::{Init, StitchingLayer};
-use snnet_zoo::{Activation, Anchor, Cost, LoadReport, Model};
+use snnet_zoo::{Activation, Anchor, Cost, LoadOptions, LoadReport, Model};
 
 use crate::error::{Error, Result};
 use crate::plan::{Plan, SnNetConfig, StitchPath};
@@ -137,11 +137,18 @@ impl SnNet {
         weights: &[P],
         device: &Device,
     ) -> Result<(Self, Vec<LoadReport>)> {
-        Self::from_pretrained_with(config, weights, Init::Kaiming { seed: 0 }, device)
+        Self::from_pretrained_with(
+            config,
+            weights,
+            Init::Kaiming { seed: 0 },
+            LoadOptions::default(),
+            device,
+        )
     }
 
     /// As [`SnNet::from_pretrained`], with the stitching layers initialised by `init` (a
-    /// Kaiming seed is offset by each layer's flat index).
+    /// Kaiming seed is offset by each layer's flat index) and the weights loaded with `options`
+    /// (e.g. [`LoadOptions::allow_nonfinite`]).
     ///
     /// # Errors
     /// As [`SnNet::from_pretrained`].
@@ -149,6 +156,7 @@ impl SnNet {
         config: SnNetConfig,
         weights: &[P],
         init: Init,
+        options: LoadOptions,
         device: &Device,
     ) -> Result<(Self, Vec<LoadReport>)> {
         if weights.len() != config.anchors.len() {
@@ -162,7 +170,7 @@ impl SnNet {
             .anchors
             .iter()
             .zip(weights)
-            .map(|(entry, path)| entry.load(path.as_ref(), device))
+            .map(|(entry, path)| entry.load_with(path.as_ref(), options, device))
             .collect::<Result<Vec<_>, _>>()?
             .into_iter()
             .unzip();

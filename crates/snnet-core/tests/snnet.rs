@@ -226,3 +226,40 @@ fn bad_inputs_are_typed_errors() {
         Err(Error::InitInput(_))
     ));
 }
+
+/// A stitching layer holding NaN is refused at load, naming the tensor; `allow_nonfinite`
+/// loads it and reports it.
+#[test]
+fn nonfinite_stitching_layers_are_refused_unless_allowed() {
+    let device = Device::default();
+    let (mut net, _) = reference(&device);
+    let layer = net.stitch_layers[1].clone();
+    let weight = layer.transform.weight.val();
+    let [o, i] = weight.dims();
+    let mut values = weight.into_data().try_to_vec::<f32>().unwrap();
+    values[3] = f32::NAN;
+    values[4] = f32::NEG_INFINITY;
+    let weight = Tensor::<2>::from_data(TensorData::new(values, [o, i]), &device);
+    let bias = layer.transform.bias.val();
+    net.stitch_layers[1] = layer.with_weights(weight, bias).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nan.safetensors");
+    net.save(&path).unwrap();
+    match SnNet::load(&path, &device) {
+        Err(Error::Checkpoint { reason, .. }) => {
+            assert!(
+                reason.contains("stitch_layers.") && reason.contains("2 NaN or infinite"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected a Checkpoint error, got {:?}", other.map(|_| ())),
+    }
+    let options = snnet_core::zoo::LoadOptions::default().with_allow_nonfinite(true);
+    let (_, report) = SnNet::load_with(&path, options, &device).unwrap();
+    let found = report.non_finite();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].0.ends_with(".weight") && found[0].1 == 2,
+        "{found:?}"
+    );
+}

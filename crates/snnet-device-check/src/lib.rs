@@ -257,6 +257,7 @@ fn family_logits(fx: &Fixtures, name: &str, device: &Device) -> Result<(Vec<f32>
     let (model, _) = model.load_weights(
         &fx.zoo(&format!("{name}.weights.safetensors")),
         config.weight_remap(),
+        snnet_core::zoo::LoadOptions::default(),
     )?;
     let io_path = fx.zoo(&format!("{name}.io.safetensors"));
     let io = fx.tensors(&io_path)?;
@@ -422,8 +423,13 @@ fn one_step(spec: DeviceSpec, dir: &Path) -> Result<(SnNet, f64)> {
         install_pretrained(name, &path)?;
         weights.push(path);
     }
-    let (net, _) =
-        SnNet::from_pretrained_with(config, &weights, Init::Kaiming { seed: 0 }, &device)?;
+    let (net, _) = SnNet::from_pretrained_with(
+        config,
+        &weights,
+        Init::Kaiming { seed: 0 },
+        snnet_core::zoo::LoadOptions::default(),
+        &device,
+    )?;
     let before = parameters(&net, dir, &format!("before-{spec}.safetensors"))?;
     let data = Batcher::new(
         synthetic_batch()?,

@@ -16,7 +16,7 @@ use crate::pretrained::PretrainedConfig;
 use crate::resnet::ResNetConfig;
 use crate::swin::SwinConfig;
 use crate::vit::VitConfig;
-use crate::weights::LoadReport;
+use crate::weights::{LoadOptions, LoadReport};
 
 /// What the zoo needs from a model family's architecture config: implemented by
 /// [`VitConfig`], [`SwinConfig`] and [`ResNetConfig`] in their own modules, reached through
@@ -72,16 +72,18 @@ pub trait Family {
     /// cannot tell apart override this (Swin retries the original Microsoft layout).
     ///
     /// # Errors
-    /// As [`Family::init_model`] and [`load_weights`](crate::load_weights).
+    /// As [`Family::init_model`] and [`load_weights_with`](crate::load_weights_with).
     fn load_model(
         &self,
         name: &str,
         path: &Path,
         remap: &[(&str, &str)],
+        options: LoadOptions,
         device: &Device,
     ) -> Result<(Model, LoadReport)> {
         let remap = chain_remap(remap, self.weight_remap());
-        self.init_model(name, device)?.load_weights(path, &remap)
+        self.init_model(name, device)?
+            .load_weights(path, &remap, options)
     }
 }
 
@@ -212,6 +214,22 @@ impl ModelConfig {
         remap: &[(&str, &str)],
         device: &Device,
     ) -> Result<(Model, LoadReport)> {
-        self.family_config().load_model(name, path, remap, device)
+        self.load_with(name, path, remap, LoadOptions::default(), device)
+    }
+
+    /// As [`ModelConfig::load`], with `options`.
+    ///
+    /// # Errors
+    /// As [`ModelConfig::init`] and [`load_weights_with`](crate::load_weights_with).
+    pub fn load_with(
+        &self,
+        name: &str,
+        path: &Path,
+        remap: &[(&str, &str)],
+        options: LoadOptions,
+        device: &Device,
+    ) -> Result<(Model, LoadReport)> {
+        self.family_config()
+            .load_model(name, path, remap, options, device)
     }
 }

@@ -79,4 +79,7 @@ pub use swin::{
     WindowAttention,
 };
 pub use vit::{Attention, Block, LayerScale, Mlp, PatchEmbed, Vit, VitAnchor, VitConfig};
-pub use weights::{LoadReport, WeightFormat, canonical_safetensors, load_weights, save_weights};
+pub use weights::{
+    LoadOptions, LoadReport, WeightFormat, canonical_safetensors, load_weights, load_weights_with,
+    save_weights,
+};

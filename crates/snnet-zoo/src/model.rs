@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::resnet::ResNetAnchor;
 use crate::swin::SwinAnchor;
 use crate::vit::VitAnchor;
-use crate::weights::{LoadReport, load_weights};
+use crate::weights::{LoadOptions, LoadReport, load_weights_with};
 
 /// A model of any family, as an [`Anchor`].
 ///
@@ -41,22 +41,27 @@ impl Model {
         }
     }
 
-    /// Loads timm weights (see [`load_weights`]).
+    /// Loads timm weights (see [`load_weights_with`]).
     ///
     /// # Errors
-    /// As [`load_weights`].
-    pub fn load_weights(self, path: &Path, remap: &[(&str, &str)]) -> Result<(Self, LoadReport)> {
+    /// As [`load_weights_with`].
+    pub fn load_weights(
+        self,
+        path: &Path,
+        remap: &[(&str, &str)],
+        options: LoadOptions,
+    ) -> Result<(Self, LoadReport)> {
         match self {
             Self::Vit(anchor) => {
-                let (model, report) = load_weights(anchor.model, path, remap)?;
+                let (model, report) = load_weights_with(anchor.model, path, remap, options)?;
                 Ok((Self::Vit(VitAnchor { model, ..anchor }), report))
             }
             Self::ResNet(anchor) => {
-                let (model, report) = load_weights(anchor.model, path, remap)?;
+                let (model, report) = load_weights_with(anchor.model, path, remap, options)?;
                 Ok((Self::ResNet(ResNetAnchor { model, ..anchor }), report))
             }
             Self::Swin(anchor) => {
-                let (model, report) = load_weights(anchor.model, path, remap)?;
+                let (model, report) = load_weights_with(anchor.model, path, remap, options)?;
                 Ok((Self::Swin(SwinAnchor { model, ..anchor }), report))
             }
         }

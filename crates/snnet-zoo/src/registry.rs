@@ -13,7 +13,7 @@ use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::pretrained::PretrainedConfig;
-use crate::weights::LoadReport;
+use crate::weights::{LoadOptions, LoadReport};
 
 /// Longest model name a registry accepts, in bytes: the stitch space's limit for anchor names.
 pub use snnet_space::limits::MAX_NAME_LEN;
@@ -76,7 +76,20 @@ impl ModelEntry {
     /// # Errors
     /// As [`ModelConfig::init`] and [`load_weights`](crate::load_weights).
     pub fn load(&self, path: &Path, device: &Device) -> Result<(Model, LoadReport)> {
-        self.load_prefixed(path, "", device)
+        self.load_prefixed_with(path, "", LoadOptions::default(), device)
+    }
+
+    /// As [`ModelEntry::load`], with `options` (e.g. [`LoadOptions::allow_nonfinite`]).
+    ///
+    /// # Errors
+    /// As [`ModelEntry::load`].
+    pub fn load_with(
+        &self,
+        path: &Path,
+        options: LoadOptions,
+        device: &Device,
+    ) -> Result<(Model, LoadReport)> {
+        self.load_prefixed_with(path, "", options, device)
     }
 
     /// As [`ModelEntry::load`], from the keys of `path` that start with `prefix` (e.g.
@@ -91,6 +104,20 @@ impl ModelEntry {
         prefix: &str,
         device: &Device,
     ) -> Result<(Model, LoadReport)> {
+        self.load_prefixed_with(path, prefix, LoadOptions::default(), device)
+    }
+
+    /// As [`ModelEntry::load_prefixed`], with `options`.
+    ///
+    /// # Errors
+    /// As [`ModelEntry::load`].
+    pub fn load_prefixed_with(
+        &self,
+        path: &Path,
+        prefix: &str,
+        options: LoadOptions,
+        device: &Device,
+    ) -> Result<(Model, LoadReport)> {
         let strip = (!prefix.is_empty()).then(|| {
             let escaped: String = prefix
                 .chars()
@@ -102,7 +129,8 @@ impl ModelEntry {
             format!("^{escaped}")
         });
         let remap: Vec<(&str, &str)> = strip.as_deref().map(|s| (s, "")).into_iter().collect();
-        self.config.load(&self.name, path, &remap, device)
+        self.config
+            .load_with(&self.name, path, &remap, options, device)
     }
 }
 

@@ -30,7 +30,7 @@ use crate::fast::{self, Epilogue};
 use crate::model::Model;
 use crate::pretrained::PretrainedConfig;
 use crate::vit::Mlp;
-use crate::weights::LoadReport;
+use crate::weights::{LoadOptions, LoadReport};
 
 /// The architecture of a Swin Transformer, named as timm's arguments.
 ///
@@ -565,10 +565,13 @@ impl Family for SwinConfig {
         name: &str,
         path: &Path,
         remap: &[(&str, &str)],
+        options: LoadOptions,
         device: &Device,
     ) -> Result<(Model, LoadReport)> {
         let remap = chain_remap(remap, self.weight_remap());
-        let result = self.init_model(name, device)?.load_weights(path, &remap);
+        let result = self
+            .init_model(name, device)?
+            .load_weights(path, &remap, options);
         let original_layout = match &result {
             Err(Error::MissingTensors { keys, .. }) => {
                 keys.iter().any(|k| k.contains(".downsample."))
@@ -594,7 +597,8 @@ impl Family for SwinConfig {
             .copied()
             .chain(moved.iter().map(|(a, b)| (a.as_str(), b.as_str())))
             .collect();
-        self.init_model(name, device)?.load_weights(path, &all)
+        self.init_model(name, device)?
+            .load_weights(path, &all, options)
     }
 }
 

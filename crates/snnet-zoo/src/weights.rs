@@ -44,6 +44,38 @@ pub struct LoadReport {
     /// `num_batches_tracked` counters, and the buffers old Swin checkpoints store
     /// (`relative_position_index`, `attn_mask`), which the model recomputes.
     pub ignored: Vec<String>,
+    /// Tensors (timm keys) that hold NaN or infinite values, with how many, loaded because
+    /// [`LoadOptions::allow_nonfinite`] was set (otherwise such a file is an error).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub non_finite: Vec<(String, usize)>,
+}
+
+/// How weights are loaded.
+///
+/// ```
+/// use snnet_zoo::LoadOptions;
+///
+/// // The default refuses NaN and infinite weights; a user who really wants them opts in.
+/// assert!(!LoadOptions::default().allow_nonfinite);
+/// let lenient = LoadOptions::default().with_allow_nonfinite(true);
+/// assert!(lenient.allow_nonfinite);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LoadOptions {
+    /// Load tensors holding NaN or infinite values instead of refusing them with
+    /// [`Error::NonFinite`]; they are listed in [`LoadReport::non_finite`]. Off by default: such
+    /// weights make a model answer with NaN logits or silently wrong ones.
+    pub allow_nonfinite: bool,
+}
+
+impl LoadOptions {
+    /// Sets [`LoadOptions::allow_nonfinite`].
+    #[must_use]
+    pub fn with_allow_nonfinite(mut self, allow: bool) -> Self {
+        self.allow_nonfinite = allow;
+        self
+    }
 }
 
 /// File keys that hold no weights (suffixes): skipped without being reported as unexpected.
@@ -96,6 +128,23 @@ pub fn sniff_format(path: &Path) -> Result<WeightFormat> {
 /// an invalid remap pattern, [`Error::ShapeMismatch`] for a tensor of the wrong shape (the first
 /// one, with both shapes), [`Error::MissingTensors`] naming every model tensor the file lacks.
 pub fn load_weights<M>(model: M, path: &Path, remap: &[(&str, &str)]) -> Result<(M, LoadReport)>
+where
+    M: Module + ModuleSnapshot,
+{
+    load_weights_with(model, path, remap, LoadOptions::default())
+}
+
+/// As [`load_weights`], with `options` (e.g. [`LoadOptions::allow_nonfinite`]).
+///
+/// # Errors
+/// As [`load_weights`]; [`Error::NonFinite`] (naming the first such tensor) unless
+/// `options.allow_nonfinite`.
+pub fn load_weights_with<M>(
+    model: M,
+    path: &Path,
+    remap: &[(&str, &str)],
+    options: LoadOptions,
+) -> Result<(M, LoadReport)>
 where
     M: Module + ModuleSnapshot,
 {
@@ -154,26 +203,38 @@ where
             (result, top)
         }
     };
-    let report = check(result, path, format, top_level_key)?;
+    let mut report = check(result, path, format, top_level_key)?;
     // Loaded tensors keep the file's dtype (f64 or f16 checkpoints); the models run in f32.
     let model = model.map(&mut CastF32);
-    let mut finite = FiniteCheck::default();
+    let mut finite = FiniteCheck {
+        all: options.allow_nonfinite,
+        ..FiniteCheck::default()
+    };
     model.visit(&mut finite);
-    if let Some((key, count)) = finite.first_bad {
+    if !options.allow_nonfinite
+        && let Some((key, count)) = finite.bad.first()
+    {
         return Err(Error::NonFinite {
             path: path.to_owned(),
-            key: timm_key(&key),
-            count,
+            key: timm_key(key),
+            count: *count,
         });
     }
+    report.non_finite = finite
+        .bad
+        .into_iter()
+        .map(|(key, count)| (timm_key(&key), count))
+        .collect();
     Ok((model, report))
 }
 
-/// Finds the first float parameter holding NaN or infinite values, by module path.
+/// Finds the float parameters holding NaN or infinite values (the first only, unless `all`),
+/// by module path.
 #[derive(Default)]
 struct FiniteCheck {
     path: Vec<String>,
-    first_bad: Option<(String, usize)>,
+    all: bool,
+    bad: Vec<(String, usize)>,
 }
 
 impl ModuleVisitor for FiniteCheck {
@@ -186,7 +247,7 @@ impl ModuleVisitor for FiniteCheck {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if self.first_bad.is_some() {
+        if !self.all && !self.bad.is_empty() {
             return;
         }
         let data = param.val().into_data();
@@ -195,7 +256,7 @@ impl ModuleVisitor for FiniteCheck {
             Err(_) => data.iter::<f64>().filter(|v: &f64| !v.is_finite()).count(),
         };
         if count > 0 {
-            self.first_bad = Some((self.path.join("."), count));
+            self.bad.push((self.path.join("."), count));
         }
     }
 }
@@ -271,6 +332,7 @@ fn check(
         applied: result.applied,
         unexpected,
         ignored,
+        non_finite: Vec::new(),
     })
 }
 

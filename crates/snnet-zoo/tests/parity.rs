@@ -35,7 +35,9 @@ fn check(name: &str) {
     let dir = tempfile::tempdir().unwrap();
     let path = weights_file(&meta, dir.path());
     let model = config.init(&meta.timm_name, &device).unwrap();
-    let (model, report) = model.load_weights(&path, config.weight_remap()).unwrap();
+    let (model, report) = model
+        .load_weights(&path, config.weight_remap(), Default::default())
+        .unwrap();
     assert!(
         report.unexpected.is_empty(),
         "{name}: unexpected {:?}",

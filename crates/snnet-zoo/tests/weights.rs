@@ -11,7 +11,10 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor};
 use common::{fixtures, io, max_abs_diff, meta, tensor};
 use snnet_zoo::tensor_io::{read_tensors, write_tensors};
-use snnet_zoo::{Error, LoadReport, ModelConfig, Vit, VitConfig, WeightFormat, load_weights};
+use snnet_zoo::{
+    Error, LoadOptions, LoadReport, ModelConfig, Vit, VitConfig, WeightFormat, load_weights,
+    load_weights_with,
+};
 
 fn config(name: &str) -> VitConfig {
     match serde_json::from_value(meta(name).config).unwrap() {
@@ -114,6 +117,19 @@ fn non_finite_weights_are_refused_naming_the_tensor() {
             }
             other => panic!("expected NonFinite for {key}, got {other:?}"),
         }
+        // Opted in: loaded, and reported by key and count.
+        let model = config("deit_reduced").init(&Device::default()).unwrap();
+        let options = LoadOptions::default().with_allow_nonfinite(true);
+        let (model, report) = load_weights_with(model, &path, &[], options).unwrap();
+        assert_eq!(report.non_finite, vec![(key.to_owned(), 2)]);
+        let device = Device::default();
+        let x = model
+            .embed_tokens(tensor::<4>(&io("deit_reduced")["input"], &device))
+            .unwrap();
+        let x = model.blocks.iter().fold(x, |x, b| b.forward(x));
+        let logits = model.head_tokens(x, true).into_data();
+        let logits = logits.try_to_vec::<f32>().unwrap();
+        assert!(logits.iter().any(|v| !v.is_finite()), "{key}");
     }
 }
 
@@ -282,7 +298,9 @@ fn resnet_pickles_with_int64_counters_load() {
     let config: ModelConfig = serde_json::from_value(meta("resnet18_reduced").config).unwrap();
     let model = config.init("resnet18_reduced", &device).unwrap();
     let path = fixtures().join("resnet18_reduced.weights.pth");
-    let (_, report) = model.load_weights(&path, config.weight_remap()).unwrap();
+    let (_, report) = model
+        .load_weights(&path, config.weight_remap(), Default::default())
+        .unwrap();
     assert!(report.unexpected.is_empty(), "{:?}", report.unexpected);
     // One counter per BatchNorm: the stem's, two per block, one per downsample (4: the stem's
     // 64 channels differ from stage 1's 8, so layer1.0 projects too).

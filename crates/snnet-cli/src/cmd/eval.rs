@@ -5,13 +5,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use snnet_core::SnNet;
 use snnet_core::select::StitchTable;
 use snnet_train::pipeline::evaluate;
 use snnet_train::plot::plot_accuracy_vs_flops;
 
 use crate::common::CliError;
-use crate::common::args::{DataArgs, DeviceArgs};
+use crate::common::args::{DataArgs, DeviceArgs, LoadArgs};
 use crate::common::format::Progress;
 
 #[derive(Debug, Args)]
@@ -30,6 +29,8 @@ pub(crate) struct EvalArgs {
     force: bool,
     #[command(flatten)]
     device: DeviceArgs,
+    #[command(flatten)]
+    load: LoadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -51,7 +52,7 @@ pub(crate) struct PlotArgs {
 /// `snnet eval`: every stitch on the test split.
 pub(crate) fn eval(args: &EvalArgs, out: &mut impl Write) -> Result<(), CliError> {
     let device = args.device.device()?;
-    let (net, _) = SnNet::load(&args.snnet, &device)?;
+    let net = args.load.snnet(&args.snnet, &device)?;
     if args.force {
         match std::fs::remove_file(&args.output) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {

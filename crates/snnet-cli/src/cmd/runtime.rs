@@ -13,7 +13,7 @@ use snnet_core::{SnNet, StitchId};
 use snnet_runtime::{Objective, ProfilerConfig, Runtime, Server, ServerConfig};
 
 use crate::common::CliError;
-use crate::common::args::DeviceArgs;
+use crate::common::args::{DeviceArgs, LoadArgs};
 use crate::common::format::{human, parse_count, progress_bar};
 use crate::common::io::read_labels;
 
@@ -24,6 +24,8 @@ pub(crate) struct ProfileArgs {
     snnet: PathBuf,
     #[command(flatten)]
     device: DeviceArgs,
+    #[command(flatten)]
+    load: LoadArgs,
     /// Images per forward.
     #[arg(long, default_value_t = 1)]
     batch: usize,
@@ -98,6 +100,7 @@ pub(crate) struct ServeArgs {
     allow_foreign_profile: bool,
 }
 
+/// Loads the checkpoint `snnet serve` serves: NaN or infinite weights are always refused.
 fn load(path: &Path, device: &Device) -> Result<SnNet, CliError> {
     Ok(SnNet::load(path, device)?.0)
 }
@@ -112,7 +115,7 @@ fn read_table(path: &Path) -> Result<StitchTable, CliError> {
 /// `snnet profile`.
 pub(crate) fn profile(args: &ProfileArgs, out: &mut impl Write) -> Result<(), CliError> {
     let device = args.device.device()?;
-    let net = load(&args.snnet, &device)?;
+    let net = args.load.snnet(&args.snnet, &device)?;
     let eval = args.table.as_deref().map(read_table).transpose()?;
     let ids = args
         .ids

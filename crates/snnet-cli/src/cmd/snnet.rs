@@ -14,7 +14,7 @@ use snnet_core::zoo::tensor_io::write_tensors;
 use snnet_core::{Init, LoraConfig, LsOptions, LsProgress, SnNet, SnNetConfig, StitchId};
 use snnet_train::fashion_mnist;
 
-use crate::common::args::{CostArgs, DeviceArgs, ForwardArgs, SpaceFlags, ZooArgs};
+use crate::common::args::{CostArgs, DeviceArgs, ForwardArgs, LoadArgs, SpaceFlags, ZooArgs};
 use crate::common::format::{human, progress_bar};
 use crate::common::io::{print_top5, read_input, read_labels, space_json};
 use crate::common::{CliError, Format};
@@ -113,6 +113,8 @@ pub(crate) struct InitArgs {
     source: SourceArgs,
     #[command(flatten)]
     device: DeviceArgs,
+    #[command(flatten)]
+    load: LoadArgs,
     /// The dataset's folder (default: where the Debian package installs it).
     #[arg(long, value_name = "DIR", requires = "dataset")]
     data: Option<PathBuf>,
@@ -233,9 +235,13 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
             config.clone(),
             &args.weights,
             Init::Kaiming { seed: args.seed },
+            args.load.options(),
             &device,
         )?
     };
+    for (weights, report) in args.weights.iter().zip(&reports) {
+        crate::common::args::warn_non_finite(weights, &report.non_finite);
+    }
     for ((entry, weights), report) in config.anchors.iter().zip(&args.weights).zip(&reports) {
         if !report.unexpected.is_empty() {
             eprintln!(
@@ -353,7 +359,7 @@ pub(crate) fn forward(
     out: &mut impl Write,
 ) -> Result<(), CliError> {
     let device = args.device.device()?;
-    let (net, _) = SnNet::load(path, &device)?;
+    let net = args.load.snnet(path, &device)?;
     let id = StitchId(stitch);
     let description = net.space().display(id)?.to_string();
     match (&args.input, &args.image) {

@@ -5,12 +5,11 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
-use snnet_core::SnNet;
 use snnet_train::pipeline::{pretrain_anchor, train_joint};
 use snnet_train::train::{Distill, Sampling, TrainConfig};
 
 use crate::common::CliError;
-use crate::common::args::{DataArgs, DeviceArgs, ZooArgs};
+use crate::common::args::{DataArgs, DeviceArgs, LoadArgs, ZooArgs};
 use crate::common::format::Progress;
 
 /// The training recipe's options.
@@ -153,6 +152,8 @@ pub(crate) struct TrainArgs {
     #[command(flatten)]
     device: DeviceArgs,
     #[command(flatten)]
+    load: LoadArgs,
+    #[command(flatten)]
     recipe: RecipeArgs,
     #[command(flatten)]
     joint: JointArgs,
@@ -202,7 +203,7 @@ pub(crate) fn train(args: &TrainArgs, out: &mut impl Write) -> Result<(), CliErr
     let teacher = match (&args.teacher, &args.teacher_weights) {
         (Some(name), Some(weights)) => {
             let entry = args.zoo.registry()?.get(name)?.clone();
-            Some(entry.load(weights, &device)?.0)
+            Some(args.load.model(&entry, weights, &device)?.0)
         }
         (None, None) => None,
         _ => {
@@ -211,7 +212,7 @@ pub(crate) fn train(args: &TrainArgs, out: &mut impl Write) -> Result<(), CliErr
             ));
         }
     };
-    let (net, _) = SnNet::load(&args.snnet, &device)?;
+    let net = args.load.snnet(&args.snnet, &device)?;
     let config = args.joint.apply(args.recipe.config());
     let logs = train_joint(
         net,

@@ -127,7 +127,7 @@ pub(crate) fn forward(
     let registry = args.zoo.registry()?;
     let entry = registry.get(model)?;
     let device = args.device.device()?;
-    let (model, report) = entry.load(weights, &device)?;
+    let (model, report) = args.load.model(entry, weights, &device)?;
     if !report.unexpected.is_empty() {
         eprintln!(
             "note: {} key(s) in {} not used by {}: {}",

@@ -1,10 +1,12 @@
 //! Flag groups shared by several verbs, and the model registry they resolve names in.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
+use snnet_core::SnNet;
+use snnet_core::burn::tensor::Device;
 use snnet_core::space::{Direction, Pairing, SpaceConfig};
-use snnet_core::zoo::Registry;
+use snnet_core::zoo::{LoadOptions, LoadReport, Model, ModelEntry, Registry};
 use snnet_train::fashion_mnist::{self, DataConfig};
 
 use super::{CliError, Format};
@@ -23,6 +25,53 @@ impl DeviceArgs {
     /// The device, or an error naming the cargo feature this build lacks.
     pub(crate) fn device(&self) -> Result<snnet_core::burn::tensor::Device, CliError> {
         Ok(self.device.device()?)
+    }
+}
+
+/// The weight-loading flag of the verbs that read weight files or SN-Net checkpoints.
+#[derive(Debug, Args, Default, Clone, Copy)]
+pub(crate) struct LoadArgs {
+    /// Load weights holding NaN or infinite values instead of refusing the file; every such
+    /// tensor is named on stderr. A network with them answers with NaN or wrong logits: for
+    /// inspecting a damaged file, never for serving (`snnet serve` has no such flag).
+    #[arg(long)]
+    pub(crate) allow_nonfinite: bool,
+}
+
+impl LoadArgs {
+    /// The library's load options.
+    pub(crate) fn options(self) -> LoadOptions {
+        LoadOptions::default().with_allow_nonfinite(self.allow_nonfinite)
+    }
+
+    /// Loads an SN-Net checkpoint, warning about every non-finite tensor it was allowed to hold.
+    pub(crate) fn snnet(self, path: &Path, device: &Device) -> Result<SnNet, CliError> {
+        let (net, report) = SnNet::load_with(path, self.options(), device)?;
+        warn_non_finite(path, &report.non_finite());
+        Ok(net)
+    }
+
+    /// Loads a zoo model's weights, warning about every non-finite tensor it was allowed to hold.
+    pub(crate) fn model(
+        self,
+        entry: &ModelEntry,
+        path: &Path,
+        device: &Device,
+    ) -> Result<(Model, LoadReport), CliError> {
+        let (model, report) = entry.load_with(path, self.options(), device)?;
+        warn_non_finite(path, &report.non_finite);
+        Ok((model, report))
+    }
+}
+
+/// One stderr line per tensor loaded with NaN or infinite values (`--allow-nonfinite`).
+pub(crate) fn warn_non_finite(path: &Path, tensors: &[(String, usize)]) {
+    for (key, count) in tensors {
+        eprintln!(
+            "warning: {}: tensor `{}` holds {count} NaN or infinite value(s), loaded because of --allow-nonfinite",
+            snnet_core::space::display_safe(&path.display().to_string()),
+            snnet_core::space::display_safe(key),
+        );
     }
 }
 
@@ -159,6 +208,8 @@ pub(crate) struct CostArgs {
 pub(crate) struct ForwardArgs {
     #[command(flatten)]
     pub(crate) device: DeviceArgs,
+    #[command(flatten)]
+    pub(crate) load: LoadArgs,
     /// The model (timm name or a --model-config name).
     #[arg(
         long,
