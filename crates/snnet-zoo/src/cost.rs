@@ -7,6 +7,10 @@
 //! (`FlopCountAnalysis(model, randn(1, 3, 224, 224))`), so per-stitch costs built from these
 //! parts equal the published tables.
 
+// Costs are computed from configs read from files: sums and products saturate at `u64::MAX`
+// instead of wrapping to a small, wrong number (the config limits keep real models far below).
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Range};
 
@@ -35,13 +39,16 @@ impl Add for Cost {
     type Output = Self;
 
     fn add(self, rhs: Self) -> Self {
-        Self::new(self.flops + rhs.flops, self.params + rhs.params)
+        Self::new(
+            self.flops.saturating_add(rhs.flops),
+            self.params.saturating_add(rhs.params),
+        )
     }
 }
 
 impl AddAssign for Cost {
     fn add_assign(&mut self, rhs: Self) {
-        *self = *self + rhs;
+        *self = Add::add(*self, rhs);
     }
 }
 
@@ -86,7 +93,15 @@ pub struct ModelCost {
 impl ModelCost {
     /// The whole model.
     pub fn total(&self) -> Cost {
-        self.stem + self.tokens + self.blocks.iter().sum::<Cost>() + self.norm + self.head
+        [
+            self.stem,
+            self.tokens,
+            self.blocks.iter().sum(),
+            self.norm,
+            self.head,
+        ]
+        .into_iter()
+        .sum()
     }
 
     /// The stage transition inside global block `index` ([`Cost::ZERO`] when it has none).
@@ -109,22 +124,28 @@ impl ModelCost {
 }
 
 /// The cost of a linear layer applied to `rows` vectors: `rows · d_in · d_out` MACs,
-/// `d_in · d_out (+ d_out)` parameters.
+/// `d_in · d_out (+ d_out)` parameters (saturating).
 pub const fn linear(rows: u64, d_in: u64, d_out: u64, bias: bool) -> Cost {
+    let weights = d_in.saturating_mul(d_out);
     Cost::new(
-        rows * d_in * d_out,
-        d_in * d_out + if bias { d_out } else { 0 },
+        rows.saturating_mul(weights),
+        weights.saturating_add(if bias { d_out } else { 0 }),
     )
 }
 
 /// The cost of a layer norm over `rows` vectors of `dim` channels: `5 · rows · dim` flops,
 /// `2 · dim` parameters.
 pub const fn layer_norm(rows: u64, dim: u64) -> Cost {
-    Cost::new(5 * rows * dim, 2 * dim)
+    Cost::new(
+        rows.saturating_mul(dim).saturating_mul(5),
+        dim.saturating_mul(2),
+    )
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
     use super::*;
 
     #[test]

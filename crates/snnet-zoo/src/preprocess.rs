@@ -1,12 +1,17 @@
 //! Image preprocessing as timm's eval transform: resize, center crop, normalise.
 
+// Images come from users and requests: no indexing or integer arithmetic that could panic.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use image::imageops::FilterType;
 
 use crate::error::{Error, Result};
-use crate::limits::{MAX_IMAGE_ALLOC_BYTES, MAX_IMAGE_ASPECT, MAX_IMAGE_SIDE};
+use crate::limits::{
+    MAX_IMAGE_ALLOC_BYTES, MAX_IMAGE_ASPECT, MAX_IMAGE_SIDE, MAX_MODEL_IMAGE_SIDE,
+};
 use crate::pretrained::{Interpolation, PretrainedConfig};
 
 /// Decodes JPEG or PNG bytes within the [limits](crate::limits): sides up to
@@ -58,10 +63,11 @@ pub fn decode_image(bytes: &[u8], input: &str) -> Result<image::DynamicImage> {
         return Err(limit("the height", h, MAX_IMAGE_SIDE, "MAX_IMAGE_SIDE"));
     }
     let (short, long) = (w.min(h).max(1), w.max(h));
-    if long / short > MAX_IMAGE_ASPECT {
+    let aspect = long.checked_div(short).unwrap_or(u32::MAX);
+    if aspect > MAX_IMAGE_ASPECT {
         return Err(limit(
             "the aspect ratio",
-            long / short,
+            aspect,
             MAX_IMAGE_ASPECT,
             "MAX_IMAGE_ASPECT",
         ));
@@ -116,6 +122,20 @@ pub fn preprocess(
             reason: format!("images have 1 or 3 channels, the model takes {chans}"),
         });
     }
+    if h.max(w) > MAX_MODEL_IMAGE_SIDE {
+        return Err(Error::Limit {
+            input: "the model's input size".to_owned(),
+            what: "the side",
+            value: u64::try_from(h.max(w)).unwrap_or(u64::MAX),
+            limit: MAX_MODEL_IMAGE_SIDE as u64,
+            constant: "MAX_MODEL_IMAGE_SIDE",
+        });
+    }
+    // Both sides are at most MAX_MODEL_IMAGE_SIDE: they fit u32, and every product below fits.
+    let (h32, w32) = (
+        u32::try_from(h).unwrap_or(u32::MAX),
+        u32::try_from(w).unwrap_or(u32::MAX),
+    );
     let filter = match config.interpolation {
         Interpolation::Bicubic => FilterType::CatmullRom,
         Interpolation::Bilinear => FilterType::Triangle,
@@ -124,49 +144,67 @@ pub fn preprocess(
     #[allow(clippy::cast_precision_loss)]
     let scaled = |size: usize| (size as f32 / config.crop_pct).floor() as u32;
     let (iw, ih) = (image.width().max(1), image.height().max(1));
-    if iw.max(ih) / iw.min(ih) > MAX_IMAGE_ASPECT {
+    let aspect = iw.max(ih).checked_div(iw.min(ih)).unwrap_or(u32::MAX);
+    if aspect > MAX_IMAGE_ASPECT {
         return Err(Error::Limit {
             input: "image".to_owned(),
             what: "the aspect ratio",
-            value: u64::from(iw.max(ih) / iw.min(ih)),
+            value: u64::from(aspect),
             limit: u64::from(MAX_IMAGE_ASPECT),
             constant: "MAX_IMAGE_ASPECT",
         });
     }
+    // `s · long / short` with the aspect ratio bounded: fits u32 (saturating regardless).
+    let stretch = |s: u32, long: u32, short: u32| {
+        let v = u64::from(s)
+            .saturating_mul(u64::from(long))
+            .checked_div(u64::from(short))
+            .unwrap_or(u64::MAX);
+        u32::try_from(v).unwrap_or(u32::MAX)
+    };
     let (rw, rh) = if h == w {
         // Shorter side to the scale size, aspect kept (torchvision Resize(int)).
         let s = scaled(h);
         if iw <= ih {
-            (s, ((u64::from(s) * u64::from(ih)) / u64::from(iw)) as u32)
+            (s, stretch(s, ih, iw))
         } else {
-            (((u64::from(s) * u64::from(iw)) / u64::from(ih)) as u32, s)
+            (stretch(s, iw, ih), s)
         }
     } else {
         (scaled(w), scaled(h))
     };
-    let resized = image.resize_exact(rw.max(w as u32), rh.max(h as u32), filter);
-    let (rw, rh) = (resized.width() as usize, resized.height() as usize);
-    let top = ((rh - h) as f32 / 2.0).round() as usize;
-    let left = ((rw - w) as f32 / 2.0).round() as usize;
-    let mut values = vec![0f32; chans * h * w];
+    let resized = image.resize_exact(rw.max(w32), rh.max(h32), filter);
+    // Center crop (rounded as torchvision's CenterCrop).
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(clippy::cast_precision_loss)]
+    let offset = |size: u32, crop: u32| (f64::from(size.saturating_sub(crop)) / 2.0).round() as u32;
+    let (left, top) = (offset(resized.width(), w32), offset(resized.height(), h32));
     let rgb = resized.to_rgb8();
-    for y in 0..h {
-        for x in 0..w {
-            let pixel = rgb.get_pixel((left + x) as u32, (top + y) as u32).0;
-            if chans == 1 {
-                let luma = (0.299 * f32::from(pixel[0])
-                    + 0.587 * f32::from(pixel[1])
-                    + 0.114 * f32::from(pixel[2]))
-                    / 255.0;
-                values[y * w + x] = (luma - config.mean[0]) / config.std[0];
-            } else {
-                for c in 0..3 {
-                    let v = f32::from(pixel[c]) / 255.0;
-                    values[c * h * w + y * w + x] = (v - config.mean[c]) / config.std[c];
-                }
-            }
-        }
-    }
+    let crop = image::imageops::crop_imm(&rgb, left, top, w32, h32).to_image();
+    let values: Vec<f32> = if chans == 1 {
+        crop.pixels()
+            .map(|p| {
+                let [r, g, b] = p.0;
+                let luma =
+                    (0.299 * f32::from(r) + 0.587 * f32::from(g) + 0.114 * f32::from(b)) / 255.0;
+                (luma - config.mean[0]) / config.std[0]
+            })
+            .collect()
+    } else {
+        // Planar (CHW): one pass per channel.
+        config
+            .mean
+            .iter()
+            .zip(&config.std)
+            .enumerate()
+            .flat_map(|(c, (&mean, &std))| {
+                crop.pixels().map(move |p| {
+                    let v = p.0.get(c).copied().unwrap_or_default();
+                    (f32::from(v) / 255.0 - mean) / std
+                })
+            })
+            .collect()
+    };
     Ok(Tensor::from_data(
         TensorData::new(values, [1, chans, h, w]),
         device,
@@ -175,6 +213,8 @@ pub fn preprocess(
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
     use super::*;
 
     #[test]

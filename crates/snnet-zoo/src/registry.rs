@@ -1,6 +1,9 @@
 //! Models by timm name: the built-in anchors (derived from the stitch space's table), glob
 //! listing and custom models from JSON.
 
+// Model configs and names come from users' files: no indexing or integer arithmetic that could panic.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -298,28 +301,37 @@ impl Registry {
 /// `*` matches any run of characters, `?` any one; everything else literally.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    // Indices stay below the lengths of the two vectors, so `+ 1` cannot overflow.
+    let next = |i: usize| i.saturating_add(1);
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
+    while let Some(&tc) = t.get(ti) {
+        match p.get(pi) {
+            Some(&pc) if pc == '?' || pc == tc => {
+                pi = next(pi);
+                ti = next(ti);
+            }
+            Some('*') => {
+                star = Some((pi, ti));
+                pi = next(pi);
+            }
+            _ => match star {
+                Some((sp, st)) => {
+                    pi = next(sp);
+                    ti = next(st);
+                    star = Some((sp, next(st)));
+                }
+                None => return false,
+            },
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p.get(pi..).unwrap_or_default().iter().all(|&c| c == '*')
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
     use super::*;
     use crate::pretrained::{IMAGENET_MEAN, INCEPTION_MEAN_STD};
 

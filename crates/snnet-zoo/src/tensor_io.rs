@@ -1,5 +1,8 @@
 //! Named tensors in safetensors files: model inputs, outputs and features.
 
+// Tensor files come from users and requests: no indexing or integer arithmetic that could panic.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -73,15 +76,13 @@ pub fn f32_values(view: &TensorView<'_>) -> Option<Vec<f32>> {
     match view.dtype() {
         Dtype::F32 => Some(
             raw.chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .filter_map(|b| b.try_into().ok().map(f32::from_le_bytes))
                 .collect(),
         ),
         #[allow(clippy::cast_possible_truncation)]
         Dtype::F64 => Some(
             raw.chunks_exact(8)
-                .map(|b| {
-                    f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) as f32
-                })
+                .filter_map(|b| b.try_into().ok().map(|b| f64::from_le_bytes(b) as f32))
                 .collect(),
         ),
         _ => None,

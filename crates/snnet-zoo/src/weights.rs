@@ -4,6 +4,9 @@
 //! [`PyTorchToBurnAdapter`] (Linear weights transposed, norm `weight`/`bias` read as
 //! `gamma`/`beta`) and a short per-family remap table (see `docs/WEIGHTS.md`).
 
+// Weight files come from users: no indexing or integer arithmetic that could panic.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -102,7 +105,7 @@ pub fn sniff_format(path: &Path) -> Result<WeightFormat> {
     let mut head = [0u8; 9];
     let mut file = std::fs::File::open(path).map_err(io)?;
     let n = file.read(&mut head).map_err(io)?;
-    match head[..n] {
+    match head.get(..n).unwrap_or_default() {
         // safetensors: a little-endian u64 header length, then the JSON header.
         [_, _, _, _, _, _, _, _, b'{'] => Ok(WeightFormat::Safetensors),
         // A zip archive (torch.save's default since 1.6) or a legacy pickle (protocol 2+).
@@ -415,7 +418,7 @@ pub fn canonical_safetensors(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, Str
         text.push(' ');
     }
     let data = bytes.get(end..).unwrap_or_default();
-    let mut out = Vec::with_capacity(8 + text.len() + data.len());
+    let mut out = Vec::new();
     out.extend_from_slice(&(text.len() as u64).to_le_bytes());
     out.extend_from_slice(text.as_bytes());
     out.extend_from_slice(data);
@@ -424,7 +427,11 @@ pub fn canonical_safetensors(bytes: Vec<u8>) -> std::result::Result<Vec<u8>, Str
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::arithmetic_side_effects,
+        clippy::indexing_slicing
+    )]
 
     use burn::tensor::Device;
 

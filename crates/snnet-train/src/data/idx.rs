@@ -43,7 +43,29 @@ pub fn read_idx(path: &Path) -> Result<IdxArray> {
         };
         dataset_error(path, reason)
     })?;
-    let mut reader = BufReader::new(file);
+    from_buffered(BufReader::new(file), path)
+}
+
+/// Parses the bytes of an IDX file of unsigned bytes, gzipped or not: what [`read_idx`] does
+/// with a file's contents, for data already in memory (and the `idx` fuzz target).
+///
+/// ```
+/// use snnet_train::data::idx::parse_idx;
+///
+/// let array = parse_idx(&[0, 0, 0x08, 1, 0, 0, 0, 3, 7, 8, 9])?;
+/// assert_eq!((array.dims, array.data), (vec![3], vec![7, 8, 9]));
+/// assert!(parse_idx(b"not idx").is_err());
+/// # Ok::<(), snnet_train::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`read_idx`]; the errors name the input `(memory)`.
+pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray> {
+    from_buffered(bytes, Path::new("(memory)"))
+}
+
+/// Parses a buffered IDX stream, gunzipping it when it starts with the gzip magic bytes.
+fn from_buffered(mut reader: impl BufRead, path: &Path) -> Result<IdxArray> {
     let gzipped = reader
         .fill_buf()
         .map_err(|e| dataset_error(path, format!("cannot read: {e}")))?
