@@ -13,6 +13,9 @@
 //! `[C_out, C_in, 1, 1]` loads too. Our files add the [`SnNetConfig`] as JSON under the
 //! safetensors metadata key `snnet`, so [`SnNet::load`] needs nothing else.
 
+// Reads input from files or requests: no indexing or integer arithmetic that could panic.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,5 +1,8 @@
 //! Request bodies to image tensors, logits to top-k predictions.
 
+// Reads input from files or requests: no indexing or integer arithmetic that could panic.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 use snnet_core::burn::tensor::activation::softmax;
@@ -112,7 +115,11 @@ pub fn top_k(logits: Tensor<2>, k: usize, labels: &[String]) -> Result<Vec<Vec<P
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing
+)]
 mod tests {
     use std::collections::HashMap;
 

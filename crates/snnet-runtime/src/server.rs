@@ -27,6 +27,9 @@
 //! the batch runs as one forward and each request gets its own rows back. A request's answer
 //! does not depend on what it was batched with (the forward is row-independent).
 
+// Reads input from files or requests: no indexing or integer arithmetic that could panic.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -554,7 +557,7 @@ async fn classify(
     state.metrics.request(
         answer.stitch,
         answer.predictions.len(),
-        answer.latency + answer.queue,
+        answer.latency.saturating_add(answer.queue),
     );
     Ok(Json(ClassifyResponse {
         stitch: answer.stitch.index(),
@@ -594,12 +597,13 @@ async fn batcher(
             continue;
         };
         let mut batch = Vec::new();
-        let mut images = 0;
+        let mut images: usize = 0;
         let mut rest = VecDeque::with_capacity(pending.len());
         for job in pending.drain(..) {
-            let b = job.images.dims()[0];
-            if job.stitch == stitch && (batch.is_empty() || images + b <= config.max_batch) {
-                images += b;
+            let [b, ..] = job.images.dims();
+            let grown = images.saturating_add(b);
+            if job.stitch == stitch && (batch.is_empty() || grown <= config.max_batch) {
+                images = grown;
                 batch.push(job);
             } else {
                 rest.push_back(job);
@@ -657,7 +661,7 @@ fn run_batch(runtime: &Runtime, jobs: Vec<Job>, stitch: StitchId, labels: &[Stri
             for ((follows_objective, queued, reply), size) in jobs.into_iter().zip(sizes) {
                 let queue = started.saturating_duration_since(queued);
                 if follows_objective {
-                    runtime.observe(stitch, queue + latency);
+                    runtime.observe(stitch, queue.saturating_add(latency));
                 }
                 let _ = reply.send(Ok(Answer {
                     stitch,
@@ -797,7 +801,7 @@ async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         }
         let mut cumulative = 0;
         for (le, b) in BUCKETS_MS.iter().zip(&s.buckets) {
-            cumulative += b.load(Ordering::Relaxed);
+            cumulative = b.load(Ordering::Relaxed).saturating_add(cumulative);
             let _ = writeln!(
                 out,
                 "snnet_request_latency_ms_bucket{{stitch=\"{id}\",le=\"{le}\"}} {cumulative}"

@@ -1,6 +1,9 @@
 //! Evaluation of every stitch: top-1/top-5 with FLOPs and params, as JSON Lines in the
 //! reference's format (`cfg_id`, `acc1`, `acc5`, `flops`, `params`) plus our fields.
 
+// Reads input from files or requests: no indexing or integer arithmetic that could panic.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use std::path::Path;
 
 use burn::tensor::{Int, Tensor};
@@ -36,9 +39,9 @@ pub fn evaluate_stitch<D: Dataset>(
         let batch = batch?;
         let [b, ..] = batch.images.dims();
         let (h1, h5) = hits(net.forward(batch.images, id)?, batch.labels)?;
-        top1 += h1;
-        top5 += h5;
-        n += b;
+        top1 = top1.saturating_add(h1);
+        top5 = top5.saturating_add(h5);
+        n = n.saturating_add(b);
     }
     if n == 0 {
         return Err(Error::InvalidConfig {
@@ -130,7 +133,7 @@ pub fn dataset_fingerprint<D: Dataset>(data: &D) -> Result<String> {
     let [c, h, w] = data.shape();
     let mut hash = Sha256::new();
     hash.update((data.len() as u64).to_le_bytes());
-    let mut buf = vec![0f32; c * h * w];
+    let mut buf = vec![0f32; c.saturating_mul(h).saturating_mul(w)];
     for i in 0..data.len() {
         let label = data.load(i, &mut buf)?;
         hash.update((label as u64).to_le_bytes());

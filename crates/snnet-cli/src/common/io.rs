@@ -1,6 +1,9 @@
 //! Reading and writing what the verbs exchange with files and the terminal: input tensors,
 //! class labels, top-5 lists and the stitch space as JSON.
 
+// Reads input from files or requests: no indexing or integer arithmetic that could panic.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use std::io::Write;
 use std::path::Path;
 

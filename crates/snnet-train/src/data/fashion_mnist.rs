@@ -1,6 +1,9 @@
 //! Fashion-MNIST (Xiao, Rasul & Vollgraf 2017) from its IDX files, as Debian's
 //! `dataset-fashion-mnist` package installs them.
 
+// Reads input from files or requests: no indexing or integer arithmetic that could panic.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -173,7 +176,7 @@ impl FashionMnist {
             what: "Fashion-MNIST data",
             reason,
         };
-        if images.len() != labels.len() * SIDE * SIDE {
+        if labels.len().checked_mul(SIDE * SIDE) != Some(images.len()) {
             return Err(invalid(format!(
                 "{} bytes of images for {} labels (need {SIDE}×{SIDE} per label)",
                 images.len(),
@@ -215,8 +218,12 @@ impl FashionMnist {
     pub fn subset(&self, n: usize) -> Self {
         let n = n.min(self.len());
         Self {
-            images: self.images[..n * SIDE * SIDE].to_vec(),
-            labels: self.labels[..n].to_vec(),
+            images: self
+                .images
+                .get(..n.saturating_mul(SIDE * SIDE))
+                .unwrap_or_default()
+                .to_vec(),
+            labels: self.labels.get(..n).unwrap_or_default().to_vec(),
             transform: self.transform,
         }
     }
@@ -244,7 +251,8 @@ impl FashionMnist {
     /// Image `index` as 28×28 bytes (0 black, 255 white), if it exists.
     pub fn pixels(&self, index: usize) -> Option<&[u8]> {
         let size = SIDE * SIDE;
-        self.images.get(index * size..(index + 1) * size)
+        let start = index.checked_mul(size)?;
+        self.images.get(start..start.checked_add(size)?)
     }
 
     /// Label `index`, if it exists.
@@ -254,9 +262,11 @@ impl FashionMnist {
 
     /// The number of images per class.
     pub fn class_counts(&self) -> [usize; 10] {
-        let mut counts = [0; 10];
+        let mut counts = [0usize; 10];
         for &l in &self.labels {
-            counts[usize::from(l)] += 1;
+            if let Some(count) = counts.get_mut(usize::from(l)) {
+                *count = count.saturating_add(1);
+            }
         }
         counts
     }
@@ -320,6 +330,8 @@ fn read(dir: &Path, stem: &str) -> Result<(PathBuf, IdxArray)> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
     use super::*;
 
     #[test]

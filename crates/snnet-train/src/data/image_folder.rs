@@ -1,5 +1,8 @@
 //! Your own images: one sub-folder per class, prepared as an anchor's pretrained config says.
 
+// Reads input from files or requests: no indexing or integer arithmetic that could panic.
+#![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
+
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
@@ -132,8 +135,13 @@ impl Dataset for ImageFolder {
     }
 
     fn pad_value(&self) -> Vec<f32> {
-        (0..self.config.input_size[0])
-            .map(|c| -self.config.mean[c] / self.config.std[c])
+        let [chans, ..] = self.config.input_size;
+        self.config
+            .mean
+            .iter()
+            .zip(&self.config.std)
+            .take(chans)
+            .map(|(mean, std)| -mean / std)
             .collect()
     }
 
