@@ -431,12 +431,14 @@ impl<D: Dataset> Trainer<D> {
                 (smooth, CrossEntropyLossConfig::new().init(d))
             })
             .collect();
+        // The teacher runs without autodiff (it is frozen): no graph bookkeeping, and on the CPU
+        // backend its forward takes the inference fast path (one GEMM per linear layer).
         let teachers: Vec<Option<Model>> = parallel
             .devices()
             .iter()
             .map(|d| {
                 (self.config.distill != Distill::None)
-                    .then(|| self.teacher.clone().map(|t| t.fork(d)))
+                    .then(|| self.teacher.clone().map(|t| t.fork(&d.clone().inner())))
                     .flatten()
             })
             .collect();
@@ -466,7 +468,7 @@ impl<D: Dataset> Trainer<D> {
                         return Ok(loss);
                     };
                     let alpha = self.config.distill_alpha;
-                    let t = teacher.forward(x)?.detach();
+                    let t = teacher.forward(x.inner())?.autodiff();
                     let kd = match self.config.distill {
                         Distill::None => return Ok(loss),
                         Distill::Hard => {
