@@ -168,7 +168,7 @@ impl RunConfig {
     /// The settings of `preset`, on Debian's Fashion-MNIST with the default data parallelism.
     ///
     /// - [`Preset::Quick`]: the SN-Net part on the shipped pretrained anchors
-    ///   ([`RunConfig::pretrained`]): least-squares init on 100 images, 2 epochs of joint training
+    ///   ([`RunConfig::pretrained`]): least-squares init on 100 images, 4 epochs of joint training
     ///   on all 60,000 training images, evaluation on all 10,000 test images (with
     ///   [`RunConfig::with_pretraining`], the anchors are pretrained for 6 epochs first).
     /// - [`Preset::Full`]: every image, the anchors pretrained for 15 epochs, 10 of joint training.
@@ -182,7 +182,7 @@ impl RunConfig {
             shards: 0,
         };
         let (pre_samples, pre_epochs, joint_samples, joint_epochs, test) = match preset {
-            Preset::Quick => (0, 6, 0, 2, 0),
+            Preset::Quick => (0, 6, 0, 4, 0),
             Preset::Full => (0, 15, 0, 10, 0),
         };
         Self {
