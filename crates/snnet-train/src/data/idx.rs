@@ -16,6 +16,11 @@ use crate::error::{Error, Result};
 /// The element-type byte of unsigned bytes.
 pub const TYPE_U8: u8 = 0x08;
 
+/// The most data (elements, bytes) an IDX file may declare: 1 GiB. Checked against the header's
+/// dimensions before any data is read, so a small gzipped file cannot expand into gigabytes.
+/// Fashion-MNIST's largest file holds 47 MB.
+pub const MAX_IDX_BYTES: usize = 1 << 30;
+
 /// The first two bytes of a gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -120,6 +125,15 @@ pub fn from_reader(mut reader: impl Read, path: &Path) -> Result<IdxArray> {
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| dataset_error(path, format!("IDX dimensions {dims:?} overflow")))?;
+    if len > MAX_IDX_BYTES {
+        return Err(dataset_error(
+            path,
+            format!(
+                "IDX dimensions {dims:?} declare {len} bytes of data, over the limit of \
+                 {MAX_IDX_BYTES} (MAX_IDX_BYTES)"
+            ),
+        ));
+    }
     // Read one byte more than needed to tell trailing garbage from an exact fit; this also
     // drives a gzip stream to its end, where the decoder checks the CRC.
     let limit = u64::try_from(len)
@@ -259,5 +273,45 @@ mod tests {
         // A huge header must not allocate its claimed size.
         let b = header(&[u32::MAX, u32::MAX, u32::MAX]);
         assert!(!reason(&b).is_empty());
+    }
+
+    #[test]
+    fn parse_idx_reads_plain_and_gzipped_bytes() {
+        use std::io::Write;
+
+        let mut plain = header(&[2, 2]);
+        plain.extend_from_slice(&[1, 2, 3, 4]);
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(&plain).unwrap();
+        let gzipped = encoder.finish().unwrap();
+        let array = parse_idx(&plain).unwrap();
+        assert_eq!(
+            (array.dims.as_slice(), array.data.as_slice()),
+            (&[2, 2][..], &[1, 2, 3, 4][..])
+        );
+        assert_eq!(parse_idx(&gzipped).unwrap(), array);
+        // A corrupt gzip stream (its CRC flipped) is an error naming the input, not a panic.
+        let mut corrupt = gzipped.clone();
+        if let Some(crc) = corrupt.iter_mut().rev().nth(4) {
+            *crc ^= 0xff;
+        }
+        match parse_idx(&corrupt) {
+            Err(Error::Dataset { path, .. }) => assert_eq!(path, Path::new("(memory)")),
+            other => panic!("expected a dataset error, got {other:?}"),
+        }
+        assert!(parse_idx(&[]).is_err());
+    }
+
+    #[test]
+    fn declared_sizes_over_the_limit_are_refused_before_reading() {
+        // 2^16 × 2^15 = 2 GiB declared, a few bytes present (a gzip bomb would hold the rest).
+        let mut bytes = header(&[1 << 16, 1 << 15]);
+        bytes.extend_from_slice(&[0; 16]);
+        match parse_idx(&bytes) {
+            Err(Error::Dataset { reason, .. }) => {
+                assert!(reason.contains("MAX_IDX_BYTES"), "{reason}")
+            }
+            other => panic!("expected a dataset error, got {other:?}"),
+        }
     }
 }
