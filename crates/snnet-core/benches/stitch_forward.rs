@@ -42,13 +42,7 @@ fn stitch_forward(c: &mut Criterion) {
                 .unwrap();
         let net = config.init(&device).unwrap();
         // The middle stitched path (ids after the anchors).
-        let stitched: Vec<StitchId> = net
-            .space()
-            .stitches()
-            .iter()
-            .filter(|s| !s.is_anchor())
-            .map(|s| s.id)
-            .collect();
+        let stitched: Vec<StitchId> = net.space().stitched_ids().collect();
         let id = stitched[stitched.len() / 2];
         let label = format!("{family} {id}: {}", net.space().display(id).unwrap());
         for batch in [1, 8] {

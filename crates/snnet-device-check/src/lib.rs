@@ -305,13 +305,7 @@ fn stitch_parameters(net: &SnNet) -> Result<Vec<f32>> {
 
 /// The first, middle and last stitched path of `net`.
 fn three_stitches(net: &SnNet) -> Vec<StitchId> {
-    let stitched: Vec<StitchId> = net
-        .space()
-        .stitches()
-        .iter()
-        .filter(|s| !s.is_anchor())
-        .map(|s| s.id)
-        .collect();
+    let stitched: Vec<StitchId> = net.space().stitched_ids().collect();
     let picks = [0, stitched.len() / 2, stitched.len().saturating_sub(1)];
     let mut ids: Vec<StitchId> = picks
         .iter()

@@ -235,6 +235,27 @@ impl StitchSpace {
         self.stitches.iter().map(|s| s.id)
     }
 
+    /// The ids of the stitched paths (every stitch but the anchors themselves), in order.
+    ///
+    /// ```
+    /// use snnet_space::{SpaceConfig, StitchSpace};
+    ///
+    /// let space = StitchSpace::builtin(
+    ///     &["deit_tiny_patch16_224", "deit_small_patch16_224"],
+    ///     SpaceConfig::default(),
+    /// )?;
+    /// let stitched: Vec<_> = space.stitched_ids().collect();
+    /// assert_eq!(stitched.len(), space.len() - 2);
+    /// assert!(stitched.iter().all(|&id| !space.get(id).unwrap().is_anchor()));
+    /// # Ok::<(), snnet_space::Error>(())
+    /// ```
+    pub fn stitched_ids(&self) -> impl Iterator<Item = StitchId> + '_ {
+        self.stitches
+            .iter()
+            .filter(|s| !s.is_anchor())
+            .map(|s| s.id)
+    }
+
     /// The stitch with id `id`.
     ///
     /// # Errors
