@@ -16,9 +16,10 @@
 //! tests run through here at 1e-4). Setting the environment variable `SNNET_PLAIN_OPS` (to
 //! anything) turns the fast path off for the whole process, to compare the two.
 
-use burn::nn::Linear;
+use burn::nn::conv::Conv2d;
+use burn::nn::{BatchNorm, Linear};
 use burn::tensor::Tensor;
-use burn::tensor::activation::gelu;
+use burn::tensor::activation::{gelu, relu};
 
 /// What is applied to a linear layer's output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,21 +57,65 @@ pub(crate) fn linear<const D: usize>(
     }
 }
 
-/// Multi-head self-attention of a fused qkv projection, `softmax(q·kᵀ/√d)·v` per head, heads
-/// concatenated: `None` off the fast path (the caller then runs Burn's ops). Reads q, k and v in
-/// place from the projection's output (no permuted copies), one task per (item, head), the
-/// softmax with the vectorisable `exp`, each head written straight into its columns of the
-/// output.
+/// Multi-head self-attention of a fused qkv projection, `softmax(q·kᵀ/√d + bias)·v` per head,
+/// heads concatenated: `None` off the fast path (the caller then runs Burn's ops). Reads q, k
+/// and v in place from the projection's output (no permuted copies), one task per (item, head),
+/// the bias added and the softmax taken in one pass with the vectorisable `exp`, each head
+/// written straight into its columns of the output.
+///
+/// The optional additive `bias` is Swin's relative position bias (plus its shift mask): item
+/// `i` uses `bias[i mod W]`, so a `[B·W, N, 3C]` batch of windows takes the `[W, heads, N, N]`
+/// bias of one image's windows (`W` = 1: the same bias for every item).
 ///
 /// # Shapes
-/// `qkv`: `[B, N, 3C]`, ordered q | k | v with heads contiguous (timm) → `[B, N, C]`.
-pub(crate) fn attention(qkv: &Tensor<3>, heads: usize) -> Option<Tensor<3>> {
+/// `qkv`: `[B, N, 3C]`, ordered q | k | v with heads contiguous (timm); `bias`:
+/// `[W, heads, N, N]` with `B` a multiple of `W` → `[B, N, C]`.
+pub(crate) fn attention(
+    qkv: &Tensor<3>,
+    heads: usize,
+    bias: Option<&Tensor<4>>,
+) -> Option<Tensor<3>> {
     #[cfg(feature = "flex")]
     if enabled() {
-        return flex::attention(qkv, heads);
+        return flex::attention(qkv, heads, bias);
     }
-    let _ = (qkv, heads);
+    let _ = (qkv, heads, bias);
     None
+}
+
+/// ResNet's unit `bn(conv(x))`, then `+ residual` when given, then ReLU when `relu` — at
+/// inference (batch statistics are never used here: off the fast path Burn's `BatchNorm` picks
+/// its running statistics outside autodiff too, and under autodiff the plain ops run).
+///
+/// On Flex the convolution runs as one multi-threaded GEMM per image (faer): a 1×1 stride-1
+/// unpadded convolution reads the image in place (`[C_in, H·W]` is already the GEMM's right
+/// operand), any other lays out its patches first (im2col, in parallel); the batch norm's affine
+/// map `x·γ/√(σ²+ε) + (β − μ·γ/√(σ²+ε))`, the residual and the ReLU are one pass over the
+/// output. Burn's Flex path runs the convolution, the batch norm, the add and the ReLU as four
+/// passes with an output each (docs/PERFORMANCE.md measures both). Grouped convolutions and
+/// `Same` padding run Burn's ops.
+///
+/// # Shapes
+/// `x`: `[B, C_in, H, W]`; `residual`: the output's shape `[B, C_out, H_out, W_out]`.
+pub(crate) fn conv_bn(
+    x: Tensor<4>,
+    conv: &Conv2d,
+    bn: &BatchNorm,
+    residual: Option<Tensor<4>>,
+    relu_after: bool,
+) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if enabled()
+        && let Some(y) = flex::conv_bn(&x, conv, bn, residual.as_ref(), relu_after)
+    {
+        return y;
+    }
+    let y = bn.forward(conv.forward(x));
+    let y = match residual {
+        Some(r) => y + r,
+        None => y,
+    };
+    if relu_after { relu(y) } else { y }
 }
 
 /// Whether the fast path may be taken: unless `SNNET_PLAIN_OPS` is set (read once).
@@ -84,7 +129,8 @@ fn enabled() -> bool {
 mod flex {
     use burn::backend::Flex;
     use burn::backend::flex::FlexTensor;
-    use burn::nn::Linear;
+    use burn::nn::conv::Conv2d;
+    use burn::nn::{BatchNorm, Linear, PaddingConfig2d};
     use burn::tensor::{DType, Tensor, TensorData};
     use faer::{Accum, MatMut, MatRef, Par};
     use rayon::prelude::*;
@@ -238,7 +284,11 @@ mod flex {
         Some(out)
     }
 
-    pub(super) fn attention(qkv: &Tensor<3>, heads: usize) -> Option<Tensor<3>> {
+    pub(super) fn attention(
+        qkv: &Tensor<3>,
+        heads: usize,
+        bias: Option<&Tensor<4>>,
+    ) -> Option<Tensor<3>> {
         let p = contiguous(primitive(qkv)?);
         let [b, n, c3] = qkv.dims();
         if heads == 0 || c3 % (3 * heads) != 0 || n == 0 {
@@ -250,6 +300,20 @@ mod flex {
         if Some(s.len()) != b.checked_mul(n)?.checked_mul(c3) {
             return None;
         }
+        let bias = match bias {
+            Some(t) => {
+                let [w, bh, bn, bm] = t.dims();
+                if w == 0 || b % w != 0 || bh != heads || bn != n || bm != n {
+                    return None;
+                }
+                Some((contiguous(primitive(t)?), w))
+            }
+            None => None,
+        };
+        let bias = match &bias {
+            Some((p, w)) => Some((p.as_slice::<f32>()?, *w)),
+            None => None,
+        };
         #[allow(clippy::cast_precision_loss)]
         let scale = (d as f32).sqrt().recip();
         let mut out = vec![0.0f32; b * n * c];
@@ -277,8 +341,13 @@ mod flex {
                 scale,
                 Par::Seq,
             );
+            let bias = bias.and_then(|(values, w)| {
+                let start = ((item % w) * heads + h) * n * n;
+                values.get(start..start + n * n)
+            });
             pulp::Arch::new().dispatch(SoftmaxRows {
                 scores: &mut scores,
+                bias,
                 n,
             });
             let probs = MatRef::from_row_major_slice(&scores, n, n);
@@ -286,6 +355,153 @@ mod flex {
         });
         Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(
             TensorData::new(out, [b, n, c].to_vec()),
+        )))
+    }
+
+    /// The contiguous f32 values of a per-channel vector of `len` entries.
+    fn channel_values(t: &Tensor<1>, len: usize) -> Option<Vec<f32>> {
+        let p = contiguous(primitive(t)?);
+        let s = p.as_slice::<f32>()?;
+        (s.len() == len).then(|| s.to_vec())
+    }
+
+    /// Output side of a convolution: `(size + pads − span) / stride + 1`.
+    fn conv_side(
+        size: usize,
+        pads: usize,
+        kernel: usize,
+        dilation: usize,
+        stride: usize,
+    ) -> Option<usize> {
+        let span = dilation
+            .checked_mul(kernel.checked_sub(1)?)?
+            .checked_add(1)?;
+        let padded = size.checked_add(pads)?;
+        Some(padded.checked_sub(span)? / stride + 1)
+    }
+
+    pub(super) fn conv_bn(
+        x: &Tensor<4>,
+        conv: &Conv2d,
+        bn: &BatchNorm,
+        residual: Option<&Tensor<4>>,
+        relu: bool,
+    ) -> Option<Tensor<4>> {
+        let [b, cin, h, w] = x.dims();
+        let [cout, wcin, kh, kw] = conv.weight.dims();
+        let ([sh, sw], [dh, dw]) = (conv.stride, conv.dilation);
+        if conv.groups != 1 || wcin != cin || cout == 0 || kh == 0 || kw == 0 {
+            return None;
+        }
+        if sh == 0 || sw == 0 || dh == 0 || dw == 0 || b == 0 || cin == 0 {
+            return None;
+        }
+        let (top, left, bottom, right) = match conv.padding {
+            PaddingConfig2d::Explicit(t, l, b, r) => (t, l, b, r),
+            PaddingConfig2d::Valid => (0, 0, 0, 0),
+            PaddingConfig2d::Same => return None,
+        };
+        let oh = conv_side(h, top.checked_add(bottom)?, kh, dh, sh)?;
+        let ow = conv_side(w, left.checked_add(right)?, kw, dw, sw)?;
+        let (k, n, hw) = (
+            cin.checked_mul(kh * kw)?,
+            oh.checked_mul(ow)?,
+            h.checked_mul(w)?,
+        );
+        if n == 0 {
+            return None;
+        }
+        let xp = contiguous(primitive(x)?);
+        let xs = xp.as_slice::<f32>()?;
+        let wp = contiguous(primitive(&conv.weight.val())?);
+        let ws = wp.as_slice::<f32>()?;
+        if xs.len() != b.checked_mul(cin)?.checked_mul(hw)? || ws.len() != cout.checked_mul(k)? {
+            return None;
+        }
+        // The batch norm (and the conv's bias) as one affine map per output channel.
+        let gamma = channel_values(&bn.gamma.val(), cout)?;
+        let beta = channel_values(&bn.beta.val(), cout)?;
+        let mean = channel_values(&bn.running_mean.value(), cout)?;
+        let var = channel_values(&bn.running_var.value(), cout)?;
+        let conv_bias = match &conv.bias {
+            Some(bias) => Some(channel_values(&bias.val(), cout)?),
+            None => None,
+        };
+        #[allow(clippy::cast_possible_truncation)]
+        let eps = bn.epsilon as f32;
+        let scale: Vec<f32> = gamma
+            .iter()
+            .zip(&var)
+            .map(|(g, v)| g / (v + eps).sqrt())
+            .collect();
+        let shift: Vec<f32> = (0..cout)
+            .map(|c| {
+                let bias = conv_bias.as_ref().map_or(0.0, |cb| cb[c]);
+                beta[c] + (bias - mean[c]) * scale[c]
+            })
+            .collect();
+        let out_len = b.checked_mul(cout)?.checked_mul(n)?;
+        let residual = match residual {
+            Some(r) => {
+                let p = contiguous(primitive(r)?);
+                if p.as_slice::<f32>()?.len() != out_len {
+                    return None;
+                }
+                Some(p)
+            }
+            None => None,
+        };
+
+        let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && top + left + bottom + right == 0;
+        let mut col = if direct {
+            Vec::new()
+        } else {
+            vec![0.0f32; k * n]
+        };
+        let mut out = vec![0.0f32; out_len];
+        let weight = MatRef::from_row_major_slice(ws, cout, k);
+        for (item, dst) in out.chunks_mut(cout * n).enumerate() {
+            let image = &xs[item * cin * hw..(item + 1) * cin * hw];
+            let rhs = if direct {
+                MatRef::from_row_major_slice(image, k, n)
+            } else {
+                // Row (ci, ky, kx) of the patches: the input pixel under that kernel tap for
+                // every output position, 0 in the padding.
+                col.par_chunks_mut(n).enumerate().for_each(|(row, dst)| {
+                    let (ci, ky, kx) = (row / (kh * kw), (row / kw) % kh, row % kw);
+                    let src = &image[ci * hw..(ci + 1) * hw];
+                    for (oy, line) in dst.chunks_mut(ow).enumerate() {
+                        let iy = (oy * sh + ky * dh).checked_sub(top).filter(|&iy| iy < h);
+                        let Some(iy) = iy else {
+                            line.fill(0.0);
+                            continue;
+                        };
+                        let src_row = &src[iy * w..(iy + 1) * w];
+                        for (ox, v) in line.iter_mut().enumerate() {
+                            let ix = (ox * sw + kx * dw).checked_sub(left);
+                            *v = ix.and_then(|ix| src_row.get(ix)).copied().unwrap_or(0.0);
+                        }
+                    }
+                });
+                MatRef::from_row_major_slice(&col, k, n)
+            };
+            let dst = MatMut::from_row_major_slice_mut(dst, cout, n);
+            faer::linalg::matmul::matmul(dst, Accum::Replace, weight, rhs, 1.0f32, Par::rayon(0));
+        }
+        let res = residual.as_ref().and_then(|r| r.as_slice::<f32>());
+        out.par_chunks_mut(n).enumerate().for_each(|(row, line)| {
+            let c = row % cout;
+            let (s, t) = (scale[c], shift[c]);
+            line.iter_mut().for_each(|v| *v = *v * s + t);
+            if let Some(r) = res.and_then(|r| r.get(row * n..(row + 1) * n)) {
+                line.iter_mut().zip(r).for_each(|(v, r)| *v += r);
+            }
+            if relu {
+                line.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+        });
+        Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(
+            TensorData::new(out, [b, cout, oh, ow].to_vec()),
         )))
     }
 
@@ -305,9 +521,11 @@ mod flex {
         }
     }
 
-    /// Row-wise softmax of an `[rows, n]` score block, in place.
+    /// Row-wise softmax of an `[rows, n]` score block plus an optional bias of the same shape,
+    /// in place.
     struct SoftmaxRows<'a> {
         scores: &'a mut [f32],
+        bias: Option<&'a [f32]>,
         n: usize,
     }
 
@@ -315,6 +533,9 @@ mod flex {
         type Output = ();
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, _simd: S) {
+            if let Some(bias) = self.bias {
+                self.scores.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
             for row in self.scores.chunks_mut(self.n) {
                 let mut lanes = [f32::NEG_INFINITY; LANES];
                 let mut chunks = row.chunks_exact(LANES);
@@ -432,6 +653,80 @@ mod flex {
         }
 
         #[test]
+        fn fast_conv_bn_equals_burns_ops() {
+            use burn::module::{Param, RunningState};
+            use burn::nn::BatchNormConfig;
+            use burn::nn::conv::Conv2dConfig;
+            use burn::tensor::activation::relu;
+            let device = Device::flex();
+            device.seed(11);
+            let normal = |shape: Vec<usize>, std: f64| {
+                Tensor::<1>::random(
+                    [shape.iter().product::<usize>()],
+                    Distribution::Normal(0.0, std),
+                    &device,
+                )
+            };
+            // (kernel, stride, padding, dilation, conv bias): 1×1 in place, strided 1×1 (the
+            // projection shortcut), 3×3 padded, the 7×7/2 stem, dilated, unpadded with a bias.
+            let cases = [
+                (1, 1, 0, 1, false),
+                (1, 2, 0, 1, false),
+                (3, 1, 1, 1, false),
+                (3, 2, 1, 1, false),
+                (7, 2, 3, 1, false),
+                (3, 1, 2, 2, false),
+                (3, 2, 0, 1, true),
+            ];
+            for (kernel, stride, pad, dilation, bias) in cases {
+                let (cin, cout) = (5, 6);
+                let conv = Conv2dConfig::new([cin, cout], [kernel, kernel])
+                    .with_stride([stride, stride])
+                    .with_dilation([dilation, dilation])
+                    .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+                    .with_bias(bias)
+                    .init(&device);
+                let mut bn = BatchNormConfig::new(cout).with_epsilon(1e-5).init(&device);
+                bn.gamma = Param::from_tensor(normal(vec![cout], 1.0));
+                bn.beta = Param::from_tensor(normal(vec![cout], 1.0));
+                bn.running_mean = RunningState::new(normal(vec![cout], 1.0));
+                bn.running_var = RunningState::new(normal(vec![cout], 1.0).abs() + 0.1);
+                let x: Tensor<4> =
+                    Tensor::random([2, cin, 11, 9], Distribution::Normal(0.0, 1.0), &device);
+                let plain = bn.forward(conv.forward(x.clone()));
+                let r: Tensor<4> =
+                    Tensor::random(plain.dims(), Distribution::Normal(0.0, 1.0), &device);
+                for (res, relu_after) in [(None, false), (None, true), (Some(r.clone()), true)] {
+                    let fast = conv_bn(&x, &conv, &bn, res.as_ref(), relu_after)
+                        .expect("fast path on Flex");
+                    let slow = match res {
+                        Some(r) => plain.clone() + r,
+                        None => plain.clone(),
+                    };
+                    let slow = if relu_after { relu(slow) } else { slow };
+                    fast.into_data()
+                        .assert_approx_eq::<f32>(&slow.into_data(), Tolerance::absolute(1e-5));
+                }
+            }
+            // Same padding and grouped convolutions are left to Burn's ops.
+            let same = Conv2dConfig::new([2, 2], [3, 3])
+                .with_padding(PaddingConfig2d::Same)
+                .init(&device);
+            let bn = BatchNormConfig::new(2).init(&device);
+            let x: Tensor<4> = Tensor::ones([1, 2, 5, 5], &device);
+            assert!(conv_bn(&x, &same, &bn, None, true).is_none());
+            let grouped = Conv2dConfig::new([2, 2], [1, 1])
+                .with_groups(2)
+                .init(&device);
+            assert!(conv_bn(&x, &grouped, &bn, None, true).is_none());
+            // Under autodiff the plain path runs (gradients and batch statistics).
+            let ad = device.clone().autodiff();
+            let conv = Conv2dConfig::new([2, 2], [1, 1]).init(&ad);
+            let bn = BatchNormConfig::new(2).init(&ad);
+            assert!(conv_bn(&Tensor::ones([1, 2, 3, 3], &ad), &conv, &bn, None, true).is_none());
+        }
+
+        #[test]
         fn fast_attention_equals_burns_attention() {
             use burn::tensor::module::attention as burn_attention;
             use burn::tensor::ops::AttentionModuleOptions;
@@ -441,8 +736,11 @@ mod flex {
             let c = heads * d;
             let qkv: Tensor<3> =
                 Tensor::random([b, n, 3 * c], Distribution::Normal(0.0, 2.0), &device);
-            let fast = attention(&qkv, heads).expect("fast path on Flex");
-            let p = qkv.reshape([b, n, 3, heads, d]).permute([2, 0, 3, 1, 4]);
+            let fast = attention(&qkv, heads, None).expect("fast path on Flex");
+            let p = qkv
+                .clone()
+                .reshape([b, n, 3, heads, d])
+                .permute([2, 0, 3, 1, 4]);
             let take = |i: usize| p.clone().narrow(0, i, 1).reshape([b, heads, n, d]);
             let options = AttentionModuleOptions::default();
             let slow = burn_attention(take(0), take(1), take(2), None, None, options)
@@ -450,7 +748,19 @@ mod flex {
                 .reshape([b, n, c]);
             fast.into_data()
                 .assert_approx_eq::<f32>(&slow.into_data(), Tolerance::absolute(1e-5));
-            assert!(attention(&Tensor::ones([1, 2, 7], &device), 2).is_none());
+            assert!(attention(&Tensor::ones([1, 2, 7], &device), 2, None).is_none());
+            // An additive bias per (item mod W, head), as Swin's windows use it.
+            let bias: Tensor<4> =
+                Tensor::random([1, heads, n, n], Distribution::Normal(0.0, 1.0), &device);
+            let bias = Tensor::cat(vec![bias.clone(), bias * 5.0], 0);
+            let fast = attention(&qkv, heads, Some(&bias)).expect("fast path on Flex");
+            let slow = burn_attention(take(0), take(1), take(2), None, Some(bias.clone()), options)
+                .swap_dims(1, 2)
+                .reshape([b, n, c]);
+            fast.into_data()
+                .assert_approx_eq::<f32>(&slow.into_data(), Tolerance::absolute(1e-5));
+            let wrong: Tensor<4> = Tensor::zeros([1, heads, n + 1, n + 1], &device);
+            assert!(attention(&qkv, heads, Some(&wrong)).is_none());
         }
 
         #[test]

@@ -8,7 +8,6 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::activation::relu;
 use burn::tensor::module::max_pool2d;
 use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
@@ -21,6 +20,7 @@ use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::Family;
 use crate::cost::{Cost, ModelCost};
 use crate::error::{Error, Result};
+use crate::fast;
 use crate::model::Model;
 use crate::pretrained::PretrainedConfig;
 
@@ -451,16 +451,17 @@ impl ResBlock {
     /// `[B, C_in, H, W]` → `[B, C_out, H / stride, W / stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let shortcut = match &self.downsample {
-            Some((conv, bn)) => bn.forward(conv.forward(x.clone())),
+            Some((conv, bn)) => fast::conv_bn(x.clone(), conv, bn, None, false),
             None => x.clone(),
         };
-        let y = relu(self.bn1.forward(self.conv1.forward(x)));
-        let y = self.bn2.forward(self.conv2.forward(y));
-        let y = match (&self.conv3, &self.bn3) {
-            (Some(conv3), Some(bn3)) => bn3.forward(conv3.forward(relu(y))),
-            _ => y,
-        };
-        relu(y + shortcut)
+        let y = fast::conv_bn(x, &self.conv1, &self.bn1, None, true);
+        match (&self.conv3, &self.bn3) {
+            (Some(conv3), Some(bn3)) => {
+                let y = fast::conv_bn(y, &self.conv2, &self.bn2, None, true);
+                fast::conv_bn(y, conv3, bn3, Some(shortcut), true)
+            }
+            _ => fast::conv_bn(y, &self.conv2, &self.bn2, Some(shortcut), true),
+        }
     }
 }
 
@@ -499,7 +500,7 @@ impl ResNet {
     /// # Shapes
     /// `[B, C, H, W]` → `[B, stem_width, H/4, W/4]`.
     pub fn stem(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = relu(self.bn1.forward(self.conv1.forward(images)));
+        let x = fast::conv_bn(images, &self.conv1, &self.bn1, None, true);
         max_pool2d(
             x,
             MaxPoolOptions::new([3, 3])

@@ -753,16 +753,9 @@ impl SwinBlock {
             .reshape([b, nh, wh, nw, ww, c])
             .permute([0, 1, 3, 2, 4, 5])
             .reshape([b, windows, n, c]);
-        // q, k, v: [B, nW·heads, N, d].
-        let qkv = fast::linear(y, &self.attn.qkv, Epilogue::None, None)
-            .reshape([b, windows, n, 3, heads, d])
-            .permute([3, 0, 1, 4, 2, 5]);
-        let take = |i: usize| {
-            qkv.clone()
-                .narrow(0, i, 1)
-                .reshape([b, windows * heads, n, d])
-        };
-        // Bias [1, nW·heads, N, N]: relative position bias, plus the shift mask per window.
+        let qkv = fast::linear(y, &self.attn.qkv, Epilogue::None, None);
+        // Bias [W, heads, N, N]: relative position bias, plus the shift mask per window
+        // (W = nW when shifted, else 1).
         let table = self.attn.relative_position_bias_table.val();
         let bias = table
             .select(0, self.attn.relative_position_index.clone())
@@ -771,14 +764,35 @@ impl SwinBlock {
             .reshape([1, heads, n, n]);
         let bias = match &self.attn_mask {
             Some(mask) => bias + mask.clone().reshape([windows, 1, n, n]),
-            None => bias.expand([windows, heads, n, n]),
-        }
-        .reshape([1, windows * heads, n, n]);
-        let options = AttentionModuleOptions::default();
-        let y = attention(take(0), take(1), take(2), None, Some(bias), options)
-            .reshape([b, windows, heads, n, d])
-            .permute([0, 1, 3, 2, 4])
-            .reshape([b, windows, n, c]);
+            None => bias,
+        };
+        let fast = fast::attention(
+            &qkv.clone().reshape([b * windows, n, 3 * c]),
+            heads,
+            Some(&bias),
+        );
+        let y = match fast {
+            Some(y) => y.reshape([b, windows, n, c]),
+            None => {
+                // q, k, v: [B, nW·heads, N, d].
+                let qkv = qkv
+                    .reshape([b, windows, n, 3, heads, d])
+                    .permute([3, 0, 1, 4, 2, 5]);
+                let take = |i: usize| {
+                    qkv.clone()
+                        .narrow(0, i, 1)
+                        .reshape([b, windows * heads, n, d])
+                };
+                let bias = bias
+                    .expand([windows, heads, n, n])
+                    .reshape([1, windows * heads, n, n]);
+                let options = AttentionModuleOptions::default();
+                attention(take(0), take(1), take(2), None, Some(bias), options)
+                    .reshape([b, windows, heads, n, d])
+                    .permute([0, 1, 3, 2, 4])
+                    .reshape([b, windows, n, c])
+            }
+        };
         let y = fast::linear(y, &self.attn.proj, Epilogue::None, None);
         // Back to the grid: [B, H, W, C].
         let y = y

@@ -527,7 +527,7 @@ impl Attention {
         let head_dim = c / heads;
         // [B, N, 3, H, D] → [3, B, H, N, D]
         let qkv = fast::linear(x, &self.qkv, Epilogue::None, None);
-        if let Some(y) = fast::attention(&qkv, heads) {
+        if let Some(y) = fast::attention(&qkv, heads, None) {
             return fast::linear(y, &self.proj, Epilogue::None, residual);
         }
         let qkv = qkv
