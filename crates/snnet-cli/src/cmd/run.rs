@@ -45,7 +45,7 @@ pub(crate) struct RunArgs {
     #[arg(long, value_parser = parse_count)]
     budget_flops: Option<u64>,
     /// Data-parallel shards per training batch, each on its own thread (0: two per CPU core, at
-    /// least 16 images each).
+    /// least 32 images each).
     #[arg(long, default_value_t = 0)]
     shards: usize,
     /// Pretrain the anchors from scratch instead of starting from the shipped pretrained weights

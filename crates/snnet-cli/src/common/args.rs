@@ -158,7 +158,7 @@ pub(crate) struct DataArgs {
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// Training: split every batch into this many data-parallel shards, each on its own thread
-    /// (0: two per CPU core, at least 16 images each; 1: none). Same result up to float
+    /// (0: two per CPU core, at least 32 images each; 1: none). Same result up to float
     /// rounding, faster on several cores.
     #[arg(long, default_value_t = 0)]
     shards: usize,
