@@ -2,20 +2,30 @@
 """Forward time of every stitch of an SN-Net: Rust (Burn) vs PyTorch running the same stitch.
 
     python3 compare/compare_stitches.py [--anchors deit_tiny_patch16_224,deit_small_patch16_224,deit_base_patch16_224]
+                                        [--anchors swin_tiny_patch4_window7_224,...]  (repeatable)
                                         [--ids 0,1,2,24,56] [--iters 3] [--batches 1,8]
-                                        [--models swin_tiny_patch4_window7_224,...,resnet50]
+                                        [--chunk 12] [--rounds 1] [--models resnet50,...]
                                         [--memory 0,1,2,56 [--memory-batch 8]] [--out FILE]
 
-Rust runs `crates/snnet-core/examples/time_stitches.rs` (release; random weights; median of
---iters after one warm-up). PyTorch builds the same timm anchors (random weights, eval, inference
-mode, as many threads as cores) and runs each stitch's path — front blocks 0..=j, a Linear, end
-blocks k.., the end's final norm and head — as `snnet cost --anchors ... --format json` describes
-it (ViT anchors). `--models` adds whole-model rows (each model alone: Swin, ResNet, any timm name
-the zoo knows). Every batch size is one table with the ratio Rust / PyTorch (< 1: Rust is faster),
-its geometric mean and its worst stitch; `--out` writes the tables to a markdown file too.
-`--memory IDS` adds peak resident memory per stitch: the Rust probe (the built
-`time_stitches` example) and a PyTorch probe (this script re-run) each load the whole SN-Net and
-run the stitch at `--memory-batch` in a process of their own, whose max RSS the kernel reports.
+Rust runs `crates/snnet-core/examples/time_stitches.rs` (release, the default features a
+`cargo add snnet-core` user gets; random weights; median of --iters after one warm-up). PyTorch
+builds the same timm anchors (random weights, eval, inference mode, as many threads as cores) and
+runs each stitch's path as `snnet cost --anchors ... --format json` describes it: for ViT/DeiT,
+front blocks 0..=j, a Linear, end blocks k.., the end's final norm and head; for Swin, the
+reference's forward_until(stage, j) / Linear / forward_from(stage, k). `--models` adds
+whole-model rows (ResNet, any timm name the zoo knows). Every family and batch size is one table
+with the ratio Rust / PyTorch (< 1: Rust is faster), its geometric mean and its worst stitch;
+`--out` writes the tables to a markdown file too.
+
+The two sides are interleaved so that a slow spell of a shared machine hits both alike: the
+stitches go in chunks of `--chunk`, each chunk runs in Rust and then at once in PyTorch (each
+model likewise). `--rounds R` repeats the whole measurement and keeps, per row and side, the
+fastest of the R medians (a busy machine only ever adds time).
+
+`--memory IDS` adds peak resident memory per stitch of the first family: the Rust probe (the
+built `time_stitches` example) and a PyTorch probe (this script re-run) each load the whole
+SN-Net and run the stitch at `--memory-batch` in a process of their own, whose max RSS the
+kernel reports.
 """
 import argparse
 import json
@@ -34,11 +44,15 @@ def run(cmd):
     return subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
 
-def rust_times(anchors, ids, iters, batch):
-    cmd = ["cargo", "run", "-q", "--release", "-p", "snnet-core", "--example", "time_stitches", "--",
-           "--anchors", anchors, "--iters", str(iters), "--batch", str(batch)]
-    if ids:
-        cmd += ["--ids", ids]
+def build_probe():
+    """Builds the Rust probe (the `time_stitches` example with snnet-core's default features) and
+    returns its path. Built on its own: a build with other packages unifies other features."""
+    run(["cargo", "build", "-q", "--release", "--locked", "-p", "snnet-core", "--example", "time_stitches"])
+    return os.path.join(ROOT, "target", "release", "examples", "time_stitches")
+
+
+def rust_times(probe, anchors, ids, iters, batch):
+    cmd = [probe, "--anchors", anchors, "--iters", str(iters), "--batch", str(batch), "--ids", ids]
     return [json.loads(l) for l in run(cmd).splitlines() if l.strip()]
 
 
@@ -62,10 +76,14 @@ def torch_stitches(anchor_names):
     anchors = [timm.create_model(n, pretrained=False).eval() for n in anchor_names.split(",")]
     layers = {}
 
-    def forward(stitch, x):
+    def layer(a, b, stage, c_front, c_end):
+        key = (a, b, stage)
+        if key not in layers:
+            layers[key] = torch.nn.Linear(c_front, c_end)
+        return layers[key]
+
+    def forward_vit(stitch, x):
         ids, cuts = stitch["anchors"], stitch["cuts"]
-        if len(ids) == 1:
-            return anchors[ids[0]](x)
         t = anchors[ids[0]]._pos_embed(anchors[ids[0]].patch_embed(x))
         start = 0
         for i, a in enumerate(ids):
@@ -74,13 +92,33 @@ def torch_stitches(anchor_names):
             for blk in m.blocks[start:end]:
                 t = blk(t)
             if i < len(cuts):
-                key = (a, ids[i + 1])
-                if key not in layers:
-                    layers[key] = torch.nn.Linear(m.embed_dim, anchors[ids[i + 1]].embed_dim)
-                t = layers[key](t)
+                t = layer(a, ids[i + 1], None, m.embed_dim, anchors[ids[i + 1]].embed_dim)(t)
                 start = cuts[i][1]
         last = anchors[ids[-1]]
         return last.forward_head(last.norm(t))
+
+    def forward_swin(stitch, x):
+        # The reference's forward_until(stage, j) / forward_from(stage, k): timm runs a stage's
+        # PatchMerging at the start of the next stage (`layers[s + 1].downsample`), so the front
+        # runs stages < s, stage s's downsample and blocks 0..=j; the end runs blocks k.. of
+        # stage s, the later stages, the norm and the head. Tokens stay NHWC (Linear on C).
+        (front, end), ((j, k),), s = stitch["anchors"], stitch["cuts"], stitch["stage"]
+        f, e = anchors[front], anchors[end]
+        t = f.patch_embed(x)
+        for st in f.layers[:s]:
+            t = st(t)
+        t = f.layers[s].downsample(t)
+        t = f.layers[s].blocks[: j + 1](t)
+        t = layer(front, end, s, t.shape[-1], e.layers[s].blocks[0].norm1.normalized_shape[0])(t)
+        t = e.layers[s].blocks[k:](t)
+        for st in e.layers[s + 1:]:
+            t = st(t)
+        return e.forward_head(e.norm(t))
+
+    def forward(stitch, x):
+        if len(stitch["anchors"]) == 1:
+            return anchors[stitch["anchors"][0]](x)
+        return (forward_swin if "stage" in stitch else forward_vit)(stitch, x)
 
     return forward
 
@@ -106,74 +144,118 @@ def torch_probe(anchor_names, stitch, batch):
             forward(stitch, x)
 
 
+def table(out, title, rows):
+    """Appends one markdown table of (id, description, flops, Rust ms, PyTorch ms) rows and its
+    summary line (geometric mean and worst ratio)."""
+    out.append(f"\n### {title}\n")
+    out.append("| id | path | GFLOPs | Rust (Burn flex) ms | PyTorch ms | ratio |")
+    out.append("|---|---|---|---|---|---|")
+    for i, d, f, a, t in rows:
+        out.append(f"| {i} | {d} | {f / 1e9:.2f} | {a:.1f} | {t:.1f} | {a / t:.2f} |")
+    ratios = [a / t for *_, a, t in rows]
+    g = math.exp(sum(math.log(q) for q in ratios) / len(ratios))
+    worst = max(range(len(rows)), key=lambda i: ratios[i])
+    summary = (f"{title}: geometric mean ratio over {len(rows)} rows: {g:.2f}; "
+               f"worst {ratios[worst]:.2f} ({rows[worst][1]})")
+    out.append(f"\n{summary}")
+    return summary
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--anchors", default="deit_tiny_patch16_224,deit_small_patch16_224,deit_base_patch16_224")
-    p.add_argument("--ids", default="", help="comma-separated ids (default: all)")
+    p.add_argument("--anchors", action="append", help="an SN-Net's anchors, comma-separated timm names "
+                   "(ViT/DeiT or Swin); repeat for several families (default: DeiT-Ti/S/B)")
+    p.add_argument("--ids", default="", help="comma-separated ids, in every family (default: all)")
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--batches", default="1,8", help="comma-separated batch sizes")
     p.add_argument("--batch", type=int, help="one batch size (overrides --batches)")
-    p.add_argument("--models", default="", help="comma-separated whole models to add (e.g. swin_tiny_patch4_window7_224,resnet50)")
-    p.add_argument("--memory", default="", help="comma-separated ids: also measure each one's peak resident "
-                   "memory, the whole SN-Net loaded and the stitch run at --memory-batch, each side in its own process")
+    p.add_argument("--chunk", type=int, default=12, help="stitches per Rust run, each followed at once by "
+                   "PyTorch on the same stitches (interleaving: a slow spell hits both sides)")
+    p.add_argument("--rounds", type=int, default=1, help="repeat the whole measurement; keep each side's "
+                   "fastest median per row")
+    p.add_argument("--models", default="", help="comma-separated whole models to add (e.g. resnet50)")
+    p.add_argument("--memory", default="", help="comma-separated ids of the first family: also measure each "
+                   "one's peak resident memory, the whole SN-Net loaded and the stitch run at --memory-batch, "
+                   "each side in its own process")
     p.add_argument("--memory-batch", type=int, default=8)
     p.add_argument("--torch-probe", help=argparse.SUPPRESS)
     p.add_argument("--out", help="also write the tables here")
     args = p.parse_args()
+    families = args.anchors or ["deit_tiny_patch16_224,deit_small_patch16_224,deit_base_patch16_224"]
     if args.torch_probe:
-        return torch_probe(args.anchors, json.loads(args.torch_probe), args.memory_batch)
+        return torch_probe(families[0], json.loads(args.torch_probe), args.memory_batch)
     batches = [args.batch] if args.batch else [int(b) for b in args.batches.split(",")]
     models = [m for m in args.models.split(",") if m]
 
-    space = json.loads(run(["cargo", "run", "-q", "--release", "-p", "snnet-cli", "--bin", "snnet", "--",
-                            "cost", "--anchors", args.anchors, "--format", "json"]))
-    ours = {b: rust_times(args.anchors, args.ids, args.iters, b) for b in batches}
-    ours_models = {(m, b): rust_times(m, "0", args.iters, b)[0] for m in models for b in batches}
+    spaces = {a: json.loads(run(["cargo", "run", "-q", "--release", "--locked", "-p", "snnet-cli", "--bin",
+                                 "snnet", "--", "cost", "--anchors", a, "--format", "json"]))
+              for a in families}
+    probe = build_probe()
 
     import timm
     import torch
 
-    forward = torch_stitches(args.anchors)
-    memory = [int(i) for i in args.memory.split(",") if i]
-    memory_rows = []
-    if memory:
-        probe = os.path.join(ROOT, "target", "release", "examples", "time_stitches")
-        for i in memory:
-            rust_mb = peak_rss_mb([probe, "--anchors", args.anchors, "--ids", str(i),
-                                   "--iters", "3", "--batch", str(args.memory_batch)])
-            torch_mb = peak_rss_mb([sys.executable, os.path.abspath(__file__), "--anchors", args.anchors,
-                                    "--memory-batch", str(args.memory_batch),
-                                    "--torch-probe", json.dumps(space["stitches"][i])])
-            memory_rows.append((i, rust_mb, torch_mb))
+    # rows[(family or model, batch)][key]: (description, flops, [Rust ms per round], [PyTorch ms per round])
+    rows = {}
 
-    out = [f"Forward, {os.cpu_count()} threads, torch {torch.__version__}, timm {timm.__version__}, "
-           f"median of {args.iters} after one warm-up, random weights\n"]
+    def record(group, key, description, flops, rust_ms, torch_ms):
+        row = rows.setdefault(group, {}).setdefault(key, (description, flops, [], []))
+        row[2].append(rust_ms)
+        row[3].append(torch_ms)
+
     with torch.inference_mode():
-        for b in batches:
-            x = torch.randn(b, 3, 224, 224)
-            rows = []
-            for r in ours[b]:
-                stitch = space["stitches"][r["id"]]
-                rows.append((str(r["id"]), r["description"], r["flops"], r["ms"],
-                             torch_median(lambda: forward(stitch, x), args.iters)))
+        for round_ in range(args.rounds):
+            for a in families:
+                space, forward = spaces[a], torch_stitches(a)
+                ids = [int(i) for i in args.ids.split(",") if i] or list(range(len(space["stitches"])))
+                chunks = [ids[i:i + args.chunk] for i in range(0, len(ids), max(args.chunk, 1))]
+                for b in batches:
+                    x = torch.randn(b, 3, 224, 224)
+                    for chunk in chunks:
+                        for r in rust_times(probe, a, ",".join(map(str, chunk)), args.iters, b):
+                            stitch = space["stitches"][r["id"]]
+                            record((a, b), str(r["id"]), r["description"], r["flops"], r["ms"],
+                                   torch_median(lambda: forward(stitch, x), args.iters))
+                del forward
             for m in models:
                 model = timm.create_model(m, pretrained=False).eval()
-                r = ours_models[(m, b)]
-                rows.append(("–", m, r["flops"], r["ms"], torch_median(lambda: model(x), args.iters)))
-            out.append(f"\n### Batch {b}\n")
-            out.append("| id | path | GFLOPs | Rust (Burn flex) ms | PyTorch ms | ratio |")
-            out.append("|---|---|---|---|---|---|")
-            for i, d, f, a, t in rows:
-                out.append(f"| {i} | {d} | {f / 1e9:.2f} | {a:.1f} | {t:.1f} | {a / t:.2f} |")
-            ratios = [a / t for *_, a, t in rows]
-            g = math.exp(sum(math.log(q) for q in ratios) / len(ratios))
-            worst = max(range(len(rows)), key=lambda i: ratios[i])
-            out.append(f"\nBatch {b}: geometric mean ratio over {len(rows)} rows: {g:.2f}; "
-                       f"worst {ratios[worst]:.2f} ({rows[worst][1]})")
+                for b in batches:
+                    x = torch.randn(b, 3, 224, 224)
+                    r = rust_times(probe, m, "0", args.iters, b)[0]
+                    record(("models", b), m, m, r["flops"], r["ms"], torch_median(lambda: model(x), args.iters))
+                del model
+            print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
+
+    memory_rows = []
+    for i in [int(i) for i in args.memory.split(",") if i]:
+        rust_mb = peak_rss_mb([probe, "--anchors", families[0], "--ids", str(i),
+                               "--iters", "3", "--batch", str(args.memory_batch)])
+        torch_mb = peak_rss_mb([sys.executable, os.path.abspath(__file__), "--anchors", families[0],
+                                "--memory-batch", str(args.memory_batch),
+                                "--torch-probe", json.dumps(spaces[families[0]]["stitches"][i])])
+        memory_rows.append((i, rust_mb, torch_mb))
+
+    best = f"the fastest of {args.rounds} rounds' medians" if args.rounds > 1 else "one round"
+    commit = run(["git", "rev-parse", "--short", "HEAD"]).strip()
+    dirty = " (with uncommitted changes)" if run(["git", "status", "--porcelain", "--untracked-files=no"]).strip() else ""
+    out = [f"`python3 compare/compare_stitches.py {' '.join(sys.argv[1:])}` at commit {commit}{dirty}, "
+           f"{time.strftime('%Y-%m-%d %H:%M %Z')}\n",
+           f"Forward, {os.cpu_count()} threads, torch {torch.__version__}, timm {timm.__version__}; "
+           f"median of {args.iters} after one warm-up, {best}; random weights; Rust and PyTorch "
+           f"interleaved in chunks of {args.chunk} stitches"]
+    summaries = []
+    for (group, b), group_rows in rows.items():
+        name = "whole models" if group == "models" else group.replace("_patch16_224", "").replace(
+            "_patch4_window7_224", "")
+        summaries.append(table(out, f"{name}, batch {b}", [
+            (key if group != "models" else "–", d, f, min(a), min(t)) for key, (d, f, a, t) in group_rows.items()]))
+    out.append("\n### Summary\n")
+    out += [f"- {line}" for line in summaries]
     if memory_rows:
         out.append(f"\n### Peak resident memory, batch {args.memory_batch}\n")
-        out.append("The whole SN-Net in memory (every anchor and stitching layer, as a server holds it), "
-                   "one stitch run four times; each side in its own process; the kernel's max RSS.\n")
+        out.append(f"The whole SN-Net ({families[0]}) in memory (every anchor and stitching layer, as a "
+                   "server holds it), one stitch run four times; each side in its own process; the "
+                   "kernel's max RSS.\n")
         out.append("| id | Rust (Burn flex) MiB | PyTorch MiB | ratio |")
         out.append("|---|---|---|---|")
         for i, rust_mb, torch_mb in memory_rows:
