@@ -31,6 +31,7 @@ import argparse
 import json
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -192,6 +193,28 @@ def main():
               for a in families}
     probe = build_probe()
 
+    # Memory first, while this process is small: Linux carries a parent's resident size at fork
+    # into the child's max RSS (exec records the copied address space's high-water mark), so a
+    # probe started after the timing's models are loaded would read at least their size.
+    memory_rows = []
+    memory = [int(i) for i in args.memory.split(",") if i]
+    if memory:
+        # The Rust probe loads a saved SN-Net (random weights), so every weight is in memory as
+        # `snnet serve` holds it (built in place, Burn would allocate only the parameters a
+        # stitch reads; the PyTorch probe allocates every anchor).
+        checkpoint = os.path.join(ROOT, "target", "compare_memory.safetensors")
+        run(["cargo", "run", "-q", "--release", "--locked", "-p", "snnet-cli", "--bin", "snnet", "--", "init",
+             "--anchors", families[0], "--random-weights", "--init", "kaiming", "--output", checkpoint])
+    for i in memory:
+        rust_mb = peak_rss_mb([probe, "--snnet", checkpoint, "--ids", str(i),
+                               "--iters", "3", "--batch", str(args.memory_batch)])
+        torch_mb = peak_rss_mb([sys.executable, os.path.abspath(__file__), "--anchors", families[0],
+                                "--memory-batch", str(args.memory_batch),
+                                "--torch-probe", json.dumps(spaces[families[0]]["stitches"][i])])
+        memory_rows.append((i, rust_mb, torch_mb))
+
+    parent_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
     import timm
     import torch
 
@@ -226,15 +249,6 @@ def main():
                 del model
             print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
 
-    memory_rows = []
-    for i in [int(i) for i in args.memory.split(",") if i]:
-        rust_mb = peak_rss_mb([probe, "--anchors", families[0], "--ids", str(i),
-                               "--iters", "3", "--batch", str(args.memory_batch)])
-        torch_mb = peak_rss_mb([sys.executable, os.path.abspath(__file__), "--anchors", families[0],
-                                "--memory-batch", str(args.memory_batch),
-                                "--torch-probe", json.dumps(spaces[families[0]]["stitches"][i])])
-        memory_rows.append((i, rust_mb, torch_mb))
-
     best = f"the fastest of {args.rounds} rounds' medians" if args.rounds > 1 else "one round"
     commit = run(["git", "rev-parse", "--short", "HEAD"]).strip()
     dirty = " (with uncommitted changes)" if run(["git", "status", "--porcelain", "--untracked-files=no"]).strip() else ""
@@ -255,7 +269,7 @@ def main():
         out.append(f"\n### Peak resident memory, batch {args.memory_batch}\n")
         out.append(f"The whole SN-Net ({families[0]}) in memory (every anchor and stitching layer, as a "
                    "server holds it), one stitch run four times; each side in its own process; the "
-                   "kernel's max RSS.\n")
+                   f"kernel's max RSS (a child's starts from its parent's, here {parent_mb:.0f} MiB).\n")
         out.append("| id | Rust (Burn flex) MiB | PyTorch MiB | ratio |")
         out.append("|---|---|---|---|")
         for i, rust_mb, torch_mb in memory_rows:

@@ -7,24 +7,31 @@
 //! cargo run --release -p snnet-core --example time_stitches -- \
 //!     --anchors deit_tiny_patch16_224,deit_small_patch16_224,deit_base_patch16_224 --iters 3
 //! ```
+//!
+//! `--snnet FILE` loads a saved SN-Net instead (e.g. `snnet init --random-weights --init kaiming`):
+//! every weight is then in memory, as `snnet serve` holds it. Built from `--anchors`, Burn
+//! allocates a parameter only when a forward first reads it, so the anchors a stitch does not
+//! use never take memory — right for timing, not for measuring a server's memory.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
 
 use snnet_core::burn::tensor::{Device, Distribution, Tensor};
-use snnet_core::{Registry, SnNetConfig, SpaceConfig, StitchId};
+use snnet_core::{Registry, SnNet, SnNetConfig, SpaceConfig, StitchId};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut anchors =
         String::from("deit_tiny_patch16_224,deit_small_patch16_224,deit_base_patch16_224");
     let (mut iters, mut batch, mut only) = (3usize, 8usize, None::<Vec<usize>>);
+    let mut snnet = None::<std::path::PathBuf>;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().ok_or(format!("{arg} needs a value"));
         match arg.as_str() {
             "--anchors" => anchors = value()?,
             "--iters" => iters = value()?.parse()?,
+            "--snnet" => snnet = Some(value()?.into()),
             "--batch" => batch = value()?.parse()?,
             "--ids" => {
                 only = Some(
@@ -37,11 +44,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    let names: Vec<&str> = anchors.split(',').collect();
     let device = Device::default();
-    let config = SnNetConfig::from_registry(&Registry::builtin(), &names, SpaceConfig::default())?;
-    let net = config.init(&device)?;
-    let [c, h, w] = config.anchors[0].pretrained().input_size;
+    let net = match snnet {
+        Some(path) => SnNet::load(&path, &device)?.0,
+        None => {
+            let names: Vec<&str> = anchors.split(',').collect();
+            SnNetConfig::from_registry(&Registry::builtin(), &names, SpaceConfig::default())?
+                .init(&device)?
+        }
+    };
+    let [c, h, w] = net.config().anchors[0].pretrained().input_size;
     let images: Tensor<4> =
         Tensor::random([batch, c, h, w], Distribution::Normal(0.0, 1.0), &device);
     let ids = only.unwrap_or_else(|| (0..net.num_stitches()).collect());
