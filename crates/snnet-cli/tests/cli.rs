@@ -204,6 +204,21 @@ fn select_and_pareto_on_the_reference_table() {
 }
 
 #[test]
+fn run_refuses_zero_joint_epochs() {
+    let output = snnet(&[
+        "run",
+        "--joint-epochs",
+        "0",
+        "--out",
+        "/nonexistent/never-written",
+    ]);
+    assert_eq!(output.status.code(), Some(2), "a usage error");
+    let err = String::from_utf8(output.stderr).unwrap();
+    assert!(err.contains("--joint-epochs"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
 fn errors_are_clear_and_never_panic() {
     let err = stderr_of_failure(&snnet(&[
         "space",
