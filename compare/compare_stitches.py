@@ -192,6 +192,9 @@ def main():
                                  "snnet", "--", "cost", "--anchors", a, "--format", "json"]))
               for a in families}
     probe = build_probe()
+    only = [int(i) for i in args.ids.split(",") if i]
+    chunks = {a: [ids[i:i + max(args.chunk, 1)] for i in range(0, len(ids), max(args.chunk, 1))]
+              for a, ids in ((a, only or list(range(len(spaces[a]["stitches"])))) for a in families)}
 
     # Memory first, while this process is small: Linux carries a parent's resident size at fork
     # into the child's max RSS (exec records the copied address space's high-water mark), so a
@@ -230,11 +233,9 @@ def main():
         for round_ in range(args.rounds):
             for a in families:
                 space, forward = spaces[a], torch_stitches(a)
-                ids = [int(i) for i in args.ids.split(",") if i] or list(range(len(space["stitches"])))
-                chunks = [ids[i:i + args.chunk] for i in range(0, len(ids), max(args.chunk, 1))]
                 for b in batches:
                     x = torch.randn(b, 3, 224, 224)
-                    for chunk in chunks:
+                    for chunk in chunks[a]:
                         for r in rust_times(probe, a, ",".join(map(str, chunk)), args.iters, b):
                             stitch = space["stitches"][r["id"]]
                             record((a, b), str(r["id"]), r["description"], r["flops"], r["ms"],

@@ -355,7 +355,7 @@ mod tests {
     }
 
     #[test]
-    fn shards_default_to_two_per_core_of_16_images() {
+    fn shards_default_to_two_per_core_of_32_images() {
         assert_eq!(default_shards(3, 128), 3);
         assert_eq!(default_shards(0, 16), 1);
         assert_eq!(default_shards(0, 32), 1);

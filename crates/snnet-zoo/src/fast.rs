@@ -345,11 +345,9 @@ mod flex {
                 let start = ((item % w) * heads + h) * n * n;
                 values.get(start..start + n * n)
             });
-            if let Some(bias) = bias {
-                scores.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
-            }
             pulp::Arch::new().dispatch(SoftmaxRows {
                 scores: &mut scores,
+                bias,
                 n,
             });
             let probs = MatRef::from_row_major_slice(&scores, n, n);
@@ -523,9 +521,11 @@ mod flex {
         }
     }
 
-    /// Row-wise softmax of an `[rows, n]` score block, in place.
+    /// Row-wise softmax of an `[rows, n]` score block plus an optional bias of the same shape,
+    /// in place.
     struct SoftmaxRows<'a> {
         scores: &'a mut [f32],
+        bias: Option<&'a [f32]>,
         n: usize,
     }
 
@@ -533,6 +533,9 @@ mod flex {
         type Output = ();
         #[inline(always)]
         fn with_simd<S: pulp::Simd>(self, _simd: S) {
+            if let Some(bias) = self.bias {
+                self.scores.iter_mut().zip(bias).for_each(|(v, b)| *v += b);
+            }
             for row in self.scores.chunks_mut(self.n) {
                 let mut lanes = [f32::NEG_INFINITY; LANES];
                 let mut chunks = row.chunks_exact(LANES);
