@@ -1,5 +1,6 @@
 //! The stitched network.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use burn::module::Module;
@@ -252,28 +253,94 @@ impl SnNet {
     /// # Errors
     /// As [`SnNet::forward`].
     pub fn run_segments(&self, images: Tensor<4>, path: &StitchPath) -> Result<Activation> {
-        let mut x: Option<Activation> = None;
-        for (i, segment) in path.segments.iter().enumerate() {
-            let anchor = self.anchor(segment.anchor)?;
-            let input = match x.take() {
-                None => anchor.embed(images.clone())?,
-                Some(x) => {
-                    let layer = path
-                        .layers
-                        .get(i - 1)
-                        .and_then(|&l| self.stitch_layers.get(l))
-                        .ok_or_else(|| {
-                            Error::Incompatible(format!(
-                                "stitch {} has no stitching layer before segment {i}",
-                                path.id
-                            ))
-                        })?;
-                    stitch(layer, x)?
-                }
-            };
-            x = Some(anchor.blocks(segment.blocks(), input)?);
+        let first = path
+            .segments
+            .first()
+            .ok_or_else(|| Error::Incompatible(format!("stitch {} has no segments", path.id)))?;
+        let anchor = self.anchor(first.anchor)?;
+        let x = anchor.blocks(first.blocks(), anchor.embed(images)?)?;
+        self.continue_path(path, x)
+    }
+
+    /// Runs several stitches on the same images, computing what their paths share once: every
+    /// anchor that begins one of the paths runs its stem and its blocks a single time, up to
+    /// the deepest block where one of them leaves it, and each path goes on from the state it
+    /// leaves at (an anchor's own path leaves at its last block). The outputs are
+    /// [`SnNet::forward`]'s, bit for bit, in the order of `ids` — the same operations on the
+    /// same values, without the repeated front parts: evaluating all 35 stitches of a
+    /// three-anchor DeiT-style space this way skips about a fifth of the work.
+    ///
+    /// # Shapes
+    /// `[B, C, H, W]` → one `[B, num_classes]` per id.
+    ///
+    /// # Errors
+    /// As [`SnNet::forward`].
+    pub fn forward_many(&self, images: Tensor<4>, ids: &[StitchId]) -> Result<Vec<Tensor<2>>> {
+        let paths = ids
+            .iter()
+            .map(|&id| self.plan.path(id))
+            .collect::<Result<Vec<_>>>()?;
+        // Per first anchor, the states (block inputs, by global block) its paths leave at.
+        let mut fronts: BTreeMap<usize, BTreeMap<usize, Option<Activation>>> = BTreeMap::new();
+        for path in &paths {
+            let first = path.segments.first().ok_or_else(|| {
+                Error::Incompatible(format!("stitch {} has no segments", path.id))
+            })?;
+            if first.start != 0 || !first.stem {
+                continue; // not from the stem: runs on its own below
+            }
+            fronts
+                .entry(first.anchor)
+                .or_default()
+                .insert(first.end, None);
         }
-        x.ok_or_else(|| Error::Incompatible(format!("stitch {} has no segments", path.id)))
+        for (&a, states) in &mut fronts {
+            let anchor = self.anchor(a)?;
+            let deepest = states.keys().next_back().copied().unwrap_or(0);
+            anchor.blocks_with_states(0..deepest, anchor.embed(images.clone())?, &mut |s, x| {
+                if let Some(slot) = states.get_mut(&s) {
+                    *slot = Some(x.clone());
+                }
+                Ok(())
+            })?;
+        }
+        paths
+            .iter()
+            .map(|path| {
+                let shared = path
+                    .segments
+                    .first()
+                    .filter(|f| f.start == 0 && f.stem)
+                    .and_then(|f| fronts.get(&f.anchor)?.get(&f.end)?.clone());
+                let Some(x) = shared else {
+                    return self.forward_path(images.clone(), path);
+                };
+                let x = self.continue_path(path, x)?;
+                let last = path.segments.last().map_or(0, |s| s.anchor);
+                Ok(self.anchor(last)?.head(x, path.norm)?)
+            })
+            .collect()
+    }
+
+    /// Runs a path's segments after the first on `x`, the first segment's output: through each
+    /// stitching layer into the next anchor's blocks.
+    fn continue_path(&self, path: &StitchPath, mut x: Activation) -> Result<Activation> {
+        for (i, segment) in path.segments.iter().enumerate().skip(1) {
+            let layer = path
+                .layers
+                .get(i - 1)
+                .and_then(|&l| self.stitch_layers.get(l))
+                .ok_or_else(|| {
+                    Error::Incompatible(format!(
+                        "stitch {} has no stitching layer before segment {i}",
+                        path.id
+                    ))
+                })?;
+            x = self
+                .anchor(segment.anchor)?
+                .blocks(segment.blocks(), stitch(layer, x)?)?;
+        }
+        Ok(x)
     }
 
     /// Anchor `index`.

@@ -263,3 +263,55 @@ fn nonfinite_stitching_layers_are_refused_unless_allowed() {
         "{found:?}"
     );
 }
+
+/// `forward_many` shares the anchors' front parts and gives every stitch's `forward` output
+/// bit for bit, in the order asked: on the reference's ViT SN-Net (all stitches, shuffled,
+/// one repeated) and on a hierarchical ResNet-18 → Swin one (stage transitions inside fronts).
+#[test]
+fn forward_many_equals_forward_bit_for_bit() {
+    let device = Device::default();
+    let (net, _) = reference(&device);
+    let x = tensor4(&io(), "input", &device);
+    let mut ids: Vec<StitchId> = (0..net.num_stitches()).rev().map(StitchId).collect();
+    ids.push(StitchId(7));
+    let many = net.forward_many(x.clone(), &ids).unwrap();
+    assert_eq!(many.len(), ids.len());
+    for (id, out) in ids.iter().zip(many) {
+        let got = out.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(got, logits(&net, &x, id.index()), "stitch {id}");
+    }
+    assert!(net.forward_many(x.clone(), &[]).unwrap().is_empty());
+    assert!(matches!(
+        net.forward_many(x, &[StitchId(0), StitchId(999)]),
+        Err(Error::Space(_))
+    ));
+
+    let zoo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../snnet-zoo/tests/fixtures");
+    let entry = |file: &str| {
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(zoo.join(file)).unwrap()).unwrap();
+        ModelEntry {
+            name: json["name"].as_str().unwrap().to_owned(),
+            config: serde_json::from_value(json["config"].clone()).unwrap(),
+            pretrained: None,
+        }
+    };
+    device.seed(5);
+    let net = SnNetConfig::new(
+        vec![entry("resnet18_reduced.json"), entry("swin_reduced.json")],
+        SpaceConfig::default(),
+    )
+    .init(&device)
+    .unwrap();
+    assert!(net.num_stitches() > 2);
+    let x = Tensor::<4>::random(
+        [2, 3, 64, 64],
+        snnet_core::burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
+    let ids: Vec<StitchId> = (0..net.num_stitches()).map(StitchId).collect();
+    for (id, out) in ids.iter().zip(net.forward_many(x.clone(), &ids).unwrap()) {
+        let got = out.into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(got, logits(&net, &x, id.index()), "stitch {id}");
+    }
+}

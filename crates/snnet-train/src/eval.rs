@@ -4,6 +4,7 @@
 // Reads input from files or requests: no indexing or integer arithmetic that could panic.
 #![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::tensor::{Int, Tensor};
@@ -34,13 +35,36 @@ pub fn evaluate_stitch<D: Dataset>(
     id: StitchId,
     data: &Batcher<D>,
 ) -> Result<StitchRecord> {
-    let (mut top1, mut top5, mut n) = (0usize, 0usize, 0usize);
+    evaluate_stitches(net, &[id], data)?
+        .pop()
+        .ok_or_else(|| Error::InvalidConfig {
+            what: "evaluation",
+            reason: "no stitch evaluated".into(),
+        })
+}
+
+/// Evaluates stitches `ids` on every batch of `data` in one pass over the data: each batch is
+/// prepared once and runs through [`SnNet::forward_many`], which computes the front parts the
+/// stitches share once (the same logits as one [`SnNet::forward`] per stitch). Records in the
+/// order of `ids`.
+///
+/// # Errors
+/// [`Error::Core`] for a failing forward and data errors.
+pub fn evaluate_stitches<D: Dataset>(
+    net: &SnNet,
+    ids: &[StitchId],
+    data: &Batcher<D>,
+) -> Result<Vec<StitchRecord>> {
+    let mut counts = vec![(0usize, 0usize); ids.len()];
+    let mut n = 0usize;
     for batch in data.epoch(0) {
         let batch = batch?;
         let [b, ..] = batch.images.dims();
-        let (h1, h5) = hits(net.forward(batch.images, id)?, batch.labels)?;
-        top1 = top1.saturating_add(h1);
-        top5 = top5.saturating_add(h5);
+        for (count, logits) in counts.iter_mut().zip(net.forward_many(batch.images, ids)?) {
+            let (h1, h5) = hits(logits, batch.labels.clone())?;
+            count.0 = count.0.saturating_add(h1);
+            count.1 = count.1.saturating_add(h5);
+        }
         n = n.saturating_add(b);
     }
     if n == 0 {
@@ -49,6 +73,15 @@ pub fn evaluate_stitch<D: Dataset>(
             reason: "no images to evaluate".into(),
         });
     }
+    ids.iter()
+        .zip(counts)
+        .map(|(&id, (top1, top5))| record(net, id, top1, top5, n))
+        .collect()
+}
+
+/// The table row of stitch `id`: accuracies from its hit counts on `n` images, cost,
+/// description.
+fn record(net: &SnNet, id: StitchId, top1: usize, top5: usize, n: usize) -> Result<StitchRecord> {
     let cost = net.cost(id)?;
     let mut record = StitchRecord::new(id.index(), 100.0 * top1 as f64 / n as f64);
     record.acc5 = Some(100.0 * top5 as f64 / n as f64);
@@ -150,13 +183,16 @@ pub fn dataset_fingerprint<D: Dataset>(data: &D) -> Result<String> {
 ///
 /// Every row records its [`Provenance`]; resuming checks that each existing row was measured
 /// on this network and this data, for a stitch the network has, and refuses otherwise
-/// ([`Error::ResumeMismatch`]: delete the file, or choose another, to start over). The file is
-/// rewritten atomically after each stitch ([`snnet_fs::write_atomic`]), so an interruption
-/// leaves a complete table.
+/// ([`Error::ResumeMismatch`]: delete the file, or choose another, to start over).
+///
+/// The stitches run in groups, one per anchor they start from, each group in one pass over the
+/// data ([`evaluate_stitches`]: the group's shared front part runs once per batch). The file is
+/// rewritten atomically as each group's rows come in ([`snnet_fs::write_atomic`]), so an
+/// interruption leaves a complete table of the groups finished.
 ///
 /// # Errors
 /// [`Error::Checkpoint`] when the file cannot be read or written, [`Error::ResumeMismatch`],
-/// and as [`evaluate_stitch`].
+/// and as [`evaluate_stitches`].
 pub fn evaluate_all<D: Dataset>(
     net: &SnNet,
     data: &Batcher<D>,
@@ -199,16 +235,36 @@ pub fn evaluate_all<D: Dataset>(
         .map(|s| s.id)
         .filter(|id| table.get(id.index()).is_none())
         .collect();
+    // One pass over the data per anchor that the stitches start from: they share its front
+    // part (and the pass), and the file is rewritten after each group.
+    let mut groups: BTreeMap<usize, Vec<StitchId>> = BTreeMap::new();
     for id in todo {
-        let mut record = evaluate_stitch(net, id, data)?;
-        provenance.stamp(&mut record);
-        table
-            .insert(record.clone())
-            .map_err(|e| file_error(e.to_string()))?;
+        let front = net
+            .plan()
+            .path(id)?
+            .segments
+            .first()
+            .map_or(0, |s| s.anchor);
+        groups.entry(front).or_default().push(id);
+    }
+    for ids in groups.values() {
+        let mut records = evaluate_stitches(net, ids, data)?;
+        for record in &mut records {
+            provenance.stamp(record);
+        }
+        // Rows stay in id order, whatever the grouping and resumption did.
+        let mut rows = table.into_records();
+        rows.extend(records.iter().cloned());
+        rows.sort_by_key(|r| r.id);
+        table = StitchTable::from_records(rows).map_err(|e| file_error(e.to_string()))?;
         table
             .write_jsonl(path)
             .map_err(|e| file_error(e.to_string()))?;
-        progress(&record, table.len(), total);
+        let mut done = table.len().saturating_sub(records.len());
+        for record in &records {
+            done = done.saturating_add(1);
+            progress(record, done, total);
+        }
     }
     Ok(table)
 }

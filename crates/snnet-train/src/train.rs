@@ -11,12 +11,12 @@ use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, ModuleOptimizer};
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use burn::tensor::activation::{log_softmax, softmax};
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{Int, Tensor, TensorData};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use snnet_core::{Anchor, Model, SnNet, StitchId};
 
-use crate::data::{Batcher, Dataset, sample_rng};
+use crate::data::{BatchConfig, Batcher, Dataset, sample_rng};
 use crate::error::{Error, Result};
 use crate::parallel::DataParallel;
 
@@ -34,6 +34,22 @@ pub enum Distill {
         /// The temperature `T`.
         temperature: f32,
     },
+}
+
+/// Where the teacher's outputs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum TeacherTargets {
+    /// The teacher runs on every training batch as the student sees it, augmented (the
+    /// reference: DeiT's hard distillation). One teacher forward per image and epoch.
+    #[default]
+    Online,
+    /// The teacher runs once, before the first epoch, on every training image without
+    /// augmentation, and each step reads the outputs of its items: one teacher forward per
+    /// image for the whole run. The same targets as [`Online`](TeacherTargets::Online) when the
+    /// training data is not augmented; with augmentation the student sees a shifted or flipped
+    /// copy of the image whose teacher output it is trained towards.
+    Precomputed,
 }
 
 /// How each step picks the stitch it trains.
@@ -81,6 +97,9 @@ pub struct TrainConfig {
     pub distill_alpha: f32,
     /// Stitch sampling.
     pub sampling: Sampling,
+    /// Where the teacher's outputs come from (ignored without distillation).
+    #[serde(default)]
+    pub teacher_targets: TeacherTargets,
     /// Train the stitching layers only (the reference's `fulltune = false`); anchors frozen and
     /// only stitched paths sampled.
     pub stitch_only: bool,
@@ -104,6 +123,7 @@ impl Default for TrainConfig {
             distill: Distill::Hard,
             distill_alpha: 0.5,
             sampling: Sampling::Uniform,
+            teacher_targets: TeacherTargets::Online,
             stitch_only: false,
             seed: 0,
         }
@@ -263,6 +283,74 @@ pub enum TrainEvent {
         /// The next epoch.
         epoch: usize,
     },
+    /// The teacher's outputs on every training image were computed
+    /// ([`TeacherTargets::Precomputed`]).
+    TeacherTargets {
+        /// Images.
+        images: usize,
+        /// Wall time.
+        seconds: f64,
+    },
+}
+
+/// The teacher's outputs on every item of the training data, in dataset order
+/// ([`TeacherTargets::Precomputed`]).
+enum Precomputed {
+    /// Hard distillation: the teacher's top-1 class.
+    Top1(Vec<i64>),
+    /// Soft distillation: the teacher's logits, `classes` per item.
+    Logits { values: Vec<f32>, classes: usize },
+}
+
+/// The teacher's output for one shard's items.
+enum TeacherOut {
+    /// Its top-1 classes, `[n]`.
+    Top1(Tensor<1, Int>),
+    /// Its logits, `[n, classes]`.
+    Logits(Tensor<2>),
+}
+
+impl Precomputed {
+    /// The outputs of dataset items `items`, on `device`.
+    fn lookup(&self, items: &[usize], device: &burn::tensor::Device) -> Result<TeacherOut> {
+        let missing = |i: usize| Error::IndexOutOfRange {
+            index: i,
+            len: self.len(),
+        };
+        Ok(match self {
+            Self::Top1(top1) => {
+                let picked = items
+                    .iter()
+                    .map(|&i| top1.get(i).copied().ok_or_else(|| missing(i)))
+                    .collect::<Result<Vec<i64>>>()?;
+                TeacherOut::Top1(Tensor::from_data(
+                    TensorData::new(picked, [items.len()]),
+                    device,
+                ))
+            }
+            Self::Logits { values, classes } => {
+                let mut picked = Vec::with_capacity(items.len() * classes);
+                for &i in items {
+                    let row = values
+                        .get(i * classes..(i + 1) * classes)
+                        .ok_or_else(|| missing(i))?;
+                    picked.extend_from_slice(row);
+                }
+                TeacherOut::Logits(Tensor::from_data(
+                    TensorData::new(picked, [items.len(), *classes]),
+                    device,
+                ))
+            }
+        })
+    }
+
+    /// The number of items.
+    fn len(&self) -> usize {
+        match self {
+            Self::Top1(top1) => top1.len(),
+            Self::Logits { values, classes } => values.len() / classes.max(&1),
+        }
+    }
 }
 
 /// The state saved with a checkpoint besides the weights.
@@ -366,6 +454,52 @@ impl<D: Dataset> Trainer<D> {
         &self.config
     }
 
+    /// Runs the teacher once on every training image, un-augmented and in dataset order
+    /// ([`TeacherTargets::Precomputed`]), without autodiff (on the CPU backend: the inference
+    /// fast path), and keeps what the distillation reads: the top-1 class (hard) or the logits
+    /// (soft).
+    fn precompute_targets(
+        &self,
+        teacher: &Model,
+        progress: &mut dyn FnMut(TrainEvent),
+    ) -> Result<Precomputed> {
+        let started = Instant::now();
+        let device = self.data.device().clone().inner();
+        let teacher = teacher.clone().fork(&device);
+        let dataset = self.data.dataset();
+        let data = Batcher::new(dataset, BatchConfig::eval(256), device)?;
+        let (n, classes) = (dataset.len(), dataset.num_classes());
+        let hard = self.config.distill == Distill::Hard;
+        let mut values = Vec::with_capacity(if hard { n } else { n * classes });
+        let mut top1 = Vec::with_capacity(if hard { n } else { 0 });
+        for batch in data.epoch(0) {
+            let batch = batch?;
+            let t = teacher.forward(batch.images)?;
+            let [rows, cols] = t.dims();
+            if cols != classes {
+                return Err(Error::InvalidConfig {
+                    what: "teacher",
+                    reason: format!("the teacher has {cols} outputs, the data {classes} classes"),
+                });
+            }
+            if hard {
+                let best = t.argmax(1).reshape([rows]).into_data();
+                top1.extend(best.iter::<i64>());
+            } else {
+                values.extend(t.into_data().iter::<f32>());
+            }
+        }
+        progress(TrainEvent::TeacherTargets {
+            images: n,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        Ok(if hard {
+            Precomputed::Top1(top1)
+        } else {
+            Precomputed::Logits { values, classes }
+        })
+    }
+
     /// Trains `net`; returns it (on the batcher's device without autodiff) with the epoch logs
     /// of the whole run (resumed epochs included).
     ///
@@ -433,11 +567,18 @@ impl<D: Dataset> Trainer<D> {
             .collect();
         // The teacher runs without autodiff (it is frozen): no graph bookkeeping, and on the CPU
         // backend its forward takes the inference fast path (one GEMM per linear layer).
+        let distill = self.config.distill != Distill::None;
+        let precomputed = match (&self.teacher, self.config.teacher_targets) {
+            (Some(teacher), TeacherTargets::Precomputed) if distill => {
+                Some(self.precompute_targets(teacher, progress)?)
+            }
+            _ => None,
+        };
         let teachers: Vec<Option<Model>> = parallel
             .devices()
             .iter()
             .map(|d| {
-                (self.config.distill != Distill::None)
+                (distill && precomputed.is_none())
                     .then(|| self.teacher.clone().map(|t| t.fork(&d.clone().inner())))
                     .flatten()
             })
@@ -460,29 +601,46 @@ impl<D: Dataset> Trainer<D> {
                 let [b, ..] = batch.images.dims();
                 let id = sampler.sample(self.config.seed, epoch, step);
                 counts[id.index()] += 1;
+                let ranges = parallel.split(b);
+                let indices = &batch.indices;
                 let loss = |net: &SnNet, x: Tensor<4>, y: Tensor<1, Int>, shard: usize| {
                     let (smooth, plain) = &losses[shard];
                     let logits = net.forward(x.clone(), id)?;
                     let loss = smooth.forward(logits.clone(), y);
-                    let Some(teacher) = &teachers[shard] else {
-                        return Ok(loss);
+                    let t = match (&precomputed, &teachers[shard]) {
+                        (Some(table), _) => {
+                            let items = ranges
+                                .get(shard)
+                                .and_then(|r| indices.get(r.clone()))
+                                .unwrap_or(indices);
+                            table.lookup(items, &x.device())?
+                        }
+                        (None, Some(teacher)) => {
+                            TeacherOut::Logits(teacher.forward(x.inner())?.autodiff())
+                        }
+                        (None, None) => return Ok(loss),
                     };
                     let alpha = self.config.distill_alpha;
-                    let t = teacher.forward(x.inner())?.autodiff();
-                    let kd = match self.config.distill {
-                        Distill::None => return Ok(loss),
-                        Distill::Hard => {
+                    let kd = match (self.config.distill, t) {
+                        (Distill::None, _) => return Ok(loss),
+                        (Distill::Hard, TeacherOut::Top1(top1)) => plain.forward(logits, top1),
+                        (Distill::Hard, TeacherOut::Logits(t)) => {
                             let [n, _] = t.dims();
-                            let top1: Tensor<1, Int> = t.argmax(1).reshape([n]);
-                            plain.forward(logits, top1)
+                            plain.forward(logits, t.argmax(1).reshape([n]))
                         }
-                        Distill::Soft { temperature } => {
+                        (Distill::Soft { temperature }, TeacherOut::Logits(t)) => {
                             let p = softmax(t.div_scalar(temperature), 1);
                             let log_q = log_softmax(logits.div_scalar(temperature), 1);
                             let log_p = p.clone().clamp_min(1e-12).log();
                             let [n, _] = p.dims();
                             let kl = (p * (log_p - log_q)).sum().div_scalar(n as f32);
                             kl.mul_scalar(temperature * temperature)
+                        }
+                        (Distill::Soft { .. }, TeacherOut::Top1(_)) => {
+                            return Err(Error::InvalidConfig {
+                                what: "distillation",
+                                reason: "soft distillation needs the teacher's logits".into(),
+                            });
                         }
                     };
                     Ok(loss.mul_scalar(1.0 - alpha) + kd.mul_scalar(alpha))

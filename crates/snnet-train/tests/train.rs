@@ -394,3 +394,60 @@ fn data_parallel_training_is_bit_reproducible() {
     assert_eq!(bits(&a), bits(&b));
     assert_eq!(a.fingerprint().unwrap(), b.fingerprint().unwrap());
 }
+
+/// Without augmentation the teacher sees the same images either way, so precomputed targets
+/// train to the weights online distillation gives (hard and soft, over 2 data-parallel shards;
+/// up to the rounding of the teacher's batching); with augmentation they are read for the
+/// items of each batch and the run reports the precomputation.
+#[test]
+fn precomputed_teacher_targets_match_online_distillation() {
+    use snnet_train::train::TeacherTargets;
+    let device = Device::default();
+    device.seed(11);
+    let init = config().init(&device).unwrap();
+    let train_device = device.clone().autodiff();
+    let plain = BatchConfig {
+        augment: Augment::NONE,
+        ..BatchConfig::train(16, 3)
+    };
+    let run = |distill: Distill, targets: TeacherTargets, batches: BatchConfig| {
+        let recipe = TrainConfig {
+            epochs: 2,
+            distill,
+            teacher_targets: targets,
+            ..recipe()
+        };
+        let mut events = Vec::new();
+        let (net, logs) = Trainer::new(recipe, data_with(&train_device, batches))
+            .unwrap()
+            .with_data_parallel(DataParallel::threads(train_device.clone(), 2).unwrap())
+            .with_teacher(Some(init.anchors[1].clone()))
+            .fit(init.clone(), &mut |e| {
+                if let TrainEvent::TeacherTargets { images, .. } = e {
+                    events.push(images);
+                }
+            })
+            .unwrap();
+        (outputs(&net), logs, events)
+    };
+    for distill in [Distill::Hard, Distill::Soft { temperature: 2.0 }] {
+        let (online, _, none) = run(distill, TeacherTargets::Online, plain);
+        let (pre, _, once) = run(distill, TeacherTargets::Precomputed, plain);
+        assert!(none.is_empty());
+        assert_eq!(once, vec![96], "one pass over the 96 training images");
+        for (a, b) in online.iter().flatten().zip(pre.iter().flatten()) {
+            assert!((a - b).abs() < 1e-4, "{distill:?}: {a} vs {b}");
+        }
+        // Without distillation nothing is precomputed.
+        let (_, _, skipped) = run(Distill::None, TeacherTargets::Precomputed, plain);
+        assert!(skipped.is_empty());
+    }
+    // Augmented: the targets are the clean images' — a different run, still training. (Soft
+    // targets: this random-weight teacher's top-1 rarely changes under a shift or flip.)
+    let soft = Distill::Soft { temperature: 2.0 };
+    let (online, _, _) = run(soft, TeacherTargets::Online, BatchConfig::train(16, 3));
+    let (pre, logs, once) = run(soft, TeacherTargets::Precomputed, BatchConfig::train(16, 3));
+    assert_eq!(once, vec![96]);
+    assert!(logs.iter().all(|l| l.loss.is_finite()));
+    assert_ne!(online, pre);
+}

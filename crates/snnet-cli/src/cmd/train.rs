@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use snnet_train::pipeline::{pretrain_anchor, train_joint};
-use snnet_train::train::{Distill, Sampling, TrainConfig};
+use snnet_train::train::{Distill, Sampling, TeacherTargets, TrainConfig};
 
 use crate::common::CliError;
 use crate::common::args::{DataArgs, DeviceArgs, LoadArgs, ZooArgs};
@@ -82,6 +82,15 @@ pub(crate) enum DistillKind {
     Soft,
 }
 
+/// Where the teacher's outputs come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum TeacherTargetsKind {
+    /// The teacher runs on every augmented batch (the reference).
+    Online,
+    /// The teacher runs once before training on every un-augmented training image.
+    Precomputed,
+}
+
 /// Stitch sampling choices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum SamplingKind {
@@ -96,6 +105,12 @@ pub(crate) struct JointArgs {
     /// Distillation from the teacher (the SN-Net's largest anchor, frozen at its start).
     #[arg(long, value_enum, default_value_t = DistillKind::Hard)]
     distill: DistillKind,
+    /// Where the teacher's outputs come from: `online` runs the teacher on every augmented
+    /// batch (the reference); `precomputed` runs it once, before the first epoch, on every
+    /// training image without augmentation (one teacher forward per image instead of one per
+    /// image and epoch; the student still sees augmented images)
+    #[arg(long, value_enum, default_value_t = TeacherTargetsKind::Online)]
+    teacher_targets: TeacherTargetsKind,
     /// Temperature of soft distillation.
     #[arg(long, default_value_t = 1.0)]
     temperature: f32,
@@ -129,6 +144,10 @@ impl JointArgs {
             },
         };
         config.distill_alpha = self.alpha;
+        config.teacher_targets = match self.teacher_targets {
+            TeacherTargetsKind::Online => TeacherTargets::Online,
+            TeacherTargetsKind::Precomputed => TeacherTargets::Precomputed,
+        };
         config.sampling = match self.sampling {
             SamplingKind::Uniform => Sampling::Uniform,
             SamplingKind::FlopsGrouped => Sampling::FlopsGrouped {

@@ -60,6 +60,11 @@ impl Progress {
             TrainEvent::Resumed { epoch } => {
                 eprintln!("{what}: resuming at epoch {}/{epochs}", epoch + 1);
             }
+            TrainEvent::TeacherTargets { images, seconds } => {
+                eprintln!(
+                    "{what}: the teacher's outputs on {images} training images, {seconds:.0} s"
+                );
+            }
         }
     }
 }
