@@ -268,7 +268,7 @@ impl SnNet {
     /// leaves at (an anchor's own path leaves at its last block). The outputs are
     /// [`SnNet::forward`]'s, bit for bit, in the order of `ids` — the same operations on the
     /// same values, without the repeated front parts: evaluating all 35 stitches of a
-    /// three-anchor DeiT-style space this way skips about a fifth of the work.
+    /// three-anchor DeiT-style space this way skips about a fifth of the FLOPs.
     ///
     /// # Shapes
     /// `[B, C, H, W]` → one `[B, num_classes]` per id.
