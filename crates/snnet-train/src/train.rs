@@ -293,63 +293,32 @@ pub enum TrainEvent {
     },
 }
 
-/// The teacher's outputs on every item of the training data, in dataset order
-/// ([`TeacherTargets::Precomputed`]).
-enum Precomputed {
-    /// Hard distillation: the teacher's top-1 class.
-    Top1(Vec<i64>),
-    /// Soft distillation: the teacher's logits, `classes` per item.
-    Logits { values: Vec<f32>, classes: usize },
-}
-
-/// The teacher's output for one shard's items.
-enum TeacherOut {
-    /// Its top-1 classes, `[n]`.
-    Top1(Tensor<1, Int>),
-    /// Its logits, `[n, classes]`.
-    Logits(Tensor<2>),
+/// The teacher's logits on every item of the training data, in dataset order, `classes` per
+/// item ([`TeacherTargets::Precomputed`]).
+struct Precomputed {
+    values: Vec<f32>,
+    classes: usize,
 }
 
 impl Precomputed {
-    /// The outputs of dataset items `items`, on `device`.
-    fn lookup(&self, items: &[usize], device: &burn::tensor::Device) -> Result<TeacherOut> {
-        let missing = |i: usize| Error::IndexOutOfRange {
-            index: i,
-            len: self.len(),
-        };
-        Ok(match self {
-            Self::Top1(top1) => {
-                let picked = items
-                    .iter()
-                    .map(|&i| top1.get(i).copied().ok_or_else(|| missing(i)))
-                    .collect::<Result<Vec<i64>>>()?;
-                TeacherOut::Top1(Tensor::from_data(
-                    TensorData::new(picked, [items.len()]),
-                    device,
-                ))
-            }
-            Self::Logits { values, classes } => {
-                let mut picked = Vec::with_capacity(items.len() * classes);
-                for &i in items {
-                    let row = values
-                        .get(i * classes..(i + 1) * classes)
-                        .ok_or_else(|| missing(i))?;
-                    picked.extend_from_slice(row);
-                }
-                TeacherOut::Logits(Tensor::from_data(
-                    TensorData::new(picked, [items.len(), *classes]),
-                    device,
-                ))
-            }
-        })
-    }
-
-    /// The number of items.
-    fn len(&self) -> usize {
-        match self {
-            Self::Top1(top1) => top1.len(),
-            Self::Logits { values, classes } => values.len() / classes.max(&1),
+    /// The logits of dataset items `items`, `[items.len(), classes]` on `device`.
+    fn lookup(&self, items: &[usize], device: &burn::tensor::Device) -> Result<Tensor<2>> {
+        let classes = self.classes;
+        let mut picked = Vec::with_capacity(items.len().saturating_mul(classes));
+        for &i in items {
+            let row = i
+                .checked_mul(classes)
+                .and_then(|start| self.values.get(start..start.checked_add(classes)?))
+                .ok_or(Error::IndexOutOfRange {
+                    index: i,
+                    len: self.values.len() / classes.max(1),
+                })?;
+            picked.extend_from_slice(row);
         }
+        Ok(Tensor::from_data(
+            TensorData::new(picked, [items.len(), classes]),
+            device,
+        ))
     }
 }
 
@@ -456,8 +425,7 @@ impl<D: Dataset> Trainer<D> {
 
     /// Runs the teacher once on every training image, un-augmented and in dataset order
     /// ([`TeacherTargets::Precomputed`]), without autodiff (on the CPU backend: the inference
-    /// fast path), and keeps what the distillation reads: the top-1 class (hard) or the logits
-    /// (soft).
+    /// fast path), and keeps its logits (hard distillation takes their top-1 per step, as online).
     fn precompute_targets(
         &self,
         teacher: &Model,
@@ -469,35 +437,23 @@ impl<D: Dataset> Trainer<D> {
         let dataset = self.data.dataset();
         let data = Batcher::new(dataset, BatchConfig::eval(256), device)?;
         let (n, classes) = (dataset.len(), dataset.num_classes());
-        let hard = self.config.distill == Distill::Hard;
-        let mut values = Vec::with_capacity(if hard { n } else { n * classes });
-        let mut top1 = Vec::with_capacity(if hard { n } else { 0 });
+        let mut values = Vec::with_capacity(n.saturating_mul(classes));
         for batch in data.epoch(0) {
-            let batch = batch?;
-            let t = teacher.forward(batch.images)?;
-            let [rows, cols] = t.dims();
+            let t = teacher.forward(batch?.images)?;
+            let [_, cols] = t.dims();
             if cols != classes {
                 return Err(Error::InvalidConfig {
                     what: "teacher",
                     reason: format!("the teacher has {cols} outputs, the data {classes} classes"),
                 });
             }
-            if hard {
-                let best = t.argmax(1).reshape([rows]).into_data();
-                top1.extend(best.iter::<i64>());
-            } else {
-                values.extend(t.into_data().iter::<f32>());
-            }
+            values.extend(t.into_data().iter::<f32>());
         }
         progress(TrainEvent::TeacherTargets {
             images: n,
             seconds: started.elapsed().as_secs_f64(),
         });
-        Ok(if hard {
-            Precomputed::Top1(top1)
-        } else {
-            Precomputed::Logits { values, classes }
-        })
+        Ok(Precomputed { values, classes })
     }
 
     /// Trains `net`; returns it (on the batcher's device without autodiff) with the epoch logs
@@ -612,35 +568,30 @@ impl<D: Dataset> Trainer<D> {
                             let items = ranges
                                 .get(shard)
                                 .and_then(|r| indices.get(r.clone()))
-                                .unwrap_or(indices);
+                                .ok_or(Error::IndexOutOfRange {
+                                    index: shard,
+                                    len: ranges.len(),
+                                })?;
                             table.lookup(items, &x.device())?
                         }
-                        (None, Some(teacher)) => {
-                            TeacherOut::Logits(teacher.forward(x.inner())?.autodiff())
-                        }
+                        (None, Some(teacher)) => teacher.forward(x.inner())?.autodiff(),
                         (None, None) => return Ok(loss),
                     };
                     let alpha = self.config.distill_alpha;
-                    let kd = match (self.config.distill, t) {
-                        (Distill::None, _) => return Ok(loss),
-                        (Distill::Hard, TeacherOut::Top1(top1)) => plain.forward(logits, top1),
-                        (Distill::Hard, TeacherOut::Logits(t)) => {
+                    let kd = match self.config.distill {
+                        Distill::None => return Ok(loss),
+                        Distill::Hard => {
                             let [n, _] = t.dims();
-                            plain.forward(logits, t.argmax(1).reshape([n]))
+                            let top1: Tensor<1, Int> = t.argmax(1).reshape([n]);
+                            plain.forward(logits, top1)
                         }
-                        (Distill::Soft { temperature }, TeacherOut::Logits(t)) => {
+                        Distill::Soft { temperature } => {
                             let p = softmax(t.div_scalar(temperature), 1);
                             let log_q = log_softmax(logits.div_scalar(temperature), 1);
                             let log_p = p.clone().clamp_min(1e-12).log();
                             let [n, _] = p.dims();
                             let kl = (p * (log_p - log_q)).sum().div_scalar(n as f32);
                             kl.mul_scalar(temperature * temperature)
-                        }
-                        (Distill::Soft { .. }, TeacherOut::Top1(_)) => {
-                            return Err(Error::InvalidConfig {
-                                what: "distillation",
-                                reason: "soft distillation needs the teacher's logits".into(),
-                            });
                         }
                     };
                     Ok(loss.mul_scalar(1.0 - alpha) + kd.mul_scalar(alpha))

@@ -108,7 +108,7 @@ pub(crate) struct JointArgs {
     /// Where the teacher's outputs come from: `online` runs the teacher on every augmented
     /// batch (the reference); `precomputed` runs it once, before the first epoch, on every
     /// training image without augmentation (one teacher forward per image instead of one per
-    /// image and epoch; the student still sees augmented images)
+    /// image and epoch; the student still sees augmented images).
     #[arg(long, value_enum, default_value_t = TeacherTargetsKind::Online)]
     teacher_targets: TeacherTargetsKind,
     /// Temperature of soft distillation.
