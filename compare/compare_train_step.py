@@ -4,8 +4,8 @@
     python3 compare/compare_train_step.py [--ids 0,1,2,10,30] [--iters 5] [--shards N]
     BURN_DEVICE=cuda python3 compare/compare_train_step.py --bin-dir DIR --device cuda --shards 1
 
-The SN-Net is the Fashion-MNIST family of crates/snnet-train/configs/fashion_mnist_vit.json (ViT,
-patch 7 on 1×28×28, widths 32/64/128, depth 6). One step = forward of the stitch, label-smoothed
+The SN-Net is the Fashion-MNIST family of crates/snnet-train/configs/fashion_mnist_vit.json (ViTs
+on 1×28×28, depth 6; patch size and widths read from that file: patch 4, widths 16/32/64). One step = forward of the stitch, label-smoothed
 cross-entropy, backward, AdamW update of all parameters; batch 128; median of --iters steps after
 2 warm-ups; PyTorch with as many threads as cores. Rust runs
 `crates/snnet-train/examples/time_train_step.rs` (release). The stitch paths come from
@@ -61,7 +61,7 @@ def main():
     anchors = []
     for name in NAMES:
         c = configs[name]
-        anchors.append(VisionTransformer(img_size=28, patch_size=7, in_chans=1, num_classes=10,
+        anchors.append(VisionTransformer(img_size=28, patch_size=c["patch_size"][0], in_chans=1, num_classes=10,
                                          embed_dim=c["embed_dim"], depth=c["depth"], num_heads=c["num_heads"],
                                          mlp_ratio=c["mlp_hidden"] / c["embed_dim"]))
     widths = [configs[n]["embed_dim"] for n in NAMES]

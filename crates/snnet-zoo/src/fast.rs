@@ -10,11 +10,18 @@
 //! the residual in separate passes and applies GELU element by element on one thread
 //! (docs/PERFORMANCE.md measures both).
 //!
-//! The fast path is taken only when every input lives on Flex, in f32, outside autodiff — that is,
-//! at inference. Everything else (training, gradients, wgpu, LibTorch, NdArray, f16) runs Burn's
-//! own ops, unchanged, so results agree with the plain path to float rounding (the timm parity
-//! tests run through here at 1e-4). Setting the environment variable `SNNET_PLAIN_OPS` (to
-//! anything) turns the fast path off for the whole process, to compare the two.
+//! The fast path is taken when every input lives on Flex, in f32, outside autodiff — that is, at
+//! inference. Under autodiff on Flex in f32 (training) two ops take it too, as **tracked ops with
+//! a backward pass of their own**: attention without a bias (ViT; the forward above, the softmax
+//! probabilities kept, the gradient of q, k and v computed per (item, head) in one task) and the
+//! exact GELU (vectorised, its derivative in one pass) — in place of Burn's decomposition, whose
+//! every reshape, permute, copy, product and softmax step is recorded and differentiated
+//! separately. Their outputs and gradients equal Burn's to 1e-5 (tests below). Everything else
+//! (the other training ops, Swin's biased attention under autodiff, wgpu, LibTorch, NdArray,
+//! f16, a checkpointing strategy) runs Burn's own ops, unchanged, so results agree with the
+//! plain path to float rounding (the timm parity tests run through here at 1e-4). Setting the
+//! environment variable `SNNET_PLAIN_OPS` (to anything) turns the fast path off for the whole
+//! process, training included, to compare the two.
 
 use burn::nn::conv::Conv2d;
 use burn::nn::{BatchNorm, Linear};
