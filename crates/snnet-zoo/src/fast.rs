@@ -81,6 +81,30 @@ pub(crate) fn exact_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     gelu(x)
 }
 
+/// `norm(x)` — LayerNorm over the last axis with `epsilon` (Burn keeps a `LayerNorm`'s epsilon
+/// private, so the caller passes the one it was built with). Under autodiff on Flex in f32 with
+/// a bias (training) one tracked op over rows whose backward is one pass too; Burn's autodiff
+/// records its decomposition (two means, a subtraction, a product, a square root, a division, the
+/// scale and the shift) and differentiates each. Elsewhere `norm.forward(x)` (Flex's inference
+/// layer norm is already one fused pass).
+///
+/// # Shapes
+/// `[..., C]` → `[..., C]`.
+pub(crate) fn layer_norm<const D: usize>(
+    norm: &burn::nn::LayerNorm,
+    epsilon: f64,
+    x: Tensor<D>,
+) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    if enabled()
+        && let Some(y) = flex::layer_norm_autodiff(norm, epsilon, &x)
+    {
+        return y;
+    }
+    let _ = epsilon;
+    norm.forward(x)
+}
+
 /// Multi-head self-attention of a fused qkv projection, `softmax(q·kᵀ/√d + bias)·v` per head,
 /// heads concatenated: `None` off the fast path (the caller then runs Burn's ops). Reads q, k
 /// and v in place from the projection's output (no permuted copies), one task per (item, head),
@@ -465,35 +489,33 @@ mod flex {
                 (dq, dk, dv) = (q_rest, k_rest, v_rest);
             }
         }
-        tasks
-            .into_par_iter()
-            .for_each(|(item, h, dq, dk, dv)| {
-                let x = MatRef::from_row_major_slice(&s[item * n * c3..(item + 1) * n * c3], n, c3);
-                let q = x.subcols(h * d, d);
-                let k = x.subcols(c + h * d, d);
-                let v = x.subcols(2 * c + h * d, d);
-                let g = MatRef::from_row_major_slice(&grad[item * n * c..(item + 1) * n * c], n, c)
-                    .subcols(h * d, d);
-                let kept = &probs[(item * heads + h) * n * n..(item * heads + h + 1) * n * n];
-                let p = MatRef::from_row_major_slice(kept, n, n);
-                mp(dv, p.transpose(), g, 1.0f32);
-                let mut ds = vec![0.0f32; n * n];
-                mp(
-                    MatMut::from_row_major_slice_mut(&mut ds, n, n),
-                    g,
-                    v.transpose(),
-                    1.0f32,
-                );
-                for (row, p_row) in ds.chunks_mut(n).zip(kept.chunks(n)) {
-                    let dot = dot(row, p_row);
-                    row.iter_mut()
-                        .zip(p_row)
-                        .for_each(|(v, &p)| *v = p * (*v - dot));
-                }
-                let ds = MatRef::from_row_major_slice(&ds, n, n);
-                mp(dq, ds, k, scale);
-                mp(dk, ds.transpose(), q, scale);
-            });
+        tasks.into_par_iter().for_each(|(item, h, dq, dk, dv)| {
+            let x = MatRef::from_row_major_slice(&s[item * n * c3..(item + 1) * n * c3], n, c3);
+            let q = x.subcols(h * d, d);
+            let k = x.subcols(c + h * d, d);
+            let v = x.subcols(2 * c + h * d, d);
+            let g = MatRef::from_row_major_slice(&grad[item * n * c..(item + 1) * n * c], n, c)
+                .subcols(h * d, d);
+            let kept = &probs[(item * heads + h) * n * n..(item * heads + h + 1) * n * n];
+            let p = MatRef::from_row_major_slice(kept, n, n);
+            mp(dv, p.transpose(), g, 1.0f32);
+            let mut ds = vec![0.0f32; n * n];
+            mp(
+                MatMut::from_row_major_slice_mut(&mut ds, n, n),
+                g,
+                v.transpose(),
+                1.0f32,
+            );
+            for (row, p_row) in ds.chunks_mut(n).zip(kept.chunks(n)) {
+                let dot = dot(row, p_row);
+                row.iter_mut()
+                    .zip(p_row)
+                    .for_each(|(v, &p)| *v = p * (*v - dot));
+            }
+            let ds = MatRef::from_row_major_slice(&ds, n, n);
+            mp(dq, ds, k, scale);
+            mp(dk, ds.transpose(), q, scale);
+        });
         dqkv
     }
 
@@ -671,6 +693,182 @@ mod flex {
                     .for_each(|(g, x)| pulp::Arch::new().dispatch(GeluGrad { g, x }));
                 flex_tensor(g, shape)
             });
+        }
+    }
+
+    pub(super) fn layer_norm_autodiff<const D: usize>(
+        norm: &burn::nn::LayerNorm,
+        epsilon: f64,
+        x: &Tensor<D>,
+    ) -> Option<Tensor<D>> {
+        let beta = norm.beta.as_ref()?.val();
+        let shape = x.dims().to_vec();
+        let c = *shape.last()?;
+        if c == 0 || norm.gamma.dims() != [c] || beta.dims() != [c] {
+            return None;
+        }
+        let tracked = |t: Tensor<D>| t.try_into_primitive::<Autodiff<Flex>>().ok();
+        let (xp, x_node) = tracked(x.clone())?.into_parts();
+        let (gp, g_node) = norm
+            .gamma
+            .val()
+            .try_into_primitive::<Autodiff<Flex>>()
+            .ok()?
+            .into_parts();
+        let (bp, b_node) = beta
+            .try_into_primitive::<Autodiff<Flex>>()
+            .ok()?
+            .into_parts();
+        if [&xp, &gp, &bp].iter().any(|p| p.dtype() != DType::F32) {
+            return None;
+        }
+        let (xp, gp, bp) = (contiguous(xp), contiguous(gp), contiguous(bp));
+        let (xs, gamma, beta) = (
+            xp.as_slice::<f32>()?,
+            gp.as_slice::<f32>()?,
+            bp.as_slice::<f32>()?,
+        );
+        let rows = xs.len() / c;
+        #[allow(clippy::cast_possible_truncation)]
+        let eps = epsilon as f32;
+        #[allow(clippy::cast_precision_loss)]
+        let inv_c = (c as f32).recip();
+        let mut out = vec![0.0f32; xs.len()];
+        let mut xhat = vec![0.0f32; xs.len()];
+        let mut rstd = vec![0.0f32; rows];
+        out.par_chunks_mut(c * ROWS_PER_CHUNK)
+            .zip(xhat.par_chunks_mut(c * ROWS_PER_CHUNK))
+            .zip(rstd.par_chunks_mut(ROWS_PER_CHUNK))
+            .zip(xs.par_chunks(c * ROWS_PER_CHUNK))
+            .for_each(|(((out, xhat), rstd), xs)| {
+                let rows = out.chunks_mut(c).zip(xhat.chunks_mut(c));
+                for (((o, h), r), x) in rows.zip(rstd.iter_mut()).zip(xs.chunks(c)) {
+                    let mean = x.iter().sum::<f32>() * inv_c;
+                    let var = x.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() * inv_c;
+                    *r = (var + eps).sqrt().recip();
+                    for ((o, h), (&v, (&g, &b))) in o
+                        .iter_mut()
+                        .zip(h.iter_mut())
+                        .zip(x.iter().zip(gamma.iter().zip(beta)))
+                    {
+                        *h = (v - mean) * *r;
+                        *o = *h * g + b;
+                    }
+                }
+            });
+        let out = flex_tensor(out, shape);
+        let output = match FusedLayerNorm
+            .prepare::<NoCheckpointing>([x_node, g_node, b_node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let state = LayerNormState {
+                    xhat: Arc::new(xhat),
+                    rstd: Arc::new(rstd),
+                    gamma: Arc::new(gamma.to_vec()),
+                };
+                prep.finish(state, out)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        };
+        Some(Tensor::from_primitive::<Autodiff<Flex>>(output))
+    }
+
+    /// The tracked op of [`layer_norm_autodiff`].
+    #[derive(Debug)]
+    struct FusedLayerNorm;
+
+    /// What LayerNorm's backward pass reads: the normalised input, each row's `1/σ`, the scale.
+    #[derive(Clone)]
+    struct LayerNormState {
+        xhat: Arc<Vec<f32>>,
+        rstd: Arc<Vec<f32>>,
+        gamma: Arc<Vec<f32>>,
+    }
+
+    impl std::fmt::Debug for LayerNormState {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("LayerNormState")
+                .field("rows", &self.rstd.len())
+                .field("channels", &self.gamma.len())
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl Backward<Flex, 3> for FusedLayerNorm {
+        type State = LayerNormState;
+
+        /// With `ĝ = g·γ`: `dx = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))/σ`, `dγ = Σ_rows g·x̂`,
+        /// `dβ = Σ_rows g` (row-chunk partial sums added in chunk order: deterministic).
+        fn backward(
+            self,
+            ops: Ops<Self::State, 3>,
+            grads: &mut Gradients,
+            _checkpointer: &mut Checkpointer,
+        ) {
+            let LayerNormState { xhat, rstd, gamma } = ops.state;
+            let [x_parent, g_parent, b_parent] = ops.parents;
+            let grad = contiguous(grads.consume::<Flex>(&ops.node));
+            let shape = grad.layout().shape().to_vec();
+            let g = values(&grad);
+            let c = gamma.len();
+            #[allow(clippy::cast_precision_loss)]
+            let inv_c = (c as f32).recip();
+            let chunk = c * ROWS_PER_CHUNK;
+            if let Some(node) = x_parent {
+                let mut dx = vec![0.0f32; g.len()];
+                dx.par_chunks_mut(chunk)
+                    .zip(g.par_chunks(chunk))
+                    .zip(xhat.par_chunks(chunk))
+                    .zip(rstd.par_chunks(ROWS_PER_CHUNK))
+                    .for_each(|(((dx, g), xhat), rstd)| {
+                        let rows = dx.chunks_mut(c).zip(g.chunks(c)).zip(xhat.chunks(c));
+                        for (((dx, g), h), &r) in rows.zip(rstd) {
+                            let (mut m1, mut m2) = (0.0f32, 0.0f32);
+                            for ((&g, &w), &h) in g.iter().zip(gamma.iter()).zip(h) {
+                                m1 += g * w;
+                                m2 += g * w * h;
+                            }
+                            let (m1, m2) = (m1 * inv_c, m2 * inv_c);
+                            for ((d, (&g, &w)), &h) in
+                                dx.iter_mut().zip(g.iter().zip(gamma.iter())).zip(h)
+                            {
+                                *d = (g * w - m1 - h * m2) * r;
+                            }
+                        }
+                    });
+                grads.register::<Flex>(node.id, flex_tensor(dx, shape));
+            }
+            if g_parent.is_some() || b_parent.is_some() {
+                let partials: Vec<(Vec<f32>, Vec<f32>)> = g
+                    .par_chunks(chunk)
+                    .zip(xhat.par_chunks(chunk))
+                    .map(|(g, xhat)| {
+                        let (mut dg, mut db) = (vec![0.0f32; c], vec![0.0f32; c]);
+                        for (g, h) in g.chunks(c).zip(xhat.chunks(c)) {
+                            for (((dg, db), &g), &h) in
+                                dg.iter_mut().zip(db.iter_mut()).zip(g).zip(h)
+                            {
+                                *dg += g * h;
+                                *db += g;
+                            }
+                        }
+                        (dg, db)
+                    })
+                    .collect();
+                let (mut dg, mut db) = (vec![0.0f32; c], vec![0.0f32; c]);
+                for (pg, pb) in &partials {
+                    dg.iter_mut().zip(pg).for_each(|(a, b)| *a += b);
+                    db.iter_mut().zip(pb).for_each(|(a, b)| *a += b);
+                }
+                if let Some(node) = g_parent {
+                    grads.register::<Flex>(node.id, flex_tensor(dg, vec![c]));
+                }
+                if let Some(node) = b_parent {
+                    grads.register::<Flex>(node.id, flex_tensor(db, vec![c]));
+                }
+            }
         }
     }
 
@@ -1162,9 +1360,10 @@ mod flex {
             }
             // Untracked autodiff input: the same forward.
             let untracked = attention(&contiguous, heads, None).expect("the fused op");
-            untracked
-                .into_data()
-                .assert_approx_eq::<f32>(&burns(&contiguous).into_data(), Tolerance::absolute(1e-5));
+            untracked.into_data().assert_approx_eq::<f32>(
+                &burns(&contiguous).into_data(),
+                Tolerance::absolute(1e-5),
+            );
         }
 
         /// Under autodiff the fused GELU's output and gradient equal Burn's `gelu` (Flex's
@@ -1196,6 +1395,54 @@ mod flex {
                 .into_data()
                 .assert_approx_eq::<f32>(&slow_grad.into_data(), Tolerance::absolute(1e-5));
             assert!(gelu_autodiff(&Tensor::<2>::ones([2, 2], &Device::flex())).is_none());
+        }
+
+        /// Under autodiff the fused LayerNorm's output and gradients (input, scale, shift) equal
+        /// Burn's `LayerNorm`, for a transposed input view; without a bias Burn's op runs.
+        #[test]
+        fn fused_layer_norm_gradients_equal_burns() {
+            use burn::module::Param;
+            use burn::nn::LayerNormConfig;
+            let device = Device::flex().autodiff();
+            device.seed(9);
+            let c = 11;
+            let mut norm = LayerNormConfig::new(c).with_epsilon(1e-6).init(&device);
+            norm.gamma =
+                Param::from_tensor(Tensor::random([c], Distribution::Normal(1.0, 0.5), &device));
+            norm.beta = Some(Param::from_tensor(Tensor::random(
+                [c],
+                Distribution::Normal(0.0, 0.5),
+                &device,
+            )));
+            let leaf: Tensor<3> =
+                Tensor::random([3, c, 37], Distribution::Normal(0.5, 2.0), &device);
+            let weight: Tensor<3> =
+                Tensor::random([3, 37, c], Distribution::Normal(0.0, 1.0), &device);
+            let run = |fused: bool| {
+                let x = leaf.clone().detach().require_grad();
+                let input = x.clone().swap_dims(1, 2);
+                let out = if fused {
+                    layer_norm_autodiff(&norm, 1e-6, &input).expect("the fused op")
+                } else {
+                    norm.forward(input)
+                };
+                let grads = (out.clone() * weight.clone()).sum().backward();
+                let gamma = norm.gamma.val().grad(&grads).expect("a scale gradient");
+                let beta = norm.beta.as_ref().map(|b| b.val().grad(&grads));
+                (out, x.grad(&grads).expect("an input gradient"), gamma, beta)
+            };
+            let (fast, slow) = (run(true), run(false));
+            let close = |a: TensorData, b: TensorData| {
+                a.assert_approx_eq::<f32>(&b, Tolerance::absolute(1e-5));
+            };
+            close(fast.0.into_data(), slow.0.into_data());
+            close(fast.1.into_data(), slow.1.into_data());
+            close(fast.2.into_data(), slow.2.into_data());
+            let (fb, sb) = (fast.3.flatten().expect("b"), slow.3.flatten().expect("b"));
+            close(fb.into_data(), sb.into_data());
+            let mut no_bias = norm.clone();
+            no_bias.beta = None;
+            assert!(layer_norm_autodiff(&no_bias, 1e-6, &leaf).is_none());
         }
 
         #[test]

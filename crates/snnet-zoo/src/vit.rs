@@ -382,6 +382,7 @@ impl VitConfig {
                     fc2: LinearConfig::new(self.mlp_hidden, c).init(device),
                 },
                 ls2: self.layer_scale.then(|| LayerScale::new(c, device)),
+                eps: self.eps,
             })
             .collect();
         Ok(Vit {
@@ -404,6 +405,7 @@ impl VitConfig {
             img_size: self.img_size,
             in_chans: self.in_chans,
             no_embed_class: self.no_embed_class,
+            eps: self.eps,
         })
     }
 }
@@ -606,18 +608,21 @@ pub struct Block {
     pub mlp: Mlp,
     /// LayerScale after the MLP (DeiT-3).
     pub ls2: Option<LayerScale>,
+    /// The epsilon `norm1` and `norm2` were built with (timm: 1e-6; Burn's `LayerNorm` keeps
+    /// its own private), for the fused training path (`fast::layer_norm`).
+    pub eps: f64,
 }
 
 impl Block {
     /// # Shapes
     /// `[B, N, C]` → `[B, N, C]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = self.norm1.forward(x.clone());
+        let h = fast::layer_norm(&self.norm1, self.eps, x.clone());
         let x = match &self.ls1 {
             Some(ls) => x + ls.forward(self.attn.forward(h)),
             None => self.attn.forward_add(h, Some(x)),
         };
-        let h = self.norm2.forward(x.clone());
+        let h = fast::layer_norm(&self.norm2, self.eps, x.clone());
         match &self.ls2 {
             Some(ls) => x + ls.forward(self.mlp.forward(h)),
             None => self.mlp.forward_add(h, Some(x)),
@@ -647,6 +652,8 @@ pub struct Vit {
     img_size: [usize; 2],
     in_chans: usize,
     no_embed_class: bool,
+    /// The final norm's epsilon (see [`Block::eps`]).
+    eps: f64,
 }
 
 impl Vit {
@@ -691,7 +698,11 @@ impl Vit {
     /// # Shapes
     /// `[B, N, C]` → `[B, classes]` (`[B, C]` without classifier).
     pub fn head_tokens(&self, x: Tensor<3>, norm: bool) -> Tensor<2> {
-        let x = if norm { self.norm.forward(x) } else { x };
+        let x = if norm {
+            fast::layer_norm(&self.norm, self.eps, x)
+        } else {
+            x
+        };
         let [b, _, c] = x.dims();
         let token = |i: usize| x.clone().narrow(1, i, 1).reshape([b, c]);
         let cls = token(0);
