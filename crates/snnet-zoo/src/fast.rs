@@ -566,8 +566,8 @@ mod flex {
                 let mut probs = vec![0.0f32; dims.b * dims.heads * dims.n * dims.n];
                 let out = attention_forward(p.as_slice::<f32>()?, dims, None, Some(&mut probs));
                 let state = AttentionState {
-                    qkv: p,
-                    probs: Arc::new(probs),
+                    qkv: Kept(p),
+                    probs: Kept(Arc::new(probs)),
                     dims,
                 };
                 prep.finish(state, flex_tensor(out, dims.out_shape()))
@@ -596,20 +596,23 @@ mod flex {
     #[derive(Debug)]
     struct FusedAttention;
 
-    /// What the backward pass reads: the input and the softmax probabilities.
+    /// A value kept for a backward pass; its debug output names no values (they can be
+    /// megabytes).
     #[derive(Clone)]
-    struct AttentionState {
-        qkv: FlexTensor,
-        probs: Arc<Vec<f32>>,
-        dims: AttentionDims,
+    struct Kept<T>(T);
+
+    impl<T> std::fmt::Debug for Kept<T> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Kept(..)")
+        }
     }
 
-    impl std::fmt::Debug for AttentionState {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("AttentionState")
-                .field("dims", &self.dims)
-                .finish_non_exhaustive()
-        }
+    /// What the backward pass reads: the input and the softmax probabilities.
+    #[derive(Clone, Debug)]
+    struct AttentionState {
+        qkv: Kept<FlexTensor>,
+        probs: Kept<Arc<Vec<f32>>>,
+        dims: AttentionDims,
     }
 
     impl Backward<Flex, 1> for FusedAttention {
@@ -621,7 +624,11 @@ mod flex {
             grads: &mut Gradients,
             _checkpointer: &mut Checkpointer,
         ) {
-            let AttentionState { qkv, probs, dims } = ops.state;
+            let AttentionState {
+                qkv: Kept(qkv),
+                probs: Kept(probs),
+                dims,
+            } = ops.state;
             unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
                 let grad = contiguous(grad);
                 let dqkv = attention_backward(&values(&qkv), &probs, &values(&grad), dims);
@@ -650,7 +657,13 @@ mod flex {
             .compute_bound()
             .stateful()
         {
-            OpsKind::Tracked(prep) => prep.finish(GeluState { input, shape }, out),
+            OpsKind::Tracked(prep) => prep.finish(
+                GeluState {
+                    input: Kept(input),
+                    shape,
+                },
+                out,
+            ),
             OpsKind::UnTracked(prep) => prep.finish(out),
         };
         Some(Tensor::from_primitive::<Autodiff<Flex>>(output))
@@ -661,18 +674,10 @@ mod flex {
     struct FusedGelu;
 
     /// What GELU's backward pass reads: its input.
-    #[derive(Clone)]
+    #[derive(Clone, Debug)]
     struct GeluState {
-        input: FlexTensor,
+        input: Kept<FlexTensor>,
         shape: Vec<usize>,
-    }
-
-    impl std::fmt::Debug for GeluState {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("GeluState")
-                .field("shape", &self.shape)
-                .finish_non_exhaustive()
-        }
     }
 
     impl Backward<Flex, 1> for FusedGelu {
@@ -684,7 +689,10 @@ mod flex {
             grads: &mut Gradients,
             _checkpointer: &mut Checkpointer,
         ) {
-            let GeluState { input, shape } = ops.state;
+            let GeluState {
+                input: Kept(input),
+                shape,
+            } = ops.state;
             unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
                 let mut g = values(&contiguous(grad)).into_owned();
                 let x = values(&input);
@@ -764,9 +772,9 @@ mod flex {
         {
             OpsKind::Tracked(prep) => {
                 let state = LayerNormState {
-                    xhat: Arc::new(xhat),
-                    rstd: Arc::new(rstd),
-                    gamma: Arc::new(gamma.to_vec()),
+                    xhat: Kept(Arc::new(xhat)),
+                    rstd: Kept(Arc::new(rstd)),
+                    gamma: Kept(Arc::new(gamma.to_vec())),
                 };
                 prep.finish(state, out)
             }
@@ -780,20 +788,11 @@ mod flex {
     struct FusedLayerNorm;
 
     /// What LayerNorm's backward pass reads: the normalised input, each row's `1/σ`, the scale.
-    #[derive(Clone)]
+    #[derive(Clone, Debug)]
     struct LayerNormState {
-        xhat: Arc<Vec<f32>>,
-        rstd: Arc<Vec<f32>>,
-        gamma: Arc<Vec<f32>>,
-    }
-
-    impl std::fmt::Debug for LayerNormState {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("LayerNormState")
-                .field("rows", &self.rstd.len())
-                .field("channels", &self.gamma.len())
-                .finish_non_exhaustive()
-        }
+        xhat: Kept<Arc<Vec<f32>>>,
+        rstd: Kept<Arc<Vec<f32>>>,
+        gamma: Kept<Arc<Vec<f32>>>,
     }
 
     impl Backward<Flex, 3> for FusedLayerNorm {
@@ -807,7 +806,11 @@ mod flex {
             grads: &mut Gradients,
             _checkpointer: &mut Checkpointer,
         ) {
-            let LayerNormState { xhat, rstd, gamma } = ops.state;
+            let LayerNormState {
+                xhat: Kept(xhat),
+                rstd: Kept(rstd),
+                gamma: Kept(gamma),
+            } = ops.state;
             let [x_parent, g_parent, b_parent] = ops.parents;
             let grad = contiguous(grads.consume::<Flex>(&ops.node));
             let shape = grad.layout().shape().to_vec();
