@@ -67,7 +67,9 @@ pub use snnet_stitch as stitch;
 pub use snnet_zoo as zoo;
 
 pub use snnet_select::{Budget, CostKind, Frontier, StitchRecord, StitchTable};
-pub use snnet_space::{AnchorSpec, Direction, Pairing, SpaceConfig, Stitch, StitchId, StitchSpace};
+pub use snnet_space::{
+    AnchorSpec, Direction, Pairing, SpaceConfig, Stitch, StitchId, StitchLayers, StitchSpace,
+};
 pub use snnet_stitch::{Init, LoraConfig, StitchingLayer, StitchingLayerConfig};
 pub use snnet_zoo::{Anchor, Model, ModelConfig, ModelEntry, Registry};
 

@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 
 use snnet_core::burn::tensor::{Device, Tensor, TensorData};
 use snnet_core::{
-    Error, LsOptions, ModelEntry, SnNet, SnNetConfig, SpaceConfig, StitchId, read_config,
+    Error, LsOptions, ModelEntry, SnNet, SnNetConfig, SpaceConfig, StitchId, StitchLayers,
+    read_config,
 };
 
 fn fixtures() -> PathBuf {
@@ -139,6 +140,91 @@ fn least_squares_init_and_every_stitch_match_the_reference() {
         );
     }
     check_all_stitches(&net, "least-squares init");
+}
+
+/// A layer's weight and bias, flattened.
+fn layer_values(l: &snnet_core::StitchingLayer) -> Vec<f32> {
+    let mut v = l
+        .transform
+        .weight
+        .val()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    v.extend(
+        l.transform
+            .bias
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap(),
+    );
+    v
+}
+
+#[test]
+fn per_cut_layers_are_the_shared_layers_unaveraged_and_round_trip() {
+    let device = Device::default();
+    let shared_config = config();
+    let per_cut_config = SnNetConfig::new(
+        shared_config.anchors.clone(),
+        SpaceConfig::default().with_layers(StitchLayers::PerCut),
+    );
+    let images = tensor4(&io(), "images", &device);
+    let init = |config: &SnNetConfig| {
+        with_anchor_weights(config, &device)
+            .init_least_squares(images.clone(), &LsOptions::default(), &mut |_| {})
+            .unwrap()
+    };
+    let (shared, shared_report) = init(&shared_config);
+    let (per_cut, per_cut_report) = init(&per_cut_config);
+    assert_eq!(per_cut.num_stitches(), shared.num_stitches());
+    // Two pairs of depth-4 ViTs: 10 cuts each, on 3 shared layers or 10 layers of their own.
+    assert_eq!(
+        (shared_report.layers.len(), per_cut_report.layers.len()),
+        (6, 20)
+    );
+    assert!(per_cut_report.layers.iter().all(|l| l.cuts.len() == 1));
+    // The reference averages the least-squares solutions of a shared layer's cuts: each shared
+    // layer is the mean of the per-cut layers of its cuts.
+    for fit in &shared_report.layers {
+        let ours = layer_values(&shared.stitch_layers[shared.plan().layer_index(fit.key).unwrap()]);
+        let mut mean = vec![0.0f32; ours.len()];
+        for cut in &fit.cuts {
+            let own = per_cut_report
+                .layers
+                .iter()
+                .find(|l| {
+                    (l.key.front, l.key.end) == (fit.key.front, fit.key.end) && l.cuts == [*cut]
+                })
+                .unwrap();
+            let values =
+                layer_values(&per_cut.stitch_layers[per_cut.plan().layer_index(own.key).unwrap()]);
+            for (m, v) in mean.iter_mut().zip(values) {
+                *m += v / fit.cuts.len() as f32;
+            }
+        }
+        let diff = max_diff(&ours, &mean);
+        assert!(diff <= 1e-4, "layer {}: {diff}", fit.key);
+    }
+    // Saved and loaded, the per-cut network keeps its space and its outputs.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("per_cut.safetensors");
+    per_cut.save(&path).unwrap();
+    assert_eq!(
+        read_config(&path).unwrap().space.layers,
+        StitchLayers::PerCut
+    );
+    let (loaded, _) = SnNet::load(&path, &device).unwrap();
+    assert_eq!(loaded.stitch_layers.len(), 20);
+    let x = tensor4(&io(), "input", &device);
+    for id in [3, 4, 14] {
+        assert_eq!(
+            logits(&loaded, &x, id),
+            logits(&per_cut, &x, id),
+            "stitch {id}"
+        );
+    }
 }
 
 #[test]

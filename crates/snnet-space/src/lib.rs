@@ -12,7 +12,8 @@
 //!   derived from the one table of built-in anchors, [`builtin::ANCHORS`], which the zoo's model
 //!   configs are derived from too) and loadable from JSON for custom families.
 //! - [`SpaceConfig`]: sliding-window kernel size and stride, nearest or all pairing,
-//!   [`Direction`] (Fast-to-Slow, Slow-to-Fast, SN-Netv2 two-way) and the stages to stitch.
+//!   [`Direction`] (Fast-to-Slow, Slow-to-Fast, SN-Netv2 two-way), the stages to stitch and
+//!   whether cuts share stitching layers as in the reference ([`StitchLayers`]).
 //! - [`StitchSpace`]: the stitches ([`Stitch`], ids identical to the reference's config ids),
 //!   the stitching layers they share ([`LayerGroup`], with the cuts each layer's least-squares
 //!   initialisation averages over), each stitch's path as block [`Segment`]s, and a readable
@@ -61,7 +62,7 @@ pub use anchor::{
     AnchorRegistry, AnchorSpec, Layout, StageSpec, builtin, builtin_anchor, builtin_names,
     json_items,
 };
-pub use config::{Direction, Pairing, SpaceConfig};
+pub use config::{Direction, Pairing, SpaceConfig, StitchLayers};
 pub use error::{Error, Result};
 pub use space::{Junction, LayerGroup, StitchDisplay, StitchSpace};
 pub use stitch::{Cut, LayerKey, Segment, Stitch, StitchId, StitchKind};

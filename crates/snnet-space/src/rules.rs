@@ -24,6 +24,22 @@ pub struct PairRule {
     pub num_layers: usize,
 }
 
+impl PairRule {
+    /// The same cuts, in the same order, each on a layer of its own (`num_layers` = the
+    /// number of cuts): [`StitchLayers::PerCut`](crate::StitchLayers::PerCut).
+    #[must_use]
+    pub fn per_cut(self) -> Self {
+        let num_layers = self.cuts.len();
+        let cuts = self
+            .cuts
+            .into_iter()
+            .enumerate()
+            .map(|(layer, (cut, _))| (cut, layer))
+            .collect();
+        Self { cuts, num_layers }
+    }
+}
+
 /// PyTorch's `F.interpolate(arange(n_in), size=n_out, mode="nearest")`: for every output
 /// position `i < n_out`, the input index it copies.
 ///
@@ -230,6 +246,16 @@ mod tests {
         assert_eq!(nearest_map(2, 82)[41], 0);
         assert_eq!(nearest_map(3, 123)[82], 1);
         assert!(nearest_map(0, 5).is_empty());
+    }
+
+    #[test]
+    fn per_cut_gives_every_cut_its_own_layer_in_order() {
+        let shared = paired(12, 2, 1, true);
+        let rule = shared.clone().per_cut();
+        assert_eq!((rule.cuts.len(), rule.num_layers), (34, 34));
+        for (i, ((cut, layer), (shared_cut, _))) in rule.cuts.iter().zip(&shared.cuts).enumerate() {
+            assert_eq!((cut, *layer), (shared_cut, i));
+        }
     }
 
     #[test]

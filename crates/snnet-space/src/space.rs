@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::anchor::{AnchorRegistry, AnchorSpec, Layout, StageSpec};
-use crate::config::{Direction, Pairing, SpaceConfig};
+use crate::config::{Direction, Pairing, SpaceConfig, StitchLayers};
 use crate::error::{Error, Result};
 use crate::limits::{MAX_ANCHOR_PATHS, MAX_ANCHORS, MAX_STITCHES};
 use crate::rules::{self, PairRule};
@@ -795,6 +795,14 @@ impl<'a> Builder<'a> {
         Ok(self.stage(anchor, stage)?.1.depth)
     }
 
+    /// `rule` with the configured layer sharing: as the reference allocates, or one layer per cut.
+    fn sharing(&self, rule: PairRule) -> PairRule {
+        match self.config.layers {
+            StitchLayers::Shared => rule,
+            StitchLayers::PerCut => rule.per_cut(),
+        }
+    }
+
     fn add_group(
         &mut self,
         stage: usize,
@@ -842,8 +850,8 @@ impl<'a> Builder<'a> {
                     )));
                 };
                 let (d_s, d_l) = (self.depth(small, 0)?, self.depth(large, 0)?);
-                let sl = rules::small_to_large(d_s, d_l);
-                let ls = rules::deep_to_shallow(d_l, d_s);
+                let sl = self.sharing(rules::small_to_large(d_s, d_l));
+                let ls = self.sharing(rules::deep_to_shallow(d_l, d_s));
                 count_stitches(&mut total, two_way_count(&sl, &ls, d_l))?;
                 rules.push((small, large, sl, ls));
             }
@@ -865,7 +873,7 @@ impl<'a> Builder<'a> {
                     continue;
                 };
                 let (d_f, d_e) = (self.depth(front, stage)?, self.depth(end, stage)?);
-                let rule = rules::one_way(d_f, d_e, kernel, stride, allow_backward);
+                let rule = self.sharing(rules::one_way(d_f, d_e, kernel, stride, allow_backward));
                 count_stitches(&mut counted, rule.cuts.len() as u128)?;
                 pair_rules.push(((front, end), rule));
             }
@@ -1103,6 +1111,38 @@ mod tests {
             SpaceConfig::default(),
         )
         .unwrap()
+    }
+
+    #[test]
+    fn per_cut_layers_keep_the_stitches_and_give_each_cut_its_own_layer() {
+        let shared = deit();
+        let per_cut = StitchSpace::builtin(
+            &[
+                "deit_tiny_patch16_224",
+                "deit_small_patch16_224",
+                "deit_base_patch16_224",
+            ],
+            SpaceConfig::default().with_layers(StitchLayers::PerCut),
+        )
+        .unwrap();
+        assert_eq!(per_cut.stitches().len(), 71);
+        for (a, b) in shared.stitches().iter().zip(per_cut.stitches()) {
+            assert_eq!((a.id, &a.anchors, &a.cuts), (b.id, &b.anchors, &b.cuts));
+        }
+        for group in per_cut.layer_groups() {
+            assert_eq!(group.num_layers(), 34);
+            assert!(group.positions.iter().all(|p| p.len() == 1));
+        }
+        // Ti→S cut (0, 1) shares layer 0 with three other cuts in the reference's space; here
+        // it has layer 1 to itself.
+        assert_eq!(
+            (
+                shared.stitches()[4].layers[0],
+                per_cut.stitches()[4].layers[0]
+            ),
+            (0, 1)
+        );
+        assert_eq!(shared.layer_groups()[0].positions[0].len(), 4);
     }
 
     #[test]

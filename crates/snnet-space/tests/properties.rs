@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 use snnet_space::{
-    AnchorSpec, Cut, Direction, Layout, Pairing, SpaceConfig, StitchKind, StitchSpace,
+    AnchorSpec, Cut, Direction, Layout, Pairing, SpaceConfig, StitchKind, StitchLayers, StitchSpace,
 };
 
 /// A random family listed small → large: `n` anchors, `stages` stages each, widths
@@ -58,13 +58,15 @@ fn config() -> impl Strategy<Value = SpaceConfig> {
             Just(Direction::SlowToFast),
             Just(Direction::TwoWay)
         ],
+        prop_oneof![Just(StitchLayers::Shared), Just(StitchLayers::PerCut)],
     )
-        .prop_map(|(kernel, stride, pairing, direction)| SpaceConfig {
+        .prop_map(|(kernel, stride, pairing, direction, layers)| SpaceConfig {
             kernel_size: kernel,
             stride,
             pairing,
             direction,
             stages: None,
+            layers,
         })
 }
 

@@ -140,7 +140,8 @@ pub(crate) fn space(args: &SpaceArgs, out: &mut impl Write) -> Result<(), CliErr
             }
             writeln!(
                 out,
-                "; {layers} stitching layers in {} groups\n",
+                "; {layers} stitching layers ({}) in {} groups\n",
+                config.layers,
                 space.layer_groups().len()
             )?;
             writeln!(out, "{:>5}  path", "id")?;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use snnet_core::SnNet;
 use snnet_core::burn::tensor::Device;
-use snnet_core::space::{Direction, Pairing, SpaceConfig};
+use snnet_core::space::{Direction, Pairing, SpaceConfig, StitchLayers};
 use snnet_core::zoo::{LoadOptions, LoadReport, Model, ModelEntry, Registry};
 use snnet_train::fashion_mnist::{self, DataConfig};
 
@@ -116,6 +116,11 @@ pub(crate) struct SpaceFlags {
     /// Stages to stitch, for hierarchical anchors (default: the family's, e.g. 0,1,2 for Swin).
     #[arg(long, value_delimiter = ',')]
     stages: Option<Vec<usize>>,
+    /// Stitching layers: `shared` (the reference: the cuts of a sliding window share one layer,
+    /// initialised with the average of their least-squares solutions) or `per-cut` (one layer
+    /// per cut, its own least-squares solution).
+    #[arg(long, default_value = "shared", value_parser = parse_layers)]
+    layers: StitchLayers,
 }
 
 impl SpaceFlags {
@@ -130,8 +135,14 @@ impl SpaceFlags {
             },
             direction: self.direction,
             stages: self.stages.clone(),
+            layers: self.layers,
         }
     }
+}
+
+fn parse_layers(s: &str) -> Result<StitchLayers, String> {
+    s.parse()
+        .map_err(|e: snnet_core::space::Error| e.to_string())
 }
 
 fn parse_direction(s: &str) -> Result<Direction, String> {
