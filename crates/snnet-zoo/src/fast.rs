@@ -1171,12 +1171,18 @@ mod flex {
         fn fast_linear_equals_burns_ops_and_is_taken_only_at_inference() {
             let device = Device::flex();
             device.seed(3);
-            for bias in [true, false] {
-                let layer = LinearConfig::new(24, 40).with_bias(bias).init(&device);
+            // A small output and one of 1.3 M elements (several parallel chunks of rows).
+            for (bias, [b, n, k]) in [
+                (true, [3, 5, 24]),
+                (false, [3, 5, 24]),
+                (true, [2, 16_400, 8]),
+                (false, [2, 16_400, 8]),
+            ] {
+                let layer = LinearConfig::new(k, 40).with_bias(bias).init(&device);
                 let x: Tensor<3> =
-                    Tensor::random([3, 5, 24], Distribution::Normal(0.0, 2.0), &device);
+                    Tensor::random([b, n, k], Distribution::Normal(0.0, 2.0), &device);
                 let r: Tensor<3> =
-                    Tensor::random([3, 5, 40], Distribution::Normal(0.0, 1.0), &device);
+                    Tensor::random([b, n, 40], Distribution::Normal(0.0, 1.0), &device);
                 for e in [Epilogue::None, Epilogue::Gelu] {
                     for res in [None, Some(r.clone())] {
                         let fast = linear(&x, &layer, e, res.as_ref()).expect("fast path on Flex");
