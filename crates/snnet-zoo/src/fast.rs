@@ -166,6 +166,118 @@ pub(crate) fn conv_bn(
     if relu_after { relu(y) } else { y }
 }
 
+/// Swin's windows: a `grid` of tokens, cyclically shifted by `-shift`, cut into `window`s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Windows {
+    /// Tokens per column and per row, `[H, W]`.
+    pub(crate) grid: [usize; 2],
+    /// Window size `[wh, ww]`; both divide the grid.
+    pub(crate) window: [usize; 2],
+    /// The cyclic shift `[sh, sw]` (`[0, 0]` for a block without one).
+    pub(crate) shift: [usize; 2],
+}
+
+impl Windows {
+    /// Windows per image, `nW`.
+    pub(crate) fn count(&self) -> usize {
+        (self.grid[0] / self.window[0]) * (self.grid[1] / self.window[1])
+    }
+
+    /// Tokens per window, `N`.
+    pub(crate) fn size(&self) -> usize {
+        self.window[0] * self.window[1]
+    }
+
+    /// Whether the windows tile the grid (every size non-zero, each window side a divisor).
+    fn tile(&self) -> bool {
+        let [h, w] = self.grid;
+        let [wh, ww] = self.window;
+        wh > 0 && ww > 0 && h > 0 && w > 0 && h % wh == 0 && w % ww == 0
+    }
+
+    /// The grid row (within one image, row-major `h·W + w`) that feeds token `pos` of window
+    /// `index` — after the roll by `-shift`, `out[i] = in[(i + shift) mod size]` per axis.
+    #[cfg(feature = "flex")]
+    fn source(&self, index: usize, pos: usize) -> usize {
+        let ([h, w], [wh, ww], [sh, sw]) = (self.grid, self.window, self.shift);
+        let nw = w / ww;
+        let (row, col) = ((index / nw) * wh + pos / ww, (index % nw) * ww + pos % ww);
+        ((row + sh) % h) * w + (col + sw) % w
+    }
+
+    /// The window row (within one image, `index·N + pos`) that grid row `cell` comes from:
+    /// the inverse of [`Windows::source`].
+    #[cfg(feature = "flex")]
+    fn target(&self, cell: usize) -> usize {
+        let ([h, w], [wh, ww], [sh, sw]) = (self.grid, self.window, self.shift);
+        let (row, col) = (((cell / w) + h - sh % h) % h, ((cell % w) + w - sw % w) % w);
+        ((row / wh) * (w / ww) + col / ww) * (wh * ww) + (row % wh) * ww + col % ww
+    }
+}
+
+/// Swin's window partition: `x` rolled by `-shift` over the grid, cut into windows, window-major
+/// in timm's order. On Flex at inference one gather pass (Burn's path copies for the roll and
+/// again for the permute).
+///
+/// # Shapes
+/// `x`: `[B, H·W, C]` → `[B, nW, N, C]`.
+pub(crate) fn window_partition(x: Tensor<3>, windows: Windows) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if enabled()
+        && let Some(y) = flex::window_partition(&x, windows)
+    {
+        return y;
+    }
+    window_partition_plain(x, windows)
+}
+
+/// [`window_partition`] in Burn's ops.
+fn window_partition_plain(x: Tensor<3>, windows: Windows) -> Tensor<4> {
+    let [b, _, c] = x.dims();
+    let ([h, w], [wh, ww], [sh, sw]) = (windows.grid, windows.window, windows.shift);
+    let y = x.reshape([b, h, w, c]);
+    let y = if sh > 0 || sw > 0 {
+        y.roll(&[-(sh as i64), -(sw as i64)], &[1, 2])
+    } else {
+        y
+    };
+    y.reshape([b, h / wh, wh, w / ww, ww, c])
+        .permute([0, 1, 3, 2, 4, 5])
+        .reshape([b, windows.count(), windows.size(), c])
+}
+
+/// The inverse of [`window_partition`] added to `residual`: `residual + roll(merge(y), shift)`.
+/// On Flex at inference one pass (Burn's path copies for the permute, again for the roll, and
+/// allocates the sum).
+///
+/// # Shapes
+/// `y`: `[B, nW, N, C]`, `residual`: `[B, H·W, C]` → `[B, H·W, C]`.
+pub(crate) fn window_merge_add(y: Tensor<4>, residual: Tensor<3>, windows: Windows) -> Tensor<3> {
+    #[cfg(feature = "flex")]
+    if enabled()
+        && let Some(out) = flex::window_merge_add(&y, &residual, windows)
+    {
+        return out;
+    }
+    window_merge_add_plain(y, residual, windows)
+}
+
+/// [`window_merge_add`] in Burn's ops.
+fn window_merge_add_plain(y: Tensor<4>, residual: Tensor<3>, windows: Windows) -> Tensor<3> {
+    let [b, l, c] = residual.dims();
+    let ([h, w], [wh, ww], [sh, sw]) = (windows.grid, windows.window, windows.shift);
+    let y = y
+        .reshape([b, h / wh, w / ww, wh, ww, c])
+        .permute([0, 1, 3, 2, 4, 5])
+        .reshape([b, h, w, c]);
+    let y = if sh > 0 || sw > 0 {
+        y.roll(&[sh as i64, sw as i64], &[1, 2])
+    } else {
+        y
+    };
+    residual + y.reshape([b, l, c])
+}
+
 /// Whether the fast path may be taken: unless `SNNET_PLAIN_OPS` is set (read once).
 #[cfg(feature = "flex")]
 fn enabled() -> bool {
@@ -190,7 +302,7 @@ mod flex {
     use faer::{Accum, MatMut, MatRef, Par};
     use rayon::prelude::*;
 
-    use super::Epilogue;
+    use super::{Epilogue, Windows};
 
     /// Rows per parallel chunk of the element-wise passes.
     const ROWS_PER_CHUNK: usize = 16;
@@ -897,6 +1009,70 @@ mod flex {
         Some(padded.checked_sub(span)? / stride + 1)
     }
 
+    pub(super) fn window_partition(x: &Tensor<3>, windows: Windows) -> Option<Tensor<4>> {
+        let [b, l, c] = x.dims();
+        if !windows.tile() || windows.grid[0].checked_mul(windows.grid[1])? != l || c == 0 {
+            return None;
+        }
+        let xp = contiguous(primitive(x)?);
+        let xs = xp.as_slice::<f32>()?;
+        let mut out = vec![0.0f32; xs.len()];
+        let n = windows.size();
+        out.par_chunks_mut(c * ROWS_PER_CHUNK)
+            .enumerate()
+            .for_each(|(chunk_index, chunk)| {
+                for (i, row) in chunk.chunks_mut(c).enumerate() {
+                    let r = chunk_index * ROWS_PER_CHUNK + i;
+                    let (item, within) = (r / l, r % l);
+                    let src = (item * l + windows.source(within / n, within % n)) * c;
+                    if let Some(s) = xs.get(src..src + c) {
+                        row.copy_from_slice(s);
+                    }
+                }
+            });
+        Some(Tensor::from_primitive::<Flex>(flex_tensor(
+            out,
+            vec![b, windows.count(), n, c],
+        )))
+    }
+
+    pub(super) fn window_merge_add(
+        y: &Tensor<4>,
+        residual: &Tensor<3>,
+        windows: Windows,
+    ) -> Option<Tensor<3>> {
+        let [b, l, c] = residual.dims();
+        if !windows.tile()
+            || windows.grid[0].checked_mul(windows.grid[1])? != l
+            || y.dims() != [b, windows.count(), windows.size(), c]
+            || c == 0
+        {
+            return None;
+        }
+        let yp = contiguous(primitive(y)?);
+        let rp = contiguous(primitive(residual)?);
+        let (ys, rs) = (yp.as_slice::<f32>()?, rp.as_slice::<f32>()?);
+        let mut out = vec![0.0f32; rs.len()];
+        out.par_chunks_mut(c * ROWS_PER_CHUNK)
+            .enumerate()
+            .for_each(|(chunk_index, chunk)| {
+                for (i, row) in chunk.chunks_mut(c).enumerate() {
+                    let g = chunk_index * ROWS_PER_CHUNK + i;
+                    let (item, cell) = (g / l, g % l);
+                    let src = (item * l + windows.target(cell)) * c;
+                    if let (Some(v), Some(r)) = (ys.get(src..src + c), rs.get(g * c..(g + 1) * c)) {
+                        row.iter_mut()
+                            .zip(r.iter().zip(v))
+                            .for_each(|(o, (r, v))| *o = r + v);
+                    }
+                }
+            });
+        Some(Tensor::from_primitive::<Flex>(flex_tensor(
+            out,
+            vec![b, l, c],
+        )))
+    }
+
     pub(super) fn conv_bn(
         x: &Tensor<4>,
         conv: &Conv2d,
@@ -1203,6 +1379,51 @@ mod flex {
             let layer = LinearConfig::new(4, 6).init(&ad);
             let x: Tensor<3> = Tensor::ones([1, 2, 4], &ad);
             assert!(linear(&x, &layer, Epilogue::None, None).is_none());
+        }
+
+        #[test]
+        fn window_partition_and_merge_equal_burns_roll_and_permutes() {
+            let device = Device::flex();
+            device.seed(5);
+            for shift in [[0, 0], [2, 2], [3, 1]] {
+                let windows = Windows {
+                    grid: [8, 12],
+                    window: [4, 4],
+                    shift,
+                };
+                let x: Tensor<3> =
+                    Tensor::random([2, 96, 5], Distribution::Normal(0.0, 1.0), &device);
+                let fast = window_partition(&x, windows).expect("fast path on Flex");
+                let plain = super::super::window_partition_plain(x.clone(), windows);
+                assert_eq!(fast.dims(), [2, 6, 16, 5]);
+                assert_eq!(
+                    fast.to_data(),
+                    plain.to_data(),
+                    "partition, shift {shift:?}"
+                );
+                // The merge inverts the partition: residual + merge(partition(x)) = residual + x.
+                let r: Tensor<3> =
+                    Tensor::random([2, 96, 5], Distribution::Normal(0.0, 1.0), &device);
+                let y: Tensor<4> =
+                    Tensor::random([2, 6, 16, 5], Distribution::Normal(0.0, 1.0), &device);
+                let fast = window_merge_add(&y, &r, windows).expect("fast path on Flex");
+                let plain = super::super::window_merge_add_plain(y, r.clone(), windows);
+                assert_eq!(fast.to_data(), plain.to_data(), "merge, shift {shift:?}");
+                let back = window_merge_add(&window_partition(&x, windows).unwrap(), &r, windows);
+                assert_eq!(back.unwrap().to_data(), (r + x).to_data());
+            }
+            // Windows that do not tile the grid, or a wrong token count: Burn's path.
+            let x: Tensor<3> = Tensor::zeros([1, 96, 5], &device);
+            let odd = |grid, window| Windows {
+                grid,
+                window,
+                shift: [0, 0],
+            };
+            assert!(window_partition(&x, odd([8, 12], [5, 4])).is_none());
+            assert!(window_partition(&x, odd([8, 8], [4, 4])).is_none());
+            // Under autodiff too (gradients must flow through Burn's ops).
+            let ad: Tensor<3> = Tensor::zeros([1, 96, 5], &device.clone().autodiff());
+            assert!(window_partition(&ad, odd([8, 12], [4, 4])).is_none());
         }
 
         #[test]

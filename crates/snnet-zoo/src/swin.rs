@@ -26,7 +26,7 @@ use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::{Family, chain_remap};
 use crate::cost::{self, Cost, ModelCost};
 use crate::error::{Error, Result};
-use crate::fast::{self, Epilogue};
+use crate::fast::{self, Epilogue, Windows};
 use crate::model::Model;
 use crate::pretrained::PretrainedConfig;
 use crate::vit::Mlp;
@@ -732,27 +732,18 @@ impl SwinBlock {
     /// # Shapes
     /// `[B, H·W, C]` → `[B, H·W, C]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [b, l, c] = x.dims();
-        let (h, w) = (self.grid_h, self.grid_w);
-        let (wh, ww) = (self.window_h, self.window_w);
-        let (nh, nw) = (h / wh, w / ww);
-        let windows = nh * nw;
-        let n = wh * ww;
+        let [b, _, c] = x.dims();
+        let geometry = Windows {
+            grid: [self.grid_h, self.grid_w],
+            window: [self.window_h, self.window_w],
+            shift: [self.shift_h, self.shift_w],
+        };
+        let (windows, n) = (geometry.count(), geometry.size());
         let heads = self.attn.num_heads;
         let d = c / heads;
-        let shifted = self.shift_h > 0 || self.shift_w > 0;
 
-        let y = self.norm1.forward(x.clone()).reshape([b, h, w, c]);
-        let y = if shifted {
-            y.roll(&[-(self.shift_h as i64), -(self.shift_w as i64)], &[1, 2])
-        } else {
-            y
-        };
         // Windows: [B, nW, N, C], window-major in timm's order.
-        let y = y
-            .reshape([b, nh, wh, nw, ww, c])
-            .permute([0, 1, 3, 2, 4, 5])
-            .reshape([b, windows, n, c]);
+        let y = fast::window_partition(self.norm1.forward(x.clone()), geometry);
         let qkv = fast::linear(y, &self.attn.qkv, Epilogue::None, None);
         // Bias [W, heads, N, N]: relative position bias, plus the shift mask per window
         // (W = nW when shifted, else 1).
@@ -794,17 +785,8 @@ impl SwinBlock {
             }
         };
         let y = fast::linear(y, &self.attn.proj, Epilogue::None, None);
-        // Back to the grid: [B, H, W, C].
-        let y = y
-            .reshape([b, nh, nw, wh, ww, c])
-            .permute([0, 1, 3, 2, 4, 5])
-            .reshape([b, h, w, c]);
-        let y = if shifted {
-            y.roll(&[self.shift_h as i64, self.shift_w as i64], &[1, 2])
-        } else {
-            y
-        };
-        let x = x + y.reshape([b, l, c]);
+        // Back to the grid, rolled back, plus the shortcut: [B, H·W, C].
+        let x = fast::window_merge_add(y, x, geometry);
         let h = self.norm2.forward(x.clone());
         self.mlp.forward_add(h, Some(x))
     }
