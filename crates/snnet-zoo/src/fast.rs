@@ -8,7 +8,9 @@
 //! f32 — GELU's output then differs from the exact one by at most 3e-7·|x|). Burn's Flex path instead zero-fills
 //! the output, splits batched products into one single-threaded GEMM per item, adds the bias and
 //! the residual in separate passes and applies GELU element by element on one thread
-//! (docs/PERFORMANCE.md measures both).
+//! (docs/PERFORMANCE.md measures both). Swin's shifted-window partition and its inverse plus the
+//! shortcut are one pass each ([`window_partition`], [`window_merge_add`]) where Burn's path copies
+//! for the roll, again for the permute, and allocates the sum.
 //!
 //! The fast path is taken when every input lives on Flex, in f32, outside autodiff — that is, at
 //! inference. Under autodiff on Flex in f32 (training) two ops take it too, as **tracked ops with
