@@ -191,6 +191,7 @@ impl Windows {
     }
 
     /// Whether the windows tile the grid (every size non-zero, each window side a divisor).
+    #[cfg(feature = "flex")]
     fn tile(&self) -> bool {
         let [h, w] = self.grid;
         let [wh, ww] = self.window;
