@@ -4,7 +4,7 @@
     python3 compare/compare_stitches.py [--anchors deit_tiny_patch16_224,deit_small_patch16_224,deit_base_patch16_224]
                                         [--anchors swin_tiny_patch4_window7_224,...]  (repeatable)
                                         [--ids 0,1,2,24,56] [--iters 3] [--batches 1,8]
-                                        [--chunk 12] [--rounds 1] [--models resnet50,...]
+                                        [--rounds 1] [--models resnet50,...]
                                         [--memory 0,1,2,56 [--memory-batch 8]] [--out FILE]
 
 Rust runs `crates/snnet-core/examples/time_stitches.rs` (release, the default features a
@@ -17,10 +17,13 @@ whole-model rows (ResNet, any timm name the zoo knows). Every family and batch s
 with the ratio Rust / PyTorch (< 1: Rust is faster), its geometric mean and its worst stitch;
 `--out` writes the tables to a markdown file too.
 
-The two sides are interleaved so that a slow spell of a shared machine hits both alike: the
-stitches go in chunks of `--chunk`, each chunk runs in Rust and then at once in PyTorch (each
-model likewise). `--rounds R` repeats the whole measurement and keeps, per row and side, the
-fastest of the R medians (a busy machine only ever adds time).
+The two sides alternate stitch by stitch, so that a slow spell of a shared machine hits both
+sides' measurement of the same stitch alike: one Rust process per family stays alive
+(`time_stitches --serve`, the SN-Net built once) and times a stitch (one warm-up, --iters timed
+runs) while this process waits, then PyTorch times the same stitch while the Rust process waits
+(each model likewise). `--rounds R` repeats the whole measurement, the side that goes first
+swapping from round to round, and keeps, per row and side, the fastest of the R medians (a busy
+machine only ever adds time).
 
 `--memory IDS` adds peak resident memory per stitch of the first family: the Rust probe (the
 built `time_stitches` example) and a PyTorch probe (this script re-run) each load the whole
@@ -52,9 +55,27 @@ def build_probe():
     return os.path.join(ROOT, "target", "release", "examples", "time_stitches")
 
 
-def rust_times(probe, anchors, ids, iters, batch):
-    cmd = [probe, "--anchors", anchors, "--iters", str(iters), "--batch", str(batch), "--ids", ids]
-    return [json.loads(l) for l in run(cmd).splitlines() if l.strip()]
+class RustProbe:
+    """One `time_stitches --serve` process: the SN-Net (or model) built once, one stitch timed
+    per request while the caller waits."""
+
+    def __init__(self, probe, anchors):
+        cmd = [probe, "--anchors", anchors, "--serve"]
+        print("$", " ".join(cmd), file=sys.stderr)
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def time(self, stitch_id, batch, iters):
+        self.proc.stdin.write(f"{stitch_id} {batch} {iters}\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the Rust probe exited (status {self.proc.wait()})")
+        return json.loads(line)
+
+    def close(self):
+        self.proc.stdin.close()
+        if self.proc.wait() != 0:
+            raise RuntimeError(f"the Rust probe failed (status {self.proc.returncode})")
 
 
 def torch_median(fn, iters):
@@ -170,10 +191,8 @@ def main():
     p.add_argument("--iters", type=int, default=3)
     p.add_argument("--batches", default="1,8", help="comma-separated batch sizes")
     p.add_argument("--batch", type=int, help="one batch size (overrides --batches)")
-    p.add_argument("--chunk", type=int, default=12, help="stitches per Rust run, each followed at once by "
-                   "PyTorch on the same stitches (interleaving: a slow spell hits both sides)")
-    p.add_argument("--rounds", type=int, default=1, help="repeat the whole measurement; keep each side's "
-                   "fastest median per row")
+    p.add_argument("--rounds", type=int, default=1, help="repeat the whole measurement (the side that goes "
+                   "first swaps each round); keep each side's fastest median per row")
     p.add_argument("--models", default="", help="comma-separated whole models to add (e.g. resnet50)")
     p.add_argument("--memory", default="", help="comma-separated ids of the first family: also measure each "
                    "one's peak resident memory, the whole SN-Net loaded and the stitch run at --memory-batch, "
@@ -193,8 +212,7 @@ def main():
               for a in families}
     probe = build_probe()
     only = [int(i) for i in args.ids.split(",") if i]
-    chunks = {a: [ids[i:i + max(args.chunk, 1)] for i in range(0, len(ids), max(args.chunk, 1))]
-              for a, ids in ((a, only or list(range(len(spaces[a]["stitches"])))) for a in families)}
+    ids = {a: only or list(range(len(spaces[a]["stitches"]))) for a in families}
 
     # Memory first, while this process is small: Linux carries a parent's resident size at fork
     # into the child's max RSS (exec records the copied address space's high-water mark), so a
@@ -229,24 +247,34 @@ def main():
         row[2].append(rust_ms)
         row[3].append(torch_ms)
 
+    def pair(rust, torch_fn, rust_first):
+        """One row's measurement: Rust, then PyTorch on the same input size (or the reverse)."""
+        if rust_first:
+            r = rust()
+            return r, torch_median(torch_fn, args.iters)
+        t = torch_median(torch_fn, args.iters)
+        return rust(), t
+
     with torch.inference_mode():
         for round_ in range(args.rounds):
+            rust_first = round_ % 2 == 0
             for a in families:
-                space, forward = spaces[a], torch_stitches(a)
+                space, forward, rust = spaces[a], torch_stitches(a), RustProbe(probe, a)
                 for b in batches:
                     x = torch.randn(b, 3, 224, 224)
-                    for chunk in chunks[a]:
-                        for r in rust_times(probe, a, ",".join(map(str, chunk)), args.iters, b):
-                            stitch = space["stitches"][r["id"]]
-                            record((a, b), str(r["id"]), r["description"], r["flops"], r["ms"],
-                                   torch_median(lambda: forward(stitch, x), args.iters))
+                    for i in ids[a]:
+                        stitch = space["stitches"][i]
+                        r, t = pair(lambda: rust.time(i, b, args.iters), lambda: forward(stitch, x), rust_first)
+                        record((a, b), str(r["id"]), r["description"], r["flops"], r["ms"], t)
+                rust.close()
                 del forward
             for m in models:
-                model = timm.create_model(m, pretrained=False).eval()
+                model, rust = timm.create_model(m, pretrained=False).eval(), RustProbe(probe, m)
                 for b in batches:
                     x = torch.randn(b, 3, 224, 224)
-                    r = rust_times(probe, m, "0", args.iters, b)[0]
-                    record(("models", b), m, m, r["flops"], r["ms"], torch_median(lambda: model(x), args.iters))
+                    r, t = pair(lambda: rust.time(0, b, args.iters), lambda: model(x), rust_first)
+                    record(("models", b), m, m, r["flops"], r["ms"], t)
+                rust.close()
                 del model
             print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
 
@@ -257,7 +285,7 @@ def main():
            f"{time.strftime('%Y-%m-%d %H:%M %Z')}\n",
            f"Forward, {os.cpu_count()} threads, torch {torch.__version__}, timm {timm.__version__}; "
            f"median of {args.iters} after one warm-up, {best}; random weights; Rust and PyTorch "
-           f"interleaved in chunks of {args.chunk} stitches"]
+           "alternating stitch by stitch"]
     summaries = []
     for (group, b), group_rows in rows.items():
         name = "whole models" if group == "models" else group.replace("_patch16_224", "").replace(
