@@ -13,10 +13,11 @@
 //! for the roll, again for the permute, and allocates the sum.
 //!
 //! The fast path is taken when every input lives on Flex, in f32, outside autodiff — that is, at
-//! inference. Under autodiff on Flex in f32 (training) two ops take it too, as **tracked ops with
-//! a backward pass of their own**: attention without a bias (ViT; the forward above, the softmax
-//! probabilities kept, the gradient of q, k and v computed per (item, head) in one task) and the
-//! exact GELU (vectorised, its derivative in one pass) — in place of Burn's decomposition, whose
+//! inference. Under autodiff on Flex in f32 (training) three ops take it too, as **tracked ops
+//! with a backward pass of their own**: attention without a bias (ViT; the forward above, the
+//! softmax probabilities kept, the gradient of q, k and v computed per (item, head) in one task),
+//! the exact GELU (vectorised, its derivative in one pass) and ViT's LayerNorm with a bias (one
+//! pass over rows each way) — in place of Burn's decomposition, whose
 //! every reshape, permute, copy, product and softmax step is recorded and differentiated
 //! separately. Their outputs and gradients equal Burn's to 1e-5 (tests below). Everything else
 //! (the other training ops, Swin's biased attention under autodiff, wgpu, LibTorch, NdArray,
