@@ -169,6 +169,34 @@ pub(crate) fn conv_bn(
     if relu_after { relu(y) } else { y }
 }
 
+/// 2-D max pooling, `kernel`, `stride` and `padding` per axis (no dilation, floor mode; the
+/// padding counts as −∞), as `burn::tensor::module::max_pool2d` computes it. On Flex in f32
+/// outside autodiff one parallel pass straight into the output, each window's maximum read from
+/// the input in place; Flex's own pooling runs the general (3-D, with-indices) kernel and
+/// zero-fills its output first. Elsewhere Burn's op.
+///
+/// # Shapes
+/// `[B, C, H, W]` → `[B, C, (H + 2·pad − k)/stride + 1, (W + 2·pad − k)/stride + 1]`.
+pub(crate) fn max_pool2d(
+    x: Tensor<4>,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    if enabled()
+        && let Some(y) = flex::max_pool2d(&x, kernel, stride, padding)
+    {
+        return y;
+    }
+    burn::tensor::module::max_pool2d(
+        x,
+        burn::tensor::ops::MaxPoolOptions::new(kernel)
+            .with_stride(stride)
+            .with_padding(padding),
+    )
+}
+
 /// Swin's windows: a `grid` of tokens, cyclically shifted by `-shift`, cut into `window`s.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Windows {
@@ -417,25 +445,25 @@ mod flex {
             None => None,
         };
         // The output starts as the bias on every row — plus the residual when it is added
-        // after a plain linear (GELU comes before the residual, so it is added at the end then).
-        let mut out = vec![0.0f32; len];
+        // after a plain linear (GELU comes before the residual, so it is added at the end then),
+        // written in one parallel pass (no zero-fill first).
         let pre_residual = residual.filter(|_| epilogue == Epilogue::None);
-        if bias.is_some() || pre_residual.is_some() {
-            out.par_chunks_mut(n * ROWS_PER_CHUNK)
-                .enumerate()
-                .for_each(|(c, chunk)| {
-                    let start = c * n * ROWS_PER_CHUNK;
-                    for (r, row) in chunk.chunks_mut(n).enumerate() {
-                        if let Some(b) = bias {
-                            row.copy_from_slice(b);
-                        }
-                        let offset = start + r * n;
-                        if let Some(res) = pre_residual.and_then(|s| s.get(offset..offset + n)) {
-                            row.iter_mut().zip(res).for_each(|(o, v)| *o += v);
-                        }
-                    }
-                });
-        }
+        let mut out = match (bias, pre_residual) {
+            (Some(b), Some(r)) => collect_rows(m, n, |row, col, out| {
+                let (b, r) = (&b[col..col + out.len()], &r[row * n + col..]);
+                out.iter_mut()
+                    .zip(b.iter().zip(r))
+                    .for_each(|(o, (b, r))| *o = b + r);
+            }),
+            (Some(b), None) => collect_rows(m, n, |_, col, out| {
+                out.copy_from_slice(&b[col..col + out.len()]);
+            }),
+            (None, Some(r)) => collect_rows(m, n, |row, col, out| {
+                let start = row * n + col;
+                out.copy_from_slice(&r[start..start + out.len()]);
+            }),
+            (None, None) => zeros(len),
+        };
         let x = MatRef::from_row_major_slice(xs, m, k);
         let dst = MatMut::from_row_major_slice_mut(&mut out, m, n);
         faer::linalg::matmul::matmul(dst, Accum::Add, x, w, 1.0f32, Par::rayon(0));
@@ -454,6 +482,52 @@ mod flex {
         }
         Some(out)
     }
+
+    /// `len` zeros, written in parallel (`vec![0.0; len]` zeroes on the calling thread alone).
+    fn zeros(len: usize) -> Vec<f32> {
+        collect_rows(1, len, |_, _, out| out.fill(0.0))
+    }
+
+    /// The row-major `rows × cols` matrix filled by `f(row, col, chunk)` — `chunk` the next
+    /// few elements of row `row` from column `col` on — written in parallel straight into a new
+    /// vector: one pass where `vec![0.0; len]` and a fill take two, the first on the calling
+    /// thread alone.
+    fn collect_rows<F>(rows: usize, cols: usize, f: F) -> Vec<f32>
+    where
+        F: Fn(usize, usize, &mut [f32]) + Sync,
+    {
+        match cols {
+            c if c % 16 == 0 => chunked::<16, F>(rows, cols, f),
+            c if c % 8 == 0 => chunked::<8, F>(rows, cols, f),
+            c if c % 4 == 0 => chunked::<4, F>(rows, cols, f),
+            _ => chunked::<1, F>(rows, cols, f),
+        }
+    }
+
+    /// [`collect_rows`] for `cols` a multiple of `W`: `[f32; W]` chunks collected in parallel
+    /// (rayon writes each split's items in place; one item per element would cost a bounds
+    /// check and a store per float), then flattened without a copy.
+    fn chunked<const W: usize, F>(rows: usize, cols: usize, f: F) -> Vec<f32>
+    where
+        F: Fn(usize, usize, &mut [f32]) + Sync,
+    {
+        let chunks = rows.saturating_mul(cols) / W;
+        let mut out: Vec<[f32; W]> = Vec::with_capacity(chunks);
+        (0..chunks)
+            .into_par_iter()
+            .with_min_len((ELEMENTS_PER_TASK / W).max(1))
+            .map(|chunk| {
+                let start = chunk * W;
+                let mut values = [0.0f32; W];
+                f(start / cols, start % cols, &mut values);
+                values
+            })
+            .collect_into_vec(&mut out);
+        out.into_flattened()
+    }
+
+    /// Elements per parallel task of [`collect_rows`].
+    const ELEMENTS_PER_TASK: usize = 1 << 14;
 
     pub(super) fn attention(
         qkv: &Tensor<3>,
@@ -539,7 +613,7 @@ mod flex {
     ) -> Vec<f32> {
         let AttentionDims { b, n, c, heads } = dims;
         let (d, c3, scale) = (dims.d(), 3 * c, dims.scale());
-        let mut out = vec![0.0f32; b * n * c];
+        let mut out = zeros(b * n * c);
         let mut prob_chunks = probs.map(|p| p.chunks_mut(n * n));
         // One output view per (item, head): the head's d columns of the item's [N, C].
         let mut tasks = Vec::with_capacity(b * heads);
@@ -1020,20 +1094,12 @@ mod flex {
         }
         let xp = contiguous(primitive(x)?);
         let xs = xp.as_slice::<f32>()?;
-        let mut out = vec![0.0f32; xs.len()];
         let n = windows.size();
-        out.par_chunks_mut(c * ROWS_PER_CHUNK)
-            .enumerate()
-            .for_each(|(chunk_index, chunk)| {
-                for (i, row) in chunk.chunks_mut(c).enumerate() {
-                    let r = chunk_index * ROWS_PER_CHUNK + i;
-                    let (item, within) = (r / l, r % l);
-                    let src = (item * l + windows.source(within / n, within % n)) * c;
-                    if let Some(s) = xs.get(src..src + c) {
-                        row.copy_from_slice(s);
-                    }
-                }
-            });
+        let out = collect_rows(b * l, c, |r, col, out| {
+            let (item, within) = (r / l, r % l);
+            let src = (item * l + windows.source(within / n, within % n)) * c + col;
+            out.copy_from_slice(&xs[src..src + out.len()]);
+        });
         Some(Tensor::from_primitive::<Flex>(flex_tensor(
             out,
             vec![b, windows.count(), n, c],
@@ -1056,21 +1122,14 @@ mod flex {
         let yp = contiguous(primitive(y)?);
         let rp = contiguous(primitive(residual)?);
         let (ys, rs) = (yp.as_slice::<f32>()?, rp.as_slice::<f32>()?);
-        let mut out = vec![0.0f32; rs.len()];
-        out.par_chunks_mut(c * ROWS_PER_CHUNK)
-            .enumerate()
-            .for_each(|(chunk_index, chunk)| {
-                for (i, row) in chunk.chunks_mut(c).enumerate() {
-                    let g = chunk_index * ROWS_PER_CHUNK + i;
-                    let (item, cell) = (g / l, g % l);
-                    let src = (item * l + windows.target(cell)) * c;
-                    if let (Some(v), Some(r)) = (ys.get(src..src + c), rs.get(g * c..(g + 1) * c)) {
-                        row.iter_mut()
-                            .zip(r.iter().zip(v))
-                            .for_each(|(o, (r, v))| *o = r + v);
-                    }
-                }
-            });
+        let out = collect_rows(b * l, c, |g, col, out| {
+            let (item, cell) = (g / l, g % l);
+            let src = (item * l + windows.target(cell)) * c + col;
+            let (v, r) = (&ys[src..src + out.len()], &rs[g * c + col..]);
+            out.iter_mut()
+                .zip(r.iter().zip(v))
+                .for_each(|(o, (r, v))| *o = r + v);
+        });
         Some(Tensor::from_primitive::<Flex>(flex_tensor(
             out,
             vec![b, l, c],
@@ -1150,12 +1209,8 @@ mod flex {
         };
 
         let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && top + left + bottom + right == 0;
-        let mut col = if direct {
-            Vec::new()
-        } else {
-            vec![0.0f32; k * n]
-        };
-        let mut out = vec![0.0f32; out_len];
+        let mut col = if direct { Vec::new() } else { zeros(k * n) };
+        let mut out = zeros(out_len);
         let weight = MatRef::from_row_major_slice(ws, cout, k);
         for (item, dst) in out.chunks_mut(cout * n).enumerate() {
             let image = &xs[item * cin * hw..(item + 1) * cin * hw];
@@ -1167,16 +1222,30 @@ mod flex {
                 col.par_chunks_mut(n).enumerate().for_each(|(row, dst)| {
                     let (ci, ky, kx) = (row / (kh * kw), (row / kw) % kh, row % kw);
                     let src = &image[ci * hw..(ci + 1) * hw];
+                    // Output columns `lo..hi` read the input at `ox·sw + kx·dw − left`, inside
+                    // the row; the others are padding.
+                    let off = kx * dw;
+                    let lo = left.saturating_sub(off).div_ceil(sw).min(ow);
+                    let hi = if w + left > off {
+                        ((w - 1 + left - off) / sw + 1).clamp(lo, ow)
+                    } else {
+                        lo
+                    };
                     for (oy, line) in dst.chunks_mut(ow).enumerate() {
                         let iy = (oy * sh + ky * dh).checked_sub(top).filter(|&iy| iy < h);
                         let Some(iy) = iy else {
                             line.fill(0.0);
                             continue;
                         };
+                        line[..lo].fill(0.0);
+                        line[hi..].fill(0.0);
                         let src_row = &src[iy * w..(iy + 1) * w];
-                        for (ox, v) in line.iter_mut().enumerate() {
-                            let ix = (ox * sw + kx * dw).checked_sub(left);
-                            *v = ix.and_then(|ix| src_row.get(ix)).copied().unwrap_or(0.0);
+                        let first = lo * sw + off - left;
+                        if sw == 1 {
+                            line[lo..hi].copy_from_slice(&src_row[first..first + (hi - lo)]);
+                        } else {
+                            let taps = src_row[first..].iter().step_by(sw);
+                            line[lo..hi].iter_mut().zip(taps).for_each(|(v, s)| *v = *s);
                         }
                     }
                 });
@@ -1199,6 +1268,67 @@ mod flex {
         });
         Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(
             TensorData::new(out, [b, cout, oh, ow].to_vec()),
+        )))
+    }
+
+    /// Input columns a chunk of [`max_pool2d`]'s output row may span for its column maxima
+    /// (wider windows take the maximum window by window).
+    const POOL_COLUMNS: usize = 64;
+
+    pub(super) fn max_pool2d(
+        x: &Tensor<4>,
+        [kh, kw]: [usize; 2],
+        [sh, sw]: [usize; 2],
+        [ph, pw]: [usize; 2],
+    ) -> Option<Tensor<4>> {
+        let [b, c, h, w] = x.dims();
+        // Every window then overlaps the input (PyTorch requires padding ≤ kernel / 2).
+        if sh == 0 || sw == 0 || ph >= kh || pw >= kw {
+            return None;
+        }
+        let oh = (h + 2 * ph).checked_sub(kh)? / sh + 1;
+        let ow = (w + 2 * pw).checked_sub(kw)? / sw + 1;
+        let xp = contiguous(primitive(x)?);
+        let xs = xp.as_slice::<f32>()?;
+        let planes = b.checked_mul(c)?;
+        if xs.len() != planes.checked_mul(h)?.checked_mul(w)? || xs.is_empty() {
+            return None;
+        }
+        // The larger of `m` and `v`, NaN propagating as in PyTorch (branch-free: vectorises).
+        let larger = |m: f32, v: f32| if v > m || v.is_nan() { v } else { m };
+        let out = collect_rows(planes * oh, ow, |row, col, out| {
+            let (plane, oy) = (row / oh, row % oh);
+            let src = &xs[plane * h * w..(plane + 1) * h * w];
+            let lines = src[(oy * sh).saturating_sub(ph) * w..(oy * sh + kh - ph).min(h) * w]
+                .chunks_exact(w);
+            let window = |ox: usize| ((ox * sw).saturating_sub(pw), (ox * sw + kw - pw).min(w));
+            let (first, last) = (window(col).0, window(col + out.len() - 1).1);
+            // The column maxima over the window's rows first (contiguous, vectorised), then
+            // each output the maximum of its columns.
+            let mut columns = [f32::NEG_INFINITY; POOL_COLUMNS];
+            if let Some(columns) = columns.get_mut(..last - first) {
+                for line in lines {
+                    for (m, &v) in columns.iter_mut().zip(&line[first..last]) {
+                        *m = larger(*m, v);
+                    }
+                }
+                for (ox, o) in (col..).zip(out.iter_mut()) {
+                    let (x0, x1) = window(ox);
+                    *o = columns[x0 - first..x1 - first]
+                        .iter()
+                        .fold(f32::NEG_INFINITY, |m, &v| larger(m, v));
+                }
+            } else {
+                for (ox, o) in (col..).zip(out.iter_mut()) {
+                    let (x0, x1) = window(ox);
+                    *o = lines.clone().fold(f32::NEG_INFINITY, |m, line| {
+                        line[x0..x1].iter().fold(m, |m, &v| larger(m, v))
+                    });
+                }
+            }
+        });
+        Some(Tensor::from_primitive::<Flex>(FlexTensor::from_data(
+            TensorData::new(out, [b, c, oh, ow].to_vec()),
         )))
     }
 
@@ -1446,9 +1576,13 @@ mod flex {
                 )
             };
             // (kernel, stride, padding, dilation, conv bias): 1×1 in place, strided 1×1 (the
-            // projection shortcut), 3×3 padded, the 7×7/2 stem, dilated, unpadded with a bias.
+            // projection shortcut), 3×3 padded, the 7×7/2 stem, dilated, unpadded with a bias,
+            // and padding wider than a kernel tap's reach (whole padded rows and columns).
             let cases = [
                 (1, 1, 0, 1, false),
+                (1, 1, 2, 1, true),
+                (3, 3, 4, 2, false),
+                (5, 2, 6, 1, false),
                 (1, 2, 0, 1, false),
                 (3, 1, 1, 1, false),
                 (3, 2, 1, 1, false),
@@ -1677,6 +1811,44 @@ mod flex {
             let mut no_bias = norm.clone();
             no_bias.beta = None;
             assert!(layer_norm_autodiff(&no_bias, 1e-6, &leaf).is_none());
+        }
+
+        #[test]
+        fn fast_max_pool_equals_burns() {
+            use burn::tensor::module::max_pool2d as burn_max_pool2d;
+            use burn::tensor::ops::MaxPoolOptions;
+            let device = Device::flex();
+            device.seed(11);
+            // (kernel, stride, padding): ResNet's stem pool, unpadded, uneven, non-square.
+            // The last two: chunks wider than the column buffer (window by window).
+            let cases = [
+                ([3, 3], [2, 2], [1, 1], 9),
+                ([2, 2], [2, 2], [0, 0], 9),
+                ([3, 2], [1, 3], [1, 1], 9),
+                ([5, 5], [3, 3], [2, 2], 9),
+                ([3, 3], [2, 2], [1, 1], 512),
+                ([9, 9], [9, 9], [0, 0], 144),
+            ];
+            for (kernel, stride, padding, width) in cases {
+                let x: Tensor<4> =
+                    Tensor::random([2, 3, 11, width], Distribution::Normal(0.0, 1.0), &device);
+                let fast = max_pool2d(&x, kernel, stride, padding).expect("fast path on Flex");
+                let options = MaxPoolOptions::new(kernel)
+                    .with_stride(stride)
+                    .with_padding(padding);
+                let slow = burn_max_pool2d(x, options);
+                assert_eq!(fast.dims(), slow.dims());
+                fast.into_data().assert_eq(&slow.into_data(), true);
+            }
+            let x: Tensor<4> = Tensor::zeros([1, 1, 4, 4], &device);
+            assert!(
+                max_pool2d(&x, [3, 3], [1, 1], [3, 3]).is_none(),
+                "padding ≥ kernel"
+            );
+            assert!(
+                max_pool2d(&x, [5, 5], [1, 1], [0, 0]).is_none(),
+                "kernel > input"
+            );
         }
 
         #[test]

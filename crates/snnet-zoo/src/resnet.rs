@@ -8,8 +8,6 @@
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{BatchNorm, BatchNormConfig, Linear, LinearConfig, PaddingConfig2d};
-use burn::tensor::module::max_pool2d;
-use burn::tensor::ops::MaxPoolOptions;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 pub use snnet_space::builtin::BlockKind;
@@ -501,12 +499,7 @@ impl ResNet {
     /// `[B, C, H, W]` → `[B, stem_width, H/4, W/4]`.
     pub fn stem(&self, images: Tensor<4>) -> Tensor<4> {
         let x = fast::conv_bn(images, &self.conv1, &self.bn1, None, true);
-        max_pool2d(
-            x,
-            MaxPoolOptions::new([3, 3])
-                .with_stride([2, 2])
-                .with_padding([1, 1]),
-        )
+        fast::max_pool2d(x, [3, 3], [2, 2], [1, 1])
     }
 
     /// Global average pooling and the classifier.
