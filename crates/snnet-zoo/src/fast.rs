@@ -1209,50 +1209,89 @@ mod flex {
         };
 
         let direct = kh == 1 && kw == 1 && sh == 1 && sw == 1 && top + left + bottom + right == 0;
-        let mut col = if direct { Vec::new() } else { zeros(k * n) };
         let mut out = zeros(out_len);
         let weight = MatRef::from_row_major_slice(ws, cout, k);
-        for (item, dst) in out.chunks_mut(cout * n).enumerate() {
-            let image = &xs[item * cin * hw..(item + 1) * cin * hw];
-            let rhs = if direct {
-                MatRef::from_row_major_slice(image, k, n)
+        // Row (ci, ky, kx) of an image's patches: the input pixel under that kernel tap for
+        // every output position, 0 in the padding.
+        let fill = |image: &[f32], row: usize, dst: &mut [f32]| {
+            let (ci, ky, kx) = (row / (kh * kw), (row / kw) % kh, row % kw);
+            let src = &image[ci * hw..(ci + 1) * hw];
+            // Output columns `lo..hi` read the input at `ox·sw + kx·dw − left`, inside
+            // the row; the others are padding.
+            let off = kx * dw;
+            let lo = left.saturating_sub(off).div_ceil(sw).min(ow);
+            let hi = if w + left > off {
+                ((w - 1 + left - off) / sw + 1).clamp(lo, ow)
             } else {
-                // Row (ci, ky, kx) of the patches: the input pixel under that kernel tap for
-                // every output position, 0 in the padding.
-                col.par_chunks_mut(n).enumerate().for_each(|(row, dst)| {
-                    let (ci, ky, kx) = (row / (kh * kw), (row / kw) % kh, row % kw);
-                    let src = &image[ci * hw..(ci + 1) * hw];
-                    // Output columns `lo..hi` read the input at `ox·sw + kx·dw − left`, inside
-                    // the row; the others are padding.
-                    let off = kx * dw;
-                    let lo = left.saturating_sub(off).div_ceil(sw).min(ow);
-                    let hi = if w + left > off {
-                        ((w - 1 + left - off) / sw + 1).clamp(lo, ow)
-                    } else {
-                        lo
-                    };
-                    for (oy, line) in dst.chunks_mut(ow).enumerate() {
-                        let iy = (oy * sh + ky * dh).checked_sub(top).filter(|&iy| iy < h);
-                        let Some(iy) = iy else {
-                            line.fill(0.0);
-                            continue;
-                        };
-                        line[..lo].fill(0.0);
-                        line[hi..].fill(0.0);
-                        let src_row = &src[iy * w..(iy + 1) * w];
-                        let first = lo * sw + off - left;
-                        if sw == 1 {
-                            line[lo..hi].copy_from_slice(&src_row[first..first + (hi - lo)]);
-                        } else {
-                            let taps = src_row[first..].iter().step_by(sw);
-                            line[lo..hi].iter_mut().zip(taps).for_each(|(v, s)| *v = *s);
-                        }
-                    }
-                });
-                MatRef::from_row_major_slice(&col, k, n)
+                lo
             };
-            let dst = MatMut::from_row_major_slice_mut(dst, cout, n);
-            faer::linalg::matmul::matmul(dst, Accum::Replace, weight, rhs, 1.0f32, Par::rayon(0));
+            for (oy, line) in dst.chunks_mut(ow).enumerate() {
+                let iy = (oy * sh + ky * dh).checked_sub(top).filter(|&iy| iy < h);
+                let Some(iy) = iy else {
+                    line.fill(0.0);
+                    continue;
+                };
+                line[..lo].fill(0.0);
+                line[hi..].fill(0.0);
+                let src_row = &src[iy * w..(iy + 1) * w];
+                let first = lo * sw + off - left;
+                if sw == 1 {
+                    line[lo..hi].copy_from_slice(&src_row[first..first + (hi - lo)]);
+                } else {
+                    let taps = src_row[first..].iter().step_by(sw);
+                    line[lo..hi].iter_mut().zip(taps).for_each(|(v, s)| *v = *s);
+                }
+            }
+        };
+        if b >= rayon::current_num_threads().max(2) {
+            // Enough images for every thread: one image per task, its patches and its product
+            // on that thread (no fork and join inside each product).
+            out.par_chunks_mut(cout * n).enumerate().for_each_init(
+                Vec::new,
+                |col: &mut Vec<f32>, (item, dst)| {
+                    let image = &xs[item * cin * hw..(item + 1) * cin * hw];
+                    let rhs = if direct {
+                        MatRef::from_row_major_slice(image, k, n)
+                    } else {
+                        col.resize(k * n, 0.0);
+                        for (row, d) in col.chunks_mut(n).enumerate() {
+                            fill(image, row, d);
+                        }
+                        MatRef::from_row_major_slice(col, k, n)
+                    };
+                    let dst = MatMut::from_row_major_slice_mut(dst, cout, n);
+                    faer::linalg::matmul::matmul(
+                        dst,
+                        Accum::Replace,
+                        weight,
+                        rhs,
+                        1.0f32,
+                        Par::Seq,
+                    );
+                },
+            );
+        } else {
+            let mut col = if direct { Vec::new() } else { zeros(k * n) };
+            for (item, dst) in out.chunks_mut(cout * n).enumerate() {
+                let image = &xs[item * cin * hw..(item + 1) * cin * hw];
+                let rhs = if direct {
+                    MatRef::from_row_major_slice(image, k, n)
+                } else {
+                    col.par_chunks_mut(n)
+                        .enumerate()
+                        .for_each(|(row, d)| fill(image, row, d));
+                    MatRef::from_row_major_slice(&col, k, n)
+                };
+                let dst = MatMut::from_row_major_slice_mut(dst, cout, n);
+                faer::linalg::matmul::matmul(
+                    dst,
+                    Accum::Replace,
+                    weight,
+                    rhs,
+                    1.0f32,
+                    Par::rayon(0),
+                );
+            }
         }
         let res = residual.as_ref().and_then(|r| r.as_slice::<f32>());
         out.par_chunks_mut(n).enumerate().for_each(|(row, line)| {
@@ -1603,21 +1642,29 @@ mod flex {
                 bn.beta = Param::from_tensor(normal(vec![cout], 1.0));
                 bn.running_mean = RunningState::new(normal(vec![cout], 1.0));
                 bn.running_var = RunningState::new(normal(vec![cout], 1.0).abs() + 0.1);
-                let x: Tensor<4> =
-                    Tensor::random([2, cin, 11, 9], Distribution::Normal(0.0, 1.0), &device);
-                let plain = bn.forward(conv.forward(x.clone()));
-                let r: Tensor<4> =
-                    Tensor::random(plain.dims(), Distribution::Normal(0.0, 1.0), &device);
-                for (res, relu_after) in [(None, false), (None, true), (Some(r.clone()), true)] {
-                    let fast = conv_bn(&x, &conv, &bn, res.as_ref(), relu_after)
-                        .expect("fast path on Flex");
-                    let slow = match res {
-                        Some(r) => plain.clone() + r,
-                        None => plain.clone(),
-                    };
-                    let slow = if relu_after { relu(slow) } else { slow };
-                    fast.into_data()
-                        .assert_approx_eq::<f32>(&slow.into_data(), Tolerance::absolute(1e-5));
+                // One image (patches in parallel, one parallel product) and eight (one image
+                // per task).
+                for batch in [1, 8] {
+                    let x: Tensor<4> = Tensor::random(
+                        [batch, cin, 11, 9],
+                        Distribution::Normal(0.0, 1.0),
+                        &device,
+                    );
+                    let plain = bn.forward(conv.forward(x.clone()));
+                    let r: Tensor<4> =
+                        Tensor::random(plain.dims(), Distribution::Normal(0.0, 1.0), &device);
+                    for (res, relu_after) in [(None, false), (None, true), (Some(r.clone()), true)]
+                    {
+                        let fast = conv_bn(&x, &conv, &bn, res.as_ref(), relu_after)
+                            .expect("fast path on Flex");
+                        let slow = match res {
+                            Some(r) => plain.clone() + r,
+                            None => plain.clone(),
+                        };
+                        let slow = if relu_after { relu(slow) } else { slow };
+                        fast.into_data()
+                            .assert_approx_eq::<f32>(&slow.into_data(), Tolerance::absolute(1e-5));
+                    }
                 }
             }
             // Same padding and grouped convolutions are left to Burn's ops.
