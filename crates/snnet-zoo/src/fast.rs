@@ -1243,54 +1243,40 @@ mod flex {
                 }
             }
         };
-        if b >= rayon::current_num_threads().max(2) {
-            // Enough images for every thread: one image per task, its patches and its product
-            // on that thread (no fork and join inside each product).
-            out.par_chunks_mut(cout * n).enumerate().for_each_init(
-                Vec::new,
-                |col: &mut Vec<f32>, (item, dst)| {
-                    let image = &xs[item * cin * hw..(item + 1) * cin * hw];
-                    let rhs = if direct {
-                        MatRef::from_row_major_slice(image, k, n)
-                    } else {
-                        col.resize(k * n, 0.0);
-                        for (row, d) in col.chunks_mut(n).enumerate() {
-                            fill(image, row, d);
-                        }
-                        MatRef::from_row_major_slice(col, k, n)
-                    };
-                    let dst = MatMut::from_row_major_slice_mut(dst, cout, n);
-                    faer::linalg::matmul::matmul(
-                        dst,
-                        Accum::Replace,
-                        weight,
-                        rhs,
-                        1.0f32,
-                        Par::Seq,
-                    );
-                },
-            );
-        } else {
-            let mut col = if direct { Vec::new() } else { zeros(k * n) };
-            for (item, dst) in out.chunks_mut(cout * n).enumerate() {
-                let image = &xs[item * cin * hw..(item + 1) * cin * hw];
-                let rhs = if direct {
-                    MatRef::from_row_major_slice(image, k, n)
-                } else {
+        // Image `item`'s product into `dst`, its patches laid out in `col` first (unless the
+        // image is the right operand itself); `parallel`: the patches and the product split
+        // across the threads, else both on the calling one.
+        let convolve = |item: usize, col: &mut Vec<f32>, dst: &mut [f32], parallel: bool| {
+            let image = &xs[item * cin * hw..(item + 1) * cin * hw];
+            let rhs = if direct {
+                MatRef::from_row_major_slice(image, k, n)
+            } else {
+                col.resize(k * n, 0.0);
+                if parallel {
                     col.par_chunks_mut(n)
                         .enumerate()
                         .for_each(|(row, d)| fill(image, row, d));
-                    MatRef::from_row_major_slice(&col, k, n)
-                };
-                let dst = MatMut::from_row_major_slice_mut(dst, cout, n);
-                faer::linalg::matmul::matmul(
-                    dst,
-                    Accum::Replace,
-                    weight,
-                    rhs,
-                    1.0f32,
-                    Par::rayon(0),
-                );
+                } else {
+                    for (row, d) in col.chunks_mut(n).enumerate() {
+                        fill(image, row, d);
+                    }
+                }
+                MatRef::from_row_major_slice(col, k, n)
+            };
+            let dst = MatMut::from_row_major_slice_mut(dst, cout, n);
+            let par = if parallel { Par::rayon(0) } else { Par::Seq };
+            faer::linalg::matmul::matmul(dst, Accum::Replace, weight, rhs, 1.0f32, par);
+        };
+        if b >= rayon::current_num_threads().max(2) {
+            // Enough images for every thread: one image per task, its patches and its product
+            // on that thread (no fork and join inside each product).
+            out.par_chunks_mut(cout * n)
+                .enumerate()
+                .for_each_init(Vec::new, |col, (item, dst)| convolve(item, col, dst, false));
+        } else {
+            let mut col = if direct { Vec::new() } else { zeros(k * n) };
+            for (item, dst) in out.chunks_mut(cout * n).enumerate() {
+                convolve(item, &mut col, dst, true);
             }
         }
         let res = residual.as_ref().and_then(|r| r.as_slice::<f32>());
