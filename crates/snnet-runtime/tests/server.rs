@@ -156,7 +156,16 @@ fn classifies_images_and_tensors_within_budgets() {
         assert_eq!(status, 200, "{answer}");
         let row = f.table.get(stitch_of(&answer).index()).unwrap();
         assert!(row.latency_ms.unwrap() <= budget);
-        assert_eq!(stitch_of(&answer), point.id);
+        // The most accurate frontier point within the budget: this point, or a later one whose
+        // measured latency lies within the 0.01 % margin (two profiled medians that close).
+        let expected = frontier
+            .points()
+            .iter()
+            .rev()
+            .find(|p| p.cost <= budget)
+            .unwrap();
+        assert!(expected.cost >= point.cost);
+        assert_eq!(stitch_of(&answer), expected.id);
         served.push(stitch_of(&answer));
     }
     // A FLOPs budget.
