@@ -61,10 +61,16 @@ pub enum Sampling {
     Uniform,
     /// SN-Netv2's FLOPs-grouped sampling: stitches sorted by FLOPs are grouped (a new group
     /// starts when a stitch is more than `gap_flops` above its group's first), a group is drawn
-    /// uniformly, then a stitch within it.
+    /// (uniformly, or with SN-Netv2's linearly rising probability, see `flops_sampling_k`), then
+    /// a stitch within it uniformly.
     FlopsGrouped {
         /// The group width in FLOPs (SN-Netv2: 1 GFLOP).
         gap_flops: u64,
+        /// SN-Netv2's `--flops_sampling_k`: group `i` of `G` (cheapest first) is drawn with
+        /// probability proportional to `i / k + 1 / G`, so that costlier groups train more
+        /// often (smaller `k`: steeper). `None`: every group alike.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        flops_sampling_k: Option<f64>,
     },
 }
 
@@ -161,6 +167,16 @@ impl TrainConfig {
         {
             return bad(format!("temperature must be positive, got {temperature}"));
         }
+        if let Sampling::FlopsGrouped {
+            flops_sampling_k: Some(k),
+            ..
+        } = self.sampling
+            && !(k > 0.0 && k.is_finite())
+        {
+            return bad(format!(
+                "flops_sampling_k must be positive and finite, got {k}"
+            ));
+        }
         if self.warmup_epochs < 0.0 || self.warmup_epochs > self.epochs as f64 {
             return bad(format!(
                 "warm-up of {} epochs in a run of {}",
@@ -186,6 +202,8 @@ impl TrainConfig {
 #[derive(Debug, Clone)]
 pub struct StitchSampler {
     groups: Vec<Vec<StitchId>>,
+    /// Cumulative group probabilities (the last is 1), or `None` for uniform groups.
+    cumulative: Option<Vec<f64>>,
 }
 
 impl StitchSampler {
@@ -203,9 +221,9 @@ impl StitchSampler {
             .filter(|s| !(stitched_only && s.is_anchor()))
             .map(|s| (net.cost(s.id).map_or(0, |c| c.flops), s.id))
             .collect();
-        let groups = match sampling {
+        let groups: Vec<Vec<StitchId>> = match sampling {
             Sampling::Uniform => vec![ids.into_iter().map(|(_, id)| id).collect()],
-            Sampling::FlopsGrouped { gap_flops } => {
+            Sampling::FlopsGrouped { gap_flops, .. } => {
                 ids.sort();
                 let mut groups: Vec<Vec<StitchId>> = Vec::new();
                 let mut first = 0u64;
@@ -221,7 +239,43 @@ impl StitchSampler {
                 groups
             }
         };
-        Self { groups }
+        let cumulative = match sampling {
+            Sampling::FlopsGrouped {
+                flops_sampling_k: Some(k),
+                ..
+            } if !groups.is_empty() => {
+                let n = groups.len() as f64;
+                let weights: Vec<f64> = (0..groups.len()).map(|i| i as f64 / k + 1.0 / n).collect();
+                let total: f64 = weights.iter().sum();
+                let mut sum = 0.0;
+                Some(
+                    weights
+                        .iter()
+                        .map(|w| {
+                            sum += w / total;
+                            sum
+                        })
+                        .collect(),
+                )
+            }
+            _ => None,
+        };
+        Self { groups, cumulative }
+    }
+
+    /// Each group's probability of being drawn (cheapest group first).
+    pub fn group_probabilities(&self) -> Vec<f64> {
+        match &self.cumulative {
+            Some(c) => c
+                .iter()
+                .scan(0.0, |previous, &p| {
+                    let q = p - *previous;
+                    *previous = p;
+                    Some(q)
+                })
+                .collect(),
+            None => vec![1.0 / self.groups.len() as f64; self.groups.len()],
+        }
     }
 
     /// The groups (one for uniform sampling).
@@ -232,7 +286,16 @@ impl StitchSampler {
     /// The stitch of step `step` of `epoch` under `seed`: a function of these alone.
     pub fn sample(&self, seed: u64, epoch: usize, step: usize) -> StitchId {
         let mut rng = sample_rng(seed ^ 0x5717_c4e5_a3b1_0f27, epoch, step);
-        let group = &self.groups[(rng.next_u64() % self.groups.len() as u64) as usize];
+        let draw = rng.next_u64();
+        let index = match &self.cumulative {
+            // 53 random bits as a uniform number in [0, 1).
+            Some(c) => {
+                let u = (draw >> 11) as f64 / (1u64 << 53) as f64;
+                c.iter().position(|&p| u < p).unwrap_or(c.len() - 1)
+            }
+            None => (draw % self.groups.len() as u64) as usize,
+        };
+        let group = &self.groups[index];
         group[(rng.next_u64() % group.len() as u64) as usize]
     }
 }

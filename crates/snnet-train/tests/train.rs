@@ -234,8 +234,53 @@ fn sampling_is_seeded_and_grouped() {
         draws,
         (0..50).map(|s| uniform.sample(2, 0, s)).collect::<Vec<_>>()
     );
-    let grouped = StitchSampler::new(&net, Sampling::FlopsGrouped { gap_flops: 1 });
+    let grouped = StitchSampler::new(
+        &net,
+        Sampling::FlopsGrouped {
+            gap_flops: 1,
+            flops_sampling_k: None,
+        },
+    );
     assert!(grouped.groups().len() > 1);
+    // SN-Netv2's rising group probabilities: group i of G weighs i / k + 1 / G.
+    let k = 2.0;
+    let rising = StitchSampler::new(
+        &net,
+        Sampling::FlopsGrouped {
+            gap_flops: 1,
+            flops_sampling_k: Some(k),
+        },
+    );
+    let g = rising.groups().len();
+    let weights: Vec<f64> = (0..g).map(|i| i as f64 / k + 1.0 / g as f64).collect();
+    let total: f64 = weights.iter().sum();
+    for (p, w) in rising.group_probabilities().iter().zip(&weights) {
+        assert!((p - w / total).abs() < 1e-12, "{p} vs {}", w / total);
+    }
+    // The draws follow them: the costliest group is drawn more often than the cheapest.
+    let group_of = |id: StitchId| rising.groups().iter().position(|grp| grp.contains(&id));
+    let mut counts = vec![0usize; g];
+    for step in 0..4000 {
+        if let Some(i) = group_of(rising.sample(3, 0, step)) {
+            counts[i] += 1;
+        }
+    }
+    assert_eq!(counts.iter().sum::<usize>(), 4000);
+    for (i, c) in counts.iter().enumerate() {
+        let expected = 4000.0 * weights[i] / total;
+        assert!(
+            (*c as f64 - expected).abs() < 5.0 * expected.sqrt() + 5.0,
+            "group {i}: {c} vs {expected}"
+        );
+    }
+    let bad_k = TrainConfig {
+        sampling: Sampling::FlopsGrouped {
+            gap_flops: 1,
+            flops_sampling_k: Some(0.0),
+        },
+        ..recipe()
+    };
+    assert!(Trainer::new(bad_k, data(&Device::default())).is_err());
     let bad = TrainConfig {
         epochs: 0,
         ..recipe()

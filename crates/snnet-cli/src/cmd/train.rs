@@ -123,6 +123,10 @@ pub(crate) struct JointArgs {
     /// Group width of FLOPs-grouped sampling, in FLOPs.
     #[arg(long, default_value_t = 1e9)]
     flops_gap: f64,
+    /// FLOPs-grouped sampling: draw group `i` of `G` (cheapest first) with probability
+    /// proportional to `i / k + 1 / G` (SN-Netv2's `--flops_sampling_k`); unset: uniformly.
+    #[arg(long, requires = "sampling")]
+    flops_sampling_k: Option<f64>,
     /// Learning-rate scale of the anchors.
     #[arg(long, default_value_t = 1.0)]
     anchor_lr_scale: f64,
@@ -152,6 +156,7 @@ impl JointArgs {
             SamplingKind::Uniform => Sampling::Uniform,
             SamplingKind::FlopsGrouped => Sampling::FlopsGrouped {
                 gap_flops: self.flops_gap.max(0.0) as u64,
+                flops_sampling_k: self.flops_sampling_k,
             },
         };
         config.anchor_lr_scale = self.anchor_lr_scale;
