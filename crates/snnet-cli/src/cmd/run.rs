@@ -48,10 +48,9 @@ pub(crate) struct RunArgs {
     /// least 32 images each).
     #[arg(long, default_value_t = 0)]
     shards: usize,
-    /// Joint-training epochs instead of the preset's (quick: 4, full: 10). The quick preset's four
-    /// fit its 10 minutes on 2 cores; six lift every stitch (docs/REPRODUCTION.md: Spearman ρ of
-    /// the M→L pair 0.59 instead of 0.50) and took about 14 minutes before the fused training ops
-    /// (1.5–1.6× faster epochs since).
+    /// Joint-training epochs instead of the preset's (quick: 5, full: 10). The quick preset's five
+    /// took about 8 minutes on this project's 2-core VM while its CPU reported AVX-512
+    /// (docs/REPRODUCTION.md); fewer shorten the run at the price of the stitches' accuracy.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     joint_epochs: Option<u16>,
     /// Pretrain the anchors from scratch instead of starting from the shipped pretrained weights
