@@ -654,6 +654,14 @@ fn train_checks_its_teacher_options() {
         out,
     ]));
     assert!(err.contains("no_such_model"), "{err}");
+    // A FLOPs-group weighting without FLOPs groups would be ignored silently: refused.
+    for sampling in [None, Some("uniform")] {
+        let mut args = vec!["train", "--snnet", "none.safetensors", "--out", out];
+        args.extend(sampling.iter().flat_map(|s| ["--sampling", s]));
+        args.extend(["--flops-sampling-k", "35"]);
+        let err = stderr_of_failure(&snnet(&args));
+        assert!(err.contains("needs --sampling flops-grouped"), "{err}");
+    }
 }
 
 #[test]

@@ -125,7 +125,7 @@ pub(crate) struct JointArgs {
     flops_gap: f64,
     /// FLOPs-grouped sampling: draw group `i` of `G` (cheapest first) with probability
     /// proportional to `i / k + 1 / G` (SN-Netv2's `--flops_sampling_k`); unset: uniformly.
-    #[arg(long, requires = "sampling")]
+    #[arg(long)]
     flops_sampling_k: Option<f64>,
     /// Learning-rate scale of the anchors.
     #[arg(long, default_value_t = 1.0)]
@@ -236,6 +236,11 @@ pub(crate) fn train(args: &TrainArgs, out: &mut impl Write) -> Result<(), CliErr
             ));
         }
     };
+    if args.joint.flops_sampling_k.is_some() && args.joint.sampling != SamplingKind::FlopsGrouped {
+        return Err(CliError::Usage(
+            "--flops-sampling-k weighs FLOPs groups: it needs --sampling flops-grouped".into(),
+        ));
+    }
     let net = args.load.snnet(&args.snnet, &device)?;
     let config = args.joint.apply(args.recipe.config());
     let logs = train_joint(
