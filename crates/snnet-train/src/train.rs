@@ -538,6 +538,16 @@ impl<D: Dataset> Trainer<D> {
             net.anchors = net.anchors.no_grad();
         }
         let sampler = StitchSampler::of(&net, self.config.sampling, self.config.stitch_only);
+        if sampler.groups().iter().all(Vec::is_empty) {
+            return Err(Error::InvalidConfig {
+                what: "training",
+                reason: if self.config.stitch_only {
+                    "--stitch-only on an SN-Net without stitched paths: nothing to train".into()
+                } else {
+                    "the SN-Net has no path to train".into()
+                },
+            });
+        }
         let optim = || {
             AdamWConfig::new()
                 .with_weight_decay(self.config.weight_decay)

@@ -209,7 +209,7 @@ fn stitch_only_leaves_the_anchors_alone() {
         stitch_only: true,
         ..recipe()
     };
-    let trainer = Trainer::new(recipe, data(&device.clone().autodiff())).unwrap();
+    let trainer = Trainer::new(recipe.clone(), data(&device.clone().autodiff())).unwrap();
     let (trained, _) = trainer.fit(init.clone(), &mut |_| {}).unwrap();
     let before = outputs(&init);
     let after = outputs(&trained);
@@ -217,6 +217,13 @@ fn stitch_only_leaves_the_anchors_alone() {
     assert_eq!(before[0], after[0]);
     assert_eq!(before[1], after[1]);
     assert_ne!(before[5], after[5]);
+    // One anchor alone has no stitched path: a clear error, not a panic in the sampler.
+    let alone = SnNetConfig::new(vec![anchor("s", 8, 2)], SpaceConfig::default())
+        .init(&device)
+        .unwrap();
+    let trainer = Trainer::new(recipe.clone(), data(&device.clone().autodiff())).unwrap();
+    let err = trainer.fit(alone, &mut |_| {}).unwrap_err();
+    assert!(err.to_string().contains("nothing to train"), "{err}");
 }
 
 #[test]
