@@ -24,6 +24,12 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A stitch id that an evaluation table has no row for (e.g. an anchor to mark in a plot).
+    #[error("the evaluation table has no row for stitch {id}")]
+    NoSuchRow {
+        /// The stitch id.
+        id: usize,
+    },
     /// An item index past the end of a dataset.
     #[error("item {index} does not exist: the dataset has {len} items")]
     IndexOutOfRange {
@@ -63,7 +69,7 @@ pub enum Error {
     },
     /// A file whose SHA-256 differs from the recorded one: damaged or replaced.
     #[error(
-        "{}: SHA-256 {actual} differs from the recorded {expected}: the file is damaged or not the shipped one (restore it from the repository, or pretrain the anchors with `snnet run --pretrain`)",
+        "{}: SHA-256 {actual} differs from the recorded {expected}: the file is damaged or not the shipped one (restore it from the repository, or pretrain the anchors instead)",
         .path.display()
     )]
     Checksum {
@@ -79,6 +85,19 @@ pub enum Error {
         "no shipped pretrained weights for {0} (those of the Fashion-MNIST family only: fmnist_vit_s, fmnist_vit_m, fmnist_vit_l); pretrain it instead"
     )]
     NoPretrained(String),
+    /// An SN-Net without a path to train: no stitch at all, or, with the anchors frozen
+    /// (`stitch_only`), no stitched path.
+    #[error("{}", if *.stitch_only {
+        "the SN-Net has no stitched path to train with its anchors frozen (stitch_only)"
+    } else {
+        "the SN-Net has no path to train"
+    })]
+    NothingToTrain {
+        /// Whether only the stitching layers were to train ([`TrainConfig::stitch_only`]).
+        ///
+        /// [`TrainConfig::stitch_only`]: crate::train::TrainConfig::stitch_only
+        stitch_only: bool,
+    },
     /// The training loss became NaN or infinite.
     #[error("training diverged at epoch {epoch}, step {step}: loss {loss}")]
     Diverged {

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 /// line through ringed points.
 ///
 /// # Errors
-/// [`Error::Checkpoint`] when the table lacks FLOPs or the file cannot be written.
+/// [`Error::NoSuchRow`] for an anchor id the table has no row for; [`Error::Checkpoint`] when
+/// the table lacks FLOPs or the file cannot be written.
 pub fn plot_accuracy_vs_flops(
     table: &StitchTable,
     anchors: &[usize],
@@ -24,6 +25,9 @@ pub fn plot_accuracy_vs_flops(
         path: path.to_owned(),
         reason,
     };
+    if let Some(&id) = anchors.iter().find(|&&id| table.get(id).is_none()) {
+        return Err(Error::NoSuchRow { id });
+    }
     // The axis unit: MFLOPs below one GFLOP (the Fashion-MNIST family), GFLOPs above.
     let max_flops = table.iter().filter_map(|r| r.flops).max().unwrap_or(0);
     let (scale, unit) = if max_flops < 1_000_000_000 {
@@ -168,6 +172,13 @@ mod tests {
             Some(3),
             "{line}"
         );
+        // An anchor id the table lacks is refused, and nothing is written.
+        let other = dir.path().join("other.svg");
+        assert!(matches!(
+            plot_accuracy_vs_flops(&table, &[0, 7], "test", &other),
+            Err(Error::NoSuchRow { id: 7 })
+        ));
+        assert!(!other.exists());
         Ok(())
     }
 }

@@ -15,14 +15,14 @@ use crate::error::Result;
 
 mod augment;
 mod batcher;
-mod fashion_mnist;
+mod fashion_mnist_dataset;
 pub mod idx;
 mod image_folder;
 mod transform;
 
 pub use augment::{Augment, permutation, sample_rng};
 pub use batcher::{Batch, BatchConfig, Batcher, Batches};
-pub use fashion_mnist::{CLASSES, DEFAULT_DIR, FashionMnist, MEAN, SIDE, STD, Split};
+pub use fashion_mnist_dataset::{CLASSES, DEFAULT_DIR, FashionMnist, MEAN, SIDE, STD, Split};
 pub use image_folder::{EXTENSIONS, ImageFolder};
 pub use transform::{Resize, Transform};
 

@@ -1,0 +1,171 @@
+//! Which Fashion-MNIST images a step of the demo uses ([`DataConfig`]), and the batchers and
+//! image batches it builds for an anchor.
+
+use std::path::{Path, PathBuf};
+
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use snnet_core::ModelEntry;
+
+use crate::data::{BatchConfig, Batcher, DEFAULT_DIR, FashionMnist, Split, Transform};
+use crate::error::Result;
+use crate::parallel::DataParallel;
+
+/// Which Fashion-MNIST images a training or evaluation uses, and how they are batched.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DataConfig {
+    /// Folder of the IDX files (`None`: Debian's `dataset-fashion-mnist`, [`DEFAULT_DIR`]).
+    #[serde(rename = "data")]
+    pub dir: Option<PathBuf>,
+    /// Training images to use (the first N; 0: all 60,000).
+    pub train_samples: usize,
+    /// Test images to evaluate on (the first N; 0: all 10,000).
+    pub test_samples: usize,
+    /// Training batch size.
+    pub batch_size: usize,
+    /// Seed of the data order and augmentation.
+    pub seed: u64,
+    /// Data-parallel shards per training batch, each on its own thread (0: [`default_shards`]).
+    pub shards: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            train_samples: 0,
+            test_samples: 0,
+            batch_size: 128,
+            seed: 0,
+            shards: 0,
+        }
+    }
+}
+
+/// The batch size of evaluation batchers.
+pub const EVAL_BATCH_SIZE: usize = 256;
+
+impl DataConfig {
+    /// The IDX files' folder.
+    pub fn dir(&self) -> &Path {
+        self.dir.as_deref().unwrap_or(Path::new(DEFAULT_DIR))
+    }
+
+    /// The shuffled, augmented training batches (the first `train_samples` images) prepared
+    /// for `anchor`, on `device` (give it autodiff to train).
+    ///
+    /// # Errors
+    /// Dataset errors (missing or corrupt files) and [`Error::InvalidConfig`]
+    /// for a batch size of 0.
+    pub fn train_batcher(
+        &self,
+        anchor: &ModelEntry,
+        device: &Device,
+    ) -> Result<Batcher<FashionMnist>> {
+        let train = split(self.dir(), Split::Train, self.train_samples, anchor)?;
+        Batcher::new(
+            train,
+            BatchConfig::train(self.batch_size, self.seed),
+            device.clone(),
+        )
+    }
+
+    /// The test batches (the first `test_samples` images, in order, [`EVAL_BATCH_SIZE`] each,
+    /// not augmented) prepared for `anchor`, on `device`.
+    ///
+    /// # Errors
+    /// Dataset errors.
+    pub fn test_batcher(
+        &self,
+        anchor: &ModelEntry,
+        device: &Device,
+    ) -> Result<Batcher<FashionMnist>> {
+        let test = split(self.dir(), Split::Test, self.test_samples, anchor)?;
+        Batcher::new(test, BatchConfig::eval(EVAL_BATCH_SIZE), device.clone())
+    }
+
+    /// The data parallelism of [`shards`](Self::shards) on `device`, with autodiff.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] (never for the default).
+    pub fn parallel(&self, device: &Device) -> Result<DataParallel> {
+        DataParallel::threads(
+            device.clone().autodiff(),
+            default_shards(self.shards, self.batch_size),
+        )
+    }
+}
+
+/// `shards`, or for 0 two per CPU core (shards in flight overlap one's serial element-wise work
+/// with another's parallel matrix products) with at least 32 images per shard. Measured on 2
+/// cores (docs/PERFORMANCE.md): batch 128 in 4 shards beat 2; batch 64 of the shipped family
+/// with its teacher in 2 shards beat 4 by 8 %, shards of 16 images being mostly per-op overhead.
+pub fn default_shards(shards: usize, batch_size: usize) -> usize {
+    if shards > 0 {
+        return shards;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (2 * cores).min(batch_size / 32).max(1)
+}
+
+/// A Fashion-MNIST split of `dir` (its first `samples` images; 0: all) prepared for `anchor`
+/// (its input size, Fashion-MNIST's normalisation).
+///
+/// # Errors
+/// Dataset errors.
+pub fn split(
+    dir: &Path,
+    split: Split,
+    samples: usize,
+    anchor: &ModelEntry,
+) -> Result<FashionMnist> {
+    let transform = Transform::fashion_mnist().with_input_size(anchor.pretrained().input_size);
+    let data = FashionMnist::load(dir, split)?;
+    let data = if samples > 0 {
+        data.subset(samples)
+    } else {
+        data
+    };
+    data.with_transform(transform)
+}
+
+/// The first `samples` training images of `dir` (`None`: [`DEFAULT_DIR`]) prepared for
+/// `anchor`, without augmentation, as one batch: e.g. the images of a least-squares init.
+///
+/// # Shapes
+/// - output: `[samples, C, H, W]` (fewer when the split is smaller), `[C, H, W]` the anchor's
+///   input size.
+///
+/// # Errors
+/// Dataset errors.
+pub fn train_images(
+    dir: Option<&Path>,
+    samples: usize,
+    anchor: &ModelEntry,
+    device: &Device,
+) -> Result<Tensor<4>> {
+    let data = split(
+        dir.unwrap_or(Path::new(DEFAULT_DIR)),
+        Split::Train,
+        samples,
+        anchor,
+    )?;
+    let n = data.len();
+    let batcher = Batcher::new(data, BatchConfig::eval(n.max(1)), device.clone())?;
+    Ok(batcher.batch(0, 0)?.images)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_default_to_two_per_core_of_32_images() {
+        assert_eq!(default_shards(3, 128), 3);
+        assert_eq!(default_shards(0, 16), 1);
+        assert_eq!(default_shards(0, 32), 1);
+        assert!(default_shards(0, 64) <= 2);
+        assert_eq!(default_shards(0, 8), 1);
+        assert!(default_shards(0, 128) >= 1);
+    }
+}
