@@ -1,8 +1,10 @@
-//! The `snnet` binary end to end: outputs, exit codes and error messages.
+//! The `snnet` binary end to end: outputs, exit codes and error messages. Most invocations are
+//! rows of tables: the arguments, the exit code, and fragments the output must hold (stdout on
+//! success, stderr on failure).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value;
@@ -14,43 +16,87 @@ fn snnet(args: &[&str]) -> Output {
         .expect("the snnet binary runs")
 }
 
-fn stdout(output: &Output) -> String {
-    assert!(
-        output.status.success(),
-        "snnet failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout.clone()).unwrap()
+/// Exit codes: success, an error of the command (`error: ...` on stderr), a usage error that
+/// clap refuses before the command runs.
+const OK: i32 = 0;
+const FAILS: i32 = 1;
+const USAGE: i32 = 2;
+
+/// Runs `snnet args`, checks its exit code, that it never panics, that a failure says
+/// `error: ...`, and that its output (stdout on success, stderr otherwise) holds every fragment
+/// of `want`; returns that output.
+fn expect(code: i32, args: &[&str], want: &[&str]) -> String {
+    let output = snnet(args);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(code), "snnet {args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "snnet {args:?}: {stderr}");
+    let text = if code == OK {
+        String::from_utf8(output.stdout).unwrap()
+    } else {
+        assert!(stderr.starts_with("error: "), "snnet {args:?}: {stderr}");
+        stderr
+    };
+    for fragment in want {
+        assert!(
+            text.contains(fragment),
+            "snnet {args:?}: no {fragment:?} in {text}"
+        );
+    }
+    text
 }
 
-fn stderr_of_failure(output: &Output) -> String {
-    assert_eq!(output.status.code(), Some(1), "expected exit code 1");
-    let err = String::from_utf8(output.stderr.clone()).unwrap();
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-    err
+/// Runs every row of a table through [`expect`].
+fn expect_all(cases: &[(i32, &[&str], &[&str])]) {
+    for (code, args, want) in cases {
+        expect(*code, args, want);
+    }
+}
+
+/// The stdout of a successful `snnet args`.
+fn stdout(args: &[&str]) -> String {
+    expect(OK, args, &[])
+}
+
+/// The JSON that a successful `snnet args` prints.
+fn json(args: &[&str]) -> Value {
+    serde_json::from_str(&stdout(args)).unwrap()
+}
+
+/// Owned arguments as `&str`s.
+fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// A path as an argument.
+fn arg(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A fixture file under `crates/<crate_dir>` (`fixtures/reference` at the top with `..`).
+fn fixture_in(crate_dir: &str, name: &str) -> String {
+    let path: PathBuf = [env!("CARGO_MANIFEST_DIR"), "..", crate_dir, name]
+        .iter()
+        .collect();
+    path.to_string_lossy().into_owned()
 }
 
 fn fixture(name: &str) -> String {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "..",
-        "fixtures",
-        "reference",
-        name,
-    ]
-    .iter()
-    .collect();
-    path.to_string_lossy().into_owned()
+    fixture_in("../fixtures/reference", name)
+}
+
+fn zoo_fixture(name: &str) -> String {
+    fixture_in("snnet-zoo/tests/fixtures", name)
+}
+
+fn core_fixture(name: &str) -> String {
+    fixture_in("snnet-core/tests/fixtures", name)
 }
 
 const DEIT: &str = "deit_tiny_patch16_224,deit_small_patch16_224,deit_base_patch16_224";
 
 #[test]
 fn space_json_has_the_documented_shape() {
-    let out = stdout(&snnet(&["space", "--anchors", DEIT, "--format", "json"]));
-    let json: Value = serde_json::from_str(&out).unwrap();
+    let json = json(&["space", "--anchors", DEIT, "--format", "json"]);
     assert_eq!(json["count"], 71);
     let stitches = json["stitches"].as_array().unwrap();
     assert_eq!(stitches.len(), 71);
@@ -68,65 +114,37 @@ fn space_json_has_the_documented_shape() {
 fn hierarchical_and_two_way_spaces() {
     let swin =
         "swin_tiny_patch4_window7_224,swin_small_patch4_window7_224,swin_base_patch4_window7_224";
-    let json: Value = serde_json::from_str(&stdout(&snnet(&[
-        "space",
-        "--anchors",
-        swin,
-        "--format",
-        "json",
-    ])))
-    .unwrap();
-    assert_eq!(json["count"], 41);
+    let space = |anchors: &str, flags: &[&str]| {
+        let mut args = vec!["space", "--anchors", anchors, "--format", "json"];
+        args.extend(flags);
+        json(&args)
+    };
+    // Stitch counts (all evaluated unless said) of families and space rules.
+    for (anchors, flags, count) in [
+        (swin, &[][..], 41),
+        ("resnet18,resnet50", &[], 10),
+        (DEIT, &["--all-pairs"], 732),
+        (DEIT, &["--kernel-size", "3"], 111),
+    ] {
+        assert_eq!(space(anchors, flags)["count"], count, "{anchors} {flags:?}");
+    }
+    let json = space(swin, &[]);
     assert_eq!(json["stitches"][9]["stage"], 2);
     assert_eq!(json["stitches"][9]["cuts"], serde_json::json!([[1, 3]]));
-    let resnet: Value = serde_json::from_str(&stdout(&snnet(&[
-        "space",
-        "--anchors",
-        "resnet18,resnet50",
-        "--format",
-        "json",
-    ])))
-    .unwrap();
-    assert_eq!(resnet["count"], 10);
-    let v2: Value = serde_json::from_str(&stdout(&snnet(&[
-        "space",
-        "--anchors",
+    let v2 = space(
         "deit3_small_patch16_224,deit3_large_patch16_224",
-        "--direction",
-        "two-way",
-        "--format",
-        "json",
-    ])))
-    .unwrap();
+        &["--direction", "two-way"],
+    );
     assert_eq!(
         (v2["count"].as_u64(), v2["evaluated_count"].as_u64()),
         (Some(135), Some(134))
     );
     assert_eq!(v2["stitches"][13]["evaluated"], false);
-    let all = stdout(&snnet(&[
-        "space",
-        "--anchors",
-        DEIT,
-        "--all-pairs",
-        "--format",
-        "json",
-    ]));
-    assert_eq!(serde_json::from_str::<Value>(&all).unwrap()["count"], 732);
-    let k3 = stdout(&snnet(&[
-        "space",
-        "--anchors",
-        DEIT,
-        "--kernel-size",
-        "3",
-        "--format",
-        "json",
-    ]));
-    assert_eq!(serde_json::from_str::<Value>(&k3).unwrap()["count"], 111);
 }
 
 #[test]
 fn space_table_lists_every_stitch() {
-    let out = stdout(&snnet(&["space", "--anchors", DEIT]));
+    let out = stdout(&["space", "--anchors", DEIT]);
     assert!(out.starts_with("71 stitches (71 evaluated)"));
     assert!(out.contains("   24  deit_tiny[..=7] →L6→ deit_small[7..]\n"));
     assert!(out.contains("   70  deit_small[..=11] →L10→ deit_base[11..]\n"));
@@ -144,8 +162,8 @@ fn custom_anchor_specs() {
         ]}"#,
     )
     .unwrap();
-    let spec = spec.to_str().unwrap();
-    let json: Value = serde_json::from_str(&stdout(&snnet(&[
+    let spec = arg(&spec);
+    let json = json(&[
         "space",
         "--anchors",
         "vit_s,vit_m",
@@ -153,30 +171,37 @@ fn custom_anchor_specs() {
         spec,
         "--format",
         "json",
-    ])))
-    .unwrap();
+    ]);
     // 2 anchors + 10 cuts of the paired rule on 4 blocks.
     assert_eq!(json["count"], 12);
-    let listed = stdout(&snnet(&["anchors", "--anchor-spec", spec]));
-    assert!(listed.contains("vit_m") && listed.contains("resnet50"));
     let garbled = dir.path().join("garbled.json");
     std::fs::write(&garbled, "{\"anchors\": [").unwrap();
-    let err = stderr_of_failure(&snnet(&[
-        "space",
-        "--anchors",
-        "vit_s",
-        "--anchor-spec",
-        garbled.to_str().unwrap(),
-    ]));
-    assert!(err.contains("invalid anchor spec file"), "{err}");
+    expect_all(&[
+        (
+            OK,
+            &["anchors", "--anchor-spec", spec],
+            &["vit_m", "resnet50"],
+        ),
+        (
+            FAILS,
+            &[
+                "space",
+                "--anchors",
+                "vit_s",
+                "--anchor-spec",
+                arg(&garbled),
+            ],
+            &["invalid anchor spec file"],
+        ),
+    ]);
 }
 
 #[test]
 fn select_and_pareto_on_the_reference_table() {
     let table = fixture("deit_ti_s_b.jsonl");
-    let out = stdout(&snnet(&["select", "--table", &table, "--max-flops", "5G"]));
+    let out = stdout(&["select", "--table", &table, "--max-flops", "5G"]);
     assert!(out.starts_with("stitch 1 "), "{out}");
-    let json: Value = serde_json::from_str(&stdout(&snnet(&[
+    let json = json(&[
         "select",
         "--table",
         &table,
@@ -184,14 +209,10 @@ fn select_and_pareto_on_the_reference_table() {
         "3e9",
         "--format",
         "json",
-    ])))
-    .unwrap();
+    ]);
     // The most accurate stitch under 3 GFLOPs, read off the published table.
     assert_eq!(json["cfg_id"], 19); // 2,933,260,800 FLOPs, 76.48 %: best under 3e9 in the file
-    let frontier: Value = serde_json::from_str(&stdout(&snnet(&[
-        "pareto", "--table", &table, "--format", "json",
-    ])))
-    .unwrap();
+    let frontier = self::json(&["pareto", "--table", &table, "--format", "json"]);
     let frontier = frontier.as_array().unwrap();
     assert_eq!(frontier.len(), 39);
     let flops: Vec<u64> = frontier
@@ -199,125 +220,186 @@ fn select_and_pareto_on_the_reference_table() {
         .map(|r| r["flops"].as_u64().unwrap())
         .collect();
     assert!(flops.windows(2).all(|w| w[0] < w[1]));
-    let params = stdout(&snnet(&["pareto", "--table", &table, "--cost", "params"]));
+    let params = stdout(&["pareto", "--table", &table, "--cost", "params"]);
     assert!(params.starts_with("Pareto frontier by params"));
 }
 
 #[test]
-fn run_refuses_zero_joint_epochs() {
-    let output = snnet(&[
-        "run",
-        "--joint-epochs",
-        "0",
-        "--out",
-        "/nonexistent/never-written",
-    ]);
-    assert_eq!(output.status.code(), Some(2), "a usage error");
-    let err = String::from_utf8(output.stderr).unwrap();
-    assert!(err.contains("--joint-epochs"), "{err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
-
-#[test]
 fn errors_are_clear_and_never_panic() {
-    let err = stderr_of_failure(&snnet(&[
-        "space",
-        "--anchors",
-        "deit_tiny_patch16,deit_small",
-    ]));
-    assert!(err.contains("did you mean deit_tiny_patch16_224"), "{err}");
-    let err = stderr_of_failure(&snnet(&["space", "--anchors", "resnet50,resnet18"]));
-    assert!(err.contains("small to large"), "{err}");
-    let err = stderr_of_failure(&snnet(&[
-        "space",
-        "--anchors",
-        "swin_tiny,swin_small",
-        "--stages",
-        "0,7",
-    ]));
-    assert!(err.contains("stage 7 does not exist"), "{err}");
-    let err = stderr_of_failure(&snnet(&["space", "--anchors", DEIT, "--stride", "0"]));
-    assert!(err.contains("stride must be at least 1"), "{err}");
-    let err = stderr_of_failure(&snnet(&[
-        "space",
-        "--anchors",
-        "swin_tiny,swin_small",
-        "--direction",
-        "two-way",
-    ]));
-    assert!(err.contains("plain anchors only"), "{err}");
-
     let table = fixture("deit_ti_s_b.jsonl");
-    let err = stderr_of_failure(&snnet(&["select", "--table", &table, "--max-flops", "1G"]));
-    assert!(err.contains("no stitch fits"), "{err}");
-    let err = stderr_of_failure(&snnet(&[
-        "select",
-        "--table",
-        "/nonexistent.jsonl",
-        "--max-flops",
-        "1",
-    ]));
-    assert!(err.contains("/nonexistent.jsonl"), "{err}");
     let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("bad.jsonl");
-    std::fs::write(
-        &bad,
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_string_lossy().into_owned()
+    };
+    let bad = write(
+        "bad.jsonl",
         "{\"cfg_id\": 0, \"acc1\": 70.0, \"flops\": 1}\n{\"cfg_id\": 1, \"acc1\": \n",
-    )
-    .unwrap();
-    let err = stderr_of_failure(&snnet(&["pareto", "--table", bad.to_str().unwrap()]));
-    assert!(err.contains("bad.jsonl") && err.contains("line 2"), "{err}");
-    let dup = dir.path().join("dup.jsonl");
-    std::fs::write(
-        &dup,
+    );
+    let dup = write(
+        "dup.jsonl",
         "{\"cfg_id\": 0, \"acc1\": 70.0}\n{\"cfg_id\": 0, \"acc1\": 71.0}\n",
-    )
-    .unwrap();
-    let err = stderr_of_failure(&snnet(&["pareto", "--table", dup.to_str().unwrap()]));
-    assert!(err.contains("duplicate stitch id 0"), "{err}");
-    let nan = dir.path().join("nan.jsonl");
-    std::fs::write(&nan, "{\"cfg_id\": 0, \"acc1\": NaN}\n").unwrap();
-    stderr_of_failure(&snnet(&["pareto", "--table", nan.to_str().unwrap()]));
-    let missing = dir.path().join("nolatency.jsonl");
-    std::fs::write(&missing, "{\"cfg_id\": 0, \"acc1\": 70.0, \"flops\": 5}\n").unwrap();
-    let err = stderr_of_failure(&snnet(&[
-        "select",
-        "--table",
-        missing.to_str().unwrap(),
-        "--max-latency-ms",
-        "10",
-    ]));
-    assert!(err.contains("latency"), "{err}");
-
-    // Bad flags are usage errors (exit code 2), not panics.
-    for args in [
-        &["select", "--table", "x.jsonl"][..],
-        &["select", "--table", "x.jsonl", "--max-flops", "lots"],
-        &["space", "--anchors", DEIT, "--direction", "sideways"],
-        &["space"],
-    ] {
-        let output = snnet(args);
-        assert_eq!(output.status.code(), Some(2), "{args:?}");
-        assert!(!String::from_utf8_lossy(&output.stderr).contains("panicked"));
-    }
+    );
+    let nan = write("nan.jsonl", "{\"cfg_id\": 0, \"acc1\": NaN}\n");
+    let missing = write(
+        "nolatency.jsonl",
+        "{\"cfg_id\": 0, \"acc1\": 70.0, \"flops\": 5}\n",
+    );
+    let swin = "swin_tiny,swin_small";
+    expect_all(&[
+        (
+            FAILS,
+            &["space", "--anchors", "deit_tiny_patch16,deit_small"],
+            &["did you mean deit_tiny_patch16_224"],
+        ),
+        (
+            FAILS,
+            &["space", "--anchors", "resnet50,resnet18"],
+            &["small to large"],
+        ),
+        (
+            FAILS,
+            &["space", "--anchors", swin, "--stages", "0,7"],
+            &["stage 7 does not exist"],
+        ),
+        (
+            FAILS,
+            &["space", "--anchors", DEIT, "--stride", "0"],
+            &["stride must be at least 1"],
+        ),
+        (
+            FAILS,
+            &["space", "--anchors", swin, "--direction", "two-way"],
+            &["plain anchors only"],
+        ),
+        (
+            FAILS,
+            &["select", "--table", &table, "--max-flops", "1G"],
+            &["no stitch fits"],
+        ),
+        (
+            FAILS,
+            &[
+                "select",
+                "--table",
+                "/nonexistent.jsonl",
+                "--max-flops",
+                "1",
+            ],
+            &["/nonexistent.jsonl"],
+        ),
+        (
+            FAILS,
+            &["pareto", "--table", &bad],
+            &["bad.jsonl", "line 2"],
+        ),
+        (
+            FAILS,
+            &["pareto", "--table", &dup],
+            &["duplicate stitch id 0"],
+        ),
+        (FAILS, &["pareto", "--table", &nan], &[]),
+        (
+            FAILS,
+            &["select", "--table", &missing, "--max-latency-ms", "10"],
+            &["latency"],
+        ),
+        // Bad flags are usage errors (exit code 2), not panics.
+        (USAGE, &["select", "--table", "x.jsonl"], &[]),
+        (
+            USAGE,
+            &["select", "--table", "x.jsonl", "--max-flops", "lots"],
+            &["not a count"],
+        ),
+        (
+            USAGE,
+            &["space", "--anchors", DEIT, "--direction", "sideways"],
+            &[],
+        ),
+        (USAGE, &["space"], &[]),
+        (
+            USAGE,
+            &[
+                "run",
+                "--joint-epochs",
+                "0",
+                "--out",
+                "/nonexistent/never-written",
+            ],
+            &["--joint-epochs"],
+        ),
+    ]);
 }
 
-fn zoo_fixture(name: &str) -> String {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "snnet-zoo",
-        "tests",
-        "fixtures",
-        name,
-    ]
-    .iter()
-    .collect();
-    path.to_string_lossy().into_owned()
+/// Counts are whole numbers from 0 to `u64::MAX`: one above, a negative one or a fraction is
+/// refused (it used to be capped or rounded, and the command went on with exit 0).
+#[test]
+fn counts_out_of_range_are_refused() {
+    let table = fixture("deit_ti_s_b.jsonl");
+    let select = |flag: &'static str, value: &'static str| -> Vec<String> {
+        ["select", "--table", &table, flag, value]
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    };
+    let cases = [
+        (
+            select("--max-flops", "18446744073709551616"),
+            "above the largest count",
+        ),
+        (select("--max-flops", "2e19"), "above the largest count"),
+        (
+            select("--max-params", "99999999999999999999G"),
+            "above the largest count",
+        ),
+        (select("--max-flops", "2.5"), "not a whole number"),
+        (select("--max-flops=-5", "--format=json"), "negative"),
+        (
+            [
+                "run",
+                "--budget-flops",
+                "1e20",
+                "--out",
+                "/nonexistent/never-written",
+            ]
+            .map(String::from)
+            .to_vec(),
+            "above the largest count",
+        ),
+    ];
+    for (args, want) in &cases {
+        expect(USAGE, &strs(args), &[want]);
+    }
+    // The largest count itself is a budget: every stitch fits it.
+    let out = stdout(&[
+        "select",
+        "--table",
+        &table,
+        "--max-flops",
+        "18446744073709551615",
+    ]);
+    assert!(out.starts_with("stitch 39 "), "{out}");
+}
+
+/// `snnet forward` of the reduced DeiT fixture (`config` from [`reduced_model_config`]) with
+/// `weights`, then `rest`.
+fn forward_reduced(config: &str, weights: &str, rest: &[&str]) -> Vec<String> {
+    let mut args = vec![
+        "forward",
+        "--model",
+        "deit_reduced",
+        "--model-config",
+        config,
+        "--weights",
+        weights,
+    ];
+    args.extend(rest);
+    args.into_iter().map(String::from).collect()
 }
 
 /// A `--model-config` file for the reduced DeiT fixture, from its export metadata.
-fn reduced_model_config(dir: &std::path::Path) -> String {
+fn reduced_model_config(dir: &Path) -> String {
     let meta: Value =
         serde_json::from_str(&std::fs::read_to_string(zoo_fixture("deit_reduced.json")).unwrap())
             .unwrap();
@@ -334,30 +416,377 @@ fn reduced_model_config(dir: &std::path::Path) -> String {
 
 #[test]
 fn models_and_costs() {
-    let out = stdout(&snnet(&["models", "deit3*"]));
+    let out = stdout(&["models", "deit3*"]);
     assert_eq!(out.lines().count(), 4, "{out}");
     assert!(out.contains("deit3_large_patch16_224"));
-    let json: Value =
-        serde_json::from_str(&stdout(&snnet(&["models", "--format", "json"]))).unwrap();
-    assert!(json.as_array().unwrap().len() >= 12);
-    for (model, flops, params) in [
-        ("deit_tiny_patch16_224", 1_258_411_200u64, 5_717_416u64),
-        ("deit_small_patch16_224", 4_608_338_304, 22_050_664),
-        ("deit_base_patch16_224", 17_582_740_224, 86_567_656),
+    assert!(
+        json(&["models", "--format", "json"])
+            .as_array()
+            .unwrap()
+            .len()
+            >= 12
+    );
+    for (model, flops, params, blocks) in [
+        (
+            "deit_tiny_patch16_224",
+            1_258_411_200u64,
+            5_717_416u64,
+            12usize,
+        ),
+        ("deit_small_patch16_224", 4_608_338_304, 22_050_664, 12),
+        ("deit_base_patch16_224", 17_582_740_224, 86_567_656, 12),
+        (
+            "swin_tiny_patch4_window7_224",
+            4_509_194_496,
+            28_288_354,
+            12,
+        ),
+        (
+            "swin_base_patch4_window7_224",
+            15_467_826_176,
+            87_768_224,
+            24,
+        ),
+        ("resnet18", 1_819_065_856, 11_689_512, 8),
+        ("resnet50", 4_111_512_576, 25_557_032, 16),
     ] {
-        let json: Value = serde_json::from_str(&stdout(&snnet(&[
-            "cost", "--model", model, "--format", "json",
-        ])))
-        .unwrap();
+        let json = json(&["cost", "--model", model, "--format", "json"]);
         assert_eq!(json["model"], model);
-        assert_eq!(json["total"]["flops"], flops);
-        assert_eq!(json["total"]["params"], params);
-        let blocks = json["blocks"].as_array().unwrap();
-        assert_eq!(blocks.len(), 12);
-        assert_eq!(blocks[3]["index"], 3);
+        assert_eq!(json["total"]["flops"], flops, "{model}");
+        assert_eq!(json["total"]["params"], params, "{model}");
+        let list = json["blocks"].as_array().unwrap();
+        assert_eq!(list.len(), blocks, "{model}");
+        assert_eq!(list[3]["index"], 3, "{model}");
     }
-    let err = stderr_of_failure(&snnet(&["cost", "--model", "deit_tiny"]));
-    assert!(err.contains("did you mean deit_tiny_patch16_224"), "{err}");
+    let out = stdout(&["models", "swin*"]);
+    assert_eq!(out.lines().count(), 5, "{out}");
+    expect(
+        FAILS,
+        &["cost", "--model", "deit_tiny"],
+        &["did you mean deit_tiny_patch16_224"],
+    );
+}
+
+#[test]
+fn snnet_cost_of_every_stitch() {
+    let json = json(&[
+        "cost",
+        "--anchors",
+        DEIT,
+        "--reference-compat",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(json["count"], 71);
+    let s = &json["stitches"][24];
+    assert_eq!(s["flops"], 2_758_967_808_u64);
+    assert_eq!(s["params"], 13_038_760);
+    assert_eq!(json["stitches"][56]["flops"], 10_048_040_448_u64);
+    expect_all(&[
+        (OK, &["cost", "--anchors", DEIT], &["71 stitches"]),
+        (
+            FAILS,
+            &["cost", "--anchors", "deit_tiny_patch16_224,nope"],
+            &["nope"],
+        ),
+    ]);
+}
+
+/// A flag that would not act in its combination is refused, never silently ignored.
+#[test]
+fn flags_that_would_not_act_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = arg(dir.path());
+    let table = fixture("deit_ti_s_b.jsonl");
+    let svg = dir.path().join("plot.svg");
+    let tiny = "deit_tiny_patch16_224";
+    let train = |flags: &[&'static str]| -> Vec<&str> {
+        let mut args = vec!["train", "--snnet", "none.safetensors", "--out", out];
+        args.extend(flags);
+        args
+    };
+    let cases: Vec<(i32, Vec<&str>, &[&str])> = vec![
+        // `cost --model`: the stitch-space flags and --reference-compat are --anchors' only.
+        (
+            USAGE,
+            vec!["cost", "--model", tiny, "--reference-compat"],
+            &["--reference-compat"],
+        ),
+        (
+            USAGE,
+            vec!["cost", "--model", tiny, "--stride", "3"],
+            &["--stride"],
+        ),
+        (
+            USAGE,
+            vec!["cost", "--model", tiny, "--all-pairs"],
+            &["--all-pairs"],
+        ),
+        (
+            USAGE,
+            vec!["cost", "--model", tiny, "--layers", "per-cut"],
+            &["--layers"],
+        ),
+        // `plot --anchors`: every id must be in the table.
+        (
+            FAILS,
+            vec![
+                "plot",
+                "--table",
+                &table,
+                "--anchors",
+                "0,1,999",
+                "--output",
+                arg(&svg),
+            ],
+            &["no row for stitch 999"],
+        ),
+        // `init`: --data reads a --dataset only.
+        (
+            USAGE,
+            vec![
+                "init",
+                "--anchors",
+                tiny,
+                "--weights",
+                "w.pth",
+                "--input",
+                "x.safetensors",
+                "--data",
+                out,
+                "--output",
+                "o.safetensors",
+            ],
+            &["--data"],
+        ),
+        // `forward --snnet`: --features, --weights and --model-config are --model's.
+        (
+            USAGE,
+            vec![
+                "forward",
+                "--snnet",
+                "n.safetensors",
+                "--stitch",
+                "0",
+                "--input",
+                "i.safetensors",
+                "--output",
+                "o.safetensors",
+                "--features",
+            ],
+            &["--features"],
+        ),
+        (
+            USAGE,
+            vec![
+                "forward",
+                "--snnet",
+                "n.safetensors",
+                "--stitch",
+                "0",
+                "--weights",
+                "w.pth",
+                "--image",
+                "i.png",
+            ],
+            &["--weights"],
+        ),
+        // `forward`: each mode's flags are refused in the other (clap excuses a missing
+        // requirement that conflicts with a present flag: `requires` alone let them pass).
+        (
+            USAGE,
+            vec![
+                "forward",
+                "--model",
+                tiny,
+                "--weights",
+                "w.pth",
+                "--image",
+                "i.png",
+                "--stitch",
+                "3",
+            ],
+            &["--stitch"],
+        ),
+        (
+            USAGE,
+            vec![
+                "forward",
+                "--model",
+                tiny,
+                "--weights",
+                "w.pth",
+                "--image",
+                "i.png",
+                "--output",
+                "o.safetensors",
+            ],
+            &["--output"],
+        ),
+        (
+            USAGE,
+            vec![
+                "forward",
+                "--model",
+                tiny,
+                "--weights",
+                "w.pth",
+                "--image",
+                "i.png",
+                "--features",
+            ],
+            &["--features"],
+        ),
+        (
+            USAGE,
+            vec![
+                "forward",
+                "--model",
+                tiny,
+                "--weights",
+                "w.pth",
+                "--input",
+                "i.safetensors",
+                "--output",
+                "o.safetensors",
+                "--labels",
+                "l.txt",
+            ],
+            &["--labels"],
+        ),
+        (
+            USAGE,
+            vec![
+                "init",
+                "--anchors",
+                tiny,
+                "--weights",
+                "w.pth",
+                "--images",
+                out,
+                "--data",
+                out,
+                "--output",
+                "o.safetensors",
+            ],
+            &["--data"],
+        ),
+        // `eval` reads the test split only; `train` the training split only.
+        (
+            USAGE,
+            vec![
+                "eval",
+                "--snnet",
+                "n.safetensors",
+                "--output",
+                "e.jsonl",
+                "--batch-size",
+                "8",
+            ],
+            &["--batch-size"],
+        ),
+    ];
+    for (code, args, want) in &cases {
+        expect(*code, args, want);
+    }
+    assert!(!svg.exists(), "a refused plot writes nothing");
+    // `train`: its flags, the exit code and a fragment of the error.
+    let flags: &[(&[&str], i32, &str)] = &[
+        // It reads the training split only.
+        (&["--test-samples", "100"], USAGE, "--test-samples"),
+        // The teacher's flags go together and name a known model.
+        (
+            &["--teacher", "fmnist_vit_l"],
+            FAILS,
+            "--teacher and --teacher-weights go together",
+        ),
+        (
+            &["--teacher", "no_such_model", "--teacher-weights", "t.pth"],
+            FAILS,
+            "no_such_model",
+        ),
+        (
+            &[
+                "--distill",
+                "none",
+                "--teacher",
+                "l",
+                "--teacher-weights",
+                "t.pth",
+            ],
+            FAILS,
+            "--teacher distils",
+        ),
+        (
+            &["--model-config", "m.json"],
+            FAILS,
+            "--model-config defines a teacher's model",
+        ),
+        // Flags of a distillation or sampling not chosen. A FLOPs-group weighting without
+        // FLOPs groups would be ignored silently: refused.
+        (
+            &["--flops-sampling-k", "35"],
+            FAILS,
+            "needs --sampling flops-grouped",
+        ),
+        (
+            &["--sampling", "uniform", "--flops-sampling-k", "35"],
+            FAILS,
+            "flops-grouped",
+        ),
+        (
+            &["--flops-gap", "2G"],
+            FAILS,
+            "--flops-gap sizes FLOPs groups: it needs --sampling",
+        ),
+        (
+            &["--stitch-only", "--anchor-lr-scale", "0.1"],
+            USAGE,
+            "--anchor-lr-scale",
+        ),
+        (&["--temperature", "2"], FAILS, "--temperature softens"),
+        (
+            &["--distill", "none", "--alpha", "0.3"],
+            FAILS,
+            "--alpha weighs the distillation",
+        ),
+        (
+            &["--distill", "none", "--teacher-targets", "online"],
+            FAILS,
+            "--teacher-targets",
+        ),
+        // Values the recipe cannot use: refused before any file is read.
+        (
+            &["--grad-clip=-1"],
+            FAILS,
+            "gradient-clipping norm must be positive",
+        ),
+        (
+            &["--weight-decay", "NaN"],
+            FAILS,
+            "weight decay must be non-negative",
+        ),
+        (
+            &["--stitch-lr-scale=-1"],
+            FAILS,
+            "learning-rate scales must be non-negative",
+        ),
+        (
+            &["--anchor-lr-scale", "inf"],
+            FAILS,
+            "learning-rate scales must be non-negative",
+        ),
+        (&["--warmup-epochs", "NaN"], FAILS, "warm-up of NaN epochs"),
+        (&["--lr", "0"], FAILS, "learning rates must be positive"),
+        (
+            &["--flops-gap=-1", "--sampling", "flops-grouped"],
+            USAGE,
+            "negative",
+        ),
+    ];
+    for (flags, code, want) in flags {
+        expect(*code, &train(flags), &[want]);
+    }
 }
 
 #[test]
@@ -365,102 +794,75 @@ fn forward_matches_the_timm_fixture() {
     let dir = tempfile::tempdir().unwrap();
     let config = reduced_model_config(dir.path());
     let output = dir.path().join("out.safetensors");
-    let out = stdout(&snnet(&[
-        "forward",
-        "--model",
-        "deit_reduced",
-        "--model-config",
-        &config,
-        "--weights",
-        &zoo_fixture("deit_reduced.weights.pth"),
-        "--input",
-        &zoo_fixture("deit_reduced.io.safetensors"),
-        "--output",
-        output.to_str().unwrap(),
-        "--features",
-    ]));
-    assert!(out.contains("wrote logits [2, 10]"), "{out}");
+    let io = zoo_fixture("deit_reduced.io.safetensors");
+    let pth = zoo_fixture("deit_reduced.weights.pth");
+    let safetensors = zoo_fixture("deit_reduced.weights.safetensors");
+    let image = dir.path().join("img.png");
+    std::fs::write(&image, image_bytes()).unwrap();
+    let forward = |weights: &str, rest: &[&str]| forward_reduced(&config, weights, rest);
+    let to_output = ["--output", arg(&output)];
+    let cases: Vec<(i32, Vec<String>, &[&str])> = vec![
+        (
+            OK,
+            forward(
+                &pth,
+                &[&["--input", &io], &to_output[..], &["--features"]].concat(),
+            ),
+            &["wrote logits [2, 10]"],
+        ),
+        // Errors: missing weights, an input that is not a tensor file, a wrong input key.
+        (
+            FAILS,
+            forward("/nonexistent.safetensors", &["--image", arg(&image)]),
+            &["/nonexistent.safetensors"],
+        ),
+        (
+            FAILS,
+            forward(
+                &safetensors,
+                &[&["--input", arg(&image)], &to_output[..]].concat(),
+            ),
+            &["tensor file"],
+        ),
+        (
+            FAILS,
+            forward(
+                &safetensors,
+                &[&["--input", &safetensors], &to_output[..]].concat(),
+            ),
+            &["no tensor named `input`"],
+        ),
+    ];
+    for (code, args, want) in &cases {
+        expect(*code, &strs(args), want);
+    }
+    // The first case's output against timm's.
     let ours = snnet_core::zoo::tensor_io::read_tensors(&output).unwrap();
-    let timm = snnet_core::zoo::tensor_io::read_tensors(std::path::Path::new(&zoo_fixture(
-        "deit_reduced.io.safetensors",
-    )))
-    .unwrap();
+    let timm = snnet_core::zoo::tensor_io::read_tensors(Path::new(&io)).unwrap();
     for key in ["logits", "features.0", "features.1"] {
         let (a, b) = (
             ours[key].as_slice::<f32>().unwrap(),
             timm[key].as_slice::<f32>().unwrap(),
         );
         assert_eq!(a.len(), b.len(), "{key}");
-        let err = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0f32, f32::max);
-        assert!(err <= 1e-4, "{key}: {err}");
+        assert!(max_abs_diff(a, b) <= 1e-4, "{key}: {}", max_abs_diff(a, b));
     }
 
     // An image: top-5 with probabilities.
-    let image = dir.path().join("img.png");
-    let img = image_bytes();
-    std::fs::write(&image, img).unwrap();
-    let out = stdout(&snnet(&[
-        "forward",
-        "--model",
-        "deit_reduced",
-        "--model-config",
-        &config,
-        "--weights",
-        &zoo_fixture("deit_reduced.weights.safetensors"),
-        "--image",
-        image.to_str().unwrap(),
-    ]));
+    let args = forward(&safetensors, &["--image", arg(&image)]);
+    let out = stdout(&strs(&args));
     assert_eq!(
         out.lines().filter(|l| l.contains("class")).count(),
         5,
         "{out}"
     );
+}
 
-    // Errors: missing weights, an input that is not a tensor file, a wrong input key.
-    let err = stderr_of_failure(&snnet(&[
-        "forward",
-        "--model",
-        "deit_reduced",
-        "--model-config",
-        &config,
-        "--weights",
-        "/nonexistent.safetensors",
-        "--image",
-        image.to_str().unwrap(),
-    ]));
-    assert!(err.contains("/nonexistent.safetensors"), "{err}");
-    let err = stderr_of_failure(&snnet(&[
-        "forward",
-        "--model",
-        "deit_reduced",
-        "--model-config",
-        &config,
-        "--weights",
-        &zoo_fixture("deit_reduced.weights.safetensors"),
-        "--input",
-        image.to_str().unwrap(),
-        "--output",
-        output.to_str().unwrap(),
-    ]));
-    assert!(err.contains("tensor file"), "{err}");
-    let err = stderr_of_failure(&snnet(&[
-        "forward",
-        "--model",
-        "deit_reduced",
-        "--model-config",
-        &config,
-        "--weights",
-        &zoo_fixture("deit_reduced.weights.safetensors"),
-        "--input",
-        &zoo_fixture("deit_reduced.weights.safetensors"),
-        "--output",
-        output.to_str().unwrap(),
-    ]));
-    assert!(err.contains("no tensor named `input`"), "{err}");
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max)
 }
 
 /// A small PNG (8×6, a colour gradient), encoded by hand-free means: the `image` crate.
@@ -473,74 +875,8 @@ fn image_bytes() -> Vec<u8> {
     bytes.into_inner()
 }
 
-#[test]
-fn hierarchical_models_cost_and_list() {
-    for (model, flops, params, blocks) in [
-        (
-            "swin_tiny_patch4_window7_224",
-            4_509_194_496u64,
-            28_288_354u64,
-            12usize,
-        ),
-        (
-            "swin_base_patch4_window7_224",
-            15_467_826_176,
-            87_768_224,
-            24,
-        ),
-        ("resnet18", 1_819_065_856, 11_689_512, 8),
-        ("resnet50", 4_111_512_576, 25_557_032, 16),
-    ] {
-        let json: Value = serde_json::from_str(&stdout(&snnet(&[
-            "cost", "--model", model, "--format", "json",
-        ])))
-        .unwrap();
-        assert_eq!(json["total"]["flops"], flops, "{model}");
-        assert_eq!(json["total"]["params"], params, "{model}");
-        assert_eq!(json["blocks"].as_array().unwrap().len(), blocks, "{model}");
-    }
-    let out = stdout(&snnet(&["models", "swin*"]));
-    assert_eq!(out.lines().count(), 5, "{out}");
-}
-
-#[test]
-fn snnet_cost_of_every_stitch() {
-    let out = stdout(&snnet(&[
-        "cost",
-        "--anchors",
-        DEIT,
-        "--reference-compat",
-        "--format",
-        "json",
-    ]));
-    let json: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(json["count"], 71);
-    let s = &json["stitches"][24];
-    assert_eq!(s["flops"], 2_758_967_808_u64);
-    assert_eq!(s["params"], 13_038_760);
-    assert_eq!(json["stitches"][56]["flops"], 10_048_040_448_u64);
-    let table = stdout(&snnet(&["cost", "--anchors", DEIT]));
-    assert!(table.contains("71 stitches"), "{table}");
-    let err = stderr_of_failure(&snnet(&["cost", "--anchors", "deit_tiny_patch16_224,nope"]));
-    assert!(err.contains("nope"), "{err}");
-}
-
-fn core_fixture(name: &str) -> String {
-    let path: PathBuf = [
-        env!("CARGO_MANIFEST_DIR"),
-        "..",
-        "snnet-core",
-        "tests",
-        "fixtures",
-        name,
-    ]
-    .iter()
-    .collect();
-    path.to_string_lossy().into_owned()
-}
-
 /// Writes the SN-Net fixture's anchors as a --model-config file and its tensors as input files.
-fn snnet_fixture(dir: &std::path::Path) -> (String, String, String) {
+fn snnet_fixture(dir: &Path) -> (String, String, String) {
     let json: Value =
         serde_json::from_str(&std::fs::read_to_string(core_fixture("snnet_vit.json")).unwrap())
             .unwrap();
@@ -569,37 +905,43 @@ fn snnet_fixture(dir: &std::path::Path) -> (String, String, String) {
 fn random_weights_init_then_profile() {
     let dir = tempfile::tempdir().unwrap();
     let (models, _, _) = snnet_fixture(dir.path());
-    let snnet_file = dir.path().join("random.safetensors");
-    let snnet_path = snnet_file.to_str().unwrap();
-    let err = stderr_of_failure(&snnet(&[
-        "init",
-        "--anchors",
-        "vit0,vit1,vit2",
-        "--random-weights",
-        "--model-config",
-        &models,
-        "--output",
-        snnet_path,
-    ]));
-    assert!(err.contains("--init kaiming"), "{err}");
-    let out = stdout(&snnet(&[
-        "init",
-        "--anchors",
-        "vit0,vit1,vit2",
-        "--random-weights",
-        "--init",
-        "kaiming",
-        "--model-config",
-        &models,
-        "--output",
-        snnet_path,
-    ]));
-    assert!(out.contains("23 stitches"), "{out}");
+    let snnet_path = dir.path().join("random.safetensors");
+    let init = |rest: &[&'static str]| -> Vec<&str> {
+        let mut args = vec![
+            "init",
+            "--anchors",
+            "vit0,vit1,vit2",
+            "--random-weights",
+            "--model-config",
+            &models,
+            "--output",
+            arg(&snnet_path),
+        ];
+        args.extend(rest);
+        args
+    };
+    let cases: Vec<(i32, Vec<&str>, &[&str])> = vec![
+        (FAILS, init(&[]), &["--init kaiming"]),
+        (
+            FAILS,
+            init(&["--init", "kaiming", "--samples", "5"]),
+            &["--samples"],
+        ),
+        (
+            FAILS,
+            init(&["--init", "kaiming", "--allow-nonfinite"]),
+            &["--allow-nonfinite"],
+        ),
+        (OK, init(&["--init", "kaiming"]), &["23 stitches"]),
+    ];
+    for (code, args, want) in &cases {
+        expect(*code, args, want);
+    }
     let table = dir.path().join("profile.jsonl");
-    stdout(&snnet(&[
+    stdout(&[
         "profile",
         "--snnet",
-        snnet_path,
+        arg(&snnet_path),
         "--ids",
         "0,3,22",
         "--iters",
@@ -607,8 +949,8 @@ fn random_weights_init_then_profile() {
         "--warmup",
         "1",
         "--output",
-        table.to_str().unwrap(),
-    ]));
+        arg(&table),
+    ]);
     let rows: Vec<Value> = std::fs::read_to_string(&table)
         .unwrap()
         .lines()
@@ -626,45 +968,6 @@ fn random_weights_init_then_profile() {
 }
 
 #[test]
-fn train_checks_its_teacher_options() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().to_str().unwrap();
-    let err = stderr_of_failure(&snnet(&[
-        "train",
-        "--snnet",
-        "none.safetensors",
-        "--teacher",
-        "fmnist_vit_l",
-        "--out",
-        out,
-    ]));
-    assert!(
-        err.contains("--teacher and --teacher-weights go together"),
-        "{err}"
-    );
-    let err = stderr_of_failure(&snnet(&[
-        "train",
-        "--snnet",
-        "none.safetensors",
-        "--teacher",
-        "no_such_model",
-        "--teacher-weights",
-        "t.safetensors",
-        "--out",
-        out,
-    ]));
-    assert!(err.contains("no_such_model"), "{err}");
-    // A FLOPs-group weighting without FLOPs groups would be ignored silently: refused.
-    for sampling in [None, Some("uniform")] {
-        let mut args = vec!["train", "--snnet", "none.safetensors", "--out", out];
-        args.extend(sampling.iter().flat_map(|s| ["--sampling", s]));
-        args.extend(["--flops-sampling-k", "35"]);
-        let err = stderr_of_failure(&snnet(&args));
-        assert!(err.contains("needs --sampling flops-grouped"), "{err}");
-    }
-}
-
-#[test]
 fn init_then_forward_a_stitch() {
     let dir = tempfile::tempdir().unwrap();
     let (models, images, input) = snnet_fixture(dir.path());
@@ -673,35 +976,76 @@ fn init_then_forward_a_stitch() {
         .collect::<Vec<_>>()
         .join(",");
     let snnet_file = dir.path().join("snnet.safetensors");
-    let out = stdout(&snnet(&[
-        "init",
-        "--anchors",
-        "vit0,vit1,vit2",
-        "--weights",
-        &weights,
-        "--model-config",
-        &models,
-        "--input",
-        &images,
-        "--reference-compat",
-        "--output",
-        snnet_file.to_str().unwrap(),
-    ]));
-    assert!(out.contains("23 stitches"), "{out}");
-    assert!(out.contains("6 layers fitted"), "{out}");
+    let snnet_path = arg(&snnet_file);
     let logits_file = dir.path().join("logits.safetensors");
-    let out = stdout(&snnet(&[
-        "forward",
-        "--snnet",
-        snnet_file.to_str().unwrap(),
-        "--stitch",
-        "5",
-        "--input",
-        &input,
-        "--output",
-        logits_file.to_str().unwrap(),
-    ]));
-    assert!(out.contains("stitch 5"), "{out}");
+    let empty = dir.path().join("empty.safetensors");
+    snnet_core::zoo::tensor_io::write_tensors(
+        &empty,
+        &[(
+            "input".to_owned(),
+            snnet_core::burn::tensor::TensorData::new(Vec::<f32>::new(), [0, 3, 32, 32]),
+        )]
+        .into_iter()
+        .collect(),
+    )
+    .unwrap();
+    let init = |weights: &str, images: &str| {
+        vec![
+            "init",
+            "--anchors",
+            "vit0,vit1,vit2",
+            "--weights",
+            weights,
+            "--model-config",
+            &models,
+            "--input",
+            images,
+            "--output",
+            snnet_path,
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect::<Vec<_>>()
+    };
+    let forward = |stitch: &str| {
+        [
+            "forward",
+            "--snnet",
+            snnet_path,
+            "--stitch",
+            stitch,
+            "--input",
+            &input,
+            "--output",
+            arg(&logits_file),
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let mut ls = init(&weights, &images);
+    ls.push("--reference-compat".into());
+    let with_models = {
+        let mut args = forward("5");
+        args.extend(["--model-config".into(), models.clone()]);
+        args
+    };
+    let cases: Vec<(i32, Vec<String>, &[&str])> = vec![
+        (OK, ls, &["23 stitches", "6 layers fitted"]),
+        (OK, forward("5"), &["stitch 5"]),
+        // Errors: unknown stitch, mismatched weights, no images, a flag --snnet would ignore.
+        (FAILS, forward("99"), &["99"]),
+        (
+            FAILS,
+            init(&core_fixture("vit0.safetensors"), &images),
+            &["3 anchors but 1 weight files"],
+        ),
+        (FAILS, init(&weights, arg(&empty)), &["is empty"]),
+        (FAILS, with_models, &["--model-config"]),
+    ];
+    for (code, args, want) in &cases {
+        expect(*code, &strs(args), want);
+    }
+    // The second case's logits against the reference's.
     let ours = std::fs::read(&logits_file).unwrap();
     let ours = safetensors::SafeTensors::deserialize(&ours).unwrap();
     let reference = std::fs::read(core_fixture("snnet_vit.io.safetensors")).unwrap();
@@ -713,40 +1057,8 @@ fn init_then_forward_a_stitch() {
     };
     let a = f32s(ours.tensor("logits").unwrap().data());
     let b = f32s(reference.tensor("logits.5").unwrap().data());
-    let diff = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max);
+    let diff = max_abs_diff(&a, &b);
     assert!(diff <= 1e-4, "max abs diff {diff}");
-
-    // Errors: unknown stitch, mismatched weights, missing source.
-    let err = stderr_of_failure(&snnet(&[
-        "forward",
-        "--snnet",
-        snnet_file.to_str().unwrap(),
-        "--stitch",
-        "99",
-        "--input",
-        &input,
-        "--output",
-        logits_file.to_str().unwrap(),
-    ]));
-    assert!(err.contains("99"), "{err}");
-    let err = stderr_of_failure(&snnet(&[
-        "init",
-        "--anchors",
-        "vit0,vit1,vit2",
-        "--weights",
-        &core_fixture("vit0.safetensors"),
-        "--model-config",
-        &models,
-        "--input",
-        &images,
-        "--output",
-        snnet_file.to_str().unwrap(),
-    ]));
-    assert!(err.contains("3 anchors but 1 weight files"), "{err}");
 }
 
 /// NaN weights are refused, naming the tensor; `--allow-nonfinite` loads them with a warning
@@ -755,7 +1067,7 @@ fn init_then_forward_a_stitch() {
 fn nonfinite_weights_are_refused_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let config = reduced_model_config(dir.path());
-    let mut tensors = snnet_core::zoo::tensor_io::read_tensors(std::path::Path::new(&zoo_fixture(
+    let mut tensors = snnet_core::zoo::tensor_io::read_tensors(Path::new(&zoo_fixture(
         "deit_reduced.weights.safetensors",
     )))
     .unwrap();
@@ -771,34 +1083,16 @@ fn nonfinite_weights_are_refused_unless_allowed() {
     snnet_core::zoo::tensor_io::write_tensors(&weights, &tensors).unwrap();
     let output = dir.path().join("out.safetensors");
     let input = zoo_fixture("deit_reduced.io.safetensors");
-    let args = |allow: bool| {
-        let mut args = vec![
-            "forward",
-            "--model",
-            "deit_reduced",
-            "--model-config",
-            &config,
-            "--weights",
-            weights.to_str().unwrap(),
-            "--input",
-            &input,
-            "--output",
-            output.to_str().unwrap(),
-        ];
-        if allow {
-            args.push("--allow-nonfinite");
-        }
-        args.into_iter().map(String::from).collect::<Vec<_>>()
-    };
-    let run = |allow: bool| {
-        let args = args(allow);
-        snnet(&args.iter().map(String::as_str).collect::<Vec<_>>())
-    };
-    let err = stderr_of_failure(&run(false));
-    assert!(err.contains("norm.bias") && err.contains("NaN"), "{err}");
+    let mut args = forward_reduced(
+        &config,
+        arg(&weights),
+        &["--input", &input, "--output", arg(&output)],
+    );
+    expect(FAILS, &strs(&args), &["norm.bias", "NaN"]);
     assert!(!output.exists());
-    let allowed = run(true);
-    stdout(&allowed);
+    args.push("--allow-nonfinite".into());
+    let allowed = snnet(&strs(&args));
+    assert_eq!(allowed.status.code(), Some(OK));
     let warning = String::from_utf8(allowed.stderr).unwrap();
     assert!(
         warning.contains("warning:") && warning.contains("`norm.bias` holds 1 NaN"),

@@ -5,13 +5,13 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use snnet_core::select::StitchTable;
 use snnet_train::pipeline::evaluate;
 use snnet_train::plot::plot_accuracy_vs_flops;
 
 use crate::common::CliError;
-use crate::common::args::{DataArgs, DeviceArgs, LoadArgs};
+use crate::common::args::{DeviceArgs, LoadArgs, TestDataArgs};
 use crate::common::format::Progress;
+use crate::common::io::read_table;
 
 #[derive(Debug, Args)]
 pub(crate) struct EvalArgs {
@@ -19,7 +19,7 @@ pub(crate) struct EvalArgs {
     #[arg(long, value_name = "FILE.safetensors")]
     snnet: PathBuf,
     #[command(flatten)]
-    data: DataArgs,
+    data: TestDataArgs,
     /// JSON Lines output. An existing file resumes (its stitches are skipped) when its rows were
     /// measured on this network and these test images; otherwise it is an error.
     #[arg(long, value_name = "FILE.jsonl")]
@@ -38,7 +38,7 @@ pub(crate) struct PlotArgs {
     /// An evaluation table (`snnet eval` output or the reference's format).
     #[arg(long, value_name = "FILE.jsonl")]
     table: PathBuf,
-    /// Ids to mark as anchors.
+    /// Ids to mark as anchors (each must have a row in the table).
     #[arg(long, value_delimiter = ',', default_value = "0,1,2")]
     anchors: Vec<usize>,
     /// The title.
@@ -82,7 +82,7 @@ pub(crate) fn eval(args: &EvalArgs, out: &mut impl Write) -> Result<(), CliError
 
 /// `snnet plot`.
 pub(crate) fn plot(args: &PlotArgs, out: &mut impl Write) -> Result<(), CliError> {
-    let table = StitchTable::read_jsonl(&args.table)?;
+    let table = read_table(&args.table)?;
     plot_accuracy_vs_flops(&table, &args.anchors, &args.title, &args.output)?;
     writeln!(out, "wrote {}", args.output.display())?;
     Ok(())

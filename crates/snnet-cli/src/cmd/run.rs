@@ -81,7 +81,14 @@ pub(crate) fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> 
     }
     let dir = &args.out;
     let device = args.device.device()?;
-    let outcome = pipeline::run(&config, dir, &device, &mut Progress::default())?;
+    let outcome =
+        pipeline::run(&config, dir, &device, &mut Progress::default()).map_err(|e| match e {
+            e @ snnet_train::Error::Checksum { .. } if !args.pretrain => CliError::Hinted {
+                source: e,
+                hint: "`snnet run --pretrain` trains the anchors instead of using shipped weights",
+            },
+            e => e.into(),
+        })?;
     let summary = &outcome.summary;
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string(summary)?)?,

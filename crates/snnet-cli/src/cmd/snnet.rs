@@ -116,11 +116,18 @@ pub(crate) struct InitArgs {
     #[command(flatten)]
     load: LoadArgs,
     /// The dataset's folder (default: where the Debian package installs it).
-    #[arg(long, value_name = "DIR", requires = "dataset")]
+    // `requires` alone lets `--data` pass silently beside `--input` or `--images`: clap excuses
+    // a missing requirement that conflicts with a present flag (`dataset` does, in the group).
+    #[arg(
+        long,
+        value_name = "DIR",
+        requires = "dataset",
+        conflicts_with_all = ["input", "images"]
+    )]
     data: Option<PathBuf>,
-    /// Images for the least-squares fit (the reference uses 100).
-    #[arg(long, default_value_t = 100)]
-    samples: usize,
+    /// Images for the least-squares fit (default 100, as the reference; --init ls only).
+    #[arg(long)]
+    samples: Option<usize>,
     /// How to initialise the stitching layers.
     #[arg(long, value_enum, default_value_t = InitKind::Ls)]
     init: InitKind,
@@ -142,6 +149,9 @@ pub(crate) struct InitArgs {
     #[arg(long, value_name = "FILE.safetensors")]
     output: PathBuf,
 }
+
+/// Images of the least-squares fit without --samples (the reference's).
+const LS_SAMPLES: usize = 100;
 
 /// Most directory entries [`image_files`] walks before giving up (a guard against a huge tree).
 const MAX_WALKED_ENTRIES: usize = 1_000_000;
@@ -215,8 +225,18 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
             args.weights.len()
         )));
     }
-    if args.samples == 0 {
+    if args.init == InitKind::Kaiming && args.samples.is_some() {
+        return Err(CliError::Usage(
+            "--samples sizes the least-squares fit: drop it with --init kaiming".to_owned(),
+        ));
+    }
+    if args.samples == Some(0) {
         return Err(CliError::Usage("--samples must be positive".to_owned()));
+    }
+    if args.random_weights && args.load.allow_nonfinite {
+        return Err(CliError::Usage(
+            "--allow-nonfinite is about loaded weights: not with --random-weights".to_owned(),
+        ));
     }
     let registry = args.zoo.registry()?;
     let config = SnNetConfig::from_registry(&registry, &args.anchors, args.space.config())?
@@ -318,10 +338,11 @@ fn init_images(
         .first()
         .ok_or_else(|| CliError::Usage("no anchors".to_owned()))?;
     let pretrained = first.pretrained();
+    let samples = args.samples.unwrap_or(LS_SAMPLES);
     if let Some(path) = &args.source.input {
         let images = read_input(path, device)?;
         let [n, ..] = images.dims();
-        return Ok(images.narrow(0, 0, n.min(args.samples)));
+        return Ok(images.narrow(0, 0, n.min(samples)));
     }
     if let Some(dir) = &args.source.images {
         let files = image_files(dir)?;
@@ -333,7 +354,7 @@ fn init_images(
         }
         let images = files
             .iter()
-            .take(args.samples)
+            .take(samples)
             .map(|f| load_image(f, &pretrained, device))
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(Tensor::cat(images, 0));
@@ -341,7 +362,7 @@ fn init_images(
     match args.source.dataset {
         Some(DatasetName::FashionMnist) => Ok(fashion_mnist::train_images(
             args.data.as_deref(),
-            args.samples,
+            samples,
             first,
             device,
         )?),
@@ -358,6 +379,13 @@ pub(crate) fn forward(
     args: &ForwardArgs,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
+    if args.zoo.is_given() {
+        return Err(CliError::Usage(
+            "--model-config defines zoo models for --model; an SN-Net checkpoint describes its \
+             own anchors"
+                .to_owned(),
+        ));
+    }
     let device = args.device.device()?;
     let net = args.load.snnet(path, &device)?;
     let id = StitchId(stitch);

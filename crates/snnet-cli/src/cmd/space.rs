@@ -5,12 +5,12 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use clap::Args;
-use snnet_core::select::{Budget, CostKind, StitchRecord, StitchTable};
+use snnet_core::select::{Budget, CostKind, StitchRecord};
 use snnet_core::space::{AnchorRegistry, StitchSpace};
 
 use crate::common::args::SpaceFlags;
 use crate::common::format::{human, parse_count};
-use crate::common::io::space_json;
+use crate::common::io::{read_table, space_json};
 use crate::common::{CliError, Format};
 
 #[derive(Debug, Args)]
@@ -192,17 +192,6 @@ pub(crate) fn anchors(args: &AnchorsArgs, out: &mut impl Write) -> Result<(), Cl
         }
     }
     Ok(())
-}
-
-fn read_table(path: &PathBuf) -> Result<StitchTable, CliError> {
-    StitchTable::read_jsonl(path).map_err(|source| match source {
-        // The I/O error already names the file.
-        e @ snnet_core::select::Error::Io { .. } => CliError::Select(e),
-        source => CliError::Table {
-            path: path.clone(),
-            source,
-        },
-    })
 }
 
 fn record_line(record: &StitchRecord) -> String {

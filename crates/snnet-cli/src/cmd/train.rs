@@ -10,7 +10,7 @@ use snnet_train::train::{Distill, Sampling, TeacherTargets, TrainConfig};
 
 use crate::common::CliError;
 use crate::common::args::{DataArgs, DeviceArgs, LoadArgs, ZooArgs};
-use crate::common::format::Progress;
+use crate::common::format::{Progress, parse_count};
 
 /// The training recipe's options.
 #[derive(Debug, Args, Clone)]
@@ -46,7 +46,8 @@ impl RecipeArgs {
             min_lr: self.min_lr,
             warmup_epochs: self.warmup_epochs,
             weight_decay: self.weight_decay,
-            grad_clip: (self.grad_clip > 0.0).then_some(self.grad_clip),
+            // 0 turns clipping off; a negative or NaN norm is the library's to refuse.
+            grad_clip: (self.grad_clip != 0.0).then_some(self.grad_clip),
             label_smoothing: self.smoothing,
             ..TrainConfig::default()
         }
@@ -105,31 +106,32 @@ pub(crate) struct JointArgs {
     /// Distillation from the teacher (the SN-Net's largest anchor, frozen at its start).
     #[arg(long, value_enum, default_value_t = DistillKind::Hard)]
     distill: DistillKind,
-    /// Where the teacher's outputs come from: `online` runs the teacher on every augmented
-    /// batch (the reference); `precomputed` runs it once, before the first epoch, on every
-    /// training image without augmentation (one teacher forward per image instead of one per
-    /// image and epoch; the student still sees augmented images).
-    #[arg(long, value_enum, default_value_t = TeacherTargetsKind::Online)]
-    teacher_targets: TeacherTargetsKind,
-    /// Temperature of soft distillation.
-    #[arg(long, default_value_t = 1.0)]
-    temperature: f32,
-    /// Weight of the distillation term.
-    #[arg(long, default_value_t = 0.5)]
-    alpha: f32,
+    /// Where the teacher's outputs come from: `online` (the default) runs the teacher on every
+    /// augmented batch (the reference); `precomputed` runs it once, before the first epoch, on
+    /// every training image without augmentation (one teacher forward per image instead of one
+    /// per image and epoch; the student still sees augmented images). Not with `--distill none`.
+    #[arg(long, value_enum)]
+    teacher_targets: Option<TeacherTargetsKind>,
+    /// Temperature of soft distillation (default 1; `--distill soft` only).
+    #[arg(long)]
+    temperature: Option<f32>,
+    /// Weight of the distillation term (default 0.5; not with `--distill none`).
+    #[arg(long)]
+    alpha: Option<f32>,
     /// Stitch sampling.
     #[arg(long, value_enum, default_value_t = SamplingKind::Uniform)]
     sampling: SamplingKind,
-    /// Group width of FLOPs-grouped sampling, in FLOPs.
-    #[arg(long, default_value_t = 1e9)]
-    flops_gap: f64,
+    /// Group width of FLOPs-grouped sampling, in FLOPs (default 1G; `--sampling flops-grouped`
+    /// only); accepts 1000000000, 1e9 or 1G.
+    #[arg(long, value_parser = parse_count)]
+    flops_gap: Option<u64>,
     /// FLOPs-grouped sampling: draw group `i` of `G` (cheapest first) with probability
     /// proportional to `i / k + 1 / G` (SN-Netv2's `--flops_sampling_k`); unset: uniformly.
     #[arg(long)]
     flops_sampling_k: Option<f64>,
-    /// Learning-rate scale of the anchors.
-    #[arg(long, default_value_t = 1.0)]
-    anchor_lr_scale: f64,
+    /// Learning-rate scale of the anchors (default 1; not with `--stitch-only`).
+    #[arg(long, conflicts_with = "stitch_only")]
+    anchor_lr_scale: Option<f64>,
     /// Learning-rate scale of the stitching layers.
     #[arg(long, default_value_t = 1.0)]
     stitch_lr_scale: f64,
@@ -138,28 +140,58 @@ pub(crate) struct JointArgs {
     stitch_only: bool,
 }
 
+/// The default group width of FLOPs-grouped sampling (SN-Netv2's 1 GFLOP).
+const FLOPS_GAP: u64 = 1_000_000_000;
+
 impl JointArgs {
+    /// Refuses the flags that the chosen distillation or sampling would ignore.
+    fn check(&self) -> Result<(), CliError> {
+        let refuse = |message: &str| Err(CliError::Usage(message.to_owned()));
+        if self.distill == DistillKind::None {
+            if self.alpha.is_some() {
+                return refuse("--alpha weighs the distillation term: not with --distill none");
+            }
+            if self.teacher_targets.is_some() {
+                return refuse("--teacher-targets feeds the distillation: not with --distill none");
+            }
+        }
+        if self.temperature.is_some() && self.distill != DistillKind::Soft {
+            return refuse("--temperature softens the teacher's outputs: it needs --distill soft");
+        }
+        if self.sampling != SamplingKind::FlopsGrouped {
+            if self.flops_sampling_k.is_some() {
+                return refuse(
+                    "--flops-sampling-k weighs FLOPs groups: it needs --sampling flops-grouped",
+                );
+            }
+            if self.flops_gap.is_some() {
+                return refuse("--flops-gap sizes FLOPs groups: it needs --sampling flops-grouped");
+            }
+        }
+        Ok(())
+    }
+
     fn apply(&self, mut config: TrainConfig) -> TrainConfig {
         config.distill = match self.distill {
             DistillKind::None => Distill::None,
             DistillKind::Hard => Distill::Hard,
             DistillKind::Soft => Distill::Soft {
-                temperature: self.temperature,
+                temperature: self.temperature.unwrap_or(1.0),
             },
         };
-        config.distill_alpha = self.alpha;
+        config.distill_alpha = self.alpha.unwrap_or(0.5);
         config.teacher_targets = match self.teacher_targets {
-            TeacherTargetsKind::Online => TeacherTargets::Online,
-            TeacherTargetsKind::Precomputed => TeacherTargets::Precomputed,
+            None | Some(TeacherTargetsKind::Online) => TeacherTargets::Online,
+            Some(TeacherTargetsKind::Precomputed) => TeacherTargets::Precomputed,
         };
         config.sampling = match self.sampling {
             SamplingKind::Uniform => Sampling::Uniform,
             SamplingKind::FlopsGrouped => Sampling::FlopsGrouped {
-                gap_flops: self.flops_gap.max(0.0) as u64,
+                gap_flops: self.flops_gap.unwrap_or(FLOPS_GAP),
                 flops_sampling_k: self.flops_sampling_k,
             },
         };
-        config.anchor_lr_scale = self.anchor_lr_scale;
+        config.anchor_lr_scale = self.anchor_lr_scale.unwrap_or(1.0);
         config.stitch_lr_scale = self.stitch_lr_scale;
         config.stitch_only = self.stitch_only;
         config
@@ -198,12 +230,14 @@ pub(crate) struct TrainArgs {
 
 /// `snnet pretrain`: one anchor from scratch.
 pub(crate) fn pretrain(args: &PretrainArgs, out: &mut impl Write) -> Result<(), CliError> {
+    let recipe = args.recipe.config();
+    recipe.validate()?;
     let registry = args.zoo.registry()?;
     let entry = registry.get(&args.model)?.clone();
     let logs = pretrain_anchor(
         &entry,
         &args.data.config(),
-        &args.recipe.config(),
+        &recipe,
         &args.output,
         &args.device.device()?,
         &mut Progress::default(),
@@ -223,6 +257,19 @@ pub(crate) fn pretrain(args: &PretrainArgs, out: &mut impl Write) -> Result<(), 
 
 /// `snnet train`: joint training of every stitch.
 pub(crate) fn train(args: &TrainArgs, out: &mut impl Write) -> Result<(), CliError> {
+    args.joint.check()?;
+    if args.teacher.is_some() && args.joint.distill == DistillKind::None {
+        return Err(CliError::Usage(
+            "--teacher distils into the SN-Net: not with --distill none".into(),
+        ));
+    }
+    if args.teacher.is_none() && args.zoo.is_given() {
+        return Err(CliError::Usage(
+            "--model-config defines a teacher's model: it needs --teacher".into(),
+        ));
+    }
+    let config = args.joint.apply(args.recipe.config());
+    config.validate()?;
     let device = args.device.device()?;
     let teacher = match (&args.teacher, &args.teacher_weights) {
         (Some(name), Some(weights)) => {
@@ -236,13 +283,7 @@ pub(crate) fn train(args: &TrainArgs, out: &mut impl Write) -> Result<(), CliErr
             ));
         }
     };
-    if args.joint.flops_sampling_k.is_some() && args.joint.sampling != SamplingKind::FlopsGrouped {
-        return Err(CliError::Usage(
-            "--flops-sampling-k weighs FLOPs groups: it needs --sampling flops-grouped".into(),
-        ));
-    }
     let net = args.load.snnet(&args.snnet, &device)?;
-    let config = args.joint.apply(args.recipe.config());
     let logs = train_joint(
         net,
         teacher,
@@ -251,7 +292,15 @@ pub(crate) fn train(args: &TrainArgs, out: &mut impl Write) -> Result<(), CliErr
         &args.out,
         &device,
         &mut Progress::default(),
-    )?;
+    )
+    .map_err(|e| match e {
+        e @ snnet_train::Error::NothingToTrain { stitch_only: true } => CliError::Hinted {
+            source: e,
+            hint: "--stitch-only trains stitched paths only: it needs an SN-Net of two or more \
+                   anchors",
+        },
+        e => e.into(),
+    })?;
     writeln!(
         out,
         "trained {} epochs; wrote {}",

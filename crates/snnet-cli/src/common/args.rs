@@ -85,6 +85,12 @@ pub(crate) struct ZooArgs {
 }
 
 impl ZooArgs {
+    /// Whether any --model-config file was given (for the verbs that refuse one they would not
+    /// read).
+    pub(crate) fn is_given(&self) -> bool {
+        !self.model_configs.is_empty()
+    }
+
     /// The zoo's built-in models, the --model-config files' and the Fashion-MNIST anchors
     /// (unless a file defines models of their names).
     pub(crate) fn registry(&self) -> Result<Registry, CliError> {
@@ -96,6 +102,18 @@ impl ZooArgs {
         Ok(registry)
     }
 }
+
+/// The ids of the flags of `cost` that act with --anchors only: [`SpaceFlags`]' and
+/// --reference-compat.
+const ANCHORS_ONLY: [&str; 7] = [
+    "kernel_size",
+    "stride",
+    "all_pairs",
+    "direction",
+    "stages",
+    "layers",
+    "reference_compat",
+];
 
 /// The stitch-space rules shared by `space`, `cost --anchors` and `init`.
 #[derive(Debug, Args)]
@@ -150,7 +168,7 @@ fn parse_direction(s: &str) -> Result<Direction, String> {
         .map_err(|e: snnet_core::space::Error| e.to_string())
 }
 
-/// The Fashion-MNIST data options of `pretrain`, `train` and `eval`.
+/// The Fashion-MNIST training data options of `pretrain` and `train`.
 #[derive(Debug, Args, Clone)]
 pub(crate) struct DataArgs {
     /// Folder of the Fashion-MNIST IDX files (default: Debian's dataset-fashion-mnist).
@@ -159,32 +177,53 @@ pub(crate) struct DataArgs {
     /// Training images to use (the first N; 0: all 60,000).
     #[arg(long, default_value_t = 0)]
     train_samples: usize,
-    /// Test images to evaluate on (the first N; 0: all 10,000).
-    #[arg(long, default_value_t = 0)]
-    test_samples: usize,
     /// Batch size.
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
     /// Seed of the data order, augmentation and (pretraining) initial weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Training: split every batch into this many data-parallel shards, each on its own thread
-    /// (0: two per CPU core, at least 32 images each; 1: none). Same result up to float
-    /// rounding, faster on several cores.
+    /// Split every batch into this many data-parallel shards, each on its own thread (0: two
+    /// per CPU core, at least 32 images each; 1: none). Same result up to float rounding,
+    /// faster on several cores.
     #[arg(long, default_value_t = 0)]
     shards: usize,
 }
 
 impl DataArgs {
-    /// The library's data settings.
+    /// The library's data settings (the test split's, unused in training, at their defaults).
     pub(crate) fn config(&self) -> DataConfig {
         DataConfig {
             dir: self.data.clone(),
             train_samples: self.train_samples,
-            test_samples: self.test_samples,
             batch_size: self.batch_size,
             seed: self.seed,
             shards: self.shards,
+            ..DataConfig::default()
+        }
+    }
+}
+
+/// The Fashion-MNIST test data options of `eval` (batches of
+/// [`EVAL_BATCH_SIZE`](snnet_train::fashion_mnist::EVAL_BATCH_SIZE), in order, not augmented).
+#[derive(Debug, Args, Clone)]
+pub(crate) struct TestDataArgs {
+    /// Folder of the Fashion-MNIST IDX files (default: Debian's dataset-fashion-mnist).
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Test images to evaluate on (the first N; 0: all 10,000).
+    #[arg(long, default_value_t = 0)]
+    test_samples: usize,
+}
+
+impl TestDataArgs {
+    /// The library's data settings (the training split's, unused in evaluation, at their
+    /// defaults).
+    pub(crate) fn config(&self) -> DataConfig {
+        DataConfig {
+            dir: self.data.clone(),
+            test_samples: self.test_samples,
+            ..DataConfig::default()
         }
     }
 }
@@ -193,8 +232,15 @@ impl DataArgs {
 /// (--anchors).
 #[derive(Debug, Args)]
 pub(crate) struct CostArgs {
-    /// The model (timm name or a --model-config name).
-    #[arg(long, required_unless_present = "anchors", conflicts_with = "anchors")]
+    /// The model (timm name or a --model-config name). The stitch-space flags (--kernel-size,
+    /// --stride, --all-pairs, --direction, --stages, --layers) and --reference-compat go with
+    /// --anchors only.
+    #[arg(
+        long,
+        required_unless_present = "anchors",
+        conflicts_with_all = ANCHORS_ONLY,
+        conflicts_with = "anchors"
+    )]
     pub(crate) model: Option<String>,
     /// An SN-Net's anchors, small to large, comma separated: prints the stitch space (as
     /// `snnet space --format json`) with every stitch's FLOPs and params.
@@ -215,6 +261,10 @@ pub(crate) struct CostArgs {
 
 /// `snnet forward`: a zoo model (--model, --weights) or one stitch of an SN-Net (--snnet,
 /// --stitch) on a tensor file or an image.
+///
+/// Every `requires` here comes with the `conflicts_with` of the other mode: clap excuses a
+/// missing requirement that conflicts with a present flag, so `--output` beside `--image` (whose
+/// `--input` it requires) would otherwise pass and be ignored.
 #[derive(Debug, Args)]
 pub(crate) struct ForwardArgs {
     #[command(flatten)]
@@ -230,33 +280,38 @@ pub(crate) struct ForwardArgs {
     )]
     pub(crate) model: Option<String>,
     /// timm weights: .safetensors or PyTorch .pth (plain, {"model": ...} or {"state_dict": ...}).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "snnet")]
     pub(crate) weights: Option<PathBuf>,
     /// An SN-Net checkpoint written by `snnet init` or `snnet train`.
     #[arg(long, value_name = "FILE.safetensors", requires = "stitch")]
     pub(crate) snnet: Option<PathBuf>,
     /// The stitch to run, by id (see `snnet cost --anchors ...`).
-    #[arg(long, requires = "snnet")]
+    #[arg(long, requires = "snnet", conflicts_with = "model")]
     pub(crate) stitch: Option<usize>,
     /// Preprocessed input: a safetensors file with an NCHW f32 tensor `input`.
-    #[arg(
-        long,
-        value_name = "FILE.safetensors",
-        conflicts_with = "image",
-        requires = "output"
-    )]
+    #[arg(long, value_name = "FILE.safetensors", requires = "output")]
     pub(crate) input: Option<PathBuf>,
     /// Where to write `logits` (and `features.<i>` with --features) as safetensors.
     #[arg(long, value_name = "FILE.safetensors", requires = "input")]
     pub(crate) output: Option<PathBuf>,
-    /// Also write every block's output as `features.<block index>`.
-    #[arg(long, requires = "output")]
+    /// Also write every block's output as `features.<block index>` (--model only).
+    #[arg(long, requires = "output", conflicts_with = "snnet")]
     pub(crate) features: bool,
     /// Classify a picture (JPEG/PNG) with the model's pretrained preprocessing; prints the top-5.
-    #[arg(long, value_name = "PATH", required_unless_present = "input")]
+    #[arg(
+        long,
+        value_name = "PATH",
+        required_unless_present = "input",
+        conflicts_with_all = ["input", "output", "features"]
+    )]
     pub(crate) image: Option<PathBuf>,
     /// Class names, one per line, for --image.
-    #[arg(long, value_name = "FILE.txt", requires = "image")]
+    #[arg(
+        long,
+        value_name = "FILE.txt",
+        requires = "image",
+        conflicts_with = "input"
+    )]
     pub(crate) labels: Option<PathBuf>,
     #[command(flatten)]
     pub(crate) zoo: ZooArgs,

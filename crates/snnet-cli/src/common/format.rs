@@ -133,8 +133,30 @@ pub(crate) fn human(x: f64, unit: &str) -> String {
     }
 }
 
+/// Why a count flag (`--max-flops`, `--budget-flops`, ...) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum CountError {
+    /// Not a number with an optional k/M/G/T suffix.
+    #[error("`{0}` is not a count (examples: 5000000000, 5e9, 5G, 25M)")]
+    NotANumber(String),
+    /// Below zero.
+    #[error("`{0}` is negative: a count is 0 or more")]
+    Negative(String),
+    /// A fraction of one (a count is whole).
+    #[error("`{0}` is not a whole number")]
+    Fractional(String),
+    /// Above the largest count, `u64::MAX` (it would have to be capped).
+    #[error("`{0}` is above the largest count, {max} (2^64 - 1)", max = u64::MAX)]
+    TooLarge(String),
+}
+
+/// The nearest representable f64 above `u64::MAX`: 2^64. Every f64 at or above it is too large.
+const TWO_POW_64: f64 = 18_446_744_073_709_551_616.0;
+
 /// Parses a non-negative count: `4608338304`, `4_608_338_304`, `4.6e9`, `4.6G`, `25M`, `500k`.
-pub(crate) fn parse_count(s: &str) -> Result<u64, String> {
+/// A count above `u64::MAX`, a negative one or a fraction is refused, never capped or rounded
+/// (the float rounding of `4.6G` aside).
+pub(crate) fn parse_count(s: &str) -> Result<u64, CountError> {
     let text: String = s
         .trim()
         .chars()
@@ -147,16 +169,29 @@ pub(crate) fn parse_count(s: &str) -> Result<u64, String> {
         Some((i, 't' | 'T')) => (&text[..i], 1e12),
         _ => (text.as_str(), 1.0),
     };
-    if scale == 1.0
-        && let Ok(n) = number.parse::<u64>()
-    {
-        return Ok(n);
+    let digits = number.trim();
+    if scale == 1.0 && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        // A plain integer: exact, and refused (not rounded to a float) above u64::MAX.
+        return digits
+            .parse::<u64>()
+            .map_err(|_| CountError::TooLarge(s.to_owned()));
     }
-    let bad = || format!("`{s}` is not a count (examples: 5000000000, 5e9, 5G, 25M)");
-    let value: f64 = number.trim().parse().map_err(|_| bad())?;
+    let value: f64 = digits
+        .parse()
+        .map_err(|_| CountError::NotANumber(s.to_owned()))?;
     let total = value * scale;
-    if !total.is_finite() || total < 0.0 || total > u64::MAX as f64 {
-        return Err(bad());
+    if total.is_nan() {
+        return Err(CountError::NotANumber(s.to_owned()));
+    }
+    if total < 0.0 {
+        return Err(CountError::Negative(s.to_owned()));
+    }
+    if total >= TWO_POW_64 {
+        return Err(CountError::TooLarge(s.to_owned()));
+    }
+    // `4.6G` is 4599999999.9999995 in floating point: whole up to rounding.
+    if (total - total.round()).abs() > 1e-6 * total.max(1.0) {
+        return Err(CountError::Fractional(s.to_owned()));
     }
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     Ok(total.round() as u64)
@@ -174,9 +209,35 @@ mod tests {
         assert_eq!(parse_count("4.6G"), Ok(4_600_000_000));
         assert_eq!(parse_count("25M"), Ok(25_000_000));
         assert_eq!(parse_count("500k"), Ok(500_000));
-        for bad in ["", "G", "-5", "five", "1e400", "NaN"] {
-            assert!(parse_count(bad).is_err(), "{bad}");
+        assert_eq!(parse_count("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(parse_count("0"), Ok(0));
+        for bad in ["", "G", "five", "NaN", "1.2.3"] {
+            assert_eq!(
+                parse_count(bad),
+                Err(CountError::NotANumber(bad.into())),
+                "{bad}"
+            );
         }
+        for big in [
+            "18446744073709551616",
+            "99999999999999999999999",
+            "1e400",
+            "2e19",
+            "1.9e7T",
+            "inf",
+        ] {
+            assert_eq!(
+                parse_count(big),
+                Err(CountError::TooLarge(big.into())),
+                "{big}"
+            );
+        }
+        assert_eq!(parse_count("-5"), Err(CountError::Negative("-5".into())));
+        assert_eq!(
+            parse_count("2.5"),
+            Err(CountError::Fractional("2.5".into()))
+        );
+        assert_eq!(parse_count("0.5k"), Ok(500));
     }
 
     #[test]

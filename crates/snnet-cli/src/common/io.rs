@@ -9,6 +9,7 @@ use std::path::Path;
 
 use snnet_core::burn::tensor::activation::softmax;
 use snnet_core::burn::tensor::{Device, Tensor, TensorData};
+use snnet_core::select::StitchTable;
 use snnet_core::space::{Stitch, StitchKind, StitchSpace};
 use snnet_core::zoo::tensor_io::read_tensors;
 
@@ -60,7 +61,26 @@ pub(crate) fn read_input(path: &Path, device: &Device) -> Result<Tensor<4>, CliE
             data.shape().to_vec()
         )));
     }
+    if data.shape().contains(&0) {
+        return Err(CliError::Usage(format!(
+            "`input` in {} is empty (shape {:?}): it needs at least one image",
+            path.display(),
+            data.shape().to_vec()
+        )));
+    }
     Ok(Tensor::from_data(data.clone(), device))
+}
+
+/// Reads an evaluation table (JSON Lines), naming the file in a parse error.
+pub(crate) fn read_table(path: &Path) -> Result<StitchTable, CliError> {
+    StitchTable::read_jsonl(path).map_err(|source| match source {
+        // The I/O error already names the file.
+        e @ snnet_core::select::Error::Io { .. } => CliError::Select(e),
+        source => CliError::Table {
+            path: path.to_owned(),
+            source,
+        },
+    })
 }
 
 /// The JSON shape of one stitch in `snnet space --format json` (and `cost --anchors`, with

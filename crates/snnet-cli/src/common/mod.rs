@@ -37,6 +37,12 @@ pub(crate) enum CliError {
     Core(#[from] snnet_core::Error),
     #[error(transparent)]
     Train(#[from] snnet_train::Error),
+    /// A library error with what to do about it in the CLI's terms (its flags).
+    #[error("{source}; {hint}")]
+    Hinted {
+        source: snnet_train::Error,
+        hint: &'static str,
+    },
     #[error(transparent)]
     Runtime(#[from] snnet_runtime::Error),
     #[error("cannot write output: {0}")]
