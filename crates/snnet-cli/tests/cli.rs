@@ -500,6 +500,7 @@ fn flags_that_would_not_act_are_refused() {
     let table = fixture("deit_ti_s_b.jsonl");
     let svg = dir.path().join("plot.svg");
     let tiny = "deit_tiny_patch16_224";
+    let two_deit = format!("{tiny},deit_small_patch16_224");
     let train = |flags: &[&'static str]| -> Vec<&str> {
         let mut args = vec!["train", "--snnet", "none.safetensors", "--out", out];
         args.extend(flags);
@@ -526,6 +527,23 @@ fn flags_that_would_not_act_are_refused() {
             USAGE,
             vec!["cost", "--model", tiny, "--layers", "per-cut"],
             &["--layers"],
+        ),
+        // --stages: for hierarchical anchors only.
+        (
+            FAILS,
+            vec![
+                "space",
+                "--anchors",
+                "deit_tiny,deit_small",
+                "--stages",
+                "0",
+            ],
+            &["--stages", "plain"],
+        ),
+        (
+            FAILS,
+            vec!["cost", "--anchors", &two_deit, "--stages", "0"],
+            &["--stages", "plain"],
         ),
         // `plot --anchors`: every id must be in the table.
         (
@@ -931,6 +949,11 @@ fn random_weights_init_then_profile() {
             FAILS,
             init(&["--init", "kaiming", "--allow-nonfinite"]),
             &["--allow-nonfinite"],
+        ),
+        (
+            FAILS,
+            init(&["--init", "kaiming", "--stages", "0"]),
+            &["--stages", "plain"],
         ),
         (OK, init(&["--init", "kaiming"]), &["23 stitches"]),
     ];

@@ -61,11 +61,20 @@ fn run_logged(config: &RunConfig, dir: &Path) -> (RunSummary, Vec<String>) {
     (outcome.summary, log)
 }
 
+/// Whether Debian's `dataset-fashion-mnist` is installed (CI installs it); the tests that need
+/// it are skipped, saying so, where it is not.
+fn fashion_mnist_installed() -> bool {
+    let installed = Path::new(DEFAULT_DIR).is_dir();
+    if !installed {
+        eprintln!("skipped: {DEFAULT_DIR} missing (apt-get install dataset-fashion-mnist)");
+    }
+    installed
+}
+
 /// Debian's `dataset-fashion-mnist` (CI installs it); skipped where it is not installed.
 #[test]
 fn runs_every_step_then_resumes() {
-    if !Path::new(DEFAULT_DIR).is_dir() {
-        eprintln!("skipped: {DEFAULT_DIR} missing (apt-get install dataset-fashion-mnist)");
+    if !fashion_mnist_installed() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -150,8 +159,7 @@ fn runs_every_step_then_resumes() {
 /// run folder's copies are checked, and a damaged copy stops the run with a clear error.
 #[test]
 fn starts_from_the_shipped_anchors_and_refuses_a_damaged_one() {
-    if !Path::new(DEFAULT_DIR).is_dir() {
-        eprintln!("skipped: {DEFAULT_DIR} missing (apt-get install dataset-fashion-mnist)");
+    if !fashion_mnist_installed() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

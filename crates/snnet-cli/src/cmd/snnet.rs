@@ -26,6 +26,7 @@ pub(crate) fn cost(args: &CostArgs, out: &mut impl Write) -> Result<(), CliError
         .with_reference_compat(args.reference_compat)
         .plan()?;
     let space = plan.space();
+    args.space.check(space)?;
     match args.format {
         Format::Json => {
             let mut json = space_json(space, Some(plan.costs()))?;
@@ -242,6 +243,7 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
     let config = SnNetConfig::from_registry(&registry, &args.anchors, args.space.config())?
         .with_reference_compat(args.reference_compat)
         .with_lora(args.lora_rank.map(LoraConfig::new));
+    args.space.check(config.plan()?.space())?;
     let device = args.device.device()?;
     let started = Instant::now();
     let (mut net, reports) = if args.random_weights {

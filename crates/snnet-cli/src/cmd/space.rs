@@ -113,6 +113,7 @@ pub(crate) fn space(args: &SpaceArgs, out: &mut impl Write) -> Result<(), CliErr
     let registry = args.specs.registry()?;
     let anchors = registry.resolve(&args.anchors)?;
     let space = StitchSpace::new(anchors, args.space.config())?;
+    args.space.check(&space)?;
     let evaluated = space.evaluated().count();
     match args.format {
         Format::Json => {

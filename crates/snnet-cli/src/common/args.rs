@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use snnet_core::SnNet;
 use snnet_core::burn::tensor::Device;
-use snnet_core::space::{Direction, Pairing, SpaceConfig, StitchLayers};
+use snnet_core::space::{Direction, Pairing, SpaceConfig, StitchLayers, StitchSpace};
 use snnet_core::zoo::{LoadOptions, LoadReport, Model, ModelEntry, Registry};
 use snnet_train::fashion_mnist::{self, DataConfig};
 
@@ -142,6 +142,19 @@ pub(crate) struct SpaceFlags {
 }
 
 impl SpaceFlags {
+    /// Refuses `--stages` for plain anchors: their space has no stages, and the flag would be
+    /// ignored.
+    pub(crate) fn check(&self, space: &StitchSpace) -> Result<(), CliError> {
+        if self.stages.is_some() && !space.is_hierarchical() {
+            return Err(CliError::Usage(
+                "--stages chooses the stages of hierarchical anchors (Swin, ResNet); these \
+                 anchors are plain"
+                    .to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
     pub(crate) fn config(&self) -> SpaceConfig {
         SpaceConfig {
             kernel_size: self.kernel_size,

@@ -60,22 +60,17 @@ fn is_package_dir(dir: &Path) -> bool {
     dir == Path::new(DEFAULT_DIR)
 }
 
+/// The hint for `dir`: `package`'s for Debian's folder, `own`'s for a user's.
+fn hint_for(dir: &Path, package: &str, own: &str) -> String {
+    if is_package_dir(dir) { package } else { own }.to_owned()
+}
+
 fn missing_hint(dir: &Path) -> String {
-    if is_package_dir(dir) {
-        MISSING_HINT
-    } else {
-        MISSING_OWN_HINT
-    }
-    .to_owned()
+    hint_for(dir, MISSING_HINT, MISSING_OWN_HINT)
 }
 
 fn corrupt_hint(dir: &Path) -> String {
-    if is_package_dir(dir) {
-        CORRUPT_HINT
-    } else {
-        CORRUPT_OWN_HINT
-    }
-    .to_owned()
+    hint_for(dir, CORRUPT_HINT, CORRUPT_OWN_HINT)
 }
 
 /// Which half of the dataset.

@@ -214,51 +214,23 @@ mod tests {
     #[test]
     fn validation_refuses_values_the_loop_cannot_use() {
         assert!(TrainConfig::default().validate().is_ok());
+        let with = |change: fn(&mut TrainConfig)| {
+            let mut config = TrainConfig::default();
+            change(&mut config);
+            config
+        };
         let refused = [
-            TrainConfig {
-                epochs: 0,
-                ..TrainConfig::default()
-            },
-            TrainConfig {
-                min_lr: f64::NAN,
-                ..TrainConfig::default()
-            },
-            TrainConfig {
-                warmup_lr: f64::INFINITY,
-                ..TrainConfig::default()
-            },
-            TrainConfig {
-                weight_decay: -0.1,
-                ..TrainConfig::default()
-            },
-            TrainConfig {
-                weight_decay: f32::NAN,
-                ..TrainConfig::default()
-            },
-            TrainConfig {
-                anchor_lr_scale: -1.0,
-                ..TrainConfig::default()
-            },
-            TrainConfig {
-                stitch_lr_scale: f64::NAN,
-                ..TrainConfig::default()
-            },
-            TrainConfig {
-                grad_clip: Some(-1.0),
-                ..TrainConfig::default()
-            },
-            TrainConfig {
-                grad_clip: Some(f32::NAN),
-                ..TrainConfig::default()
-            },
-            TrainConfig {
-                warmup_epochs: f64::NAN,
-                ..TrainConfig::default()
-            },
-            TrainConfig {
-                distill: Distill::Soft { temperature: 0.0 },
-                ..TrainConfig::default()
-            },
+            with(|c| c.epochs = 0),
+            with(|c| c.min_lr = f64::NAN),
+            with(|c| c.warmup_lr = f64::INFINITY),
+            with(|c| c.weight_decay = -0.1),
+            with(|c| c.weight_decay = f32::NAN),
+            with(|c| c.anchor_lr_scale = -1.0),
+            with(|c| c.stitch_lr_scale = f64::NAN),
+            with(|c| c.grad_clip = Some(-1.0)),
+            with(|c| c.grad_clip = Some(f32::NAN)),
+            with(|c| c.warmup_epochs = f64::NAN),
+            with(|c| c.distill = Distill::Soft { temperature: 0.0 }),
         ];
         for config in refused {
             assert!(
@@ -267,11 +239,10 @@ mod tests {
             );
         }
         // Frozen anchors (scale 0) and no clipping are valid recipes.
-        let frozen = TrainConfig {
-            anchor_lr_scale: 0.0,
-            grad_clip: None,
-            ..TrainConfig::default()
-        };
+        let frozen = with(|c| {
+            c.anchor_lr_scale = 0.0;
+            c.grad_clip = None;
+        });
         assert!(frozen.validate().is_ok());
     }
 }
