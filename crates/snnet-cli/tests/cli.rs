@@ -545,6 +545,12 @@ fn flags_that_would_not_act_are_refused() {
             vec!["cost", "--anchors", &two_deit, "--stages", "0"],
             &["--stages", "plain"],
         ),
+        // `run --shards`: at most a batch's images, refused before the run folder is written.
+        (
+            FAILS,
+            vec!["run", "--shards", "1000", "--out", out],
+            &["every shard needs at least one"],
+        ),
         // `plot --anchors`: every id must be in the table.
         (
             FAILS,
@@ -773,7 +779,17 @@ fn flags_that_would_not_act_are_refused() {
             FAILS,
             "--teacher-targets",
         ),
-        // Values the recipe cannot use: refused before any file is read.
+        // Values the recipe or the data cannot use: refused before any file is read.
+        (
+            &["--shards", "1000000000000"],
+            FAILS,
+            "every shard needs at least one",
+        ),
+        (
+            &["--batch-size", "0"],
+            FAILS,
+            "batch size must be at least 1",
+        ),
         (
             &["--grad-clip=-1"],
             FAILS,

@@ -232,11 +232,13 @@ pub(crate) struct TrainArgs {
 pub(crate) fn pretrain(args: &PretrainArgs, out: &mut impl Write) -> Result<(), CliError> {
     let recipe = args.recipe.config();
     recipe.validate()?;
+    let data = args.data.config();
+    data.validate()?;
     let registry = args.zoo.registry()?;
     let entry = registry.get(&args.model)?.clone();
     let logs = pretrain_anchor(
         &entry,
-        &args.data.config(),
+        &data,
         &recipe,
         &args.output,
         &args.device.device()?,
@@ -270,6 +272,8 @@ pub(crate) fn train(args: &TrainArgs, out: &mut impl Write) -> Result<(), CliErr
     }
     let config = args.joint.apply(args.recipe.config());
     config.validate()?;
+    let data = args.data.config();
+    data.validate()?;
     let device = args.device.device()?;
     let teacher = match (&args.teacher, &args.teacher_weights) {
         (Some(name), Some(weights)) => {
@@ -287,7 +291,7 @@ pub(crate) fn train(args: &TrainArgs, out: &mut impl Write) -> Result<(), CliErr
     let logs = train_joint(
         net,
         teacher,
-        &args.data.config(),
+        &data,
         config,
         &args.out,
         &device,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use snnet_core::ModelEntry;
 
 use crate::data::{BatchConfig, Batcher, DEFAULT_DIR, FashionMnist, Split, Transform};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::parallel::DataParallel;
 
 /// Which Fashion-MNIST images a training or evaluation uses, and how they are batched.
@@ -84,11 +84,36 @@ impl DataConfig {
         Batcher::new(test, BatchConfig::eval(EVAL_BATCH_SIZE), device.clone())
     }
 
+    /// Checks the settings that need no data: a batch size of at least 1, and no more shards
+    /// than a batch has images (a shard without images would be ignored).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`].
+    pub fn validate(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            return Err(Error::InvalidConfig {
+                what: "data",
+                reason: "the batch size must be at least 1".into(),
+            });
+        }
+        if self.shards > self.batch_size {
+            return Err(Error::InvalidConfig {
+                what: "data parallelism",
+                reason: format!(
+                    "{} shards for batches of {} images: every shard needs at least one",
+                    self.shards, self.batch_size
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The data parallelism of [`shards`](Self::shards) on `device`, with autodiff.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] (never for the default).
+    /// [`Error::InvalidConfig`] as [`validate`](Self::validate) (never for the default).
     pub fn parallel(&self, device: &Device) -> Result<DataParallel> {
+        self.validate()?;
         DataParallel::threads(
             device.clone().autodiff(),
             default_shards(self.shards, self.batch_size),
@@ -158,6 +183,23 @@ pub fn train_images(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn more_shards_than_images_are_refused() {
+        let data = |batch_size, shards| DataConfig {
+            batch_size,
+            shards,
+            ..DataConfig::default()
+        };
+        assert!(data(64, 64).validate().is_ok());
+        assert!(data(64, 0).validate().is_ok());
+        for bad in [data(64, 65), data(0, 0), data(8, usize::MAX)] {
+            assert!(
+                matches!(bad.validate(), Err(Error::InvalidConfig { .. })),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn shards_default_to_two_per_core_of_32_images() {

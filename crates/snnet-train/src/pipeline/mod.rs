@@ -77,8 +77,9 @@ fn create_dir(dir: &Path) -> Result<()> {
 /// Steps whose output is in `dir` already are skipped (see the [module docs](self)).
 ///
 /// # Errors
-/// Data, training, evaluation and file errors; [`Error::Select`] when no stitch fits the
-/// budget.
+/// [`Error::InvalidConfig`] for settings [`RunConfig::validate`] refuses (before anything is
+/// written); data, training, evaluation and file errors; [`Error::Select`] when no stitch fits
+/// the budget.
 pub fn run(
     config: &RunConfig,
     dir: &Path,
@@ -86,6 +87,7 @@ pub fn run(
     observer: &mut dyn Observer,
 ) -> Result<RunOutcome> {
     let started = Instant::now();
+    config.validate()?;
     create_dir(&dir.join("anchors"))?;
     write_json(&dir.join("run.json"), config)?;
     let registry = fashion_mnist::anchor_registry()?;

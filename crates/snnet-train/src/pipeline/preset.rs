@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::Result;
 use crate::fashion_mnist::{ANCHOR_NAMES, DataConfig};
 use crate::train::{Distill, Sampling, TrainConfig};
 
@@ -136,6 +137,18 @@ impl RunConfig {
         self
     }
 
+    /// Checks the settings that need no data or network: every [`DataConfig`] and both recipes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
+    pub fn validate(&self) -> Result<()> {
+        for data in [&self.pretrain_data, &self.joint_data, &self.eval_data] {
+            data.validate()?;
+        }
+        self.pretrain.validate()?;
+        self.joint.validate()
+    }
+
     /// Pretrains the anchors from scratch (`true`) instead of starting from the shipped weights.
     #[must_use]
     pub fn with_pretraining(mut self, pretrain: bool) -> Self {
@@ -155,7 +168,6 @@ impl RunConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Result;
     use crate::pipeline::file_error;
     use std::path::Path;
 
@@ -179,6 +191,8 @@ mod tests {
         let back: RunConfig =
             serde_json::from_value(json).map_err(|e| file_error(Path::new("-"), e))?;
         assert_eq!(back, quick);
+        assert!(quick.validate().is_ok());
+        assert!(quick.clone().with_shards(65).validate().is_err()); // batches of 64
         let full = RunConfig::preset(Preset::Full);
         assert_eq!(full.joint_data.train_samples, 0);
         assert_eq!(full.joint.epochs, 10);
