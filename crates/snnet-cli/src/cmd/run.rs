@@ -84,7 +84,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> 
     let outcome =
         pipeline::run(&config, dir, &device, &mut Progress::default()).map_err(|e| match e {
             e @ snnet_train::Error::Checksum { .. } if !args.pretrain => CliError::Hinted {
-                source: e,
+                source: Box::new(e),
                 hint: "`snnet run --pretrain` trains the anchors instead of using shipped weights",
             },
             e => e.into(),

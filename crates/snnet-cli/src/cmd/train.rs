@@ -299,7 +299,7 @@ pub(crate) fn train(args: &TrainArgs, out: &mut impl Write) -> Result<(), CliErr
     )
     .map_err(|e| match e {
         e @ snnet_train::Error::NothingToTrain { stitch_only: true } => CliError::Hinted {
-            source: e,
+            source: Box::new(e),
             hint: "--stitch-only trains stitched paths only: it needs an SN-Net of two or more \
                    anchors",
         },

@@ -40,7 +40,7 @@ pub(crate) enum CliError {
     /// A library error with what to do about it in the CLI's terms (its flags).
     #[error("{source}; {hint}")]
     Hinted {
-        source: snnet_train::Error,
+        source: Box<snnet_train::Error>,
         hint: &'static str,
     },
     #[error(transparent)]

@@ -137,10 +137,11 @@ impl TrainConfig {
             return bad("epochs must be positive".into());
         }
         let non_negative = |x: f64| x >= 0.0 && x.is_finite();
-        if !(self.lr > 0.0 && self.lr.is_finite())
-            || !non_negative(self.min_lr)
-            || !non_negative(self.warmup_lr)
-        {
+        let rates_usable = self.lr > 0.0
+            && self.lr.is_finite()
+            && non_negative(self.min_lr)
+            && non_negative(self.warmup_lr);
+        if !rates_usable {
             return bad(format!(
                 "learning rates must be positive and finite (lr {}, min {}, warm-up {})",
                 self.lr, self.min_lr, self.warmup_lr
