@@ -62,6 +62,11 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_str(&stdout(args)).unwrap()
 }
 
+/// A command line's arguments, split at spaces.
+fn words(line: &str) -> Vec<&str> {
+    line.split(' ').collect()
+}
+
 /// Owned arguments as `&str`s.
 fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
@@ -247,89 +252,77 @@ fn errors_are_clear_and_never_panic() {
         "{\"cfg_id\": 0, \"acc1\": 70.0, \"flops\": 5}\n",
     );
     let swin = "swin_tiny,swin_small";
-    expect_all(&[
+    let cases: Vec<(i32, String, &str)> = vec![
         (
             FAILS,
-            &["space", "--anchors", "deit_tiny_patch16,deit_small"],
-            &["did you mean deit_tiny_patch16_224"],
+            "space --anchors deit_tiny_patch16,deit_small".into(),
+            "did you mean deit_tiny_patch16_224",
         ),
         (
             FAILS,
-            &["space", "--anchors", "resnet50,resnet18"],
-            &["small to large"],
+            "space --anchors resnet50,resnet18".into(),
+            "small to large",
         ),
         (
             FAILS,
-            &["space", "--anchors", swin, "--stages", "0,7"],
-            &["stage 7 does not exist"],
+            format!("space --anchors {swin} --stages 0,7"),
+            "stage 7 does not exist",
         ),
         (
             FAILS,
-            &["space", "--anchors", DEIT, "--stride", "0"],
-            &["stride must be at least 1"],
+            format!("space --anchors {DEIT} --stride 0"),
+            "stride must be at least 1",
         ),
         (
             FAILS,
-            &["space", "--anchors", swin, "--direction", "two-way"],
-            &["plain anchors only"],
+            format!("space --anchors {swin} --direction two-way"),
+            "plain anchors only",
         ),
         (
             FAILS,
-            &["select", "--table", &table, "--max-flops", "1G"],
-            &["no stitch fits"],
+            format!("select --table {table} --max-flops 1G"),
+            "no stitch fits",
         ),
         (
             FAILS,
-            &[
-                "select",
-                "--table",
-                "/nonexistent.jsonl",
-                "--max-flops",
-                "1",
-            ],
-            &["/nonexistent.jsonl"],
+            "select --table /nonexistent.jsonl --max-flops 1".into(),
+            "/nonexistent.jsonl",
         ),
+        (FAILS, format!("pareto --table {bad}"), "line 2"),
+        (FAILS, format!("pareto --table {bad}"), "bad.jsonl"),
         (
             FAILS,
-            &["pareto", "--table", &bad],
-            &["bad.jsonl", "line 2"],
+            format!("pareto --table {dup}"),
+            "duplicate stitch id 0",
         ),
+        (FAILS, format!("pareto --table {nan}"), ""),
         (
             FAILS,
-            &["pareto", "--table", &dup],
-            &["duplicate stitch id 0"],
-        ),
-        (FAILS, &["pareto", "--table", &nan], &[]),
-        (
-            FAILS,
-            &["select", "--table", &missing, "--max-latency-ms", "10"],
-            &["latency"],
+            format!("select --table {missing} --max-latency-ms 10"),
+            "latency",
         ),
         // Bad flags are usage errors (exit code 2), not panics.
-        (USAGE, &["select", "--table", "x.jsonl"], &[]),
+        (USAGE, "select --table x.jsonl".into(), ""),
         (
             USAGE,
-            &["select", "--table", "x.jsonl", "--max-flops", "lots"],
-            &["not a count"],
+            "select --table x.jsonl --max-flops lots".into(),
+            "not a count",
         ),
         (
             USAGE,
-            &["space", "--anchors", DEIT, "--direction", "sideways"],
-            &[],
+            format!("space --anchors {DEIT} --direction sideways"),
+            "",
         ),
-        (USAGE, &["space"], &[]),
+        (USAGE, "space".into(), ""),
         (
             USAGE,
-            &[
-                "run",
-                "--joint-epochs",
-                "0",
-                "--out",
-                "/nonexistent/never-written",
-            ],
-            &["--joint-epochs"],
+            "run --joint-epochs 0 --out /nonexistent/never-written".into(),
+            "--joint-epochs",
         ),
-    ]);
+    ];
+    for (code, line, want) in &cases {
+        expect(*code, &words(line), &[want]);
+    }
 }
 
 /// Counts are whole numbers from 0 to `u64::MAX`: one above, a negative one or a fraction is
@@ -337,48 +330,32 @@ fn errors_are_clear_and_never_panic() {
 #[test]
 fn counts_out_of_range_are_refused() {
     let table = fixture("deit_ti_s_b.jsonl");
-    let select = |flag: &'static str, value: &'static str| -> Vec<String> {
-        ["select", "--table", &table, flag, value]
-            .iter()
-            .map(ToString::to_string)
-            .collect()
-    };
-    let cases = [
+    let select = format!("select --table {table}");
+    for (line, want) in [
         (
-            select("--max-flops", "18446744073709551616"),
+            format!("{select} --max-flops 18446744073709551616"),
             "above the largest count",
         ),
-        (select("--max-flops", "2e19"), "above the largest count"),
         (
-            select("--max-params", "99999999999999999999G"),
+            format!("{select} --max-flops 2e19"),
             "above the largest count",
         ),
-        (select("--max-flops", "2.5"), "not a whole number"),
-        (select("--max-flops=-5", "--format=json"), "negative"),
         (
-            [
-                "run",
-                "--budget-flops",
-                "1e20",
-                "--out",
-                "/nonexistent/never-written",
-            ]
-            .map(String::from)
-            .to_vec(),
+            format!("{select} --max-params 99999999999999999999G"),
             "above the largest count",
         ),
-    ];
-    for (args, want) in &cases {
-        expect(USAGE, &strs(args), &[want]);
+        (format!("{select} --max-flops 2.5"), "not a whole number"),
+        (format!("{select} --max-flops=-5 --format=json"), "negative"),
+        (
+            "run --budget-flops 1e20 --out /nonexistent/x".into(),
+            "above the largest count",
+        ),
+    ] {
+        expect(USAGE, &words(&line), &[want]);
     }
     // The largest count itself is a budget: every stitch fits it.
-    let out = stdout(&[
-        "select",
-        "--table",
-        &table,
-        "--max-flops",
-        "18446744073709551615",
-    ]);
+    let line = format!("{select} --max-flops 18446744073709551615");
+    let out = stdout(&words(&line));
     assert!(out.starts_with("stitch 39 "), "{out}");
 }
 
@@ -492,334 +469,207 @@ fn snnet_cost_of_every_stitch() {
     ]);
 }
 
-/// A flag that would not act in its combination is refused, never silently ignored.
+/// A flag that would not act in its combination is refused, never silently ignored. Rows: the
+/// exit code, the command line (split at spaces) and a fragment of the error.
 #[test]
 fn flags_that_would_not_act_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let out = arg(dir.path());
     let table = fixture("deit_ti_s_b.jsonl");
     let svg = dir.path().join("plot.svg");
+    let svg = arg(&svg);
     let tiny = "deit_tiny_patch16_224";
-    let two_deit = format!("{tiny},deit_small_patch16_224");
-    let train = |flags: &[&'static str]| -> Vec<&str> {
-        let mut args = vec!["train", "--snnet", "none.safetensors", "--out", out];
-        args.extend(flags);
-        args
-    };
-    let cases: Vec<(i32, Vec<&str>, &[&str])> = vec![
+    let model = format!("--model {tiny} --weights w.pth");
+    let snnet_0 = "--snnet n.safetensors --stitch 0";
+    let io = "--input i.safetensors --output o.safetensors";
+    let cases: Vec<(i32, String, &str)> = vec![
         // `cost --model`: the stitch-space flags and --reference-compat are --anchors' only.
         (
             USAGE,
-            vec!["cost", "--model", tiny, "--reference-compat"],
-            &["--reference-compat"],
+            format!("cost --model {tiny} --reference-compat"),
+            "--reference-compat",
+        ),
+        (USAGE, format!("cost --model {tiny} --stride 3"), "--stride"),
+        (
+            USAGE,
+            format!("cost --model {tiny} --all-pairs"),
+            "--all-pairs",
         ),
         (
             USAGE,
-            vec!["cost", "--model", tiny, "--stride", "3"],
-            &["--stride"],
-        ),
-        (
-            USAGE,
-            vec!["cost", "--model", tiny, "--all-pairs"],
-            &["--all-pairs"],
-        ),
-        (
-            USAGE,
-            vec!["cost", "--model", tiny, "--layers", "per-cut"],
-            &["--layers"],
+            format!("cost --model {tiny} --layers per-cut"),
+            "--layers",
         ),
         // --stages: for hierarchical anchors only.
         (
             FAILS,
-            vec![
-                "space",
-                "--anchors",
-                "deit_tiny,deit_small",
-                "--stages",
-                "0",
-            ],
-            &["--stages", "plain"],
+            "space --anchors deit_tiny,deit_small --stages 0".into(),
+            "plain",
         ),
         (
             FAILS,
-            vec!["cost", "--anchors", &two_deit, "--stages", "0"],
-            &["--stages", "plain"],
+            format!("cost --anchors {tiny},deit_small_patch16_224 --stages 0"),
+            "plain",
         ),
         // `run --shards`: at most a batch's images, refused before the run folder is written.
         (
             FAILS,
-            vec!["run", "--shards", "1000", "--out", out],
-            &["every shard needs at least one"],
+            format!("run --shards 1000 --out {out}"),
+            "every shard needs at least one",
         ),
         // `plot --anchors`: every id must be in the table.
         (
             FAILS,
-            vec![
-                "plot",
-                "--table",
-                &table,
-                "--anchors",
-                "0,1,999",
-                "--output",
-                arg(&svg),
-            ],
-            &["no row for stitch 999"],
+            format!("plot --table {table} --anchors 0,1,999 --output {svg}"),
+            "no row for stitch 999",
         ),
         // `init`: --data reads a --dataset only.
         (
             USAGE,
-            vec![
-                "init",
-                "--anchors",
-                tiny,
-                "--weights",
-                "w.pth",
-                "--input",
-                "x.safetensors",
-                "--data",
-                out,
-                "--output",
-                "o.safetensors",
-            ],
-            &["--data"],
+            format!("init --anchors {tiny} --weights w.pth {io} --data {out}"),
+            "--data",
+        ),
+        (
+            USAGE,
+            format!("init --anchors {tiny} --weights w --images {out} --data {out} --output o"),
+            "--data",
         ),
         // `forward --snnet`: --features, --weights and --model-config are --model's.
         (
             USAGE,
-            vec![
-                "forward",
-                "--snnet",
-                "n.safetensors",
-                "--stitch",
-                "0",
-                "--input",
-                "i.safetensors",
-                "--output",
-                "o.safetensors",
-                "--features",
-            ],
-            &["--features"],
+            format!("forward {snnet_0} {io} --features"),
+            "--features",
         ),
         (
             USAGE,
-            vec![
-                "forward",
-                "--snnet",
-                "n.safetensors",
-                "--stitch",
-                "0",
-                "--weights",
-                "w.pth",
-                "--image",
-                "i.png",
-            ],
-            &["--weights"],
+            format!("forward {snnet_0} --weights w.pth --image i.png"),
+            "--weights",
         ),
         // `forward`: each mode's flags are refused in the other (clap excuses a missing
         // requirement that conflicts with a present flag: `requires` alone let them pass).
         (
             USAGE,
-            vec![
-                "forward",
-                "--model",
-                tiny,
-                "--weights",
-                "w.pth",
-                "--image",
-                "i.png",
-                "--stitch",
-                "3",
-            ],
-            &["--stitch"],
+            format!("forward {model} --image i.png --stitch 3"),
+            "--stitch",
         ),
         (
             USAGE,
-            vec![
-                "forward",
-                "--model",
-                tiny,
-                "--weights",
-                "w.pth",
-                "--image",
-                "i.png",
-                "--output",
-                "o.safetensors",
-            ],
-            &["--output"],
+            format!("forward {model} --image i.png --output o.st"),
+            "--output",
         ),
         (
             USAGE,
-            vec![
-                "forward",
-                "--model",
-                tiny,
-                "--weights",
-                "w.pth",
-                "--image",
-                "i.png",
-                "--features",
-            ],
-            &["--features"],
+            format!("forward {model} --image i.png --features"),
+            "--features",
         ),
         (
             USAGE,
-            vec![
-                "forward",
-                "--model",
-                tiny,
-                "--weights",
-                "w.pth",
-                "--input",
-                "i.safetensors",
-                "--output",
-                "o.safetensors",
-                "--labels",
-                "l.txt",
-            ],
-            &["--labels"],
+            format!("forward {model} {io} --labels l.txt"),
+            "--labels",
         ),
+        // `eval` reads the test split only.
         (
             USAGE,
-            vec![
-                "init",
-                "--anchors",
-                tiny,
-                "--weights",
-                "w.pth",
-                "--images",
-                out,
-                "--data",
-                out,
-                "--output",
-                "o.safetensors",
-            ],
-            &["--data"],
-        ),
-        // `eval` reads the test split only; `train` the training split only.
-        (
-            USAGE,
-            vec![
-                "eval",
-                "--snnet",
-                "n.safetensors",
-                "--output",
-                "e.jsonl",
-                "--batch-size",
-                "8",
-            ],
-            &["--batch-size"],
+            "eval --snnet n --output e.jsonl --batch-size 8".into(),
+            "--batch-size",
         ),
     ];
-    for (code, args, want) in &cases {
-        expect(*code, args, want);
+    for (code, line, want) in &cases {
+        expect(*code, &words(line), &[want]);
     }
-    assert!(!svg.exists(), "a refused plot writes nothing");
+    assert!(!Path::new(svg).exists(), "a refused plot writes nothing");
     // `train`: its flags, the exit code and a fragment of the error.
-    let flags: &[(&[&str], i32, &str)] = &[
+    let flags: &[(&str, i32, &str)] = &[
         // It reads the training split only.
-        (&["--test-samples", "100"], USAGE, "--test-samples"),
+        ("--test-samples 100", USAGE, "--test-samples"),
         // The teacher's flags go together and name a known model.
         (
-            &["--teacher", "fmnist_vit_l"],
+            "--teacher fmnist_vit_l",
             FAILS,
             "--teacher and --teacher-weights go together",
         ),
         (
-            &["--teacher", "no_such_model", "--teacher-weights", "t.pth"],
+            "--teacher no_such_model --teacher-weights t.pth",
             FAILS,
             "no_such_model",
         ),
         (
-            &[
-                "--distill",
-                "none",
-                "--teacher",
-                "l",
-                "--teacher-weights",
-                "t.pth",
-            ],
+            "--distill none --teacher l --teacher-weights t.pth",
             FAILS,
             "--teacher distils",
         ),
         (
-            &["--model-config", "m.json"],
+            "--model-config m.json",
             FAILS,
             "--model-config defines a teacher's model",
         ),
         // Flags of a distillation or sampling not chosen. A FLOPs-group weighting without
         // FLOPs groups would be ignored silently: refused.
         (
-            &["--flops-sampling-k", "35"],
+            "--flops-sampling-k 35",
             FAILS,
             "needs --sampling flops-grouped",
         ),
         (
-            &["--sampling", "uniform", "--flops-sampling-k", "35"],
+            "--sampling uniform --flops-sampling-k 35",
             FAILS,
             "flops-grouped",
         ),
         (
-            &["--flops-gap", "2G"],
+            "--flops-gap 2G",
             FAILS,
             "--flops-gap sizes FLOPs groups: it needs --sampling",
         ),
         (
-            &["--stitch-only", "--anchor-lr-scale", "0.1"],
+            "--stitch-only --anchor-lr-scale 0.1",
             USAGE,
             "--anchor-lr-scale",
         ),
-        (&["--temperature", "2"], FAILS, "--temperature softens"),
+        ("--temperature 2", FAILS, "--temperature softens"),
         (
-            &["--distill", "none", "--alpha", "0.3"],
+            "--distill none --alpha 0.3",
             FAILS,
             "--alpha weighs the distillation",
         ),
         (
-            &["--distill", "none", "--teacher-targets", "online"],
+            "--distill none --teacher-targets online",
             FAILS,
             "--teacher-targets",
         ),
         // Values the recipe or the data cannot use: refused before any file is read.
         (
-            &["--shards", "1000000000000"],
+            "--shards 1000000000000",
             FAILS,
             "every shard needs at least one",
         ),
+        ("--batch-size 0", FAILS, "batch size must be at least 1"),
         (
-            &["--batch-size", "0"],
-            FAILS,
-            "batch size must be at least 1",
-        ),
-        (
-            &["--grad-clip=-1"],
+            "--grad-clip=-1",
             FAILS,
             "gradient-clipping norm must be positive",
         ),
         (
-            &["--weight-decay", "NaN"],
+            "--weight-decay NaN",
             FAILS,
             "weight decay must be non-negative",
         ),
         (
-            &["--stitch-lr-scale=-1"],
+            "--stitch-lr-scale=-1",
             FAILS,
             "learning-rate scales must be non-negative",
         ),
         (
-            &["--anchor-lr-scale", "inf"],
+            "--anchor-lr-scale inf",
             FAILS,
             "learning-rate scales must be non-negative",
         ),
-        (&["--warmup-epochs", "NaN"], FAILS, "warm-up of NaN epochs"),
-        (&["--lr", "0"], FAILS, "learning rates must be positive"),
-        (
-            &["--flops-gap=-1", "--sampling", "flops-grouped"],
-            USAGE,
-            "negative",
-        ),
+        ("--warmup-epochs NaN", FAILS, "warm-up of NaN epochs"),
+        ("--lr 0", FAILS, "learning rates must be positive"),
+        ("--flops-gap=-1 --sampling flops-grouped", USAGE, "negative"),
     ];
     for (flags, code, want) in flags {
-        expect(*code, &train(flags), &[want]);
+        let line = format!("train --snnet none.safetensors --out {out} {flags}");
+        expect(*code, &words(&line), &[want]);
     }
 }
 
