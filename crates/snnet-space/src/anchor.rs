@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
 use crate::limits::{MAX_DEPTH, MAX_SPEC_BYTES, MAX_STAGES, MAX_WIDTH};
-use crate::text::check_name;
+use crate::untrusted::check_name;
 
 pub mod builtin;
 
@@ -101,7 +101,7 @@ fn named_field<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     T::deserialize(deserializer).map_err(|e| {
         de::Error::custom(format_args!(
             "field `{field}`: {}",
-            crate::text::strip_json_position(&e.to_string())
+            crate::untrusted::strip_json_position(&e.to_string())
         ))
     })
 }

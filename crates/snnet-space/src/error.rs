@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::text::{display_safe, display_short};
+use crate::untrusted::{display_safe, display_short};
 
 /// How many characters of an outside string an error message echoes.
 const SHOWN: usize = 80;

@@ -54,9 +54,13 @@ mod config;
 mod error;
 pub mod limits;
 pub mod rules;
+mod count;
+mod enumerate;
+mod layers;
 mod space;
 mod stitch;
-mod text;
+mod untrusted;
+mod validate;
 
 pub use anchor::{
     AnchorRegistry, AnchorSpec, Layout, StageSpec, builtin, builtin_anchor, builtin_names,
@@ -64,6 +68,7 @@ pub use anchor::{
 };
 pub use config::{Direction, Pairing, SpaceConfig, StitchLayers};
 pub use error::{Error, Result};
-pub use space::{Junction, LayerGroup, StitchDisplay, StitchSpace};
+pub use layers::{Junction, LayerGroup};
+pub use space::{StitchDisplay, StitchSpace};
 pub use stitch::{Cut, LayerKey, Segment, Stitch, StitchId, StitchKind};
-pub use text::{display_safe, strip_json_position};
+pub use untrusted::{display_safe, strip_json_position};
