@@ -288,7 +288,10 @@ mod tests {
         assert_ne!(a.temp_path(), b.temp_path());
         assert!(a.temp_path().starts_with(dir.path()));
         let name = a.temp_path().file_name().unwrap().to_string_lossy();
-        assert!(name.starts_with(".a.bin.") && name.ends_with(".tmp"), "{name}");
+        assert!(
+            name.starts_with(".a.bin.") && name.ends_with(".tmp"),
+            "{name}"
+        );
         assert!(
             !a.temp_path()
                 .to_string_lossy()

@@ -1,7 +1,7 @@
 //! The solver's result: an affine map, and the mean the reference takes over cuts that share a
 //! stitching layer.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ShapeError};
 use crate::features::Features;
 
 /// An affine map `y = W x + b`: a stitching layer's least-squares initialisation.
@@ -26,7 +26,7 @@ impl Affine {
     /// [`Error::Shape`] when `parts` is empty or the parts' shapes differ.
     pub fn mean(parts: &[Affine]) -> Result<Affine> {
         let Some(first) = parts.first() else {
-            return Err(Error::Shape("the mean of no solutions".into()));
+            return Err(Error::Shape(ShapeError::NoSolutions));
         };
         let mut out = Affine {
             weight: vec![0.0; first.weight.len()],
@@ -39,10 +39,12 @@ impl Affine {
                 || part.weight.len() != out.weight.len()
                 || part.bias.len() != out.bias.len()
             {
-                return Err(Error::Shape(format!(
-                    "cannot average a {}→{} solution with a {}→{} one",
-                    part.in_features, part.out_features, out.in_features, out.out_features
-                )));
+                return Err(Error::Shape(ShapeError::MeanMismatch {
+                    in_features: part.in_features,
+                    out_features: part.out_features,
+                    first_in: out.in_features,
+                    first_out: out.out_features,
+                }));
             }
             for (acc, v) in out.weight.iter_mut().zip(&part.weight) {
                 *acc += v;
@@ -77,10 +79,11 @@ impl Affine {
     /// [`Error::Shape`] when `x` does not have `in_features` columns.
     pub fn apply(&self, x: &Features<'_>) -> Result<Vec<f32>> {
         if x.cols != self.in_features {
-            return Err(Error::Shape(format!(
-                "a {}→{} map applied to {} channels",
-                self.in_features, self.out_features, x.cols
-            )));
+            return Err(Error::Shape(ShapeError::ApplyWidth {
+                in_features: self.in_features,
+                out_features: self.out_features,
+                cols: x.cols,
+            }));
         }
         let mut out = Vec::with_capacity(x.rows * self.out_features);
         for r in 0..x.rows {
@@ -117,13 +120,24 @@ mod tests {
         assert_eq!(mean.weight, vec![2.0, 1.0]);
         assert_eq!(mean.bias, vec![1.0]);
         assert_eq!(Affine::mean(std::slice::from_ref(&one)).unwrap(), one);
-        assert!(matches!(Affine::mean(&[]), Err(Error::Shape(_))));
+        assert!(matches!(
+            Affine::mean(&[]),
+            Err(Error::Shape(ShapeError::NoSolutions))
+        ));
         let other = Affine {
             weight: vec![1.0],
             bias: vec![0.0],
             in_features: 1,
             out_features: 1,
         };
-        assert!(matches!(Affine::mean(&[one, other]), Err(Error::Shape(_))));
+        assert!(matches!(
+            Affine::mean(&[one, other]),
+            Err(Error::Shape(ShapeError::MeanMismatch {
+                in_features: 1,
+                out_features: 1,
+                first_in: 2,
+                first_out: 1
+            }))
+        ));
     }
 }

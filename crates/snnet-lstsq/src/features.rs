@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, ShapeError};
 
 /// A row-major f32 matrix view: `rows × cols`, one row per token (or pixel).
 #[derive(Clone, Copy)]
@@ -21,10 +21,11 @@ impl<'a> Features<'a> {
     pub fn new(data: &'a [f32], rows: usize, cols: usize) -> Result<Self> {
         match rows.checked_mul(cols) {
             Some(len) if len == data.len() => Ok(Self { data, rows, cols }),
-            _ => Err(Error::Shape(format!(
-                "{} values cannot form a {rows}×{cols} feature matrix",
-                data.len()
-            ))),
+            _ => Err(Error::Shape(ShapeError::Features {
+                values: data.len(),
+                rows,
+                cols,
+            })),
         }
     }
 

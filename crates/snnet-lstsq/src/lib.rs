@@ -103,7 +103,7 @@ mod options;
 mod system;
 
 pub use affine::Affine;
-pub use error::{Error, Result};
+pub use error::{Error, InvalidOption, Result, ShapeError, SolverFailure};
 pub use features::Features;
 pub use options::{Backend, GRAM_FLOOR, LstsqOptions, Precision, default_rtol};
 pub use system::{SourceSystem, solve_affine};

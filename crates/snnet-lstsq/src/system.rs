@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::affine::Affine;
-use crate::error::{Error, Result};
+use crate::error::{Error, InvalidOption, Result, ShapeError, SolverFailure};
 use crate::features::Features;
 use crate::options::{Backend, GRAM_FLOOR, LstsqOptions, Precision, default_rtol};
 
@@ -35,7 +35,7 @@ impl<'a> SourceSystem<'a> {
     /// - [`Error::Solver`] when the eigensolver fails.
     pub fn new(a: &Features<'a>, options: &LstsqOptions) -> Result<Self> {
         if a.rows == 0 {
-            return Err(Error::Shape("source features with no rows".into()));
+            return Err(Error::Shape(ShapeError::NoSourceRows));
         }
         a.check_finite("source")?;
         let n = a.cols + 1;
@@ -43,9 +43,7 @@ impl<'a> SourceSystem<'a> {
             None => default_rtol(a.rows, n),
             Some(rtol) if rtol.is_finite() && rtol >= 0.0 => rtol,
             Some(rtol) => {
-                return Err(Error::InvalidOptions(format!(
-                    "least-squares rtol {rtol} must be finite and non-negative"
-                )));
+                return Err(Error::InvalidOptions(InvalidOption::Rtol(rtol)));
             }
         };
         let backend = options.backend;
@@ -57,7 +55,7 @@ impl<'a> SourceSystem<'a> {
         if !(lambda_max.is_finite() && lambda_max > 0.0) {
             return Err(Error::Solver {
                 backend: backend.name(),
-                reason: format!("largest eigenvalue of XᵀX is {lambda_max}"),
+                reason: SolverFailure::Spectrum { lambda_max },
             });
         }
         let floor = GRAM_FLOOR * a.rows.max(n) as f64 * f64::EPSILON;
@@ -101,10 +99,10 @@ impl<'a> SourceSystem<'a> {
     /// - [`Error::Solver`] when the backend fails or produces a non-finite value.
     pub fn solve(&self, b: &Features<'_>) -> Result<Affine> {
         if b.rows != self.a.rows {
-            return Err(Error::Shape(format!(
-                "target features have {} rows, the source's {}",
-                b.rows, self.a.rows
-            )));
+            return Err(Error::Shape(ShapeError::TargetRows {
+                target: b.rows,
+                source_rows: self.a.rows,
+            }));
         }
         b.check_finite("target")?;
         let (c_in, c_out) = (self.a.cols, b.cols);
@@ -120,11 +118,10 @@ impl<'a> SourceSystem<'a> {
         if let Some(index) = m.iter().position(|v| !v.is_finite()) {
             return Err(Error::Solver {
                 backend: self.backend.name(),
-                reason: format!(
-                    "non-finite solution at ({}, {})",
-                    index / c_out,
-                    index % c_out
-                ),
+                reason: SolverFailure::NonFiniteSolution {
+                    row: index / c_out,
+                    col: index % c_out,
+                },
             });
         }
         // M is (c_in+1) × c_out row-major.
@@ -216,6 +213,8 @@ pub fn solve_affine(a: &Features<'_>, b: &Features<'_>, options: &LstsqOptions) 
 
 #[cfg(test)]
 mod tests {
+    use approx::{abs_diff_eq, assert_abs_diff_eq};
+
     use super::*;
     use crate::kernel::{MIXED_BLOCK, ROW_CHUNK};
 
@@ -235,14 +234,6 @@ mod tests {
         fn vec(&mut self, len: usize) -> Vec<f32> {
             (0..len).map(|_| self.next() as f32).collect()
         }
-    }
-
-    fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f64::max)
     }
 
     /// Every backend compiled in, with default options otherwise.
@@ -290,12 +281,12 @@ mod tests {
             let fit = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
             assert_eq!((fit.in_features, fit.out_features), (c_in, c_out));
             assert!(
-                max_abs_diff(&fit.weight, &truth.weight) < 1e-5,
+                abs_diff_eq!(fit.weight[..], truth.weight[..], epsilon = 1e-5),
                 "{}",
                 options.backend
             );
             assert!(
-                max_abs_diff(&fit.bias, &truth.bias) < 1e-5,
+                abs_diff_eq!(fit.bias[..], truth.bias[..], epsilon = 1e-5),
                 "{}",
                 options.backend
             );
@@ -316,35 +307,43 @@ mod tests {
             let fit = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
             let expected = [1.0, 0.0, -2.0, 0.0, 0.5, 0.0];
             assert!(
-                max_abs_diff(&fit.weight, &expected) < 1e-6,
+                abs_diff_eq!(fit.weight[..], expected[..], epsilon = 1e-6),
                 "{:?}",
                 fit.weight
             );
             assert!(
-                max_abs_diff(&fit.bias, &[0.25, -1.0]) < 1e-6,
+                abs_diff_eq!(fit.bias[..], [0.25, -1.0][..], epsilon = 1e-6),
                 "{:?}",
                 fit.bias
             );
         }
     }
 
-    #[test]
-    fn constant_channel_gives_the_minimum_norm_solution() {
-        // Channel 1 is constant (2), so it is collinear with the ones column. B = 2·x0 − 1: the
-        // solutions are (2, t, −1 − 2t); the minimum-norm one is orthogonal to the null vector
-        // (0, 1, −2): w1 = −0.4, b = −0.2.
+    /// The hand-checkable minimum-norm case: channel 1 is constant (2), so it is collinear with
+    /// the ones column. B = 2·x0 − 1: the solutions are (2, t, −1 − 2t); the minimum-norm one is
+    /// orthogonal to the null vector (0, 1, −2): w1 = −0.4, b = −0.2.
+    fn check_constant_channel(options: &LstsqOptions, epsilon: f64) {
         let a = [1.0_f32, 2.0, 2.0, 2.0, 3.0, 2.0];
         let b = [1.0_f32, 3.0, 5.0];
+        let system = SourceSystem::new(&Features::new(&a, 3, 2).unwrap(), options).unwrap();
+        assert_eq!(system.rank(), 2);
+        let fit = system.solve(&Features::new(&b, 3, 1).unwrap()).unwrap();
+        assert!(
+            abs_diff_eq!(fit.weight[..], [2.0, -0.4][..], epsilon = epsilon),
+            "{options:?}: {:?}",
+            fit.weight
+        );
+        assert!(
+            abs_diff_eq!(fit.bias[..], [-0.2][..], epsilon = epsilon),
+            "{options:?}: {:?}",
+            fit.bias
+        );
+    }
+
+    #[test]
+    fn constant_channel_gives_the_minimum_norm_solution() {
         for options in all_options() {
-            let system = SourceSystem::new(&Features::new(&a, 3, 2).unwrap(), &options).unwrap();
-            assert_eq!(system.rank(), 2);
-            let fit = system.solve(&Features::new(&b, 3, 1).unwrap()).unwrap();
-            assert!(
-                max_abs_diff(&fit.weight, &[2.0, -0.4]) < 1e-9,
-                "{:?}",
-                fit.weight
-            );
-            assert!(max_abs_diff(&fit.bias, &[-0.2]) < 1e-9, "{:?}", fit.bias);
+            check_constant_channel(&options, 1e-9);
         }
     }
 
@@ -355,8 +354,16 @@ mod tests {
         let b = [1.0_f32; 3];
         for options in all_options() {
             let fit = solve(&a, 3, 1, &b, 1, &options).unwrap();
-            assert!(max_abs_diff(&fit.weight, &[0.4]) < 1e-9, "{:?}", fit.weight);
-            assert!(max_abs_diff(&fit.bias, &[0.2]) < 1e-9, "{:?}", fit.bias);
+            assert!(
+                abs_diff_eq!(fit.weight[..], [0.4][..], epsilon = 1e-9),
+                "{:?}",
+                fit.weight
+            );
+            assert!(
+                abs_diff_eq!(fit.bias[..], [0.2][..], epsilon = 1e-9),
+                "{:?}",
+                fit.bias
+            );
         }
     }
 
@@ -370,12 +377,12 @@ mod tests {
             assert_eq!(system.rank(), 1);
             let fit = system.solve(&Features::new(&b, 1, 2).unwrap()).unwrap();
             assert!(
-                max_abs_diff(&fit.weight, &[0.5, 1.0, -1.0, -2.0]) < 1e-9,
+                abs_diff_eq!(fit.weight[..], [0.5, 1.0, -1.0, -2.0][..], epsilon = 1e-9),
                 "{:?}",
                 fit.weight
             );
             assert!(
-                max_abs_diff(&fit.bias, &[0.5, -1.0]) < 1e-9,
+                abs_diff_eq!(fit.bias[..], [0.5, -1.0][..], epsilon = 1e-9),
                 "{:?}",
                 fit.bias
             );
@@ -403,11 +410,15 @@ mod tests {
         for options in all_options() {
             let fit = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
             assert!(
-                max_abs_diff(&fit.weight, &weight) < 1e-9,
+                abs_diff_eq!(fit.weight[..], weight[..], epsilon = 1e-9),
                 "{}",
                 options.backend
             );
-            assert!(max_abs_diff(&fit.bias, &bias) < 1e-9, "{}", options.backend);
+            assert!(
+                abs_diff_eq!(fit.bias[..], bias[..], epsilon = 1e-9),
+                "{}",
+                options.backend
+            );
         }
     }
 
@@ -449,7 +460,7 @@ mod tests {
         for options in all_options() {
             let fit = solve(&[], 3, 0, &b, 1, &options).unwrap();
             assert!(fit.weight.is_empty());
-            assert!(max_abs_diff(&fit.bias, &[3.0]) < 1e-12);
+            assert_abs_diff_eq!(fit.bias[..], [3.0][..], epsilon = 1e-12);
         }
     }
 
@@ -491,30 +502,60 @@ mod tests {
     #[test]
     fn shape_errors() {
         let data = [0.0_f32; 6];
-        assert!(matches!(Features::new(&data, 4, 2), Err(Error::Shape(_))));
+        assert!(matches!(
+            Features::new(&data, 4, 2),
+            Err(Error::Shape(ShapeError::Features {
+                values: 6,
+                rows: 4,
+                cols: 2
+            }))
+        ));
         assert!(matches!(
             Features::new(&data, usize::MAX, 2),
-            Err(Error::Shape(_))
+            Err(Error::Shape(ShapeError::Features { .. }))
         ));
         let a = Features::new(&data, 3, 2).unwrap();
         let b = Features::new(&data, 2, 3).unwrap();
         let options = LstsqOptions::default();
-        assert!(matches!(
-            solve_affine(&a, &b, &options),
-            Err(Error::Shape(_))
-        ));
+        let err = solve_affine(&a, &b, &options).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Shape(ShapeError::TargetRows {
+                    target: 2,
+                    source_rows: 3
+                })
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "least squares: target features have 2 rows, the source's 3"
+        );
         let empty = Features::new(&[], 0, 2).unwrap();
         assert!(matches!(
             SourceSystem::new(&empty, &options),
-            Err(Error::Shape(_))
+            Err(Error::Shape(ShapeError::NoSourceRows))
         ));
         let bad = options.with_rtol(f64::NAN);
-        assert!(matches!(
-            SourceSystem::new(&a, &bad),
-            Err(Error::InvalidOptions(_))
-        ));
+        let err = SourceSystem::new(&a, &bad).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidOptions(InvalidOption::Rtol(r)) if r.is_nan()),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "least squares: invalid options: least-squares rtol NaN must be finite and non-negative"
+        );
         let fit = solve_affine(&a, &Features::new(&data, 3, 2).unwrap(), &options).unwrap();
-        assert!(matches!(fit.apply(&b), Err(Error::Shape(_))));
+        assert!(matches!(
+            fit.apply(&b),
+            Err(Error::Shape(ShapeError::ApplyWidth {
+                in_features: 2,
+                out_features: 2,
+                cols: 3
+            }))
+        ));
     }
 
     #[test]
@@ -552,8 +593,8 @@ mod tests {
             .map(|o| solve(&a, rows, c_in, &b, c_out, o).unwrap())
             .collect();
         for fit in &fits[1..] {
-            assert!(max_abs_diff(&fit.weight, &fits[0].weight) < 1e-10);
-            assert!(max_abs_diff(&fit.bias, &fits[0].bias) < 1e-10);
+            assert_abs_diff_eq!(fit.weight[..], fits[0].weight[..], epsilon = 1e-10);
+            assert_abs_diff_eq!(fit.bias[..], fits[0].bias[..], epsilon = 1e-10);
         }
     }
 
@@ -582,30 +623,26 @@ mod tests {
             assert_eq!(system.precision(), Precision::MixedF32);
             let fit = system.solve(&target).unwrap();
             let scale = exact.weight.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
-            let dw = max_abs_diff(&fit.weight, &exact.weight);
-            let db = max_abs_diff(&fit.bias, &exact.bias);
             assert!(
-                dw < 1e-5 * scale.max(1.0) && db < 1e-5,
-                "{backend}: {dw:e} {db:e}"
+                abs_diff_eq!(
+                    fit.weight[..],
+                    exact.weight[..],
+                    epsilon = 1e-5 * scale.max(1.0)
+                ) && abs_diff_eq!(fit.bias[..], exact.bias[..], epsilon = 1e-5),
+                "{backend}: {:?} {:?}",
+                fit.bias,
+                exact.bias
             );
             // Deterministic too.
             let again = system.solve(&target).unwrap();
             assert_eq!(fit, again);
         }
         // The hand-checkable minimum-norm case, in f32 products.
-        let a = [1.0_f32, 2.0, 2.0, 2.0, 3.0, 2.0];
-        let b = [1.0_f32, 3.0, 5.0];
         for &backend in Backend::ALL {
             let options = LstsqOptions::default()
                 .with_backend(backend)
                 .with_precision(Precision::MixedF32);
-            let fit = solve(&a, 3, 2, &b, 1, &options).unwrap();
-            assert!(
-                max_abs_diff(&fit.weight, &[2.0, -0.4]) < 1e-6,
-                "{:?}",
-                fit.weight
-            );
-            assert!(max_abs_diff(&fit.bias, &[-0.2]) < 1e-6, "{:?}", fit.bias);
+            check_constant_channel(&options, 1e-6);
         }
     }
 
@@ -623,7 +660,7 @@ mod tests {
         let sv = system.singular_values();
         // σ² are the eigenvalues of [[25, 7], [7, 2]]: (27 ± √(23² + 196)) / 2.
         let d = (23.0_f64 * 23.0 + 196.0).sqrt();
-        assert!((sv[0] - ((27.0 + d) / 2.0).sqrt()).abs() < 1e-12);
-        assert!((sv[1] - ((27.0 - d) / 2.0).sqrt()).abs() < 1e-12);
+        assert_abs_diff_eq!(sv[0], ((27.0 + d) / 2.0).sqrt(), epsilon = 1e-12);
+        assert_abs_diff_eq!(sv[1], ((27.0 - d) / 2.0).sqrt(), epsilon = 1e-12);
     }
 }

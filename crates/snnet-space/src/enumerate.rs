@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashSet};
 use crate::anchor::{AnchorSpec, StageSpec};
 use crate::config::{Direction, Pairing, SpaceConfig, StitchLayers};
 use crate::count::{chain_count, count_stitches, two_way_count};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Unsupported};
 use crate::layers::LayerGroup;
 use crate::limits::MAX_ANCHOR_PATHS;
 use crate::rules::{self, PairRule};
@@ -13,7 +13,9 @@ use crate::stitch::{Cut, Stitch, StitchId};
 use crate::validate::limit;
 
 /// `(stage, front, end)` → group position.
-pub(crate) fn index_groups(groups: &[LayerGroup]) -> BTreeMap<(Option<usize>, usize, usize), usize> {
+pub(crate) fn index_groups(
+    groups: &[LayerGroup],
+) -> BTreeMap<(Option<usize>, usize, usize), usize> {
     groups
         .iter()
         .enumerate()
@@ -67,7 +69,11 @@ pub(crate) struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    pub(crate) fn new(anchors: &'a [AnchorSpec], config: &'a SpaceConfig, stages: &'a [usize]) -> Self {
+    pub(crate) fn new(
+        anchors: &'a [AnchorSpec],
+        config: &'a SpaceConfig,
+        stages: &'a [usize],
+    ) -> Self {
         let stitches = (0..anchors.len())
             .map(|a| Stitch {
                 id: StitchId(a),
@@ -191,7 +197,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Enumerates the stitches. Before any stitch is built, their number is computed (exactly,
-    /// stage by stage, from the pair rules) and checked against [`MAX_STITCHES`]; each pair
+    /// stage by stage, from the pair rules) and checked against [`MAX_STITCHES`](crate::limits::MAX_STITCHES); each pair
     /// rule is checked as soon as it is computed, so the rules held stay within the limit too.
     pub(crate) fn enumerate(&mut self) -> Result<()> {
         let combos = self.combinations()?;
@@ -200,8 +206,8 @@ impl<'a> Builder<'a> {
             let mut rules = Vec::with_capacity(combos.len());
             for combo in &combos {
                 let &[small, large] = combo.as_slice() else {
-                    return Err(Error::Unsupported(format!(
-                        "two-way anchor path {combo:?} is not a pair"
+                    return Err(Error::Unsupported(Unsupported::TwoWayPathNotPair(
+                        combo.clone(),
                     )));
                 };
                 let (d_s, d_l) = (self.depth(small, 0)?, self.depth(large, 0)?);
@@ -245,8 +251,8 @@ impl<'a> Builder<'a> {
                     })
                     .collect();
                 if chain.len().checked_add(1) != Some(combo.len()) {
-                    return Err(Error::Unsupported(format!(
-                        "anchor path {combo:?} uses a pair that is not stitched"
+                    return Err(Error::Unsupported(Unsupported::UnstitchedPair(
+                        combo.clone(),
                     )));
                 }
                 if combo.len() > 2 {
@@ -350,7 +356,6 @@ mod tests {
     use super::*;
     use crate::anchor::AnchorRegistry;
     use crate::validate::validate;
-
 
     #[test]
     fn combinations_match_itertools() {

@@ -51,12 +51,12 @@
 
 mod anchor;
 mod config;
-mod error;
-pub mod limits;
-pub mod rules;
 mod count;
 mod enumerate;
+mod error;
 mod layers;
+pub mod limits;
+pub mod rules;
 mod space;
 mod stitch;
 mod untrusted;
@@ -67,7 +67,7 @@ pub use anchor::{
     json_items,
 };
 pub use config::{Direction, Pairing, SpaceConfig, StitchLayers};
-pub use error::{Error, Result};
+pub use error::{AnchorProblem, Error, NameProblem, Result, Unsupported};
 pub use layers::{Junction, LayerGroup};
 pub use space::{StitchDisplay, StitchSpace};
 pub use stitch::{Cut, LayerKey, Segment, Stitch, StitchId, StitchKind};

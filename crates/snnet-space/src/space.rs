@@ -229,15 +229,12 @@ impl StitchSpace {
                 .get(anchor)
                 .filter(|a| stage_index < a.stages.len())
                 .map(|a| a.global_block(stage_index, block))
-                .ok_or_else(|| {
-                    let key = LayerKey {
-                        stage,
-                        front,
-                        end,
-                        index: 0,
-                    };
-                    Error::UnknownLayer(key.to_string())
-                })
+                .ok_or(Error::UnknownLayer(LayerKey {
+                    stage,
+                    front,
+                    end,
+                    index: 0,
+                }))
         };
         Ok(Junction {
             front,
@@ -255,7 +252,7 @@ impl StitchSpace {
         self.group(key.stage, key.front, key.end)
             .and_then(|g| g.positions.get(key.index))
             .map(Vec::as_slice)
-            .ok_or_else(|| Error::UnknownLayer(key.to_string()))
+            .ok_or(Error::UnknownLayer(key))
     }
 
     /// The path of stitch `id` as runs of global blocks, one per anchor segment.
@@ -393,6 +390,7 @@ mod tests {
     use super::*;
     use crate::anchor::Layout;
     use crate::config::{Direction, StitchLayers};
+    use crate::error::Unsupported;
 
     fn deit() -> StitchSpace {
         StitchSpace::builtin(
@@ -568,7 +566,7 @@ mod tests {
                 vec![swin, swin2],
                 cfg.clone().with_direction(Direction::TwoWay)
             ),
-            Err(Error::Unsupported(_))
+            Err(Error::Unsupported(Unsupported::TwoWayHierarchical))
         ));
         let deep_small = AnchorSpec::plain("ds", 8, 8);
         assert!(matches!(
@@ -576,7 +574,11 @@ mod tests {
                 vec![deep_small, small],
                 cfg.with_direction(Direction::TwoWay)
             ),
-            Err(Error::Unsupported(_))
+            Err(Error::Unsupported(Unsupported::TwoWayDeeperSmall {
+                small_depth: 8,
+                large_depth: 4,
+                ..
+            }))
         ));
     }
 }

@@ -2,7 +2,7 @@
 
 use crate::anchor::{AnchorSpec, Layout};
 use crate::config::{Direction, SpaceConfig};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Unsupported};
 use crate::limits::MAX_ANCHORS;
 
 /// Checks the anchors and settings; returns the stages to stitch.
@@ -90,30 +90,31 @@ pub(crate) fn validate(anchors: &[AnchorSpec], config: &SpaceConfig) -> Result<V
     }
     if config.direction == Direction::TwoWay {
         if num_stages > 1 {
-            return Err(Error::Unsupported(
-                "two-way stitching (SN-Netv2) is defined for plain anchors only".to_owned(),
-            ));
+            return Err(Error::Unsupported(Unsupported::TwoWayHierarchical));
         }
         if let Some((small, large)) = anchors
             .iter()
             .zip(anchors.iter().skip(1))
             .find(|(small, large)| small.depth() > large.depth())
         {
-            return Err(Error::Unsupported(format!(
-                "two-way stitching needs the smaller anchor to be no deeper than the larger: \
-                 `{}` has {} blocks, `{}` has {}",
-                small.name,
-                small.depth(),
-                large.name,
-                large.depth()
-            )));
+            return Err(Error::Unsupported(Unsupported::TwoWayDeeperSmall {
+                small: small.name.clone(),
+                small_depth: small.depth(),
+                large: large.name.clone(),
+                large_depth: large.depth(),
+            }));
         }
     }
     Ok(stages)
 }
 
 /// A [`Error::LimitExceeded`] of the space (no anchor in particular).
-pub(crate) fn limit(what: &'static str, value: u128, limit: usize, constant: &'static str) -> Error {
+pub(crate) fn limit(
+    what: &'static str,
+    value: u128,
+    limit: usize,
+    constant: &'static str,
+) -> Error {
     Error::LimitExceeded {
         what,
         value,
