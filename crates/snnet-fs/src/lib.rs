@@ -348,6 +348,22 @@ mod tests {
         );
     }
 
+    /// Written files get mode `0o644` less the umask, as `File::create` (`0o666` less the umask)
+    /// would give less the write bits for group and others, not `tempfile`'s private `0o600`.
+    #[cfg(unix)]
+    #[test]
+    fn written_files_keep_the_usual_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        File::create(&plain).unwrap();
+        let umasked = std::fs::metadata(&plain).unwrap().permissions().mode() & 0o777;
+        let path = dir.path().join("a.bin");
+        write_atomic(&path, b"x").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, umasked & 0o644, "{mode:o}");
+    }
+
     #[test]
     fn missing_folder_is_an_io_error() {
         let dir = tempfile::tempdir().unwrap();

@@ -244,6 +244,18 @@ mod tests {
             .collect()
     }
 
+    /// Asserts that `fit` is `W = weight`, `b = bias` within `epsilon`, element by element.
+    #[track_caller]
+    fn assert_fit(fit: &Affine, weight: &[f64], bias: &[f64], epsilon: f64, backend: Backend) {
+        assert!(
+            abs_diff_eq!(fit.weight[..], weight[..], epsilon = epsilon)
+                && abs_diff_eq!(fit.bias[..], bias[..], epsilon = epsilon),
+            "{backend}: W {:?}, b {:?}; expected W {weight:?}, b {bias:?}",
+            fit.weight,
+            fit.bias
+        );
+    }
+
     fn solve(
         a: &[f32],
         rows: usize,
@@ -280,16 +292,7 @@ mod tests {
         for options in all_options() {
             let fit = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
             assert_eq!((fit.in_features, fit.out_features), (c_in, c_out));
-            assert!(
-                abs_diff_eq!(fit.weight[..], truth.weight[..], epsilon = 1e-5),
-                "{}",
-                options.backend
-            );
-            assert!(
-                abs_diff_eq!(fit.bias[..], truth.bias[..], epsilon = 1e-5),
-                "{}",
-                options.backend
-            );
+            assert_fit(&fit, &truth.weight, &truth.bias, 1e-5, options.backend);
         }
     }
 
@@ -306,16 +309,7 @@ mod tests {
         for options in all_options() {
             let fit = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
             let expected = [1.0, 0.0, -2.0, 0.0, 0.5, 0.0];
-            assert!(
-                abs_diff_eq!(fit.weight[..], expected[..], epsilon = 1e-6),
-                "{:?}",
-                fit.weight
-            );
-            assert!(
-                abs_diff_eq!(fit.bias[..], [0.25, -1.0][..], epsilon = 1e-6),
-                "{:?}",
-                fit.bias
-            );
+            assert_fit(&fit, &expected, &[0.25, -1.0], 1e-6, options.backend);
         }
     }
 
@@ -328,16 +322,7 @@ mod tests {
         let system = SourceSystem::new(&Features::new(&a, 3, 2).unwrap(), options).unwrap();
         assert_eq!(system.rank(), 2);
         let fit = system.solve(&Features::new(&b, 3, 1).unwrap()).unwrap();
-        assert!(
-            abs_diff_eq!(fit.weight[..], [2.0, -0.4][..], epsilon = epsilon),
-            "{options:?}: {:?}",
-            fit.weight
-        );
-        assert!(
-            abs_diff_eq!(fit.bias[..], [-0.2][..], epsilon = epsilon),
-            "{options:?}: {:?}",
-            fit.bias
-        );
+        assert_fit(&fit, &[2.0, -0.4], &[-0.2], epsilon, options.backend);
     }
 
     #[test]
@@ -354,16 +339,7 @@ mod tests {
         let b = [1.0_f32; 3];
         for options in all_options() {
             let fit = solve(&a, 3, 1, &b, 1, &options).unwrap();
-            assert!(
-                abs_diff_eq!(fit.weight[..], [0.4][..], epsilon = 1e-9),
-                "{:?}",
-                fit.weight
-            );
-            assert!(
-                abs_diff_eq!(fit.bias[..], [0.2][..], epsilon = 1e-9),
-                "{:?}",
-                fit.bias
-            );
+            assert_fit(&fit, &[0.4], &[0.2], 1e-9, options.backend);
         }
     }
 
@@ -376,15 +352,12 @@ mod tests {
             let system = SourceSystem::new(&Features::new(&a, 1, 2).unwrap(), &options).unwrap();
             assert_eq!(system.rank(), 1);
             let fit = system.solve(&Features::new(&b, 1, 2).unwrap()).unwrap();
-            assert!(
-                abs_diff_eq!(fit.weight[..], [0.5, 1.0, -1.0, -2.0][..], epsilon = 1e-9),
-                "{:?}",
-                fit.weight
-            );
-            assert!(
-                abs_diff_eq!(fit.bias[..], [0.5, -1.0][..], epsilon = 1e-9),
-                "{:?}",
-                fit.bias
+            assert_fit(
+                &fit,
+                &[0.5, 1.0, -1.0, -2.0],
+                &[0.5, -1.0],
+                1e-9,
+                options.backend,
             );
         }
         // Random 5 × 9 (full row rank): the minimum-norm solution is Xᵀ (X Xᵀ)⁻¹ B.
@@ -409,16 +382,7 @@ mod tests {
         let bias: Vec<f64> = (0..c_out).map(|o| m(c_in, o)).collect();
         for options in all_options() {
             let fit = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
-            assert!(
-                abs_diff_eq!(fit.weight[..], weight[..], epsilon = 1e-9),
-                "{}",
-                options.backend
-            );
-            assert!(
-                abs_diff_eq!(fit.bias[..], bias[..], epsilon = 1e-9),
-                "{}",
-                options.backend
-            );
+            assert_fit(&fit, &weight, &bias, 1e-9, options.backend);
         }
     }
 
