@@ -286,3 +286,51 @@ pub enum Unsupported {
 
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn structured_reasons_read_as_the_messages_did() {
+        let invalid = Error::InvalidAnchor {
+            name: "a".to_owned(),
+            reason: AnchorProblem::ZeroWidth { stage: 1 },
+        };
+        assert_eq!(
+            invalid.to_string(),
+            "invalid anchor spec `a`: stage 1 has width 0"
+        );
+        let deeper = Error::Unsupported(Unsupported::TwoWayDeeperSmall {
+            small: "s".to_owned(),
+            small_depth: 8,
+            large: "l\u{1b}".to_owned(),
+            large_depth: 4,
+        });
+        assert_eq!(
+            deeper.to_string(),
+            "unsupported stitch space: two-way stitching needs the smaller anchor to be no deeper \
+             than the larger: `s` has 8 blocks, `l\\u{1b}` has 4"
+        );
+        let key = LayerKey {
+            stage: Some(2),
+            front: 0,
+            end: 1,
+            index: 3,
+        };
+        assert_eq!(
+            Error::UnknownLayer(key).to_string(),
+            format!("no stitching layer {key}")
+        );
+        let name = Error::InvalidName {
+            what: "name",
+            value: "a b".to_owned(),
+            reason: NameProblem::Character(' '),
+        };
+        assert_eq!(
+            name.to_string(),
+            "invalid anchor name `a b`: character ` ` (U+0020) is not allowed; use letters, \
+             digits and ASCII punctuation"
+        );
+    }
+}
