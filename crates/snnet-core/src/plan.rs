@@ -316,7 +316,7 @@ impl Plan {
             })
             .and_then(|g| self.group_offsets.get(g))
             .map(|offset| offset + key.index)
-            .ok_or_else(|| snnet_space::Error::UnknownLayer(key.to_string()).into())
+            .ok_or_else(|| snnet_space::Error::UnknownLayer(key).into())
     }
 
     /// Rows (tokens or pixels) of `anchor`'s state `state`: the activation entering global

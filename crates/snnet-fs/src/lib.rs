@@ -2,11 +2,11 @@
 //!
 //! Every file the workspace writes — weights, checkpoints, tables, plots, logs, tensors — goes
 //! through [`write_atomic`] (whole contents at once) or [`AtomicFile`] (streamed): the data lands
-//! in a temporary file beside the target, created exclusively (`O_CREAT | O_EXCL`, so a file or
-//! symlink planted at the temporary path makes the creation fail instead of being followed) under
-//! a random name, is flushed to disk (`fsync`) and renamed over the target in one step. Readers
-//! see either the old file or the complete new one, never a torn write, and a failed write
-//! removes its temporary file.
+//! in a temporary file beside the target, created exclusively by [`tempfile`] (`O_CREAT |
+//! O_EXCL`, so a file or symlink planted at the temporary path makes the creation fail instead of
+//! being followed) under a random name, is flushed to disk (`fsync`) and renamed over the target
+//! in one step ([`tempfile::NamedTempFile::persist`]). Readers see either the old file or the
+//! complete new one, never a torn write, and a failed write removes its temporary file.
 //!
 //! The target itself must be absent or a regular file: a directory, a device node, a FIFO, a
 //! socket or a symlink at the target is refused with [`Error::NotRegular`] (renaming over
@@ -31,19 +31,19 @@
     warn(clippy::indexing_slicing, clippy::arithmetic_side_effects)
 )]
 
-use std::collections::hash_map::RandomState;
-use std::fs::{File, OpenOptions};
-use std::hash::{BuildHasher, Hasher};
+use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+
+use tempfile::NamedTempFile;
 
 /// What can go wrong writing a file.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The target exists and is not a regular file (a directory, device, FIFO, socket or
     /// symlink); it is left untouched.
+    #[error("{}: refusing to replace a {kind}; name a regular file (or a new path)", path.display())]
     NotRegular {
         /// The target.
         path: PathBuf,
@@ -51,34 +51,14 @@ pub enum Error {
         kind: &'static str,
     },
     /// An I/O error creating, writing, syncing or renaming.
+    #[error("{}: {source}", path.display())]
     Io {
         /// The file the operation was on (the target, or the temporary file).
         path: PathBuf,
         /// The error.
+        #[source]
         source: io::Error,
     },
-}
-
-impl std::fmt::Display for Error {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::NotRegular { path, kind } => write!(
-                f,
-                "{}: refusing to replace a {kind}; name a regular file (or a new path)",
-                path.display()
-            ),
-            Self::Io { path, source } => write!(f, "{}: {source}", path.display()),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Io { source, .. } => Some(source),
-            Self::NotRegular { .. } => None,
-        }
-    }
 }
 
 impl From<Error> for io::Error {
@@ -94,8 +74,12 @@ impl From<Error> for io::Error {
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// How many names to try before giving up on finding a free temporary path.
-const ATTEMPTS: usize = 64;
+/// Characters of the target's name kept in the temporary file's name (short enough for
+/// `NAME_MAX` with the prefix dot, the random part and the suffix).
+const STEM_CHARS: usize = 128;
+
+/// Random characters in a temporary file's name.
+const RANDOM_CHARS: usize = 16;
 
 /// Writes `contents` to `path` atomically (see the crate docs).
 ///
@@ -105,7 +89,7 @@ const ATTEMPTS: usize = 64;
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<()> {
     let mut file = AtomicFile::create(path)?;
     file.write_all(contents).map_err(|source| Error::Io {
-        path: file.temp.clone(),
+        path: file.temp_path().to_owned(),
         source,
     })?;
     file.commit()
@@ -164,67 +148,51 @@ fn special_kind(_: &std::fs::FileType) -> &'static str {
     "special file"
 }
 
-/// A random 64-bit value: std's per-process random hasher keys, mixed with a counter.
-fn random_u64() -> u64 {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = RandomState::new().build_hasher();
-    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    hasher.write_u32(std::process::id());
-    hasher.finish()
-}
-
 /// A file being written atomically: write to it, then [`AtomicFile::commit`]. Dropped without a
 /// commit, it removes its temporary file and leaves the target as it was.
 #[derive(Debug)]
 pub struct AtomicFile {
     target: PathBuf,
-    temp: PathBuf,
-    file: Option<File>,
+    /// Created exclusively beside the target; removed when dropped, renamed over the target by
+    /// [`AtomicFile::commit`].
+    temp: NamedTempFile,
 }
 
 impl AtomicFile {
     /// Starts writing `path`: checks the target ([`check_target`]) and creates the temporary
-    /// file exclusively, with a random name, in the same folder.
+    /// file exclusively (`tempfile`'s `O_CREAT | O_EXCL`, retried under new random names), named
+    /// `.<name>.<random>.tmp`, in the same folder, with mode `0o644` (less the umask) on Unix.
     ///
     /// # Errors
     /// As [`write_atomic`].
     pub fn create(path: &Path) -> Result<Self> {
         check_target(path)?;
         let dir = match path.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-            _ => PathBuf::from("."),
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
         };
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| "out".to_owned());
-        // Keep the name short enough for NAME_MAX with the suffix.
-        let stem: String = name.chars().take(128).collect();
-        let mut last = None;
-        for _ in 0..ATTEMPTS {
-            let temp = dir.join(format!(".{stem}.{:016x}.tmp", random_u64()));
-            let mut options = OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o644);
-            }
-            match options.open(&temp) {
-                Ok(file) => {
-                    return Ok(Self {
-                        target: path.to_owned(),
-                        temp,
-                        file: Some(file),
-                    });
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => last = Some(e),
-                Err(source) => return Err(Error::Io { path: temp, source }),
-            }
+        let prefix = format!(".{}.", name.chars().take(STEM_CHARS).collect::<String>());
+        let mut builder = tempfile::Builder::new();
+        builder
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .rand_bytes(RANDOM_CHARS);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            builder.permissions(std::fs::Permissions::from_mode(0o644));
         }
-        Err(Error::Io {
-            path: dir,
-            source: last.unwrap_or_else(|| io::Error::other("no free temporary name")),
+        let temp = builder.tempfile_in(dir).map_err(|source| Error::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        Ok(Self {
+            target: path.to_owned(),
+            temp,
         })
     }
 
@@ -233,55 +201,46 @@ impl AtomicFile {
         &self.target
     }
 
+    /// The temporary file's path.
+    fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
     /// Flushes the data to disk and renames the temporary file over the target (checked again
     /// just before, so a target replaced by a symlink or device meanwhile is refused).
     ///
     /// # Errors
     /// As [`write_atomic`].
-    pub fn commit(mut self) -> Result<()> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| Error::Io { path, source }
-        };
-        if let Some(file) = self.file.take() {
-            file.sync_all().map_err(io(&self.temp))?;
-        }
-        check_target(&self.target)?;
-        std::fs::rename(&self.temp, &self.target).map_err(io(&self.target))?;
+    pub fn commit(self) -> Result<()> {
+        let Self { target, temp } = self;
+        temp.as_file().sync_all().map_err(|source| Error::Io {
+            path: temp.path().to_owned(),
+            source,
+        })?;
+        check_target(&target)?;
+        // On failure the returned temporary file is dropped, which removes it.
+        temp.persist(&target).map_err(|e| Error::Io {
+            path: target.clone(),
+            source: e.error,
+        })?;
         // The rename is durable once the folder is synced; best effort (not every platform can
         // open a folder).
-        if let Some(dir) = self.target.parent().filter(|p| !p.as_os_str().is_empty())
+        if let Some(dir) = target.parent().filter(|p| !p.as_os_str().is_empty())
             && let Ok(d) = File::open(dir)
         {
             let _ = d.sync_all();
         }
-        self.temp = PathBuf::new();
         Ok(())
     }
 }
 
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match &mut self.file {
-            Some(f) => f.write(buf),
-            None => Err(io::Error::other("file already committed")),
-        }
+        self.temp.write(buf)
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        match &mut self.file {
-            Some(f) => f.flush(),
-            None => Ok(()),
-        }
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if !self.temp.as_os_str().is_empty() {
-            self.file = None;
-            let _ = std::fs::remove_file(&self.temp);
-        }
+        self.temp.flush()
     }
 }
 
@@ -326,9 +285,15 @@ mod tests {
         let path = dir.path().join("a.bin");
         let a = AtomicFile::create(&path).unwrap();
         let b = AtomicFile::create(&path).unwrap();
-        assert_ne!(a.temp, b.temp);
+        assert_ne!(a.temp_path(), b.temp_path());
+        assert!(a.temp_path().starts_with(dir.path()));
+        let name = a.temp_path().file_name().unwrap().to_string_lossy();
         assert!(
-            !a.temp
+            name.starts_with(".a.bin.") && name.ends_with(".tmp"),
+            "{name}"
+        );
+        assert!(
+            !a.temp_path()
                 .to_string_lossy()
                 .contains(&std::process::id().to_string())
         );
@@ -381,6 +346,22 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    /// Written files get mode `0o644` less the umask, as `File::create` (`0o666` less the umask)
+    /// would give less the write bits for group and others, not `tempfile`'s private `0o600`.
+    #[cfg(unix)]
+    #[test]
+    fn written_files_keep_the_usual_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        File::create(&plain).unwrap();
+        let umasked = std::fs::metadata(&plain).unwrap().permissions().mode() & 0o777;
+        let path = dir.path().join("a.bin");
+        write_atomic(&path, b"x").unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, umasked & 0o644, "{mode:o}");
     }
 
     #[test]

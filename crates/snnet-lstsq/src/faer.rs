@@ -7,6 +7,7 @@ use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatRef, Par};
 
+use crate::error::SolverFailure;
 use crate::kernel::{Kernel, ROW_CHUNK, fill_augmented, fill_plain, mixed_blocks, row_chunks};
 use crate::{Error, Features, Result};
 
@@ -62,7 +63,9 @@ impl Kernel for Faer {
         )
         .map_err(|e| Error::Solver {
             backend: self.name(),
-            reason: format!("{e:?}"),
+            reason: match e {
+                evd::EvdError::NoConvergence => SolverFailure::NoConvergence,
+            },
         })?;
         let values: Vec<f64> = values.column_vector().iter().copied().collect();
         let mut rows = vec![0.0; n * n];

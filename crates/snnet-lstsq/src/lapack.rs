@@ -4,6 +4,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2};
 use ndarray_linalg::{Eigh, UPLO};
 
+use crate::error::SolverFailure;
 use crate::kernel::{Kernel, fill_augmented, fill_plain, mixed_blocks, row_chunks};
 use crate::{Error, Features, Result};
 
@@ -11,10 +12,10 @@ use crate::{Error, Features, Result};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Lapack;
 
-fn fail(reason: impl std::fmt::Display) -> Error {
+fn fail(reason: impl std::error::Error + Send + Sync + 'static) -> Error {
     Error::Solver {
         backend: "lapack",
-        reason: reason.to_string(),
+        reason: SolverFailure::Backend(Box::new(reason)),
     }
 }
 

@@ -167,6 +167,23 @@ pub enum Error {
 }
 
 impl Error {
+    /// An [`Error::LimitExceeded`] of `value` over `limit` (the constant `constant` of
+    /// [`crate::limits`]), not yet placed on a line (see [`Error::at`]).
+    pub(crate) fn limit(
+        what: &'static str,
+        value: u64,
+        limit: usize,
+        constant: &'static str,
+    ) -> Self {
+        Error::LimitExceeded {
+            what,
+            value,
+            limit: limit as u64,
+            constant,
+            line: None,
+        }
+    }
+
     /// The error, placed on 1-based line `line` of a JSON Lines document.
     pub(crate) fn at(mut self, at: usize) -> Self {
         match &mut self {

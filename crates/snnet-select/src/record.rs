@@ -165,13 +165,12 @@ impl StitchRecord {
     pub fn validate(&self) -> Result<()> {
         let id = self.id.index();
         if id > MAX_STITCH_ID {
-            return Err(Error::LimitExceeded {
-                what: "stitch id",
-                value: id as u64,
-                limit: MAX_STITCH_ID as u64,
-                constant: "MAX_STITCH_ID",
-                line: None,
-            });
+            return Err(Error::limit(
+                "stitch id",
+                id as u64,
+                MAX_STITCH_ID,
+                "MAX_STITCH_ID",
+            ));
         }
         const PERCENT: &str = "[0, 100] (an accuracy in percent)";
         const NON_NEGATIVE: &str = "[0, ∞) (a latency in milliseconds)";

@@ -108,26 +108,25 @@ impl StitchTable {
     /// negative latency), [`Error::DuplicateId`] for an id already read.
     pub fn from_jsonl_str(text: &str) -> Result<Self> {
         if text.len() > MAX_TABLE_BYTES {
-            return Err(Error::LimitExceeded {
-                what: "table size in bytes",
-                value: text.len() as u64,
-                limit: MAX_TABLE_BYTES as u64,
-                constant: "MAX_TABLE_BYTES",
-                line: None,
-            });
+            return Err(Error::limit(
+                "table size in bytes",
+                text.len() as u64,
+                MAX_TABLE_BYTES,
+                "MAX_TABLE_BYTES",
+            ));
         }
         let mut table = StitchTable::new();
         for (i, line) in text.lines().enumerate() {
             // At most `MAX_TABLE_BYTES` lines, so this never saturates.
             let number = i.saturating_add(1);
             if line.len() > MAX_LINE_BYTES {
-                return Err(Error::LimitExceeded {
-                    what: "line length in bytes",
-                    value: line.len() as u64,
-                    limit: MAX_LINE_BYTES as u64,
-                    constant: "MAX_LINE_BYTES",
-                    line: Some(number),
-                });
+                return Err(Error::limit(
+                    "line length in bytes",
+                    line.len() as u64,
+                    MAX_LINE_BYTES,
+                    "MAX_LINE_BYTES",
+                )
+                .at(number));
             }
             if line.trim().is_empty() {
                 continue;
@@ -241,13 +240,12 @@ impl StitchTable {
             });
         }
         if self.records.len() >= MAX_TABLE_ROWS {
-            return Err(Error::LimitExceeded {
-                what: "rows",
-                value: (self.records.len() as u64).saturating_add(1),
-                limit: MAX_TABLE_ROWS as u64,
-                constant: "MAX_TABLE_ROWS",
-                line: None,
-            });
+            return Err(Error::limit(
+                "rows",
+                (self.records.len() as u64).saturating_add(1),
+                MAX_TABLE_ROWS,
+                "MAX_TABLE_ROWS",
+            ));
         }
         self.index.insert(record.id, self.records.len());
         self.records.push(record);

@@ -10,9 +10,9 @@ use serde::de::{
 };
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::error::{Error, Result};
+use crate::error::{AnchorProblem, Error, Result};
 use crate::limits::{MAX_DEPTH, MAX_SPEC_BYTES, MAX_STAGES, MAX_WIDTH};
-use crate::text::check_name;
+use crate::untrusted::check_name;
 
 pub mod builtin;
 
@@ -101,7 +101,7 @@ fn named_field<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     T::deserialize(deserializer).map_err(|e| {
         de::Error::custom(format_args!(
             "field `{field}`: {}",
-            crate::text::strip_json_position(&e.to_string())
+            crate::untrusted::strip_json_position(&e.to_string())
         ))
     })
 }
@@ -233,7 +233,7 @@ impl AnchorSpec {
     /// formatting characters; [`Error::LimitExceeded`] naming the limit a size is over;
     /// [`Error::InvalidAnchor`] naming what else is wrong.
     pub fn validate(&self) -> Result<()> {
-        let invalid = |reason: String| {
+        let invalid = |reason: AnchorProblem| {
             Err(Error::InvalidAnchor {
                 name: self.name.clone(),
                 reason,
@@ -253,7 +253,7 @@ impl AnchorSpec {
             check_name("label", label)?;
         }
         if self.stages.is_empty() {
-            return invalid("it has no stages".to_owned());
+            return invalid(AnchorProblem::NoStages);
         }
         if self.stages.len() > MAX_STAGES {
             return limit(
@@ -266,10 +266,10 @@ impl AnchorSpec {
         let mut total: u128 = 0;
         for (i, stage) in self.stages.iter().enumerate() {
             if stage.depth == 0 {
-                return invalid(format!("stage {i} has no blocks"));
+                return invalid(AnchorProblem::EmptyStage { stage: i });
             }
             if stage.width == 0 {
-                return invalid(format!("stage {i} has width 0"));
+                return invalid(AnchorProblem::ZeroWidth { stage: i });
             }
             if stage.width > MAX_WIDTH {
                 return limit("stage width", stage.width, MAX_WIDTH, "MAX_WIDTH");
@@ -839,12 +839,18 @@ mod tests {
         let zero = r#"{"name": "a", "layout": "tokens", "stages": [{"depth": 0, "width": 8}]}"#;
         assert!(matches!(
             registry.add_json_str(zero),
-            Err(Error::InvalidAnchor { reason, .. }) if reason.contains("no blocks")
+            Err(Error::InvalidAnchor {
+                reason: AnchorProblem::EmptyStage { stage: 0 },
+                ..
+            })
         ));
         let no_stages = r#"{"name": "a", "layout": "map", "stages": []}"#;
         assert!(matches!(
             registry.add_json_str(no_stages),
-            Err(Error::InvalidAnchor { .. })
+            Err(Error::InvalidAnchor {
+                reason: AnchorProblem::NoStages,
+                ..
+            })
         ));
         let one = r#"{"name": "a", "layout": "tokens", "stages": [{"depth": 1, "width": 8}]}"#;
         assert!(matches!(

@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use crate::text::{display_safe, display_short};
+use crate::stitch::LayerKey;
+use crate::untrusted::{display_safe, display_short};
 
 /// How many characters of an outside string an error message echoes.
 const SHOWN: usize = 80;
@@ -32,7 +33,7 @@ pub enum Error {
         /// The anchor's name.
         name: String,
         /// What is wrong with it.
-        reason: String,
+        reason: AnchorProblem,
     },
     /// Two anchor specs with the same name in one spec file or one space.
     #[error("anchor `{}` is listed twice", shown(.name))]
@@ -61,8 +62,8 @@ pub enum Error {
     /// Anchors must be listed from the smallest to the largest.
     #[error(
         "anchors must be listed from small to large: `{}` is wider than `{}` at stage \
-         {stage} ({front_width} > {end_width}); reorder --anchors (use --direction slow-to-fast \
-         to stitch large fronts into small ends)",
+         {stage} ({front_width} > {end_width}); list them small to large (the slow-to-fast \
+         direction stitches large fronts into small ends)",
         shown(.front),
         shown(.end)
     )]
@@ -100,8 +101,8 @@ pub enum Error {
     #[error("the set of stages to stitch is empty")]
     NoStages,
     /// A combination of options the reference rules do not define.
-    #[error("unsupported stitch space: {}", display_safe(.0))]
-    Unsupported(String),
+    #[error("unsupported stitch space: {0}")]
+    Unsupported(Unsupported),
     /// A stitch id outside the space.
     #[error("stitch id {id} is out of range: the space has {count} stitches (0..{count})")]
     UnknownStitch {
@@ -111,8 +112,8 @@ pub enum Error {
         count: usize,
     },
     /// A stitching-layer key that names no layer of the space.
-    #[error("no stitching layer {}", display_safe(.0))]
-    UnknownLayer(String),
+    #[error("no stitching layer {0}")]
+    UnknownLayer(LayerKey),
     /// A string that does not name a direction or pairing.
     #[error("cannot parse `{}` as {what}; expected one of: {expected}", shown(.value))]
     Parse {
@@ -168,7 +169,7 @@ pub enum Error {
         /// The rejected value, raw (print it with [`crate::display_safe`]).
         value: String,
         /// What is wrong with it.
-        reason: String,
+        reason: NameProblem,
     },
     /// A spec file defines a name or label that a built-in anchor, or a spec added earlier,
     /// already uses. Spec files never replace known anchors;
@@ -206,12 +207,130 @@ fn anchor_text(anchor: &Option<String>) -> String {
 
 fn suggestion_text(suggestions: &[String]) -> String {
     if suggestions.is_empty() {
-        "; run `snnet anchors` to list the known names".to_owned()
+        String::new()
     } else {
         let names: Vec<String> = suggestions.iter().map(|s| shown(s)).collect();
         format!("; did you mean {}?", names.join(", "))
     }
 }
 
+/// What is wrong with an anchor spec ([`Error::InvalidAnchor`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnchorProblem {
+    /// The spec lists no stage.
+    #[error("it has no stages")]
+    NoStages,
+    /// A stage of no blocks.
+    #[error("stage {stage} has no blocks")]
+    EmptyStage {
+        /// The stage.
+        stage: usize,
+    },
+    /// A stage of width 0.
+    #[error("stage {stage} has width 0")]
+    ZeroWidth {
+        /// The stage.
+        stage: usize,
+    },
+}
+
+/// What is wrong with an anchor name or label ([`Error::InvalidName`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NameProblem {
+    /// The name is empty.
+    #[error("it is empty")]
+    Empty,
+    /// A character other than a letter, a digit or ASCII punctuation.
+    #[error(
+        "character `{}` (U+{:04X}) is not allowed; use letters, digits and ASCII punctuation",
+        display_safe(.0.encode_utf8(&mut [0; 4])),
+        u32::from(*.0)
+    )]
+    Character(char),
+}
+
+/// A combination of anchors and settings the reference rules do not define
+/// ([`Error::Unsupported`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Unsupported {
+    /// Two-way stitching (SN-Netv2) of hierarchical anchors.
+    #[error("two-way stitching (SN-Netv2) is defined for plain anchors only")]
+    TwoWayHierarchical,
+    /// Two-way stitching of a smaller anchor that is deeper than the larger one.
+    #[error(
+        "two-way stitching needs the smaller anchor to be no deeper than the larger: `{}` has \
+         {small_depth} blocks, `{}` has {large_depth}",
+        shown(.small),
+        shown(.large)
+    )]
+    TwoWayDeeperSmall {
+        /// The smaller anchor's name.
+        small: String,
+        /// Its depth in blocks.
+        small_depth: usize,
+        /// The larger anchor's name.
+        large: String,
+        /// Its depth in blocks.
+        large_depth: usize,
+    },
+    /// A two-way anchor path that is not a pair (an internal guard: two-way spaces pair anchors).
+    #[error("two-way anchor path {0:?} is not a pair")]
+    TwoWayPathNotPair(Vec<usize>),
+    /// An anchor path through a pair of anchors with no stitching rule (an internal guard).
+    #[error("anchor path {0:?} uses a pair that is not stitched")]
+    UnstitchedPair(Vec<usize>),
+}
+
 /// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn structured_reasons_read_as_the_messages_did() {
+        let invalid = Error::InvalidAnchor {
+            name: "a".to_owned(),
+            reason: AnchorProblem::ZeroWidth { stage: 1 },
+        };
+        assert_eq!(
+            invalid.to_string(),
+            "invalid anchor spec `a`: stage 1 has width 0"
+        );
+        let deeper = Error::Unsupported(Unsupported::TwoWayDeeperSmall {
+            small: "s".to_owned(),
+            small_depth: 8,
+            large: "l\u{1b}".to_owned(),
+            large_depth: 4,
+        });
+        assert_eq!(
+            deeper.to_string(),
+            "unsupported stitch space: two-way stitching needs the smaller anchor to be no deeper \
+             than the larger: `s` has 8 blocks, `l\\u{1b}` has 4"
+        );
+        let key = LayerKey {
+            stage: Some(2),
+            front: 0,
+            end: 1,
+            index: 3,
+        };
+        assert_eq!(
+            Error::UnknownLayer(key).to_string(),
+            format!("no stitching layer {key}")
+        );
+        let name = Error::InvalidName {
+            what: "name",
+            value: "a b".to_owned(),
+            reason: NameProblem::Character(' '),
+        };
+        assert_eq!(
+            name.to_string(),
+            "invalid anchor name `a b`: character ` ` (U+0020) is not allowed; use letters, \
+             digits and ASCII punctuation"
+        );
+    }
+}

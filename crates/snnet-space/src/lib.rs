@@ -51,19 +51,24 @@
 
 mod anchor;
 mod config;
+mod count;
+mod enumerate;
 mod error;
+mod layers;
 pub mod limits;
 pub mod rules;
 mod space;
 mod stitch;
-mod text;
+mod untrusted;
+mod validate;
 
 pub use anchor::{
     AnchorRegistry, AnchorSpec, Layout, StageSpec, builtin, builtin_anchor, builtin_names,
     json_items,
 };
 pub use config::{Direction, Pairing, SpaceConfig, StitchLayers};
-pub use error::{Error, Result};
-pub use space::{Junction, LayerGroup, StitchDisplay, StitchSpace};
+pub use error::{AnchorProblem, Error, NameProblem, Result, Unsupported};
+pub use layers::{Junction, LayerGroup};
+pub use space::{StitchDisplay, StitchSpace};
 pub use stitch::{Cut, LayerKey, Segment, Stitch, StitchId, StitchKind};
-pub use text::{display_safe, strip_json_position};
+pub use untrusted::{display_safe, strip_json_position};

@@ -344,11 +344,10 @@ fn swin_order_by_hand() {
     }
 }
 
-/// ResNet-18/50 and ResNet-18/Swin-T, checked by hand from the spec (§2): stages 1 and 2 only.
-#[test]
-fn resnet_order_by_hand() {
-    let r = space(&["resnet18", "resnet50"], SpaceConfig::default());
-    let got: Vec<_> = r.stitches()[2..]
+/// `(stage, front block, end block, layer)` of every stitch of a two-anchor hierarchical space
+/// after the anchors.
+fn single_cuts(space: &StitchSpace) -> Vec<(usize, usize, usize, usize)> {
+    space.stitches()[2..]
         .iter()
         .map(|s| {
             (
@@ -358,7 +357,14 @@ fn resnet_order_by_hand() {
                 s.layers[0],
             )
         })
-        .collect();
+        .collect()
+}
+
+/// ResNet-18/50 and ResNet-18/Swin-T, checked by hand from the spec (§2): stages 1 and 2 only.
+#[test]
+fn resnet_order_by_hand() {
+    let r = space(&["resnet18", "resnet50"], SpaceConfig::default());
+    let got = single_cuts(&r);
     assert_eq!(
         got,
         [
@@ -376,17 +382,7 @@ fn resnet_order_by_hand() {
         &["resnet18", "swin_tiny_patch4_window7_224"],
         SpaceConfig::default(),
     );
-    let got: Vec<_> = rs.stitches()[2..]
-        .iter()
-        .map(|s| {
-            (
-                s.stage.unwrap(),
-                s.cuts[0].front,
-                s.cuts[0].end,
-                s.layers[0],
-            )
-        })
-        .collect();
+    let got = single_cuts(&rs);
     assert_eq!(
         got,
         [

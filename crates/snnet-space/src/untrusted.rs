@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, NameProblem, Result};
 use crate::limits::MAX_NAME_LEN;
 
 /// Whether printing `c` raw could drive or deceive a terminal: control characters (C0, DEL and
@@ -83,7 +83,7 @@ pub(crate) fn display_short(s: &str, max: usize) -> String {
 /// [`Error::LimitExceeded`] for a name over [`MAX_NAME_LEN`] bytes, [`Error::InvalidName`]
 /// otherwise.
 pub(crate) fn check_name(what: &'static str, value: &str) -> Result<()> {
-    let invalid = |reason: String| {
+    let invalid = |reason: NameProblem| {
         Err(Error::InvalidName {
             what,
             value: value.to_owned(),
@@ -91,7 +91,7 @@ pub(crate) fn check_name(what: &'static str, value: &str) -> Result<()> {
         })
     };
     if value.is_empty() {
-        return invalid("it is empty".to_owned());
+        return invalid(NameProblem::Empty);
     }
     if value.len() > MAX_NAME_LEN {
         return Err(Error::LimitExceeded {
@@ -110,12 +110,7 @@ pub(crate) fn check_name(what: &'static str, value: &str) -> Result<()> {
         .chars()
         .find(|&c| !(c.is_alphanumeric() || c.is_ascii_punctuation()))
     {
-        let shown = display_safe(c.encode_utf8(&mut [0; 4])).into_owned();
-        return invalid(format!(
-            "character `{shown}` (U+{:04X}) is not allowed; use letters, digits and ASCII \
-             punctuation",
-            u32::from(c)
-        ));
+        return invalid(NameProblem::Character(c));
     }
     Ok(())
 }

@@ -1,0 +1,630 @@
+//! The solve: `[A | 1]` factorised once per source ([`SourceSystem`]), then solved against any
+//! number of targets.
+
+use std::fmt;
+
+use crate::affine::Affine;
+use crate::error::{Error, InvalidOption, Result, ShapeError, SolverFailure};
+use crate::features::Features;
+use crate::options::{Backend, GRAM_FLOOR, LstsqOptions, Precision, default_rtol};
+
+/// The source side of the least-squares systems that share the front features `A`:
+/// `[A | 1]` factorised once, then solved against any number of targets `B`.
+///
+/// It borrows `A`, which every [`solve`](Self::solve) reads again (to form `Xᵀ B`).
+#[derive(Clone)]
+pub struct SourceSystem<'a> {
+    a: Features<'a>,
+    backend: Backend,
+    rtol: f64,
+    solver: Solver,
+    /// Eigenvalues of `XᵀX`, descending.
+    eigenvalues: Vec<f64>,
+    rank: usize,
+}
+
+impl<'a> SourceSystem<'a> {
+    /// Factorises `X = [A | 1]`: forms `XᵀX`, eigendecomposes it and keeps the directions whose
+    /// singular value is above the cutoff.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Shape`] when `a` has no rows.
+    /// - [`Error::NonFinite`] (`which = "source"`) at the first NaN or infinite value of `a`.
+    /// - [`Error::InvalidOptions`] when `options.rtol` is negative or not finite.
+    /// - [`Error::Solver`] when the eigensolver fails.
+    pub fn new(a: &Features<'a>, options: &LstsqOptions) -> Result<Self> {
+        if a.rows == 0 {
+            return Err(Error::Shape(ShapeError::NoSourceRows));
+        }
+        a.check_finite("source")?;
+        let n = a.cols + 1;
+        let rtol = match options.rtol {
+            None => default_rtol(a.rows, n),
+            Some(rtol) if rtol.is_finite() && rtol >= 0.0 => rtol,
+            Some(rtol) => {
+                return Err(Error::InvalidOptions(InvalidOption::Rtol(rtol)));
+            }
+        };
+        let backend = options.backend;
+        let kernel = backend.kernel();
+        // Eigenvalues ascending; eigenvectors as the columns of an n×n row-major matrix.
+        let (eigenvalues, vectors) = kernel.gram_eigh(a)?;
+        let lambda_max = eigenvalues.last().copied().unwrap_or(0.0);
+        // The ones column alone gives λ_max ≥ m > 0.
+        if !(lambda_max.is_finite() && lambda_max > 0.0) {
+            return Err(Error::Solver {
+                backend: backend.name(),
+                reason: SolverFailure::Spectrum { lambda_max },
+            });
+        }
+        let floor = GRAM_FLOOR * a.rows.max(n) as f64 * f64::EPSILON;
+        let threshold = (rtol * rtol).max(floor) * lambda_max;
+        let kept: Vec<usize> = (0..n).filter(|&i| eigenvalues[i] > threshold).collect();
+        let rank = kept.len();
+        // U = V_k Λ_k^{-1/2} (n × rank); P = U Uᵀ.
+        let mut scaled = vec![0.0; n * rank];
+        for (j, &k) in kept.iter().enumerate() {
+            let s = eigenvalues[k].sqrt().recip();
+            for i in 0..n {
+                scaled[i * rank + j] = vectors[i * n + k] * s;
+            }
+        }
+        let projector = kernel.outer(&scaled, n, rank)?;
+        let solver = match options.precision {
+            Precision::F64 => Solver::F64 { projector },
+            Precision::MixedF32 => Solver::MixedF32 {
+                pinv_t: kernel.pinv_t(a, &projector)?,
+            },
+        };
+        let mut eigenvalues = eigenvalues;
+        eigenvalues.reverse();
+        Ok(Self {
+            a: *a,
+            backend,
+            rtol,
+            solver,
+            eigenvalues,
+            rank,
+        })
+    }
+
+    /// Solves `[A | 1] M = B` in the least-squares, minimum-norm sense (`M = pinv([A | 1]) B`)
+    /// and returns `W = Mᵀ[:, :-1]`, `b = Mᵀ[:, -1]`.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Shape`] when `b` does not have as many rows as the source.
+    /// - [`Error::NonFinite`] (`which = "target"`) at the first NaN or infinite value of `b`.
+    /// - [`Error::Solver`] when the backend fails or produces a non-finite value.
+    pub fn solve(&self, b: &Features<'_>) -> Result<Affine> {
+        if b.rows != self.a.rows {
+            return Err(Error::Shape(ShapeError::TargetRows {
+                target: b.rows,
+                source_rows: self.a.rows,
+            }));
+        }
+        b.check_finite("target")?;
+        let (c_in, c_out) = (self.a.cols, b.cols);
+        let m = if c_out == 0 {
+            Vec::new()
+        } else {
+            let kernel = self.backend.kernel();
+            match &self.solver {
+                Solver::F64 { projector } => kernel.solve(&self.a, b, projector)?,
+                Solver::MixedF32 { pinv_t } => kernel.solve_mixed(pinv_t, self.a.cols + 1, b)?,
+            }
+        };
+        if let Some(index) = m.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Solver {
+                backend: self.backend.name(),
+                reason: SolverFailure::NonFiniteSolution {
+                    row: index / c_out,
+                    col: index % c_out,
+                },
+            });
+        }
+        // M is (c_in+1) × c_out row-major.
+        let mut weight = vec![0.0; c_out * c_in];
+        for i in 0..c_in {
+            for o in 0..c_out {
+                weight[o * c_in + i] = m[i * c_out + o];
+            }
+        }
+        let bias = m[c_in * c_out..].to_vec();
+        Ok(Affine {
+            weight,
+            bias,
+            in_features: c_in,
+            out_features: c_out,
+        })
+    }
+
+    /// How many singular values of `[A | 1]` survive the cutoff (`pinv`'s numerical rank).
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The singular values of `[A | 1]`, descending (`c_in + 1` of them, from the Gram
+    /// eigenvalues: those far below the cutoff are only rounding noise).
+    pub fn singular_values(&self) -> Vec<f64> {
+        self.eigenvalues
+            .iter()
+            .map(|&l| l.max(0.0).sqrt())
+            .collect()
+    }
+
+    /// The relative cutoff in use (before the Gram floor).
+    pub fn rtol(&self) -> f64 {
+        self.rtol
+    }
+
+    /// The backend this system was factorised with (its solves use it too).
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The precision of this system's solves.
+    pub fn precision(&self) -> Precision {
+        match self.solver {
+            Solver::F64 { .. } => Precision::F64,
+            Solver::MixedF32 { .. } => Precision::MixedF32,
+        }
+    }
+
+    /// The source features.
+    pub fn features(&self) -> Features<'a> {
+        self.a
+    }
+}
+
+impl fmt::Debug for SourceSystem<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SourceSystem")
+            .field("rows", &self.a.rows)
+            .field("in_features", &self.a.cols)
+            .field("backend", &self.backend)
+            .field("precision", &self.precision())
+            .field("rtol", &self.rtol)
+            .field("rank", &self.rank)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a [`SourceSystem`] keeps to solve against targets.
+#[derive(Clone)]
+enum Solver {
+    /// `P = V_k Λ_k⁻¹ V_kᵀ`, `(c_in+1)²` row-major: `M = P (Xᵀ B)` in f64.
+    F64 { projector: Vec<f64> },
+    /// `pinv(X)ᵀ = X P` rounded to f32, `m × (c_in+1)` row-major: `M = (X P)ᵀ B` in f32 blocks.
+    MixedF32 { pinv_t: Vec<f32> },
+}
+
+/// Solves one least-squares stitching layer: [`SourceSystem::new`] then
+/// [`SourceSystem::solve`]. Build the [`SourceSystem`] yourself when several targets share the
+/// source features.
+///
+/// # Errors
+///
+/// Those of [`SourceSystem::new`] and [`SourceSystem::solve`].
+pub fn solve_affine(a: &Features<'_>, b: &Features<'_>, options: &LstsqOptions) -> Result<Affine> {
+    SourceSystem::new(a, options)?.solve(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use approx::{abs_diff_eq, assert_abs_diff_eq};
+
+    use super::*;
+    use crate::kernel::{MIXED_BLOCK, ROW_CHUNK};
+
+    /// SplitMix64: a tiny seeded generator, uniform in [-1, 1).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> f64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            (z >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        }
+
+        fn vec(&mut self, len: usize) -> Vec<f32> {
+            (0..len).map(|_| self.next() as f32).collect()
+        }
+    }
+
+    /// Every backend compiled in, with default options otherwise.
+    fn all_options() -> Vec<LstsqOptions> {
+        Backend::ALL
+            .iter()
+            .map(|&b| LstsqOptions::default().with_backend(b))
+            .collect()
+    }
+
+    /// Asserts that `fit` is `W = weight`, `b = bias` within `epsilon`, element by element.
+    #[track_caller]
+    fn assert_fit(fit: &Affine, weight: &[f64], bias: &[f64], epsilon: f64, backend: Backend) {
+        assert!(
+            abs_diff_eq!(fit.weight[..], weight[..], epsilon = epsilon)
+                && abs_diff_eq!(fit.bias[..], bias[..], epsilon = epsilon),
+            "{backend}: W {:?}, b {:?}; expected W {weight:?}, b {bias:?}",
+            fit.weight,
+            fit.bias
+        );
+    }
+
+    fn solve(
+        a: &[f32],
+        rows: usize,
+        c_in: usize,
+        b: &[f32],
+        c_out: usize,
+        options: &LstsqOptions,
+    ) -> Result<Affine> {
+        solve_affine(
+            &Features::new(a, rows, c_in)?,
+            &Features::new(b, rows, c_out)?,
+            options,
+        )
+    }
+
+    #[test]
+    fn recovers_a_known_affine_map() {
+        let (rows, c_in, c_out) = (300, 12, 7);
+        // Rows spread over more than one row block would need > ROW_CHUNK rows; 300 keeps the
+        // debug test fast, the chunked path is covered by `chunked_accumulation_matches`.
+        let mut rng = Rng(7);
+        let a = rng.vec(rows * c_in);
+        let weight: Vec<f64> = (0..c_out * c_in).map(|_| rng.next()).collect();
+        let bias: Vec<f64> = (0..c_out).map(|_| 3.0 * rng.next()).collect();
+        let truth = Affine {
+            weight,
+            bias,
+            in_features: c_in,
+            out_features: c_out,
+        };
+        let b = truth
+            .apply(&Features::new(&a, rows, c_in).unwrap())
+            .unwrap();
+        for options in all_options() {
+            let fit = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
+            assert_eq!((fit.in_features, fit.out_features), (c_in, c_out));
+            assert_fit(&fit, &truth.weight, &truth.bias, 1e-5, options.backend);
+        }
+    }
+
+    #[test]
+    fn chunked_accumulation_matches() {
+        // More rows than one block: the same relation must come out of the accumulated products.
+        let (rows, c_in, c_out) = (ROW_CHUNK * 2 + 17, 3, 2);
+        let mut rng = Rng(11);
+        let a = rng.vec(rows * c_in);
+        let b: Vec<f32> = a
+            .chunks(c_in)
+            .flat_map(|r| [r[0] - 2.0 * r[2] + 0.25, 0.5 * r[1] - 1.0])
+            .collect();
+        for options in all_options() {
+            let fit = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
+            let expected = [1.0, 0.0, -2.0, 0.0, 0.5, 0.0];
+            assert_fit(&fit, &expected, &[0.25, -1.0], 1e-6, options.backend);
+        }
+    }
+
+    /// The hand-checkable minimum-norm case: channel 1 is constant (2), so it is collinear with
+    /// the ones column. B = 2·x0 − 1: the solutions are (2, t, −1 − 2t); the minimum-norm one is
+    /// orthogonal to the null vector (0, 1, −2): w1 = −0.4, b = −0.2.
+    fn check_constant_channel(options: &LstsqOptions, epsilon: f64) {
+        let a = [1.0_f32, 2.0, 2.0, 2.0, 3.0, 2.0];
+        let b = [1.0_f32, 3.0, 5.0];
+        let system = SourceSystem::new(&Features::new(&a, 3, 2).unwrap(), options).unwrap();
+        assert_eq!(system.rank(), 2);
+        let fit = system.solve(&Features::new(&b, 3, 1).unwrap()).unwrap();
+        assert_fit(&fit, &[2.0, -0.4], &[-0.2], epsilon, options.backend);
+    }
+
+    #[test]
+    fn constant_channel_gives_the_minimum_norm_solution() {
+        for options in all_options() {
+            check_constant_channel(&options, 1e-9);
+        }
+    }
+
+    #[test]
+    fn all_constant_source() {
+        // X = [[2, 1]] × 3: pinv(X) B = (2, 1)ᵀ · 1 / 5.
+        let a = [2.0_f32; 3];
+        let b = [1.0_f32; 3];
+        for options in all_options() {
+            let fit = solve(&a, 3, 1, &b, 1, &options).unwrap();
+            assert_fit(&fit, &[0.4], &[0.2], 1e-9, options.backend);
+        }
+    }
+
+    #[test]
+    fn fewer_rows_than_columns() {
+        // One row: pinv([1, 2, 1]) = [1, 2, 1]ᵀ / 6, so M = [1, 2, 1]ᵀ · 3 / 6.
+        let a = [1.0_f32, 2.0];
+        let b = [3.0_f32, -6.0];
+        for options in all_options() {
+            let system = SourceSystem::new(&Features::new(&a, 1, 2).unwrap(), &options).unwrap();
+            assert_eq!(system.rank(), 1);
+            let fit = system.solve(&Features::new(&b, 1, 2).unwrap()).unwrap();
+            assert_fit(
+                &fit,
+                &[0.5, 1.0, -1.0, -2.0],
+                &[0.5, -1.0],
+                1e-9,
+                options.backend,
+            );
+        }
+        // Random 5 × 9 (full row rank): the minimum-norm solution is Xᵀ (X Xᵀ)⁻¹ B.
+        let (rows, c_in, c_out) = (5, 8, 3);
+        let n = c_in + 1;
+        let mut rng = Rng(3);
+        let (a, b) = (rng.vec(rows * c_in), rng.vec(rows * c_out));
+        let x = |r: usize, i: usize| {
+            if i == c_in {
+                1.0
+            } else {
+                f64::from(a[r * c_in + i])
+            }
+        };
+        let mut xxt: Vec<f64> = (0..rows * rows)
+            .map(|k| (0..n).map(|i| x(k / rows, i) * x(k % rows, i)).sum())
+            .collect();
+        let mut y: Vec<f64> = b.iter().map(|&v| f64::from(v)).collect();
+        gauss_solve(&mut xxt, &mut y, rows, c_out);
+        let m = |i: usize, o: usize| (0..rows).map(|r| x(r, i) * y[r * c_out + o]).sum::<f64>();
+        let weight: Vec<f64> = (0..c_out * c_in).map(|k| m(k % c_in, k / c_in)).collect();
+        let bias: Vec<f64> = (0..c_out).map(|o| m(c_in, o)).collect();
+        for options in all_options() {
+            let fit = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
+            assert_fit(&fit, &weight, &bias, 1e-9, options.backend);
+        }
+    }
+
+    /// Solves `a y = rhs` in place (`a`: n×n, `rhs`: n×k, row-major) by Gaussian elimination with
+    /// partial pivoting.
+    fn gauss_solve(a: &mut [f64], rhs: &mut [f64], n: usize, k: usize) {
+        for col in 0..n {
+            let pivot = (col..n)
+                .max_by(|&i, &j| a[i * n + col].abs().total_cmp(&a[j * n + col].abs()))
+                .unwrap();
+            for c in 0..n {
+                a.swap(col * n + c, pivot * n + c);
+            }
+            for c in 0..k {
+                rhs.swap(col * k + c, pivot * k + c);
+            }
+            for r in 0..n {
+                if r != col {
+                    let f = a[r * n + col] / a[col * n + col];
+                    for c in 0..n {
+                        a[r * n + c] -= f * a[col * n + c];
+                    }
+                    for c in 0..k {
+                        rhs[r * k + c] -= f * rhs[col * k + c];
+                    }
+                }
+            }
+        }
+        for r in 0..n {
+            for c in 0..k {
+                rhs[r * k + c] /= a[r * n + r];
+            }
+        }
+    }
+
+    #[test]
+    fn zero_input_channels_fit_the_mean() {
+        let b = [1.0_f32, 2.0, 6.0];
+        for options in all_options() {
+            let fit = solve(&[], 3, 0, &b, 1, &options).unwrap();
+            assert!(fit.weight.is_empty());
+            assert_abs_diff_eq!(fit.bias[..], [3.0][..], epsilon = 1e-12);
+        }
+    }
+
+    #[test]
+    fn non_finite_values_are_typed_errors() {
+        let mut a = vec![0.5_f32; 12];
+        let b = vec![1.0_f32; 8];
+        a[7] = f32::NAN; // row 2, column 1 of a 4×3 matrix
+        let err = solve(&a, 4, 3, &b, 2, &LstsqOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::NonFinite {
+                    which: "source",
+                    row: 2,
+                    col: 1
+                }
+            ),
+            "{err:?}"
+        );
+        let a = vec![0.5_f32; 12];
+        let mut b = vec![1.0_f32; 8];
+        b[5] = f32::NEG_INFINITY;
+        b[6] = f32::NAN;
+        let err = solve(&a, 4, 3, &b, 2, &LstsqOptions::default()).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::NonFinite {
+                    which: "target",
+                    row: 2,
+                    col: 1
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn shape_errors() {
+        let data = [0.0_f32; 6];
+        assert!(matches!(
+            Features::new(&data, 4, 2),
+            Err(Error::Shape(ShapeError::Features {
+                values: 6,
+                rows: 4,
+                cols: 2
+            }))
+        ));
+        assert!(matches!(
+            Features::new(&data, usize::MAX, 2),
+            Err(Error::Shape(ShapeError::Features { .. }))
+        ));
+        let a = Features::new(&data, 3, 2).unwrap();
+        let b = Features::new(&data, 2, 3).unwrap();
+        let options = LstsqOptions::default();
+        let err = solve_affine(&a, &b, &options).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Shape(ShapeError::TargetRows {
+                    target: 2,
+                    source_rows: 3
+                })
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "least squares: target features have 2 rows, the source's 3"
+        );
+        let empty = Features::new(&[], 0, 2).unwrap();
+        assert!(matches!(
+            SourceSystem::new(&empty, &options),
+            Err(Error::Shape(ShapeError::NoSourceRows))
+        ));
+        let bad = options.with_rtol(f64::NAN);
+        let err = SourceSystem::new(&a, &bad).unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidOptions(InvalidOption::Rtol(r)) if r.is_nan()),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "least squares: invalid options: least-squares rtol NaN must be finite and non-negative"
+        );
+        let fit = solve_affine(&a, &Features::new(&data, 3, 2).unwrap(), &options).unwrap();
+        assert!(matches!(
+            fit.apply(&b),
+            Err(Error::Shape(ShapeError::ApplyWidth {
+                in_features: 2,
+                out_features: 2,
+                cols: 3
+            }))
+        ));
+    }
+
+    #[test]
+    fn deterministic() {
+        let (rows, c_in, c_out) = (257, 20, 9);
+        let mut rng = Rng(5);
+        let (a, b) = (rng.vec(rows * c_in), rng.vec(rows * c_out));
+        for options in all_options() {
+            let first = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
+            for _ in 0..3 {
+                let again = solve(&a, rows, c_in, &b, c_out, &options).unwrap();
+                let bits = |f: &Affine| {
+                    f.weight
+                        .iter()
+                        .chain(&f.bias)
+                        .map(|v| v.to_bits())
+                        .collect::<Vec<_>>()
+                };
+                assert_eq!(bits(&first), bits(&again));
+            }
+        }
+    }
+
+    #[test]
+    fn backends_agree() {
+        let (rows, c_in, c_out) = (400, 16, 5);
+        let mut rng = Rng(9);
+        let mut a = rng.vec(rows * c_in);
+        for r in 0..rows {
+            a[r * c_in + 3] = 4.0; // a constant channel
+        }
+        let b = rng.vec(rows * c_out);
+        let fits: Vec<Affine> = all_options()
+            .iter()
+            .map(|o| solve(&a, rows, c_in, &b, c_out, o).unwrap())
+            .collect();
+        for fit in &fits[1..] {
+            assert_abs_diff_eq!(fit.weight[..], fits[0].weight[..], epsilon = 1e-10);
+            assert_abs_diff_eq!(fit.bias[..], fits[0].bias[..], epsilon = 1e-10);
+        }
+    }
+
+    #[test]
+    fn mixed_precision_stays_close_to_f64() {
+        // Several f32 blocks (rows > MIXED_BLOCK), a constant channel, correlated channels.
+        let (rows, c_in, c_out) = (MIXED_BLOCK * 2 + 300, 10, 6);
+        let mut rng = Rng(21);
+        let mut a = rng.vec(rows * c_in);
+        for r in 0..rows {
+            a[r * c_in + 2] = 1.5;
+            a[r * c_in + 7] = 0.8 * a[r * c_in + 6] + 0.1 * a[r * c_in + 7];
+        }
+        let b = rng.vec(rows * c_out);
+        let source = Features::new(&a, rows, c_in).unwrap();
+        let target = Features::new(&b, rows, c_out).unwrap();
+        for &backend in Backend::ALL {
+            let exact = SourceSystem::new(&source, &LstsqOptions::default().with_backend(backend))
+                .unwrap()
+                .solve(&target)
+                .unwrap();
+            let options = LstsqOptions::default()
+                .with_backend(backend)
+                .with_precision(Precision::MixedF32);
+            let system = SourceSystem::new(&source, &options).unwrap();
+            assert_eq!(system.precision(), Precision::MixedF32);
+            let fit = system.solve(&target).unwrap();
+            let scale = exact.weight.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+            assert!(
+                abs_diff_eq!(
+                    fit.weight[..],
+                    exact.weight[..],
+                    epsilon = 1e-5 * scale.max(1.0)
+                ) && abs_diff_eq!(fit.bias[..], exact.bias[..], epsilon = 1e-5),
+                "{backend}: {:?} {:?}",
+                fit.bias,
+                exact.bias
+            );
+            // Deterministic too.
+            let again = system.solve(&target).unwrap();
+            assert_eq!(fit, again);
+        }
+        // The hand-checkable minimum-norm case, in f32 products.
+        for &backend in Backend::ALL {
+            let options = LstsqOptions::default()
+                .with_backend(backend)
+                .with_precision(Precision::MixedF32);
+            check_constant_channel(&options, 1e-6);
+        }
+    }
+
+    #[test]
+    fn default_cutoff_is_torchs() {
+        assert_eq!(
+            default_rtol(19_700, 193),
+            f64::from(f32::EPSILON) * 19_700.0
+        );
+        assert_eq!(default_rtol(10, 49), f64::from(f32::EPSILON) * 49.0);
+        // Singular values of [A | 1] for A = [[3], [4]]: X = [[3, 1], [4, 1]].
+        let a = [3.0_f32, 4.0];
+        let system =
+            SourceSystem::new(&Features::new(&a, 2, 1).unwrap(), &Default::default()).unwrap();
+        let sv = system.singular_values();
+        // σ² are the eigenvalues of [[25, 7], [7, 2]]: (27 ± √(23² + 196)) / 2.
+        let d = (23.0_f64 * 23.0 + 196.0).sqrt();
+        assert_abs_diff_eq!(sv[0], ((27.0 + d) / 2.0).sqrt(), epsilon = 1e-12);
+        assert_abs_diff_eq!(sv[1], ((27.0 - d) / 2.0).sqrt(), epsilon = 1e-12);
+    }
+}
