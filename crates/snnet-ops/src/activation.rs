@@ -65,6 +65,9 @@ mod tests {
         // Outside autodiff the generic path runs (inference fuses GELU into `linear`).
         let plain: Tensor<2> = Tensor::ones([2, 2], &Device::flex());
         assert!(flex::activation::gelu_autodiff(&plain).is_none());
-        assert_close(gelu_with(Kernels::Fused, plain.clone()), gelu_with(Kernels::Generic, plain));
+        assert_close(
+            gelu_with(Kernels::Fused, plain.clone()),
+            gelu_with(Kernels::Generic, plain),
+        );
     }
 }

@@ -125,7 +125,8 @@ mod tests {
         assert!(flex::attention::attention(&Tensor::ones([1, 2, 7], &device), 2, None).is_none());
         // An additive bias per window and head (W = nW = 2), and one for every window (W = 1).
         let windows = qkv.clone().reshape([1, b, n, 3 * c]);
-        let one: Tensor<4> = Tensor::random([1, heads, n, n], Distribution::Normal(0.0, 1.0), &device);
+        let one: Tensor<4> =
+            Tensor::random([1, heads, n, n], Distribution::Normal(0.0, 1.0), &device);
         for bias in [Tensor::cat(vec![one.clone(), one.clone() * 5.0], 0), one] {
             let fast = flex::attention::attention(&qkv, heads, Some(&bias)).expect("fused");
             let slow = window_attention_with(Kernels::Generic, windows.clone(), heads, bias);
@@ -168,7 +169,10 @@ mod tests {
         }
         // Untracked autodiff input: the same forward.
         let untracked = flex::attention::attention(&contiguous, heads, None).expect("fused");
-        assert_close(untracked, attention_with(Kernels::Generic, contiguous, heads));
+        assert_close(
+            untracked,
+            attention_with(Kernels::Generic, contiguous, heads),
+        );
     }
 
     /// Under autodiff window attention runs the generic path whatever the kernels: the output
@@ -179,8 +183,11 @@ mod tests {
         device.seed(7);
         let (b, windows, n, heads, d) = (2, 3, 5, 2, 4);
         let c = heads * d;
-        let qkv0: Tensor<4> =
-            Tensor::random([b, windows, n, 3 * c], Distribution::Normal(0.0, 2.0), &device);
+        let qkv0: Tensor<4> = Tensor::random(
+            [b, windows, n, 3 * c],
+            Distribution::Normal(0.0, 2.0),
+            &device,
+        );
         for w in [windows, 1] {
             let bias0: Tensor<4> =
                 Tensor::random([w, heads, n, n], Distribution::Normal(0.0, 1.0), &device);

@@ -1,7 +1,7 @@
 //! `conv_bn`: ResNet's unit — convolution, batch norm, residual, ReLU — in one pass on Flex.
 
-use burn::nn::conv::Conv2d;
 use burn::nn::BatchNorm;
+use burn::nn::conv::Conv2d;
 use burn::tensor::Tensor;
 use burn::tensor::activation::relu;
 
@@ -71,10 +71,11 @@ mod tests {
 
     /// A batch norm of `channels` with random statistics and affine parameters.
     fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
-        let normal = |mean: f64| {
-            Tensor::<1>::random([channels], Distribution::Normal(mean, 1.0), device)
-        };
-        let mut bn = BatchNormConfig::new(channels).with_epsilon(1e-5).init(device);
+        let normal =
+            |mean: f64| Tensor::<1>::random([channels], Distribution::Normal(mean, 1.0), device);
+        let mut bn = BatchNormConfig::new(channels)
+            .with_epsilon(1e-5)
+            .init(device);
         bn.gamma = Param::from_tensor(normal(1.0));
         bn.beta = Param::from_tensor(normal(0.0));
         bn.running_mean = RunningState::new(normal(0.0));
@@ -120,7 +121,8 @@ mod tests {
                 for (res, relu_after) in [(None, false), (None, true), (Some(r), true)] {
                     let fast = flex::conv::conv_bn(&x, &conv, &bn, res.as_ref(), relu_after)
                         .expect("the fused kernel on Flex");
-                    let slow = conv_bn_with(Kernels::Generic, x.clone(), &conv, &bn, res, relu_after);
+                    let slow =
+                        conv_bn_with(Kernels::Generic, x.clone(), &conv, &bn, res, relu_after);
                     assert_close(fast, slow);
                 }
             }
@@ -132,7 +134,9 @@ mod tests {
         let bn = BatchNormConfig::new(2).init(&device);
         let x: Tensor<4> = Tensor::ones([1, 2, 5, 5], &device);
         assert!(flex::conv::conv_bn(&x, &same, &bn, None, true).is_none());
-        let grouped = Conv2dConfig::new([2, 2], [1, 1]).with_groups(2).init(&device);
+        let grouped = Conv2dConfig::new([2, 2], [1, 1])
+            .with_groups(2)
+            .init(&device);
         assert!(flex::conv::conv_bn(&x, &grouped, &bn, None, true).is_none());
         // Under autodiff the generic path runs (gradients and batch statistics).
         let ad = device.autodiff();
@@ -159,7 +163,13 @@ mod tests {
             let out = conv_bn_with(kernels, x.clone(), &conv, &bn, Some(r.clone()), true);
             let grads = backward(&out);
             let params = [grad(&bn.gamma.val(), &grads), grad(&bn.beta.val(), &grads)];
-            (out, grad(&x, &grads), grad(&r, &grads), grad(&conv.weight.val(), &grads), params)
+            (
+                out,
+                grad(&x, &grads),
+                grad(&r, &grads),
+                grad(&conv.weight.val(), &grads),
+                params,
+            )
         };
         let (fused, generic) = (run(Kernels::Fused), run(Kernels::Generic));
         assert_close(fused.0, generic.0);

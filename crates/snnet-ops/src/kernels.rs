@@ -51,4 +51,3 @@ pub fn kernels() -> Kernels {
         Kernels::Fused
     }
 }
-

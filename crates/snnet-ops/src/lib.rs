@@ -42,9 +42,9 @@
 //!
 //! | internal item | where | what an upgrade touches |
 //! |---|---|---|
-//! | [`Tensor::try_into_primitive::<Flex>`](burn::tensor::Tensor::try_into_primitive) / `::<Autodiff<Flex>>` | `flex/mod.rs` (`primitive`), `flex/attention.rs`, `flex/activation.rs`, `flex/norm.rs` | how a dispatch tensor is unwrapped into a backend's primitive (Burn 0.22's backend-erased `Tensor`) |
-//! | [`Tensor::from_primitive::<Flex>`](burn::tensor::Tensor::from_primitive) / `::<Autodiff<Flex>>` | every `flex/*.rs` op | wrapping a result back |
-//! | [`FlexTensor`](burn::backend::flex::FlexTensor): `from_data`, `as_slice::<f32>`, `to_contiguous`, `into_data`, `dtype`, `layout()` (`shape`, `strides`, `start_offset`), `storage::<f32>` | `flex/mod.rs`, `flex/linear.rs` (`weight_view`: the transposed-view layout of a `Linear` weight), `flex/norm.rs`, `flex/conv.rs`, `flex/pool.rs`, `flex/window.rs` | Flex's storage and layout model (row-major contiguous `as_slice`, strides in elements) |
+//! | `Tensor::try_into_primitive::<Flex>` / `::<Autodiff<Flex>>` | `flex/mod.rs` (`primitive`), `flex/attention.rs`, `flex/activation.rs`, `flex/norm.rs` | how a dispatch tensor is unwrapped into a backend's primitive (Burn 0.22's backend-erased `Tensor`) |
+//! | `Tensor::from_primitive::<Flex>` / `::<Autodiff<Flex>>` | every `flex/*.rs` op | wrapping a result back |
+//! | `burn::backend::flex::FlexTensor`: `from_data`, `as_slice::<f32>`, `to_contiguous`, `into_data`, `dtype`, `layout()` (`shape`, `strides`, `start_offset`), `storage::<f32>` | `flex/mod.rs`, `flex/linear.rs` (`weight_view`: the transposed-view layout of a `Linear` weight), `flex/norm.rs`, `flex/conv.rs`, `flex/pool.rs`, `flex/window.rs` | Flex's storage and layout model (row-major contiguous `as_slice`, strides in elements) |
 //! | `<Autodiff<Flex> as BackendTypes>::FloatTensorPrimitive::into_parts` (primitive + node) | `flex/attention.rs`, `flex/activation.rs`, `flex/norm.rs` | the autodiff tensor's layout |
 //! | `burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary}`: `prepare::<NoCheckpointing>`, `compute_bound`, `stateful`, `finish`; `Ops::{state, parents, node}` | `flex/attention.rs` (`FusedAttention`), `flex/activation.rs` (`FusedGelu`), `flex/norm.rs` (`FusedLayerNorm`) | the custom-op API of Burn's autodiff (the three tracked ops and their backward passes) |
 //! | `burn::backend::autodiff::grads::Gradients::{consume, register}` | `flex/norm.rs` (three parents: input, scale, shift), via `unary` in the other two | gradient bookkeeping |

@@ -72,7 +72,12 @@ mod tests {
             let grads = backward(&out);
             let beta = norm.beta.as_ref().map(|b| grad(&b.val(), &grads));
             let gamma = grad(&norm.gamma.val(), &grads);
-            (out, grad(&x, &grads), gamma, beta.expect("a shift gradient"))
+            (
+                out,
+                grad(&x, &grads),
+                gamma,
+                beta.expect("a shift gradient"),
+            )
         };
         assert!(flex::norm::layer_norm_autodiff(&norm, 1e-6, &leaf(&x0)).is_some());
         let (fused, generic) = (run(Kernels::Fused), run(Kernels::Generic));

@@ -80,7 +80,10 @@ mod tests {
         assert!(none([3, 3], [3, 3]), "padding ≥ kernel");
         assert!(none([5, 5], [0, 0]), "kernel > input");
         let ad: Tensor<4> = Tensor::zeros([1, 1, 4, 4], &device.autodiff());
-        assert!(flex::pool::max_pool2d(&ad, [2, 2], [2, 2], [0, 0]).is_none(), "autodiff");
+        assert!(
+            flex::pool::max_pool2d(&ad, [2, 2], [2, 2], [0, 0]).is_none(),
+            "autodiff"
+        );
     }
 
     /// Under autodiff max pooling runs the generic path whatever the kernels: the output and

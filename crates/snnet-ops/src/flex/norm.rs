@@ -159,9 +159,7 @@ impl Backward<Flex, 3> for FusedLayerNorm {
                 .map(|(g, xhat)| {
                     let (mut dg, mut db) = (vec![0.0f32; c], vec![0.0f32; c]);
                     for (g, h) in g.chunks(c).zip(xhat.chunks(c)) {
-                        for (((dg, db), &g), &h) in
-                            dg.iter_mut().zip(db.iter_mut()).zip(g).zip(h)
-                        {
+                        for (((dg, db), &g), &h) in dg.iter_mut().zip(db.iter_mut()).zip(g).zip(h) {
                             *dg += g * h;
                             *db += g;
                         }

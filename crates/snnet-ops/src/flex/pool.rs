@@ -34,8 +34,8 @@ pub(crate) fn max_pool2d(
     let out = collect_rows(planes * oh, ow, |row, col, out| {
         let (plane, oy) = (row / oh, row % oh);
         let src = &xs[plane * h * w..(plane + 1) * h * w];
-        let lines = src[(oy * sh).saturating_sub(ph) * w..(oy * sh + kh - ph).min(h) * w]
-            .chunks_exact(w);
+        let lines =
+            src[(oy * sh).saturating_sub(ph) * w..(oy * sh + kh - ph).min(h) * w].chunks_exact(w);
         let window = |ox: usize| ((ox * sw).saturating_sub(pw), (ox * sw + kw - pw).min(w));
         let (first, last) = (window(col).0, window(col + out.len() - 1).1);
         // The column maxima over the window's rows first (contiguous, vectorised), then

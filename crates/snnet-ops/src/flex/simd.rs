@@ -25,7 +25,6 @@ pub(super) fn dot(a: &[f32], b: &[f32]) -> f32 {
     tail + lanes.iter().sum::<f32>()
 }
 
-
 /// Exact GELU over a slice, compiled for the best instruction set found at run time
 /// (`pulp` dispatch: AVX2+FMA on x86-64, otherwise the baseline).
 pub(super) struct GeluInPlace<'a>(pub(super) &'a mut [f32]);
