@@ -19,6 +19,7 @@ pub(crate) fn backward<const D: usize>(out: &Tensor<D>) -> Gradients {
 }
 
 /// The gradient of `t` in `grads` (the test fails without one).
+#[allow(clippy::expect_used)] // test-only: a missing gradient fails the test
 pub(crate) fn grad<const D: usize>(t: &Tensor<D>, grads: &Gradients) -> Tensor<D> {
     t.grad(grads).expect("a gradient")
 }

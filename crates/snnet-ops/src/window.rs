@@ -56,8 +56,6 @@ impl Windows {
 }
 
 /// Swin's window partition: `x` rolled by `-shift` over the grid, cut into windows, window-major
-
-/// Swin's window partition: `x` rolled by `-shift` over the grid, cut into windows, window-major
 /// in timm's order.
 ///
 /// On Flex in f32 at inference: one gather pass, each output row copied from where its source
