@@ -36,7 +36,7 @@ use common::args::{CostArgs, ForwardArgs};
 
 /// Stitchable Neural Networks: stitch spaces, costs and budget selection.
 #[derive(Debug, Parser)]
-#[command(name = "snnet", version, about, long_about = None)]
+#[command(name = "snnet", version, about, long_about = None, after_help = ENVIRONMENT)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -110,7 +110,22 @@ fn dispatch(command: Command, out: &mut impl Write) -> Result<(), CliError> {
     }
 }
 
+/// The environment variables the binary reads, for `--help`.
+const ENVIRONMENT: &str = "Environment:
+  SNNET_PLAIN_OPS  when set (to anything), run Burn's generic ops instead of the fused CPU
+                   kernels (snnet_ops::Kernels::Generic): the A/B switch of docs/PERFORMANCE.md";
+
+/// [`snnet_ops::Kernels::Generic`] when `SNNET_PLAIN_OPS` is set (to anything), else the default.
+fn kernels_from_env() -> snnet_ops::Kernels {
+    if std::env::var_os("SNNET_PLAIN_OPS").is_some() {
+        snnet_ops::Kernels::Generic
+    } else {
+        snnet_ops::Kernels::Fused
+    }
+}
+
 fn main() -> ExitCode {
+    snnet_ops::set_kernels(kernels_from_env());
     let cli = Cli::parse();
     let mut out = std::io::stdout().lock();
     let result = dispatch(cli.command, &mut out);

@@ -51,7 +51,6 @@ mod anchor;
 mod config;
 pub mod cost;
 mod error;
-mod fast;
 pub mod limits;
 mod model;
 mod preprocess;

@@ -18,7 +18,6 @@ use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::Family;
 use crate::cost::{Cost, ModelCost};
 use crate::error::{Error, Result};
-use crate::fast;
 use crate::model::Model;
 use crate::pretrained::PretrainedConfig;
 
@@ -449,16 +448,16 @@ impl ResBlock {
     /// `[B, C_in, H, W]` → `[B, C_out, H / stride, W / stride]`.
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let shortcut = match &self.downsample {
-            Some((conv, bn)) => fast::conv_bn(x.clone(), conv, bn, None, false),
+            Some((conv, bn)) => snnet_ops::conv_bn(x.clone(), conv, bn, None, false),
             None => x.clone(),
         };
-        let y = fast::conv_bn(x, &self.conv1, &self.bn1, None, true);
+        let y = snnet_ops::conv_bn(x, &self.conv1, &self.bn1, None, true);
         match (&self.conv3, &self.bn3) {
             (Some(conv3), Some(bn3)) => {
-                let y = fast::conv_bn(y, &self.conv2, &self.bn2, None, true);
-                fast::conv_bn(y, conv3, bn3, Some(shortcut), true)
+                let y = snnet_ops::conv_bn(y, &self.conv2, &self.bn2, None, true);
+                snnet_ops::conv_bn(y, conv3, bn3, Some(shortcut), true)
             }
-            _ => fast::conv_bn(y, &self.conv2, &self.bn2, Some(shortcut), true),
+            _ => snnet_ops::conv_bn(y, &self.conv2, &self.bn2, Some(shortcut), true),
         }
     }
 }
@@ -498,8 +497,8 @@ impl ResNet {
     /// # Shapes
     /// `[B, C, H, W]` → `[B, stem_width, H/4, W/4]`.
     pub fn stem(&self, images: Tensor<4>) -> Tensor<4> {
-        let x = fast::conv_bn(images, &self.conv1, &self.bn1, None, true);
-        fast::max_pool2d(x, [3, 3], [2, 2], [1, 1])
+        let x = snnet_ops::conv_bn(images, &self.conv1, &self.bn1, None, true);
+        snnet_ops::max_pool2d(x, [3, 3], [2, 2], [1, 1])
     }
 
     /// Global average pooling and the classifier.

@@ -15,10 +15,9 @@ use std::path::Path;
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use snnet_ops::{Epilogue, Windows};
 use snnet_space::builtin::{Arch, SwinArch};
 use snnet_space::{AnchorSpec, Layout};
 
@@ -26,7 +25,6 @@ use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::{Family, chain_remap};
 use crate::cost::{self, Cost, ModelCost};
 use crate::error::{Error, Result};
-use crate::fast::{self, Epilogue, Windows};
 use crate::model::Model;
 use crate::pretrained::PretrainedConfig;
 use crate::vit::Mlp;
@@ -732,7 +730,6 @@ impl SwinBlock {
     /// # Shapes
     /// `[B, H·W, C]` → `[B, H·W, C]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let [b, _, c] = x.dims();
         let geometry = Windows {
             grid: [self.grid_h, self.grid_w],
             window: [self.window_h, self.window_w],
@@ -740,11 +737,10 @@ impl SwinBlock {
         };
         let (windows, n) = (geometry.count(), geometry.size());
         let heads = self.attn.num_heads;
-        let d = c / heads;
 
         // Windows: [B, nW, N, C], window-major in timm's order.
-        let y = fast::window_partition(self.norm1.forward(x.clone()), geometry);
-        let qkv = fast::linear(y, &self.attn.qkv, Epilogue::None, None);
+        let y = snnet_ops::window_partition(self.norm1.forward(x.clone()), geometry);
+        let qkv = snnet_ops::linear(y, &self.attn.qkv, Epilogue::None, None);
         // Bias [W, heads, N, N]: relative position bias, plus the shift mask per window
         // (W = nW when shifted, else 1).
         let table = self.attn.relative_position_bias_table.val();
@@ -757,36 +753,10 @@ impl SwinBlock {
             Some(mask) => bias + mask.clone().reshape([windows, 1, n, n]),
             None => bias,
         };
-        let fast = fast::attention(
-            &qkv.clone().reshape([b * windows, n, 3 * c]),
-            heads,
-            Some(&bias),
-        );
-        let y = match fast {
-            Some(y) => y.reshape([b, windows, n, c]),
-            None => {
-                // q, k, v: [B, nW·heads, N, d].
-                let qkv = qkv
-                    .reshape([b, windows, n, 3, heads, d])
-                    .permute([3, 0, 1, 4, 2, 5]);
-                let take = |i: usize| {
-                    qkv.clone()
-                        .narrow(0, i, 1)
-                        .reshape([b, windows * heads, n, d])
-                };
-                let bias = bias
-                    .expand([windows, heads, n, n])
-                    .reshape([1, windows * heads, n, n]);
-                let options = AttentionModuleOptions::default();
-                attention(take(0), take(1), take(2), None, Some(bias), options)
-                    .reshape([b, windows, heads, n, d])
-                    .permute([0, 1, 3, 2, 4])
-                    .reshape([b, windows, n, c])
-            }
-        };
-        let y = fast::linear(y, &self.attn.proj, Epilogue::None, None);
+        let y = snnet_ops::window_attention(qkv, heads, bias);
+        let y = snnet_ops::linear(y, &self.attn.proj, Epilogue::None, None);
         // Back to the grid, rolled back, plus the shortcut: [B, H·W, C].
-        let x = fast::window_merge_add(y, x, geometry);
+        let x = snnet_ops::window_merge_add(y, x, geometry);
         let h = self.norm2.forward(x.clone());
         self.mlp.forward_add(h, Some(x))
     }

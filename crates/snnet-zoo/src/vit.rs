@@ -7,10 +7,9 @@
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::module::attention;
-use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+use snnet_ops::Epilogue;
 use snnet_space::builtin::{Arch, VitArch, VitKind};
 use snnet_space::{AnchorSpec, Layout};
 
@@ -18,7 +17,6 @@ use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::Family;
 use crate::cost::{self, Cost, ModelCost};
 use crate::error::{Error, Result};
-use crate::fast::{self, Epilogue};
 use crate::model::Model;
 use crate::pretrained::PretrainedConfig;
 
@@ -519,29 +517,14 @@ impl Attention {
     }
 
     /// `residual + forward(x)`, the residual added inside the output projection (one pass
-    /// fewer on the CPU: `fast::linear`).
+    /// fewer on the CPU: `snnet_ops::linear`).
     ///
     /// # Shapes
     /// `[B, N, C]`, `[B, N, C]` → `[B, N, C]`.
     pub(crate) fn forward_add(&self, x: Tensor<3>, residual: Option<Tensor<3>>) -> Tensor<3> {
-        let [b, n, c] = x.dims();
-        let heads = self.num_heads;
-        let head_dim = c / heads;
-        // [B, N, 3, H, D] → [3, B, H, N, D]
-        let qkv = fast::linear(x, &self.qkv, Epilogue::None, None);
-        if let Some(y) = fast::attention(&qkv, heads, None) {
-            return fast::linear(y, &self.proj, Epilogue::None, residual);
-        }
-        let qkv = qkv
-            .reshape([b, n, 3, heads, head_dim])
-            .permute([2, 0, 3, 1, 4]);
-        let take = |i: usize| qkv.clone().narrow(0, i, 1).reshape([b, heads, n, head_dim]);
-        // softmax(q kᵀ / √d) v (timm's scale), fused by the backend where it can: Flex runs
-        // one parallel pass per (batch, head) instead of four separate tensor ops.
-        let options = AttentionModuleOptions::default();
-        let x = attention(take(0), take(1), take(2), None, None, options);
-        let x = x.swap_dims(1, 2).reshape([b, n, c]);
-        fast::linear(x, &self.proj, Epilogue::None, residual)
+        let qkv = snnet_ops::linear(x, &self.qkv, Epilogue::None, None);
+        let y = snnet_ops::attention(qkv, self.num_heads);
+        snnet_ops::linear(y, &self.proj, Epilogue::None, residual)
     }
 }
 
@@ -562,13 +545,13 @@ impl Mlp {
     }
 
     /// `residual + forward(x)`, GELU and the residual fused into the linear layers' outputs on
-    /// the CPU (`fast::linear`).
+    /// the CPU (`snnet_ops::linear`).
     ///
     /// # Shapes
     /// `[B, N, C]`, `[B, N, C]` → `[B, N, C]`.
     pub(crate) fn forward_add(&self, x: Tensor<3>, residual: Option<Tensor<3>>) -> Tensor<3> {
-        let h = fast::linear(x, &self.fc1, Epilogue::Gelu, None);
-        fast::linear(h, &self.fc2, Epilogue::None, residual)
+        let h = snnet_ops::linear(x, &self.fc1, Epilogue::Gelu, None);
+        snnet_ops::linear(h, &self.fc2, Epilogue::None, residual)
     }
 }
 
@@ -609,7 +592,7 @@ pub struct Block {
     /// LayerScale after the MLP (DeiT-3).
     pub ls2: Option<LayerScale>,
     /// The epsilon `norm1` and `norm2` were built with (timm: 1e-6; Burn's `LayerNorm` keeps
-    /// its own private), for the fused training path (`fast::layer_norm`).
+    /// its own private), for the fused training path (`snnet_ops::layer_norm`).
     pub eps: f64,
 }
 
@@ -617,12 +600,12 @@ impl Block {
     /// # Shapes
     /// `[B, N, C]` → `[B, N, C]`.
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = fast::layer_norm(&self.norm1, self.eps, x.clone());
+        let h = snnet_ops::layer_norm(&self.norm1, self.eps, x.clone());
         let x = match &self.ls1 {
             Some(ls) => x + ls.forward(self.attn.forward(h)),
             None => self.attn.forward_add(h, Some(x)),
         };
-        let h = fast::layer_norm(&self.norm2, self.eps, x.clone());
+        let h = snnet_ops::layer_norm(&self.norm2, self.eps, x.clone());
         match &self.ls2 {
             Some(ls) => x + ls.forward(self.mlp.forward(h)),
             None => self.mlp.forward_add(h, Some(x)),
@@ -699,7 +682,7 @@ impl Vit {
     /// `[B, N, C]` → `[B, classes]` (`[B, C]` without classifier).
     pub fn head_tokens(&self, x: Tensor<3>, norm: bool) -> Tensor<2> {
         let x = if norm {
-            fast::layer_norm(&self.norm, self.eps, x)
+            snnet_ops::layer_norm(&self.norm, self.eps, x)
         } else {
             x
         };

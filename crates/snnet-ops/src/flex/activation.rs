@@ -1,0 +1,81 @@
+//! [`crate::gelu`] on Flex under autodiff: one tracked op, vectorised and parallel, whose
+//! backward is one pass too.
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{DType, Tensor};
+use rayon::prelude::*;
+
+use super::simd::{GeluGrad, GeluInPlace};
+use super::{Kept, contiguous, flex_tensor, values};
+
+/// Elements per parallel chunk of the GELU passes.
+const GELU_CHUNK: usize = 16 * 1024;
+
+pub(crate) fn gelu_autodiff<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> {
+    let tracked = x.clone().try_into_primitive::<Autodiff<Flex>>().ok()?;
+    let (primitive, node) = tracked.into_parts();
+    if primitive.dtype() != DType::F32 {
+        return None;
+    }
+    let shape = x.dims().to_vec();
+    let input = contiguous(primitive);
+    let mut out = input.as_slice::<f32>()?.to_vec();
+    out.par_chunks_mut(GELU_CHUNK)
+        .for_each(|chunk| pulp::Arch::new().dispatch(GeluInPlace(chunk)));
+    let out = flex_tensor(out, shape.clone());
+    let output = match FusedGelu
+        .prepare::<NoCheckpointing>([node])
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => prep.finish(
+            GeluState {
+                input: Kept(input),
+                shape,
+            },
+            out,
+        ),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Some(Tensor::from_primitive::<Autodiff<Flex>>(output))
+}
+
+/// The tracked op of [`gelu_autodiff`].
+#[derive(Debug)]
+struct FusedGelu;
+
+/// What GELU's backward pass reads: its input.
+#[derive(Clone, Debug)]
+struct GeluState {
+    input: Kept<FlexTensor>,
+    shape: Vec<usize>,
+}
+
+impl Backward<Flex, 1> for FusedGelu {
+    type State = GeluState;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        _checkpointer: &mut Checkpointer,
+    ) {
+        let GeluState {
+            input: Kept(input),
+            shape,
+        } = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
+            let mut g = values(&contiguous(grad)).into_owned();
+            let x = values(&input);
+            g.par_chunks_mut(GELU_CHUNK)
+                .zip(x.par_chunks(GELU_CHUNK))
+                .for_each(|(g, x)| pulp::Arch::new().dispatch(GeluGrad { g, x }));
+            flex_tensor(g, shape)
+        });
+    }
+}

@@ -1,0 +1,65 @@
+//! The Flex-specialised kernels: Burn's CPU backend, f32.
+//!
+//! Each kernel returns `None` where it does not apply — another backend, another dtype, autodiff
+//! for the inference-only kernels, a checkpointing strategy, a shape it does not handle — and the
+//! op in the crate root then runs its generic path. One file per op; the vectorised maths
+//! ([`simd`]) and the parallel output writer ([`parallel`]) are shared. Every Burn internal used
+//! here is listed in the crate's documentation (`Burn internals`).
+
+use std::borrow::Cow;
+
+use burn::backend::Flex;
+use burn::backend::flex::FlexTensor;
+use burn::tensor::{DType, Tensor, TensorData};
+
+pub(crate) mod activation;
+pub(crate) mod attention;
+pub(crate) mod conv;
+pub(crate) mod linear;
+pub(crate) mod norm;
+mod parallel;
+pub(crate) mod pool;
+mod simd;
+pub(crate) mod window;
+
+/// Rows per parallel chunk of the element-wise passes.
+const ROWS_PER_CHUNK: usize = 16;
+
+/// A Flex f32 primitive of `t`, or `None` off Flex, under autodiff or in another dtype.
+fn primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
+    let p = t.clone().try_into_primitive::<Flex>().ok()?;
+    (p.dtype() == DType::F32).then_some(p)
+}
+
+/// The values of a contiguous view, or of a contiguous copy.
+fn contiguous(p: FlexTensor) -> FlexTensor {
+    if p.as_slice::<f32>().is_some() {
+        p
+    } else {
+        p.to_contiguous()
+    }
+}
+
+/// A Flex tensor of `values` (row-major) in `shape`.
+fn flex_tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// The f32 values of a tensor: borrowed when contiguous f32, converted otherwise.
+fn values(t: &FlexTensor) -> Cow<'_, [f32]> {
+    match t.as_slice::<f32>() {
+        Some(s) => Cow::Borrowed(s),
+        None => Cow::Owned(t.to_contiguous().into_data().iter::<f32>().collect()),
+    }
+}
+
+/// A value kept for a backward pass; its debug output names no values (they can be
+/// megabytes).
+#[derive(Clone)]
+struct Kept<T>(T);
+
+impl<T> std::fmt::Debug for Kept<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Kept(..)")
+    }
+}
