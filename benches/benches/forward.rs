@@ -7,7 +7,8 @@
 //! cargo bench -p snnet-benches --bench forward --features openblas-system   # + ndarray (BLAS)
 //! ```
 //!
-//! `benches/compare/compare_pytorch.py` runs this and timm on the same machine and prints the ratios.
+//! `benches/compare/compare_pytorch.py` runs this and timm on the same machine and prints the
+//! ratios.
 
 #![allow(
     missing_docs,

@@ -14,8 +14,8 @@
 //! [`SourceSystem`] (`XᵀX` and its eigendecomposition), solved against every end-anchor feature
 //! its cuts need (`Xᵀ B` and `P (Xᵀ B)`), then the solutions of the cuts that share a layer are
 //! averaged. The features are synthetic (a seeded generator, channels correlated through a few
-//! per-token factors); the time does not depend on the values. `benches/compare/compare_lstsq.py` times
-//! `torch.linalg.pinv` on the same shapes.
+//! per-token factors); the time does not depend on the values.
+//! `benches/compare/compare_lstsq.py` times `torch.linalg.pinv` on the same shapes.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 

@@ -6,8 +6,8 @@
 //! SNNET_PLAIN_OPS=1 cargo bench -p snnet-benches --bench stitch_forward   # without the fast path
 //! ```
 //!
-//! `benches/compare/compare_stitches.py` times every DeiT stitch side by side with PyTorch; this bench is
-//! the criterion record of one stitch per family.
+//! `benches/compare/compare_stitches.py` times every DeiT stitch side by side with PyTorch; this
+//! bench is the criterion record of one stitch per family.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 

@@ -42,10 +42,17 @@ pub fn classify(
 ) -> Result<Answer, Box<dyn std::error::Error>> {
     let (net, _) = SnNet::load(snnet, device)?; // weights → SN-Net
     let input = load_image(image, &net.config().anchors[0].pretrained(), device)?;
-    let runtime = Runtime::new(Arc::new(net), StitchTable::read_jsonl(table)?, device.clone())?;
+    let runtime = Runtime::new(
+        Arc::new(net),
+        StitchTable::read_jsonl(table)?,
+        device.clone(),
+    )?;
     let stitch = runtime.select(Budget::flops(max_flops))?; // budget → stitch
     let answer = runtime.infer(input, Choice::Stitch(stitch))?; // → logits
-    let top5 = top_k(answer.logits, 5, &[])?.into_iter().next().unwrap_or_default();
+    let top5 = top_k(answer.logits, 5, &[])?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
     Ok(Answer {
         stitch,
         description: runtime.describe(stitch),
@@ -81,7 +88,9 @@ mod tests {
         let flops = middle.flops.ok_or("no FLOPs")?;
 
         let answer = classify(&snnet, &eval, &png, flops, &device)?;
-        let chosen = table.get(answer.stitch).ok_or("a stitch outside the table")?;
+        let chosen = table
+            .get(answer.stitch)
+            .ok_or("a stitch outside the table")?;
         assert_eq!(chosen.flops, Some(flops));
         assert_eq!(answer.top5.len(), 5);
         assert!(answer.top5.windows(2).all(|w| w[0].prob >= w[1].prob));

@@ -214,10 +214,7 @@ mod tests {
     #[test]
     fn refuses_unknown_and_incomplete_arguments() {
         let err = |list: &[&str]| run(args(list)).err().map(|e| e.to_string());
-        assert_eq!(
-            err(&["--peak"]).as_deref(),
-            Some("unknown argument --peak")
-        );
+        assert_eq!(err(&["--peak"]).as_deref(), Some("unknown argument --peak"));
         assert_eq!(
             err(&["--seconds"]).as_deref(),
             Some("--seconds needs a value")

@@ -53,7 +53,11 @@ pub fn deit_space() -> Result<StitchSpace, BoxError> {
 ///
 /// # Errors
 /// When no stitch fits the budget.
-pub fn select(space: &StitchSpace, frontier: &Frontier, gflops: f64) -> Result<Selection, BoxError> {
+pub fn select(
+    space: &StitchSpace,
+    frontier: &Frontier,
+    gflops: f64,
+) -> Result<Selection, BoxError> {
     let point = frontier.select(gflops * 1e9)?;
     Ok(Selection {
         id: point.id,

@@ -86,7 +86,7 @@ pub fn run(net: SnNet, eval: &StitchTable, device: &Device) -> Result<(), BoxErr
         })
         .build()?;
     let [c, h, w] = runtime.input_size();
-    let images = Tensor::<4>::random([1, c, h, w], Distribution::Normal(0.0, 1.0), &device);
+    let images = Tensor::<4>::random([1, c, h, w], Distribution::Normal(0.0, 1.0), device);
     let serve = |label: &str, n: usize| -> Result<(), BoxError> {
         let mut latencies = Vec::with_capacity(n);
         let mut stitches = Vec::new();

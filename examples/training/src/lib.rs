@@ -159,8 +159,13 @@ mod tests {
         let config = options.config();
         let quick = RunConfig::preset(Preset::Quick);
         assert!(config.pretrained);
-        assert_eq!(config.joint.epochs, 3);
-        assert_eq!(config.joint.lr, quick.joint.lr);
+        assert_eq!(
+            config.joint,
+            snnet_train::train::TrainConfig {
+                epochs: 3,
+                ..quick.joint.clone()
+            }
+        );
         assert_eq!(config.joint_data.train_samples, 500);
         assert_eq!(config.eval_data.test_samples, 200);
         assert_eq!(config.anchors, quick.anchors);

@@ -17,7 +17,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("{line}");
         }
     };
-    let outcome = run(&options.config(), &options.out, &Device::default(), &mut observer)?;
+    let outcome = run(
+        &options.config(),
+        &options.out,
+        &Device::default(),
+        &mut observer,
+    )?;
     println!("\nPareto frontier (top-1 vs FLOPs):");
     for record in outcome.frontier() {
         println!(
