@@ -121,11 +121,11 @@ fn stitch_table() -> Vec<Seed> {
     vec![
         seed(
             "deit_ti_s_b",
-            include_str!("../../crates/snnet-core/examples/deit_ti_s_b.jsonl"),
+            include_str!("../../fixtures/reference/deit_ti_s_b.jsonl"),
         ),
         seed(
             "deit_profile_b1",
-            include_str!("../../crates/snnet-runtime/examples/deit_ti_s_b_profile_b1.jsonl"),
+            include_str!("../../benches/results/deit_ti_s_b_profile_b1.jsonl"),
         ),
         seed("tiny_snnet", lines),
         seed(
