@@ -3,8 +3,12 @@
 //!
 //! ```sh
 //! cargo bench -p snnet-benches --bench stitch_forward
-//! SNNET_PLAIN_OPS=1 cargo bench -p snnet-benches --bench stitch_forward   # without the fast path
 //! ```
+//!
+//! Each stitch and batch is timed twice in the same run, once with the fused kernels
+//! (`snnet_ops::Kernels::Fused`, the default) and once with every op's generic path
+//! (`Kernels::Generic`, Burn's own ops): the A/B of the fast path, switched with
+//! `snnet_ops::set_kernels`.
 //!
 //! `benches/compare/compare_stitches.py` times every DeiT stitch side by side with PyTorch; this
 //! bench is the criterion record of one stitch per family.
@@ -16,6 +20,7 @@ use std::time::Duration;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use snnet_core::burn::tensor::{Device, Distribution, Tensor};
 use snnet_core::{Registry, SnNetConfig, SpaceConfig, StitchId};
+use snnet_ops::{Kernels, set_kernels};
 
 /// The families' anchor pairs.
 const FAMILIES: [(&str, [&str; 2]); 3] = [
@@ -51,12 +56,16 @@ fn stitch_forward(c: &mut Criterion) {
                 Distribution::Normal(0.0, 1.0),
                 &device,
             );
-            let _ = net.forward(images.clone(), id).unwrap().into_data();
-            group.bench_with_input(
-                BenchmarkId::new(format!("b{batch}"), &label),
-                &images,
-                |b, images| b.iter(|| net.forward(images.clone(), id).unwrap().into_data()),
-            );
+            for (kernels, name) in [(Kernels::Fused, "fused"), (Kernels::Generic, "generic")] {
+                set_kernels(kernels);
+                let _ = net.forward(images.clone(), id).unwrap().into_data();
+                group.bench_with_input(
+                    BenchmarkId::new(format!("b{batch} {name}"), &label),
+                    &images,
+                    |b, images| b.iter(|| net.forward(images.clone(), id).unwrap().into_data()),
+                );
+            }
+            set_kernels(Kernels::Fused);
         }
     }
     group.finish();

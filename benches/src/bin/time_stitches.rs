@@ -13,6 +13,9 @@
 //! comparison script uses it to alternate Rust and PyTorch stitch by stitch, so that a slow spell
 //! of a shared machine hits both sides' measurement of the same stitch.
 //!
+//! `--generic-kernels` runs every op's generic path (`snnet_ops::Kernels::Generic`, Burn's own
+//! ops) instead of the fused kernels: the A/B of the fast path.
+//!
 //! `--snnet FILE` loads a saved SN-Net instead (e.g. `snnet init --random-weights --init kaiming`):
 //! every weight is then in memory, as `snnet serve` holds it. Built from `--anchors`, Burn
 //! allocates a parameter only when a forward first reads it, so the anchors a stitch does not
@@ -44,6 +47,7 @@ fn main() -> Result<(), BoxError> {
             "--snnet" => snnet = Some(value()?.into()),
             "--batch" => batch = value()?.parse()?,
             "--serve" => serve = true,
+            "--generic-kernels" => snnet_ops::set_kernels(snnet_ops::Kernels::Generic),
             "--ids" => {
                 only = Some(
                     value()?
