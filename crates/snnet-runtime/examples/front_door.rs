@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (net, _) = SnNet::load(snnet.as_ref(), &device)?; // weights → SN-Net
     let input = load_image(
         image.as_ref(),
-        &net.config().anchors[0].pretrained(),
+        net.plan().pretrained(),
         &device,
     )?;
     let runtime = Runtime::new(Arc::new(net), StitchTable::read_jsonl(table)?, device)?;

@@ -17,6 +17,7 @@ use snnet_space::{AnchorSpec, Layout};
 use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::Family;
 use crate::cost::{self, Cost, ModelCost};
+use crate::anchor::check_image_dims;
 use crate::error::{Error, Result};
 use crate::fast::{self, Epilogue};
 use crate::model::Model;
@@ -657,25 +658,22 @@ pub struct Vit {
 }
 
 impl Vit {
+    /// Checks that `dims` is a batch of images this model embeds: `[B ≥ 1, in_chans,
+    /// img_size]`.
+    ///
+    /// # Errors
+    /// [`Error::InputShape`] otherwise.
+    pub fn check_images(&self, dims: [usize; 4]) -> Result<()> {
+        check_image_dims(dims, self.in_chans, self.img_size)
+    }
+
     /// The tokens entering block 0: patch embedding, prefix tokens and position embedding in
     /// timm's order.
     ///
     /// # Shapes
-    /// `[B, in_chans, H, W]` → `[B, N, C]`.
-    ///
-    /// # Errors
-    /// [`Error::InputShape`] when the images are not `[B, in_chans, img_size]`.
-    pub fn embed_tokens(&self, images: Tensor<4>) -> Result<Tensor<3>> {
-        let [b, chans, h, w] = images.dims();
-        if chans != self.in_chans || [h, w] != self.img_size || b == 0 {
-            return Err(Error::InputShape {
-                expected: format!(
-                    "[batch, {}, {}, {}]",
-                    self.in_chans, self.img_size[0], self.img_size[1]
-                ),
-                found: vec![b, chans, h, w],
-            });
-        }
+    /// `[B, in_chans, H, W]` → `[B, N, C]`; the images pass [`Vit::check_images`].
+    pub fn embed_tokens(&self, images: Tensor<4>) -> Tensor<3> {
+        let b = images.dims()[0];
         let x = self.patch_embed.forward(images);
         let c = x.dims()[2];
         let prefix: Vec<Tensor<3>> = [&self.cls_token, &self.dist_token]
@@ -689,7 +687,7 @@ impl Vit {
         } else {
             Tensor::cat([prefix, vec![x]].concat(), 1) + pos
         };
-        Ok(x)
+        x
     }
 
     /// The classifier output from the final tokens: the mean of both heads for distilled
@@ -747,22 +745,23 @@ impl Anchor for VitAnchor {
         self.model.blocks.len()
     }
 
-    fn embed(&self, images: Tensor<4>) -> Result<Activation> {
-        self.model.embed_tokens(images).map(Activation::Tokens)
+    fn check_images(&self, dims: [usize; 4]) -> Result<()> {
+        self.model.check_images(dims)
     }
 
-    fn block(&self, index: usize, x: Activation) -> Result<Activation> {
-        let block = self.model.blocks.get(index).ok_or(Error::BlockOutOfRange {
-            index,
-            count: self.model.blocks.len(),
-        })?;
-        let (n, c) = (self.config.num_tokens(), self.config.embed_dim);
-        Ok(Activation::Tokens(block.forward(x.into_tokens_of(n, c)?)))
+    fn embed(&self, images: Tensor<4>) -> Activation {
+        Activation::Tokens(self.model.embed_tokens(images))
     }
 
-    fn head(&self, x: Activation, norm: bool) -> Result<Tensor<2>> {
-        let (n, c) = (self.config.num_tokens(), self.config.embed_dim);
-        Ok(self.model.head_tokens(x.into_tokens_of(n, c)?, norm))
+    fn block(&self, index: usize, x: Activation) -> Activation {
+        match self.model.blocks.get(index) {
+            Some(block) => Activation::Tokens(block.forward(x.into_tokens())),
+            None => x,
+        }
+    }
+
+    fn head(&self, x: Activation, norm: bool) -> Tensor<2> {
+        self.model.head_tokens(x.into_tokens(), norm)
     }
 
     fn cost(&self) -> ModelCost {
