@@ -191,10 +191,9 @@ fn input_config(anchors: &[ModelEntry]) -> Result<PretrainedConfig> {
             let [h, w] = e.config.img_size();
             [e.config.in_chans(), h, w]
         };
-        for (first_size, other_size) in [
-            (size(first), size(a)),
-            (input.input_size, other.input_size),
-        ] {
+        for (first_size, other_size) in
+            [(size(first), size(a)), (input.input_size, other.input_size)]
+        {
             if first_size != other_size {
                 return Err(Error::InputSize {
                     first: first.name.clone(),

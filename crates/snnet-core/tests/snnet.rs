@@ -308,7 +308,8 @@ fn bad_inputs_are_typed_errors() {
     assert!(err.is_err());
     let none = Tensor::<4>::zeros([0, 3, 32, 32], &device);
     assert!(matches!(
-        net.clone().init_least_squares(none, &LsOptions::default(), &mut |_| {}),
+        net.clone()
+            .init_least_squares(none, &LsOptions::default(), &mut |_| {}),
         Err(Error::NoImages)
     ));
 }
@@ -318,7 +319,9 @@ fn bad_inputs_are_typed_errors() {
 fn hostile_inputs_are_refused_at_the_entry() {
     let device = Device::default();
     let net = config().init(&device).unwrap();
-    let zoo_error = |r: Result<_, Error>| matches!(r, Err(Error::Zoo(_)));
+    fn zoo_error<T>(r: Result<T, Error>) -> bool {
+        matches!(r, Err(Error::Zoo(_)))
+    }
     // An empty batch, the wrong channels, the wrong size: forward, forward_many, LS init.
     for dims in [[0, 3, 32, 32], [1, 1, 32, 32], [2, 3, 32, 31]] {
         let x = Tensor::<4>::zeros(dims, &device);

@@ -21,11 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let device = Device::default();
     let (net, _) = SnNet::load(snnet.as_ref(), &device)?; // weights → SN-Net
-    let input = load_image(
-        image.as_ref(),
-        net.plan().pretrained(),
-        &device,
-    )?;
+    let input = load_image(image.as_ref(), net.plan().pretrained(), &device)?;
     let runtime = Runtime::new(Arc::new(net), StitchTable::read_jsonl(table)?, device)?;
     let stitch = runtime.select(Budget::flops(flops.parse::<f64>()? as u64))?; // budget → stitch
     let answer = runtime.infer(input, Choice::Stitch(stitch))?; // → logits

@@ -276,7 +276,7 @@ mod tests {
         big[20..24].copy_from_slice(&20_000u32.to_be_bytes());
         let err = decode_image(&big, "big.png").unwrap_err();
         assert!(
-            matches!(err, Error::Limit { .. } | Error::Image { .. }),
+            matches!(err, Error::Limit { .. } | Error::ImageDecode { .. }),
             "{err}"
         );
         // A sane panorama passes.

@@ -577,9 +577,13 @@ impl Anchor for ResNetAnchor {
 
     fn head(&self, x: Activation, _norm: bool) -> Tensor<2> {
         // The last block's output grid (tokens never reach a ResNet head through a plan).
-        let grid = self.config.block_plan().last().map_or([1, 1], |&(_, stride, _, grid)| {
-            grid.map(|s| if stride == 2 { conv_out(s, 3, 2, 1) } else { s })
-        });
+        let grid = self
+            .config
+            .block_plan()
+            .last()
+            .map_or([1, 1], |&(_, stride, _, grid)| {
+                grid.map(|s| if stride == 2 { conv_out(s, 3, 2, 1) } else { s })
+            });
         self.model.head_map(x.into_map(grid))
     }
 

@@ -22,10 +22,10 @@ use serde::{Deserialize, Serialize};
 use snnet_space::builtin::{Arch, SwinArch};
 use snnet_space::{AnchorSpec, Layout};
 
+use crate::anchor::check_image_dims;
 use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::{Family, chain_remap};
 use crate::cost::{self, Cost, ModelCost};
-use crate::anchor::check_image_dims;
 use crate::error::{Error, Result};
 use crate::fast::{self, Epilogue, Windows};
 use crate::model::Model;

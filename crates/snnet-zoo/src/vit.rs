@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use snnet_space::builtin::{Arch, VitArch, VitKind};
 use snnet_space::{AnchorSpec, Layout};
 
+use crate::anchor::check_image_dims;
 use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::Family;
 use crate::cost::{self, Cost, ModelCost};
-use crate::anchor::check_image_dims;
 use crate::error::{Error, Result};
 use crate::fast::{self, Epilogue};
 use crate::model::Model;

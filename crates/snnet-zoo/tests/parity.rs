@@ -136,7 +136,12 @@ fn bad_images_are_errors_not_panics() {
         let io = io(name);
         let input = tensor::<4>(&io["input"], &device);
         let [b, c, h, w] = input.dims();
-        for dims in [[0, c, h, w], [b, c + 1, h, w], [b, c, h + 64, w], [b, c, h, 0]] {
+        for dims in [
+            [0, c, h, w],
+            [b, c + 1, h, w],
+            [b, c, h + 64, w],
+            [b, c, h, 0],
+        ] {
             assert!(
                 matches!(model.check_images(dims), Err(Error::InputShape { .. })),
                 "{name}: {dims:?}"
