@@ -351,7 +351,7 @@ fn hostile_inputs_are_refused_at_the_entry() {
     );
     // A path that is not the plan's (here: one anchor too many).
     let mut foreign = net.plan().path(StitchId(5)).unwrap().clone();
-    foreign.segments.push(foreign.segments[0].clone());
+    foreign.segments.push(foreign.segments[0]);
     assert!(matches!(
         net.forward_path(x.clone(), &foreign),
         Err(Error::ForeignPath { .. })

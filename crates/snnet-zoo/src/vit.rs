@@ -682,12 +682,11 @@ impl Vit {
             .map(|token| token.val().expand([b, 1, c]))
             .collect();
         let pos = self.pos_embed.val();
-        let x = if self.no_embed_class {
+        if self.no_embed_class {
             Tensor::cat([prefix, vec![x + pos]].concat(), 1)
         } else {
             Tensor::cat([prefix, vec![x]].concat(), 1) + pos
-        };
-        x
+        }
     }
 
     /// The classifier output from the final tokens: the mean of both heads for distilled
