@@ -48,12 +48,13 @@ pub enum Error {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A key remap pattern that is not a valid regular expression.
-    #[error("invalid key remap pattern `{pattern}`: {source}")]
+    #[error("invalid key remap pattern `{pattern}`: {reason}")]
     RemapPattern {
         /// The pattern.
         pattern: String,
-        /// The regex parser's error.
-        source: Box<dyn std::error::Error + Send + Sync>,
+        /// The regex parser's message (burn-store's `regex` is built without `std`, so its
+        /// error is not a `std::error::Error` to keep as a source).
+        reason: String,
     },
     /// A tensor file (model inputs, outputs, features) that is not valid safetensors.
     #[error("tensor file {}: {source}", .path.display())]

@@ -162,7 +162,7 @@ where
             .add_pattern(from, *to)
             .map_err(|e| Error::RemapPattern {
                 pattern: (*from).to_owned(),
-                source: e.into(),
+                reason: e.to_string(),
             })?;
     }
     let mut model = model;
