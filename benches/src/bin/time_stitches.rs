@@ -68,7 +68,7 @@ fn main() -> Result<(), BoxError> {
                 .init(&device)?
         }
     };
-    let [c, h, w] = net.config().anchors[0].pretrained().input_size;
+    let [c, h, w] = net.plan().pretrained().input_size;
     let mut images: HashMap<usize, Tensor<4>> = HashMap::new();
     let mut batch_of = |batch: usize| {
         images

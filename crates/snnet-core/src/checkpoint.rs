@@ -61,13 +61,12 @@ impl CheckpointKeys {
     /// The table of a plan.
     ///
     /// # Errors
-    /// [`Error::Incompatible`] when a stitching layer has no reference key.
+    /// [`Error::NoCheckpointKey`] when a stitching layer has no reference key.
     pub fn new(plan: &Plan) -> Result<Self> {
         let layers = (0..plan.layer_keys().len())
             .map(|index| {
-                plan.reference_layer_prefix(index).ok_or_else(|| {
-                    Error::Incompatible(format!("stitching layer {index} has no checkpoint key"))
-                })
+                plan.reference_layer_prefix(index)
+                    .ok_or(Error::NoCheckpointKey { layer: index })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {

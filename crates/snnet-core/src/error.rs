@@ -26,12 +26,103 @@ pub enum Error {
         /// Weight files given.
         files: usize,
     },
-    /// Anchors that cannot be stitched as configured.
-    #[error("anchors cannot be stitched: {0}")]
-    Incompatible(String),
-    /// Images too few or of the wrong shape for the least-squares init.
-    #[error("least-squares init: {0}")]
-    InitInput(String),
+    /// The network's `anchors` or `stitch_layers` (public fields) no longer follow its plan.
+    #[error(
+        "the network has {anchors} anchor(s) and {layers} stitching layer(s), its plan \
+         {plan_anchors} and {plan_layers}"
+    )]
+    Parts {
+        /// Anchors in the network.
+        anchors: usize,
+        /// Stitching layers in the network.
+        layers: usize,
+        /// Anchors in the plan.
+        plan_anchors: usize,
+        /// Stitching layers in the plan.
+        plan_layers: usize,
+    },
+    /// A [`StitchPath`](crate::StitchPath) that is not one of this network's plan.
+    #[error("the path of stitch {id} is not one of this network's plan")]
+    ForeignPath {
+        /// The path's stitch id.
+        id: snnet_space::StitchId,
+    },
+    /// Anchors that take images of different sizes or channels: one network takes one input.
+    #[error(
+        "one SN-Net takes one input: `{first}` takes {first_size:?} images, `{other}` \
+         {other_size:?}"
+    )]
+    InputSize {
+        /// The first anchor.
+        first: String,
+        /// Its input `[channels, height, width]`.
+        first_size: [usize; 3],
+        /// The anchor that differs.
+        other: String,
+        /// Its input.
+        other_size: [usize; 3],
+    },
+    /// Anchors whose images are prepared differently (mean, std or interpolation of their
+    /// pretrained config): the first anchor's preparation would silently apply to all.
+    #[error(
+        "one SN-Net takes one input: `{first}` and `{other}` prepare images with a different \
+         {what}"
+    )]
+    Preprocessing {
+        /// The first anchor.
+        first: String,
+        /// The anchor that differs.
+        other: String,
+        /// What differs: `mean`, `std` or `interpolation`.
+        what: &'static str,
+    },
+    /// A stitch that would join activations of different row (token or pixel) counts.
+    #[error(
+        "anchors cannot be stitched: stitch {id} joins {rows} rows of `{front}` to {end_rows} \
+         rows of `{end}`"
+    )]
+    RowMismatch {
+        /// The stitch.
+        id: snnet_space::StitchId,
+        /// The front anchor.
+        front: String,
+        /// Rows of the front anchor's activation.
+        rows: u64,
+        /// The end anchor.
+        end: String,
+        /// Rows the end anchor takes.
+        end_rows: u64,
+    },
+    /// An anchor whose per-block feature info does not cover a block the space cuts at, or
+    /// whose grid overflows (a model config the space and the zoo disagree on).
+    #[error("anchors cannot be stitched: anchor {anchor} has no feature info for block {block}")]
+    FeatureInfo {
+        /// The anchor.
+        anchor: usize,
+        /// The block.
+        block: usize,
+    },
+    /// A stitching layer the reference's checkpoint layout has no key for.
+    #[error("stitching layer {layer} has no checkpoint key")]
+    NoCheckpointKey {
+        /// The layer's flat index.
+        layer: usize,
+    },
+    /// No images for the least-squares init.
+    #[error("least-squares init: no images")]
+    NoImages,
+    /// Features that could not be read back from the device.
+    #[error("least-squares init: cannot read features back")]
+    ReadBack(#[source] burn::tensor::DataError),
+    /// A feature the least-squares init needs that was not collected (the plan's fits and
+    /// its feature states disagree).
+    #[error("least-squares init: state {state} of anchor {anchor} was not collected")]
+    MissingFeature {
+        /// The anchor.
+        anchor: usize,
+        /// The state.
+        state: usize,
+    },
     /// A checkpoint that cannot be read, parsed or applied.
     #[error("checkpoint {}: {reason}", .path.display())]
     Checkpoint {

@@ -95,7 +95,7 @@ fn rows_of(x: Activation) -> Result<(Vec<f32>, usize)> {
     let data = data
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .map_err(|e| Error::InitInput(format!("cannot read features back: {e:?}")))?;
+        .map_err(Error::ReadBack)?;
     Ok((data, cols))
 }
 
@@ -114,7 +114,7 @@ impl SnNet {
     /// `images`: `[N, C, H, W]`, normalised; the reference uses `N = 100`.
     ///
     /// # Errors
-    /// [`Error::InitInput`] for no images, [`Error::Zoo`] for images the anchors do not take,
+    /// [`Error::NoImages`] for no images, [`Error::Zoo`] for images the anchors do not take,
     /// [`Error::Stitch`] for non-finite features or a solver failure.
     pub fn init_least_squares(
         self,
@@ -122,35 +122,38 @@ impl SnNet {
         options: &LsOptions,
         progress: &mut dyn FnMut(LsProgress),
     ) -> Result<(Self, LsReport)> {
-        let [n, ..] = images.dims();
+        let dims = images.dims();
+        let n = dims[0];
         if n == 0 {
-            return Err(Error::InitInput("no images".to_owned()));
+            return Err(Error::NoImages);
         }
         let plan = self.plan().clone();
         // Which anchor states the fits read (the plan's handovers; state s enters block s).
         let needed = plan.fit_states();
+        // The one check of the images, for every anchor that embeds them; what runs below
+        // cannot fail on them.
+        self.check_entry(dims, std::iter::empty())?;
+        for &anchor in needed.keys() {
+            self.anchors[anchor].check_images(dims)?;
+        }
 
         let started = Instant::now();
         let chunk = if options.chunk == 0 { n } else { options.chunk };
         let chunks = n.div_ceil(chunk);
         let mut stored: HashMap<(usize, usize), Stored> = HashMap::new();
         for (&anchor, states) in &needed {
-            let model = self
-                .anchors
-                .get(anchor)
-                .ok_or_else(|| Error::Incompatible(format!("the space names anchor {anchor}")))?;
+            let model = &self.anchors[anchor];
             let last = states.iter().next_back().copied().unwrap_or(0);
             for c in 0..chunks {
                 let start = c * chunk;
                 let batch = images.clone().narrow(0, start, chunk.min(n - start));
-                let x = model.embed(batch)?;
+                let x = model.embed(batch);
                 let mut kept = Vec::with_capacity(states.len());
                 model.blocks_with_states(0..last, x, &mut |state, x| {
                     if states.contains(&state) {
                         kept.push((state, x.clone()));
                     }
-                    Ok(())
-                })?;
+                });
                 for (state, x) in kept {
                     let (rows, cols) = rows_of(x)?;
                     stored
@@ -175,7 +178,7 @@ impl SnNet {
         let total = plan.fits().len();
         let mut fits = Vec::with_capacity(total);
         let mut net = self;
-        let missing = || Error::InitInput("a feature was not collected".to_owned());
+        let missing = |(anchor, state)| Error::MissingFeature { anchor, state };
         // Fits of one group that read the same front state share its factorisation.
         let mut systems: HashMap<(usize, usize), SourceSystem<'_>> = HashMap::new();
         let mut group = None;
@@ -192,26 +195,19 @@ impl SnNet {
                 let system = match systems.entry(source) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => {
-                        let a = stored.get(&source).ok_or_else(missing)?;
+                        let a = stored.get(&source).ok_or_else(|| missing(source))?;
                         e.insert(SourceSystem::new(&a.features()?, &options.lstsq)?)
                     }
                 };
-                let b = stored
-                    .get(&(junction.end, junction.end_state()))
-                    .ok_or_else(missing)?;
+                let target = (junction.end, junction.end_state());
+                let b = stored.get(&target).ok_or_else(|| missing(target))?;
                 parts.push(system.solve(&b.features()?)?);
                 ranks.push(system.rank());
             }
             let affine = Affine::mean(&parts)?;
-            let layer = net
-                .stitch_layers
-                .get(fit.layer)
-                .cloned()
-                .ok_or_else(|| Error::Incompatible(format!("no stitching layer {}", fit.layer)))?
-                .with_affine(&affine)?;
-            if let Some(slot) = net.stitch_layers.get_mut(fit.layer) {
-                *slot = layer;
-            }
+            // `check_entry` made sure the network has every layer of its plan.
+            let layer = net.stitch_layers[fit.layer].clone().with_affine(&affine)?;
+            net.stitch_layers[fit.layer] = layer;
             fits.push(LayerFit {
                 key: fit.key,
                 cuts: fit.cuts.iter().map(|c| [c.front, c.end]).collect(),

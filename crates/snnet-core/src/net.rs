@@ -228,11 +228,17 @@ impl SnNet {
 
     /// Runs stitch `id` on `images`.
     ///
+    /// The images are checked here, once (batch, channels, size: [`Anchor::check_images`] of
+    /// the anchor that embeds them); the blocks and stitching layers after it run unchecked,
+    /// as Burn's modules do, on shapes the plan has checked when it was built.
+    ///
     /// # Shapes
-    /// `[B, C, H, W]` (normalised as the anchors' pretrained config says) → `[B, num_classes]`.
+    /// `[B, C, H, W]` (normalised as [`Plan::pretrained`] says) → `[B, num_classes]`.
     ///
     /// # Errors
-    /// [`Error::Space`] for an unknown id, [`Error::Zoo`] for images of the wrong shape.
+    /// [`Error::Space`] for an unknown id, [`Error::Zoo`] for images of the wrong shape or an
+    /// empty batch, [`Error::Parts`] when `anchors` or `stitch_layers` were changed so that
+    /// they no longer follow the plan.
     pub fn forward(&self, images: Tensor<4>, id: StitchId) -> Result<Tensor<2>> {
         let path = self.plan.path(id)?;
         self.forward_path(images, path)
@@ -241,25 +247,19 @@ impl SnNet {
     /// Runs a path of this network's plan.
     ///
     /// # Errors
-    /// As [`SnNet::forward`].
+    /// As [`SnNet::forward`], and [`Error::ForeignPath`] for a path that is not this plan's.
     pub fn forward_path(&self, images: Tensor<4>, path: &StitchPath) -> Result<Tensor<2>> {
-        let x = self.run_segments(images, path)?;
-        let last = path.segments.last().map_or(0, |s| s.anchor);
-        Ok(self.anchor(last)?.head(x, path.norm)?)
+        self.check_entry(images.dims(), [path])?;
+        Ok(self.head_of(path, self.run_checked(images, path)))
     }
 
     /// Runs a path up to, not including, the head: the last block's activation.
     ///
     /// # Errors
-    /// As [`SnNet::forward`].
+    /// As [`SnNet::forward_path`].
     pub fn run_segments(&self, images: Tensor<4>, path: &StitchPath) -> Result<Activation> {
-        let first = path
-            .segments
-            .first()
-            .ok_or_else(|| Error::Incompatible(format!("stitch {} has no segments", path.id)))?;
-        let anchor = self.anchor(first.anchor)?;
-        let x = anchor.blocks(first.blocks(), anchor.embed(images)?)?;
-        self.continue_path(path, x)
+        self.check_entry(images.dims(), [path])?;
+        Ok(self.run_checked(images, path))
     }
 
     /// Runs several stitches on the same images, computing what their paths share once: every
@@ -274,37 +274,33 @@ impl SnNet {
     /// `[B, C, H, W]` → one `[B, num_classes]` per id.
     ///
     /// # Errors
-    /// As [`SnNet::forward`].
+    /// As [`SnNet::forward`] (no ids: no output, and the images are not checked).
     pub fn forward_many(&self, images: Tensor<4>, ids: &[StitchId]) -> Result<Vec<Tensor<2>>> {
         let paths = ids
             .iter()
             .map(|&id| self.plan.path(id))
             .collect::<Result<Vec<_>>>()?;
+        self.check_entry(images.dims(), paths.iter().copied())?;
         // Per first anchor, the states (block inputs, by global block) its paths leave at.
         let mut fronts: BTreeMap<usize, BTreeMap<usize, Option<Activation>>> = BTreeMap::new();
         for path in &paths {
-            let first = path.segments.first().ok_or_else(|| {
-                Error::Incompatible(format!("stitch {} has no segments", path.id))
-            })?;
-            if first.start != 0 || !first.stem {
-                continue; // not from the stem: runs on its own below
+            if let Some(first) = path.segments.first().filter(|f| f.start == 0 && f.stem) {
+                fronts
+                    .entry(first.anchor)
+                    .or_default()
+                    .insert(first.end, None);
             }
-            fronts
-                .entry(first.anchor)
-                .or_default()
-                .insert(first.end, None);
         }
         for (&a, states) in &mut fronts {
-            let anchor = self.anchor(a)?;
+            let anchor = &self.anchors[a];
             let deepest = states.keys().next_back().copied().unwrap_or(0);
-            anchor.blocks_with_states(0..deepest, anchor.embed(images.clone())?, &mut |s, x| {
+            anchor.blocks_with_states(0..deepest, anchor.embed(images.clone()), &mut |s, x| {
                 if let Some(slot) = states.get_mut(&s) {
                     *slot = Some(x.clone());
                 }
-                Ok(())
-            })?;
+            });
         }
-        paths
+        Ok(paths
             .iter()
             .map(|path| {
                 let shared = path
@@ -312,45 +308,75 @@ impl SnNet {
                     .first()
                     .filter(|f| f.start == 0 && f.stem)
                     .and_then(|f| fronts.get(&f.anchor)?.get(&f.end)?.clone());
-                let Some(x) = shared else {
-                    return self.forward_path(images.clone(), path);
+                let x = match shared {
+                    Some(x) => self.continue_path(path, x),
+                    None => self.run_checked(images.clone(), path),
                 };
-                let x = self.continue_path(path, x)?;
-                let last = path.segments.last().map_or(0, |s| s.anchor);
-                Ok(self.anchor(last)?.head(x, path.norm)?)
+                self.head_of(path, x)
             })
-            .collect()
+            .collect())
     }
 
-    /// Runs a path's segments after the first on `x`, the first segment's output: through each
-    /// stitching layer into the next anchor's blocks.
-    fn continue_path(&self, path: &StitchPath, mut x: Activation) -> Result<Activation> {
-        for (i, segment) in path.segments.iter().enumerate().skip(1) {
-            let layer = path
-                .layers
-                .get(i - 1)
-                .and_then(|&l| self.stitch_layers.get(l))
-                .ok_or_else(|| {
-                    Error::Incompatible(format!(
-                        "stitch {} has no stitching layer before segment {i}",
-                        path.id
-                    ))
-                })?;
-            x = self
-                .anchor(segment.anchor)?
-                .blocks(segment.blocks(), stitch(layer, x)?)?;
+    /// Checks the images against every anchor that embeds them on `paths` (the paths'
+    /// first anchors), that each path is this plan's, and that the network's parts still
+    /// follow the plan: the one check of a forward. What runs after it cannot fail.
+    ///
+    /// # Errors
+    /// [`Error::Parts`], [`Error::ForeignPath`], [`Error::Zoo`] (images).
+    pub fn check_entry<'p>(
+        &self,
+        dims: [usize; 4],
+        paths: impl IntoIterator<Item = &'p StitchPath>,
+    ) -> Result<()> {
+        if self.anchors.len() != self.config().anchors.len()
+            || self.stitch_layers.len() != self.plan.layers().len()
+        {
+            return Err(Error::Parts {
+                anchors: self.anchors.len(),
+                layers: self.stitch_layers.len(),
+                plan_anchors: self.config().anchors.len(),
+                plan_layers: self.plan.layers().len(),
+            });
         }
-        Ok(x)
+        let mut checked = Vec::new();
+        for path in paths {
+            if self.plan.paths().get(path.id.index()) != Some(path) {
+                return Err(Error::ForeignPath { id: path.id });
+            }
+            let first = path.segments.first().map_or(0, |s| s.anchor);
+            if !checked.contains(&first) {
+                self.anchors[first].check_images(dims)?;
+                checked.push(first);
+            }
+        }
+        Ok(())
     }
 
-    /// Anchor `index`.
-    fn anchor(&self, index: usize) -> Result<&Model> {
-        self.anchors.get(index).ok_or_else(|| {
-            Error::Incompatible(format!(
-                "anchor {index} out of range ({} anchors)",
-                self.anchors.len()
-            ))
-        })
+    /// Runs a checked path up to its head.
+    fn run_checked(&self, images: Tensor<4>, path: &StitchPath) -> Activation {
+        let Some(first) = path.segments.first() else {
+            // A plan's paths all have a first segment; an empty one runs the first anchor.
+            return self.anchors[0].embed(images);
+        };
+        let anchor = &self.anchors[first.anchor];
+        let x = anchor.blocks(first.blocks(), anchor.embed(images));
+        self.continue_path(path, x)
+    }
+
+    /// The head of a checked path's last anchor.
+    fn head_of(&self, path: &StitchPath, x: Activation) -> Tensor<2> {
+        let last = path.segments.last().map_or(0, |s| s.anchor);
+        self.anchors[last].head(x, path.norm)
+    }
+
+    /// Runs a checked path's segments after the first on `x`, the first segment's output:
+    /// through each stitching layer into the next anchor's blocks.
+    fn continue_path(&self, path: &StitchPath, mut x: Activation) -> Activation {
+        for (segment, &layer) in path.segments.iter().skip(1).zip(&path.layers) {
+            x = self.anchors[segment.anchor]
+                .blocks(segment.blocks(), stitch(&self.stitch_layers[layer], x));
+        }
+        x
     }
 
     /// Folds every LoRA update into its base weight (for inference): the same outputs, one
@@ -367,12 +393,12 @@ impl SnNet {
 }
 
 /// Runs a stitching layer on an activation of either layout.
-fn stitch(layer: &StitchingLayer, x: Activation) -> Result<Activation> {
-    Ok(match (x, layer.out_layout()) {
-        (Activation::Tokens(x), _) => Activation::Tokens(layer.forward_tokens(x)?),
-        (Activation::Map(x), snnet_space::Layout::Map) => Activation::Map(layer.forward_map(x)?),
+fn stitch(layer: &StitchingLayer, x: Activation) -> Activation {
+    match (x, layer.out_layout()) {
+        (Activation::Tokens(x), _) => Activation::Tokens(layer.forward_tokens(x)),
+        (Activation::Map(x), snnet_space::Layout::Map) => Activation::Map(layer.forward_map(x)),
         (Activation::Map(x), snnet_space::Layout::Tokens) => {
-            Activation::Tokens(layer.forward_map_to_tokens(x)?)
+            Activation::Tokens(layer.forward_map_to_tokens(x))
         }
-    })
+    }
 }

@@ -9,7 +9,7 @@ use snnet_space::{
     StitchSpace,
 };
 use snnet_stitch::{LoraConfig, StitchingLayerConfig};
-use snnet_zoo::{Cost, FeatureInfo, ModelCost, ModelEntry, Registry};
+use snnet_zoo::{Cost, FeatureInfo, ModelCost, ModelEntry, PretrainedConfig, Registry};
 
 use crate::error::{Error, Result};
 
@@ -107,9 +107,11 @@ impl SnNetConfig {
     /// Enumerates the stitch space and checks that the anchors fit together.
     ///
     /// # Errors
-    /// [`Error::Zoo`] for an invalid anchor config, [`Error::Space`] for an invalid space and
-    /// [`Error::Incompatible`] when a stitch would join activations of different token counts
-    /// or grids, or when anchors mix input sizes.
+    /// [`Error::Zoo`] for an invalid anchor config, [`Error::Space`] for an invalid space,
+    /// [`Error::RowMismatch`] when a stitch would join activations of different token counts
+    /// or grids, [`Error::InputSize`] when anchors mix input sizes and
+    /// [`Error::Preprocessing`] when they prepare images differently (mean, std,
+    /// interpolation).
     pub fn plan(&self) -> Result<Plan> {
         Plan::new(self.clone())
     }
@@ -161,6 +163,7 @@ pub struct LayerFitPlan {
 #[derive(Debug, Clone)]
 pub struct Plan {
     config: SnNetConfig,
+    pretrained: PretrainedConfig,
     space: StitchSpace,
     feature_info: Vec<Vec<FeatureInfo>>,
     anchor_costs: Vec<ModelCost>,
@@ -170,6 +173,54 @@ pub struct Plan {
     paths: Vec<StitchPath>,
     costs: Vec<Cost>,
     fits: Vec<LayerFitPlan>,
+}
+
+/// The one input config of a network of `anchors`: the first anchor's, once every anchor is
+/// checked to take the same images prepared the same way (input size, channels, mean, std,
+/// interpolation). The crop may differ between families (timm crops ResNets at 0.95, ViTs at
+/// 0.9): the first anchor's applies.
+fn input_config(anchors: &[ModelEntry]) -> Result<PretrainedConfig> {
+    let Some(first) = anchors.first() else {
+        return Err(snnet_space::Error::NoAnchors.into());
+    };
+    let input = first.pretrained();
+    for a in &anchors[1..] {
+        let other = a.pretrained();
+        // The models' input sizes, then the sizes their preprocessing produces.
+        let size = |e: &ModelEntry| {
+            let [h, w] = e.config.img_size();
+            [e.config.in_chans(), h, w]
+        };
+        for (first_size, other_size) in
+            [(size(first), size(a)), (input.input_size, other.input_size)]
+        {
+            if first_size != other_size {
+                return Err(Error::InputSize {
+                    first: first.name.clone(),
+                    first_size,
+                    other: a.name.clone(),
+                    other_size,
+                });
+            }
+        }
+        let what = if other.mean != input.mean {
+            Some("mean")
+        } else if other.std != input.std {
+            Some("std")
+        } else if other.interpolation != input.interpolation {
+            Some("interpolation")
+        } else {
+            None
+        };
+        if let Some(what) = what {
+            return Err(Error::Preprocessing {
+                first: first.name.clone(),
+                other: a.name.clone(),
+                what,
+            });
+        }
+    }
+    Ok(input)
 }
 
 impl Plan {
@@ -192,23 +243,7 @@ impl Plan {
             .map(|a| a.config.feature_info())
             .collect();
         let anchor_costs: Vec<ModelCost> = config.anchors.iter().map(|a| a.config.cost()).collect();
-        let first = &config.anchors[0];
-        for a in &config.anchors[1..] {
-            if a.config.img_size() != first.config.img_size()
-                || a.config.in_chans() != first.config.in_chans()
-            {
-                return Err(Error::Incompatible(format!(
-                    "`{}` takes {}×{:?} images, `{}` {}×{:?}",
-                    first.name,
-                    first.config.in_chans(),
-                    first.config.img_size(),
-                    a.name,
-                    a.config.in_chans(),
-                    a.config.img_size()
-                )));
-            }
-        }
-
+        let pretrained = input_config(&config.anchors)?;
         let mut group_offsets = Vec::new();
         let mut layer_keys = Vec::new();
         let mut layers = Vec::new();
@@ -230,6 +265,7 @@ impl Plan {
 
         let mut plan = Self {
             config,
+            pretrained,
             space,
             feature_info,
             anchor_costs,
@@ -328,15 +364,11 @@ impl Plan {
             .feature_info
             .get(anchor)
             .and_then(|f| f.get(block))
-            .ok_or_else(|| {
-                Error::Incompatible(format!(
-                    "anchor {anchor} has no block {block} in its feature info"
-                ))
-            })?;
+            .ok_or(Error::FeatureInfo { anchor, block })?;
         let rows = info.grid[0]
             .checked_mul(info.grid[1])
             .and_then(|r| r.checked_add(info.prefix_tokens))
-            .ok_or_else(|| Error::Incompatible(format!("anchor {anchor}: grid too large")))?;
+            .ok_or(Error::FeatureInfo { anchor, block })?;
         Ok(rows as u64)
     }
 
@@ -370,15 +402,16 @@ impl Plan {
                 let rows = self.rows_at(junction.front, junction.front_state())?;
                 let end_rows = self.rows_at(junction.end, junction.end_state())?;
                 if rows != end_rows {
-                    return Err(Error::Incompatible(format!(
-                        "stitch {} joins {rows} rows of `{}` to {end_rows} rows of `{}`",
-                        path.id,
-                        self.anchor_name(junction.front),
-                        self.anchor_name(junction.end)
-                    )));
+                    return Err(Error::RowMismatch {
+                        id: path.id,
+                        front: self.anchor_name(junction.front).to_owned(),
+                        rows,
+                        end: self.anchor_name(junction.end).to_owned(),
+                        end_rows,
+                    });
                 }
                 let config = self.layers.get(layer).ok_or_else(|| {
-                    Error::Incompatible(format!("stitch {} names layer {layer}", path.id))
+                    snnet_space::Error::UnknownLayer(format!("flat index {layer}"))
                 })?;
                 cost += Cost::new(config.flops(rows), config.num_params());
             }
@@ -396,6 +429,14 @@ impl Plan {
     /// The configuration.
     pub fn config(&self) -> &SnNetConfig {
         &self.config
+    }
+
+    /// How the network's input images are prepared (timm's `pretrained_cfg`): the one input
+    /// config of every anchor, derived once when the plan is built (anchors that differ in
+    /// input size, channels, mean, std or interpolation are refused then). Its `num_classes`
+    /// and crop are the first anchor's.
+    pub fn pretrained(&self) -> &PretrainedConfig {
+        &self.pretrained
     }
 
     /// The stitch space.
@@ -596,6 +637,53 @@ mod tests {
             panic!("a ViT")
         };
         vit.img_size = [384, 384];
-        assert!(matches!(config.plan(), Err(Error::Incompatible(_))));
+        let err = config.plan().unwrap_err();
+        assert!(matches!(err, Error::InputSize { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "one SN-Net takes one input: `deit_tiny_patch16_224` takes [3, 224, 224] images, \
+             `deit_small_patch16_224` [3, 384, 384]"
+        );
+    }
+
+    #[test]
+    fn one_input_config() {
+        let names = ["deit_tiny_patch16_224", "deit_small_patch16_224"];
+        let config = SnNetConfig::builtin(&names, SpaceConfig::default()).unwrap();
+        let plan = config.plan().unwrap();
+        assert_eq!(plan.pretrained(), &config.anchors[0].pretrained());
+        // Google's ViTs use Inception normalisation, DeiTs ImageNet's: refused, not silently
+        // normalised as the first anchor says.
+        let mut mixed = config.clone();
+        mixed.anchors[1].pretrained = Some(mixed.anchors[1].pretrained().inception());
+        let err = mixed.plan().unwrap_err();
+        assert!(
+            matches!(err, Error::Preprocessing { what: "mean", .. }),
+            "{err}"
+        );
+        let mut mixed = config.clone();
+        let mut bilinear = mixed.anchors[1].pretrained();
+        bilinear.interpolation = snnet_zoo::Interpolation::Bilinear;
+        mixed.anchors[1].pretrained = Some(bilinear);
+        assert!(matches!(
+            mixed.plan(),
+            Err(Error::Preprocessing {
+                what: "interpolation",
+                ..
+            })
+        ));
+        // A different crop is allowed (timm crops families differently): the first applies.
+        let mut cropped = config.clone();
+        let mut crop = cropped.anchors[1].pretrained();
+        crop.crop_pct = 0.95;
+        cropped.anchors[1].pretrained = Some(crop);
+        let plan = cropped.plan().unwrap();
+        assert_eq!(plan.pretrained().crop_pct, 0.9);
+        // An explicit input size that differs from the other anchors' is refused too.
+        let mut sized = config;
+        let mut size = sized.anchors[1].pretrained();
+        size.input_size = [3, 256, 256];
+        sized.anchors[1].pretrained = Some(size);
+        assert!(matches!(sized.plan(), Err(Error::InputSize { .. })));
     }
 }

@@ -308,8 +308,64 @@ fn bad_inputs_are_typed_errors() {
     assert!(err.is_err());
     let none = Tensor::<4>::zeros([0, 3, 32, 32], &device);
     assert!(matches!(
-        net.init_least_squares(none, &LsOptions::default(), &mut |_| {}),
-        Err(Error::InitInput(_))
+        net.clone()
+            .init_least_squares(none, &LsOptions::default(), &mut |_| {}),
+        Err(Error::NoImages)
+    ));
+}
+
+/// Hostile inputs at the entry points are typed errors, checked once before anything runs.
+#[test]
+fn hostile_inputs_are_refused_at_the_entry() {
+    let device = Device::default();
+    let net = config().init(&device).unwrap();
+    fn zoo_error<T>(r: Result<T, Error>) -> bool {
+        matches!(r, Err(Error::Zoo(_)))
+    }
+    // An empty batch, the wrong channels, the wrong size: forward, forward_many, LS init.
+    for dims in [[0, 3, 32, 32], [1, 1, 32, 32], [2, 3, 32, 31]] {
+        let x = Tensor::<4>::zeros(dims, &device);
+        assert!(zoo_error(net.forward(x.clone(), StitchId(5))), "{dims:?}");
+        assert!(
+            zoo_error(net.forward_many(x.clone(), &[StitchId(0), StitchId(5)])),
+            "{dims:?}"
+        );
+        let init = net
+            .clone()
+            .init_least_squares(x, &LsOptions::default(), &mut |_| {});
+        assert!(
+            matches!(init, Err(Error::Zoo(_) | Error::NoImages)),
+            "{dims:?}"
+        );
+    }
+    // A chunk larger than the batch is one chunk.
+    let x = Tensor::<4>::zeros([2, 3, 32, 32], &device);
+    let options = LsOptions {
+        chunk: 7,
+        ..LsOptions::default()
+    };
+    assert!(
+        net.clone()
+            .init_least_squares(x.clone(), &options, &mut |_| {})
+            .is_ok()
+    );
+    // A path that is not the plan's (here: one anchor too many).
+    let mut foreign = net.plan().path(StitchId(5)).unwrap().clone();
+    foreign.segments.push(foreign.segments[0]);
+    assert!(matches!(
+        net.forward_path(x.clone(), &foreign),
+        Err(Error::ForeignPath { .. })
+    ));
+    // Parts that no longer follow the plan.
+    let mut broken = net.clone();
+    broken.stitch_layers.pop();
+    assert!(matches!(
+        broken.forward(x.clone(), StitchId(5)),
+        Err(Error::Parts { .. })
+    ));
+    assert!(matches!(
+        broken.init_least_squares(x, &LsOptions::default(), &mut |_| {}),
+        Err(Error::Parts { .. })
     ));
 }
 

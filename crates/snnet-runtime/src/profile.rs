@@ -535,13 +535,9 @@ impl Profiler {
     }
 }
 
-/// `[channels, height, width]` of the network's input (its first anchor's pretrained config).
+/// `[channels, height, width]` of the network's input (its plan's one input config).
 pub(crate) fn input_size(net: &SnNet) -> Result<[usize; 3]> {
-    net.config()
-        .anchors
-        .first()
-        .map(|a| a.pretrained().input_size)
-        .ok_or_else(|| Error::Config("the SN-Net has no anchors".to_owned()))
+    Ok(net.plan().pretrained().input_size)
 }
 
 /// The host CPU's model name from `/proc/cpuinfo`, or `unknown`.

@@ -40,69 +40,49 @@ impl Activation {
         }
     }
 
-    /// The token tensor.
-    ///
-    /// # Errors
-    /// [`Error::Layout`] for a feature map.
-    pub fn into_tokens(self) -> Result<Tensor<3>> {
+    /// The token tensor. A feature map reads as its pixels in row-major order, as timm's
+    /// `flatten(2).transpose(1, 2)` does: `[B, C, H, W]` → `[B, H·W, C]`.
+    pub fn into_tokens(self) -> Tensor<3> {
         match self {
-            Self::Tokens(t) => Ok(t),
-            Self::Map(_) => Err(Error::Layout {
-                expected: Layout::Tokens,
-                found: Layout::Map,
-            }),
+            Self::Tokens(t) => t,
+            Self::Map(m) => m.flatten::<3>(2, 3).swap_dims(1, 2),
         }
     }
 
-    /// The token tensor, checked to be `[B, tokens, channels]` with `B ≥ 1`.
+    /// The feature-map tensor. Tokens read as the pixels of `grid` in row-major order:
+    /// `[B, H·W, C]` → `[B, C, H, W]`.
     ///
-    /// # Errors
-    /// [`Error::Layout`] for a feature map, [`Error::InputShape`] for other dimensions.
-    pub fn into_tokens_of(self, tokens: usize, channels: usize) -> Result<Tensor<3>> {
-        let t = self.into_tokens()?;
-        let [b, n, c] = t.dims();
-        if b == 0 || n != tokens || c != channels {
-            return Err(Error::InputShape {
-                expected: format!("tokens [batch, {tokens}, {channels}]"),
-                found: vec![b, n, c],
-            });
-        }
-        Ok(t)
-    }
-
-    /// The feature-map tensor, checked to have `channels` channels (and, when given, the
-    /// spatial `grid`) with `B ≥ 1`.
-    ///
-    /// # Errors
-    /// [`Error::Layout`] for tokens, [`Error::InputShape`] for other dimensions.
-    pub fn into_map_of(self, channels: usize, grid: Option<[usize; 2]>) -> Result<Tensor<4>> {
-        let m = self.into_map()?;
-        let [b, c, h, w] = m.dims();
-        if b == 0 || c != channels || grid.is_some_and(|g| g != [h, w]) || h == 0 || w == 0 {
-            return Err(Error::InputShape {
-                expected: match grid {
-                    Some([gh, gw]) => format!("a map [batch, {channels}, {gh}, {gw}]"),
-                    None => format!("a map [batch, {channels}, H, W]"),
-                },
-                found: vec![b, c, h, w],
-            });
-        }
-        Ok(m)
-    }
-
-    /// The feature-map tensor.
-    ///
-    /// # Errors
-    /// [`Error::Layout`] for tokens.
-    pub fn into_map(self) -> Result<Tensor<4>> {
+    /// # Shapes
+    /// Tokens must number `grid[0] · grid[1]` (Burn's reshape checks it).
+    pub fn into_map(self, grid: [usize; 2]) -> Tensor<4> {
         match self {
-            Self::Map(m) => Ok(m),
-            Self::Tokens(_) => Err(Error::Layout {
-                expected: Layout::Map,
-                found: Layout::Tokens,
-            }),
+            Self::Map(m) => m,
+            Self::Tokens(t) => {
+                let [b, _, c] = t.dims();
+                t.swap_dims(1, 2).reshape([b, c, grid[0], grid[1]])
+            }
         }
     }
+}
+
+/// Checks that `dims` is a batch of images a model of `in_chans` channels and `img_size`
+/// takes: `[B ≥ 1, in_chans, img_size[0], img_size[1]]`.
+///
+/// # Errors
+/// [`Error::InputShape`] otherwise.
+pub(crate) fn check_image_dims(
+    dims: [usize; 4],
+    in_chans: usize,
+    img_size: [usize; 2],
+) -> Result<()> {
+    let [b, chans, h, w] = dims;
+    if chans != in_chans || [h, w] != img_size || b == 0 {
+        return Err(Error::InputShape {
+            expected: format!("[batch, {in_chans}, {}, {}]", img_size[0], img_size[1]),
+            found: dims.to_vec(),
+        });
+    }
+    Ok(())
 }
 
 /// What one block outputs: timm's `feature_info`, per block.
@@ -143,26 +123,38 @@ pub trait Anchor {
     /// Number of blocks over all stages.
     fn num_blocks(&self) -> usize;
 
+    /// Checks that `dims` is a batch of images this anchor embeds (batch ≥ 1, its channels,
+    /// its input size): the one check on the way in, made by every entry point
+    /// ([`Anchor::forward`], the SN-Net's forward and least-squares init) before
+    /// [`Anchor::embed`].
+    ///
+    /// # Errors
+    /// [`Error::InputShape`] when the images do not match the model's input size or channels,
+    /// or the batch is empty.
+    fn check_images(&self, dims: [usize; 4]) -> Result<()>;
+
     /// Embeds images (`[B, C, H, W]`, normalised) into the input of block 0.
     ///
-    /// # Errors
-    /// [`Error::InputShape`] when the images do not match the model's input size or channels.
-    fn embed(&self, images: Tensor<4>) -> Result<Activation>;
+    /// # Shapes
+    /// `images` passes [`Anchor::check_images`] (unchecked here, as in Burn's modules: a
+    /// mismatched tensor fails in Burn's own shape checks).
+    fn embed(&self, images: Tensor<4>) -> Activation;
 
-    /// Runs global block `index`.
+    /// Runs global block `index` (`index < num_blocks()`; a block past the last runs nothing
+    /// and returns `x`).
     ///
-    /// # Errors
-    /// [`Error::BlockOutOfRange`], [`Error::Layout`], and [`Error::InputShape`] when the
-    /// activation's dimensions are not those the block takes (a wrong width never reaches the
-    /// tensor kernels).
-    fn block(&self, index: usize, x: Activation) -> Result<Activation>;
+    /// # Shapes
+    /// `x` is the activation entering block `index`: what [`Anchor::embed`] or block
+    /// `index - 1` of this anchor returns, or a stitching layer's output of the same shape
+    /// (the plan checks every junction's shape once, when it is built).
+    fn block(&self, index: usize, x: Activation) -> Activation;
 
     /// Runs the blocks in `range`, in order.
     ///
-    /// # Errors
-    /// As [`Anchor::block`].
-    fn blocks(&self, range: Range<usize>, x: Activation) -> Result<Activation> {
-        self.blocks_with_states(range, x, &mut |_, _| Ok(()))
+    /// # Shapes
+    /// As [`Anchor::block`], for block `range.start`.
+    fn blocks(&self, range: Range<usize>, x: Activation) -> Activation {
+        self.blocks_with_states(range, x, &mut |_, _| {})
     }
 
     /// Runs the blocks in `range`, in order, handing every state on the way to `visit`: the
@@ -170,43 +162,41 @@ pub trait Anchor {
     /// block as state `range.end`. The one block loop: [`Anchor::blocks`], the least-squares
     /// init's feature collection and per-block feature export all run through it.
     ///
-    /// # Errors
-    /// As [`Anchor::block`], and whatever `visit` returns.
+    /// # Shapes
+    /// As [`Anchor::block`], for block `range.start`.
     fn blocks_with_states(
         &self,
         range: Range<usize>,
         x: Activation,
-        visit: &mut dyn FnMut(usize, &Activation) -> Result<()>,
-    ) -> Result<Activation> {
+        visit: &mut dyn FnMut(usize, &Activation),
+    ) -> Activation {
         let mut x = x;
         let end = range.end;
         for index in range {
-            visit(index, &x)?;
-            x = self.block(index, x)?;
+            visit(index, &x);
+            x = self.block(index, x);
         }
-        visit(end, &x)?;
-        Ok(x)
+        visit(end, &x);
+        x
     }
 
     /// Runs the head on the output of the last block: the final norm when `norm` is set, then
     /// pooling and the classifier.
     ///
     /// # Shapes
-    /// Returns `[B, num_classes]` (`[B, channels]` pooled features for a model without
-    /// classifier).
-    ///
-    /// # Errors
-    /// [`Error::Layout`] and [`Error::InputShape`].
-    fn head(&self, x: Activation, norm: bool) -> Result<Tensor<2>>;
+    /// `x`: the last block's output → `[B, num_classes]` (`[B, channels]` pooled features for
+    /// a model without classifier).
+    fn head(&self, x: Activation, norm: bool) -> Tensor<2>;
 
     /// The whole model, as timm runs it: embed, every block, head with the final norm.
     ///
     /// # Errors
-    /// As [`Anchor::embed`].
+    /// As [`Anchor::check_images`], the one check.
     fn forward(&self, images: Tensor<4>) -> Result<Tensor<2>> {
-        let x = self.embed(images)?;
-        let x = self.blocks(0..self.num_blocks(), x)?;
-        self.head(x, true)
+        self.check_images(images.dims())?;
+        let x = self.embed(images);
+        let x = self.blocks(0..self.num_blocks(), x);
+        Ok(self.head(x, true))
     }
 
     /// FLOPs and parameters per part, for one image of the model's input size.

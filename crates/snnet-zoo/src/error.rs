@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use snnet_space::Layout;
-
 /// Everything that can go wrong building, loading or running an anchor.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -24,22 +22,6 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
-    /// An activation of the wrong layout for the block or head it was given to.
-    #[error("expected a {expected} activation, got a {found} one")]
-    Layout {
-        /// The layout the model needs.
-        expected: Layout,
-        /// The layout given.
-        found: Layout,
-    },
-    /// A block index past the model's last block.
-    #[error("block {index} does not exist: the model has {count} blocks")]
-    BlockOutOfRange {
-        /// The block asked for.
-        index: usize,
-        /// The number of blocks.
-        count: usize,
-    },
     /// Input images of the wrong shape.
     #[error("input of shape {found:?} does not fit the model: expected {expected}")]
     InputShape {
@@ -55,6 +37,40 @@ pub enum Error {
         path: PathBuf,
         /// What went wrong.
         reason: String,
+    },
+    /// A weight file burn-store cannot read, or a model it cannot write (the store's error kept
+    /// as the source).
+    #[error("cannot read weights from {path}: {source}")]
+    WeightStore {
+        /// The file.
+        path: PathBuf,
+        /// The store's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A key remap pattern that is not a valid regular expression.
+    #[error("invalid key remap pattern `{pattern}`: {reason}")]
+    RemapPattern {
+        /// The pattern.
+        pattern: String,
+        /// The regex parser's message (burn-store's `regex` is built without `std`, so its
+        /// error is not a `std::error::Error` to keep as a source).
+        reason: String,
+    },
+    /// A tensor file (model inputs, outputs, features) that is not valid safetensors.
+    #[error("tensor file {}: {source}", .path.display())]
+    Safetensors {
+        /// The file.
+        path: PathBuf,
+        /// The parser's error.
+        source: safetensors::SafeTensorError,
+    },
+    /// Bytes the image decoder refuses (the decoder's error kept as the source).
+    #[error("{input}: not a decodable JPEG or PNG image: {source}")]
+    ImageDecode {
+        /// The file or request the bytes came from.
+        input: String,
+        /// The decoder's error.
+        source: image::ImageError,
     },
     /// A tensor file (model inputs, outputs, features) that cannot be read or written.
     #[error("tensor file {}: {reason}", .path.display())]

@@ -2,7 +2,9 @@
 //!
 //! - [`Anchor`]: the interface stitching needs from every family — embed, run global block `b`
 //!   on an [`Activation`] (tokens `[B, N, C]` or maps `[B, C, H, W]`), run the head with or
-//!   without the final norm, per-block [`FeatureInfo`] and [`ModelCost`].
+//!   without the final norm, per-block [`FeatureInfo`] and [`ModelCost`]. The images are
+//!   checked once, by [`Anchor::check_images`] at the entry; the parts are infallible, as
+//!   Burn's modules are.
 //! - Three families, each a config and a Burn module in its own module: [`VitConfig`] / [`Vit`]
 //!   (ViT, DeiT, distilled DeiT and DeiT-3), [`SwinConfig`] / [`Swin`], [`ResNetConfig`] /
 //!   [`ResNet`] — as in timm (fields named as timm's checkpoint keys), with candle-style named
@@ -37,10 +39,11 @@
 //! let model = config.init(&device)?;
 //! let anchor = snnet_zoo::VitAnchor { config, model, name: "tiny".into() };
 //! let images = Tensor::<4>::random([2, 3, 32, 32], Distribution::Normal(0.0, 1.0), &device);
-//! let x = anchor.embed(images)?;
-//! let x = anchor.block(0, x)?;
+//! anchor.check_images(images.dims())?; // the one check; the parts below are infallible
+//! let x = anchor.embed(images);
+//! let x = anchor.block(0, x);
 //! assert!(matches!(&x, Activation::Tokens(t) if t.dims() == [2, 17, 64]));
-//! let logits = anchor.head(anchor.block(1, x)?, true)?;
+//! let logits = anchor.head(anchor.block(1, x), true);
 //! assert_eq!(logits.dims(), [2, 10]);
 //! # Ok::<(), snnet_zoo::Error>(())
 //! ```

@@ -86,13 +86,16 @@ impl Anchor for Model {
     fn num_blocks(&self) -> usize {
         self.anchor().num_blocks()
     }
-    fn embed(&self, images: Tensor<4>) -> Result<Activation> {
+    fn check_images(&self, dims: [usize; 4]) -> Result<()> {
+        self.anchor().check_images(dims)
+    }
+    fn embed(&self, images: Tensor<4>) -> Activation {
         self.anchor().embed(images)
     }
-    fn block(&self, index: usize, x: Activation) -> Result<Activation> {
+    fn block(&self, index: usize, x: Activation) -> Activation {
         self.anchor().block(index, x)
     }
-    fn head(&self, x: Activation, norm: bool) -> Result<Tensor<2>> {
+    fn head(&self, x: Activation, norm: bool) -> Tensor<2> {
         self.anchor().head(x, norm)
     }
     fn cost(&self) -> ModelCost {

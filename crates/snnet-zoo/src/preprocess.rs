@@ -20,17 +20,21 @@ use crate::pretrained::{Interpolation, PretrainedConfig};
 /// strip up to gigabytes). `input` names the source in errors.
 ///
 /// # Errors
-/// [`Error::Image`] for bytes that are not a decodable JPEG or PNG, [`Error::Limit`] for an
-/// image over a limit.
+/// [`Error::Image`] for bytes of another format, [`Error::ImageDecode`] for bytes the decoder
+/// refuses, [`Error::Limit`] for an image over a limit.
 pub fn decode_image(bytes: &[u8], input: &str) -> Result<image::DynamicImage> {
     let image_error = |reason: String| Error::Image {
         input: input.to_owned(),
         reason,
     };
+    let decode_error = |source: image::ImageError| Error::ImageDecode {
+        input: input.to_owned(),
+        source,
+    };
     let reader = |limited: bool| -> Result<image::ImageReader<std::io::Cursor<&[u8]>>> {
         let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
             .with_guessed_format()
-            .map_err(|e| image_error(e.to_string()))?;
+            .map_err(|e| decode_error(image::ImageError::IoError(e)))?;
         match reader.format() {
             Some(image::ImageFormat::Png | image::ImageFormat::Jpeg) => {}
             Some(f) => return Err(image_error(format!("{f:?} images are not supported"))),
@@ -46,9 +50,7 @@ pub fn decode_image(bytes: &[u8], input: &str) -> Result<image::DynamicImage> {
         Ok(reader)
     };
     // The header first: sizes are checked (and named) before the pixels are allocated.
-    let (w, h) = reader(false)?
-        .into_dimensions()
-        .map_err(|e| image_error(e.to_string()))?;
+    let (w, h) = reader(false)?.into_dimensions().map_err(decode_error)?;
     let limit = |what, value: u32, limit: u32, constant| Error::Limit {
         input: input.to_owned(),
         what,
@@ -77,7 +79,7 @@ pub fn decode_image(bytes: &[u8], input: &str) -> Result<image::DynamicImage> {
             "{l} (limits: MAX_IMAGE_SIDE {MAX_IMAGE_SIDE}, MAX_IMAGE_ALLOC_BYTES \
              {MAX_IMAGE_ALLOC_BYTES})"
         )),
-        other => image_error(other.to_string()),
+        other => decode_error(other),
     })
 }
 
@@ -274,7 +276,7 @@ mod tests {
         big[20..24].copy_from_slice(&20_000u32.to_be_bytes());
         let err = decode_image(&big, "big.png").unwrap_err();
         assert!(
-            matches!(err, Error::Limit { .. } | Error::Image { .. }),
+            matches!(err, Error::Limit { .. } | Error::ImageDecode { .. }),
             "{err}"
         );
         // A sane panorama passes.

@@ -76,6 +76,11 @@ fn conv_out(size: usize, kernel: usize, stride: usize, pad: usize) -> usize {
     (size + 2 * pad).saturating_sub(kernel) / stride + 1
 }
 
+/// The feature-map size after the stem (conv 7×7/2, max pool 3×3/2) of an image of `size`.
+fn stem_grid(size: [usize; 2]) -> [usize; 2] {
+    size.map(|s| conv_out(conv_out(s, 7, 2, 3), 3, 2, 1))
+}
+
 impl ResNetConfig {
     fn new(block: BlockKind, layers: [usize; 4]) -> Self {
         Self {
@@ -114,8 +119,7 @@ impl ResNetConfig {
 
     /// The feature-map size after the stem (conv stride 2, max pool stride 2).
     fn stem_grid(&self) -> [usize; 2] {
-        self.img_size
-            .map(|s| conv_out(conv_out(s, 7, 2, 3), 3, 2, 1))
+        stem_grid(self.img_size)
     }
 
     /// `(stage, stride, in channels, grid in)` of every block, in order.
@@ -541,34 +545,45 @@ impl Anchor for ResNetAnchor {
         self.config.layers.iter().sum()
     }
 
-    fn embed(&self, images: Tensor<4>) -> Result<Activation> {
-        let dims = images.dims();
-        if dims[1] != self.model.in_chans || dims.contains(&0) {
+    /// Any image size whose stem output has the configured grid (the size every block's
+    /// geometry follows from), e.g. 223² or 224² for a 224² model.
+    fn check_images(&self, dims: [usize; 4]) -> Result<()> {
+        let [_, c, h, w] = dims;
+        if c != self.model.in_chans
+            || dims.contains(&0)
+            || stem_grid([h, w]) != self.config.stem_grid()
+        {
+            let [gh, gw] = self.config.img_size;
             return Err(Error::InputShape {
-                expected: format!("[batch, {}, H, W]", self.model.in_chans),
+                expected: format!("[batch, {}, {gh}, {gw}]", self.model.in_chans),
                 found: dims.to_vec(),
             });
         }
-        Ok(Activation::Map(self.model.stem(images)))
+        Ok(())
     }
 
-    fn block(&self, index: usize, x: Activation) -> Result<Activation> {
-        let count = self.num_blocks();
-        let block = self
-            .model
-            .blocks()
-            .nth(index)
-            .ok_or(Error::BlockOutOfRange { index, count })?;
-        let (_, _, c_in, grid) = self.config.block_plan()[index];
-        Ok(Activation::Map(
-            block.forward(x.into_map_of(c_in, Some(grid))?),
-        ))
+    fn embed(&self, images: Tensor<4>) -> Activation {
+        Activation::Map(self.model.stem(images))
     }
 
-    fn head(&self, x: Activation, _norm: bool) -> Result<Tensor<2>> {
-        Ok(self
-            .model
-            .head_map(x.into_map_of(self.config.widths()[3], None)?))
+    fn block(&self, index: usize, x: Activation) -> Activation {
+        let Some(block) = self.model.blocks().nth(index) else {
+            return x;
+        };
+        let grid = self.config.block_plan().get(index).map_or([1, 1], |b| b.3);
+        Activation::Map(block.forward(x.into_map(grid)))
+    }
+
+    fn head(&self, x: Activation, _norm: bool) -> Tensor<2> {
+        // The last block's output grid (tokens never reach a ResNet head through a plan).
+        let grid = self
+            .config
+            .block_plan()
+            .last()
+            .map_or([1, 1], |&(_, stride, _, grid)| {
+                grid.map(|s| if stride == 2 { conv_out(s, 3, 2, 1) } else { s })
+            });
+        self.model.head_map(x.into_map(grid))
     }
 
     fn cost(&self) -> ModelCost {

@@ -21,6 +21,7 @@ use snnet_ops::{Epilogue, Windows};
 use snnet_space::builtin::{Arch, SwinArch};
 use snnet_space::{AnchorSpec, Layout};
 
+use crate::anchor::check_image_dims;
 use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::{Family, chain_remap};
 use crate::cost::{self, Cost, ModelCost};
@@ -833,56 +834,41 @@ impl Anchor for SwinAnchor {
         self.config.depths.iter().sum()
     }
 
-    fn embed(&self, images: Tensor<4>) -> Result<Activation> {
-        let [b, chans, h, w] = images.dims();
-        if chans != self.model.in_chans || [h, w] != self.model.img_size || b == 0 {
-            return Err(Error::InputShape {
-                expected: format!(
-                    "[batch, {}, {}, {}]",
-                    self.model.in_chans, self.model.img_size[0], self.model.img_size[1]
-                ),
-                found: vec![b, chans, h, w],
-            });
-        }
+    fn check_images(&self, dims: [usize; 4]) -> Result<()> {
+        check_image_dims(dims, self.model.in_chans, self.model.img_size)
+    }
+
+    fn embed(&self, images: Tensor<4>) -> Activation {
         let x = self.model.patch_embed.proj.forward(images);
         let [b, c, gh, gw] = x.dims();
         let x = x.reshape([b, c, gh * gw]).swap_dims(1, 2);
-        Ok(Activation::Tokens(self.model.patch_embed.norm.forward(x)))
+        Activation::Tokens(self.model.patch_embed.norm.forward(x))
     }
 
-    fn block(&self, index: usize, x: Activation) -> Result<Activation> {
-        let (stage, i) = self.locate(index).ok_or(Error::BlockOutOfRange {
-            index,
-            count: self.num_blocks(),
-        })?;
-        // Block (s, 0) of a later stage starts with patch merging from stage s - 1.
-        let input_stage = if i == 0 && stage > 0 {
-            stage - 1
-        } else {
-            stage
+    fn block(&self, index: usize, x: Activation) -> Activation {
+        let Some((stage, i)) = self.locate(index) else {
+            return x;
         };
-        let [gh, gw] = self.config.stage_grid(input_stage);
-        let mut x = x.into_tokens_of(gh * gw, self.config.stage_dim(input_stage))?;
+        let mut x = x.into_tokens();
         let layer = &self.model.layers[stage];
+        // Block (s, 0) of a later stage starts with patch merging from stage s - 1.
         if i == 0
             && let Some(merge) = &layer.downsample
         {
             x = merge.forward(x, self.config.stage_grid(stage - 1));
         }
-        Ok(Activation::Tokens(layer.blocks[i].forward(x)))
+        Activation::Tokens(layer.blocks[i].forward(x))
     }
 
-    fn head(&self, x: Activation, norm: bool) -> Result<Tensor<2>> {
-        let last = self.config.depths.len() - 1;
-        let [gh, gw] = self.config.stage_grid(last);
-        let x = x.into_tokens_of(gh * gw, self.config.stage_dim(last))?;
+    fn head(&self, x: Activation, norm: bool) -> Tensor<2> {
+        let x = x.into_tokens();
         let x = if norm { self.model.norm.forward(x) } else { x };
         let [b, _, c] = x.dims();
         let pooled = x.mean_dim(1).reshape([b, c]);
-        Ok(match &self.model.head.fc {
+        match &self.model.head.fc {
             Some(fc) => fc.forward(pooled),
             None => pooled,
-        })
+        }
     }
 
     fn cost(&self) -> ModelCost {

@@ -15,8 +15,8 @@ use crate::error::{Error, Result};
 /// an error).
 ///
 /// # Errors
-/// [`Error::Io`] when the file cannot be read, [`Error::TensorFile`] when it is not a valid
-/// safetensors file or holds a tensor that is not `f32`/`f64`.
+/// [`Error::Io`] when the file cannot be read, [`Error::Safetensors`] when it is not a valid
+/// safetensors file, [`Error::TensorFile`] when it holds a tensor that is not `f32`/`f64`.
 pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, TensorData>> {
     let bytes = std::fs::read(path).map_err(|source| Error::Io {
         path: path.to_owned(),
@@ -26,7 +26,10 @@ pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, TensorData>> {
         path: path.to_owned(),
         reason,
     };
-    let file = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    let file = SafeTensors::deserialize(&bytes).map_err(|source| Error::Safetensors {
+        path: path.to_owned(),
+        source,
+    })?;
     let mut out = BTreeMap::new();
     for (name, view) in file.tensors() {
         let values = f32_values(&view).ok_or_else(|| {
@@ -44,7 +47,8 @@ pub fn read_tensors(path: &Path) -> Result<BTreeMap<String, TensorData>> {
 /// directory, then a rename).
 ///
 /// # Errors
-/// [`Error::TensorFile`] for a tensor that is not `f32`, [`Error::Io`] when writing fails.
+/// [`Error::TensorFile`] for a tensor that is not `f32`, [`Error::Safetensors`] when the
+/// tensors cannot be serialised, [`Error::Io`] when writing fails.
 pub fn write_tensors(path: &Path, tensors: &BTreeMap<String, TensorData>) -> Result<()> {
     let bad = |reason: String| Error::TensorFile {
         path: path.to_owned(),
@@ -64,9 +68,12 @@ pub fn write_tensors(path: &Path, tensors: &BTreeMap<String, TensorData>) -> Res
             TensorView::new(Dtype::F32, shape.clone(), bytes).map(|view| (*name, view))
         })
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| bad(e.to_string()))?;
-    let serialized = safetensors::serialize(views, None).map_err(|e| bad(e.to_string()))?;
-    Ok(snnet_fs::write_atomic(path, &serialized)?)
+        .and_then(|views| safetensors::serialize(views, None))
+        .map_err(|source| Error::Safetensors {
+            path: path.to_owned(),
+            source,
+        })?;
+    Ok(snnet_fs::write_atomic(path, &views)?)
 }
 
 /// A safetensors tensor's values as `f32` (F64 narrowed), or `None` for any other dtype. The one

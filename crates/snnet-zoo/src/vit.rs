@@ -13,6 +13,7 @@ use snnet_ops::Epilogue;
 use snnet_space::builtin::{Arch, VitArch, VitKind};
 use snnet_space::{AnchorSpec, Layout};
 
+use crate::anchor::check_image_dims;
 use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::Family;
 use crate::cost::{self, Cost, ModelCost};
@@ -640,25 +641,22 @@ pub struct Vit {
 }
 
 impl Vit {
+    /// Checks that `dims` is a batch of images this model embeds: `[B ≥ 1, in_chans,
+    /// img_size]`.
+    ///
+    /// # Errors
+    /// [`Error::InputShape`] otherwise.
+    pub fn check_images(&self, dims: [usize; 4]) -> Result<()> {
+        check_image_dims(dims, self.in_chans, self.img_size)
+    }
+
     /// The tokens entering block 0: patch embedding, prefix tokens and position embedding in
     /// timm's order.
     ///
     /// # Shapes
-    /// `[B, in_chans, H, W]` → `[B, N, C]`.
-    ///
-    /// # Errors
-    /// [`Error::InputShape`] when the images are not `[B, in_chans, img_size]`.
-    pub fn embed_tokens(&self, images: Tensor<4>) -> Result<Tensor<3>> {
-        let [b, chans, h, w] = images.dims();
-        if chans != self.in_chans || [h, w] != self.img_size || b == 0 {
-            return Err(Error::InputShape {
-                expected: format!(
-                    "[batch, {}, {}, {}]",
-                    self.in_chans, self.img_size[0], self.img_size[1]
-                ),
-                found: vec![b, chans, h, w],
-            });
-        }
+    /// `[B, in_chans, H, W]` → `[B, N, C]`; the images pass [`Vit::check_images`].
+    pub fn embed_tokens(&self, images: Tensor<4>) -> Tensor<3> {
+        let b = images.dims()[0];
         let x = self.patch_embed.forward(images);
         let c = x.dims()[2];
         let prefix: Vec<Tensor<3>> = [&self.cls_token, &self.dist_token]
@@ -667,12 +665,11 @@ impl Vit {
             .map(|token| token.val().expand([b, 1, c]))
             .collect();
         let pos = self.pos_embed.val();
-        let x = if self.no_embed_class {
+        if self.no_embed_class {
             Tensor::cat([prefix, vec![x + pos]].concat(), 1)
         } else {
             Tensor::cat([prefix, vec![x]].concat(), 1) + pos
-        };
-        Ok(x)
+        }
     }
 
     /// The classifier output from the final tokens: the mean of both heads for distilled
@@ -730,22 +727,23 @@ impl Anchor for VitAnchor {
         self.model.blocks.len()
     }
 
-    fn embed(&self, images: Tensor<4>) -> Result<Activation> {
-        self.model.embed_tokens(images).map(Activation::Tokens)
+    fn check_images(&self, dims: [usize; 4]) -> Result<()> {
+        self.model.check_images(dims)
     }
 
-    fn block(&self, index: usize, x: Activation) -> Result<Activation> {
-        let block = self.model.blocks.get(index).ok_or(Error::BlockOutOfRange {
-            index,
-            count: self.model.blocks.len(),
-        })?;
-        let (n, c) = (self.config.num_tokens(), self.config.embed_dim);
-        Ok(Activation::Tokens(block.forward(x.into_tokens_of(n, c)?)))
+    fn embed(&self, images: Tensor<4>) -> Activation {
+        Activation::Tokens(self.model.embed_tokens(images))
     }
 
-    fn head(&self, x: Activation, norm: bool) -> Result<Tensor<2>> {
-        let (n, c) = (self.config.num_tokens(), self.config.embed_dim);
-        Ok(self.model.head_tokens(x.into_tokens_of(n, c)?, norm))
+    fn block(&self, index: usize, x: Activation) -> Activation {
+        match self.model.blocks.get(index) {
+            Some(block) => Activation::Tokens(block.forward(x.into_tokens())),
+            None => x,
+        }
+    }
+
+    fn head(&self, x: Activation, norm: bool) -> Tensor<2> {
+        self.model.head_tokens(x.into_tokens(), norm)
     }
 
     fn cost(&self) -> ModelCost {

@@ -152,15 +152,18 @@ where
     M: Module + ModuleSnapshot,
 {
     let format = sniff_format(path)?;
-    let file_error = |reason: String| Error::WeightFile {
+    let store_error = |e: Box<dyn std::error::Error + Send + Sync>| Error::WeightStore {
         path: path.to_owned(),
-        reason,
+        source: e,
     };
     let mut remapper = KeyRemapper::new();
     for (from, to) in remap {
         remapper = remapper
             .add_pattern(from, *to)
-            .map_err(|e| file_error(format!("invalid key remap pattern `{from}`: {e}")))?;
+            .map_err(|e| Error::RemapPattern {
+                pattern: (*from).to_owned(),
+                reason: e.to_string(),
+            })?;
     }
     let mut model = model;
     let (result, top_level_key) = match format {
@@ -172,7 +175,7 @@ where
                 .validate(false);
             let result = model
                 .load_from(&mut store)
-                .map_err(|e| file_error(e.to_string()))?;
+                .map_err(|e| store_error(e.into()))?;
             (result, None)
         }
         WeightFormat::Pytorch => {
@@ -189,7 +192,7 @@ where
             let mut store = open(None);
             let mut result = model
                 .load_from(&mut store)
-                .map_err(|e| file_error(e.to_string()))?;
+                .map_err(|e| store_error(e.into()))?;
             let mut top = None;
             if result.applied.is_empty() {
                 for key in WRAPPERS {
@@ -360,17 +363,20 @@ pub fn save_weights<M>(model: &M, path: &Path) -> Result<()>
 where
     M: Module + ModuleSnapshot,
 {
-    let file_error = |reason: String| Error::WeightFile {
+    let store_error = |e: Box<dyn std::error::Error + Send + Sync>| Error::WeightStore {
         path: path.to_owned(),
-        reason,
+        source: e,
     };
     let mut store =
         SafetensorsStore::from_bytes(None).with_to_adapter(burn::store::BurnToPyTorchAdapter);
     model
         .save_into(&mut store)
-        .map_err(|e| file_error(e.to_string()))?;
-    let bytes = store.get_bytes().map_err(|e| file_error(e.to_string()))?;
-    let bytes = canonical_safetensors(bytes).map_err(file_error)?;
+        .map_err(|e| store_error(e.into()))?;
+    let bytes = store.get_bytes().map_err(|e| store_error(e.into()))?;
+    let bytes = canonical_safetensors(bytes).map_err(|reason| Error::WeightFile {
+        path: path.to_owned(),
+        reason,
+    })?;
     Ok(snnet_fs::write_atomic(path, &bytes)?)
 }
 
@@ -463,8 +469,8 @@ mod tests {
             load_weights(config.init(&Device::default()).unwrap(), &second, &[]).unwrap();
         let x = Tensor::<4>::ones([1, 3, 8, 8], &Device::default());
         assert_eq!(
-            loaded.embed_tokens(x.clone()).unwrap().into_data(),
-            model.embed_tokens(x).unwrap().into_data()
+            loaded.embed_tokens(x.clone()).into_data(),
+            model.embed_tokens(x).into_data()
         );
     }
 

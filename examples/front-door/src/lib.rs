@@ -41,7 +41,7 @@ pub fn classify(
     device: &Device,
 ) -> Result<Answer, Box<dyn std::error::Error>> {
     let (net, _) = SnNet::load(snnet, device)?; // weights → SN-Net
-    let input = load_image(image, &net.config().anchors[0].pretrained(), device)?;
+    let input = load_image(image, net.plan().pretrained(), device)?;
     let runtime = Runtime::new(
         Arc::new(net),
         StitchTable::read_jsonl(table)?,

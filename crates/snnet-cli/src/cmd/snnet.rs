@@ -11,7 +11,7 @@ use snnet_core::burn::tensor::{Device, Tensor};
 use snnet_core::stitch::lstsq::LstsqOptions;
 use snnet_core::zoo::load_image;
 use snnet_core::zoo::tensor_io::write_tensors;
-use snnet_core::{Init, LoraConfig, LsOptions, LsProgress, SnNet, SnNetConfig, StitchId};
+use snnet_core::{Init, LoraConfig, LsOptions, LsProgress, Plan, SnNet, SnNetConfig, StitchId};
 use snnet_train::fashion_mnist;
 
 use crate::common::args::{CostArgs, DeviceArgs, ForwardArgs, LoadArgs, SpaceFlags, ZooArgs};
@@ -283,7 +283,7 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
     )?;
 
     if args.init == InitKind::Ls {
-        let images = init_images(args, &config, &device)?;
+        let images = init_images(args, net.plan(), &device)?;
         let [n, ..] = images.dims();
         let features = progress_bar(
             (config.anchors.len() * n.div_ceil(25)) as u64,
@@ -330,21 +330,23 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
 }
 
 /// The least-squares images of `snnet init`.
-fn init_images(
-    args: &InitArgs,
-    config: &SnNetConfig,
-    device: &Device,
-) -> Result<Tensor<4>, CliError> {
-    let first = config
+fn init_images(args: &InitArgs, plan: &Plan, device: &Device) -> Result<Tensor<4>, CliError> {
+    let first = plan
+        .config()
         .anchors
         .first()
         .ok_or_else(|| CliError::Usage("no anchors".to_owned()))?;
-    let pretrained = first.pretrained();
+    let pretrained = plan.pretrained();
     let samples = args.samples.unwrap_or(LS_SAMPLES);
     if let Some(path) = &args.source.input {
         let images = read_input(path, device)?;
         let [n, ..] = images.dims();
-        return Ok(images.narrow(0, 0, n.min(samples)));
+        // A file of no images goes on to the init, which refuses it with a typed error.
+        return Ok(if n > samples {
+            images.narrow(0, 0, samples)
+        } else {
+            images
+        });
     }
     if let Some(dir) = &args.source.images {
         let files = image_files(dir)?;
@@ -357,7 +359,7 @@ fn init_images(
         let images = files
             .iter()
             .take(samples)
-            .map(|f| load_image(f, &pretrained, device))
+            .map(|f| load_image(f, pretrained, device))
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(Tensor::cat(images, 0));
     }
@@ -411,13 +413,7 @@ pub(crate) fn forward(
         }
         (None, Some(image)) => {
             let labels = read_labels(args.labels.as_deref())?;
-            let pretrained = net
-                .config()
-                .anchors
-                .first()
-                .map(snnet_core::ModelEntry::pretrained)
-                .ok_or_else(|| CliError::Usage("the SN-Net has no anchors".to_owned()))?;
-            let input = load_image(image, &pretrained, &device)?;
+            let input = load_image(image, net.plan().pretrained(), &device)?;
             let cost = net.cost(id)?;
             writeln!(
                 out,

@@ -141,7 +141,8 @@ pub(crate) fn forward(
         (Some(input), _) => {
             let images = read_input(input, &device)?;
             let mut outputs = BTreeMap::new();
-            let x = model.embed(images)?;
+            model.check_images(images.dims())?;
+            let x = model.embed(images);
             // The one block loop; state s (s ≥ 1) is block s − 1's output.
             let x = model.blocks_with_states(0..model.num_blocks(), x, &mut |state, x| {
                 if args.features && state > 0 {
@@ -151,9 +152,8 @@ pub(crate) fn forward(
                     };
                     outputs.insert(format!("features.{}", state - 1), data);
                 }
-                Ok(())
-            })?;
-            let logits = model.head(x, true)?;
+            });
+            let logits = model.head(x, true);
             let dims = logits.dims();
             outputs.insert("logits".to_owned(), logits.into_data());
             let output = args.output.as_ref().ok_or_else(|| {
