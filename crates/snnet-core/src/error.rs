@@ -131,6 +131,16 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// A path names a stitching layer (by its flat index) that the plan does not have.
+    #[error("stitch {id}: no stitching layer {layer} (the plan has {layers})")]
+    NoLayer {
+        /// The stitch whose path names it.
+        id: snnet_space::StitchId,
+        /// The flat layer index.
+        layer: usize,
+        /// Stitching layers in the plan.
+        layers: usize,
+    },
     /// A stitching-layer tensor the checkpoint lacks.
     #[error("checkpoint {}: no tensor for stitching layer {layer} (tried {tried:?})", .path.display())]
     MissingLayer {

@@ -410,8 +410,10 @@ impl Plan {
                         end_rows,
                     });
                 }
-                let config = self.layers.get(layer).ok_or_else(|| {
-                    snnet_space::Error::UnknownLayer(format!("flat index {layer}"))
+                let config = self.layers.get(layer).ok_or(Error::NoLayer {
+                    id: path.id,
+                    layer,
+                    layers: self.layers.len(),
                 })?;
                 cost += Cost::new(config.flops(rows), config.num_params());
             }
