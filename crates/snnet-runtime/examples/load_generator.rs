@@ -262,8 +262,12 @@ fn run(
     let start = Instant::now() + Duration::from_millis(200);
     let senders: Vec<_> = (0..args.senders)
         .map(|_| {
-            let (rx, outcomes, url, images) =
-                (rx.clone(), outcomes.clone(), url.to_owned(), images.to_vec());
+            let (rx, outcomes, url, images) = (
+                rx.clone(),
+                outcomes.clone(),
+                url.to_owned(),
+                images.to_vec(),
+            );
             std::thread::spawn(move || {
                 let agent = agent();
                 loop {
@@ -389,7 +393,10 @@ fn main() -> Res<()> {
     for &id in &anchors {
         let url = format!("{classify}?stitch={id}");
         let (rate, alone) = probe(&url, &images, args.probe_clients, args.probe_seconds);
-        println!("anchor {id}: {rate:.0} answers/s with {} clients, {alone:.2} ms alone", args.probe_clients);
+        println!(
+            "anchor {id}: {rate:.0} answers/s with {} clients, {alone:.2} ms alone",
+            args.probe_clients
+        );
         capacity.push((id, rate, alone));
     }
     let large = capacity
@@ -427,14 +434,52 @@ fn main() -> Res<()> {
             runs.push((format!("pinned to anchor {id}"), outcomes));
         }
     }
-    let mut means = Vec::new();
+    let mut all = Vec::new();
     for (name, outcomes) in &runs {
-        let rows = report(name, &args, outcomes, deadline_ms);
-        means.push((name.clone(), rows));
+        all.push(report(name, &args, outcomes, deadline_ms));
     }
+    summary(&runs, &all);
     plot(&args, &runs, deadline_ms)?;
     println!("\nwrote {}", args.output);
     Ok(())
+}
+
+/// The deadline-aware run against the pinned ones: the mean effective accuracy of each, and
+/// per phase the gap to the best pinned anchor.
+fn summary(runs: &[(String, Vec<Outcome>)], all: &[Vec<(usize, f64, f64, f64, String)>]) {
+    let mean = |rows: &[(usize, f64, f64, f64, String)]| {
+        rows.iter().map(|r| r.3).sum::<f64>() / rows.len().max(1) as f64
+    };
+    let Some((aware, pinned)) = all.split_first() else {
+        return;
+    };
+    println!("\nmean effective accuracy over the phases:");
+    for ((name, _), rows) in runs.iter().zip(all) {
+        println!("  {name:<24} {:>7.2} %", mean(rows));
+    }
+    if pinned.is_empty() {
+        return;
+    }
+    let best_pinned_mean = pinned
+        .iter()
+        .map(|r| mean(r))
+        .fold(f64::NEG_INFINITY, f64::max);
+    println!(
+        "deadline-aware minus the best pinned anchor: {:+.2} points (mean over the phases)",
+        mean(aware) - best_pinned_mean
+    );
+    let worst_gap = aware
+        .iter()
+        .enumerate()
+        .map(|(phase, row)| {
+            let best = pinned
+                .iter()
+                .filter_map(|r| r.get(phase).map(|p| p.3))
+                .fold(f64::NEG_INFINITY, f64::max);
+            row.3 - best
+        })
+        .fold(f64::INFINITY, f64::min);
+    println!("worst phase, deadline-aware minus the best pinned anchor: {worst_gap:+.2} points");
 }
 
 /// One panel per run: each request's latency from its intended send time (green on time and
@@ -477,7 +522,11 @@ fn plot(args: &Args, runs: &[(String, Vec<Outcome>)], deadline_ms: f64) -> Res<(
                 (200, false, _) => RED.mix(0.6),
                 _ => RGBColor(120, 120, 120).mix(0.4),
             };
-            let y = if o.status == 200 { o.latency_ms.min(y_max) } else { 0.0 };
+            let y = if o.status == 200 {
+                o.latency_ms.min(y_max)
+            } else {
+                0.0
+            };
             Circle::new((o.intended_s, y), 1, color.filled())
         }))?;
     }

@@ -552,7 +552,10 @@ mod tests {
         let m = Controller::new(&frontier(), 10.0, 1.0, config()).unwrap();
         for _ in 0..20 {
             let id = m.current();
-            m.observe(id, Duration::from_secs_f64((base[id.index()] * 4.0 + 2.0) / 1e3));
+            m.observe(
+                id,
+                Duration::from_secs_f64((base[id.index()] * 4.0 + 2.0) / 1e3),
+            );
         }
         for _ in 0..100 {
             let id = m.current();

@@ -17,13 +17,17 @@
 //! - `overhead` is what a request costs besides its forward (stacking the batch, top-k,
 //!   waking its handler), measured online on this runtime in the same way, plus a fixed
 //!   [`margin_ms`](DeadlineConfig::margin_ms).
+//! - What was learned fades back to the profile while nothing new is measured (half-life
+//!   [`idle_half_life_ms`](DeadlineConfig::idle_half_life_ms)): an overload that made every
+//!   prediction pessimistic, and so every request refused, cannot keep the server refusing
+//!   after it ends.
 //!
 //! A request nothing can answer in time is refused ([`Error::DeadlineUnreachable`]), never
 //! answered late without saying so. The [`LatencyModel`] is lock-light: one short mutex per
 //! observation and per prediction, never held across a forward.
 
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use snnet_core::StitchId;
@@ -87,6 +91,9 @@ pub struct DeadlineConfig {
     /// The largest batch size whose factor is learned on its own; larger batches scale the
     /// largest one's linearly.
     pub max_batch: usize,
+    /// Without new measurements, what was learned fades back to the prior (the profile, no
+    /// overhead) with this half-life, in milliseconds (250 by default).
+    pub idle_half_life_ms: f64,
 }
 
 impl Default for DeadlineConfig {
@@ -96,6 +103,7 @@ impl Default for DeadlineConfig {
             margin_ms: 0.2,
             gain: 0.125,
             max_batch: 64,
+            idle_half_life_ms: 250.0,
         }
     }
 }
@@ -113,7 +121,9 @@ impl DeadlineConfig {
             && self.margin_ms >= 0.0
             && self.gain > 0.0
             && self.gain <= 1.0
-            && self.max_batch >= 1;
+            && self.max_batch >= 1
+            && self.idle_half_life_ms.is_finite()
+            && self.idle_half_life_ms > 0.0;
         if ok {
             Ok(())
         } else {
@@ -122,27 +132,45 @@ impl DeadlineConfig {
     }
 }
 
-/// A running mean and mean absolute deviation.
+/// A running mean and mean absolute deviation, fading back to a prior while idle.
 #[derive(Debug, Clone, Copy)]
 struct Estimate {
+    prior: f64,
     mean: f64,
     dev: f64,
     samples: u64,
+    last: Option<Instant>,
 }
 
 impl Estimate {
     fn prior(mean: f64) -> Self {
         Estimate {
+            prior: mean,
             mean,
             dev: 0.0,
             samples: 0,
+            last: None,
         }
     }
 
-    fn observe(&mut self, x: f64, gain: f64) {
+    /// Fades the estimate towards its prior for the time since the last measurement.
+    fn fade(&mut self, now: Instant, half_life_ms: f64) {
+        let Some(last) = self.last else {
+            return;
+        };
+        let idle_ms = now.saturating_duration_since(last).as_secs_f64() * 1e3;
+        let keep = 0.5f64.powf(idle_ms / half_life_ms);
+        self.mean = self.prior + (self.mean - self.prior) * keep;
+        self.dev *= keep;
+        self.last = Some(now);
+    }
+
+    fn observe(&mut self, x: f64, gain: f64, now: Instant, half_life_ms: f64) {
         if !x.is_finite() || x < 0.0 {
             return;
         }
+        self.fade(now, half_life_ms);
+        self.last = Some(now);
         if self.samples == 0 {
             // The first measurement replaces the prior, with a deviation of a quarter of it.
             self.mean = x;
@@ -265,6 +293,18 @@ impl LatencyModel {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The state, faded for the time nothing was measured.
+    fn read(&self) -> std::sync::MutexGuard<'_, ModelState> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let half_life = self.config.idle_half_life_ms;
+        for e in &mut state.factors {
+            e.fade(now, half_life);
+        }
+        state.overhead_ms.fade(now, half_life);
+        state
+    }
+
     /// The predicted factor of a batch of `batch` images over the profiled latency.
     fn factor(state: &ModelState, batch: usize, k: f64) -> f64 {
         let batch = batch.max(1);
@@ -282,20 +322,20 @@ impl LatencyModel {
     /// for a stitch without a profiled latency.
     pub fn forward_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
         let base = self.base_ms.get(stitch.index()).copied().flatten()?;
-        let state = self.lock();
+        let state = self.read();
         Some(base * Self::factor(&state, batch, self.config.deviations))
     }
 
     /// The predicted overhead of a request besides its forward, in milliseconds (the margin
     /// included).
     pub fn overhead_ms(&self) -> f64 {
-        self.lock().overhead_ms.upper(self.config.deviations) + self.config.margin_ms
+        self.read().overhead_ms.upper(self.config.deviations) + self.config.margin_ms
     }
 
     /// The predicted time from taking a batch of `batch` images of `stitch` off the queue to
     /// answering it, in milliseconds.
     pub fn completion_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
-        let state = self.lock();
+        let state = self.read();
         let base = self.base_ms.get(stitch.index()).copied().flatten()?;
         let k = self.config.deviations;
         Some(
@@ -307,7 +347,7 @@ impl LatencyModel {
 
     /// The predicted completion of every rung at `batch` images, cheapest rung first.
     pub fn ladder_completion_ms(&self, batch: usize) -> Vec<(Rung, f64)> {
-        let state = self.lock();
+        let state = self.read();
         let k = self.config.deviations;
         let factor = Self::factor(&state, batch, k);
         let fixed = state.overhead_ms.upper(k) + self.config.margin_ms;
@@ -336,19 +376,22 @@ impl LatencyModel {
             return;
         }
         let ratio = latency.as_secs_f64() * 1e3 / base;
-        let gain = self.config.gain;
+        let (gain, half_life) = (self.config.gain, self.config.idle_half_life_ms);
         let mut state = self.lock();
         if let Some(e) = state.factors.get_mut(batch - 1) {
-            e.observe(ratio, gain);
+            e.observe(ratio, gain, Instant::now(), half_life);
         }
     }
 
     /// Records the overhead of one request besides its forward.
     pub fn observe_overhead(&self, overhead: Duration) {
-        let gain = self.config.gain;
-        self.lock()
-            .overhead_ms
-            .observe(overhead.as_secs_f64() * 1e3, gain);
+        let (gain, half_life) = (self.config.gain, self.config.idle_half_life_ms);
+        self.lock().overhead_ms.observe(
+            overhead.as_secs_f64() * 1e3,
+            gain,
+            Instant::now(),
+            half_life,
+        );
     }
 
     /// The learned batching factors (`(batch, mean, deviation, samples)`) of the batch sizes
@@ -436,5 +479,29 @@ mod tests {
         let f = m.forward_ms(StitchId(0), 1).unwrap();
         assert!(f > 2.5 && f < 4.5, "{f}");
         assert!(m.learned_factors().iter().any(|&(b, ..)| b == 4));
+    }
+
+    /// An overload made every prediction pessimistic; once nothing is measured any more, the
+    /// model fades back to the profile, so that the server does not keep refusing.
+    #[test]
+    fn fades_back_to_the_profile_when_idle() {
+        let table =
+            StitchTable::from_records(vec![StitchRecord::new(0, 60.0).with_latency_ms(1.0)])
+                .unwrap();
+        let frontier = table.frontier(CostKind::LatencyMs).unwrap();
+        let config = DeadlineConfig {
+            margin_ms: 0.0,
+            idle_half_life_ms: 10.0,
+            ..DeadlineConfig::default()
+        };
+        let m = LatencyModel::new(&frontier, [], 1, config).unwrap();
+        for _ in 0..50 {
+            m.observe_forward(StitchId(0), 1, Duration::from_millis(100));
+            m.observe_overhead(Duration::from_millis(50));
+        }
+        assert!(m.completion_ms(StitchId(0), 1).unwrap() > 100.0);
+        std::thread::sleep(Duration::from_millis(200));
+        let ms = m.completion_ms(StitchId(0), 1).unwrap();
+        assert!(ms < 1.1, "{ms}");
     }
 }

@@ -48,14 +48,14 @@ pub mod runtime;
 pub mod server;
 
 pub use adaptive::{AdaptiveConfig, Clock, Controller, Decision, Rung, SimulatedLoad, WallClock};
+pub use deadline::{Deadline, DeadlineConfig, LatencyModel, MAX_DEADLINE_MS};
 pub use error::{Error, Result};
 pub use input::{Prediction, top_k};
+pub use objective::{Choice, Objective, ObjectiveJson};
 pub use profile::{
     LatencyStats, Profile, ProfileMeta, ProfileProgress, Profiler, ProfilerConfig, Setup,
     StitchProfile,
 };
-pub use deadline::{Deadline, DeadlineConfig, LatencyModel, MAX_DEADLINE_MS};
-pub use objective::{Choice, Objective, ObjectiveJson};
 pub use runtime::{Inference, Runtime, RuntimeBuilder};
 #[cfg(feature = "server")]
 pub use server::{Server, ServerConfig, ServerHandle};

@@ -278,7 +278,8 @@ impl Profile {
             extra.insert("latency_p90_ms".into(), Value::from(stitch.latency.p90_ms));
             extra.insert(
                 snnet_core::select::LATENCY_MIN_KEY.into(),
-                Value::from(stitch.latency.min_ms));
+                Value::from(stitch.latency.min_ms),
+            );
             extra.insert("latency_max_ms".into(), Value::from(stitch.latency.max_ms));
             extra.insert(PROFILE_KEY.into(), meta.clone());
         }

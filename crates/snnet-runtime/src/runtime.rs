@@ -447,9 +447,12 @@ impl Runtime {
     /// [`Error::NoProfile`] without a latency profile of this setup,
     /// [`Error::DeadlineUnreachable`] when not even the cheapest stitch is predicted in time.
     pub fn plan(&self, left_ms: f64, batch: usize) -> Result<StitchId> {
-        let model = self.latency_model.as_ref().ok_or_else(|| Error::NoProfile {
-            what: "a deadline".to_owned(),
-        })?;
+        let model = self
+            .latency_model
+            .as_ref()
+            .ok_or_else(|| Error::NoProfile {
+                what: "a deadline".to_owned(),
+            })?;
         match model.best_within(left_ms, batch) {
             Some(rung) => Ok(rung.id),
             None => Err(Error::DeadlineUnreachable {

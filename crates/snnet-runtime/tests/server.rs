@@ -155,9 +155,14 @@ fn classifies_images_and_tensors_within_budgets() {
         text.contains(&format!("snnet_requests_total{{stitch=\"4\"}} {fours}")),
         "{text}"
     );
-    assert!(text.contains(&format!(
-        "snnet_request_latency_ms_bucket{{stitch=\"4\",le=\"+Inf\"}} {fours}"
-    )));
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("snnet_request_latency_ms_bucket{")
+                && l.contains("stitch=\"4\"")
+                && l.contains("le=\"+Inf\"")
+                && l.ends_with(&format!(" {fours}"))),
+        "{text}"
+    );
     assert!(text.contains("snnet_current_stitch "));
     // An unbounded budget is described but has no sample.
     assert!(text.contains("# TYPE snnet_budget gauge"), "{text}");

@@ -76,8 +76,7 @@ pub(crate) struct ObjectiveArgs {
 impl ObjectiveArgs {
     /// The objective the flags name (the flags are named as the objective's JSON keys).
     fn objective(&self) -> Result<Option<Objective>, CliError> {
-        if self.max_latency_ms.is_none() && self.max_flops.is_none() && self.slo_p95_ms.is_none()
-        {
+        if self.max_latency_ms.is_none() && self.max_flops.is_none() && self.slo_p95_ms.is_none() {
             return Ok(None);
         }
         let json = ObjectiveJson {
@@ -214,10 +213,7 @@ pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliErr
     let net = load(&args.snnet, &device)?;
     let table = read_table(&args.table)?;
     let objective = args.objective.objective()?;
-    let default_deadline = args
-        .deadline_ms
-        .map(Deadline::from_ms)
-        .transpose()?;
+    let default_deadline = args.deadline_ms.map(Deadline::from_ms).transpose()?;
     let mut builder = Runtime::builder(Arc::new(net), table, device)
         .allow_foreign_profile(args.allow_foreign_profile);
     if let Some(objective) = objective {
@@ -227,7 +223,11 @@ pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliErr
     let mut labels = read_labels(args.labels.as_deref())?;
     // The shipped Fashion-MNIST family answers with its class names.
     let anchors = &runtime.net().config().anchors;
-    if args.labels.is_none() && anchors.iter().all(|a| ANCHOR_NAMES.contains(&a.name.as_str())) {
+    if args.labels.is_none()
+        && anchors
+            .iter()
+            .all(|a| ANCHOR_NAMES.contains(&a.name.as_str()))
+    {
         labels = CLASSES.iter().map(|&c| c.to_owned()).collect();
     }
     let config = ServerConfig {

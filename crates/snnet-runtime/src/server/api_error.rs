@@ -47,12 +47,14 @@ impl Refusal {
             status: StatusCode::SERVICE_UNAVAILABLE,
             message: message.into(),
             refusal: Some(self),
+            // Whole seconds in [1, 3600] (clamped before the cast).
             retry_after_s: retry_after_s.map(|s| {
                 let s = s.ceil();
-                // In range: clamped to [1, 3600] before the cast.
-                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                let whole = if s.is_finite() { s.clamp(1.0, 3600.0) as u64 } else { 1 };
-                whole
+                if s.is_finite() {
+                    s.clamp(1.0, 3600.0) as u64
+                } else {
+                    1
+                }
             }),
         }
     }

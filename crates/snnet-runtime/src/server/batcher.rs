@@ -36,9 +36,7 @@ pub(super) async fn batcher(
         let (runtime, labels, queue) = (runtime.clone(), labels.clone(), queue.clone());
         running.retain(|h: &tokio::task::JoinHandle<()>| !h.is_finished());
         running.push(tokio::task::spawn_blocking(move || {
-            let ticket = batch.ticket;
-            run_batch(&runtime, batch, &labels, top_k);
-            queue.finished(ticket);
+            run_batch(&runtime, &queue, batch, &labels, top_k);
             drop(permit);
         }));
     }
@@ -47,14 +45,16 @@ pub(super) async fn batcher(
     }
 }
 
-/// Runs one batch (on a blocking thread) and answers each of its jobs.
-fn run_batch(runtime: &Runtime, batch: Batch, labels: &[String], k: usize) {
+/// Runs one batch (on a blocking thread) and answers each of its jobs; the worker counts as
+/// free for admission before the answers go out, so that a client's next request does not
+/// see it busy.
+fn run_batch(runtime: &Runtime, queue: &Queue, batch: Batch, labels: &[String], k: usize) {
     let Batch {
         stitch,
         jobs,
         images: total,
         dequeued,
-        ..
+        ticket,
     } = batch;
     let (tensors, jobs): (Vec<Tensor<4>>, Vec<_>) = jobs
         .into_iter()
@@ -69,6 +69,7 @@ fn run_batch(runtime: &Runtime, batch: Batch, labels: &[String], k: usize) {
         .ok_or_else(|| Error::Input("an empty batch".to_owned()))
         .and_then(|images| runtime.run(images, stitch))
         .and_then(|(logits, latency)| Ok((top_k(logits, k, labels)?, latency)));
+    queue.finished(ticket);
     match result {
         Ok((predictions, latency)) => {
             let mut rows = predictions.into_iter();

@@ -130,8 +130,15 @@ impl ClassifyQuery {
                 })
             })
             .transpose()?;
-        match (self.max_latency_ms, self.max_flops, self.stitch, deadline_ms) {
-            (None, None, None, None) => Ok(default_deadline.map_or(Choice::Default, Choice::Deadline)),
+        match (
+            self.max_latency_ms,
+            self.max_flops,
+            self.stitch,
+            deadline_ms,
+        ) {
+            (None, None, None, None) => {
+                Ok(default_deadline.map_or(Choice::Default, Choice::Deadline))
+            }
             (Some(ms), None, None, None) => Ok(Choice::Budget(Budget::latency_ms(ms))),
             (None, Some(n), None, None) => Ok(Choice::Budget(Budget::new(CostKind::Flops, n))),
             (None, None, Some(id), None) => Ok(Choice::Stitch(StitchId(id))),
@@ -194,9 +201,7 @@ async fn classify(
                 }
                 .into());
             }
-            let due = arrived
-                .checked_add(deadline.duration())
-                .unwrap_or(arrived);
+            let due = arrived.checked_add(deadline.duration()).unwrap_or(arrived);
             (Target::Deadline { due }, Some(deadline))
         }
         other => (Target::Stitch(runtime.resolve(other)?), None),
@@ -253,9 +258,12 @@ async fn classify(
             .saturating_sub(answer.latency);
         model.observe_overhead(overhead);
     }
+    // The controller sees the whole request; at least queue + forward as the runtime's clock
+    // reports them (a simulated load reports more than the wall time).
+    let seen = total.max(answer.queue.saturating_add(answer.latency));
     if choice == Choice::Default
         && let Some(Decision::Moved { .. }) =
-            runtime.observe_parts(answer.stitch, answer.latency, total)
+            runtime.observe_parts(answer.stitch, answer.latency, seen)
     {
         state.metrics.slo_move();
     }

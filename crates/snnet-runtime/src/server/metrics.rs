@@ -311,7 +311,11 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     m.ready.set(i64::from(runtime.is_warm()));
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &m.registry).is_err() {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the metrics").into_response();
+        return (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "cannot encode the metrics",
+        )
+            .into_response();
     }
     (
         [(
@@ -320,5 +324,5 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         )],
         out,
     )
-    .into_response()
+        .into_response()
 }

@@ -270,7 +270,10 @@ impl Queue {
         if inner.jobs.is_empty() {
             inner.work_ms = 0.0;
         }
-        let images = jobs.iter().map(|j| j.size).fold(0usize, usize::saturating_add);
+        let images = jobs
+            .iter()
+            .map(|j| j.size)
+            .fold(0usize, usize::saturating_add);
         let predicted = model
             .and_then(|m| m.completion_ms(stitch, images))
             .unwrap_or(0.0);
@@ -353,25 +356,28 @@ impl Queue {
             slots.extend_from_slice(&others);
             let mut missed = 0usize;
             let mut chunk: Vec<(f64, usize)> = Vec::new();
-            let mut run_chunk = |chunk: &mut Vec<(f64, usize)>, missed: &mut usize| {
-                if chunk.is_empty() {
-                    return;
-                }
-                let size = chunk.iter().map(|c| c.1).fold(0usize, usize::saturating_add);
-                let (slot, start) = slots
-                    .iter()
-                    .copied()
-                    .enumerate()
-                    .fold((0, f64::INFINITY), |acc, (i, t)| {
-                        if t < acc.1 { (i, t) } else { acc }
-                    });
-                let end = start + rest_chunk_ms(size);
-                *missed = missed.saturating_add(chunk.iter().filter(|c| c.0 < end).count());
-                if let Some(s) = slots.get_mut(slot) {
-                    *s = end;
-                }
-                chunk.clear();
-            };
+            let mut run_chunk =
+                |chunk: &mut Vec<(f64, usize)>, missed: &mut usize| {
+                    if chunk.is_empty() {
+                        return;
+                    }
+                    let size = chunk
+                        .iter()
+                        .map(|c| c.1)
+                        .fold(0usize, usize::saturating_add);
+                    let (slot, start) = slots.iter().copied().enumerate().fold(
+                        (0, f64::INFINITY),
+                        |acc, (i, t)| {
+                            if t < acc.1 { (i, t) } else { acc }
+                        },
+                    );
+                    let end = start + rest_chunk_ms(size);
+                    *missed = missed.saturating_add(chunk.iter().filter(|c| c.0 < end).count());
+                    if let Some(s) = slots.get_mut(slot) {
+                        *s = end;
+                    }
+                    chunk.clear();
+                };
             let mut size: usize = 0;
             for &(left, s) in &rest {
                 if size.saturating_add(s) > self.config.max_batch {
@@ -385,9 +391,7 @@ impl Queue {
             missed
         };
         let ladder = model.ladder_completion_ms(images);
-        let floor = ladder
-            .first()
-            .map_or(usize::MAX, |&(_, ms)| misses(ms));
+        let floor = ladder.first().map_or(usize::MAX, |&(_, ms)| misses(ms));
         let stitch = ladder
             .iter()
             .rev()
@@ -399,11 +403,7 @@ impl Queue {
 
 /// Takes off the queue the deadline requests that not even the cheapest stitch can answer in
 /// time any more: (job, ms left, ms the cheapest needs).
-fn shed(
-    inner: &mut Inner,
-    now: Instant,
-    model: Option<&LatencyModel>,
-) -> Vec<(Job, f64, f64)> {
+fn shed(inner: &mut Inner, now: Instant, model: Option<&LatencyModel>) -> Vec<(Job, f64, f64)> {
     let Some(model) = model else {
         return Vec::new();
     };
@@ -415,9 +415,7 @@ fn shed(
     for job in inner.jobs.drain(..) {
         if let Target::Deadline { due } = job.target {
             let left = due.saturating_duration_since(now).as_secs_f64() * 1e3;
-            let fastest = model
-                .completion_ms(cheapest.id, job.size)
-                .unwrap_or(0.0);
+            let fastest = model.completion_ms(cheapest.id, job.size).unwrap_or(0.0);
             if fastest > left {
                 inner.work_ms = (inner.work_ms - job.work_ms).max(0.0);
                 refused.push((job, left, fastest));

@@ -58,4 +58,3 @@ pub(crate) fn png() -> Vec<u8> {
         .unwrap();
     bytes
 }
-
