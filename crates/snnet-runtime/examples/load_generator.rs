@@ -27,7 +27,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
@@ -35,6 +35,9 @@ use plotters::prelude::*;
 use serde_json::Value;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// One phase of a run: requests, on time %, refused %, effective accuracy %, stitches used.
+type PhaseRow = (usize, f64, f64, f64, String);
 
 /// The command line.
 #[derive(Debug, Clone)]
@@ -125,14 +128,14 @@ impl Rng {
 }
 
 /// Reads a gzipped IDX file.
-fn read_idx(path: &PathBuf) -> Res<Vec<u8>> {
+fn read_idx(path: &Path) -> Res<Vec<u8>> {
     let mut bytes = Vec::new();
     flate2::read::GzDecoder::new(std::fs::File::open(path)?).read_to_end(&mut bytes)?;
     Ok(bytes)
 }
 
 /// The test images as PNGs, with their labels.
-fn fashion_mnist(dir: &PathBuf) -> Res<Vec<(Arc<Vec<u8>>, usize)>> {
+fn fashion_mnist(dir: &Path) -> Res<Vec<(Arc<Vec<u8>>, usize)>> {
     let images = read_idx(&dir.join("t10k-images-idx3-ubyte.gz"))?;
     let labels = read_idx(&dir.join("t10k-labels-idx1-ubyte.gz"))?;
     let n = labels.len().saturating_sub(8);
@@ -310,12 +313,7 @@ fn run(
 }
 
 /// Per phase: (requests, on time %, refused %, effective accuracy %, stitches used).
-fn report(
-    name: &str,
-    args: &Args,
-    outcomes: &[Outcome],
-    deadline_ms: f64,
-) -> Vec<(usize, f64, f64, f64, String)> {
+fn report(name: &str, args: &Args, outcomes: &[Outcome], deadline_ms: f64) -> Vec<PhaseRow> {
     println!("\n{name}");
     println!(
         "{:>6} {:>6} {:>9} {:>9} {:>9} {:>10}  stitches (answers)",
@@ -446,10 +444,8 @@ fn main() -> Res<()> {
 
 /// The deadline-aware run against the pinned ones: the mean effective accuracy of each, and
 /// per phase the gap to the best pinned anchor.
-fn summary(runs: &[(String, Vec<Outcome>)], all: &[Vec<(usize, f64, f64, f64, String)>]) {
-    let mean = |rows: &[(usize, f64, f64, f64, String)]| {
-        rows.iter().map(|r| r.3).sum::<f64>() / rows.len().max(1) as f64
-    };
+fn summary(runs: &[(String, Vec<Outcome>)], all: &[Vec<PhaseRow>]) {
+    let mean = |rows: &[PhaseRow]| rows.iter().map(|r| r.3).sum::<f64>() / rows.len().max(1) as f64;
     let Some((aware, pinned)) = all.split_first() else {
         return;
     };

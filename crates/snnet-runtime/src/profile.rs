@@ -277,7 +277,8 @@ impl Profile {
             let extra = &mut record.extra;
             extra.insert("latency_p90_ms".into(), Value::from(stitch.latency.p90_ms));
             extra.insert(
-                snnet_core::select::LATENCY_MIN_KEY.into(),
+                // `snnet_select::LATENCY_MIN_KEY`: the noise-aware frontier reads it.
+                "latency_min_ms".into(),
                 Value::from(stitch.latency.min_ms),
             );
             extra.insert("latency_max_ms".into(), Value::from(stitch.latency.max_ms));
