@@ -6,11 +6,19 @@
 //! objective, then watches the latencies the runtime measures on the current rung:
 //!
 //! - **Down** when the window's p95 is over the objective: to the most accurate rung whose
-//!   predicted p95 — its profiled cost times the slow-down observed on the current rung — is
-//!   at most [`down_target`](AdaptiveConfig::down_target) × objective (the cheapest rung if
-//!   none is), possibly several rungs at once, so the objective is met again after one window.
+//!   predicted p95 is at most [`down_target`](AdaptiveConfig::down_target) × objective (the
+//!   cheapest rung if none is), possibly several rungs at once, so the objective is met again
+//!   after one window.
 //! - **Up**, one rung at a time, when the window's p95 leaves headroom: the next rung's
 //!   predicted p95 is at most [`up_target`](AdaptiveConfig::up_target) × objective.
+//!
+//! A rung's predicted p95 is *additive*: the overhead observed on the current rung (the
+//! window's p95 of whole requests minus its p95 of forwards alone: queueing, decoding, HTTP)
+//! plus the rung's profiled cost times the slow-down of the forward observed on the current
+//! rung. A fixed per-request overhead therefore no longer inflates the prediction of costlier
+//! rungs, and after load falls the controller climbs back to the most accurate rung predicted
+//! within `up_target` × objective. Latencies given without their forward part
+//! ([`Controller::observe`]) count as all forward (no overhead term).
 //!
 //! Hysteresis comes from the gap between the two rules (going up needs predicted room below
 //! `up_target` × objective, going down needs a measured p95 above the objective itself) and
@@ -198,6 +206,8 @@ pub struct Controller {
     objective_ms: AtomicU64,
     level: AtomicUsize,
     ring: Box<[AtomicU64]>,
+    /// The forward part of each latency in `ring`.
+    forward_ring: Box<[AtomicU64]>,
     /// Observations of the current rung since the start.
     count: AtomicU64,
     /// `count` at the last move: older samples belong to another rung.
@@ -236,13 +246,14 @@ impl Controller {
             objective_ms: AtomicU64::new(objective_ms.to_bits()),
             level: AtomicUsize::new(0),
             ring: (0..config.window).map(|_| AtomicU64::new(0)).collect(),
+            forward_ring: (0..config.window).map(|_| AtomicU64::new(0)).collect(),
             count: AtomicU64::new(0),
             epoch: AtomicU64::new(0),
             moves: AtomicU64::new(0),
             deciding: Mutex::new(()),
             ladder,
         };
-        let start = controller.best_fitting(ms_per_cost, objective_ms * config.up_target, 0);
+        let start = controller.best_fitting(0.0, ms_per_cost, objective_ms * config.up_target, 0);
         controller.level.store(start, Ordering::Relaxed);
         Ok(controller)
     }
@@ -290,7 +301,15 @@ impl Controller {
     /// The configured quantile of the current rung's latencies in the window, in ms; `None`
     /// before the first sample.
     pub fn window_quantile_ms(&self) -> Option<f64> {
-        let mut samples = self.samples();
+        let mut samples = self.samples(&self.ring);
+        samples.sort_by(f64::total_cmp);
+        quantile_sorted(&samples, self.config.quantile)
+    }
+
+    /// The configured quantile of the forward part of the current rung's latencies in the
+    /// window, in ms; `None` before the first sample.
+    pub fn window_forward_quantile_ms(&self) -> Option<f64> {
+        let mut samples = self.samples(&self.forward_ring);
         samples.sort_by(f64::total_cmp);
         quantile_sorted(&samples, self.config.quantile)
     }
@@ -307,28 +326,28 @@ impl Controller {
             })
     }
 
-    /// The most accurate rung at or above `floor` whose cost × `scale` is at most `max`, or
-    /// `floor` when none is.
-    fn best_fitting(&self, scale: f64, max: f64, floor: usize) -> usize {
+    /// The most accurate rung at or above `floor` whose predicted latency `overhead` + cost ×
+    /// `scale` is at most `max`, or `floor` when none is.
+    fn best_fitting(&self, overhead: f64, scale: f64, max: f64, floor: usize) -> usize {
         self.ladder
             .iter()
             .enumerate()
             .skip(floor)
-            .filter(|(_, r)| r.cost * scale <= max)
+            .filter(|(_, r)| overhead + r.cost * scale <= max)
             .map(|(i, _)| i)
             .next_back()
             .unwrap_or(floor)
     }
 
     /// The current rung's samples in the window.
-    fn samples(&self) -> Vec<f64> {
+    fn samples(&self, ring: &[AtomicU64]) -> Vec<f64> {
         let count = self.count.load(Ordering::Acquire);
         let epoch = self.epoch.load(Ordering::Acquire);
         let window = self.ring.len() as u64;
         let start = epoch.max(count.saturating_sub(window));
         (start..count)
             .filter_map(|i| usize::try_from(i % window.max(1)).ok())
-            .filter_map(|i| self.ring.get(i))
+            .filter_map(|i| ring.get(i))
             .map(|slot| f64::from_bits(slot.load(Ordering::Relaxed)))
             .collect()
     }
@@ -337,6 +356,14 @@ impl Controller {
     /// other stitches than the current rung's (requests that named their stitch, or ran
     /// before a move) are ignored.
     pub fn observe(&self, stitch: StitchId, latency: Duration) -> Decision {
+        self.observe_parts(stitch, latency, latency)
+    }
+
+    /// Like [`observe`](Controller::observe), with the forward's part of the request's
+    /// `total` latency given apart: the difference is the overhead the controller adds to
+    /// every rung's prediction.
+    pub fn observe_parts(&self, stitch: StitchId, forward: Duration, total: Duration) -> Decision {
+        let latency = total;
         let level = self.level.load(Ordering::Acquire);
         let rung = self.rung(level);
         if stitch != rung.id {
@@ -350,6 +377,13 @@ impl Controller {
             .and_then(|i| self.ring.get(i))
         {
             slot.store(ms.to_bits(), Ordering::Release);
+        }
+        if let Some(slot) = usize::try_from(i % window.max(1))
+            .ok()
+            .and_then(|i| self.forward_ring.get(i))
+        {
+            let forward_ms = (forward.as_secs_f64() * 1e3).min(ms);
+            slot.store(forward_ms.to_bits(), Ordering::Release);
         }
         let fresh = (i + 1).saturating_sub(self.epoch.load(Ordering::Acquire));
         if fresh < self.config.min_samples as u64 {
@@ -365,9 +399,12 @@ impl Controller {
             return Decision::Wait;
         };
         let objective = self.objective_ms();
-        // The slow-down of the current rung over its profiled cost predicts the others.
+        // The overhead (whole minus forward) plus the forward's slow-down over the current
+        // rung's profiled cost predict the others.
+        let forward = self.window_forward_quantile_ms().unwrap_or(p).min(p);
+        let overhead = p - forward;
         let scale = if rung.cost > 0.0 {
-            p / rung.cost
+            forward / rung.cost
         } else {
             f64::INFINITY
         };
@@ -375,14 +412,14 @@ impl Controller {
             if level == 0 {
                 return Decision::Stay;
             }
-            self.best_fitting(scale, objective * self.config.down_target, 0)
+            self.best_fitting(overhead, scale, objective * self.config.down_target, 0)
                 .min(level - 1)
         } else {
             let next = level + 1;
             match self.ladder.get(next) {
                 Some(up)
                     if p <= objective * self.config.up_target
-                        && up.cost * scale <= objective * self.config.up_target =>
+                        && overhead + up.cost * scale <= objective * self.config.up_target =>
                 {
                     next
                 }
@@ -484,6 +521,47 @@ mod tests {
         let ids = run(&c, 1.0, 40);
         assert_eq!(*ids.last().unwrap(), StitchId(2));
         assert_eq!(c.moves(), 3);
+    }
+
+    /// A fixed overhead of 2 ms on every request (HTTP, queueing): the controller climbs back
+    /// to the most accurate rung predicted within `up_target` x objective (4 ms + 2 ms <= 7),
+    /// where a multiplied slow-down would stop one rung lower.
+    #[test]
+    fn climbs_back_with_an_additive_overhead() {
+        let c = Controller::new(&frontier(), 10.0, 1.0, config()).unwrap();
+        assert_eq!(c.current(), StitchId(2));
+        let base = [1.0, 2.0, 4.0, 8.0];
+        let step = |c: &Controller, load: f64, n: usize| {
+            for _ in 0..n {
+                let id = c.current();
+                let forward = base[id.index()] * load;
+                c.observe_parts(
+                    id,
+                    Duration::from_secs_f64(forward / 1e3),
+                    Duration::from_secs_f64((forward + 2.0) / 1e3),
+                );
+            }
+        };
+        // Load x4: 18 ms on rung 2, down.
+        step(&c, 4.0, 20);
+        assert!(c.current() < StitchId(2));
+        // Load gone: back up to rung 2 (predicted 6 ms) and not to rung 3 (10 ms).
+        step(&c, 1.0, 100);
+        assert_eq!(c.current(), StitchId(2));
+        // The multiplied prediction (all of it forward) stops at rung 1 from below.
+        let m = Controller::new(&frontier(), 10.0, 1.0, config()).unwrap();
+        for _ in 0..20 {
+            let id = m.current();
+            m.observe(
+                id,
+                Duration::from_secs_f64((base[id.index()] * 4.0 + 2.0) / 1e3),
+            );
+        }
+        for _ in 0..100 {
+            let id = m.current();
+            m.observe(id, Duration::from_secs_f64((base[id.index()] + 2.0) / 1e3));
+        }
+        assert_eq!(m.current(), StitchId(1));
     }
 
     #[test]

@@ -67,6 +67,27 @@ pub enum Error {
     #[error("bad input: {0}")]
     Input(String),
 
+    /// A deadline that is 0, negative, not a number, or above
+    /// [`MAX_DEADLINE_MS`](crate::deadline::MAX_DEADLINE_MS).
+    #[error("invalid deadline_ms {ms}: {reason}")]
+    InvalidDeadline {
+        /// The deadline asked for, in milliseconds.
+        ms: f64,
+        /// Why it is refused.
+        reason: &'static str,
+    },
+
+    /// No stitch can answer within the time a request has left.
+    #[error(
+        "no stitch can answer within the deadline: {left_ms:.3} ms left, the fastest needs {fastest_ms:.3} ms"
+    )]
+    DeadlineUnreachable {
+        /// The time the request had left, in milliseconds.
+        left_ms: f64,
+        /// The predicted completion of the cheapest stitch, in milliseconds.
+        fastest_ms: f64,
+    },
+
     /// A configuration value out of range.
     #[error("invalid configuration: {0}")]
     Config(String),

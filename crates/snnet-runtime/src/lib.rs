@@ -38,20 +38,24 @@
 //! ```
 
 pub mod adaptive;
+pub mod deadline;
 pub mod error;
 pub mod input;
+pub mod objective;
 pub mod profile;
 pub mod runtime;
 #[cfg(feature = "server")]
 pub mod server;
 
-pub use adaptive::{AdaptiveConfig, Clock, Controller, Decision, SimulatedLoad, WallClock};
+pub use adaptive::{AdaptiveConfig, Clock, Controller, Decision, Rung, SimulatedLoad, WallClock};
+pub use deadline::{Deadline, DeadlineConfig, LatencyModel, MAX_DEADLINE_MS};
 pub use error::{Error, Result};
 pub use input::{Prediction, top_k};
+pub use objective::{Choice, Objective, ObjectiveJson};
 pub use profile::{
     LatencyStats, Profile, ProfileMeta, ProfileProgress, Profiler, ProfilerConfig, Setup,
     StitchProfile,
 };
-pub use runtime::{Choice, Inference, Objective, ObjectiveJson, Runtime, RuntimeBuilder};
+pub use runtime::{Inference, Runtime, RuntimeBuilder};
 #[cfg(feature = "server")]
 pub use server::{Server, ServerConfig, ServerHandle};

@@ -276,7 +276,11 @@ impl Profile {
             record.memory_bytes = stitch.memory_bytes;
             let extra = &mut record.extra;
             extra.insert("latency_p90_ms".into(), Value::from(stitch.latency.p90_ms));
-            extra.insert("latency_min_ms".into(), Value::from(stitch.latency.min_ms));
+            extra.insert(
+                // `snnet_select::LATENCY_MIN_KEY`: the noise-aware frontier reads it.
+                "latency_min_ms".into(),
+                Value::from(stitch.latency.min_ms),
+            );
             extra.insert("latency_max_ms".into(), Value::from(stitch.latency.max_ms));
             extra.insert(PROFILE_KEY.into(), meta.clone());
         }

@@ -1,130 +1,19 @@
 //! The runtime: one SN-Net, its table and frontiers, and the stitch each request runs.
 
-use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use serde::{Deserialize, Serialize};
 use snnet_core::burn::tensor::{Device, Tensor};
 use snnet_core::select::{Budget, CostKind, Frontier, StitchRecord, StitchTable};
 use snnet_core::{SnNet, StitchId};
 
 use crate::adaptive::{AdaptiveConfig, Clock, Controller, Decision, WallClock};
+use crate::deadline::{DeadlineConfig, LatencyModel};
 use crate::error::{Error, Result};
+use crate::objective::{Choice, Objective};
 use crate::profile::{ProfileMeta, Setup, input_size};
-
-/// What the runtime aims at when a request does not say: a budget, or a latency objective.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Objective {
-    /// The most accurate stitch within a budget (FLOPs, params, profiled latency or memory).
-    Budget(Budget),
-    /// Adaptive mode: keep the p95 of measured latencies at most this many milliseconds.
-    SloP95Ms(f64),
-}
-
-impl fmt::Display for Objective {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Objective::Budget(b) => write!(f, "{b}"),
-            Objective::SloP95Ms(ms) => write!(f, "p95 latency <= {ms} ms"),
-        }
-    }
-}
-
-/// The objective as JSON: exactly one of `{"max_latency_ms": x}`, `{"max_flops": n}`,
-/// `{"max_params": n}`, `{"max_memory_bytes": n}` or `{"slo_p95_ms": x}` (the HTTP API's
-/// `/v1/budget` body).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ObjectiveJson {
-    /// A latency budget in milliseconds (needs a profile of this setup).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_latency_ms: Option<f64>,
-    /// A FLOPs budget.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_flops: Option<u64>,
-    /// A parameter budget.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_params: Option<u64>,
-    /// A memory budget in bytes (needs a profile of this setup).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_memory_bytes: Option<u64>,
-    /// A p95 latency objective in milliseconds (adaptive mode).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub slo_p95_ms: Option<f64>,
-}
-
-impl TryFrom<ObjectiveJson> for Objective {
-    type Error = Error;
-
-    fn try_from(json: ObjectiveJson) -> Result<Self> {
-        let mut found = Vec::new();
-        if let Some(ms) = json.max_latency_ms {
-            found.push(Objective::Budget(Budget::latency_ms(ms)));
-        }
-        if let Some(n) = json.max_flops {
-            found.push(Objective::Budget(Budget::flops(n)));
-        }
-        if let Some(n) = json.max_params {
-            found.push(Objective::Budget(Budget::params(n)));
-        }
-        if let Some(n) = json.max_memory_bytes {
-            found.push(Objective::Budget(Budget::memory_bytes(n)));
-        }
-        if let Some(ms) = json.slo_p95_ms {
-            found.push(Objective::SloP95Ms(ms));
-        }
-        match found.as_slice() {
-            [one] => Ok(*one),
-            _ => Err(Error::Input(
-                "give exactly one of max_latency_ms, max_flops, max_params, max_memory_bytes, slo_p95_ms"
-                    .to_owned(),
-            )),
-        }
-    }
-}
-
-impl From<Objective> for ObjectiveJson {
-    fn from(objective: Objective) -> Self {
-        let mut json = ObjectiveJson::default();
-        match objective {
-            Objective::SloP95Ms(ms) => json.slo_p95_ms = Some(ms),
-            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-            Objective::Budget(b) => match b.cost {
-                CostKind::LatencyMs => json.max_latency_ms = Some(b.max),
-                CostKind::Flops => json.max_flops = Some(b.max as u64),
-                CostKind::Params => json.max_params = Some(b.max as u64),
-                CostKind::MemoryBytes => json.max_memory_bytes = Some(b.max as u64),
-            },
-        }
-        json
-    }
-}
-
-/// Which stitch a request runs.
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub enum Choice {
-    /// Whatever the runtime's [`Objective`] picks now.
-    #[default]
-    Default,
-    /// The most accurate stitch within this budget.
-    Budget(Budget),
-    /// This stitch.
-    Stitch(StitchId),
-}
-
-impl From<Budget> for Choice {
-    fn from(budget: Budget) -> Self {
-        Choice::Budget(budget)
-    }
-}
-
-impl From<StitchId> for Choice {
-    fn from(id: StitchId) -> Self {
-        Choice::Stitch(id)
-    }
-}
 
 /// The answer to [`Runtime::infer`].
 #[derive(Debug, Clone)]
@@ -148,10 +37,18 @@ pub struct RuntimeBuilder {
     allow_foreign_profile: bool,
     objective: Option<Objective>,
     adaptive: AdaptiveConfig,
+    deadline: DeadlineConfig,
     clock: Arc<dyn Clock>,
 }
 
 impl RuntimeBuilder {
+    /// The deadline model's tuning ([`crate::deadline`]).
+    #[must_use]
+    pub fn deadline(mut self, config: DeadlineConfig) -> Self {
+        self.deadline = config;
+        self
+    }
+
     /// The batch size the runtime's latency figures are for (default 1): a latency budget
     /// needs a profile at this batch size.
     #[must_use]
@@ -229,8 +126,23 @@ impl RuntimeBuilder {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let input_size = input_size(&self.net)?;
+        let setup = Setup::here(&self.device, self.batch);
+        let trusted = profile
+            .as_ref()
+            .is_some_and(|p| self.allow_foreign_profile || p.setup() == setup);
+        let latency_model = match frontiers.iter().find(|f| f.cost() == CostKind::LatencyMs) {
+            Some(frontier) if trusted => Some(LatencyModel::new(
+                frontier,
+                self.table
+                    .iter()
+                    .filter_map(|r| r.latency_ms.map(|ms| (r.id, ms))),
+                profile.as_ref().map_or(1, |p| p.batch),
+                self.deadline,
+            )?),
+            _ => None,
+        };
         let runtime = Runtime {
-            setup: Setup::here(&self.device, self.batch),
+            setup,
             net: self.net,
             table: self.table,
             device: self.device,
@@ -245,6 +157,8 @@ impl RuntimeBuilder {
                 controller: None,
             }),
             clock: self.clock,
+            latency_model,
+            warm: AtomicBool::new(false),
         };
         let objective = match self.objective {
             Some(objective) => objective,
@@ -306,6 +220,8 @@ pub struct Runtime {
     adaptive_config: AdaptiveConfig,
     state: ArcSwap<State>,
     clock: Arc<dyn Clock>,
+    latency_model: Option<LatencyModel>,
+    warm: AtomicBool,
 }
 
 impl Runtime {
@@ -319,6 +235,7 @@ impl Runtime {
             allow_foreign_profile: false,
             objective: None,
             adaptive: AdaptiveConfig::default(),
+            deadline: DeadlineConfig::default(),
             clock: Arc::new(WallClock),
         }
     }
@@ -503,6 +420,7 @@ impl Runtime {
         match choice {
             Choice::Default => Ok(self.current_stitch()),
             Choice::Budget(budget) => self.select(budget),
+            Choice::Deadline(deadline) => self.plan(deadline.ms(), 1),
             Choice::Stitch(id) => {
                 if id.index() < self.net.num_stitches() {
                     Ok(id)
@@ -516,8 +434,70 @@ impl Runtime {
         }
     }
 
-    /// Runs stitch `stitch` on `images` and measures it (synchronising the device); no
-    /// observation is recorded.
+    /// The deadline model: the latency frontier and what the runtime learned about this
+    /// machine's batching and overhead; `None` without a latency profile of this setup.
+    pub fn latency_model(&self) -> Option<&LatencyModel> {
+        self.latency_model.as_ref()
+    }
+
+    /// The most accurate stitch predicted to answer a batch of `batch` images within
+    /// `left_ms` milliseconds from now (see [`crate::deadline`]).
+    ///
+    /// # Errors
+    /// [`Error::NoProfile`] without a latency profile of this setup,
+    /// [`Error::DeadlineUnreachable`] when not even the cheapest stitch is predicted in time.
+    pub fn plan(&self, left_ms: f64, batch: usize) -> Result<StitchId> {
+        let model = self
+            .latency_model
+            .as_ref()
+            .ok_or_else(|| Error::NoProfile {
+                what: "a deadline".to_owned(),
+            })?;
+        match model.best_within(left_ms, batch) {
+            Some(rung) => Ok(rung.id),
+            None => Err(Error::DeadlineUnreachable {
+                left_ms,
+                fastest_ms: model
+                    .cheapest()
+                    .and_then(|r| model.completion_ms(r.id, batch))
+                    .unwrap_or(f64::INFINITY),
+            }),
+        }
+    }
+
+    /// Runs every stitch on a frontier once on a zero image, untimed, so that the first
+    /// requests do not pay for first-run allocations; then [`is_warm`](Runtime::is_warm).
+    ///
+    /// # Errors
+    /// [`Error::Core`] when a forward fails, [`Error::Device`] when the device does.
+    pub fn warm_up(&self) -> Result<()> {
+        let mut ids: Vec<StitchId> = self
+            .frontiers
+            .iter()
+            .flat_map(|f| f.points().iter().map(|p| p.id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let [c, h, w] = self.input_size;
+        for id in ids {
+            let images = Tensor::<4>::zeros([1, c, h, w], &self.device);
+            let _ = self.net.forward(images, id)?;
+            self.device
+                .sync()
+                .map_err(|e| Error::Device(format!("{e:?}")))?;
+        }
+        self.warm.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Whether [`warm_up`](Runtime::warm_up) has run.
+    pub fn is_warm(&self) -> bool {
+        self.warm.load(Ordering::Acquire)
+    }
+
+    /// Runs stitch `stitch` on `images` and measures it (synchronising the device); the
+    /// latency feeds the deadline model ([`latency_model`](Runtime::latency_model)), not the
+    /// adaptive controller.
     ///
     /// # Shapes
     /// `[B, C, H, W]` → `[B, num_classes]`.
@@ -539,6 +519,9 @@ impl Runtime {
             .sync()
             .map_err(|e| Error::Device(format!("{e:?}")))?;
         let latency = self.clock.latency(stitch, dims[0], start.elapsed());
+        if let Some(model) = &self.latency_model {
+            model.observe_forward(stitch, dims[0], latency);
+        }
         Ok((logits, latency))
     }
 
@@ -548,6 +531,19 @@ impl Runtime {
         self.controller().map(|c| c.observe(stitch, latency))
     }
 
+    /// Records a request's latency for the adaptive controller in two parts: the forward
+    /// alone and the whole (queue, overhead and forward), so that the controller predicts
+    /// other stitches with an additive overhead (see [`crate::adaptive`]).
+    pub fn observe_parts(
+        &self,
+        stitch: StitchId,
+        forward: Duration,
+        total: Duration,
+    ) -> Option<Decision> {
+        self.controller()
+            .map(|c| c.observe_parts(stitch, forward, total))
+    }
+
     /// Classifies `images` with the stitch `choice` resolves to; under an SLO objective, a
     /// [`Choice::Default`] request's latency feeds the controller.
     ///
@@ -555,10 +551,16 @@ impl Runtime {
     /// `[B, C, H, W]` (normalised as the anchors' pretrained config says) → logits
     /// `[B, num_classes]`.
     ///
+    /// A [`Choice::Deadline`] runs the most accurate stitch predicted to answer all of
+    /// `images` in time ([`plan`](Runtime::plan) at their batch size).
+    ///
     /// # Errors
-    /// As [`resolve`](Runtime::resolve) and [`run`](Runtime::run).
+    /// As [`resolve`](Runtime::resolve), [`plan`](Runtime::plan) and [`run`](Runtime::run).
     pub fn infer(&self, images: Tensor<4>, choice: Choice) -> Result<Inference> {
-        let stitch = self.resolve(choice)?;
+        let stitch = match choice {
+            Choice::Deadline(deadline) => self.plan(deadline.ms(), images.dims()[0])?,
+            other => self.resolve(other)?,
+        };
         let (logits, latency) = self.run(images, stitch)?;
         if choice == Choice::Default {
             self.observe(stitch, latency);
@@ -583,37 +585,4 @@ mod tests {
         assert_send_sync::<Runtime>();
         assert_send_sync::<Arc<Runtime>>();
     };
-
-    #[test]
-    #[allow(clippy::unwrap_used)]
-    fn objective_json_needs_exactly_one_field() {
-        let parse = |s: &str| {
-            serde_json::from_str::<ObjectiveJson>(s)
-                .map_err(|e| Error::Input(e.to_string()))
-                .and_then(Objective::try_from)
-        };
-        assert_eq!(
-            parse(r#"{"max_latency_ms": 5}"#).unwrap(),
-            Objective::Budget(Budget::latency_ms(5.0))
-        );
-        assert_eq!(
-            parse(r#"{"max_flops": 1000}"#).unwrap(),
-            Objective::Budget(Budget::flops(1000))
-        );
-        assert_eq!(
-            parse(r#"{"slo_p95_ms": 2.5}"#).unwrap(),
-            Objective::SloP95Ms(2.5)
-        );
-        assert!(parse("{}").is_err());
-        assert!(parse(r#"{"max_flops": 1, "slo_p95_ms": 2}"#).is_err());
-        assert!(parse(r#"{"max_gpus": 1}"#).is_err());
-        for o in [
-            Objective::SloP95Ms(3.0),
-            Objective::Budget(Budget::flops(7)),
-            Objective::Budget(Budget::latency_ms(1.5)),
-        ] {
-            let json = serde_json::to_string(&ObjectiveJson::from(o)).unwrap();
-            assert_eq!(parse(&json).unwrap(), o);
-        }
-    }
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cost::{Budget, CostKind};
 use crate::error::{Error, Result};
-use crate::table::StitchTable;
+use crate::table::{StitchTable, cmp_f64};
 use snnet_space::StitchId;
 
 /// One stitch on a [`Frontier`]: its id, its cost and its top-1 accuracy.
@@ -18,13 +18,23 @@ pub struct FrontierPoint {
     pub acc1: f64,
 }
 
+/// The key of a profiled record's fastest measured latency (milliseconds), beside its median
+/// `latency_ms`: the low end of its measured spread.
+pub const LATENCY_MIN_KEY: &str = "latency_min_ms";
+
 /// An immutable Pareto frontier over one cost, for selecting a stitch at run time in
 /// O(log n) without the table.
 ///
-/// Its points are those of [`StitchTable::pareto`]: sorted by cost ascending, with cost and
-/// accuracy both strictly increasing, so the best stitch within a budget is the last point
-/// whose cost fits. [`select`](Frontier::select) returns the same stitch as
-/// [`StitchTable::select`].
+/// Its points are sorted by cost ascending, with cost and accuracy both strictly increasing,
+/// so the best stitch within a budget is the last point whose cost fits.
+///
+/// **Noise.** A measured latency is a spread, not a number: a stitch counts as cheaper than a
+/// more accurate one only when its median is below the other's fastest measured run
+/// ([`LATENCY_MIN_KEY`], written by `snnet profile`), so a difference inside the profile's own
+/// noise never puts a less accurate stitch on the frontier: ties go to the more accurate
+/// stitch. Costs without a recorded spread (FLOPs, params, memory, a latency without
+/// `latency_min_ms`) are exact, and then the points are those of [`StitchTable::pareto`] and
+/// [`select`](Frontier::select) returns the same stitch as [`StitchTable::select`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Frontier {
     cost: CostKind,
@@ -39,20 +49,49 @@ impl Frontier {
     /// [`Error::EmptyTable`] when the table is empty; [`Error::MissingCost`] when a record
     /// lacks `cost`.
     pub fn new(table: &StitchTable, cost: CostKind) -> Result<Self> {
-        let points = table
-            .pareto(cost)?
-            .into_iter()
+        // (point, the low end of its spread).
+        let mut costed = table
+            .iter()
             .map(|r| {
-                r.require_cost(cost).map(|c| FrontierPoint {
-                    id: r.id,
-                    cost: c,
-                    acc1: r.acc1,
+                r.require_cost(cost).map(|c| {
+                    let low = match cost {
+                        CostKind::LatencyMs => r
+                            .extra
+                            .get(LATENCY_MIN_KEY)
+                            .and_then(serde_json::Value::as_f64)
+                            .filter(|m| m.is_finite())
+                            .map_or(c, |m| m.min(c)),
+                        _ => c,
+                    };
+                    (
+                        FrontierPoint {
+                            id: r.id,
+                            cost: c,
+                            acc1: r.acc1,
+                        },
+                        low,
+                    )
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        if points.is_empty() {
+        // Most accurate first, then cheapest, then lowest id: a point joins the frontier when
+        // it is clearly cheaper (below the low end of the spread) than every point kept
+        // before it, all of which are at least as accurate.
+        costed.sort_by(|(a, _), (b, _)| {
+            cmp_f64(b.acc1, a.acc1)
+                .then_with(|| cmp_f64(a.cost, b.cost))
+                .then_with(|| a.id.cmp(&b.id))
+        });
+        let mut kept: Vec<(FrontierPoint, f64)> = Vec::new();
+        for (point, low) in costed {
+            if kept.iter().all(|(_, kept_low)| point.cost < *kept_low) {
+                kept.push((point, low));
+            }
+        }
+        if kept.is_empty() {
             return Err(Error::EmptyTable);
         }
+        let points = kept.into_iter().rev().map(|(p, _)| p).collect();
         Ok(Frontier { cost, points })
     }
 
@@ -215,6 +254,42 @@ mod tests {
                 cost: CostKind::LatencyMs
             })
         ));
+    }
+
+    /// Medians that differ inside the measured spread: the less accurate stitch is not
+    /// "cheaper" (the stitch 16 at 0.3444 ms against the small anchor at 0.3464 ms).
+    #[test]
+    fn latency_ties_inside_the_spread_go_to_the_more_accurate() {
+        let profiled = |id: usize, acc1: f64, median: f64, min: f64| {
+            let mut r = StitchRecord::new(id, acc1).with_latency_ms(median);
+            r.extra
+                .insert(LATENCY_MIN_KEY.into(), serde_json::Value::from(min));
+            r
+        };
+        let table = StitchTable::from_records(vec![
+            profiled(0, 79.96, 0.3464, 0.3390),  // the small anchor
+            profiled(16, 79.51, 0.3444, 0.3380), // 2 us cheaper, inside the spread
+            profiled(1, 85.0, 0.90, 0.88),
+            profiled(7, 84.0, 0.60, 0.58), // clearly cheaper than 1: kept
+            profiled(8, 83.0, 0.595, 0.50), // inside 7's spread: dropped
+            profiled(2, 90.0, 2.0, 1.9),
+        ])
+        .unwrap();
+        let f = table.frontier(CostKind::LatencyMs).unwrap();
+        let ids: Vec<_> = f.points().iter().map(|p| p.id.index()).collect();
+        assert_eq!(ids, [0, 7, 1, 2]);
+        // The exact Pareto frontier (no spread) keeps both noisy ones.
+        let pareto: Vec<_> = table
+            .pareto(CostKind::LatencyMs)
+            .unwrap()
+            .iter()
+            .map(|r| r.id.index())
+            .collect();
+        assert_eq!(pareto, [16, 0, 8, 7, 1, 2]);
+        // Selection within a budget runs on the noise-free frontier.
+        let budget = f.select(0.35).unwrap();
+        assert_eq!(budget.id, StitchId(0));
+        assert!(f.select(0.34).is_err());
     }
 
     #[test]

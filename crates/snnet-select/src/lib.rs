@@ -57,7 +57,7 @@ mod table;
 
 pub use cost::{Budget, CostKind};
 pub use error::{Error, Result};
-pub use frontier::{Frontier, FrontierPoint};
+pub use frontier::{Frontier, FrontierPoint, LATENCY_MIN_KEY};
 pub use record::StitchRecord;
 pub use snnet_space::StitchId;
 pub use table::StitchTable;

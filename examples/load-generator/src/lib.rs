@@ -1,204 +1,535 @@
-//! A load generator against `snnet serve`: ramps the request rate up and down and writes an SVG
-//! of latency, stitch and throughput over time.
+//! A load generator against `snnet serve` that measures what a service owner cares about:
+//! of the requests sent, how many got a correct answer in time (*effective accuracy*).
 //!
 //! ```sh
-//! snnet serve --snnet snnet.safetensors --table profile.jsonl --slo-p95-ms 40 &
+//! snnet serve --snnet snnet.safetensors --table profile.jsonl --deadline-ms 8 &
 //! cargo run --release -p load-generator -- \
-//!     --url http://127.0.0.1:8080 --peak-rps 60 --seconds 30 --output load.svg
+//!     --url http://127.0.0.1:8080 --phase-seconds 4 --output load.svg
 //! ```
 //!
-//! The rate follows a triangle from 1 request/s up to `--peak-rps` and back over `--seconds`;
-//! each request is sent at its scheduled time on a thread of its own (open loop), so a slow
-//! server sees its queue grow, as it would in production.
+//! 1. **Images**: labelled Fashion-MNIST test images (`--images`, default Debian's
+//!    `/usr/share/datasets/fashion-mnist`), sent as 28×28 grayscale PNGs.
+//! 2. **Capacity, measured on the spot**: each anchor (a stitch whose path has no `→`) pinned
+//!    with `?stitch=`, closed loop with `--probe-clients` clients for `--probe-seconds`; the
+//!    large anchor is the slowest, the small one the fastest. Its unloaded latency too.
+//! 3. **Trace**: phases (`--phases calm,burst,calm,burst,calm`, `--phase-seconds` each) of
+//!    open-loop Poisson arrivals: calm at `--calm-x` × the large anchor's capacity, bursts
+//!    midway between the large and the small anchor's capacity. The deadline is
+//!    `--deadline-ms`, or `--deadline-x` × the large anchor's unloaded latency.
+//! 4. **Runs**: the same trace (same arrival times, same images) against the deadline-aware
+//!    server (`?deadline_ms=` the deadline minus `--margin-ms` for the network stack) and
+//!    pinned to each anchor (`?stitch=`), one after the other.
+//! 5. **Report**: per run and phase: requests, on-time %, refused %, effective accuracy
+//!    (correct *and* on time / sent), stitches used; the mean over the phases; an SVG timeline.
+//!
+//! Lateness counts from the moment the client meant to send, as a client sees it: a request
+//! the generator could not send on time is late too.
 
-use std::sync::{Arc, Mutex};
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use plotters::prelude::*;
+use serde_json::Value;
 
-/// One answered (or failed) request.
-#[derive(Debug, Clone, Copy)]
-struct Sample {
-    sent_s: f64,
-    done_s: f64,
-    latency_ms: f64,
-    stitch: Option<u64>,
+type Res<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// One phase of a run: requests, on time %, refused %, effective accuracy %, stitches used.
+type PhaseRow = (usize, f64, f64, f64, String);
+
+/// The command line.
+#[derive(Debug, Clone)]
+struct Args {
+    url: String,
+    images: PathBuf,
+    phases: Vec<String>,
+    phase_seconds: f64,
+    calm_x: f64,
+    deadline_ms: Option<f64>,
+    deadline_x: f64,
+    margin_ms: f64,
+    probe_seconds: f64,
+    probe_clients: usize,
+    senders: usize,
+    seed: u64,
+    output: String,
+    skip_pinned: bool,
 }
 
-fn png() -> Vec<u8> {
-    let img = image::RgbImage::from_fn(224, 224, |x, y| {
-        image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
-    });
+impl Args {
+    fn parse(args: impl IntoIterator<Item = String>) -> Res<Self> {
+        let mut a = Args {
+            url: "http://127.0.0.1:8080".to_owned(),
+            images: PathBuf::from("/usr/share/datasets/fashion-mnist"),
+            phases: ["calm", "burst", "calm", "burst", "calm"]
+                .map(str::to_owned)
+                .to_vec(),
+            phase_seconds: 4.0,
+            calm_x: 0.3,
+            deadline_ms: None,
+            deadline_x: 3.0,
+            margin_ms: 0.5,
+            probe_seconds: 2.0,
+            probe_clients: 8,
+            senders: 192,
+            seed: 7,
+            output: "load.svg".to_owned(),
+            skip_pinned: false,
+        };
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            if arg == "--skip-pinned" {
+                a.skip_pinned = true;
+                continue;
+            }
+            let value = args.next().ok_or(format!("{arg} needs a value"))?;
+            match arg.as_str() {
+                "--url" => a.url = value,
+                "--images" => a.images = value.into(),
+                "--phases" => a.phases = value.split(',').map(str::to_owned).collect(),
+                "--phase-seconds" => a.phase_seconds = value.parse()?,
+                "--calm-x" => a.calm_x = value.parse()?,
+                "--deadline-ms" => a.deadline_ms = Some(value.parse()?),
+                "--deadline-x" => a.deadline_x = value.parse()?,
+                "--margin-ms" => a.margin_ms = value.parse()?,
+                "--probe-seconds" => a.probe_seconds = value.parse()?,
+                "--probe-clients" => a.probe_clients = value.parse()?,
+                "--senders" => a.senders = value.parse()?,
+                "--seed" => a.seed = value.parse()?,
+                "--output" => a.output = value,
+                other => return Err(format!("unknown argument {other}").into()),
+            }
+        }
+        if a.phases.iter().any(|p| p != "calm" && p != "burst") {
+            return Err("--phases takes calm and burst, comma separated".into());
+        }
+        Ok(a)
+    }
+}
+
+/// SplitMix64: a small seeded generator for arrival times and image picks.
+struct Rng(u64);
+
+impl Rng {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1].
+    fn unit(&mut self) -> f64 {
+        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
+    }
+}
+
+/// Reads a gzipped IDX file.
+fn read_idx(path: &Path) -> Res<Vec<u8>> {
     let mut bytes = Vec::new();
-    let _ = image::DynamicImage::ImageRgb8(img).write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    );
-    bytes
+    flate2::read::GzDecoder::new(std::fs::File::open(path)?).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
-/// Runs the load and writes the plot, with the command line's arguments `args` (without the
-/// program name): `--url`, `--peak-rps`, `--seconds`, `--output`.
-///
-/// # Errors
-/// Unknown or malformed arguments, and the plot's errors.
-pub fn run(args: impl IntoIterator<Item = String>) -> Result<(), Box<dyn std::error::Error>> {
-    let (mut url, mut peak, mut seconds, mut output) = (
-        "http://127.0.0.1:8080".to_owned(),
-        40.0f64,
-        20.0f64,
-        "load.svg".to_owned(),
-    );
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--url" => url = value()?,
-            "--peak-rps" => peak = value()?.parse()?,
-            "--seconds" => seconds = value()?.parse()?,
-            "--output" => output = value()?,
-            other => return Err(format!("unknown argument {other}").into()),
+/// The test images as PNGs, with their labels.
+fn fashion_mnist(dir: &Path) -> Res<Vec<(Arc<Vec<u8>>, usize)>> {
+    let images = read_idx(&dir.join("t10k-images-idx3-ubyte.gz"))?;
+    let labels = read_idx(&dir.join("t10k-labels-idx1-ubyte.gz"))?;
+    let n = labels.len().saturating_sub(8);
+    let pixels = images.get(16..).ok_or("short image file")?;
+    (0..n)
+        .map(|i| {
+            let raw = pixels
+                .get(i * 784..(i + 1) * 784)
+                .ok_or("short image file")?
+                .to_vec();
+            let img = image::GrayImage::from_raw(28, 28, raw).ok_or("bad image")?;
+            let mut png = Vec::new();
+            image::DynamicImage::ImageLuma8(img)
+                .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+            let label = *labels.get(8 + i).ok_or("short label file")? as usize;
+            Ok((Arc::new(png), label))
+        })
+        .collect()
+}
+
+/// One request's outcome.
+#[derive(Debug, Clone)]
+struct Outcome {
+    /// When the client meant to send it, seconds from the run's start.
+    intended_s: f64,
+    /// From the intended send time to the answer, ms.
+    latency_ms: f64,
+    status: u16,
+    stitch: Option<u64>,
+    correct: bool,
+    phase: usize,
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .max_idle_connections_per_host(1024)
+        .build()
+        .into()
+}
+
+/// Status, stitch and top-1 class index of one classify request.
+fn send(agent: &ureq::Agent, url: &str, body: &[u8]) -> (u16, Option<u64>, Option<u64>) {
+    let Ok(mut response) = agent
+        .post(url)
+        .header("content-type", "image/png")
+        .send(body)
+    else {
+        return (0, None, None);
+    };
+    let status = response.status().as_u16();
+    let json: Value = response
+        .body_mut()
+        .read_to_string()
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let top1 = json["predictions"][0][0]["index"].as_u64();
+    (status, json["stitch"].as_u64(), top1)
+}
+
+/// Answers per second of `url` with `clients` closed-loop clients for `seconds`, and the
+/// median latency of one client alone.
+fn probe(url: &str, images: &[(Arc<Vec<u8>>, usize)], clients: usize, seconds: f64) -> (f64, f64) {
+    let client = agent();
+    let mut alone: Vec<f64> = (0..40)
+        .map(|i| {
+            let t = Instant::now();
+            let _ = send(&client, url, &images[i % images.len()].0);
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    alone.sort_by(f64::total_cmp);
+    let median = alone[alone.len() / 2];
+    let stop = Instant::now() + Duration::from_secs_f64(seconds);
+    let threads: Vec<_> = (0..clients)
+        .map(|c| {
+            let (url, images) = (url.to_owned(), images.to_vec());
+            std::thread::spawn(move || {
+                let agent = agent();
+                let mut n = 0usize;
+                while Instant::now() < stop {
+                    if send(&agent, &url, &images[(c * 31 + n) % images.len()].0).0 == 200 {
+                        n += 1;
+                    }
+                }
+                n
+            })
+        })
+        .collect();
+    let answered: usize = threads.into_iter().map(|t| t.join().unwrap_or(0)).sum();
+    (answered as f64 / seconds, median)
+}
+
+/// The trace: (intended send time s, image index, phase).
+fn trace(args: &Args, calm: f64, burst: f64, n_images: usize) -> Vec<(f64, usize, usize)> {
+    let mut rng = Rng(args.seed);
+    let mut out = Vec::new();
+    let mut t = 0.0;
+    for (phase, kind) in args.phases.iter().enumerate() {
+        let rate = if kind == "burst" { burst } else { calm };
+        let end = (phase + 1) as f64 * args.phase_seconds;
+        loop {
+            t += -rng.unit().ln() / rate;
+            if t >= end {
+                t = end;
+                break;
+            }
+            out.push((t, (rng.next_u64() % n_images as u64) as usize, phase));
         }
     }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into();
-    let body = Arc::new(png());
-    let samples = Arc::new(Mutex::new(Vec::<Sample>::new()));
-    let start = Instant::now();
-    // The schedule: a triangle of rates, integrated into send times.
-    let rate = |t: f64| 1.0 + (peak - 1.0) * (1.0 - (2.0 * t / seconds - 1.0).abs());
-    let mut t = 0.0;
-    let mut threads = Vec::new();
-    while t < seconds {
-        let wait = Duration::from_secs_f64(t).saturating_sub(start.elapsed());
-        std::thread::sleep(wait);
-        let (agent, body, samples, url) =
-            (agent.clone(), body.clone(), samples.clone(), url.clone());
-        threads.push(std::thread::spawn(move || {
-            let sent = start.elapsed().as_secs_f64();
-            let response = agent
-                .post(format!("{url}/v1/classify"))
-                .header("content-type", "image/png")
-                .send(&body[..]);
-            let done = start.elapsed().as_secs_f64();
-            let stitch = response.ok().and_then(|mut r| {
-                let text = r.body_mut().read_to_string().ok()?;
-                let json: serde_json::Value = serde_json::from_str(&text).ok()?;
-                json["stitch"].as_u64()
-            });
-            if let Ok(mut s) = samples.lock() {
-                s.push(Sample {
-                    sent_s: sent,
-                    done_s: done,
-                    latency_ms: (done - sent) * 1e3,
-                    stitch,
-                });
-            }
-        }));
-        t += 1.0 / rate(t);
+    out
+}
+
+/// Runs the trace against `url`, open loop: a dispatcher releases each request at its time
+/// to a pool of sender threads.
+fn run(
+    args: &Args,
+    url: &str,
+    trace: &[(f64, usize, usize)],
+    images: &[(Arc<Vec<u8>>, usize)],
+) -> Vec<Outcome> {
+    let (tx, rx) = mpsc::channel::<(f64, usize, usize)>();
+    let rx = Arc::new(Mutex::new(rx));
+    let outcomes = Arc::new(Mutex::new(Vec::with_capacity(trace.len())));
+    let start = Instant::now() + Duration::from_millis(200);
+    let senders: Vec<_> = (0..args.senders)
+        .map(|_| {
+            let (rx, outcomes, url, images) = (
+                rx.clone(),
+                outcomes.clone(),
+                url.to_owned(),
+                images.to_vec(),
+            );
+            std::thread::spawn(move || {
+                let agent = agent();
+                loop {
+                    let next = rx.lock().ok().and_then(|r| r.recv().ok());
+                    let Some((intended_s, image, phase)) = next else {
+                        break;
+                    };
+                    let (body, label) = &images[image];
+                    let (status, stitch, top1) = send(&agent, &url, body);
+                    let done = start.elapsed().as_secs_f64();
+                    if let Ok(mut o) = outcomes.lock() {
+                        o.push(Outcome {
+                            intended_s,
+                            latency_ms: (done - intended_s) * 1e3,
+                            status,
+                            stitch,
+                            correct: status == 200 && top1 == Some(*label as u64),
+                            phase,
+                        });
+                    }
+                }
+            })
+        })
+        .collect();
+    for &(t, image, phase) in trace {
+        let due = start + Duration::from_secs_f64(t);
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let _ = tx.send((t, image, phase));
     }
-    for thread in threads {
-        let _ = thread.join();
+    drop(tx);
+    for s in senders {
+        let _ = s.join();
     }
-    let mut samples = samples.lock().map_err(|_| "poisoned")?.clone();
-    samples.sort_by(|a, b| a.sent_s.total_cmp(&b.sent_s));
-    let ok = samples.iter().filter(|s| s.stitch.is_some()).count();
-    println!("{} requests, {ok} answered", samples.len());
-    plot(&samples, seconds, peak, &output)?;
-    println!("wrote {output}");
+    let mut out = outcomes.lock().map(|o| o.clone()).unwrap_or_default();
+    out.sort_by(|a, b| a.intended_s.total_cmp(&b.intended_s));
+    out
+}
+
+/// Per phase: (requests, on time %, refused %, effective accuracy %, stitches used).
+fn report(name: &str, args: &Args, outcomes: &[Outcome], deadline_ms: f64) -> Vec<PhaseRow> {
+    println!("\n{name}");
+    println!(
+        "{:>6} {:>6} {:>9} {:>9} {:>9} {:>10}  stitches (answers)",
+        "phase", "kind", "requests", "on time", "refused", "eff. acc."
+    );
+    let mut rows = Vec::new();
+    for (phase, kind) in args.phases.iter().enumerate() {
+        let sent: Vec<&Outcome> = outcomes.iter().filter(|o| o.phase == phase).collect();
+        let n = sent.len().max(1) as f64;
+        let on_time = sent
+            .iter()
+            .filter(|o| o.status == 200 && o.latency_ms <= deadline_ms)
+            .count();
+        let refused = sent.iter().filter(|o| o.status != 200).count();
+        let effective = sent
+            .iter()
+            .filter(|o| o.correct && o.latency_ms <= deadline_ms)
+            .count();
+        let mut stitches: BTreeMap<u64, usize> = BTreeMap::new();
+        for s in sent.iter().filter_map(|o| o.stitch) {
+            *stitches.entry(s).or_default() += 1;
+        }
+        let used = stitches
+            .iter()
+            .map(|(s, c)| format!("{s}:{c}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let row = (
+            sent.len(),
+            100.0 * on_time as f64 / n,
+            100.0 * refused as f64 / n,
+            100.0 * effective as f64 / n,
+            used,
+        );
+        println!(
+            "{phase:>6} {kind:>6} {:>9} {:>8.1}% {:>8.1}% {:>9.2}%  {}",
+            row.0, row.1, row.2, row.3, row.4
+        );
+        rows.push(row);
+    }
+    let answered = outcomes.iter().filter(|o| o.status == 200).count();
+    let late = outcomes
+        .iter()
+        .filter(|o| o.status == 200 && o.latency_ms > deadline_ms)
+        .count();
+    let mean = rows.iter().map(|r| r.3).sum::<f64>() / rows.len().max(1) as f64;
+    println!(
+        "mean effective accuracy over the phases {mean:.2} %; {late} of {answered} answers late ({:.2} %)",
+        100.0 * late as f64 / answered.max(1) as f64
+    );
+    rows
+}
+
+/// Runs the generator with its command line (without the program name): see the crate docs.
+///
+/// # Errors
+/// A bad argument, unreadable images, or a server that cannot be reached.
+pub fn run(args: impl IntoIterator<Item = String>) -> Res<()> {
+    let args = Args::parse(args)?;
+    let images = fashion_mnist(&args.images)?;
+    println!("{} labelled test images", images.len());
+    let classify = format!("{}/v1/classify", args.url);
+    let table: Value = serde_json::from_str(
+        &agent()
+            .get(format!("{}/v1/stitches", args.url))
+            .call()?
+            .body_mut()
+            .read_to_string()?,
+    )?;
+    let anchors: Vec<u64> = table["stitches"]
+        .as_array()
+        .ok_or("no stitches in /v1/stitches")?
+        .iter()
+        .filter(|s| s["description"].as_str().is_some_and(|d| !d.contains('→')))
+        .filter_map(|s| s["cfg_id"].as_u64())
+        .collect();
+    // Capacity of each anchor, measured now.
+    let mut capacity = Vec::new();
+    for &id in &anchors {
+        let url = format!("{classify}?stitch={id}");
+        let (rate, alone) = probe(&url, &images, args.probe_clients, args.probe_seconds);
+        println!(
+            "anchor {id}: {rate:.0} answers/s with {} clients, {alone:.2} ms alone",
+            args.probe_clients
+        );
+        capacity.push((id, rate, alone));
+    }
+    let large = capacity
+        .iter()
+        .copied()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .ok_or("no anchors")?;
+    let small = capacity
+        .iter()
+        .copied()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .ok_or("no anchors")?;
+    let calm = args.calm_x * large.1;
+    let burst = (large.1 + small.1) / 2.0;
+    let deadline_ms = args.deadline_ms.unwrap_or(args.deadline_x * large.2);
+    println!(
+        "large anchor {} ({:.0}/s), small anchor {} ({:.0}/s): calm {calm:.0}/s, bursts {burst:.0}/s, deadline {deadline_ms:.2} ms",
+        large.0, large.1, small.0, small.1
+    );
+    let trace = trace(&args, calm, burst, images.len());
+    println!("{} requests over {} phases", trace.len(), args.phases.len());
+    let mut runs: Vec<(String, Vec<Outcome>)> = Vec::new();
+    let server_deadline = (deadline_ms - args.margin_ms).max(0.01);
+    let outcomes = run(
+        &args,
+        &format!("{classify}?deadline_ms={server_deadline}"),
+        &trace,
+        &images,
+    );
+    runs.push(("deadline-aware".to_owned(), outcomes));
+    if !args.skip_pinned {
+        for &(id, ..) in &capacity {
+            std::thread::sleep(Duration::from_secs(1));
+            let outcomes = run(&args, &format!("{classify}?stitch={id}"), &trace, &images);
+            runs.push((format!("pinned to anchor {id}"), outcomes));
+        }
+    }
+    let mut all = Vec::new();
+    for (name, outcomes) in &runs {
+        all.push(report(name, &args, outcomes, deadline_ms));
+    }
+    summary(&runs, &all);
+    plot(&args, &runs, deadline_ms)?;
+    println!("\nwrote {}", args.output);
     Ok(())
 }
 
-fn plot(
-    samples: &[Sample],
-    seconds: f64,
-    peak: f64,
-    path: &str,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let end = samples.iter().map(|s| s.done_s).fold(seconds, f64::max);
-    let root = SVGBackend::new(path, (1000, 900)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let panels = root.split_evenly((3, 1));
-    let max_ms = samples.iter().map(|s| s.latency_ms).fold(1.0, f64::max);
-    let mut chart = ChartBuilder::on(&panels[0])
-        .caption("latency of each request (by send time)", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..end, 0.0..max_ms * 1.05)?;
-    chart.configure_mesh().x_desc("s").y_desc("ms").draw()?;
-    chart.draw_series(
-        samples
-            .iter()
-            .map(|s| Circle::new((s.sent_s, s.latency_ms), 2, BLUE.mix(0.6).filled())),
-    )?;
-    let max_stitch = samples.iter().filter_map(|s| s.stitch).max().unwrap_or(1) as f64;
-    let mut chart = ChartBuilder::on(&panels[1])
-        .caption("stitch served", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..end, -0.5..max_stitch + 0.5)?;
-    chart
-        .configure_mesh()
-        .x_desc("s")
-        .y_desc("stitch id")
-        .draw()?;
-    chart.draw_series(samples.iter().filter_map(|s| {
-        s.stitch
-            .map(|id| Circle::new((s.sent_s, id as f64), 2, RED.mix(0.7).filled()))
-    }))?;
-    // Throughput: answers completed per one-second bin, and the offered rate.
-    let bins = end.ceil() as usize;
-    let mut done = vec![0u32; bins.max(1)];
-    for s in samples.iter().filter(|s| s.stitch.is_some()) {
-        if let Some(b) = done.get_mut(s.done_s as usize) {
-            *b += 1;
-        }
+/// The deadline-aware run against the pinned ones: the mean effective accuracy of each, and
+/// per phase the gap to the best pinned anchor.
+fn summary(runs: &[(String, Vec<Outcome>)], all: &[Vec<PhaseRow>]) {
+    let mean = |rows: &[PhaseRow]| rows.iter().map(|r| r.3).sum::<f64>() / rows.len().max(1) as f64;
+    let Some((aware, pinned)) = all.split_first() else {
+        return;
+    };
+    println!("\nmean effective accuracy over the phases:");
+    for ((name, _), rows) in runs.iter().zip(all) {
+        println!("  {name:<24} {:>7.2} %", mean(rows));
     }
-    let max_rate = done.iter().copied().max().unwrap_or(1).max(peak as u32) as f64;
-    let mut chart = ChartBuilder::on(&panels[2])
-        .caption(
-            "throughput (answers/s) and offered rate",
-            ("sans-serif", 18),
-        )
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..end, 0.0..max_rate * 1.1)?;
-    chart
-        .configure_mesh()
-        .x_desc("s")
-        .y_desc("requests/s")
-        .draw()?;
-    chart
-        .draw_series(LineSeries::new(
-            done.iter()
-                .enumerate()
-                .map(|(i, &n)| (i as f64 + 0.5, f64::from(n))),
-            BLACK.stroke_width(2),
-        ))?
-        .label("answered")
-        .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], BLACK.stroke_width(2)));
-    let offered = |t: f64| 1.0 + (peak - 1.0) * (1.0 - (2.0 * t / seconds - 1.0).abs());
-    chart
-        .draw_series(LineSeries::new(
-            (0..=100).map(|i| {
-                let t = seconds * f64::from(i) / 100.0;
-                (t, offered(t))
-            }),
-            GREEN.stroke_width(1),
-        ))?
-        .label("offered")
-        .legend(|(x, y)| PathElement::new(vec![(x - 8, y), (x + 8, y)], GREEN.stroke_width(1)));
-    chart
-        .configure_series_labels()
-        .border_style(BLACK)
-        .background_style(WHITE.mix(0.9))
-        .draw()?;
+    if pinned.is_empty() {
+        return;
+    }
+    let best_pinned_mean = pinned
+        .iter()
+        .map(|r| mean(r))
+        .fold(f64::NEG_INFINITY, f64::max);
+    println!(
+        "deadline-aware minus the best pinned anchor: {:+.2} points (mean over the phases)",
+        mean(aware) - best_pinned_mean
+    );
+    let worst_gap = aware
+        .iter()
+        .enumerate()
+        .map(|(phase, row)| {
+            let best = pinned
+                .iter()
+                .filter_map(|r| r.get(phase).map(|p| p.3))
+                .fold(f64::NEG_INFINITY, f64::max);
+            row.3 - best
+        })
+        .fold(f64::INFINITY, f64::min);
+    println!("worst phase, deadline-aware minus the best pinned anchor: {worst_gap:+.2} points");
+}
+
+/// One panel per run: each request's latency from its intended send time (green on time and
+/// correct, orange on time and wrong, red late, grey refused), the deadline, the phases.
+fn plot(args: &Args, runs: &[(String, Vec<Outcome>)], deadline_ms: f64) -> Res<()> {
+    let end = args.phase_seconds * args.phases.len() as f64;
+    let height = 260 * runs.len().max(1) as u32;
+    let root = SVGBackend::new(&args.output, (1100, height)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let panels = root.split_evenly((runs.len().max(1), 1));
+    let y_max = deadline_ms * 3.0;
+    for ((name, outcomes), panel) in runs.iter().zip(panels.iter()) {
+        let mut chart = ChartBuilder::on(panel)
+            .caption(
+                format!("{name}: latency from intended send (deadline {deadline_ms:.1} ms)"),
+                ("sans-serif", 16),
+            )
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..end, 0.0..y_max)?;
+        chart.configure_mesh().x_desc("s").y_desc("ms").draw()?;
+        for (phase, kind) in args.phases.iter().enumerate() {
+            if kind == "burst" {
+                let x0 = phase as f64 * args.phase_seconds;
+                chart.draw_series(std::iter::once(Rectangle::new(
+                    [(x0, 0.0), (x0 + args.phase_seconds, y_max)],
+                    RGBColor(230, 230, 250).filled(),
+                )))?;
+            }
+        }
+        chart.draw_series(LineSeries::new(
+            [(0.0, deadline_ms), (end, deadline_ms)],
+            BLACK.stroke_width(1),
+        ))?;
+        chart.draw_series(outcomes.iter().map(|o| {
+            let color = match (o.status, o.latency_ms <= deadline_ms, o.correct) {
+                (200, true, true) => GREEN.mix(0.5),
+                (200, true, false) => RGBColor(255, 140, 0).mix(0.6),
+                (200, false, _) => RED.mix(0.6),
+                _ => RGBColor(120, 120, 120).mix(0.4),
+            };
+            let y = if o.status == 200 {
+                o.latency_ms.min(y_max)
+            } else {
+                0.0
+            };
+            Circle::new((o.intended_s, y), 1, color.filled())
+        }))?;
+    }
     root.present()?;
     Ok(())
 }
@@ -207,25 +538,40 @@ fn plot(
 mod tests {
     use super::*;
 
-    fn args(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| (*s).to_owned()).collect()
+    fn parse(list: &[&str]) -> Res<Args> {
+        Args::parse(list.iter().map(|s| (*s).to_owned()))
     }
 
     #[test]
-    fn refuses_unknown_and_incomplete_arguments() {
-        let err = |list: &[&str]| run(args(list)).err().map(|e| e.to_string());
-        assert_eq!(err(&["--peak"]).as_deref(), Some("unknown argument --peak"));
+    fn refuses_unknown_incomplete_and_bad_arguments() {
+        let err = |list: &[&str]| parse(list).err().map(|e| e.to_string());
+        assert_eq!(err(&["--peak"]).as_deref(), Some("--peak needs a value"));
         assert_eq!(
-            err(&["--seconds"]).as_deref(),
-            Some("--seconds needs a value")
+            err(&["--peak", "1"]).as_deref(),
+            Some("unknown argument --peak")
         );
-        assert!(err(&["--peak-rps", "many"]).is_some());
+        assert!(err(&["--deadline-ms", "soon"]).is_some());
+        assert_eq!(
+            err(&["--phases", "calm,storm"]).as_deref(),
+            Some("--phases takes calm and burst, comma separated")
+        );
     }
 
     #[test]
-    fn the_request_body_is_a_224_png() -> Result<(), Box<dyn std::error::Error>> {
-        let img = image::load_from_memory_with_format(&png(), image::ImageFormat::Png)?;
-        assert_eq!((img.width(), img.height()), (224, 224));
+    fn reads_the_phases_and_the_deadline() -> Res<()> {
+        let args = parse(&["--phases", "burst,calm", "--deadline-ms", "8", "--skip-pinned"])?;
+        assert_eq!(args.phases, ["burst", "calm"]);
+        assert_eq!(args.deadline_ms, Some(8.0));
+        assert!(args.skip_pinned);
         Ok(())
+    }
+
+    #[test]
+    fn uniform_draws_lie_in_the_half_open_unit_interval() {
+        let mut rng = Rng(7);
+        for _ in 0..10_000 {
+            let u = rng.unit();
+            assert!(u > 0.0 && u <= 1.0, "{u}");
+        }
     }
 }

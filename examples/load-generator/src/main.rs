@@ -1,5 +1,5 @@
-//! `load-generator [--url URL] [--peak-rps R] [--seconds S] [--output FILE.svg]`: see
-//! [`load_generator::run`].
+//! `load-generator [--url URL] [--phases calm,burst,…] [--phase-seconds S] [--deadline-ms D] …`:
+//! see [`load_generator::run`].
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     load_generator::run(std::env::args().skip(1))

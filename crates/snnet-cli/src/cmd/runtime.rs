@@ -8,9 +8,14 @@ use std::sync::Arc;
 
 use clap::Args;
 use snnet_core::burn::tensor::Device;
-use snnet_core::select::{Budget, StitchTable};
+use snnet_core::select::StitchTable;
 use snnet_core::{SnNet, StitchId};
-use snnet_runtime::{Objective, ProfilerConfig, Runtime, Server, ServerConfig};
+use snnet_runtime::{
+    Deadline, MAX_DEADLINE_MS, Objective, ObjectiveJson, ProfilerConfig, Runtime, Server,
+    ServerConfig,
+};
+use snnet_train::data::CLASSES;
+use snnet_train::fashion_mnist::ANCHOR_NAMES;
 
 use crate::common::CliError;
 use crate::common::args::{DeviceArgs, LoadArgs};
@@ -68,6 +73,22 @@ pub(crate) struct ObjectiveArgs {
     slo_p95_ms: Option<f64>,
 }
 
+impl ObjectiveArgs {
+    /// The objective the flags name (the flags are named as the objective's JSON keys).
+    fn objective(&self) -> Result<Option<Objective>, CliError> {
+        if self.max_latency_ms.is_none() && self.max_flops.is_none() && self.slo_p95_ms.is_none() {
+            return Ok(None);
+        }
+        let json = ObjectiveJson {
+            max_latency_ms: self.max_latency_ms,
+            max_flops: self.max_flops,
+            slo_p95_ms: self.slo_p95_ms,
+            ..ObjectiveJson::default()
+        };
+        Ok(Some(Objective::try_from(json)?))
+    }
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
     /// The SN-Net checkpoint (from `snnet init` or `snnet train`).
@@ -93,6 +114,15 @@ pub(crate) struct ServeArgs {
     /// Forwards that may run at the same time.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// The deadline of requests that name no choice, in milliseconds: each runs the most
+    /// accurate stitch predicted to answer in time, or is refused at once (503). Needs a
+    /// profile of this machine in --table. At most 60000.
+    #[arg(long, value_name = "MS")]
+    deadline_ms: Option<f64>,
+    /// Refuse new requests (503, Retry-After) while the queue is predicted to take longer
+    /// than this to drain, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000.0)]
+    max_queue_ms: f64,
     #[command(flatten)]
     device: DeviceArgs,
     /// Accept latency budgets against a profile measured on another machine or batch size.
@@ -182,37 +212,47 @@ pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliErr
     let device = args.device.device()?;
     let net = load(&args.snnet, &device)?;
     let table = read_table(&args.table)?;
-    let o = &args.objective;
-    let objective = match (o.max_latency_ms, o.max_flops, o.slo_p95_ms) {
-        (Some(ms), _, _) => Some(Objective::Budget(Budget::latency_ms(ms))),
-        (_, Some(n), _) => Some(Objective::Budget(Budget::flops(n))),
-        (_, _, Some(ms)) => Some(Objective::SloP95Ms(ms)),
-        _ => None,
-    };
+    let objective = args.objective.objective()?;
+    let default_deadline = args.deadline_ms.map(Deadline::from_ms).transpose()?;
     let mut builder = Runtime::builder(Arc::new(net), table, device)
         .allow_foreign_profile(args.allow_foreign_profile);
     if let Some(objective) = objective {
         builder = builder.objective(objective);
     }
     let runtime = Arc::new(builder.build()?);
-    let labels = read_labels(args.labels.as_deref())?;
+    let mut labels = read_labels(args.labels.as_deref())?;
+    // The shipped Fashion-MNIST family answers with its class names.
+    let anchors = &runtime.net().config().anchors;
+    if args.labels.is_none()
+        && anchors
+            .iter()
+            .all(|a| ANCHOR_NAMES.contains(&a.name.as_str()))
+    {
+        labels = CLASSES.iter().map(|&c| c.to_owned()).collect();
+    }
     let config = ServerConfig {
         addr: args.addr,
         max_batch: args.max_batch,
         max_body_bytes: args.max_body_bytes,
         labels,
         workers: args.workers,
+        default_deadline,
+        max_queue_ms: args.max_queue_ms,
         ..ServerConfig::default()
     };
     let stitch = runtime.current_stitch();
     let handle = Server::new(runtime.clone(), config)?.spawn(true)?;
     writeln!(
         out,
-        "serving {} stitches on http://{} ({}; now stitch {stitch}: {}); ctrl-c to stop",
+        "serving {} stitches on http://{} ({}; now stitch {stitch}: {}{}); ctrl-c to stop",
         runtime.net().num_stitches(),
         handle.addr(),
         runtime.objective(),
-        runtime.describe(stitch)
+        runtime.describe(stitch),
+        default_deadline.map_or_else(String::new, |d| format!(
+            "; requests without a choice: deadline {} ms (max {MAX_DEADLINE_MS})",
+            d.ms()
+        ))
     )?;
     out.flush()?;
     handle.wait()?;

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+pub(crate) mod http;
+
 use snnet_core::burn::tensor::{Device, Distribution, Tensor, TensorData};
 use snnet_core::select::{StitchRecord, StitchTable};
 use snnet_core::{ModelEntry, SnNet, SnNetConfig, SpaceConfig, StitchId};

@@ -1,0 +1,507 @@
+//! Deadlines: predict when each stitch would finish and run the most accurate one in time.
+//!
+//! A request with a [`Deadline`] is answered by the most accurate stitch of the latency
+//! frontier whose *predicted completion* fits the time it has left:
+//!
+//! ```text
+//! waited + forward(stitch, batch) + overhead <= deadline
+//! ```
+//!
+//! - `forward(stitch, batch)` starts from the batch-1 profile (`snnet profile --batch 1`):
+//!   the stitch's median times a batching factor, `batch` to start with (a batch of `b` costs
+//!   `b` single forwards, which over-estimates: batching is sub-linear). Every forward the
+//!   runtime runs refines the factor of its batch size online: the ratio of the measured
+//!   latency to the profiled one, as a mean plus [`deviations`](DeadlineConfig::deviations)
+//!   mean absolute deviations (TCP's retransmission timer does the same with round trips), so
+//!   the prediction follows the machine as it is now, loaded or not.
+//! - `overhead` is what a request costs besides its forward (stacking the batch, top-k,
+//!   waking its handler), measured online on this runtime in the same way, plus a fixed
+//!   [`margin_ms`](DeadlineConfig::margin_ms).
+//! - What was learned fades back to the profile while nothing new is measured (half-life
+//!   [`idle_half_life_ms`](DeadlineConfig::idle_half_life_ms)): an overload that made every
+//!   prediction pessimistic, and so every request refused, cannot keep the server refusing
+//!   after it ends.
+//!
+//! A request nothing can answer in time is refused ([`Error::DeadlineUnreachable`]), never
+//! answered late without saying so. The [`LatencyModel`] is lock-light: one short mutex per
+//! observation and per prediction, never held across a forward.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use snnet_core::StitchId;
+use snnet_core::select::Frontier;
+
+use crate::adaptive::Rung;
+use crate::error::{Error, Result};
+
+/// The longest deadline a request may ask for, in milliseconds (one minute).
+pub const MAX_DEADLINE_MS: f64 = 60_000.0;
+
+/// A request's deadline: a positive, finite number of milliseconds, at most
+/// [`MAX_DEADLINE_MS`], counted from when the request arrived.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Deadline(Duration);
+
+impl Deadline {
+    /// A deadline of `ms` milliseconds.
+    ///
+    /// # Errors
+    /// [`Error::InvalidDeadline`] for 0, a negative number, NaN, infinity or more than
+    /// [`MAX_DEADLINE_MS`].
+    pub fn from_ms(ms: f64) -> Result<Self> {
+        let reason = if ms.is_nan() {
+            Some("it is not a number")
+        } else if ms <= 0.0 {
+            Some("it must be positive")
+        } else if ms > MAX_DEADLINE_MS {
+            Some("it is above the maximum of 60000 ms")
+        } else {
+            None
+        };
+        match reason {
+            Some(reason) => Err(Error::InvalidDeadline { ms, reason }),
+            None => Ok(Deadline(Duration::from_secs_f64(ms / 1e3))),
+        }
+    }
+
+    /// The deadline as a duration.
+    pub fn duration(&self) -> Duration {
+        self.0
+    }
+
+    /// The deadline in milliseconds.
+    pub fn ms(&self) -> f64 {
+        self.0.as_secs_f64() * 1e3
+    }
+}
+
+/// The latency model's tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct DeadlineConfig {
+    /// How many mean absolute deviations above the mean a prediction is (2 by default): the
+    /// larger, the fewer late answers and the cheaper the stitches chosen.
+    pub deviations: f64,
+    /// Added to every prediction, in milliseconds (0.2 by default): what the model cannot see
+    /// (writing the answer to the socket).
+    pub margin_ms: f64,
+    /// The weight of a new observation in the running means (1/8 by default).
+    pub gain: f64,
+    /// The largest batch size whose factor is learned on its own; larger batches scale the
+    /// largest one's linearly.
+    pub max_batch: usize,
+    /// Without new measurements, what was learned fades back to the prior (the profile, no
+    /// overhead) with this half-life, in milliseconds (250 by default).
+    pub idle_half_life_ms: f64,
+}
+
+impl Default for DeadlineConfig {
+    fn default() -> Self {
+        DeadlineConfig {
+            deviations: 2.0,
+            margin_ms: 0.2,
+            gain: 0.125,
+            max_batch: 64,
+            idle_half_life_ms: 250.0,
+        }
+    }
+}
+
+impl DeadlineConfig {
+    /// Checks the values.
+    ///
+    /// # Errors
+    /// [`Error::Config`] unless `deviations >= 0`, `margin_ms >= 0`, `0 < gain <= 1` and
+    /// `max_batch >= 1`, all finite.
+    pub fn validate(&self) -> Result<()> {
+        let ok = self.deviations.is_finite()
+            && self.deviations >= 0.0
+            && self.margin_ms.is_finite()
+            && self.margin_ms >= 0.0
+            && self.gain > 0.0
+            && self.gain <= 1.0
+            && self.max_batch >= 1
+            && self.idle_half_life_ms.is_finite()
+            && self.idle_half_life_ms > 0.0;
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::Config(format!("invalid deadline config {self:?}")))
+        }
+    }
+}
+
+/// A running mean and mean absolute deviation, fading back to a prior while idle.
+#[derive(Debug, Clone, Copy)]
+struct Estimate {
+    prior: f64,
+    mean: f64,
+    dev: f64,
+    samples: u64,
+    last: Option<Instant>,
+}
+
+impl Estimate {
+    fn prior(mean: f64) -> Self {
+        Estimate {
+            prior: mean,
+            mean,
+            dev: 0.0,
+            samples: 0,
+            last: None,
+        }
+    }
+
+    /// Fades the estimate towards its prior for the time since the last measurement.
+    fn fade(&mut self, now: Instant, half_life_ms: f64) {
+        let Some(last) = self.last else {
+            return;
+        };
+        let idle_ms = now.saturating_duration_since(last).as_secs_f64() * 1e3;
+        let keep = 0.5f64.powf(idle_ms / half_life_ms);
+        self.mean = self.prior + (self.mean - self.prior) * keep;
+        self.dev *= keep;
+        self.last = Some(now);
+    }
+
+    fn observe(&mut self, x: f64, gain: f64, now: Instant, half_life_ms: f64) {
+        if !x.is_finite() || x < 0.0 {
+            return;
+        }
+        self.fade(now, half_life_ms);
+        self.last = Some(now);
+        if self.samples == 0 {
+            // The first measurement replaces the prior, with a deviation of a quarter of it.
+            self.mean = x;
+            self.dev = x / 4.0;
+        } else {
+            let err = x - self.mean;
+            self.mean += gain * err;
+            self.dev += gain * (err.abs() - self.dev);
+        }
+        self.samples = self.samples.saturating_add(1);
+    }
+
+    fn upper(&self, k: f64) -> f64 {
+        self.mean + k * self.dev
+    }
+}
+
+#[derive(Debug)]
+struct ModelState {
+    /// The batching factor of batch `b` at index `b - 1`.
+    factors: Vec<Estimate>,
+    overhead_ms: Estimate,
+}
+
+/// What the runtime predicts a stitch costs on this machine now (see the
+/// [module docs](self)).
+#[derive(Debug)]
+pub struct LatencyModel {
+    config: DeadlineConfig,
+    /// The latency frontier, cheapest first.
+    ladder: Vec<Rung>,
+    /// The profiled latency of every stitch the table has, by id.
+    base_ms: Vec<Option<f64>>,
+    /// The batch size the profile was measured at.
+    profile_batch: usize,
+    state: Mutex<ModelState>,
+}
+
+impl LatencyModel {
+    /// The model of `frontier` (a latency frontier, its points' costs in milliseconds at
+    /// `profile_batch` images), with the profiled latency of every stitch in `base_ms`
+    /// (`(id, ms)`, for requests pinned off the frontier).
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an invalid config or a zero `profile_batch`.
+    pub fn new(
+        frontier: &Frontier,
+        base_ms: impl IntoIterator<Item = (StitchId, f64)>,
+        profile_batch: usize,
+        config: DeadlineConfig,
+    ) -> Result<Self> {
+        config.validate()?;
+        if profile_batch == 0 {
+            return Err(Error::Config(
+                "the profile's batch size must be >= 1".to_owned(),
+            ));
+        }
+        let ladder: Vec<Rung> = frontier
+            .points()
+            .iter()
+            .map(|p| Rung {
+                id: p.id,
+                cost: p.cost,
+                acc1: p.acc1,
+            })
+            .collect();
+        let mut table: Vec<Option<f64>> = Vec::new();
+        for (id, ms) in base_ms
+            .into_iter()
+            .chain(ladder.iter().map(|r| (r.id, r.cost)))
+        {
+            let i = id.index();
+            if table.len() <= i {
+                table.resize(i + 1, None);
+            }
+            if let Some(slot) = table.get_mut(i) {
+                *slot = Some(ms);
+            }
+        }
+        let factors = (1..=config.max_batch)
+            .map(|b| Estimate::prior(b as f64 / profile_batch as f64))
+            .collect();
+        Ok(LatencyModel {
+            config,
+            ladder,
+            base_ms: table,
+            profile_batch,
+            state: Mutex::new(ModelState {
+                factors,
+                overhead_ms: Estimate::prior(0.0),
+            }),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DeadlineConfig {
+        &self.config
+    }
+
+    /// The ladder (the latency frontier), cheapest first.
+    pub fn ladder(&self) -> &[Rung] {
+        &self.ladder
+    }
+
+    /// The cheapest rung.
+    pub fn cheapest(&self) -> Option<Rung> {
+        self.ladder.first().copied()
+    }
+
+    /// The batch size the profile was measured at.
+    pub fn profile_batch(&self) -> usize {
+        self.profile_batch
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ModelState> {
+        // A panic while holding the lock cannot leave the estimates half-updated in a way
+        // that matters (each is a few floats): keep using them.
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The state, faded for the time nothing was measured.
+    fn read(&self) -> std::sync::MutexGuard<'_, ModelState> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let half_life = self.config.idle_half_life_ms;
+        for e in &mut state.factors {
+            e.fade(now, half_life);
+        }
+        state.overhead_ms.fade(now, half_life);
+        state
+    }
+
+    /// The predicted factor of a batch of `batch` images over the profiled latency.
+    fn factor(state: &ModelState, batch: usize, k: f64) -> f64 {
+        let batch = batch.max(1);
+        let learned = state.factors.len();
+        match state.factors.get(batch - 1) {
+            Some(e) => e.upper(k),
+            None => state
+                .factors
+                .last()
+                .map_or(batch as f64, |e| e.upper(k) * batch as f64 / learned as f64),
+        }
+    }
+
+    /// The predicted forward latency of `stitch` on `batch` images, in milliseconds; `None`
+    /// for a stitch without a profiled latency.
+    pub fn forward_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
+        let base = self.base_ms.get(stitch.index()).copied().flatten()?;
+        let state = self.read();
+        Some(base * Self::factor(&state, batch, self.config.deviations))
+    }
+
+    /// The predicted overhead of a request besides its forward, in milliseconds (the margin
+    /// included).
+    pub fn overhead_ms(&self) -> f64 {
+        self.read().overhead_ms.upper(self.config.deviations) + self.config.margin_ms
+    }
+
+    /// The predicted time from taking a batch of `batch` images of `stitch` off the queue to
+    /// answering it, in milliseconds.
+    pub fn completion_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
+        let state = self.read();
+        let base = self.base_ms.get(stitch.index()).copied().flatten()?;
+        let k = self.config.deviations;
+        Some(
+            base * Self::factor(&state, batch, k)
+                + state.overhead_ms.upper(k)
+                + self.config.margin_ms,
+        )
+    }
+
+    /// The predicted completion of every rung at `batch` images, cheapest rung first.
+    pub fn ladder_completion_ms(&self, batch: usize) -> Vec<(Rung, f64)> {
+        let state = self.read();
+        let k = self.config.deviations;
+        let factor = Self::factor(&state, batch, k);
+        let fixed = state.overhead_ms.upper(k) + self.config.margin_ms;
+        self.ladder
+            .iter()
+            .map(|r| (*r, r.cost * factor + fixed))
+            .collect()
+    }
+
+    /// The most accurate rung whose predicted completion at `batch` images is at most
+    /// `left_ms`; `None` when not even the cheapest is.
+    pub fn best_within(&self, left_ms: f64, batch: usize) -> Option<Rung> {
+        self.ladder_completion_ms(batch)
+            .into_iter()
+            .filter(|(_, ms)| *ms <= left_ms)
+            .map(|(r, _)| r)
+            .next_back()
+    }
+
+    /// Records a forward of `stitch` on `batch` images that took `latency`.
+    pub fn observe_forward(&self, stitch: StitchId, batch: usize, latency: Duration) {
+        let Some(base) = self.base_ms.get(stitch.index()).copied().flatten() else {
+            return;
+        };
+        if base <= 0.0 || batch == 0 {
+            return;
+        }
+        let ratio = latency.as_secs_f64() * 1e3 / base;
+        let (gain, half_life) = (self.config.gain, self.config.idle_half_life_ms);
+        let mut state = self.lock();
+        if let Some(e) = state.factors.get_mut(batch - 1) {
+            e.observe(ratio, gain, Instant::now(), half_life);
+        }
+    }
+
+    /// Records the overhead of one request besides its forward.
+    pub fn observe_overhead(&self, overhead: Duration) {
+        let (gain, half_life) = (self.config.gain, self.config.idle_half_life_ms);
+        self.lock().overhead_ms.observe(
+            overhead.as_secs_f64() * 1e3,
+            gain,
+            Instant::now(),
+            half_life,
+        );
+    }
+
+    /// The learned batching factors (`(batch, mean, deviation, samples)`) of the batch sizes
+    /// observed so far.
+    pub fn learned_factors(&self) -> Vec<(usize, f64, f64, u64)> {
+        self.lock()
+            .factors
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.samples > 0)
+            .map(|(i, e)| (i + 1, e.mean, e.dev, e.samples))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use snnet_core::select::{CostKind, StitchRecord, StitchTable};
+
+    use super::*;
+
+    fn model() -> LatencyModel {
+        let table = StitchTable::from_records(
+            [(0, 1.0, 60.0), (1, 2.0, 70.0), (2, 4.0, 80.0)]
+                .into_iter()
+                .map(|(id, ms, acc)| StitchRecord::new(id, acc).with_latency_ms(ms))
+                .collect(),
+        )
+        .unwrap();
+        let frontier = table.frontier(CostKind::LatencyMs).unwrap();
+        let config = DeadlineConfig {
+            margin_ms: 0.0,
+            ..DeadlineConfig::default()
+        };
+        LatencyModel::new(&frontier, [(StitchId(5), 3.0)], 1, config).unwrap()
+    }
+
+    #[test]
+    fn deadlines_are_validated() {
+        assert_eq!(Deadline::from_ms(8.0).unwrap().ms(), 8.0);
+        assert_eq!(Deadline::from_ms(MAX_DEADLINE_MS).unwrap().ms(), 60_000.0);
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, MAX_DEADLINE_MS + 1.0] {
+            assert!(
+                matches!(Deadline::from_ms(bad), Err(Error::InvalidDeadline { .. })),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn picks_the_most_accurate_rung_in_time() {
+        let m = model();
+        assert_eq!(m.best_within(10.0, 1).unwrap().id, StitchId(2));
+        assert_eq!(m.best_within(3.0, 1).unwrap().id, StitchId(1));
+        assert_eq!(m.best_within(1.0, 1).unwrap().id, StitchId(0));
+        assert!(m.best_within(0.9, 1).is_none());
+        // Batch 4 starts at 4x the profile.
+        assert_eq!(m.best_within(10.0, 4).unwrap().id, StitchId(1));
+        assert_eq!(m.forward_ms(StitchId(5), 2), Some(6.0));
+        assert_eq!(m.forward_ms(StitchId(4), 1), None);
+    }
+
+    #[test]
+    fn learns_batching_and_overhead_online() {
+        let m = model();
+        // Batch 4 really costs 2x the batch-1 profile, steadily.
+        for _ in 0..200 {
+            m.observe_forward(StitchId(2), 4, Duration::from_millis(8));
+        }
+        let f = m.forward_ms(StitchId(2), 4).unwrap();
+        assert!((f - 8.0).abs() < 0.05, "{f}");
+        assert_eq!(m.best_within(8.1, 4).unwrap().id, StitchId(2));
+        // An overhead of 1 ms a request now counts.
+        for _ in 0..200 {
+            m.observe_overhead(Duration::from_millis(1));
+        }
+        assert!((m.overhead_ms() - 1.0).abs() < 0.05);
+        assert_eq!(m.best_within(8.1, 4).unwrap().id, StitchId(1));
+        // Noisy latencies raise the prediction above their mean.
+        for i in 0..200 {
+            let ms = if i % 2 == 0 { 1.0 } else { 3.0 };
+            m.observe_forward(StitchId(0), 1, Duration::from_secs_f64(ms / 1e3));
+        }
+        let f = m.forward_ms(StitchId(0), 1).unwrap();
+        assert!(f > 2.5 && f < 4.5, "{f}");
+        assert!(m.learned_factors().iter().any(|&(b, ..)| b == 4));
+    }
+
+    /// An overload made every prediction pessimistic; once nothing is measured any more, the
+    /// model fades back to the profile, so that the server does not keep refusing.
+    #[test]
+    fn fades_back_to_the_profile_when_idle() {
+        let table =
+            StitchTable::from_records(vec![StitchRecord::new(0, 60.0).with_latency_ms(1.0)])
+                .unwrap();
+        let frontier = table.frontier(CostKind::LatencyMs).unwrap();
+        let config = DeadlineConfig {
+            margin_ms: 0.0,
+            idle_half_life_ms: 10.0,
+            ..DeadlineConfig::default()
+        };
+        let m = LatencyModel::new(&frontier, [], 1, config).unwrap();
+        for _ in 0..50 {
+            m.observe_forward(StitchId(0), 1, Duration::from_millis(100));
+            m.observe_overhead(Duration::from_millis(50));
+        }
+        assert!(m.completion_ms(StitchId(0), 1).unwrap() > 100.0);
+        std::thread::sleep(Duration::from_millis(200));
+        let ms = m.completion_ms(StitchId(0), 1).unwrap();
+        assert!(ms < 1.1, "{ms}");
+    }
+}
