@@ -253,7 +253,7 @@ fn trace(args: &Args, calm: f64, burst: f64, n_images: usize) -> Vec<(f64, usize
 
 /// Runs the trace against `url`, open loop: a dispatcher releases each request at its time
 /// to a pool of sender threads.
-fn run(
+fn run_trace(
     args: &Args,
     url: &str,
     trace: &[(f64, usize, usize)],
@@ -422,7 +422,7 @@ pub fn run(args: impl IntoIterator<Item = String>) -> Res<()> {
     println!("{} requests over {} phases", trace.len(), args.phases.len());
     let mut runs: Vec<(String, Vec<Outcome>)> = Vec::new();
     let server_deadline = (deadline_ms - args.margin_ms).max(0.01);
-    let outcomes = run(
+    let outcomes = run_trace(
         &args,
         &format!("{classify}?deadline_ms={server_deadline}"),
         &trace,
@@ -432,7 +432,7 @@ pub fn run(args: impl IntoIterator<Item = String>) -> Res<()> {
     if !args.skip_pinned {
         for &(id, ..) in &capacity {
             std::thread::sleep(Duration::from_secs(1));
-            let outcomes = run(&args, &format!("{classify}?stitch={id}"), &trace, &images);
+            let outcomes = run_trace(&args, &format!("{classify}?stitch={id}"), &trace, &images);
             runs.push((format!("pinned to anchor {id}"), outcomes));
         }
     }
@@ -559,7 +559,13 @@ mod tests {
 
     #[test]
     fn reads_the_phases_and_the_deadline() -> Res<()> {
-        let args = parse(&["--phases", "burst,calm", "--deadline-ms", "8", "--skip-pinned"])?;
+        let args = parse(&[
+            "--phases",
+            "burst,calm",
+            "--deadline-ms",
+            "8",
+            "--skip-pinned",
+        ])?;
         assert_eq!(args.phases, ["burst", "calm"]);
         assert_eq!(args.deadline_ms, Some(8.0));
         assert!(args.skip_pinned);
