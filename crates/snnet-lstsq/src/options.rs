@@ -62,7 +62,7 @@ pub enum Precision {
     /// f64. That is the rounding of torch's own `pinv(X) @ B` (which accumulates all rows in
     /// f32), so the result stays as close to the exact `pinv` as torch's, at about half the cost
     /// of the f64 product; it keeps an f32 copy of `pinv(X)` (`4 · m · (c_in+1)` bytes) per
-    /// [`SourceSystem`].
+    /// [`SourceSystem`](crate::SourceSystem).
     MixedF32,
 }
 

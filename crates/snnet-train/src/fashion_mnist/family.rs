@@ -15,7 +15,7 @@ pub const ANCHOR_NAMES: [&str; 3] = ["fmnist_vit_s", "fmnist_vit_m", "fmnist_vit
 /// (e.g. from a custom model config).
 ///
 /// # Errors
-/// [`Error::Zoo`] if the configs do not parse (they are tested to).
+/// [`Error::Zoo`](crate::Error::Zoo) if the configs do not parse (they are tested to).
 pub fn add_anchors(registry: &mut Registry) -> Result<()> {
     if registry.get(ANCHOR_NAMES[0]).is_err() {
         registry.add_json_str(ANCHORS_JSON)?;

@@ -28,7 +28,7 @@ pub struct RunSummary {
     pub seconds: f64,
 }
 
-/// What [`run`] returns: the summary, and the table and network it was taken from.
+/// What [`run`](super::run) returns: the summary, and the table and network it was taken from.
 #[derive(Debug)]
 pub struct RunOutcome {
     /// The summary (also written as `summary.json`).

@@ -51,7 +51,7 @@ pub enum TrainEvent {
         epoch: usize,
     },
     /// The teacher's outputs on every training image were computed
-    /// ([`TeacherTargets::Precomputed`]).
+    /// ([`TeacherTargets::Precomputed`](super::config::TeacherTargets::Precomputed)).
     TeacherTargets {
         /// Images.
         images: usize,
