@@ -180,6 +180,21 @@ pub struct Rung {
     pub acc1: f64,
 }
 
+impl Rung {
+    /// The frontier's points as rungs, cheapest first.
+    pub fn ladder(frontier: &Frontier) -> Vec<Rung> {
+        frontier
+            .points()
+            .iter()
+            .map(|p| Rung {
+                id: p.id,
+                cost: p.cost,
+                acc1: p.acc1,
+            })
+            .collect()
+    }
+}
+
 /// What the controller decided after an observation.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Decision {
@@ -232,15 +247,7 @@ impl Controller {
     ) -> Result<Self> {
         config.validate()?;
         check_objective(objective_ms)?;
-        let ladder: Vec<Rung> = frontier
-            .points()
-            .iter()
-            .map(|p| Rung {
-                id: p.id,
-                cost: p.cost,
-                acc1: p.acc1,
-            })
-            .collect();
+        let ladder = Rung::ladder(frontier);
         let controller = Controller {
             config,
             objective_ms: AtomicU64::new(objective_ms.to_bits()),

@@ -228,15 +228,7 @@ impl LatencyModel {
                 "the profile's batch size must be >= 1".to_owned(),
             ));
         }
-        let ladder: Vec<Rung> = frontier
-            .points()
-            .iter()
-            .map(|p| Rung {
-                id: p.id,
-                cost: p.cost,
-                acc1: p.acc1,
-            })
-            .collect();
+        let ladder = Rung::ladder(frontier);
         let mut table: Vec<Option<f64>> = Vec::new();
         for (id, ms) in base_ms
             .into_iter()
