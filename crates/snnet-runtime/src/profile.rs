@@ -41,7 +41,7 @@ use serde_json::Value;
 use snnet_core::SnNet;
 use snnet_core::StitchId;
 use snnet_core::burn::tensor::{Device, Distribution, Tensor};
-use snnet_core::select::{StitchRecord, StitchTable};
+use snnet_core::select::{LATENCY_MIN_KEY, StitchRecord, StitchTable};
 
 use crate::error::{Error, Result};
 
@@ -276,11 +276,8 @@ impl Profile {
             record.memory_bytes = stitch.memory_bytes;
             let extra = &mut record.extra;
             extra.insert("latency_p90_ms".into(), Value::from(stitch.latency.p90_ms));
-            extra.insert(
-                // `snnet_select::LATENCY_MIN_KEY`: the noise-aware frontier reads it.
-                "latency_min_ms".into(),
-                Value::from(stitch.latency.min_ms),
-            );
+            // The noise-aware frontier reads it.
+            extra.insert(LATENCY_MIN_KEY.into(), Value::from(stitch.latency.min_ms));
             extra.insert("latency_max_ms".into(), Value::from(stitch.latency.max_ms));
             extra.insert(PROFILE_KEY.into(), meta.clone());
         }
