@@ -6,6 +6,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use snnet_space::{AnchorSpec, Layout};
 
+use crate::config::Family;
 use crate::cost::ModelCost;
 use crate::error::{Error, Result};
 
@@ -114,11 +115,22 @@ pub struct FeatureInfo {
 /// block of stage `s` has stage `s`'s width — the activation a stitching layer at stage `s` reads
 /// or writes.
 pub trait Anchor {
+    /// The architecture the anchor was built from; [`Anchor::spec`], [`Anchor::feature_info`]
+    /// and [`Anchor::cost`] follow from it.
+    fn family_config(&self) -> &dyn Family;
+
+    /// The anchor's name (the timm name for registry models).
+    fn name(&self) -> &str;
+
     /// The anchor's shape for the stitch space.
-    fn spec(&self) -> AnchorSpec;
+    fn spec(&self) -> AnchorSpec {
+        self.family_config().spec(self.name())
+    }
 
     /// Per-block output info.
-    fn feature_info(&self) -> Vec<FeatureInfo>;
+    fn feature_info(&self) -> Vec<FeatureInfo> {
+        self.family_config().feature_info()
+    }
 
     /// Number of blocks over all stages.
     fn num_blocks(&self) -> usize;
@@ -200,5 +212,7 @@ pub trait Anchor {
     }
 
     /// FLOPs and parameters per part, for one image of the model's input size.
-    fn cost(&self) -> ModelCost;
+    fn cost(&self) -> ModelCost {
+        self.family_config().cost()
+    }
 }

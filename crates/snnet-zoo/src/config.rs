@@ -44,18 +44,31 @@ pub trait Family {
     /// FLOPs and parameters per part for one image (fvcore convention).
     fn cost(&self) -> ModelCost;
 
+    /// What the model takes and gives: input channels, image size, classifier outputs.
+    fn io(&self) -> ModelIo;
+
     /// The number of classifier outputs (0: none).
-    fn num_classes(&self) -> usize;
+    fn num_classes(&self) -> usize {
+        self.io().num_classes
+    }
 
     /// The input image size `[height, width]`.
-    fn img_size(&self) -> [usize; 2];
+    fn img_size(&self) -> [usize; 2] {
+        self.io().img_size
+    }
 
     /// Input channels.
-    fn in_chans(&self) -> usize;
+    fn in_chans(&self) -> usize {
+        self.io().in_chans
+    }
 
     /// timm's `pretrained_cfg` for the built-in anchor of architecture `arch` (the one this
-    /// config was derived from).
-    fn builtin_pretrained(&self, arch: &Arch) -> PretrainedConfig;
+    /// config was derived from). By default ImageNet's ([`PretrainedConfig::imagenet`] at
+    /// [`Family::io`]); families override what differs.
+    fn builtin_pretrained(&self, arch: &Arch) -> PretrainedConfig {
+        let _ = arch;
+        self.io().imagenet()
+    }
 
     /// Key renames from the family's other checkpoint layouts to timm's (regex, replacement),
     /// applied when loading weights after the caller's own renames.
@@ -84,6 +97,40 @@ pub trait Family {
         let remap = chain_remap(remap, self.weight_remap());
         self.init_model(name, device)?
             .load_weights(path, &remap, options)
+    }
+}
+
+/// One constructor per built-in anchor, `pub fn <timm name>() -> Self`, from the architecture
+/// constant of `snnet_space::builtin` (inside a family config's `impl`).
+macro_rules! timm_constructors {
+    ($arch:ident; $($name:ident => $constant:ident,)*) => {
+        $(
+            #[doc = concat!("timm `", stringify!($name), "`.")]
+            pub fn $name() -> Self {
+                $arch::$constant.into()
+            }
+        )*
+    };
+}
+pub(crate) use timm_constructors;
+
+/// What a model takes and gives (see [`Family::io`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ModelIo {
+    /// Input channels.
+    pub in_chans: usize,
+    /// The input image size `[height, width]`.
+    pub img_size: [usize; 2],
+    /// The number of classifier outputs (0: none).
+    pub num_classes: usize,
+}
+
+impl ModelIo {
+    /// timm's ImageNet `pretrained_cfg` for this input and classifier
+    /// ([`PretrainedConfig::imagenet`]).
+    pub fn imagenet(self) -> PretrainedConfig {
+        let [h, w] = self.img_size;
+        PretrainedConfig::imagenet([self.in_chans, h, w], self.num_classes)
     }
 }
 
@@ -170,6 +217,11 @@ impl ModelConfig {
     /// The anchor's shape for the stitch space.
     pub fn spec(&self, name: &str) -> AnchorSpec {
         self.family_config().spec(name)
+    }
+
+    /// What the model takes and gives: input channels, image size, classifier outputs.
+    pub fn io(&self) -> ModelIo {
+        self.family_config().io()
     }
 
     /// The number of classifier outputs (0: none).

@@ -66,7 +66,7 @@ mod vit;
 pub mod weights;
 
 pub use anchor::{Activation, Anchor, FeatureInfo};
-pub use config::{Family, ModelConfig};
+pub use config::{Family, ModelConfig, ModelIo};
 pub use cost::{Cost, ModelCost};
 pub use error::{Error, Result};
 pub use model::Model;

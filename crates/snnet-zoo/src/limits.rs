@@ -89,7 +89,7 @@ pub(crate) fn check(
 
 #[cfg(test)]
 mod tests {
-    use crate::{Error, ModelConfig, ResNetConfig, SwinConfig, VitConfig};
+    use crate::{Error, Family, ModelConfig, ResNetConfig, SwinConfig, VitConfig};
 
     fn limit_of(result: crate::Result<()>) -> &'static str {
         match result {

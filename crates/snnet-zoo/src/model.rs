@@ -4,10 +4,9 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use snnet_space::AnchorSpec;
 
-use crate::anchor::{Activation, Anchor, FeatureInfo};
-use crate::cost::ModelCost;
+use crate::anchor::{Activation, Anchor};
+use crate::config::Family;
 use crate::error::Result;
 use crate::resnet::ResNetAnchor;
 use crate::swin::SwinAnchor;
@@ -77,11 +76,11 @@ impl Model {
 }
 
 impl Anchor for Model {
-    fn spec(&self) -> AnchorSpec {
-        self.anchor().spec()
+    fn family_config(&self) -> &dyn Family {
+        self.anchor().family_config()
     }
-    fn feature_info(&self) -> Vec<FeatureInfo> {
-        self.anchor().feature_info()
+    fn name(&self) -> &str {
+        self.anchor().name()
     }
     fn num_blocks(&self) -> usize {
         self.anchor().num_blocks()
@@ -97,8 +96,5 @@ impl Anchor for Model {
     }
     fn head(&self, x: Activation, norm: bool) -> Tensor<2> {
         self.anchor().head(x, norm)
-    }
-    fn cost(&self) -> ModelCost {
-        self.anchor().cost()
     }
 }

@@ -59,10 +59,9 @@ impl ModelEntry {
 
     /// The preprocessing (the explicit one, or ImageNet defaults at the model's input size).
     pub fn pretrained(&self) -> PretrainedConfig {
-        self.pretrained.clone().unwrap_or_else(|| {
-            let [h, w] = self.config.img_size();
-            PretrainedConfig::imagenet([self.config.in_chans(), h, w], self.config.num_classes())
-        })
+        self.pretrained
+            .clone()
+            .unwrap_or_else(|| self.config.io().imagenet())
     }
 
     /// Builds the model with random weights.

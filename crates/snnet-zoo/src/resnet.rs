@@ -16,6 +16,7 @@ use snnet_space::{AnchorSpec, Layout};
 
 use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::Family;
+use crate::config::ModelIo;
 use crate::cost::{Cost, ModelCost};
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -95,21 +96,12 @@ impl ResNetConfig {
         }
     }
 
-    /// timm `resnet18`.
-    pub fn resnet18() -> Self {
-        ResNetArch::RESNET18.into()
-    }
-    /// timm `resnet34`.
-    pub fn resnet34() -> Self {
-        ResNetArch::RESNET34.into()
-    }
-    /// timm `resnet50`.
-    pub fn resnet50() -> Self {
-        ResNetArch::RESNET50.into()
-    }
-    /// timm `resnet101`.
-    pub fn resnet101() -> Self {
-        ResNetArch::RESNET101.into()
+    crate::config::timm_constructors! {
+        ResNetArch;
+        resnet18 => RESNET18,
+        resnet34 => RESNET34,
+        resnet50 => RESNET50,
+        resnet101 => RESNET101,
     }
 
     /// Stage output widths.
@@ -138,169 +130,6 @@ impl ResNetConfig {
             }
         }
         plan
-    }
-
-    /// Checks that the config describes a model.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`].
-    pub fn validate(&self) -> Result<()> {
-        let invalid = |reason: String| {
-            Err(Error::InvalidConfig {
-                family: "resnet",
-                reason,
-            })
-        };
-        if self.layers.contains(&0) || self.channels.contains(&0) || self.stem_width == 0 {
-            return invalid("every stage needs blocks and channels".to_owned());
-        }
-        use crate::limits::{self, check};
-        check(
-            "resnet",
-            "depth",
-            self.layers.iter().fold(0usize, |a, &l| a.saturating_add(l)),
-            limits::MAX_DEPTH,
-            "MAX_DEPTH",
-        )?;
-        for &c in &self.channels {
-            // Bottleneck blocks widen by 4.
-            check(
-                "resnet",
-                "a stage's width",
-                c.saturating_mul(4),
-                limits::MAX_WIDTH,
-                "MAX_WIDTH",
-            )?;
-        }
-        check(
-            "resnet",
-            "stem_width",
-            self.stem_width,
-            limits::MAX_WIDTH,
-            "MAX_WIDTH",
-        )?;
-        limits::check_io("resnet", self.in_chans, self.num_classes, self.img_size)?;
-        if self.in_chans == 0 || self.img_size.iter().any(|&s| s < 32) {
-            return invalid(format!(
-                "in_chans must be positive and img_size at least 32×32, got {:?}",
-                self.img_size
-            ));
-        }
-        if !(self.eps > 0.0 && self.eps.is_finite()) {
-            return invalid(format!("eps must be positive, got {}", self.eps));
-        }
-        Ok(())
-    }
-
-    /// The anchor spec for the stitch space.
-    pub fn spec(&self, name: &str) -> AnchorSpec {
-        let stages: Vec<(usize, usize)> =
-            (0..4).map(|s| (self.layers[s], self.widths()[s])).collect();
-        AnchorSpec::hierarchical(name, Layout::Map, &stages)
-    }
-
-    /// Per-block output info (timm's `feature_info`, one entry per global block).
-    pub fn feature_info(&self) -> Vec<FeatureInfo> {
-        let widths = self.widths();
-        let mut index_in_stage = [0usize; 4];
-        self.block_plan()
-            .into_iter()
-            .enumerate()
-            .map(|(index, (stage, stride, _, grid))| {
-                let i = index_in_stage[stage];
-                index_in_stage[stage] += 1;
-                let grid = if stride == 2 {
-                    grid.map(|s| conv_out(s, 3, 2, 1))
-                } else {
-                    grid
-                };
-                FeatureInfo {
-                    index,
-                    stage,
-                    module: format!("layer{}.{i}", stage + 1),
-                    channels: widths[stage],
-                    layout: Layout::Map,
-                    grid,
-                    prefix_tokens: 0,
-                    reduction: 4 << stage,
-                }
-            })
-            .collect()
-    }
-
-    /// FLOPs and parameters per part for one image (fvcore: convolutions count MACs, eval
-    /// BatchNorm `2·numel`, adaptive average pooling `numel`, ReLU / max pool / add free).
-    pub fn cost(&self) -> ModelCost {
-        let conv = |grid: [usize; 2], c_in: usize, c_out: usize, k: usize| {
-            let macs = (grid[0] * grid[1] * c_out * c_in * k * k) as u64;
-            Cost::new(macs, (c_out * c_in * k * k) as u64)
-        };
-        let bn = |grid: [usize; 2], c: usize| {
-            Cost::new(2 * (grid[0] * grid[1] * c) as u64, 2 * c as u64)
-        };
-        let stem_grid = self.img_size.map(|s| conv_out(s, 7, 2, 3));
-        let stem =
-            conv(stem_grid, self.in_chans, self.stem_width, 7) + bn(stem_grid, self.stem_width);
-        let blocks = self
-            .block_plan()
-            .into_iter()
-            .map(|(stage, stride, c_in, grid)| {
-                let planes = self.channels[stage];
-                let out = self.widths()[stage];
-                let g_out = if stride == 2 {
-                    grid.map(|s| conv_out(s, 3, 2, 1))
-                } else {
-                    grid
-                };
-                let main = match self.block {
-                    BlockKind::Basic => {
-                        conv(g_out, c_in, planes, 3)
-                            + bn(g_out, planes)
-                            + conv(g_out, planes, planes, 3)
-                            + bn(g_out, planes)
-                    }
-                    BlockKind::Bottleneck => {
-                        conv(grid, c_in, planes, 1)
-                            + bn(grid, planes)
-                            + conv(g_out, planes, planes, 3)
-                            + bn(g_out, planes)
-                            + conv(g_out, planes, out, 1)
-                            + bn(g_out, out)
-                    }
-                };
-                let shortcut = if stride != 1 || c_in != out {
-                    conv(g_out, c_in, out, 1) + bn(g_out, out)
-                } else {
-                    Cost::ZERO
-                };
-                main + shortcut
-            })
-            .collect();
-        let last = self.widths()[3];
-        let last_grid = self
-            .block_plan()
-            .last()
-            .map_or([1, 1], |&(_, stride, _, g)| {
-                if stride == 2 {
-                    g.map(|s| conv_out(s, 3, 2, 1))
-                } else {
-                    g
-                }
-            });
-        let pool = Cost::new((last * last_grid[0] * last_grid[1]) as u64, 0);
-        let fc = if self.num_classes == 0 {
-            Cost::ZERO
-        } else {
-            crate::cost::linear(1, last as u64, self.num_classes as u64, true)
-        };
-        ModelCost {
-            stem,
-            tokens: Cost::ZERO,
-            blocks,
-            norm: Cost::ZERO,
-            head: pool + fc,
-            transitions: Vec::new(),
-        }
     }
 
     /// Builds the model with random weights (load weights before use).
@@ -378,38 +207,180 @@ impl Family for ResNetConfig {
         "resnet"
     }
 
+    /// Checks that the config describes a model.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`].
     fn validate(&self) -> Result<()> {
-        ResNetConfig::validate(self)
+        let invalid = |reason: String| {
+            Err(Error::InvalidConfig {
+                family: "resnet",
+                reason,
+            })
+        };
+        if self.layers.contains(&0) || self.channels.contains(&0) || self.stem_width == 0 {
+            return invalid("every stage needs blocks and channels".to_owned());
+        }
+        use crate::limits::{self, check};
+        check(
+            "resnet",
+            "depth",
+            self.layers.iter().fold(0usize, |a, &l| a.saturating_add(l)),
+            limits::MAX_DEPTH,
+            "MAX_DEPTH",
+        )?;
+        for &c in &self.channels {
+            // Bottleneck blocks widen by 4.
+            check(
+                "resnet",
+                "a stage's width",
+                c.saturating_mul(4),
+                limits::MAX_WIDTH,
+                "MAX_WIDTH",
+            )?;
+        }
+        check(
+            "resnet",
+            "stem_width",
+            self.stem_width,
+            limits::MAX_WIDTH,
+            "MAX_WIDTH",
+        )?;
+        limits::check_io("resnet", self.in_chans, self.num_classes, self.img_size)?;
+        if self.in_chans == 0 || self.img_size.iter().any(|&s| s < 32) {
+            return invalid(format!(
+                "in_chans must be positive and img_size at least 32×32, got {:?}",
+                self.img_size
+            ));
+        }
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return invalid(format!("eps must be positive, got {}", self.eps));
+        }
+        Ok(())
     }
 
+    /// The anchor spec for the stitch space.
     fn spec(&self, name: &str) -> AnchorSpec {
-        ResNetConfig::spec(self, name)
+        let stages: Vec<(usize, usize)> =
+            (0..4).map(|s| (self.layers[s], self.widths()[s])).collect();
+        AnchorSpec::hierarchical(name, Layout::Map, &stages)
     }
 
+    /// Per-block output info (timm's `feature_info`, one entry per global block).
     fn feature_info(&self) -> Vec<FeatureInfo> {
-        ResNetConfig::feature_info(self)
+        let widths = self.widths();
+        let mut index_in_stage = [0usize; 4];
+        self.block_plan()
+            .into_iter()
+            .enumerate()
+            .map(|(index, (stage, stride, _, grid))| {
+                let i = index_in_stage[stage];
+                index_in_stage[stage] += 1;
+                let grid = if stride == 2 {
+                    grid.map(|s| conv_out(s, 3, 2, 1))
+                } else {
+                    grid
+                };
+                FeatureInfo {
+                    index,
+                    stage,
+                    module: format!("layer{}.{i}", stage + 1),
+                    channels: widths[stage],
+                    layout: Layout::Map,
+                    grid,
+                    prefix_tokens: 0,
+                    reduction: 4 << stage,
+                }
+            })
+            .collect()
     }
 
+    /// FLOPs and parameters per part for one image (fvcore: convolutions count MACs, eval
+    /// BatchNorm `2·numel`, adaptive average pooling `numel`, ReLU / max pool / add free).
     fn cost(&self) -> ModelCost {
-        ResNetConfig::cost(self)
+        let conv = |grid: [usize; 2], c_in: usize, c_out: usize, k: usize| {
+            let macs = (grid[0] * grid[1] * c_out * c_in * k * k) as u64;
+            Cost::new(macs, (c_out * c_in * k * k) as u64)
+        };
+        let bn = |grid: [usize; 2], c: usize| {
+            Cost::new(2 * (grid[0] * grid[1] * c) as u64, 2 * c as u64)
+        };
+        let stem_grid = self.img_size.map(|s| conv_out(s, 7, 2, 3));
+        let stem =
+            conv(stem_grid, self.in_chans, self.stem_width, 7) + bn(stem_grid, self.stem_width);
+        let blocks = self
+            .block_plan()
+            .into_iter()
+            .map(|(stage, stride, c_in, grid)| {
+                let planes = self.channels[stage];
+                let out = self.widths()[stage];
+                let g_out = if stride == 2 {
+                    grid.map(|s| conv_out(s, 3, 2, 1))
+                } else {
+                    grid
+                };
+                let main = match self.block {
+                    BlockKind::Basic => {
+                        conv(g_out, c_in, planes, 3)
+                            + bn(g_out, planes)
+                            + conv(g_out, planes, planes, 3)
+                            + bn(g_out, planes)
+                    }
+                    BlockKind::Bottleneck => {
+                        conv(grid, c_in, planes, 1)
+                            + bn(grid, planes)
+                            + conv(g_out, planes, planes, 3)
+                            + bn(g_out, planes)
+                            + conv(g_out, planes, out, 1)
+                            + bn(g_out, out)
+                    }
+                };
+                let shortcut = if stride != 1 || c_in != out {
+                    conv(g_out, c_in, out, 1) + bn(g_out, out)
+                } else {
+                    Cost::ZERO
+                };
+                main + shortcut
+            })
+            .collect();
+        let last = self.widths()[3];
+        let last_grid = self
+            .block_plan()
+            .last()
+            .map_or([1, 1], |&(_, stride, _, g)| {
+                if stride == 2 {
+                    g.map(|s| conv_out(s, 3, 2, 1))
+                } else {
+                    g
+                }
+            });
+        let pool = Cost::new((last * last_grid[0] * last_grid[1]) as u64, 0);
+        let fc = if self.num_classes == 0 {
+            Cost::ZERO
+        } else {
+            crate::cost::linear(1, last as u64, self.num_classes as u64, true)
+        };
+        ModelCost {
+            stem,
+            tokens: Cost::ZERO,
+            blocks,
+            norm: Cost::ZERO,
+            head: pool + fc,
+            transitions: Vec::new(),
+        }
     }
 
-    fn num_classes(&self) -> usize {
-        self.num_classes
-    }
-
-    fn img_size(&self) -> [usize; 2] {
-        self.img_size
-    }
-
-    fn in_chans(&self) -> usize {
-        self.in_chans
+    fn io(&self) -> ModelIo {
+        ModelIo {
+            in_chans: self.in_chans,
+            img_size: self.img_size,
+            num_classes: self.num_classes,
+        }
     }
 
     /// timm's default tags (`a1_in1k`): ImageNet mean/std, bicubic, crop 0.95.
     fn builtin_pretrained(&self, _arch: &Arch) -> PretrainedConfig {
-        let [h, w] = self.img_size;
-        let mut pretrained = PretrainedConfig::imagenet([self.in_chans, h, w], self.num_classes);
+        let mut pretrained = self.io().imagenet();
         pretrained.crop_pct = 0.95;
         pretrained
     }
@@ -533,12 +504,8 @@ pub struct ResNetAnchor {
 }
 
 impl Anchor for ResNetAnchor {
-    fn spec(&self) -> AnchorSpec {
-        self.config.spec(&self.name)
-    }
-
-    fn feature_info(&self) -> Vec<FeatureInfo> {
-        self.config.feature_info()
+    fn family_config(&self) -> &dyn Family {
+        &self.config
     }
 
     fn num_blocks(&self) -> usize {
@@ -586,8 +553,8 @@ impl Anchor for ResNetAnchor {
         self.model.head_map(x.into_map(grid))
     }
 
-    fn cost(&self) -> ModelCost {
-        self.config.cost()
+    fn name(&self) -> &str {
+        &self.name
     }
 }
 

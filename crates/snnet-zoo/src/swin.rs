@@ -23,7 +23,7 @@ use snnet_space::{AnchorSpec, Layout};
 
 use crate::anchor::check_image_dims;
 use crate::anchor::{Activation, Anchor, FeatureInfo};
-use crate::config::{Family, chain_remap};
+use crate::config::{Family, ModelIo, chain_remap};
 use crate::cost::{self, Cost, ModelCost};
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -115,21 +115,12 @@ impl SwinConfig {
         }
     }
 
-    /// timm `swin_tiny_patch4_window7_224`.
-    pub fn swin_tiny_patch4_window7_224() -> Self {
-        SwinArch::SWIN_TINY_PATCH4_WINDOW7_224.into()
-    }
-    /// timm `swin_small_patch4_window7_224`.
-    pub fn swin_small_patch4_window7_224() -> Self {
-        SwinArch::SWIN_SMALL_PATCH4_WINDOW7_224.into()
-    }
-    /// timm `swin_base_patch4_window7_224`.
-    pub fn swin_base_patch4_window7_224() -> Self {
-        SwinArch::SWIN_BASE_PATCH4_WINDOW7_224.into()
-    }
-    /// timm `swin_base_patch4_window12_384`.
-    pub fn swin_base_patch4_window12_384() -> Self {
-        SwinArch::SWIN_BASE_PATCH4_WINDOW12_384.into()
+    crate::config::timm_constructors! {
+        SwinArch;
+        swin_tiny_patch4_window7_224 => SWIN_TINY_PATCH4_WINDOW7_224,
+        swin_small_patch4_window7_224 => SWIN_SMALL_PATCH4_WINDOW7_224,
+        swin_base_patch4_window7_224 => SWIN_BASE_PATCH4_WINDOW7_224,
+        swin_base_patch4_window12_384 => SWIN_BASE_PATCH4_WINDOW12_384,
     }
 
     /// Width of stage `s`.
@@ -173,11 +164,108 @@ impl SwinConfig {
         out
     }
 
+    /// Builds the model with random weights (load weights before use).
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`].
+    pub fn init(&self, device: &Device) -> Result<Swin> {
+        self.validate()?;
+        let norm = |d: usize| LayerNormConfig::new(d).with_epsilon(self.eps).init(device);
+        let geometry = self.geometry();
+        let mut layers: Vec<SwinStage> = (0..self.depths.len())
+            .map(|stage| SwinStage {
+                downsample: (stage > 0).then(|| {
+                    let prev = self.stage_dim(stage - 1);
+                    PatchMerging {
+                        norm: norm(4 * prev),
+                        reduction: LinearConfig::new(4 * prev, 2 * prev)
+                            .with_bias(false)
+                            .init(device),
+                    }
+                }),
+                blocks: Vec::new(),
+            })
+            .collect();
+        for g in geometry {
+            let dim = self.stage_dim(g.stage);
+            let heads = self.num_heads[g.stage];
+            // timm sizes the table for the block's actual window (shrunk to small grids).
+            let table_rows = (2 * g.window[0] - 1) * (2 * g.window[1] - 1);
+            let block = SwinBlock {
+                norm1: norm(dim),
+                attn: WindowAttention {
+                    qkv: LinearConfig::new(dim, 3 * dim)
+                        .with_bias(self.qkv_bias)
+                        .init(device),
+                    proj: LinearConfig::new(dim, dim).init(device),
+                    relative_position_bias_table: Param::from_tensor(Tensor::zeros(
+                        [table_rows, heads],
+                        device,
+                    )),
+                    relative_position_index: relative_position_index(g.window, device),
+                    num_heads: heads,
+                },
+                norm2: norm(dim),
+                mlp: Mlp {
+                    fc1: LinearConfig::new(dim, self.mlp_hidden(dim)).init(device),
+                    fc2: LinearConfig::new(self.mlp_hidden(dim), dim).init(device),
+                },
+                attn_mask: (g.shift != [0, 0])
+                    .then(|| shifted_window_mask(g.grid, g.window, g.shift, device)),
+                grid_h: g.grid[0],
+                grid_w: g.grid[1],
+                window_h: g.window[0],
+                window_w: g.window[1],
+                shift_h: g.shift[0],
+                shift_w: g.shift[1],
+            };
+            layers[g.stage].blocks.push(block);
+        }
+        Ok(Swin {
+            patch_embed: SwinPatchEmbed {
+                proj: Conv2dConfig::new(
+                    [self.in_chans, self.embed_dim],
+                    [self.patch_size, self.patch_size],
+                )
+                .with_stride([self.patch_size, self.patch_size])
+                .init(device),
+                norm: norm(self.embed_dim),
+            },
+            layers,
+            norm: norm(self.stage_dim(self.depths.len() - 1)),
+            head: SwinHead {
+                fc: (self.num_classes > 0).then(|| {
+                    LinearConfig::new(self.stage_dim(self.depths.len() - 1), self.num_classes)
+                        .init(device)
+                }),
+            },
+            img_size: self.img_size,
+            in_chans: self.in_chans,
+        })
+    }
+}
+
+impl From<SwinArch> for SwinConfig {
+    /// A built-in anchor's architecture, on timm's defaults (4² patches, MLP ratio 4, 1,000
+    /// classes).
+    fn from(arch: SwinArch) -> Self {
+        let mut config = Self::base(arch.embed_dim, arch.depths, arch.num_heads);
+        config.img_size = [arch.img_size; 2];
+        config.window_size = arch.window_size;
+        config
+    }
+}
+
+impl Family for SwinConfig {
+    fn family(&self) -> &'static str {
+        "swin"
+    }
+
     /// Checks that the config describes a model this implementation runs exactly.
     ///
     /// # Errors
     /// [`Error::InvalidConfig`].
-    pub fn validate(&self) -> Result<()> {
+    fn validate(&self) -> Result<()> {
         let invalid = |reason: String| {
             Err(Error::InvalidConfig {
                 family: "swin",
@@ -316,7 +404,7 @@ impl SwinConfig {
     }
 
     /// The anchor spec for the stitch space.
-    pub fn spec(&self, name: &str) -> AnchorSpec {
+    fn spec(&self, name: &str) -> AnchorSpec {
         let stages: Vec<(usize, usize)> = self
             .depths
             .iter()
@@ -327,7 +415,7 @@ impl SwinConfig {
     }
 
     /// Per-block output info (timm's `feature_info`, one entry per global block).
-    pub fn feature_info(&self) -> Vec<FeatureInfo> {
+    fn feature_info(&self) -> Vec<FeatureInfo> {
         self.geometry()
             .into_iter()
             .enumerate()
@@ -351,7 +439,7 @@ impl SwinConfig {
     /// `L` tokens, `C` width, windows of `N` tokens (`L·C·(108 + 12C)` at window 7); patch
     /// merging `5LC + 2LC²` over the previous stage's `L`, `C`, counted in the first block of the
     /// stage it leads into.
-    pub fn cost(&self) -> ModelCost {
+    fn cost(&self) -> ModelCost {
         let stem_grid = self.stage_grid(0);
         let l0 = (stem_grid[0] * stem_grid[1]) as u64;
         let c0 = self.embed_dim as u64;
@@ -406,136 +494,18 @@ impl SwinConfig {
         }
     }
 
-    /// Builds the model with random weights (load weights before use).
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`].
-    pub fn init(&self, device: &Device) -> Result<Swin> {
-        self.validate()?;
-        let norm = |d: usize| LayerNormConfig::new(d).with_epsilon(self.eps).init(device);
-        let geometry = self.geometry();
-        let mut layers: Vec<SwinStage> = (0..self.depths.len())
-            .map(|stage| SwinStage {
-                downsample: (stage > 0).then(|| {
-                    let prev = self.stage_dim(stage - 1);
-                    PatchMerging {
-                        norm: norm(4 * prev),
-                        reduction: LinearConfig::new(4 * prev, 2 * prev)
-                            .with_bias(false)
-                            .init(device),
-                    }
-                }),
-                blocks: Vec::new(),
-            })
-            .collect();
-        for g in geometry {
-            let dim = self.stage_dim(g.stage);
-            let heads = self.num_heads[g.stage];
-            // timm sizes the table for the block's actual window (shrunk to small grids).
-            let table_rows = (2 * g.window[0] - 1) * (2 * g.window[1] - 1);
-            let block = SwinBlock {
-                norm1: norm(dim),
-                attn: WindowAttention {
-                    qkv: LinearConfig::new(dim, 3 * dim)
-                        .with_bias(self.qkv_bias)
-                        .init(device),
-                    proj: LinearConfig::new(dim, dim).init(device),
-                    relative_position_bias_table: Param::from_tensor(Tensor::zeros(
-                        [table_rows, heads],
-                        device,
-                    )),
-                    relative_position_index: relative_position_index(g.window, device),
-                    num_heads: heads,
-                },
-                norm2: norm(dim),
-                mlp: Mlp {
-                    fc1: LinearConfig::new(dim, self.mlp_hidden(dim)).init(device),
-                    fc2: LinearConfig::new(self.mlp_hidden(dim), dim).init(device),
-                },
-                attn_mask: (g.shift != [0, 0])
-                    .then(|| shifted_window_mask(g.grid, g.window, g.shift, device)),
-                grid_h: g.grid[0],
-                grid_w: g.grid[1],
-                window_h: g.window[0],
-                window_w: g.window[1],
-                shift_h: g.shift[0],
-                shift_w: g.shift[1],
-            };
-            layers[g.stage].blocks.push(block);
-        }
-        Ok(Swin {
-            patch_embed: SwinPatchEmbed {
-                proj: Conv2dConfig::new(
-                    [self.in_chans, self.embed_dim],
-                    [self.patch_size, self.patch_size],
-                )
-                .with_stride([self.patch_size, self.patch_size])
-                .init(device),
-                norm: norm(self.embed_dim),
-            },
-            layers,
-            norm: norm(self.stage_dim(self.depths.len() - 1)),
-            head: SwinHead {
-                fc: (self.num_classes > 0).then(|| {
-                    LinearConfig::new(self.stage_dim(self.depths.len() - 1), self.num_classes)
-                        .init(device)
-                }),
-            },
-            img_size: self.img_size,
+    fn io(&self) -> ModelIo {
+        ModelIo {
             in_chans: self.in_chans,
-        })
-    }
-}
-
-impl From<SwinArch> for SwinConfig {
-    /// A built-in anchor's architecture, on timm's defaults (4² patches, MLP ratio 4, 1,000
-    /// classes).
-    fn from(arch: SwinArch) -> Self {
-        let mut config = Self::base(arch.embed_dim, arch.depths, arch.num_heads);
-        config.img_size = [arch.img_size; 2];
-        config.window_size = arch.window_size;
-        config
-    }
-}
-
-impl Family for SwinConfig {
-    fn family(&self) -> &'static str {
-        "swin"
-    }
-
-    fn validate(&self) -> Result<()> {
-        SwinConfig::validate(self)
-    }
-
-    fn spec(&self, name: &str) -> AnchorSpec {
-        SwinConfig::spec(self, name)
-    }
-
-    fn feature_info(&self) -> Vec<FeatureInfo> {
-        SwinConfig::feature_info(self)
-    }
-
-    fn cost(&self) -> ModelCost {
-        SwinConfig::cost(self)
-    }
-
-    fn num_classes(&self) -> usize {
-        self.num_classes
-    }
-
-    fn img_size(&self) -> [usize; 2] {
-        self.img_size
-    }
-
-    fn in_chans(&self) -> usize {
-        self.in_chans
+            img_size: self.img_size,
+            num_classes: self.num_classes,
+        }
     }
 
     /// timm's Swin configs: ImageNet mean/std, bicubic, crop 0.9 (1.0 at 384²).
     fn builtin_pretrained(&self, _arch: &Arch) -> PretrainedConfig {
-        let [h, w] = self.img_size;
-        let mut pretrained = PretrainedConfig::imagenet([self.in_chans, h, w], self.num_classes);
-        if h >= 384 {
+        let mut pretrained = self.io().imagenet();
+        if self.img_size[0] >= 384 {
             pretrained.crop_pct = 1.0;
         }
         pretrained
@@ -822,12 +792,8 @@ impl SwinAnchor {
 }
 
 impl Anchor for SwinAnchor {
-    fn spec(&self) -> AnchorSpec {
-        self.config.spec(&self.name)
-    }
-
-    fn feature_info(&self) -> Vec<FeatureInfo> {
-        self.config.feature_info()
+    fn family_config(&self) -> &dyn Family {
+        &self.config
     }
 
     fn num_blocks(&self) -> usize {
@@ -871,8 +837,8 @@ impl Anchor for SwinAnchor {
         }
     }
 
-    fn cost(&self) -> ModelCost {
-        self.config.cost()
+    fn name(&self) -> &str {
+        &self.name
     }
 }
 

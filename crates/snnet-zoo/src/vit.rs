@@ -16,6 +16,7 @@ use snnet_space::{AnchorSpec, Layout};
 use crate::anchor::check_image_dims;
 use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::config::Family;
+use crate::config::ModelIo;
 use crate::cost::{self, Cost, ModelCost};
 use crate::error::{Error, Result};
 use crate::model::Model;
@@ -24,7 +25,7 @@ use crate::pretrained::PretrainedConfig;
 /// The architecture of a ViT, DeiT, distilled DeiT or DeiT-3 model, named as timm's arguments.
 ///
 /// ```
-/// use snnet_zoo::VitConfig;
+/// use snnet_zoo::{Family, VitConfig};
 ///
 /// let small = VitConfig::deit_small_patch16_224();
 /// assert_eq!((small.embed_dim, small.depth, small.num_heads), (384, 12, 6));
@@ -102,53 +103,20 @@ impl VitConfig {
         }
     }
 
-    /// timm `deit_tiny_patch16_224`.
-    pub fn deit_tiny_patch16_224() -> Self {
-        VitArch::DEIT_TINY_PATCH16_224.into()
-    }
-    /// timm `deit_small_patch16_224`.
-    pub fn deit_small_patch16_224() -> Self {
-        VitArch::DEIT_SMALL_PATCH16_224.into()
-    }
-    /// timm `deit_base_patch16_224`.
-    pub fn deit_base_patch16_224() -> Self {
-        VitArch::DEIT_BASE_PATCH16_224.into()
-    }
-    /// timm `deit_tiny_distilled_patch16_224`.
-    pub fn deit_tiny_distilled_patch16_224() -> Self {
-        VitArch::DEIT_TINY_DISTILLED_PATCH16_224.into()
-    }
-    /// timm `deit_small_distilled_patch16_224`.
-    pub fn deit_small_distilled_patch16_224() -> Self {
-        VitArch::DEIT_SMALL_DISTILLED_PATCH16_224.into()
-    }
-    /// timm `deit_base_distilled_patch16_224`.
-    pub fn deit_base_distilled_patch16_224() -> Self {
-        VitArch::DEIT_BASE_DISTILLED_PATCH16_224.into()
-    }
-    /// timm `deit3_small_patch16_224`.
-    pub fn deit3_small_patch16_224() -> Self {
-        VitArch::DEIT3_SMALL_PATCH16_224.into()
-    }
-    /// timm `deit3_base_patch16_224`.
-    pub fn deit3_base_patch16_224() -> Self {
-        VitArch::DEIT3_BASE_PATCH16_224.into()
-    }
-    /// timm `deit3_large_patch16_224`.
-    pub fn deit3_large_patch16_224() -> Self {
-        VitArch::DEIT3_LARGE_PATCH16_224.into()
-    }
-    /// timm `vit_tiny_patch16_224`.
-    pub fn vit_tiny_patch16_224() -> Self {
-        VitArch::VIT_TINY_PATCH16_224.into()
-    }
-    /// timm `vit_small_patch16_224`.
-    pub fn vit_small_patch16_224() -> Self {
-        VitArch::VIT_SMALL_PATCH16_224.into()
-    }
-    /// timm `vit_base_patch16_224`.
-    pub fn vit_base_patch16_224() -> Self {
-        VitArch::VIT_BASE_PATCH16_224.into()
+    crate::config::timm_constructors! {
+        VitArch;
+        deit_tiny_patch16_224 => DEIT_TINY_PATCH16_224,
+        deit_small_patch16_224 => DEIT_SMALL_PATCH16_224,
+        deit_base_patch16_224 => DEIT_BASE_PATCH16_224,
+        deit_tiny_distilled_patch16_224 => DEIT_TINY_DISTILLED_PATCH16_224,
+        deit_small_distilled_patch16_224 => DEIT_SMALL_DISTILLED_PATCH16_224,
+        deit_base_distilled_patch16_224 => DEIT_BASE_DISTILLED_PATCH16_224,
+        deit3_small_patch16_224 => DEIT3_SMALL_PATCH16_224,
+        deit3_base_patch16_224 => DEIT3_BASE_PATCH16_224,
+        deit3_large_patch16_224 => DEIT3_LARGE_PATCH16_224,
+        vit_tiny_patch16_224 => VIT_TINY_PATCH16_224,
+        vit_small_patch16_224 => VIT_SMALL_PATCH16_224,
+        vit_base_patch16_224 => VIT_BASE_PATCH16_224,
     }
 
     fn distilled(mut self) -> Self {
@@ -205,147 +173,6 @@ impl VitConfig {
     /// Tokens per image between blocks.
     pub fn num_tokens(&self) -> usize {
         self.num_patches() + self.num_prefix_tokens()
-    }
-
-    /// Checks that the config describes a model.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] naming the problem.
-    pub fn validate(&self) -> Result<()> {
-        let invalid = |reason: String| {
-            Err(Error::InvalidConfig {
-                family: "vit",
-                reason,
-            })
-        };
-        let positive = [
-            ("embed_dim", self.embed_dim),
-            ("depth", self.depth),
-            ("num_heads", self.num_heads),
-            ("mlp_hidden", self.mlp_hidden),
-            ("in_chans", self.in_chans),
-            ("patch_size[0]", self.patch_size[0]),
-            ("patch_size[1]", self.patch_size[1]),
-        ];
-        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
-            return invalid(format!("{name} must be positive"));
-        }
-        use crate::limits::{self, check};
-        check("vit", "depth", self.depth, limits::MAX_DEPTH, "MAX_DEPTH")?;
-        check(
-            "vit",
-            "embed_dim",
-            self.embed_dim,
-            limits::MAX_WIDTH,
-            "MAX_WIDTH",
-        )?;
-        check(
-            "vit",
-            "mlp_hidden",
-            self.mlp_hidden,
-            limits::MAX_HIDDEN,
-            "MAX_HIDDEN",
-        )?;
-        limits::check_io("vit", self.in_chans, self.num_classes, self.img_size)?;
-        if !self.embed_dim.is_multiple_of(self.num_heads) {
-            return invalid(format!(
-                "embed_dim {} is not divisible by num_heads {}",
-                self.embed_dim, self.num_heads
-            ));
-        }
-        for axis in 0..2 {
-            if self.img_size[axis] < self.patch_size[axis]
-                || !self.img_size[axis].is_multiple_of(self.patch_size[axis])
-            {
-                return invalid(format!(
-                    "img_size {:?} is not a positive multiple of patch_size {:?}",
-                    self.img_size, self.patch_size
-                ));
-            }
-        }
-        let grid =
-            (self.img_size[0] / self.patch_size[0]) * (self.img_size[1] / self.patch_size[1]);
-        check(
-            "vit",
-            "the number of tokens",
-            grid + 2,
-            limits::MAX_TOKENS,
-            "MAX_TOKENS",
-        )?;
-        if self.distilled && !self.class_token {
-            return invalid("a distilled model needs a class token".to_owned());
-        }
-        if !self.class_token {
-            return invalid(
-                "models without a class token (global average pooling) are not supported"
-                    .to_owned(),
-            );
-        }
-        if !(self.eps > 0.0 && self.eps.is_finite()) {
-            return invalid(format!("eps must be positive, got {}", self.eps));
-        }
-        Ok(())
-    }
-
-    /// The anchor spec of this architecture for the stitch space.
-    pub fn spec(&self, name: &str) -> AnchorSpec {
-        AnchorSpec::plain(name, self.depth, self.embed_dim)
-    }
-
-    /// Per-block output info (timm's `feature_info`, one entry per global block).
-    pub fn feature_info(&self) -> Vec<FeatureInfo> {
-        (0..self.depth)
-            .map(|index| FeatureInfo {
-                index,
-                stage: 0,
-                module: format!("blocks.{index}"),
-                channels: self.embed_dim,
-                layout: Layout::Tokens,
-                grid: self.grid(),
-                prefix_tokens: self.num_prefix_tokens(),
-                reduction: self.patch_size[0],
-            })
-            .collect()
-    }
-
-    /// FLOPs and parameters per part for one image (fvcore convention).
-    ///
-    /// Block: `10NC + 3NC² + 2N²C + NC² + 2NCH` flops (two layer norms, qkv, the two attention
-    /// matmuls, the projection, the MLP), `N` tokens, `C` width, `H` MLP width. Stem: patch
-    /// embedding `P · C · (in_chans · p_h · p_w)`. Norm `5NC`. Head `C · classes` per head.
-    pub fn cost(&self) -> ModelCost {
-        let n = self.num_tokens() as u64;
-        let c = self.embed_dim as u64;
-        let h = self.mlp_hidden as u64;
-        let patches = self.num_patches() as u64;
-        let patch_in = (self.in_chans * self.patch_size[0] * self.patch_size[1]) as u64;
-        let attention = Cost::new(2 * n * n * c, 0);
-        let layer_scale = Cost::new(0, if self.layer_scale { 2 * c } else { 0 });
-        let block = cost::layer_norm(n, c)
-            + cost::linear(n, c, 3 * c, self.qkv_bias)
-            + attention
-            + cost::linear(n, c, c, true)
-            + cost::layer_norm(n, c)
-            + cost::linear(n, c, h, true)
-            + cost::linear(n, h, c, true)
-            + layer_scale;
-        let pos_tokens = if self.no_embed_class { patches } else { n };
-        let prefix = self.num_prefix_tokens() as u64;
-        let heads = if self.distilled { 2 } else { 1 };
-        let head = if self.num_classes == 0 {
-            Cost::ZERO
-        } else {
-            let one = cost::linear(1, c, self.num_classes as u64, true);
-            Cost::new(one.flops * heads, one.params * heads)
-        };
-        ModelCost {
-            stem: cost::linear(patches, patch_in, c, true),
-            tokens: Cost::new(0, (prefix + pos_tokens) * c),
-            blocks: vec![block; self.depth],
-            norm: cost::layer_norm(n, c),
-            head,
-            transitions: Vec::new(),
-        }
     }
 
     /// Builds the model with timm-like random initialisation (load weights before use).
@@ -426,39 +253,159 @@ impl Family for VitConfig {
         "vit"
     }
 
+    /// Checks that the config describes a model.
+    ///
+    /// # Errors
+    /// [`Error::InvalidConfig`] naming the problem.
     fn validate(&self) -> Result<()> {
-        VitConfig::validate(self)
+        let invalid = |reason: String| {
+            Err(Error::InvalidConfig {
+                family: "vit",
+                reason,
+            })
+        };
+        let positive = [
+            ("embed_dim", self.embed_dim),
+            ("depth", self.depth),
+            ("num_heads", self.num_heads),
+            ("mlp_hidden", self.mlp_hidden),
+            ("in_chans", self.in_chans),
+            ("patch_size[0]", self.patch_size[0]),
+            ("patch_size[1]", self.patch_size[1]),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return invalid(format!("{name} must be positive"));
+        }
+        use crate::limits::{self, check};
+        check("vit", "depth", self.depth, limits::MAX_DEPTH, "MAX_DEPTH")?;
+        check(
+            "vit",
+            "embed_dim",
+            self.embed_dim,
+            limits::MAX_WIDTH,
+            "MAX_WIDTH",
+        )?;
+        check(
+            "vit",
+            "mlp_hidden",
+            self.mlp_hidden,
+            limits::MAX_HIDDEN,
+            "MAX_HIDDEN",
+        )?;
+        limits::check_io("vit", self.in_chans, self.num_classes, self.img_size)?;
+        if !self.embed_dim.is_multiple_of(self.num_heads) {
+            return invalid(format!(
+                "embed_dim {} is not divisible by num_heads {}",
+                self.embed_dim, self.num_heads
+            ));
+        }
+        for axis in 0..2 {
+            if self.img_size[axis] < self.patch_size[axis]
+                || !self.img_size[axis].is_multiple_of(self.patch_size[axis])
+            {
+                return invalid(format!(
+                    "img_size {:?} is not a positive multiple of patch_size {:?}",
+                    self.img_size, self.patch_size
+                ));
+            }
+        }
+        let grid =
+            (self.img_size[0] / self.patch_size[0]) * (self.img_size[1] / self.patch_size[1]);
+        check(
+            "vit",
+            "the number of tokens",
+            grid + 2,
+            limits::MAX_TOKENS,
+            "MAX_TOKENS",
+        )?;
+        if self.distilled && !self.class_token {
+            return invalid("a distilled model needs a class token".to_owned());
+        }
+        if !self.class_token {
+            return invalid(
+                "models without a class token (global average pooling) are not supported"
+                    .to_owned(),
+            );
+        }
+        if !(self.eps > 0.0 && self.eps.is_finite()) {
+            return invalid(format!("eps must be positive, got {}", self.eps));
+        }
+        Ok(())
     }
 
+    /// The anchor spec of this architecture for the stitch space.
     fn spec(&self, name: &str) -> AnchorSpec {
-        VitConfig::spec(self, name)
+        AnchorSpec::plain(name, self.depth, self.embed_dim)
     }
 
+    /// Per-block output info (timm's `feature_info`, one entry per global block).
     fn feature_info(&self) -> Vec<FeatureInfo> {
-        VitConfig::feature_info(self)
+        (0..self.depth)
+            .map(|index| FeatureInfo {
+                index,
+                stage: 0,
+                module: format!("blocks.{index}"),
+                channels: self.embed_dim,
+                layout: Layout::Tokens,
+                grid: self.grid(),
+                prefix_tokens: self.num_prefix_tokens(),
+                reduction: self.patch_size[0],
+            })
+            .collect()
     }
 
+    /// FLOPs and parameters per part for one image (fvcore convention).
+    ///
+    /// Block: `10NC + 3NC² + 2N²C + NC² + 2NCH` flops (two layer norms, qkv, the two attention
+    /// matmuls, the projection, the MLP), `N` tokens, `C` width, `H` MLP width. Stem: patch
+    /// embedding `P · C · (in_chans · p_h · p_w)`. Norm `5NC`. Head `C · classes` per head.
     fn cost(&self) -> ModelCost {
-        VitConfig::cost(self)
+        let n = self.num_tokens() as u64;
+        let c = self.embed_dim as u64;
+        let h = self.mlp_hidden as u64;
+        let patches = self.num_patches() as u64;
+        let patch_in = (self.in_chans * self.patch_size[0] * self.patch_size[1]) as u64;
+        let attention = Cost::new(2 * n * n * c, 0);
+        let layer_scale = Cost::new(0, if self.layer_scale { 2 * c } else { 0 });
+        let block = cost::layer_norm(n, c)
+            + cost::linear(n, c, 3 * c, self.qkv_bias)
+            + attention
+            + cost::linear(n, c, c, true)
+            + cost::layer_norm(n, c)
+            + cost::linear(n, c, h, true)
+            + cost::linear(n, h, c, true)
+            + layer_scale;
+        let pos_tokens = if self.no_embed_class { patches } else { n };
+        let prefix = self.num_prefix_tokens() as u64;
+        let heads = if self.distilled { 2 } else { 1 };
+        let head = if self.num_classes == 0 {
+            Cost::ZERO
+        } else {
+            let one = cost::linear(1, c, self.num_classes as u64, true);
+            Cost::new(one.flops * heads, one.params * heads)
+        };
+        ModelCost {
+            stem: cost::linear(patches, patch_in, c, true),
+            tokens: Cost::new(0, (prefix + pos_tokens) * c),
+            blocks: vec![block; self.depth],
+            norm: cost::layer_norm(n, c),
+            head,
+            transitions: Vec::new(),
+        }
     }
 
-    fn num_classes(&self) -> usize {
-        self.num_classes
-    }
-
-    fn img_size(&self) -> [usize; 2] {
-        self.img_size
-    }
-
-    fn in_chans(&self) -> usize {
-        self.in_chans
+    fn io(&self) -> ModelIo {
+        ModelIo {
+            in_chans: self.in_chans,
+            img_size: self.img_size,
+            num_classes: self.num_classes,
+        }
     }
 
     /// ImageNet normalisation, crop 0.9, bicubic; Google's ViTs (`vit_*`) Inception
     /// normalisation.
     fn builtin_pretrained(&self, arch: &Arch) -> PretrainedConfig {
-        let [h, w] = self.img_size;
-        let pretrained = PretrainedConfig::imagenet([self.in_chans, h, w], self.num_classes);
+        let pretrained = self.io().imagenet();
         match arch {
             Arch::Vit(VitArch {
                 kind: VitKind::Vit, ..
@@ -715,12 +662,8 @@ pub struct VitAnchor {
 }
 
 impl Anchor for VitAnchor {
-    fn spec(&self) -> AnchorSpec {
-        self.config.spec(&self.name)
-    }
-
-    fn feature_info(&self) -> Vec<FeatureInfo> {
-        self.config.feature_info()
+    fn family_config(&self) -> &dyn Family {
+        &self.config
     }
 
     fn num_blocks(&self) -> usize {
@@ -746,8 +689,8 @@ impl Anchor for VitAnchor {
         self.model.head_tokens(x.into_tokens(), norm)
     }
 
-    fn cost(&self) -> ModelCost {
-        self.config.cost()
+    fn name(&self) -> &str {
+        &self.name
     }
 }
 
