@@ -80,23 +80,12 @@ pub trait Family {
     /// [`Error::InvalidConfig`](crate::Error::InvalidConfig).
     fn init_model(&self, name: &str, device: &Device) -> Result<Model>;
 
-    /// Builds the model and loads weights from `path`, renaming keys by `remap` and then by
-    /// [`Family::weight_remap`]. Families whose checkpoints come in layouts a rename table
-    /// cannot tell apart override this (Swin retries the original Microsoft layout).
-    ///
-    /// # Errors
-    /// As [`Family::init_model`] and [`load_weights_with`](crate::load_weights_with).
-    fn load_model(
-        &self,
-        name: &str,
-        path: &Path,
-        remap: &[(&str, &str)],
-        options: LoadOptions,
-        device: &Device,
-    ) -> Result<(Model, LoadReport)> {
-        let remap = chain_remap(remap, self.weight_remap());
-        self.init_model(name, device)?
-            .load_weights(path, &remap, options)
+    /// Extra key renames to retry a load with after it failed with `failed`, for checkpoints
+    /// in a layout a rename table cannot tell apart from timm's (empty: no retry). Swin retries
+    /// the original Microsoft layout. See [`ModelConfig::load_with`].
+    fn layout_retry(&self, failed: &crate::Error) -> Vec<(String, String)> {
+        let _ = failed;
+        Vec::new()
     }
 }
 
@@ -126,20 +115,21 @@ pub struct ModelIo {
 }
 
 impl ModelIo {
+    /// The model's input channels, image size `[height, width]` and classifier outputs.
+    pub fn new(in_chans: usize, img_size: [usize; 2], num_classes: usize) -> Self {
+        Self {
+            in_chans,
+            img_size,
+            num_classes,
+        }
+    }
+
     /// timm's ImageNet `pretrained_cfg` for this input and classifier
     /// ([`PretrainedConfig::imagenet`]).
     pub fn imagenet(self) -> PretrainedConfig {
         let [h, w] = self.img_size;
         PretrainedConfig::imagenet([self.in_chans, h, w], self.num_classes)
     }
-}
-
-/// The caller's renames followed by the family's.
-pub(crate) fn chain_remap<'a>(
-    first: &[(&'a str, &'a str)],
-    then: &'static [(&'static str, &'static str)],
-) -> Vec<(&'a str, &'a str)> {
-    first.iter().chain(then).copied().collect()
 }
 
 /// The architecture of a model, by family (the `family` tag in JSON).
@@ -255,7 +245,9 @@ impl ModelConfig {
         self.family_config().init_model(name, device)
     }
 
-    /// Builds the model and loads weights from `path` (see [`Family::load_model`]).
+    /// Builds the model and loads weights from `path`, renaming keys by `remap` and then by
+    /// [`Family::weight_remap`] (retried once with [`Family::layout_retry`]'s renames where the
+    /// family has some for the error).
     ///
     /// # Errors
     /// As [`ModelConfig::init`] and [`load_weights`](crate::load_weights).
@@ -281,7 +273,24 @@ impl ModelConfig {
         options: LoadOptions,
         device: &Device,
     ) -> Result<(Model, LoadReport)> {
-        self.family_config()
-            .load_model(name, path, remap, options, device)
+        let family = self.family_config();
+        let remap: Vec<(&str, &str)> = remap.iter().chain(family.weight_remap()).copied().collect();
+        let result = family
+            .init_model(name, device)?
+            .load_weights(path, &remap, options);
+        let retry = match &result {
+            Err(failed) => family.layout_retry(failed),
+            Ok(_) => Vec::new(),
+        };
+        if retry.is_empty() {
+            return result;
+        }
+        let all: Vec<(&str, &str)> = remap
+            .into_iter()
+            .chain(retry.iter().map(|(a, b)| (a.as_str(), b.as_str())))
+            .collect();
+        family
+            .init_model(name, device)?
+            .load_weights(path, &all, options)
     }
 }

@@ -158,6 +158,13 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// [`Error::InvalidConfig`] of `family` for `reason`.
+    pub(crate) fn invalid_config(family: &'static str, reason: String) -> Self {
+        Self::InvalidConfig { family, reason }
+    }
+}
+
 fn suggestion_text(suggestions: &[String]) -> String {
     if suggestions.is_empty() {
         "; run `snnet models` to list the known models".to_owned()

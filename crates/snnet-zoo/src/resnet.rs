@@ -207,17 +207,8 @@ impl Family for ResNetConfig {
         "resnet"
     }
 
-    /// Checks that the config describes a model.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`].
     fn validate(&self) -> Result<()> {
-        let invalid = |reason: String| {
-            Err(Error::InvalidConfig {
-                family: "resnet",
-                reason,
-            })
-        };
+        let invalid = |reason: String| Err(Error::invalid_config(self.family(), reason));
         if self.layers.contains(&0) || self.channels.contains(&0) || self.stem_width == 0 {
             return invalid("every stage needs blocks and channels".to_owned());
         }
@@ -371,11 +362,7 @@ impl Family for ResNetConfig {
     }
 
     fn io(&self) -> ModelIo {
-        ModelIo {
-            in_chans: self.in_chans,
-            img_size: self.img_size,
-            num_classes: self.num_classes,
-        }
+        ModelIo::new(self.in_chans, self.img_size, self.num_classes)
     }
 
     /// timm's default tags (`a1_in1k`): ImageNet mean/std, bicubic, crop 0.95.
@@ -504,10 +491,6 @@ pub struct ResNetAnchor {
 }
 
 impl Anchor for ResNetAnchor {
-    fn family_config(&self) -> &dyn Family {
-        &self.config
-    }
-
     fn num_blocks(&self) -> usize {
         self.config.layers.iter().sum()
     }
@@ -527,6 +510,14 @@ impl Anchor for ResNetAnchor {
             });
         }
         Ok(())
+    }
+
+    fn family_config(&self) -> &dyn Family {
+        &self.config
+    }
+
+    fn name(&self) -> &str {
+        &self.name
     }
 
     fn embed(&self, images: Tensor<4>) -> Activation {
@@ -551,10 +542,6 @@ impl Anchor for ResNetAnchor {
                 grid.map(|s| if stride == 2 { conv_out(s, 3, 2, 1) } else { s })
             });
         self.model.head_map(x.into_map(grid))
-    }
-
-    fn name(&self) -> &str {
-        &self.name
     }
 }
 

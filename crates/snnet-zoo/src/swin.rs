@@ -10,8 +10,6 @@
 //! Between blocks, activations are tokens `[B, H·W, C]` in timm's row order (h, then w). A stage
 //! transition (patch merging) belongs to the first block of the stage it leads into.
 
-use std::path::Path;
-
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
@@ -23,13 +21,12 @@ use snnet_space::{AnchorSpec, Layout};
 
 use crate::anchor::check_image_dims;
 use crate::anchor::{Activation, Anchor, FeatureInfo};
-use crate::config::{Family, ModelIo, chain_remap};
+use crate::config::{Family, ModelIo};
 use crate::cost::{self, Cost, ModelCost};
 use crate::error::{Error, Result};
 use crate::model::Model;
 use crate::pretrained::PretrainedConfig;
 use crate::vit::Mlp;
-use crate::weights::{LoadOptions, LoadReport};
 
 /// The architecture of a Swin Transformer, named as timm's arguments.
 ///
@@ -266,12 +263,7 @@ impl Family for SwinConfig {
     /// # Errors
     /// [`Error::InvalidConfig`].
     fn validate(&self) -> Result<()> {
-        let invalid = |reason: String| {
-            Err(Error::InvalidConfig {
-                family: "swin",
-                reason,
-            })
-        };
+        let invalid = |reason: String| Err(Error::invalid_config(self.family(), reason));
         if self.depths.is_empty() || self.depths.len() != self.num_heads.len() {
             return invalid("depths and num_heads must be non-empty and of equal length".into());
         }
@@ -495,11 +487,7 @@ impl Family for SwinConfig {
     }
 
     fn io(&self) -> ModelIo {
-        ModelIo {
-            in_chans: self.in_chans,
-            img_size: self.img_size,
-            num_classes: self.num_classes,
-        }
+        ModelIo::new(self.in_chans, self.img_size, self.num_classes)
     }
 
     /// timm's Swin configs: ImageNet mean/std, bicubic, crop 0.9 (1.0 at 384²).
@@ -525,34 +513,21 @@ impl Family for SwinConfig {
         }))
     }
 
-    /// Loads timm's layout; a checkpoint in the original Microsoft layout stores patch merging
-    /// at the end of stage `s` (`layers.{s}.downsample`) where timm has it at the start of stage
-    /// `s + 1`, so the timm-layout attempt lacks or mis-shapes a `downsample` tensor: then the
-    /// load is retried with the merging keys moved one stage on.
-    fn load_model(
-        &self,
-        name: &str,
-        path: &Path,
-        remap: &[(&str, &str)],
-        options: LoadOptions,
-        device: &Device,
-    ) -> Result<(Model, LoadReport)> {
-        let remap = chain_remap(remap, self.weight_remap());
-        let result = self
-            .init_model(name, device)?
-            .load_weights(path, &remap, options);
-        let original_layout = match &result {
-            Err(Error::MissingTensors { keys, .. }) => {
-                keys.iter().any(|k| k.contains(".downsample."))
-            }
-            Err(Error::ShapeMismatch { key, .. }) => key.contains(".downsample."),
+    /// A checkpoint in the original Microsoft layout stores patch merging at the end of stage
+    /// `s` (`layers.{s}.downsample`) where timm has it at the start of stage `s + 1`, so the
+    /// timm-layout attempt lacks or mis-shapes a `downsample` tensor: then the load is retried
+    /// with the merging keys moved one stage on.
+    fn layout_retry(&self, failed: &Error) -> Vec<(String, String)> {
+        let original_layout = match failed {
+            Error::MissingTensors { keys, .. } => keys.iter().any(|k| k.contains(".downsample.")),
+            Error::ShapeMismatch { key, .. } => key.contains(".downsample."),
             _ => false,
         };
         if !original_layout {
-            return result;
+            return Vec::new();
         }
         // Shift the last stage first so that a renamed key is not renamed again.
-        let moved: Vec<(String, String)> = (0..self.depths.len().saturating_sub(1))
+        (0..self.depths.len().saturating_sub(1))
             .rev()
             .map(|s| {
                 (
@@ -560,14 +535,7 @@ impl Family for SwinConfig {
                     format!("layers.{}.downsample.", s + 1),
                 )
             })
-            .collect();
-        let all: Vec<(&str, &str)> = remap
-            .iter()
-            .copied()
-            .chain(moved.iter().map(|(a, b)| (a.as_str(), b.as_str())))
-            .collect();
-        self.init_model(name, device)?
-            .load_weights(path, &all, options)
+            .collect()
     }
 }
 
@@ -792,16 +760,20 @@ impl SwinAnchor {
 }
 
 impl Anchor for SwinAnchor {
-    fn family_config(&self) -> &dyn Family {
-        &self.config
-    }
-
     fn num_blocks(&self) -> usize {
         self.config.depths.iter().sum()
     }
 
     fn check_images(&self, dims: [usize; 4]) -> Result<()> {
         check_image_dims(dims, self.model.in_chans, self.model.img_size)
+    }
+
+    fn family_config(&self) -> &dyn Family {
+        &self.config
+    }
+
+    fn name(&self) -> &str {
+        &self.name
     }
 
     fn embed(&self, images: Tensor<4>) -> Activation {
@@ -835,10 +807,6 @@ impl Anchor for SwinAnchor {
             Some(fc) => fc.forward(pooled),
             None => pooled,
         }
-    }
-
-    fn name(&self) -> &str {
-        &self.name
     }
 }
 

@@ -253,17 +253,8 @@ impl Family for VitConfig {
         "vit"
     }
 
-    /// Checks that the config describes a model.
-    ///
-    /// # Errors
-    /// [`Error::InvalidConfig`] naming the problem.
     fn validate(&self) -> Result<()> {
-        let invalid = |reason: String| {
-            Err(Error::InvalidConfig {
-                family: "vit",
-                reason,
-            })
-        };
+        let invalid = |reason: String| Err(Error::invalid_config(self.family(), reason));
         let positive = [
             ("embed_dim", self.embed_dim),
             ("depth", self.depth),
@@ -395,11 +386,7 @@ impl Family for VitConfig {
     }
 
     fn io(&self) -> ModelIo {
-        ModelIo {
-            in_chans: self.in_chans,
-            img_size: self.img_size,
-            num_classes: self.num_classes,
-        }
+        ModelIo::new(self.in_chans, self.img_size, self.num_classes)
     }
 
     /// ImageNet normalisation, crop 0.9, bicubic; Google's ViTs (`vit_*`) Inception
@@ -662,16 +649,20 @@ pub struct VitAnchor {
 }
 
 impl Anchor for VitAnchor {
-    fn family_config(&self) -> &dyn Family {
-        &self.config
-    }
-
     fn num_blocks(&self) -> usize {
         self.model.blocks.len()
     }
 
     fn check_images(&self, dims: [usize; 4]) -> Result<()> {
         self.model.check_images(dims)
+    }
+
+    fn family_config(&self) -> &dyn Family {
+        &self.config
+    }
+
+    fn name(&self) -> &str {
+        &self.name
     }
 
     fn embed(&self, images: Tensor<4>) -> Activation {
@@ -687,10 +678,6 @@ impl Anchor for VitAnchor {
 
     fn head(&self, x: Activation, norm: bool) -> Tensor<2> {
         self.model.head_tokens(x.into_tokens(), norm)
-    }
-
-    fn name(&self) -> &str {
-        &self.name
     }
 }
 
