@@ -20,13 +20,15 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use burn::store::burn_pack::Tensor as PackTensor;
 use burn::store::{
-    BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, ModuleStore, PytorchStore, SafetensorsStore,
-    bridge,
+    ApplyError, ApplyResult, BurnToPyTorchAdapter, KeyRemapper, ModuleAdapter, ModuleContext,
+    ModuleSnapshot, ModuleStore, PathFilter, PytorchStore, SafetensorsStore, bridge,
 };
-use burn::tensor::{Device, Tensor, TensorData};
-use snnet_stitch::Init;
-use snnet_zoo::{LoadOptions, LoadReport, WeightFormat, weights::sniff_format};
+use burn::tensor::{Device, Shape, Tensor, TensorData};
+use snnet_stitch::{Init, StitchingLayer};
+use snnet_zoo::weights::{cast_f32, non_finite, sniff_format};
+use snnet_zoo::{LoadOptions, LoadReport, WeightFormat};
 
 use crate::error::{Error, Result};
 use crate::net::SnNet;
@@ -117,31 +119,83 @@ impl CheckpointKeys {
         Some(format!("anchors.{a}.model.{key}"))
     }
 
-    /// The module → file remapping as Burn's key remapper (for saving).
-    fn to_file(&self) -> std::result::Result<KeyRemapper, String> {
-        let mut remapper = KeyRemapper::new()
-            .add_pattern(r"^anchors\.(\d+)\.model\.", "anchors.$1.")
-            .map_err(|e| e.to_string())?;
+    /// The module → file renames (for saving), as `(regex, replacement)` pairs.
+    fn module_to_file(&self) -> Vec<(String, String)> {
+        let mut pairs = vec![(
+            r"^anchors\.(\d+)\.model\.".to_owned(),
+            "anchors.$1.".to_owned(),
+        )];
         for (module, file) in LAYER_TENSORS {
             if module != file {
-                remapper = remapper
-                    .add_pattern(
-                        format!(r"\.transform\.{module}$"),
-                        format!(".transform.{file}"),
-                    )
-                    .map_err(|e| e.to_string())?;
+                pairs.push((
+                    format!(r"\.transform\.{module}$"),
+                    format!(".transform.{file}"),
+                ));
             }
         }
         for (index, prefix) in self.layers.iter().enumerate() {
-            remapper = remapper
-                .add_pattern(
-                    format!(r"^stitch_layers\.{index}\.transform\."),
-                    format!("{prefix}.transform."),
-                )
-                .map_err(|e| e.to_string())?;
+            pairs.push((
+                format!(r"^stitch_layers\.{index}\.transform\."),
+                format!("{prefix}.transform."),
+            ));
         }
-        Ok(remapper)
+        pairs
     }
+
+    /// The file → module renames (for loading): the inverse of [`CheckpointKeys::to_file`].
+    fn file_to_module(&self) -> Vec<(String, String)> {
+        let mut pairs = vec![(
+            r"^anchors\.(\d+)\.".to_owned(),
+            "anchors.$1.model.".to_owned(),
+        )];
+        for (module, file) in LAYER_TENSORS {
+            if module != file {
+                pairs.push((
+                    format!(r"\.transform\.{file}$"),
+                    format!(".transform.{module}"),
+                ));
+            }
+        }
+        for (index, prefix) in self.layers.iter().enumerate() {
+            // A file prefix has more indices than a module key (`stitch_layers.{pair}.{layer}`
+            // against `stitch_layers.{flat}`), so a renamed key matches no later pattern.
+            pairs.push((
+                format!(r"^{}\.transform\.", prefix.replace('.', r"\.")),
+                format!("stitch_layers.{index}.transform."),
+            ));
+        }
+        pairs
+    }
+
+    /// The module → file remapping as burn-store's key remapper (for saving).
+    ///
+    /// # Errors
+    /// [`Error::RemapPattern`] (the patterns are built from the plan: never in practice).
+    pub fn to_file(&self) -> Result<KeyRemapper> {
+        remapper(self.module_to_file())
+    }
+
+    /// The file → module remapping as burn-store's key remapper (for loading), the inverse of
+    /// [`CheckpointKeys::to_file`].
+    ///
+    /// # Errors
+    /// As [`CheckpointKeys::to_file`].
+    pub fn to_module(&self) -> Result<KeyRemapper> {
+        remapper(self.file_to_module())
+    }
+}
+
+fn remapper(pairs: Vec<(String, String)>) -> Result<KeyRemapper> {
+    pairs
+        .into_iter()
+        .try_fold(KeyRemapper::new(), |remapper, (from, to)| {
+            remapper
+                .add_pattern(&from, to)
+                .map_err(|e| Error::RemapPattern {
+                    pattern: from,
+                    reason: e.to_string(),
+                })
+        })
 }
 
 /// What loading a checkpoint did.
@@ -170,91 +224,235 @@ impl CheckpointReport {
     }
 }
 
-fn checkpoint_error(path: &Path, reason: impl Into<String>) -> Error {
-    Error::Checkpoint {
-        path: path.to_owned(),
-        reason: reason.into(),
-    }
-}
 /// Reads the [`SnNetConfig`] stored in a checkpoint written by [`SnNet::save`].
 ///
 /// # Errors
-/// [`Error::Io`], and [`Error::Checkpoint`] when the file is not safetensors or carries no
-/// (valid) config — a reference checkpoint needs [`SnNet::load_with_config`].
+/// [`Error::Io`]; [`Error::NotSafetensors`] or [`Error::Header`] when the file is not
+/// safetensors; [`Error::NoConfig`] when it carries no config (a reference checkpoint needs
+/// [`SnNet::load_with_config`]); [`Error::ConfigJson`] when the config does not parse.
 pub fn read_config(path: &Path) -> Result<SnNetConfig> {
     let io = |source| Error::Io {
         path: path.to_owned(),
         source,
     };
+    let not_safetensors = |reason| Error::NotSafetensors {
+        path: path.to_owned(),
+        reason,
+    };
     let mut file = std::fs::File::open(path).map_err(io)?;
     let mut len = [0u8; 8];
     file.read_exact(&mut len)
-        .map_err(|_| checkpoint_error(path, "too short to be a safetensors file"))?;
+        .map_err(|_| not_safetensors("too short"))?;
     let len = u64::from_le_bytes(len);
     let size = file.metadata().map_err(io)?.len();
     if len > size.saturating_sub(8) || len > 100 << 20 {
-        return Err(checkpoint_error(
-            path,
-            "not a safetensors file (bad header length)",
-        ));
+        return Err(not_safetensors("bad header length"));
     }
     let mut header = vec![0u8; len as usize];
     file.read_exact(&mut header).map_err(io)?;
-    let header: serde_json::Value = serde_json::from_slice(&header)
-        .map_err(|e| checkpoint_error(path, format!("unreadable safetensors header: {e}")))?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|source| Error::Header {
+            path: path.to_owned(),
+            source,
+        })?;
     let config = header
         .get("__metadata__")
         .and_then(|m| m.get(CONFIG_KEY))
         .and_then(|c| c.as_str())
-        .ok_or_else(|| {
-            checkpoint_error(
-                path,
-                "no SN-Net config in the metadata (a reference checkpoint: name its anchors)",
-            )
+        .ok_or_else(|| Error::NoConfig {
+            path: path.to_owned(),
         })?;
-    serde_json::from_str(config)
-        .map_err(|e| checkpoint_error(path, format!("invalid SN-Net config: {e}")))
+    serde_json::from_str(config).map_err(|source| Error::ConfigJson {
+        path: path.to_owned(),
+        source,
+    })
 }
 
-/// Where a checkpoint's stitching-layer tensors come from.
-enum TensorSource {
-    Safetensors(Box<SafetensorsStore>),
-    Pytorch(Box<PytorchStore>),
+/// A burn-store error as [`Error::Store`].
+fn store_error(path: &Path, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    Error::Store {
+        path: path.to_owned(),
+        source: source.into(),
+    }
 }
 
-impl TensorSource {
-    fn open(path: &Path) -> Result<Self> {
-        Ok(match sniff_format(path)? {
-            WeightFormat::Safetensors => {
-                Self::Safetensors(Box::new(SafetensorsStore::from_file(path)))
+/// The tensors of a checkpoint file in the reference's key layout — safetensors, or a PyTorch
+/// file with or without the reference's `{"model": state_dict}` wrapper — renamed by
+/// `remapper` (file → module keys, e.g. [`CheckpointKeys::to_module`]), their bytes unread
+/// until a module takes them ([`apply_stitch_layers`]).
+///
+/// # Errors
+/// [`Error::Io`] and [`Error::Zoo`] when the file is neither format, [`Error::Store`] when
+/// burn-store cannot read it (truncated or garbled).
+pub fn read_tensors(path: &Path, remapper: KeyRemapper) -> Result<Vec<PackTensor>> {
+    let tensors = match sniff_format(path)? {
+        WeightFormat::Safetensors => SafetensorsStore::from_file(path)
+            .remap(remapper)
+            .get_all_tensors()
+            .map_err(|e| store_error(path, e))?
+            .values()
+            .cloned()
+            .collect(),
+        WeightFormat::Pytorch => {
+            let mut plain = PytorchStore::from_file(path).remap(remapper.clone());
+            let has_layers = plain
+                .keys()
+                .map(|k| k.iter().any(|k| k.starts_with("stitch_layers.")))
+                .unwrap_or(false);
+            let mut store = if has_layers {
+                plain
+            } else {
+                PytorchStore::from_file(path)
+                    .remap(remapper)
+                    .with_top_level_key("model")
+            };
+            store
+                .get_all_tensors()
+                .map_err(|e| store_error(path, e))?
+                .values()
+                .cloned()
+                .collect()
+        }
+    };
+    Ok(tensors)
+}
+
+/// What [`apply_stitch_layers`] loaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StitchLoad {
+    /// The stitching-layer tensors loaded (file keys), in module order.
+    pub loaded: Vec<String>,
+    /// Those holding NaN or infinite values, with how many (only under
+    /// [`LoadOptions::allow_nonfinite`]; otherwise they are an error).
+    pub non_finite: Vec<(String, usize)>,
+}
+
+/// Loads `net`'s stitching layers from `tensors` (module keys, as [`read_tensors`] gives them
+/// with [`CheckpointKeys::to_module`]) through burn-store: every tensor of every layer must be
+/// there, a float of the layer's shape (a 1×1 convolution's `[C_out, C_in, 1, 1]` weight is
+/// read as `[C_out, C_in]`); the values become `f32` and NaN or infinite ones are refused
+/// unless `options.allow_nonfinite`. The anchors are left alone.
+///
+/// On error `net`'s stitching layers may hold a mix of loaded and initial weights: discard it.
+///
+/// # Errors
+/// [`Error::MissingLayer`], [`Error::TensorShape`], [`Error::TensorDtype`],
+/// [`Error::TensorRead`], [`Error::NonFinite`], each naming the tensor's file key.
+pub fn apply_stitch_layers(
+    net: &mut SnNet,
+    tensors: Vec<PackTensor>,
+    keys: &CheckpointKeys,
+    path: &Path,
+    options: LoadOptions,
+) -> Result<StitchLoad> {
+    let filter = PathFilter::new().with_regex(r"^stitch_layers\.");
+    let result = net.apply(tensors, Some(filter), Some(Box::new(Conv1x1AsLinear)), true);
+    check_stitch_result(&result, keys, path)?;
+    let layers = std::mem::take(&mut net.stitch_layers);
+    net.stitch_layers = cast_f32(layers);
+    let file_key = |index_key: &str| {
+        let module_key = format!("stitch_layers.{index_key}");
+        keys.file_key(&module_key).unwrap_or(module_key)
+    };
+    let bad = non_finite(&net.stitch_layers, options.allow_nonfinite);
+    if !options.allow_nonfinite
+        && let Some((key, count)) = bad.first()
+    {
+        return Err(Error::NonFinite {
+            path: path.to_owned(),
+            key: file_key(key),
+            count: *count,
+        });
+    }
+    Ok(StitchLoad {
+        loaded: result
+            .applied
+            .iter()
+            .filter_map(|key| keys.file_key(key))
+            .collect(),
+        non_finite: bad
+            .into_iter()
+            .map(|(key, count)| (file_key(&key), count))
+            .collect(),
+    })
+}
+
+/// Turns burn-store's result for the stitching layers into a typed error, naming file keys.
+fn check_stitch_result(result: &ApplyResult, keys: &CheckpointKeys, path: &Path) -> Result<()> {
+    let file_key = |module_key: &str| {
+        keys.file_key(module_key)
+            .unwrap_or_else(|| module_key.to_owned())
+    };
+    if let Some(error) = result.errors.first() {
+        return Err(match error {
+            ApplyError::ShapeMismatch {
+                path: key,
+                expected,
+                found,
+            } => Error::TensorShape {
+                path: path.to_owned(),
+                key: file_key(key),
+                expected: expected.to_vec(),
+                found: found.to_vec(),
+            },
+            ApplyError::DTypeMismatch {
+                path: key, found, ..
+            } => Error::TensorDtype {
+                path: path.to_owned(),
+                key: file_key(key),
+                found: *found,
+            },
+            ApplyError::AdapterError { path: key, .. }
+            | ApplyError::LoadError { path: key, .. } => Error::TensorRead {
+                path: path.to_owned(),
+                key: file_key(key),
+                source: error.clone(),
+            },
+        });
+    }
+    let missing = result
+        .missing
+        .iter()
+        .map(|(key, _)| key)
+        .find(|key| key.starts_with("stitch_layers."));
+    if let Some(key) = missing {
+        let tried = file_key(key);
+        return Err(Error::MissingLayer {
+            path: path.to_owned(),
+            layer: tried
+                .split_once(".transform.")
+                .map_or_else(|| tried.clone(), |(prefix, _)| prefix.to_owned()),
+            tried: vec![tried],
+        });
+    }
+    Ok(())
+}
+
+/// Reads the reference's ResNet stitching layers, 1×1 convolutions (`[C_out, C_in, 1, 1]`
+/// weights), as the linear maps they are (`[C_out, C_in]`), and a bias stored with unit
+/// dimensions as `[C_out]`; every other tensor passes unchanged.
+#[derive(Debug, Clone, Copy)]
+struct Conv1x1AsLinear;
+
+impl ModuleAdapter for Conv1x1AsLinear {
+    fn adapt(&self, tensor: PackTensor, _ctx: ModuleContext<'_>) -> PackTensor {
+        let dims = tensor.shape.as_slice();
+        let squeezed = match dims {
+            [o, i, 1, 1] if tensor.name.ends_with(".transform.weight") => Shape::new([*o, *i]),
+            [_, _, ..] if tensor.name.ends_with(".transform.bias") => {
+                Shape::new([tensor.shape.num_elements()])
             }
-            WeightFormat::Pytorch => {
-                // Reference checkpoints wrap the state dict as {"model": ...}.
-                let mut plain = PytorchStore::from_file(path);
-                let has_layers = plain
-                    .keys()
-                    .map(|k| k.iter().any(|k| k.starts_with("stitch_layers.")))
-                    .unwrap_or(false);
-                if has_layers {
-                    Self::Pytorch(Box::new(plain))
-                } else {
-                    Self::Pytorch(Box::new(
-                        PytorchStore::from_file(path).with_top_level_key("model"),
-                    ))
-                }
-            }
+            _ => return tensor,
+        };
+        let (name, dtype) = (tensor.name.clone(), tensor.dtype);
+        let shape = squeezed.clone();
+        bridge::map_data(tensor, name, dtype, squeezed, move |data| {
+            TensorData::from_bytes(data.into_bytes(), shape.clone(), dtype)
         })
     }
 
-    fn get(&mut self, path: &Path, key: &str) -> Result<Option<TensorData>> {
-        let found = match self {
-            Self::Safetensors(s) => s.get_tensor(key).map_err(|e| e.to_string()),
-            Self::Pytorch(s) => s.get_tensor(key).map_err(|e| e.to_string()),
-        }
-        .map_err(|e| checkpoint_error(path, e))?;
-        found
-            .map(|t| bridge::to_data(t).map_err(|e| checkpoint_error(path, e.to_string())))
-            .transpose()
+    fn clone_box(&self) -> Box<dyn ModuleAdapter> {
+        Box::new(*self)
     }
 }
 
@@ -264,26 +462,20 @@ impl SnNet {
     /// [`CheckpointKeys`]. The write is atomic ([`snnet_fs::write_atomic`]).
     ///
     /// # Errors
-    /// [`Error::Checkpoint`] when the network cannot be serialised, [`Error::Write`] when the
-    /// file cannot be written.
+    /// [`Error::Serialize`] or [`Error::Store`] when the network cannot be serialised,
+    /// [`Error::Write`] when the file cannot be written.
     pub fn save(&self, path: &Path) -> Result<()> {
-        let config = serde_json::to_string(self.config())
-            .map_err(|e| checkpoint_error(path, e.to_string()))?;
-        let remapper = CheckpointKeys::new(self.plan())?
-            .to_file()
-            .map_err(|e| checkpoint_error(path, e))?;
+        let config = serde_json::to_string(self.config()).map_err(Error::Serialize)?;
+        let remapper = CheckpointKeys::new(self.plan())?.to_file()?;
         let mut store = SafetensorsStore::from_bytes(None)
             .with_to_adapter(BurnToPyTorchAdapter)
             .skip_enum_variants(true)
             .remap(remapper)
             .metadata(CONFIG_KEY, config);
         self.save_into(&mut store)
-            .map_err(|e| checkpoint_error(path, e.to_string()))?;
-        let bytes = store
-            .get_bytes()
-            .map_err(|e| checkpoint_error(path, e.to_string()))?;
-        let bytes =
-            snnet_zoo::canonical_safetensors(bytes).map_err(|e| checkpoint_error(path, e))?;
+            .map_err(|e| store_error(path, e))?;
+        let bytes = store.get_bytes().map_err(|e| store_error(path, e))?;
+        let bytes = snnet_zoo::canonical_safetensors(bytes).map_err(|e| store_error(path, e))?;
         Ok(snnet_fs::write_atomic(path, &bytes)?)
     }
 
@@ -293,7 +485,7 @@ impl SnNet {
     /// training checkpoints record it so that resuming against another network is an error.
     ///
     /// # Errors
-    /// [`Error::Checkpoint`] when the configuration cannot be serialised (it always can).
+    /// [`Error::Serialize`] when the configuration cannot be serialised (it always can).
     pub fn fingerprint(&self) -> Result<String> {
         use burn::module::{Module, ModuleVisitor, Param};
         use sha2::{Digest, Sha256};
@@ -308,8 +500,7 @@ impl SnNet {
                 self.0.update(data.as_bytes());
             }
         }
-        let config = serde_json::to_string(self.config())
-            .map_err(|e| checkpoint_error(Path::new("-"), e.to_string()))?;
+        let config = serde_json::to_string(self.config()).map_err(Error::Serialize)?;
         let mut hash = Hash(Sha256::new());
         hash.0.update(config.as_bytes());
         self.visit(&mut hash);
@@ -347,8 +538,8 @@ impl SnNet {
     /// (`.pth`, `{"model": state_dict}`) or one of ours — into an SN-Net of `config`.
     ///
     /// # Errors
-    /// [`Error::Zoo`] for an anchor's missing or mis-shaped tensors, [`Error::MissingLayer`]
-    /// and [`Error::Checkpoint`] for stitching layers.
+    /// [`Error::Zoo`] for an anchor's missing or mis-shaped tensors; for stitching layers as
+    /// [`read_tensors`] and [`apply_stitch_layers`].
     pub fn load_with_config(
         path: &Path,
         config: &SnNetConfig,
@@ -374,140 +565,17 @@ fn load_checkpoint(
         anchors.push(model);
         reports.push(report);
     }
-    let mut source = TensorSource::open(path)?;
-    let stitch_layers = crate::net::init_stitch_layers(&plan, Init::Zeros, device)?;
-    let mut layers = Vec::with_capacity(stitch_layers.len());
-    let mut loaded = Vec::new();
-    let mut non_finite = NonFinite {
-        allow: options.allow_nonfinite,
-        found: Vec::new(),
-    };
-    for (index, layer) in stitch_layers.into_iter().enumerate() {
-        let prefix = plan.reference_layer_prefix(index).unwrap_or_default();
-        let key = |name: &str| keys.layer_key(index, name).unwrap_or_default();
-        let (o, i) = (layer.out_width(), layer.in_width());
-        let missing = |k: String| Error::MissingLayer {
-            path: path.to_owned(),
-            layer: prefix.clone(),
-            tried: vec![k],
-        };
-        let weight = source
-            .get(path, &key("weight"))?
-            .ok_or_else(|| missing(key("weight")))?;
-        let bias = source
-            .get(path, &key("bias"))?
-            .ok_or_else(|| missing(key("bias")))?;
-        let shape = weight.shape().to_vec();
-        if shape != [o, i] && shape != [o, i, 1, 1] {
-            return Err(checkpoint_error(
-                path,
-                format!("{}: shape {shape:?}, expected [{o}, {i}]", key("weight")),
-            ));
-        }
-        let weight = Tensor::<2>::from_data(
-            TensorData::new(
-                to_f32(path, &key("weight"), weight, &mut non_finite)?,
-                [o, i],
-            ),
-            device,
-        );
-        let bias_len = bias.shape().iter().product::<usize>();
-        if bias_len != o {
-            return Err(checkpoint_error(
-                path,
-                format!("{}: {bias_len} values, expected {o}", key("bias")),
-            ));
-        }
-        let bias = Tensor::<1>::from_data(
-            TensorData::new(to_f32(path, &key("bias"), bias, &mut non_finite)?, [o]),
-            device,
-        );
-        let mut layer = layer.with_weights(weight, bias)?;
-        loaded.push(key("weight"));
-        loaded.push(key("bias"));
-        if let (Some(a), Some(b)) = (
-            layer.transform.lora_a.clone(),
-            layer.transform.lora_b.clone(),
-        ) {
-            let read = |source: &mut TensorSource,
-                        non_finite: &mut NonFinite,
-                        name: &str,
-                        dims: [usize; 2]| {
-                let data = source
-                    .get(path, &key(name))?
-                    .ok_or_else(|| missing(key(name)))?;
-                if data.shape().to_vec() != dims.to_vec() {
-                    return Err(checkpoint_error(
-                        path,
-                        format!("{}: shape {:?}, expected {dims:?}", key(name), data.shape()),
-                    ));
-                }
-                Ok(Tensor::<2>::from_data(
-                    TensorData::new(to_f32(path, &key(name), data, non_finite)?, dims),
-                    device,
-                ))
-            };
-            let a_val = read(&mut source, &mut non_finite, "lora_a", a.dims())?;
-            let b_val = read(&mut source, &mut non_finite, "lora_b", b.dims())?;
-            // Trainable, as `init` builds them (a plain tensor's `Param` is inactive).
-            layer.transform.lora_a =
-                Some(burn::module::Param::initialized(a.id, a_val).set_require_grad(true));
-            layer.transform.lora_b =
-                Some(burn::module::Param::initialized(b.id, b_val).set_require_grad(true));
-            loaded.push(key("lora_a"));
-            loaded.push(key("lora_b"));
-        }
-        layers.push(layer);
-    }
-    let net = SnNet::from_parts(anchors, layers, plan);
+    let layers: Vec<StitchingLayer> = crate::net::init_stitch_layers(&plan, Init::Zeros, device)?;
+    let mut net = SnNet::from_parts(anchors, layers, plan);
+    let tensors = read_tensors(path, keys.to_module()?)?;
+    let stitch = apply_stitch_layers(&mut net, tensors, &keys, path, options)?;
     Ok((
         net,
         CheckpointReport {
             path: path.to_owned(),
             anchors: reports,
-            stitch_tensors: loaded,
-            stitch_non_finite: non_finite.found,
+            stitch_tensors: stitch.loaded,
+            stitch_non_finite: stitch.non_finite,
         },
     ))
-}
-
-/// A tensor's values as `f32` (checkpoints may hold f16/bf16/f64). Integer or boolean tensors
-/// are refused (a stitching layer's weights are never integers: converting them would hide a
-/// wrong or hostile file), and so are NaN or infinite values.
-fn to_f32(
-    path: &Path,
-    key: &str,
-    data: TensorData,
-    non_finite: &mut NonFinite,
-) -> Result<Vec<f32>> {
-    if !data.dtype().is_float() {
-        return Err(checkpoint_error(
-            path,
-            format!(
-                "{key}: dtype {:?}; a stitching layer's tensors are floats",
-                data.dtype()
-            ),
-        ));
-    }
-    let values = data
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .map_err(|e| checkpoint_error(path, format!("{key}: {e:?}")))?;
-    let bad = values.iter().filter(|v| !v.is_finite()).count();
-    if bad > 0 {
-        if !non_finite.allow {
-            return Err(checkpoint_error(
-                path,
-                format!("{key}: {bad} NaN or infinite value(s)"),
-            ));
-        }
-        non_finite.found.push((key.to_owned(), bad));
-    }
-    Ok(values)
-}
-
-/// Whether NaN or infinite stitching-layer values are allowed, and those found.
-struct NonFinite {
-    allow: bool,
-    found: Vec<(String, usize)>,
 }

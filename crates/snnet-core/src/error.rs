@@ -123,13 +123,110 @@ pub enum Error {
         /// The state.
         state: usize,
     },
-    /// A checkpoint that cannot be read, parsed or applied.
-    #[error("checkpoint {}: {reason}", .path.display())]
-    Checkpoint {
+    /// A file that is not safetensors where a checkpoint of ours was expected.
+    #[error("checkpoint {}: not a safetensors file ({reason})", .path.display())]
+    NotSafetensors {
         /// The file.
         path: PathBuf,
-        /// What went wrong.
+        /// What gave it away.
+        reason: &'static str,
+    },
+    /// A safetensors header that is not JSON.
+    #[error("checkpoint {}: unreadable safetensors header", .path.display())]
+    Header {
+        /// The file.
+        path: PathBuf,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A checkpoint with no SN-Net config in its metadata (a reference checkpoint, or an
+    /// anchor's weights): load it with [`SnNet::load_with_config`](crate::SnNet::load_with_config).
+    #[error(
+        "checkpoint {}: no SN-Net config in the metadata (a reference checkpoint: name its anchors)",
+        .path.display()
+    )]
+    NoConfig {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The SN-Net config in a checkpoint's metadata that does not parse.
+    #[error("checkpoint {}: invalid SN-Net config", .path.display())]
+    ConfigJson {
+        /// The file.
+        path: PathBuf,
+        /// The JSON error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The SN-Net config could not be serialised (for a checkpoint or a fingerprint).
+    #[error("cannot serialise the SN-Net config")]
+    Serialize(#[source] serde_json::Error),
+    /// burn-store could not read or write a checkpoint.
+    #[error("checkpoint {}: {source}", .path.display())]
+    Store {
+        /// The file.
+        path: PathBuf,
+        /// burn-store's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A checkpoint key rename that is not a valid pattern (built from the plan: a bug).
+    #[error("checkpoint key pattern `{pattern}`: {reason}")]
+    RemapPattern {
+        /// The pattern.
+        pattern: String,
+        /// The regex error's message (burn-store's regex error is not a `std` error in every
+        /// feature set).
         reason: String,
+    },
+    /// A stitching-layer tensor of the wrong shape.
+    #[error("checkpoint {}: {key}: shape {found:?}, expected {expected:?}", .path.display())]
+    TensorShape {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's file key.
+        key: String,
+        /// The layer's shape.
+        expected: Vec<usize>,
+        /// The file's shape.
+        found: Vec<usize>,
+    },
+    /// A stitching-layer tensor that is not a float (integers or booleans are refused:
+    /// converting them would hide a wrong or hostile file).
+    #[error(
+        "checkpoint {}: {key}: dtype {found:?}; a stitching layer's tensors are floats",
+        .path.display()
+    )]
+    TensorDtype {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's file key.
+        key: String,
+        /// The file's dtype.
+        found: burn::tensor::DType,
+    },
+    /// A stitching-layer tensor burn-store could not read.
+    #[error("checkpoint {}: {key}: cannot read the tensor", .path.display())]
+    TensorRead {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's file key.
+        key: String,
+        /// burn-store's error.
+        #[source]
+        source: burn::store::ApplyError,
+    },
+    /// A stitching-layer tensor holding NaN or infinite values (refused unless
+    /// [`LoadOptions::allow_nonfinite`](crate::zoo::LoadOptions::allow_nonfinite)).
+    #[error("checkpoint {}: {key}: {count} NaN or infinite value(s)", .path.display())]
+    NonFinite {
+        /// The file.
+        path: PathBuf,
+        /// The tensor's file key.
+        key: String,
+        /// How many values.
+        count: usize,
     },
     /// A path names a stitching layer (by its flat index) that the plan does not have.
     #[error("stitch {id}: no stitching layer {layer} (the plan has {layers})")]

@@ -54,7 +54,9 @@ pub mod init;
 pub mod net;
 pub mod plan;
 
-pub use checkpoint::{CheckpointKeys, CheckpointReport, read_config};
+pub use checkpoint::{
+    CheckpointKeys, CheckpointReport, StitchLoad, apply_stitch_layers, read_config, read_tensors,
+};
 pub use device::{DeviceSpec, TchDevice};
 pub use error::{Error, Result};
 pub use init::{LayerFit, LsOptions, LsProgress, LsReport};

@@ -301,7 +301,7 @@ fn bad_inputs_are_typed_errors() {
     // A plain anchor file has no SN-Net config.
     assert!(matches!(
         SnNet::load(&fixtures().join("vit0.safetensors"), &device),
-        Err(Error::Checkpoint { .. })
+        Err(Error::NoConfig { .. })
     ));
     // An anchor file lacks the stitching layers.
     let err = SnNet::load_with_config(&fixtures().join("vit0.safetensors"), &config(), &device);
@@ -369,6 +369,142 @@ fn hostile_inputs_are_refused_at_the_entry() {
     ));
 }
 
+/// `path`'s tensors rewritten by `edit` (name, dtype, shape, bytes → kept or dropped) into
+/// `out`, with the same metadata (the SN-Net config).
+fn rewrite(
+    path: &Path,
+    out: &Path,
+    edit: impl Fn(
+        &str,
+        safetensors::Dtype,
+        Vec<usize>,
+        Vec<u8>,
+    ) -> Option<(safetensors::Dtype, Vec<usize>, Vec<u8>)>,
+) {
+    use safetensors::tensor::TensorView;
+    let bytes = std::fs::read(path).unwrap();
+    let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let tensors: Vec<(String, (safetensors::Dtype, Vec<usize>, Vec<u8>))> = st
+        .tensors()
+        .into_iter()
+        .filter_map(|(name, view)| {
+            let edited = edit(
+                &name,
+                view.dtype(),
+                view.shape().to_vec(),
+                view.data().to_vec(),
+            )?;
+            Some((name, edited))
+        })
+        .collect();
+    let views: Vec<(String, TensorView<'_>)> = tensors
+        .iter()
+        .map(|(name, (dtype, shape, data))| {
+            (
+                name.clone(),
+                TensorView::new(*dtype, shape.clone(), data).unwrap(),
+            )
+        })
+        .collect();
+    let out_bytes = safetensors::serialize(views, metadata.metadata().clone()).unwrap();
+    std::fs::write(out, out_bytes).unwrap();
+}
+
+/// Every way a stitching layer's tensors can be wrong is a typed error naming the tensor's file
+/// key; a 1×1 convolution's `[C_out, C_in, 1, 1]` weight loads as the linear map it is.
+#[test]
+fn bad_stitching_tensors_are_typed_errors() {
+    let device = Device::default();
+    let (net, _) = reference(&device);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("snnet.safetensors");
+    net.save(&path).unwrap();
+    let target = "stitch_layers.1.2.transform.weight";
+    let edited = dir.path().join("edited.safetensors");
+    let load = |edit: &dyn Fn(
+        &str,
+        safetensors::Dtype,
+        Vec<usize>,
+        Vec<u8>,
+    ) -> Option<(safetensors::Dtype, Vec<usize>, Vec<u8>)>| {
+        rewrite(&path, &edited, edit);
+        SnNet::load(&edited, &device).map(|(net, _)| net)
+    };
+
+    // Missing.
+    match load(&|name, d, s, b| (name != target).then_some((d, s, b))) {
+        Err(Error::MissingLayer { layer, tried, .. }) => {
+            assert_eq!(layer, "stitch_layers.1.2");
+            assert_eq!(tried, vec![target.to_owned()]);
+        }
+        other => panic!("expected MissingLayer, got {:?}", other.map(|_| ())),
+    }
+    // The wrong shape (one output row short).
+    match load(&|name, d, s, b| {
+        if name == target {
+            let cols = s[1];
+            Some((d, vec![s[0] - 1, cols], b[..b.len() - 4 * cols].to_vec()))
+        } else {
+            Some((d, s, b))
+        }
+    }) {
+        Err(Error::TensorShape {
+            key,
+            expected,
+            found,
+            ..
+        }) => {
+            assert_eq!(key, target);
+            assert_eq!(expected, vec![64, 32]);
+            assert_eq!(found, vec![63, 32]);
+        }
+        other => panic!("expected TensorShape, got {:?}", other.map(|_| ())),
+    }
+    // Integers where floats belong.
+    match load(&|name, d, s, b| {
+        if name == target {
+            Some((safetensors::Dtype::I32, s, b))
+        } else {
+            Some((d, s, b))
+        }
+    }) {
+        Err(Error::TensorDtype { key, .. }) => assert_eq!(key, target),
+        other => panic!("expected TensorDtype, got {:?}", other.map(|_| ())),
+    }
+    // A 1×1 convolution's weight, and f64 values: the same network.
+    let x = tensor4(&io(), "input", &device);
+    let conv = load(&|name, d, s, b| {
+        if name == target {
+            let f64s: Vec<u8> = b
+                .chunks_exact(4)
+                .flat_map(|c| f64::from(f32::from_le_bytes([c[0], c[1], c[2], c[3]])).to_le_bytes())
+                .collect();
+            Some((safetensors::Dtype::F64, vec![s[0], s[1], 1, 1], f64s))
+        } else {
+            Some((d, s, b))
+        }
+    })
+    .unwrap();
+    for id in [0, 5, 22] {
+        assert_eq!(logits(&conv, &x, id), logits(&net, &x, id), "stitch {id}");
+    }
+    // Truncated: the header intact, the data cut short.
+    let bytes = std::fs::read(&path).unwrap();
+    let truncated = dir.path().join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 100]).unwrap();
+    assert!(matches!(
+        SnNet::load(&truncated, &device),
+        Err(Error::Zoo(_) | Error::Store { .. })
+    ));
+    // Cut inside the header: not safetensors.
+    std::fs::write(&truncated, &bytes[..20]).unwrap();
+    assert!(matches!(
+        SnNet::load(&truncated, &device),
+        Err(Error::NotSafetensors { .. })
+    ));
+}
+
 /// A stitching layer holding NaN is refused at load, naming the tensor; `allow_nonfinite`
 /// loads it and reports it.
 #[test]
@@ -388,13 +524,14 @@ fn nonfinite_stitching_layers_are_refused_unless_allowed() {
     let path = dir.path().join("nan.safetensors");
     net.save(&path).unwrap();
     match SnNet::load(&path, &device) {
-        Err(Error::Checkpoint { reason, .. }) => {
+        Err(Error::NonFinite { key, count, .. }) => {
             assert!(
-                reason.contains("stitch_layers.") && reason.contains("2 NaN or infinite"),
-                "{reason}"
+                key.starts_with("stitch_layers.") && key.ends_with(".transform.weight"),
+                "{key}"
             );
+            assert_eq!(count, 2);
         }
-        other => panic!("expected a Checkpoint error, got {:?}", other.map(|_| ())),
+        other => panic!("expected a NonFinite error, got {:?}", other.map(|_| ())),
     }
     let options = snnet_core::zoo::LoadOptions::default().with_allow_nonfinite(true);
     let (_, report) = SnNet::load_with(&path, options, &device).unwrap();

@@ -74,7 +74,7 @@ pub use preprocess::{decode_image, load_image, preprocess};
 pub use pretrained::{
     IMAGENET_MEAN, IMAGENET_STD, INCEPTION_MEAN_STD, Interpolation, PretrainedConfig,
 };
-pub use registry::{MAX_NAME_LEN, ModelEntry, Registry, glob_match};
+pub use registry::{MAX_NAME_LEN, ModelEntry, Registry};
 pub use resnet::{BlockKind, ResBlock, ResNet, ResNetAnchor, ResNetConfig};
 pub use swin::{
     PatchMerging, Swin, SwinAnchor, SwinBlock, SwinConfig, SwinHead, SwinPatchEmbed, SwinStage,

@@ -298,7 +298,7 @@ impl Registry {
 }
 
 /// `*` matches any run of characters, `?` any one; everything else literally.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
+fn glob_match(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
     // Indices stay below the lengths of the two vectors, so `+ 1` cannot overflow.
     let next = |i: usize| i.saturating_add(1);

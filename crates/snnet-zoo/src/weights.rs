@@ -211,14 +211,10 @@ where
     };
     let mut report = check(result, path, format, top_level_key)?;
     // Loaded tensors keep the file's dtype (f64 or f16 checkpoints); the models run in f32.
-    let model = model.map(&mut CastF32);
-    let mut finite = FiniteCheck {
-        all: options.allow_nonfinite,
-        ..FiniteCheck::default()
-    };
-    model.visit(&mut finite);
+    let model = cast_f32(model);
+    let bad = non_finite(&model, options.allow_nonfinite);
     if !options.allow_nonfinite
-        && let Some((key, count)) = finite.bad.first()
+        && let Some((key, count)) = bad.first()
     {
         return Err(Error::NonFinite {
             path: path.to_owned(),
@@ -226,12 +222,28 @@ where
             count: *count,
         });
     }
-    report.non_finite = finite
-        .bad
+    report.non_finite = bad
         .into_iter()
         .map(|(key, count)| (timm_key(&key), count))
         .collect();
     Ok((model, report))
+}
+
+/// Every float parameter of `module` cast to `f32`: burn-store loads a tensor in the file's
+/// dtype (f64, f16 or bf16 checkpoints), and the models run in `f32`.
+pub fn cast_f32<M: Module>(module: M) -> M {
+    module.map(&mut CastF32)
+}
+
+/// The float parameters of `module` holding NaN or infinite values, by module path (relative to
+/// `module`), with how many: every one when `all`, otherwise the first only.
+pub fn non_finite<M: Module>(module: &M, all: bool) -> Vec<(String, usize)> {
+    let mut finite = FiniteCheck {
+        all,
+        ..FiniteCheck::default()
+    };
+    module.visit(&mut finite);
+    finite.bad
 }
 
 /// Finds the float parameters holding NaN or infinite values (the first only, unless `all`),
