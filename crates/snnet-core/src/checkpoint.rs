@@ -12,6 +12,12 @@
 //! A stitching layer's `weight` is `[C_out, C_in]`; the reference's ResNet 1×1 convolutions'
 //! `[C_out, C_in, 1, 1]` loads too. Our files add the [`SnNetConfig`] as JSON under the
 //! safetensors metadata key `snnet`, so [`SnNet::load`] needs nothing else.
+//!
+//! Loading goes through burn-store, as saving does: each anchor through the zoo
+//! (`ModelEntry::load_prefixed_with`: timm's renames, per-anchor reports), the stitching layers
+//! through [`read_tensors`] (the file's tensors renamed by [`CheckpointKeys::to_module`], the
+//! inverse of the save remapper) and [`apply_stitch_layers`] (burn-store's shape and dtype
+//! checks, then `f32` and the NaN check), every failure a typed [`Error`] naming the file key.
 
 // Reads input from files or requests: no indexing or integer arithmetic that could panic.
 #![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
@@ -46,8 +52,11 @@ const LAYER_TENSORS: [(&str, &str); 4] = [
 ];
 
 /// The one table between the network's module keys and the checkpoint's file keys (the
-/// reference's layout), derived from the plan. [`SnNet::save`] maps module → file with it and
-/// [`SnNet::load_with_config`] file → module, so the two directions cannot disagree.
+/// reference's layout), derived from the plan. [`SnNet::save`] maps module → file with
+/// [`CheckpointKeys::to_file`] and [`SnNet::load_with_config`] file → module with its inverse,
+/// [`CheckpointKeys::to_module`] (both burn-store key remappers built from one list), so the two
+/// directions cannot disagree; [`CheckpointKeys::file_key`] names a module tensor in errors and
+/// reports.
 ///
 /// | module key | file key |
 /// |---|---|
@@ -99,24 +108,6 @@ impl CheckpointKeys {
         let rest = module_key.strip_prefix("stitch_layers.")?;
         let (index, name) = rest.split_once(".transform.")?;
         self.layer_key(index.parse().ok()?, name)
-    }
-
-    /// The module key of a file key, or `None` for a key the network does not hold.
-    pub fn module_key(&self, file_key: &str) -> Option<String> {
-        for (index, prefix) in self.layers.iter().enumerate() {
-            let Some(name) = file_key
-                .strip_prefix(prefix.as_str())
-                .and_then(|r| r.strip_prefix(".transform."))
-            else {
-                continue;
-            };
-            let (module, _) = LAYER_TENSORS.iter().find(|(_, file)| *file == name)?;
-            return Some(format!("stitch_layers.{index}.transform.{module}"));
-        }
-        let rest = file_key.strip_prefix("anchors.")?;
-        let (a, key) = rest.split_once('.')?;
-        let a: usize = a.parse().ok().filter(|&a| a < self.anchors)?;
-        Some(format!("anchors.{a}.model.{key}"))
     }
 
     /// The module → file renames (for saving), as `(regex, replacement)` pairs.
@@ -406,7 +397,7 @@ fn check_stitch_result(result: &ApplyResult, keys: &CheckpointKeys, path: &Path)
             | ApplyError::LoadError { path: key, .. } => Error::TensorRead {
                 path: path.to_owned(),
                 key: file_key(key),
-                source: error.clone(),
+                source: Box::new(error.clone()),
             },
         });
     }

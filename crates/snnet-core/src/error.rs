@@ -215,7 +215,7 @@ pub enum Error {
         key: String,
         /// burn-store's error.
         #[source]
-        source: burn::store::ApplyError,
+        source: Box<burn::store::ApplyError>,
     },
     /// A stitching-layer tensor holding NaN or infinite values (refused unless
     /// [`LoadOptions::allow_nonfinite`](crate::zoo::LoadOptions::allow_nonfinite)).

@@ -369,6 +369,12 @@ fn hostile_inputs_are_refused_at_the_entry() {
     ));
 }
 
+/// A safetensors tensor: dtype, shape, bytes.
+type RawTensor = (safetensors::Dtype, Vec<usize>, Vec<u8>);
+
+/// Edits one tensor by name: `None` drops it.
+type Edit<'a> = &'a dyn Fn(&str, safetensors::Dtype, Vec<usize>, Vec<u8>) -> Option<RawTensor>;
+
 /// `path`'s tensors rewritten by `edit` (name, dtype, shape, bytes → kept or dropped) into
 /// `out`, with the same metadata (the SN-Net config).
 fn rewrite(
@@ -385,7 +391,7 @@ fn rewrite(
     let bytes = std::fs::read(path).unwrap();
     let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let tensors: Vec<(String, (safetensors::Dtype, Vec<usize>, Vec<u8>))> = st
+    let tensors: Vec<(String, RawTensor)> = st
         .tensors()
         .into_iter()
         .filter_map(|(name, view)| {
@@ -422,12 +428,7 @@ fn bad_stitching_tensors_are_typed_errors() {
     net.save(&path).unwrap();
     let target = "stitch_layers.1.2.transform.weight";
     let edited = dir.path().join("edited.safetensors");
-    let load = |edit: &dyn Fn(
-        &str,
-        safetensors::Dtype,
-        Vec<usize>,
-        Vec<u8>,
-    ) -> Option<(safetensors::Dtype, Vec<usize>, Vec<u8>)>| {
+    let load = |edit: Edit<'_>| {
         rewrite(&path, &edited, edit);
         SnNet::load(&edited, &device).map(|(net, _)| net)
     };
