@@ -18,39 +18,26 @@ per-token factors shared across channels (the time does not depend on the values
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 
-# The workspace root: this file is benches/compare/compare_lstsq.py.
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import cargo_bench, criterion_group, criterion_median, torch_threads
+
 ROWS = 19_700
 DEPTH = 12
 GROUP = "lstsq_deit_ti_s_b_68_cuts"
 
 
-def cargo_bench(features):
-    cmd = ["cargo", "bench", "-p", "snnet-benches", "--bench", "lstsq"]
-    if features:
-        cmd += ["--features", features]
-    print("$", " ".join(cmd), file=sys.stderr)
-    subprocess.run(cmd, cwd=ROOT, check=True)
-
-
 def criterion_results():
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
-    base = os.path.join(ROOT, target, "criterion", GROUP)
+    base = criterion_group(GROUP)
     out = {}
     if not os.path.isdir(base):
         return out
     for backend in sorted(os.listdir(base)):
-        path = os.path.join(base, backend, str(ROWS), "new", "estimates.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                out[backend] = json.load(f)["median"]["point_estimate"] / 1e9  # ns -> s
+        median = criterion_median(os.path.join(base, backend, str(ROWS)))
+        if median is not None:
+            out[backend] = median / 1e9  # ns -> s
     return out
 
 
@@ -109,9 +96,7 @@ def init_pair(front, end, reuse):
 
 
 def torch_times(reps, reuse):
-    import torch
-
-    torch.set_num_threads(2)
+    torch = torch_threads(2)
     gen = torch.Generator().manual_seed(0)
     small = [features(gen, 384) for _ in range(DEPTH + 1)]
     ti = [features(gen, 192) for _ in range(DEPTH)]
@@ -135,7 +120,7 @@ def main():
     args = parser.parse_args()
 
     if not args.skip_cargo:
-        cargo_bench(args.features)
+        cargo_bench("lstsq", args.features)
     rust = criterion_results()
 
     import torch

@@ -12,50 +12,34 @@ mode, same batch, same thread count as the machine's cores, median of --iters ru
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 
-# The workspace root: this file is benches/compare/<name>.py.
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import cargo_bench, criterion_group, criterion_median, torch_threads
+
 MODELS = ["deit_tiny_patch16_224", "deit_small_patch16_224", "swin_tiny_patch4_window7_224", "resnet50"]
 BATCH = 8
 
 
-def cargo_bench(features):
-    cmd = ["cargo", "bench", "-p", "snnet-benches", "--bench", "forward"]
-    if features:
-        cmd += ["--features", features]
-    print("$", " ".join(cmd), file=sys.stderr)
-    subprocess.run(cmd, cwd=ROOT, check=True)
-
-
 def criterion_results():
-    # Cargo resolves a relative CARGO_TARGET_DIR against its working directory, ROOT here.
-    target = os.path.join(ROOT, os.environ.get("CARGO_TARGET_DIR", "target"))
-    base = os.path.join(target, "criterion", "forward_b8")
+    base = criterion_group("forward_b8")
     out = {}
     if not os.path.isdir(base):
         return out
     for backend in sorted(os.listdir(base)):
         for model in MODELS:
-            path = os.path.join(base, backend, model, "new", "estimates.json")
-            if os.path.exists(path):
-                with open(path) as f:
-                    est = json.load(f)
-                out[(backend, model)] = est["median"]["point_estimate"] / 1e6  # ns -> ms
+            median = criterion_median(os.path.join(base, backend, model))
+            if median is not None:
+                out[(backend, model)] = median / 1e6  # ns -> ms
     return out
 
 
 def torch_times(iters, warmup):
-    import torch
     import timm
 
     threads = os.cpu_count()
-    torch.set_num_threads(threads)
+    torch = torch_threads(threads)
     out = {}
     for name in MODELS:
         model = timm.create_model(name, pretrained=False).eval()
@@ -80,7 +64,7 @@ def main():
     p.add_argument("--warmup", type=int, default=3)
     args = p.parse_args()
     if not args.skip_cargo:
-        cargo_bench(args.features)
+        cargo_bench("forward", args.features)
     rust = criterion_results()
     torch_ms, threads, tv, timmv = torch_times(args.iters, args.warmup)
     print(f"\nbatch {BATCH}, 224x224, fp32, {threads} threads; torch {tv}, timm {timmv}\n")

@@ -44,13 +44,8 @@ import subprocess
 import sys
 import time
 
-# The workspace root: this file is benches/compare/<name>.py.
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import ROOT, run, torch_threads
 
-
-def run(cmd):
-    print("$", " ".join(cmd), file=sys.stderr)
-    return subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
 
 def build_probe():
@@ -97,9 +92,8 @@ def torch_stitches(anchor_names):
     """A function running a stitch (as `snnet cost --format json` describes it) on timm anchors
     (random weights, eval mode; one Linear per anchor pair, as the stitching layer)."""
     import timm
-    import torch
 
-    torch.set_num_threads(os.cpu_count())
+    torch = torch_threads()
     anchors = [timm.create_model(n, pretrained=False).eval() for n in anchor_names.split(",")]
     layers = {}
 

@@ -16,18 +16,11 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 
-# The workspace root: this file is benches/compare/<name>.py.
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import ROOT, run, torch_threads
+
 NAMES = ["fmnist_vit_s", "fmnist_vit_m", "fmnist_vit_l"]
-
-
-def run(cmd):
-    print("$", " ".join(cmd), file=sys.stderr)
-    return subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True, text=True).stdout
 
 
 def main():
@@ -53,10 +46,9 @@ def main():
                                         "--iters", str(args.iters), "--batch", str(args.batch),
                                         "--shards", str(args.shards)).splitlines() if l.strip()]
 
-    import torch
     from timm.models.vision_transformer import VisionTransformer
 
-    torch.set_num_threads(os.cpu_count())
+    torch = torch_threads()
     with open(os.path.join(ROOT, "crates", "snnet-train", "configs", "fashion_mnist_vit.json")) as f:
         configs = {m["name"]: m["config"] for m in json.load(f)["models"]}
     anchors = []

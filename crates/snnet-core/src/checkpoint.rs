@@ -33,7 +33,7 @@ use burn::store::{
 };
 use burn::tensor::{Device, Shape, Tensor, TensorData};
 use snnet_stitch::{Init, StitchingLayer};
-use snnet_zoo::weights::{cast_f32, non_finite, sniff_format};
+use snnet_zoo::weights::{finite_f32, sniff_format};
 use snnet_zoo::{LoadOptions, LoadReport, WeightFormat};
 
 use crate::error::{Error, Result};
@@ -110,52 +110,59 @@ impl CheckpointKeys {
         self.layer_key(index.parse().ok()?, name)
     }
 
-    /// The module → file renames (for saving), as `(regex, replacement)` pairs.
-    fn module_to_file(&self) -> Vec<(String, String)> {
-        let mut pairs = vec![(
-            r"^anchors\.(\d+)\.model\.".to_owned(),
-            "anchors.$1.".to_owned(),
-        )];
-        for (module, file) in LAYER_TENSORS {
-            if module != file {
-                pairs.push((
-                    format!(r"\.transform\.{module}$"),
+    /// The renames between the two layouts as literal key fragments: (module fragment, file
+    /// fragment, whether it is the key's start — otherwise its end). One list for both
+    /// directions, so that loading undoes exactly what saving did.
+    fn renames(&self) -> Vec<(String, String, bool)> {
+        let anchors = (0..self.anchors)
+            .map(|a| (format!("anchors.{a}.model."), Self::anchor_prefix(a), true));
+        let tensors = LAYER_TENSORS
+            .iter()
+            .filter(|(module, file)| module != file)
+            .map(|(module, file)| {
+                (
+                    format!(".transform.{module}"),
                     format!(".transform.{file}"),
-                ));
-            }
-        }
-        for (index, prefix) in self.layers.iter().enumerate() {
-            pairs.push((
-                format!(r"^stitch_layers\.{index}\.transform\."),
+                    false,
+                )
+            });
+        // A file prefix has more indices than a module key (`stitch_layers.{pair}.{layer}`
+        // against `stitch_layers.{flat}`), so a renamed key matches no later pattern either way.
+        let layers = self.layers.iter().enumerate().map(|(index, prefix)| {
+            (
+                format!("stitch_layers.{index}.transform."),
                 format!("{prefix}.transform."),
-            ));
-        }
-        pairs
+                true,
+            )
+        });
+        anchors.chain(tensors).chain(layers).collect()
     }
 
-    /// The file → module renames (for loading): the inverse of [`CheckpointKeys::to_file`].
-    fn file_to_module(&self) -> Vec<(String, String)> {
-        let mut pairs = vec![(
-            r"^anchors\.(\d+)\.".to_owned(),
-            "anchors.$1.model.".to_owned(),
-        )];
-        for (module, file) in LAYER_TENSORS {
-            if module != file {
-                pairs.push((
-                    format!(r"\.transform\.{file}$"),
-                    format!(".transform.{module}"),
-                ));
-            }
-        }
-        for (index, prefix) in self.layers.iter().enumerate() {
-            // A file prefix has more indices than a module key (`stitch_layers.{pair}.{layer}`
-            // against `stitch_layers.{flat}`), so a renamed key matches no later pattern.
-            pairs.push((
-                format!(r"^{}\.transform\.", prefix.replace('.', r"\.")),
-                format!("stitch_layers.{index}.transform."),
-            ));
-        }
-        pairs
+    /// The renames of [`CheckpointKeys::renames`] as burn-store's key remapper, module → file
+    /// keys (`to_file`) or back.
+    fn remapper(&self, to_file: bool) -> Result<KeyRemapper> {
+        let literal = |fragment: &str| fragment.replace('.', r"\.");
+        self.renames().into_iter().try_fold(
+            KeyRemapper::new(),
+            |remapper, (module, file, start)| {
+                let (from, to) = if to_file {
+                    (module, file)
+                } else {
+                    (file, module)
+                };
+                let pattern = if start {
+                    format!("^{}", literal(&from))
+                } else {
+                    format!("{}$", literal(&from))
+                };
+                remapper
+                    .add_pattern(&pattern, to)
+                    .map_err(|e| Error::RemapPattern {
+                        pattern,
+                        reason: e.to_string(),
+                    })
+            },
+        )
     }
 
     /// The module → file remapping as burn-store's key remapper (for saving).
@@ -163,7 +170,7 @@ impl CheckpointKeys {
     /// # Errors
     /// [`Error::RemapPattern`] (the patterns are built from the plan: never in practice).
     pub fn to_file(&self) -> Result<KeyRemapper> {
-        remapper(self.module_to_file())
+        self.remapper(true)
     }
 
     /// The file → module remapping as burn-store's key remapper (for loading), the inverse of
@@ -172,21 +179,8 @@ impl CheckpointKeys {
     /// # Errors
     /// As [`CheckpointKeys::to_file`].
     pub fn to_module(&self) -> Result<KeyRemapper> {
-        remapper(self.file_to_module())
+        self.remapper(false)
     }
-}
-
-fn remapper(pairs: Vec<(String, String)>) -> Result<KeyRemapper> {
-    pairs
-        .into_iter()
-        .try_fold(KeyRemapper::new(), |remapper, (from, to)| {
-            remapper
-                .add_pattern(&from, to)
-                .map_err(|e| Error::RemapPattern {
-                    pattern: from,
-                    reason: e.to_string(),
-                })
-        })
 }
 
 /// What loading a checkpoint did.
@@ -339,32 +333,21 @@ pub fn apply_stitch_layers(
     let filter = PathFilter::new().with_regex(r"^stitch_layers\.");
     let result = net.apply(tensors, Some(filter), Some(Box::new(Conv1x1AsLinear)), true);
     check_stitch_result(&result, keys, path)?;
-    let layers = std::mem::take(&mut net.stitch_layers);
-    net.stitch_layers = cast_f32(layers);
     let file_key = |index_key: &str| {
         let module_key = format!("stitch_layers.{index_key}");
         keys.file_key(&module_key).unwrap_or(module_key)
     };
-    let bad = non_finite(&net.stitch_layers, options.allow_nonfinite);
-    if !options.allow_nonfinite
-        && let Some((key, count)) = bad.first()
-    {
-        return Err(Error::NonFinite {
-            path: path.to_owned(),
-            key: file_key(key),
-            count: *count,
-        });
-    }
+    let layers = std::mem::take(&mut net.stitch_layers);
+    let (layers, non_finite) = finite_f32(layers, options.allow_nonfinite, file_key)
+        .map_err(|bad| Error::non_finite(path, bad))?;
+    net.stitch_layers = layers;
     Ok(StitchLoad {
         loaded: result
             .applied
             .iter()
             .filter_map(|key| keys.file_key(key))
             .collect(),
-        non_finite: bad
-            .into_iter()
-            .map(|(key, count)| (file_key(&key), count))
-            .collect(),
+        non_finite,
     })
 }
 

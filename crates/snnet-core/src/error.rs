@@ -279,6 +279,17 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// [`Error::NonFinite`] for a tensor (file key, how many values) of `path`.
+    pub(crate) fn non_finite(path: &std::path::Path, (key, count): (String, usize)) -> Self {
+        Self::NonFinite {
+            path: path.to_owned(),
+            key,
+            count,
+        }
+    }
+}
+
 impl From<snnet_stitch::lstsq::Error> for Error {
     fn from(e: snnet_stitch::lstsq::Error) -> Self {
         Self::Stitch(e.into())

@@ -54,11 +54,7 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 }
 
 fn logits(net: &SnNet, x: &Tensor<4>, id: usize) -> Vec<f32> {
-    net.forward(x.clone(), StitchId(id))
-        .unwrap()
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap()
+    values(net.forward(x.clone(), StitchId(id)).unwrap())
 }
 
 /// The reference's own SN-Net checkpoint (`{"model": state_dict}` .pth).
@@ -116,24 +112,9 @@ fn least_squares_init_and_every_stitch_match_the_reference() {
         .zip(&reference.stitch_layers)
         .enumerate()
     {
-        let w = |l: &snnet_core::StitchingLayer| {
-            l.transform
-                .weight
-                .val()
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap()
-        };
-        let b = |l: &snnet_core::StitchingLayer| {
-            l.transform
-                .bias
-                .val()
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap()
-        };
-        let dw = max_diff(&w(ours), &w(theirs));
-        let db = max_diff(&b(ours), &b(theirs));
+        let (t, r) = (&ours.transform, &theirs.transform);
+        let dw = max_diff(&values(t.weight.val()), &values(r.weight.val()));
+        let db = max_diff(&values(t.bias.val()), &values(r.bias.val()));
         assert!(
             dw <= 1e-4 && db <= 1e-4,
             "layer {i}: weight {dw}, bias {db}"
@@ -142,23 +123,15 @@ fn least_squares_init_and_every_stitch_match_the_reference() {
     check_all_stitches(&net, "least-squares init");
 }
 
+/// A tensor's values.
+fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().try_to_vec::<f32>().unwrap()
+}
+
 /// A layer's weight and bias, flattened.
 fn layer_values(l: &snnet_core::StitchingLayer) -> Vec<f32> {
-    let mut v = l
-        .transform
-        .weight
-        .val()
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap();
-    v.extend(
-        l.transform
-            .bias
-            .val()
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap(),
-    );
+    let mut v = values(l.transform.weight.val());
+    v.extend(values(l.transform.bias.val()));
     v
 }
 
@@ -247,13 +220,19 @@ fn switching_stitches_keeps_no_state() {
     assert_eq!(logits(&net, &x, 7), first);
 }
 
-#[test]
-fn save_and_load_round_trip() {
-    let device = Device::default();
-    let (net, _) = reference(&device);
+/// The reference network saved by us into a fresh folder: (network, folder, file).
+fn saved_reference(device: &Device) -> (SnNet, tempfile::TempDir, PathBuf) {
+    let (net, _) = reference(device);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("snnet.safetensors");
     net.save(&path).unwrap();
+    (net, dir, path)
+}
+
+#[test]
+fn save_and_load_round_trip() {
+    let device = Device::default();
+    let (net, dir, path) = saved_reference(&device);
     // Only the file itself: the temporary file was renamed.
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     assert_eq!(read_config(&path).unwrap(), *net.config());
@@ -422,10 +401,7 @@ fn rewrite(
 #[test]
 fn bad_stitching_tensors_are_typed_errors() {
     let device = Device::default();
-    let (net, _) = reference(&device);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("snnet.safetensors");
-    net.save(&path).unwrap();
+    let (net, dir, path) = saved_reference(&device);
     let target = "stitch_layers.1.2.transform.weight";
     let edited = dir.path().join("edited.safetensors");
     let load = |edit: Edit<'_>| {
@@ -515,10 +491,10 @@ fn nonfinite_stitching_layers_are_refused_unless_allowed() {
     let layer = net.stitch_layers[1].clone();
     let weight = layer.transform.weight.val();
     let [o, i] = weight.dims();
-    let mut values = weight.into_data().try_to_vec::<f32>().unwrap();
-    values[3] = f32::NAN;
-    values[4] = f32::NEG_INFINITY;
-    let weight = Tensor::<2>::from_data(TensorData::new(values, [o, i]), &device);
+    let mut bad = values(weight);
+    bad[3] = f32::NAN;
+    bad[4] = f32::NEG_INFINITY;
+    let weight = Tensor::<2>::from_data(TensorData::new(bad, [o, i]), &device);
     let bias = layer.transform.bias.val();
     net.stitch_layers[1] = layer.with_weights(weight, bias).unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -557,7 +533,7 @@ fn forward_many_equals_forward_bit_for_bit() {
     let many = net.forward_many(x.clone(), &ids).unwrap();
     assert_eq!(many.len(), ids.len());
     for (id, out) in ids.iter().zip(many) {
-        let got = out.into_data().try_to_vec::<f32>().unwrap();
+        let got = values(out);
         assert_eq!(got, logits(&net, &x, id.index()), "stitch {id}");
     }
     assert!(net.forward_many(x.clone(), &[]).unwrap().is_empty());
@@ -591,7 +567,7 @@ fn forward_many_equals_forward_bit_for_bit() {
     );
     let ids: Vec<StitchId> = (0..net.num_stitches()).map(StitchId).collect();
     for (id, out) in ids.iter().zip(net.forward_many(x.clone(), &ids).unwrap()) {
-        let got = out.into_data().try_to_vec::<f32>().unwrap();
+        let got = values(out);
         assert_eq!(got, logits(&net, &x, id.index()), "stitch {id}");
     }
 }

@@ -210,40 +210,46 @@ where
         }
     };
     let mut report = check(result, path, format, top_level_key)?;
-    // Loaded tensors keep the file's dtype (f64 or f16 checkpoints); the models run in f32.
-    let model = cast_f32(model);
-    let bad = non_finite(&model, options.allow_nonfinite);
-    if !options.allow_nonfinite
-        && let Some((key, count)) = bad.first()
-    {
-        return Err(Error::NonFinite {
-            path: path.to_owned(),
-            key: timm_key(key),
-            count: *count,
-        });
-    }
-    report.non_finite = bad
-        .into_iter()
-        .map(|(key, count)| (timm_key(&key), count))
-        .collect();
+    let (model, non_finite) =
+        finite_f32(model, options.allow_nonfinite, timm_key).map_err(|(key, count)| {
+            Error::NonFinite {
+                path: path.to_owned(),
+                key,
+                count,
+            }
+        })?;
+    report.non_finite = non_finite;
     Ok((model, report))
 }
 
-/// Every float parameter of `module` cast to `f32`: burn-store loads a tensor in the file's
-/// dtype (f64, f16 or bf16 checkpoints), and the models run in `f32`.
-pub fn cast_f32<M: Module>(module: M) -> M {
-    module.map(&mut CastF32)
-}
-
-/// The float parameters of `module` holding NaN or infinite values, by module path (relative to
-/// `module`), with how many: every one when `all`, otherwise the first only.
-pub fn non_finite<M: Module>(module: &M, all: bool) -> Vec<(String, usize)> {
+/// `module` as loaded weights must be: every float parameter cast to `f32` (burn-store loads a
+/// tensor in the file's dtype, f64, f16 or bf16, and the models run in `f32`), and none holding
+/// NaN or infinite values unless `allow_nonfinite`, in which case those are listed. A tensor is
+/// named by `key` applied to its module path (relative to `module`).
+///
+/// # Errors
+/// The first parameter holding NaN or infinite values (named, how many) unless
+/// `allow_nonfinite`.
+pub fn finite_f32<M: Module>(
+    module: M,
+    allow_nonfinite: bool,
+    key: impl Fn(&str) -> String,
+) -> std::result::Result<(M, Vec<(String, usize)>), (String, usize)> {
+    let module = module.map(&mut CastF32);
     let mut finite = FiniteCheck {
-        all,
+        all: allow_nonfinite,
         ..FiniteCheck::default()
     };
     module.visit(&mut finite);
-    finite.bad
+    let mut named = finite
+        .bad
+        .into_iter()
+        .map(|(path, count)| (key(&path), count));
+    if allow_nonfinite {
+        Ok((module, named.collect()))
+    } else {
+        named.next().map_or(Ok((module, Vec::new())), Err)
+    }
 }
 
 /// Finds the float parameters holding NaN or infinite values (the first only, unless `all`),
