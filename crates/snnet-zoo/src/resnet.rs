@@ -25,7 +25,7 @@ use crate::pretrained::PretrainedConfig;
 /// The architecture of a ResNet, named as timm's arguments.
 ///
 /// ```
-/// use snnet_zoo::ResNetConfig;
+/// use snnet_zoo::{Family, ResNetConfig};
 ///
 /// assert_eq!(ResNetConfig::resnet18().cost().total().flops, 1_819_065_856);
 /// assert_eq!(ResNetConfig::resnet50().cost().total().flops, 4_111_512_576);

@@ -31,7 +31,7 @@ use crate::vit::Mlp;
 /// The architecture of a Swin Transformer, named as timm's arguments.
 ///
 /// ```
-/// use snnet_zoo::SwinConfig;
+/// use snnet_zoo::{Family, SwinConfig};
 ///
 /// let tiny = SwinConfig::swin_tiny_patch4_window7_224();
 /// assert_eq!(tiny.cost().total().flops, 4_509_194_496);

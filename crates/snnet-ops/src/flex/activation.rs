@@ -2,16 +2,15 @@
 //! backward is one pass too.
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
 use super::simd::{GeluGrad, GeluInPlace};
-use super::{Kept, contiguous, flex_tensor, values};
+use super::{Kept, contiguous, flex_tensor, record, values};
 
 /// Elements per parallel chunk of the GELU passes.
 const GELU_CHUNK: usize = 16 * 1024;
@@ -28,21 +27,13 @@ pub(crate) fn gelu_autodiff<const D: usize>(x: &Tensor<D>) -> Option<Tensor<D>> 
     out.par_chunks_mut(GELU_CHUNK)
         .for_each(|chunk| pulp::Arch::new().dispatch(GeluInPlace(chunk)));
     let out = flex_tensor(out, shape.clone());
-    let output = match FusedGelu
-        .prepare::<NoCheckpointing>([node])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => prep.finish(
-            GeluState {
-                input: Kept(input),
-                shape,
-            },
-            out,
-        ),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Some(Tensor::from_primitive::<Autodiff<Flex>>(output))
+    record(FusedGelu, [node], |tracked| {
+        let state = tracked.then(|| GeluState {
+            input: Kept(input),
+            shape,
+        });
+        Some((out, state))
+    })
 }
 
 /// The tracked op of [`gelu_autodiff`].

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, BackendTypes, Flex};
 use burn::tensor::{DType, Tensor, TensorData};
@@ -15,7 +14,7 @@ use rayon::prelude::*;
 
 use super::parallel::zeros;
 use super::simd::{SoftmaxRows, dot};
-use super::{Kept, contiguous, flex_tensor, primitive, values};
+use super::{Kept, contiguous, flex_tensor, primitive, record, values};
 
 pub(crate) fn attention(
     qkv: &Tensor<3>,
@@ -216,27 +215,16 @@ fn attention_autodiff(
         return None;
     }
     let p = contiguous(primitive);
-    let output = match FusedAttention
-        .prepare::<NoCheckpointing>([node])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let mut probs = vec![0.0f32; dims.b * dims.heads * dims.n * dims.n];
-            let out = attention_forward(p.as_slice::<f32>()?, dims, None, Some(&mut probs));
-            let state = AttentionState {
-                qkv: Kept(p),
-                probs: Kept(Arc::new(probs)),
-                dims,
-            };
-            prep.finish(state, flex_tensor(out, dims.out_shape()))
-        }
-        OpsKind::UnTracked(prep) => {
-            let out = attention_forward(p.as_slice::<f32>()?, dims, None, None);
-            prep.finish(flex_tensor(out, dims.out_shape()))
-        }
-    };
-    Some(Tensor::from_primitive::<Autodiff<Flex>>(output))
+    record(FusedAttention, [node], move |tracked| {
+        let mut probs = tracked.then(|| vec![0.0f32; dims.b * dims.heads * dims.n * dims.n]);
+        let out = attention_forward(p.as_slice::<f32>()?, dims, None, probs.as_deref_mut());
+        let state = probs.map(|probs| AttentionState {
+            qkv: Kept(p),
+            probs: Kept(Arc::new(probs)),
+            dims,
+        });
+        Some((flex_tensor(out, dims.out_shape()), state))
+    })
 }
 
 /// The tracked op of [`attention_autodiff`].

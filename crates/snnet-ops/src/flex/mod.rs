@@ -8,8 +8,10 @@
 
 use std::borrow::Cow;
 
-use burn::backend::Flex;
+use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
+use burn::backend::autodiff::ops::{Backward, NodeGuard, OpsKind};
 use burn::backend::flex::FlexTensor;
+use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, Tensor, TensorData};
 
 pub(crate) mod activation;
@@ -29,6 +31,32 @@ const ROWS_PER_CHUNK: usize = 16;
 fn primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
     let p = t.clone().try_into_primitive::<Flex>().ok()?;
     (p.dtype() == DType::F32).then_some(p)
+}
+
+/// Records a fused op on Flex under autodiff: `op` over its inputs' `nodes`, its output from
+/// `run(tracked)`, which also returns the state the backward pass reads when `tracked` (an
+/// untracked call, e.g. under `no_grad`, computes none). `None` where `run` gives none. The one
+/// place the fused ops enter Burn's autodiff graph (without checkpointing).
+fn record<Op, const N: usize, const D: usize>(
+    op: Op,
+    nodes: [NodeGuard; N],
+    run: impl FnOnce(bool) -> Option<(FlexTensor, Option<Op::State>)>,
+) -> Option<Tensor<D>>
+where
+    Op: Backward<Flex, N>,
+{
+    let output = match op
+        .prepare::<NoCheckpointing>(nodes)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (out, state) = run(true)?;
+            prep.finish(state?, out)
+        }
+        OpsKind::UnTracked(prep) => prep.finish(run(false)?.0),
+    };
+    Some(Tensor::from_primitive::<Autodiff<Flex>>(output))
 }
 
 /// The values of a contiguous view, or of a contiguous copy.

@@ -4,14 +4,13 @@
 use std::sync::Arc;
 
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
-use super::{Kept, ROWS_PER_CHUNK, contiguous, flex_tensor, values};
+use super::{Kept, ROWS_PER_CHUNK, contiguous, flex_tensor, record, values};
 
 pub(crate) fn layer_norm_autodiff<const D: usize>(
     norm: &burn::nn::LayerNorm,
@@ -74,22 +73,14 @@ pub(crate) fn layer_norm_autodiff<const D: usize>(
             }
         });
     let out = flex_tensor(out, shape);
-    let output = match FusedLayerNorm
-        .prepare::<NoCheckpointing>([x_node, g_node, b_node])
-        .compute_bound()
-        .stateful()
-    {
-        OpsKind::Tracked(prep) => {
-            let state = LayerNormState {
-                xhat: Kept(Arc::new(xhat)),
-                rstd: Kept(Arc::new(rstd)),
-                gamma: Kept(Arc::new(gamma.to_vec())),
-            };
-            prep.finish(state, out)
-        }
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Some(Tensor::from_primitive::<Autodiff<Flex>>(output))
+    record(FusedLayerNorm, [x_node, g_node, b_node], |tracked| {
+        let state = tracked.then(|| LayerNormState {
+            xhat: Kept(Arc::new(xhat)),
+            rstd: Kept(Arc::new(rstd)),
+            gamma: Kept(Arc::new(gamma.to_vec())),
+        });
+        Some((out, state))
+    })
 }
 
 /// The tracked op of [`layer_norm_autodiff`].
