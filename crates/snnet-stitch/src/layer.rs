@@ -1,6 +1,7 @@
 //! The stitching layer: a per-token linear map, a 1×1 convolution, or a 1×1 convolution whose
 //! output is flattened into tokens, with an optional low-rank (LoRA) update.
 
+use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -59,8 +60,9 @@ impl Default for Init {
 }
 
 /// A stitching layer's shape: the front anchor's width and layout at the cut, the end
-/// anchor's, and the optional LoRA update.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// anchor's, and the optional LoRA update. A Burn [`Config`](burn::config::Config):
+/// `StitchingLayerConfig::new(in_width, out_width, in_layout, out_layout)`, `with_lora`.
+#[derive(Config, Debug, PartialEq)]
 pub struct StitchingLayerConfig {
     /// Input channels (front anchor).
     pub in_width: usize,
@@ -71,26 +73,13 @@ pub struct StitchingLayerConfig {
     /// The end anchor's activation layout.
     pub out_layout: Layout,
     /// The low-rank update, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lora: Option<LoraConfig>,
 }
 
 impl StitchingLayerConfig {
     /// A token→token layer (ViT, Swin).
     pub fn tokens(in_width: usize, out_width: usize) -> Self {
-        Self {
-            in_width,
-            out_width,
-            in_layout: Layout::Tokens,
-            out_layout: Layout::Tokens,
-            lora: None,
-        }
-    }
-
-    /// The same layer with a LoRA update.
-    pub fn with_lora(mut self, lora: Option<LoraConfig>) -> Self {
-        self.lora = lora;
-        self
+        Self::new(in_width, out_width, Layout::Tokens, Layout::Tokens)
     }
 
     /// Checks the config.

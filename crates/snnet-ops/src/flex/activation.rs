@@ -1,16 +1,15 @@
 //! [`crate::gelu`] on Flex under autodiff: one tracked op, vectorised and parallel, whose
 //! backward is one pass too.
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, unary};
+use burn::backend::autodiff::ops::{Ops, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
 use super::simd::{GeluGrad, GeluInPlace};
-use super::{Kept, contiguous, flex_tensor, record, values};
+use super::{FusedBackward, Kept, contiguous, flex_tensor, record, values};
 
 /// Elements per parallel chunk of the GELU passes.
 const GELU_CHUNK: usize = 16 * 1024;
@@ -47,19 +46,11 @@ struct GeluState {
     shape: Vec<usize>,
 }
 
-impl Backward<Flex, 1> for FusedGelu {
+impl FusedBackward<1> for FusedGelu {
     type State = GeluState;
 
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let GeluState {
-            input: Kept(input),
-            shape,
-        } = ops.state;
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients) {
+        let (Kept(input), shape) = (ops.state.input, ops.state.shape);
         unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
             let mut g = values(&contiguous(grad)).into_owned();
             let x = values(&input);

@@ -3,9 +3,8 @@
 
 use std::sync::Arc;
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, unary};
+use burn::backend::autodiff::ops::{Ops, unary};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, BackendTypes, Flex};
 use burn::tensor::{DType, Tensor, TensorData};
@@ -14,7 +13,7 @@ use rayon::prelude::*;
 
 use super::parallel::zeros;
 use super::simd::{SoftmaxRows, dot};
-use super::{Kept, contiguous, flex_tensor, primitive, record, values};
+use super::{FusedBackward, Kept, contiguous, flex_tensor, primitive, record, values};
 
 pub(crate) fn attention(
     qkv: &Tensor<3>,
@@ -239,20 +238,11 @@ struct AttentionState {
     dims: AttentionDims,
 }
 
-impl Backward<Flex, 1> for FusedAttention {
+impl FusedBackward<1> for FusedAttention {
     type State = AttentionState;
 
-    fn backward(
-        self,
-        ops: Ops<Self::State, 1>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let AttentionState {
-            qkv: Kept(qkv),
-            probs: Kept(probs),
-            dims,
-        } = ops.state;
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients) {
+        let (Kept(qkv), Kept(probs), dims) = (ops.state.qkv, ops.state.probs, ops.state.dims);
         unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
             let grad = contiguous(grad);
             let dqkv = attention_backward(&values(&qkv), &probs, &values(&grad), dims);

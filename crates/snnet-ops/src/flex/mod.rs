@@ -8,8 +8,10 @@
 
 use std::borrow::Cow;
 
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::NoCheckpointing;
-use burn::backend::autodiff::ops::{Backward, NodeGuard, OpsKind};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, Tensor, TensorData};
@@ -33,19 +35,42 @@ fn primitive<const D: usize>(t: &Tensor<D>) -> Option<FlexTensor> {
     (p.dtype() == DType::F32).then_some(p)
 }
 
+/// A fused op's backward pass: Burn's [`Backward`] on Flex without the checkpointer, which the
+/// fused ops never use (they run with [`NoCheckpointing`] only). [`record`] wraps the op in
+/// [`Fused`], the one `Backward` implementation.
+trait FusedBackward<const N: usize>: Send + std::fmt::Debug + Sized + 'static {
+    /// What the backward pass reads, kept from the forward pass.
+    type State: Clone + Send + std::fmt::Debug + 'static;
+
+    /// Registers the gradients of the op's parents from the output's.
+    fn backward(self, ops: Ops<Self::State, N>, grads: &mut Gradients);
+}
+
+/// A [`FusedBackward`] op as Burn's [`Backward`].
+#[derive(Debug)]
+struct Fused<Op>(Op);
+
+impl<Op: FusedBackward<N>, const N: usize> Backward<Flex, N> for Fused<Op> {
+    type State = Op::State;
+
+    fn backward(self, ops: Ops<Op::State, N>, grads: &mut Gradients, _: &mut Checkpointer) {
+        self.0.backward(ops, grads);
+    }
+}
+
 /// Records a fused op on Flex under autodiff: `op` over its inputs' `nodes`, its output from
 /// `run(tracked)`, which also returns the state the backward pass reads when `tracked` (an
 /// untracked call, e.g. under `no_grad`, computes none). `None` where `run` gives none. The one
-/// place the fused ops enter Burn's autodiff graph (without checkpointing).
+/// place the fused ops enter Burn's autodiff graph.
 fn record<Op, const N: usize, const D: usize>(
     op: Op,
     nodes: [NodeGuard; N],
     run: impl FnOnce(bool) -> Option<(FlexTensor, Option<Op::State>)>,
 ) -> Option<Tensor<D>>
 where
-    Op: Backward<Flex, N>,
+    Op: FusedBackward<N>,
 {
-    let output = match op
+    let output = match Fused(op)
         .prepare::<NoCheckpointing>(nodes)
         .compute_bound()
         .stateful()

@@ -3,14 +3,13 @@
 
 use std::sync::Arc;
 
-use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops};
+use burn::backend::autodiff::ops::Ops;
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, Tensor};
 use rayon::prelude::*;
 
-use super::{Kept, ROWS_PER_CHUNK, contiguous, flex_tensor, record, values};
+use super::{FusedBackward, Kept, ROWS_PER_CHUNK, contiguous, flex_tensor, record, values};
 
 pub(crate) fn layer_norm_autodiff<const D: usize>(
     norm: &burn::nn::LayerNorm,
@@ -95,22 +94,14 @@ struct LayerNormState {
     gamma: Kept<Arc<Vec<f32>>>,
 }
 
-impl Backward<Flex, 3> for FusedLayerNorm {
+impl FusedBackward<3> for FusedLayerNorm {
     type State = LayerNormState;
 
     /// With `ĝ = g·γ`: `dx = (ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))/σ`, `dγ = Σ_rows g·x̂`,
     /// `dβ = Σ_rows g` (row-chunk partial sums added in chunk order: deterministic).
-    fn backward(
-        self,
-        ops: Ops<Self::State, 3>,
-        grads: &mut Gradients,
-        _checkpointer: &mut Checkpointer,
-    ) {
-        let LayerNormState {
-            xhat: Kept(xhat),
-            rstd: Kept(rstd),
-            gamma: Kept(gamma),
-        } = ops.state;
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients) {
+        let (Kept(xhat), Kept(rstd), Kept(gamma)) =
+            (ops.state.xhat, ops.state.rstd, ops.state.gamma);
         let [x_parent, g_parent, b_parent] = ops.parents;
         let grad = contiguous(grads.consume::<Flex>(&ops.node));
         let shape = grad.layout().shape().to_vec();
