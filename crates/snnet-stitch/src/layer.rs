@@ -60,7 +60,7 @@ impl Default for Init {
 }
 
 /// A stitching layer's shape: the front anchor's width and layout at the cut, the end
-/// anchor's, and the optional LoRA update. A Burn [`Config`](burn::config::Config):
+/// anchor's, and the optional LoRA update. A Burn [`Config`]:
 /// `StitchingLayerConfig::new(in_width, out_width, in_layout, out_layout)`, `with_lora`.
 #[derive(Config, Debug, PartialEq)]
 pub struct StitchingLayerConfig {

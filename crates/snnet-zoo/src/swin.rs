@@ -500,7 +500,7 @@ impl Family for SwinConfig {
     }
 
     /// The original Microsoft checkpoints name the classifier `head.*` where timm has
-    /// `head.fc.*` (the `downsample` move is a layout retry, see [`Family::load_model`]).
+    /// `head.fc.*` (the `downsample` move is a layout retry, see [`Family::layout_retry`]).
     fn weight_remap(&self) -> &'static [(&'static str, &'static str)] {
         &[(r"^head\.(weight|bias)$", "head.fc.$1")]
     }

@@ -222,6 +222,9 @@ where
     Ok((model, report))
 }
 
+/// A tensor holding NaN or infinite values: its name and how many.
+pub type NonFinite = (String, usize);
+
 /// `module` as loaded weights must be: every float parameter cast to `f32` (burn-store loads a
 /// tensor in the file's dtype, f64, f16 or bf16, and the models run in `f32`), and none holding
 /// NaN or infinite values unless `allow_nonfinite`, in which case those are listed. A tensor is
@@ -234,7 +237,7 @@ pub fn finite_f32<M: Module>(
     module: M,
     allow_nonfinite: bool,
     key: impl Fn(&str) -> String,
-) -> std::result::Result<(M, Vec<(String, usize)>), (String, usize)> {
+) -> std::result::Result<(M, Vec<NonFinite>), NonFinite> {
     let module = module.map(&mut CastF32);
     let mut finite = FiniteCheck {
         all: allow_nonfinite,
