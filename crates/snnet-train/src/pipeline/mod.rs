@@ -10,7 +10,8 @@
 //!
 //! Nothing here prints: progress goes to an [`Observer`] as [`Event`]s (the CLI draws progress
 //! bars from them; [`Quiet`] ignores them). Everything a run makes goes into its folder, and a
-//! folder that holds a finished step skips it, so an interrupted run resumes:
+//! folder that holds a finished step skips it, so an interrupted run resumes (a step that runs
+//! hands its network to the next in memory; its file is read only by a later run that skips it):
 //!
 //! | file | step |
 //! |---|---|
