@@ -20,10 +20,10 @@
 //! every run: the gradients are summed in shard order, not in an order left to the parameters'
 //! random ids.
 
+use crate::train::Trainable;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::{GradientsParams, MultiGradientsParams};
 use burn::tensor::{Device, Int, Tensor};
-use snnet_core::SnNet;
 
 use crate::error::{Error, Result};
 
@@ -47,7 +47,7 @@ pub struct DataParallel {
 pub struct StepGradients {
     /// The batch's loss (the shards' losses weighted by their share of the batch).
     pub loss: f64,
-    /// Gradients of the stitching layers' parameters.
+    /// Gradients of the stitching layers' parameters (none for a network without them).
     pub stitch_layers: MultiGradientsParams,
     /// Gradients of the anchors' parameters.
     pub anchors: MultiGradientsParams,
@@ -124,15 +124,16 @@ impl DataParallel {
     ///
     /// # Shapes
     /// `images` `[N, C, H, W]`, `labels` `[N]`.
-    pub fn gradients<F>(
+    pub fn gradients<N, F>(
         &self,
-        net: &SnNet,
+        net: &N,
         images: Tensor<4>,
         labels: Tensor<1, Int>,
         loss: F,
     ) -> Result<StepGradients>
     where
-        F: Fn(&SnNet, Tensor<4>, Tensor<1, Int>, usize) -> Result<Tensor<1>> + Sync,
+        N: Trainable,
+        F: Fn(&N, Tensor<4>, Tensor<1, Int>, usize) -> Result<Tensor<1>> + Sync,
     {
         let [n, ..] = images.dims();
         let ranges = self.split(n);
@@ -196,10 +197,15 @@ impl DataParallel {
         Ok(StepGradients {
             loss: value,
             stitch_layers: multi(vec![(
-                sum_in_order(&net.stitch_layers, stitch, &device),
+                net.stitch_layers()
+                    .map(|layers| sum_in_order(layers, stitch, &device))
+                    .unwrap_or_default(),
                 device.clone(),
             )]),
-            anchors: multi(vec![(sum_in_order(&net.anchors, anchors, &device), device)]),
+            anchors: multi(vec![(
+                sum_in_order(net.anchors(), anchors, &device),
+                device,
+            )]),
         })
     }
 }
@@ -244,8 +250,8 @@ fn multi(grads: Vec<(GradientsParams, Device)>) -> MultiGradientsParams {
 }
 
 /// Forward, loss and backward of one shard; the loss is scaled by `weight` before backward.
-fn shard_gradients<F>(
-    net: &SnNet,
+fn shard_gradients<N, F>(
+    net: &N,
     images: Tensor<4>,
     labels: Tensor<1, Int>,
     weight: f32,
@@ -253,7 +259,8 @@ fn shard_gradients<F>(
     loss: &F,
 ) -> Result<(f64, GradientsParams, GradientsParams)>
 where
-    F: Fn(&SnNet, Tensor<4>, Tensor<1, Int>, usize) -> Result<Tensor<1>>,
+    N: Trainable,
+    F: Fn(&N, Tensor<4>, Tensor<1, Int>, usize) -> Result<Tensor<1>>,
 {
     let loss = loss(net, images, labels, shard)?;
     let loss = if weight == 1.0 {
@@ -263,13 +270,16 @@ where
     };
     let value = f64::from(loss.clone().into_scalar::<f32>());
     let mut grads = loss.backward();
-    let stitch = GradientsParams::from_module(&mut grads, &net.stitch_layers);
-    let anchors = GradientsParams::from_module(&mut grads, &net.anchors);
+    let stitch = net
+        .stitch_layers()
+        .map(|layers| GradientsParams::from_module(&mut grads, layers))
+        .unwrap_or_default();
+    let anchors = GradientsParams::from_module(&mut grads, net.anchors());
     Ok((value, stitch, anchors))
 }
 
 /// `net` on `device` with every tracked parameter a fresh autodiff leaf (same ids).
-fn replica(net: &SnNet, device: &Device) -> SnNet {
+fn replica<N: Module>(net: &N, device: &Device) -> N {
     net.clone().fork(device).map(&mut FreshLeaves)
 }
 

@@ -7,11 +7,13 @@ use snnet_core::burn::module::{Module, ModuleVisitor, Param};
 use snnet_core::burn::nn::loss::CrossEntropyLossConfig;
 use snnet_core::burn::optim::MultiGradientsParams;
 use snnet_core::burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
-use snnet_core::zoo::{ModelConfig, ModelEntry, VitConfig};
+use snnet_core::zoo::{Anchor, ModelConfig, ModelEntry, VitConfig};
 use snnet_core::{SnNet, SnNetConfig, SpaceConfig, StitchId};
 use snnet_train::data::{Augment, BatchConfig, Batcher, FashionMnist, Transform};
 use snnet_train::parallel::DataParallel;
-use snnet_train::train::{Distill, Sampling, StitchSampler, TrainConfig, TrainEvent, Trainer};
+use snnet_train::train::{
+    Distill, Sampling, StitchSampler, TrainConfig, TrainEvent, Trainable, Trainer,
+};
 
 fn anchor(name: &str, dim: usize, heads: usize) -> ModelEntry {
     let mut config = VitConfig::base(dim, 2, heads)
@@ -198,6 +200,57 @@ fn loss_falls() {
     let (_, logs) = trainer.fit(init, &mut |_| {}).unwrap();
     assert!(logs[9].loss < logs[0].loss - 0.1, "{logs:?}");
     assert!(logs.iter().all(|l| l.images_per_second > 0.0));
+}
+
+/// An anchor trains alone as it trained inside an SN-Net of one anchor (the pretraining of
+/// earlier versions): bit for bit the same weights, data parallel or not; it has one path, and
+/// no stitched one.
+#[test]
+fn an_anchor_trains_alone_as_in_a_one_anchor_snnet() {
+    let device = Device::default();
+    let wrapped = SnNetConfig::new(vec![anchor("s", 8, 2)], SpaceConfig::default())
+        .init(&device)
+        .unwrap();
+    // Every parameter drawn (lazily initialised parameters are drawn on first read), then the
+    // same anchor on its own.
+    wrapped.fingerprint().unwrap();
+    let alone = wrapped.anchors[0].clone();
+    let x = Tensor::<4>::ones([2, 1, 16, 16], &device);
+    let logits = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+    for shards in [1, 2] {
+        let recipe = TrainConfig {
+            epochs: 2,
+            ..recipe()
+        };
+        let trainer = Trainer::new(recipe, data(&device.clone().autodiff()))
+            .unwrap()
+            .with_data_parallel(DataParallel::threads(device.clone().autodiff(), shards).unwrap());
+        let (net, net_logs) = trainer.fit(wrapped.clone(), &mut |_| {}).unwrap();
+        let (model, model_logs) = trainer.fit(alone.clone(), &mut |_| {}).unwrap();
+        let expected = logits(net.forward(x.clone(), StitchId(0)).unwrap());
+        assert_eq!(
+            logits(model.forward(x.clone()).unwrap()),
+            expected,
+            "{shards} shards"
+        );
+        assert_ne!(logits(alone.forward(x.clone()).unwrap()), expected);
+        let losses = |logs: &[snnet_train::train::EpochLog]| -> Vec<f64> {
+            logs.iter().map(|l| l.loss).collect()
+        };
+        assert_eq!(losses(&model_logs), losses(&net_logs));
+        assert_eq!(model_logs[0].stitch_counts, net_logs[0].stitch_counts);
+    }
+    assert!(alone.logits(x.clone(), StitchId(1)).is_err());
+    assert_eq!(alone.paths().len(), 1);
+    let stitch_only = TrainConfig {
+        stitch_only: true,
+        ..recipe()
+    };
+    let trainer = Trainer::new(stitch_only, data(&device.clone().autodiff())).unwrap();
+    assert!(matches!(
+        trainer.fit(alone, &mut |_| {}).unwrap_err(),
+        snnet_train::Error::NothingToTrain { stitch_only: true }
+    ));
 }
 
 #[test]

@@ -288,7 +288,7 @@ pub(crate) fn train(args: &TrainArgs, out: &mut impl Write) -> Result<(), CliErr
         }
     };
     let net = args.load.snnet(&args.snnet, &device)?;
-    let logs = train_joint(
+    let (_, logs) = train_joint(
         net,
         teacher,
         &data,

@@ -10,7 +10,8 @@
 //!
 //! Nothing here prints: progress goes to an [`Observer`] as [`Event`]s (the CLI draws progress
 //! bars from them; [`Quiet`] ignores them). Everything a run makes goes into its folder, and a
-//! folder that holds a finished step skips it, so an interrupted run resumes:
+//! folder that holds a finished step skips it, so an interrupted run resumes (a step that runs
+//! hands its network to the next in memory; its file is read only by a later run that skips it):
 //!
 //! | file | step |
 //! |---|---|
@@ -126,8 +127,10 @@ pub fn run(
         });
     };
 
-    // 2–3. SN-Net with least-squares stitching layers.
+    // 2–3. SN-Net with least-squares stitching layers. A step that runs hands its network on
+    // in memory; its file is the resume point of a later run, read only when the step is skipped.
     let init_path = dir.join("snnet_init.safetensors");
+    let mut init = None;
     if !init_path.exists() {
         let snnet = SnNetConfig::new(
             entries.iter().map(|(e, _)| e.clone()).collect(),
@@ -144,13 +147,19 @@ pub fn run(
         let (net, report) = net.init_least_squares(images, &LsOptions::default(), &mut |_| {})?;
         observer.event(Event::LeastSquares(&report));
         net.save(&init_path)?;
+        init = Some(net);
     }
 
     // 4. Joint training (resumes from its checkpoints).
     let trained = dir.join("snnet.safetensors");
-    if !trained.exists() {
-        let (net, _) = SnNet::load(&init_path, device)?;
-        train_joint(
+    let net = if trained.exists() {
+        SnNet::load(&trained, device)?.0
+    } else {
+        let net = match init {
+            Some(net) => net,
+            None => SnNet::load(&init_path, device)?.0,
+        };
+        let (net, _) = train_joint(
             net,
             None,
             &config.joint_data,
@@ -159,10 +168,10 @@ pub fn run(
             device,
             observer,
         )?;
-    }
+        net
+    };
 
     // 5–6. Evaluation and plot.
-    let (net, _) = SnNet::load(&trained, device)?;
     let table = evaluate(
         &net,
         &config.eval_data,

@@ -7,13 +7,13 @@ use std::path::Path;
 use burn::module::Module;
 use burn::tensor::Device;
 use snnet_core::select::StitchTable;
-use snnet_core::{Model, ModelEntry, SnNet, SnNetConfig, SpaceConfig};
+use snnet_core::{Model, ModelEntry, SnNet};
 
 use super::{Event, Observer, create_dir, file_error};
 use crate::error::{Error, Result};
 use crate::eval::evaluate_all;
 use crate::fashion_mnist::DataConfig;
-use crate::train::{Distill, EpochLog, TrainConfig, Trainer};
+use crate::train::{Distill, EpochLog, TrainConfig, Trainable, Trainer};
 
 fn first_anchor(net: &SnNet) -> Result<ModelEntry> {
     net.config()
@@ -27,12 +27,12 @@ fn first_anchor(net: &SnNet) -> Result<ModelEntry> {
 }
 
 /// Runs `trainer` on `net`, reporting to `observer` as `what`.
-fn fit<D: crate::data::Dataset>(
+fn fit<D: crate::data::Dataset, N: Trainable>(
     trainer: Trainer<D>,
-    net: SnNet,
+    net: N,
     what: &str,
     observer: &mut dyn Observer,
-) -> Result<(SnNet, Vec<EpochLog>)> {
+) -> Result<(N, Vec<EpochLog>)> {
     let epochs = trainer.config().epochs;
     let result = trainer.fit(net, &mut |event| {
         observer.event(Event::Train {
@@ -59,25 +59,16 @@ pub fn pretrain_anchor(
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<Vec<EpochLog>> {
-    let config = SnNetConfig::new(vec![anchor.clone()], SpaceConfig::default());
     // The initial weights are a function of the recipe's seed (Burn's device RNG).
     device.seed(recipe.seed);
-    let net = config.init(device)?;
+    let model = anchor.config.init(&anchor.name, device)?;
     let batcher = data.train_batcher(anchor, &device.clone().autodiff())?;
     let recipe = TrainConfig {
         distill: Distill::None,
         ..recipe.clone()
     };
     let trainer = Trainer::new(recipe, batcher)?.with_data_parallel(data.parallel(device)?);
-    let (net, logs) = fit(trainer, net, &anchor.name, observer)?;
-    let model = net
-        .anchors
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::InvalidConfig {
-            what: "SN-Net",
-            reason: "it has no anchors".into(),
-        })?;
+    let (model, logs) = fit(trainer, model, &anchor.name, observer)?;
     model.save_weights(output)?;
     Ok(logs)
 }
@@ -86,6 +77,8 @@ pub fn pretrain_anchor(
 /// `dir/checkpoints` (a folder with one resumes from it), the epoch logs as
 /// `dir/train_log.jsonl` and the trained SN-Net as `dir/snnet.safetensors`. The teacher is
 /// `teacher`, or without one the SN-Net's largest anchor (unless `config` distils nothing).
+/// Returns the trained SN-Net (on `device`, the values written to `dir/snnet.safetensors`) and
+/// the epoch logs.
 ///
 /// # Errors
 /// Data, training and checkpoint errors.
@@ -97,7 +90,7 @@ pub fn train_joint(
     dir: &Path,
     device: &Device,
     observer: &mut dyn Observer,
-) -> Result<Vec<EpochLog>> {
+) -> Result<(SnNet, Vec<EpochLog>)> {
     create_dir(dir)?;
     let first = first_anchor(&net)?;
     let teacher = match (config.distill, teacher) {
@@ -120,7 +113,7 @@ pub fn train_joint(
     }
     snnet_fs::write_atomic(&log_path, log.as_bytes()).map_err(|e| file_error(&log_path, e))?;
     net.save(&dir.join("snnet.safetensors"))?;
-    Ok(logs)
+    Ok((net, logs))
 }
 
 /// Evaluates every stitch of `net` on `data`'s test images and appends one JSON line per

@@ -3,10 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::store::{BurnpackStore, ModuleSnapshot};
 use serde::{Deserialize, Serialize};
-use snnet_core::SnNet;
 
 use super::{EpochLog, TrainConfig};
 use crate::error::{Error, Result};
@@ -17,7 +17,8 @@ pub(super) struct CheckpointState {
     pub(super) next_epoch: usize,
     pub(super) config: TrainConfig,
     pub(super) logs: Vec<EpochLog>,
-    /// [`SnNet::fingerprint`] of the network the run started from.
+    /// [`Trainable::fingerprint`](super::Trainable::fingerprint) of the network the run
+    /// started from.
     #[serde(default)]
     pub(super) network: String,
 }
@@ -77,7 +78,7 @@ pub(super) fn read_state(dir: &Path) -> Result<Option<CheckpointState>> {
 /// previous checkpoint intact.
 pub(super) fn save_checkpoint(
     dir: &Path,
-    net: &SnNet,
+    net: &impl Module,
     optim_anchors: &ModuleOptimizer,
     optim_stitch: &ModuleOptimizer,
     state: &CheckpointState,
@@ -110,12 +111,12 @@ pub(super) fn save_checkpoint(
     Ok(())
 }
 
-pub(super) fn load_checkpoint(
+pub(super) fn load_checkpoint<N: Module>(
     dir: &Path,
-    net: SnNet,
+    net: N,
     optim_anchors: ModuleOptimizer,
     optim_stitch: ModuleOptimizer,
-) -> Result<(SnNet, ModuleOptimizer, ModuleOptimizer)> {
+) -> Result<(N, ModuleOptimizer, ModuleOptimizer)> {
     let current = latest(dir);
     let mut net = net;
     let mut store = BurnpackStore::from_file(current.join("model.bpk")).auto_extension(false);

@@ -2,9 +2,9 @@
 //! sampling; a function of the seed, the epoch and the step alone.
 
 use rand::RngCore;
-use snnet_core::{SnNet, StitchId};
+use snnet_core::StitchId;
 
-use super::Sampling;
+use super::{Sampling, Trainable};
 use crate::data::sample_rng;
 
 /// The stitches a run samples from, and how.
@@ -16,19 +16,19 @@ pub struct StitchSampler {
 }
 
 impl StitchSampler {
-    /// The sampler of `sampling` over the evaluated stitches of `net`.
-    pub fn new(net: &SnNet, sampling: Sampling) -> Self {
+    /// The sampler of `sampling` over the paths of `net` (an SN-Net's evaluated stitches).
+    pub fn new(net: &impl Trainable, sampling: Sampling) -> Self {
         Self::of(net, sampling, false)
     }
 
     /// As [`StitchSampler::new`], leaving the anchors out when `stitched_only` (for training the
     /// stitching layers alone, where an anchor's path has nothing to train).
-    pub fn of(net: &SnNet, sampling: Sampling, stitched_only: bool) -> Self {
+    pub fn of(net: &impl Trainable, sampling: Sampling, stitched_only: bool) -> Self {
         let mut ids: Vec<(u64, StitchId)> = net
-            .space()
-            .evaluated()
-            .filter(|s| !(stitched_only && s.is_anchor()))
-            .map(|s| (net.cost(s.id).map_or(0, |c| c.flops), s.id))
+            .paths()
+            .into_iter()
+            .filter(|p| !(stitched_only && p.anchor))
+            .map(|p| (p.flops, p.id))
             .collect();
         let groups: Vec<Vec<StitchId>> = match sampling {
             Sampling::Uniform => vec![ids.into_iter().map(|(_, id)| id).collect()],

@@ -11,10 +11,10 @@ use burn::optim::AdamWConfig;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::tensor::activation::{log_softmax, softmax};
 use burn::tensor::{Int, Tensor, TensorData};
-use snnet_core::{Anchor, Model, SnNet};
+use snnet_core::{Anchor, Model};
 
 use super::resume::{CheckpointState, load_checkpoint, read_state, save_checkpoint};
-use super::{Distill, EpochLog, StitchSampler, TeacherTargets, TrainConfig, TrainEvent};
+use super::{Distill, EpochLog, StitchSampler, TeacherTargets, TrainConfig, TrainEvent, Trainable};
 use crate::data::{BatchConfig, Batcher, Dataset};
 use crate::error::{Error, Result};
 use crate::parallel::DataParallel;
@@ -48,8 +48,8 @@ impl Precomputed {
     }
 }
 
-/// Joint training of an SN-Net (or of a single anchor: an SN-Net of one anchor trains it
-/// alone).
+/// Training of a [`Trainable`]: joint training of an SN-Net's stitches, or pretraining of one
+/// anchor alone.
 ///
 /// Everything random is a function of the seeds, the epoch and the step — the data order and
 /// augmentation (the batcher's) and the sampled stitch — so a run resumed from its last
@@ -143,25 +143,26 @@ impl<D: Dataset> Trainer<D> {
         Ok(Precomputed { values, classes })
     }
 
-    /// Trains `net`; returns it (on the batcher's device without autodiff) with the epoch logs
-    /// of the whole run (resumed epochs included).
+    /// Trains `net` (an [`SnNet`](snnet_core::SnNet), or an anchor alone: a [`Model`]);
+    /// returns it (on the batcher's device without autodiff) with the epoch logs of the whole
+    /// run (resumed epochs included).
     ///
     /// # Errors
-    /// [`Error::NothingToTrain`] for an SN-Net without a path to train (with
+    /// [`Error::NothingToTrain`] for a network without a path to train (with
     /// [`TrainConfig::stitch_only`], without a stitched path), [`Error::Core`] for a forward
     /// that fails, [`Error::Checkpoint`] when a checkpoint cannot
     /// be written or read, [`Error::Diverged`] when the loss becomes NaN or infinite, and data
     /// errors from the batcher.
-    pub fn fit(
+    pub fn fit<N: Trainable>(
         &self,
-        net: SnNet,
+        net: N,
         progress: &mut dyn FnMut(TrainEvent),
-    ) -> Result<(SnNet, Vec<EpochLog>)> {
+    ) -> Result<(N, Vec<EpochLog>)> {
         let device = self.data.device().clone();
         let network = net.fingerprint()?;
         let mut net = net.fork(&device).train();
         if self.config.stitch_only {
-            net.anchors = net.anchors.no_grad();
+            net = net.map_anchors(Module::no_grad);
         }
         let sampler = StitchSampler::of(&net, self.config.sampling, self.config.stitch_only);
         if sampler.groups().iter().all(Vec::is_empty) {
@@ -192,7 +193,7 @@ impl<D: Dataset> Trainer<D> {
             let (n, a, s) = load_checkpoint(dir, net, optim_anchors, optim_stitch)?;
             (net, optim_anchors, optim_stitch) = (n, a, s);
             if self.config.stitch_only {
-                net.anchors = net.anchors.no_grad();
+                net = net.map_anchors(Module::no_grad);
             }
             start = state.next_epoch;
             logs = state.logs;
@@ -244,7 +245,7 @@ impl<D: Dataset> Trainer<D> {
             let started = Instant::now();
             let mut images_seen = 0usize;
             let mut loss_sum = 0.0;
-            let mut counts = vec![0usize; net.num_stitches()];
+            let mut counts = vec![0usize; net.num_paths()];
             let mut lr = 0.0;
             for (step, batch) in self.data.epoch(epoch).enumerate() {
                 let batch = batch?;
@@ -253,9 +254,9 @@ impl<D: Dataset> Trainer<D> {
                 counts[id.index()] += 1;
                 let ranges = parallel.split(b);
                 let indices = &batch.indices;
-                let loss = |net: &SnNet, x: Tensor<4>, y: Tensor<1, Int>, shard: usize| {
+                let loss = |net: &N, x: Tensor<4>, y: Tensor<1, Int>, shard: usize| {
                     let (smooth, plain) = &losses[shard];
-                    let logits = net.forward(x.clone(), id)?;
+                    let logits = net.logits(x.clone(), id)?;
                     let loss = smooth.forward(logits.clone(), y);
                     let t = match (&precomputed, &teachers[shard]) {
                         (Some(table), _) => {
@@ -300,17 +301,21 @@ impl<D: Dataset> Trainer<D> {
                     });
                 }
                 lr = self.config.lr_at(epoch as f64 + step as f64 / steps as f64);
-                net.stitch_layers = optim_stitch.step_multi(
-                    lr * self.config.stitch_lr_scale,
-                    net.stitch_layers,
-                    grads.stitch_layers,
-                );
+                net = net.map_stitch_layers(|layers| {
+                    optim_stitch.step_multi(
+                        lr * self.config.stitch_lr_scale,
+                        layers,
+                        grads.stitch_layers,
+                    )
+                });
                 if !self.config.stitch_only {
-                    net.anchors = optim_anchors.step_multi(
-                        lr * self.config.anchor_lr_scale,
-                        net.anchors,
-                        grads.anchors,
-                    );
+                    net = net.map_anchors(|anchors| {
+                        optim_anchors.step_multi(
+                            lr * self.config.anchor_lr_scale,
+                            anchors,
+                            grads.anchors,
+                        )
+                    });
                 }
                 images_seen += b;
                 loss_sum += value;
