@@ -8,6 +8,7 @@ use snnet_space::AnchorSpec;
 
 use crate::anchor::{Activation, Anchor, FeatureInfo};
 use crate::cost::ModelCost;
+use crate::efficientnet::EfficientNetAnchor;
 use crate::error::Result;
 use crate::resnet::ResNetAnchor;
 use crate::swin::SwinAnchor;
@@ -16,7 +17,7 @@ use crate::weights::{LoadOptions, LoadReport, load_weights_with};
 
 /// A model of any family, as an [`Anchor`].
 ///
-/// As a Burn module its tensors are keyed `{Vit|ResNet|Swin}.model.<timm key>`
+/// As a Burn module its tensors are keyed `{Vit|ResNet|Swin|EfficientNet}.model.<timm key>`
 /// (`model.<timm key>` with burn-store's `skip_enum_variants`).
 #[derive(Module, Debug)]
 pub enum Model {
@@ -26,6 +27,8 @@ pub enum Model {
     ResNet(ResNetAnchor),
     /// A Swin Transformer.
     Swin(SwinAnchor),
+    /// An EfficientNet-Lite.
+    EfficientNet(EfficientNetAnchor),
 }
 
 impl Model {
@@ -38,6 +41,7 @@ impl Model {
             Self::Vit(a) => crate::weights::save_weights(&a.model, path),
             Self::ResNet(a) => crate::weights::save_weights(&a.model, path),
             Self::Swin(a) => crate::weights::save_weights(&a.model, path),
+            Self::EfficientNet(a) => crate::weights::save_weights(&a.model, path),
         }
     }
 
@@ -64,6 +68,13 @@ impl Model {
                 let (model, report) = load_weights_with(anchor.model, path, remap, options)?;
                 Ok((Self::Swin(SwinAnchor { model, ..anchor }), report))
             }
+            Self::EfficientNet(anchor) => {
+                let (model, report) = load_weights_with(anchor.model, path, remap, options)?;
+                Ok((
+                    Self::EfficientNet(EfficientNetAnchor { model, ..anchor }),
+                    report,
+                ))
+            }
         }
     }
 
@@ -72,6 +83,7 @@ impl Model {
             Self::Vit(a) => a,
             Self::ResNet(a) => a,
             Self::Swin(a) => a,
+            Self::EfficientNet(a) => a,
         }
     }
 }
