@@ -53,7 +53,7 @@ pub fn lukemelas_remap(config: &EfficientNetConfig) -> Vec<(String, String)> {
         .map(|(n, b)| {
             (
                 format!(r"^_blocks\.{n}\."),
-                format!("blocks.{}.{}._", b.stage, b.index),
+                format!("blocks.{}.{}.", b.stage, b.index),
             )
         })
         .collect();
