@@ -371,6 +371,22 @@ mod tests {
         }
     }
 
+    /// fvcore's `FlopCountAnalysis(model, randn(1, 3, S, S)).total()` for timm's models at their
+    /// native sizes (torch 2.15, timm 1.0.31, fvcore 0.1.5).
+    #[test]
+    fn flops_are_fvcores() {
+        let flops = [
+            (EfficientNetConfig::tf_efficientnet_lite0(), 398_725_664),
+            (EfficientNetConfig::tf_efficientnet_lite1(), 620_551_408),
+            (EfficientNetConfig::tf_efficientnet_lite2(), 885_629_152),
+            (EfficientNetConfig::tf_efficientnet_lite3(), 1_651_373_376),
+            (EfficientNetConfig::tf_efficientnet_lite4(), 4_035_065_648),
+        ];
+        for (config, expected) in flops {
+            assert_eq!(Family::cost(&config).total().flops, expected, "{config:?}");
+        }
+    }
+
     /// The module holds what the cost counts, plus BatchNorm's running statistics.
     #[test]
     fn param_counts_match_the_module() {
