@@ -707,13 +707,14 @@ mod tests {
         assert_eq!(native.anchors[2].config.img_size(), [260, 260]);
         let replanned = native.plan().unwrap();
         assert_eq!(replanned.config().anchors[2].config.img_size(), [224, 224]);
-        // Anchors tied to their size are refused as before, with the sizes named.
+        // Anchors tied to their size keep it (and are refused by the plan when it differs).
         let mixed = SnNetConfig::builtin(
             &["tf_efficientnet_lite0", "swin_base_patch4_window12_384"],
             SpaceConfig::default(),
         )
         .unwrap();
-        assert!(matches!(mixed.plan(), Err(Error::InputSize { .. })));
+        assert_eq!(mixed.anchors[1].config.img_size(), [384, 384]);
+        assert!(mixed.plan().is_err());
     }
 
     #[test]
