@@ -9,8 +9,8 @@ use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use snnet_core::burn::tensor::{Device, Tensor};
 use snnet_core::stitch::lstsq::LstsqOptions;
-use snnet_core::zoo::{Registry, load_image};
 use snnet_core::zoo::tensor_io::write_tensors;
+use snnet_core::zoo::{Registry, load_image};
 use snnet_core::{Init, LoraConfig, LsOptions, LsProgress, Plan, SnNet, SnNetConfig, StitchId};
 use snnet_train::fashion_mnist;
 
@@ -332,7 +332,11 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
 
 /// The network's one input config, naming the anchors that run at it instead of their native
 /// size (CNNs such as EfficientNet-Lite; see `SnNetConfig::at_first_input_size`).
-fn write_input_config(plan: &Plan, registry: &Registry, out: &mut impl Write) -> Result<(), CliError> {
+fn write_input_config(
+    plan: &Plan,
+    registry: &Registry,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
     let input = plan.pretrained();
     let resized: Vec<String> = plan
         .config()

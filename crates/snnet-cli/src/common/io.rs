@@ -17,7 +17,10 @@ use super::CliError;
 
 /// Class names, one per line; without a file, the built-in ImageNet-1k names for a model of
 /// 1,000 classes (none otherwise).
-pub(crate) fn read_labels(path: Option<&Path>, num_classes: usize) -> Result<Vec<String>, CliError> {
+pub(crate) fn read_labels(
+    path: Option<&Path>,
+    num_classes: usize,
+) -> Result<Vec<String>, CliError> {
     Ok(match path {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?

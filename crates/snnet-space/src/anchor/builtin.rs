@@ -307,35 +307,20 @@ impl EfficientNetArch {
     }
 
     /// timm `tf_efficientnet_lite0` (channel × 1.0, depth × 1.0, 224²).
-    pub const TF_EFFICIENTNET_LITE0: Self = Self::new(
-        224,
-        [1, 2, 2, 3, 3, 4, 1],
-        [16, 24, 40, 80, 112, 192, 320],
-    );
+    pub const TF_EFFICIENTNET_LITE0: Self =
+        Self::new(224, [1, 2, 2, 3, 3, 4, 1], [16, 24, 40, 80, 112, 192, 320]);
     /// timm `tf_efficientnet_lite1` (channel × 1.0, depth × 1.1, 240²).
-    pub const TF_EFFICIENTNET_LITE1: Self = Self::new(
-        240,
-        [1, 3, 3, 4, 4, 5, 1],
-        [16, 24, 40, 80, 112, 192, 320],
-    );
+    pub const TF_EFFICIENTNET_LITE1: Self =
+        Self::new(240, [1, 3, 3, 4, 4, 5, 1], [16, 24, 40, 80, 112, 192, 320]);
     /// timm `tf_efficientnet_lite2` (channel × 1.1, depth × 1.2, 260²).
-    pub const TF_EFFICIENTNET_LITE2: Self = Self::new(
-        260,
-        [1, 3, 3, 4, 4, 5, 1],
-        [16, 24, 48, 88, 120, 208, 352],
-    );
+    pub const TF_EFFICIENTNET_LITE2: Self =
+        Self::new(260, [1, 3, 3, 4, 4, 5, 1], [16, 24, 48, 88, 120, 208, 352]);
     /// timm `tf_efficientnet_lite3` (channel × 1.2, depth × 1.4, 300²).
-    pub const TF_EFFICIENTNET_LITE3: Self = Self::new(
-        300,
-        [1, 3, 3, 5, 5, 6, 1],
-        [24, 32, 48, 96, 136, 232, 384],
-    );
+    pub const TF_EFFICIENTNET_LITE3: Self =
+        Self::new(300, [1, 3, 3, 5, 5, 6, 1], [24, 32, 48, 96, 136, 232, 384]);
     /// timm `tf_efficientnet_lite4` (channel × 1.4, depth × 1.8, 380²).
-    pub const TF_EFFICIENTNET_LITE4: Self = Self::new(
-        380,
-        [1, 4, 4, 6, 6, 8, 1],
-        [24, 32, 56, 112, 160, 272, 448],
-    );
+    pub const TF_EFFICIENTNET_LITE4: Self =
+        Self::new(380, [1, 4, 4, 6, 6, 8, 1], [24, 32, 56, 112, 160, 272, 448]);
 }
 
 /// Every built-in anchor, in a stable order: timm name, label, architecture.

@@ -144,14 +144,16 @@ impl From<EfficientNetArch> for EfficientNetConfig {
         let stages = LITE_STAGES
             .iter()
             .zip(arch.depths.into_iter().zip(arch.widths))
-            .map(|(&(kind, kernel, stride, expand), (depth, width))| MbStage {
-                kind,
-                depth,
-                kernel,
-                stride,
-                expand,
-                width,
-            })
+            .map(
+                |(&(kind, kernel, stride, expand), (depth, width))| MbStage {
+                    kind,
+                    depth,
+                    kernel,
+                    stride,
+                    expand,
+                    width,
+                },
+            )
             .collect();
         Self {
             stages,

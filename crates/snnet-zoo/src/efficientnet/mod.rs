@@ -174,7 +174,8 @@ impl Family for EfficientNetConfig {
             )
         };
         let stem_grid = Self::stem_grid(self.img_size);
-        let stem = conv(stem_grid, self.in_chans, self.stem_size, 3, 1) + bn(stem_grid, self.stem_size);
+        let stem =
+            conv(stem_grid, self.in_chans, self.stem_size, 3, 1) + bn(stem_grid, self.stem_size);
         let blocks = self
             .block_plan()
             .into_iter()
@@ -422,10 +423,19 @@ mod tests {
             })
         };
         assert_eq!(rename("_blocks.0._bn1.weight"), "blocks.0.0.bn1.weight");
-        assert_eq!(rename("_blocks.0._project_conv.weight"), "blocks.0.0.conv_pw.weight");
-        assert_eq!(rename("_blocks.1._bn0.running_var"), "blocks.1.0.bn1.running_var");
+        assert_eq!(
+            rename("_blocks.0._project_conv.weight"),
+            "blocks.0.0.conv_pw.weight"
+        );
+        assert_eq!(
+            rename("_blocks.1._bn0.running_var"),
+            "blocks.1.0.bn1.running_var"
+        );
         assert_eq!(rename("_blocks.2._bn1.bias"), "blocks.1.1.bn2.bias");
-        assert_eq!(rename("_blocks.15._project_conv.weight"), "blocks.6.0.conv_pwl.weight");
+        assert_eq!(
+            rename("_blocks.15._project_conv.weight"),
+            "blocks.6.0.conv_pwl.weight"
+        );
         assert_eq!(rename("_blocks.15._bn2.weight"), "blocks.6.0.bn3.weight");
         assert_eq!(rename("_bn1.weight"), "bn2.weight");
         assert_eq!(rename("_fc.bias"), "classifier.bias");
