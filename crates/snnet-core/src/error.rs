@@ -47,10 +47,12 @@ pub enum Error {
         /// The path's stitch id.
         id: snnet_space::StitchId,
     },
-    /// Anchors that take images of different sizes or channels: one network takes one input.
+    /// Anchors that take images of different sizes or channels, and cannot run at the first
+    /// anchor's (ViT, Swin, ResNet): one network takes one input.
     #[error(
         "one SN-Net takes one input: `{first}` takes {first_size:?} images, `{other}` \
-         {other_size:?}"
+         {other_size:?} (only anchors that run at any size, such as EfficientNet-Lite, follow \
+         the first anchor's)"
     )]
     InputSize {
         /// The first anchor.

@@ -167,7 +167,9 @@ impl SnNet {
             });
         }
         let plan = Arc::new(config.plan()?);
-        let (anchors, reports): (Vec<Model>, Vec<LoadReport>) = config
+        // The plan's anchors: CNNs set to the network's one input size.
+        let (anchors, reports): (Vec<Model>, Vec<LoadReport>) = plan
+            .config()
             .anchors
             .iter()
             .zip(weights)

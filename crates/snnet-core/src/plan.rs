@@ -52,6 +52,9 @@ pub struct SnNetConfig {
 
 impl SnNetConfig {
     /// An SN-Net of `anchors` (small → large) under `space`.
+    ///
+    /// Anchors that run at any input size are set to the first anchor's (see
+    /// [`SnNetConfig::at_first_input_size`]).
     pub fn new(anchors: Vec<ModelEntry>, space: SpaceConfig) -> Self {
         Self {
             anchors,
@@ -59,6 +62,31 @@ impl SnNetConfig {
             lora: None,
             reference_compat: false,
         }
+        .at_first_input_size()
+    }
+
+    /// One input for the network: every later anchor whose family runs at any input size
+    /// (EfficientNet-Lite; see [`ModelEntry::at_input_size`]) and whose native size differs
+    /// from the first anchor's is set to run at the first anchor's input size — its config and
+    /// preprocessing then state that size, and its costs and feature grids are counted at it.
+    /// Anchors tied to their input size (ViT, Swin, ResNet) are left as they are, and the plan
+    /// refuses them when their size differs ([`Error::InputSize`]).
+    #[must_use]
+    pub fn at_first_input_size(mut self) -> Self {
+        let Some(input) = self.anchors.first().map(|a| a.pretrained().input_size) else {
+            return self;
+        };
+        for anchor in self.anchors.iter_mut().skip(1) {
+            let [h, w] = anchor.config.img_size();
+            let native = [anchor.config.in_chans(), h, w];
+            if native == input && anchor.pretrained().input_size == input {
+                continue;
+            }
+            if let Some(resized) = anchor.at_input_size(input) {
+                *anchor = resized;
+            }
+        }
+        self
     }
 
     /// An SN-Net of registry models, by name.
@@ -225,6 +253,7 @@ fn input_config(anchors: &[ModelEntry]) -> Result<PretrainedConfig> {
 
 impl Plan {
     fn new(config: SnNetConfig) -> Result<Self> {
+        let config = config.at_first_input_size();
         if config.anchors.is_empty() {
             return Err(snnet_space::Error::NoAnchors.into());
         }
@@ -644,8 +673,48 @@ mod tests {
         assert_eq!(
             err.to_string(),
             "one SN-Net takes one input: `deit_tiny_patch16_224` takes [3, 224, 224] images, \
-             `deit_small_patch16_224` [3, 384, 384]"
+             `deit_small_patch16_224` [3, 384, 384] (only anchors that run at any size, such as \
+             EfficientNet-Lite, follow the first anchor's)"
         );
+    }
+
+    /// EfficientNet-Lite0/1/2 (native 224², 240², 260²) make one network at Lite0's input
+    /// config; a ViT at another size is still refused.
+    #[test]
+    fn cnn_anchors_run_at_the_first_anchors_input_size() {
+        let names = [
+            "tf_efficientnet_lite0",
+            "tf_efficientnet_lite1",
+            "tf_efficientnet_lite2",
+        ];
+        let config = SnNetConfig::builtin(&names, SpaceConfig::default()).unwrap();
+        for anchor in &config.anchors {
+            assert_eq!(anchor.config.img_size(), [224, 224], "{}", anchor.name);
+            assert_eq!(anchor.pretrained().input_size, [3, 224, 224]);
+        }
+        // Lite1 keeps its own crop; the network's is the first anchor's.
+        assert!((config.anchors[1].pretrained().crop_pct - 0.882).abs() < 1e-6);
+        let plan = config.plan().unwrap();
+        assert_eq!(plan.pretrained().input_size, [3, 224, 224]);
+        assert!((plan.pretrained().crop_pct - 0.875).abs() < 1e-6);
+        // A config written with native sizes (e.g. by hand) is planned at the first's too.
+        let registry = Registry::builtin();
+        let mut native = config.clone();
+        native.anchors = names
+            .iter()
+            .map(|n| registry.get(n).unwrap().clone())
+            .collect();
+        assert_eq!(native.anchors[2].config.img_size(), [260, 260]);
+        let replanned = native.plan().unwrap();
+        assert_eq!(replanned.config().anchors[2].config.img_size(), [224, 224]);
+        // Anchors tied to their size keep it (and are refused by the plan when it differs).
+        let mixed = SnNetConfig::builtin(
+            &["tf_efficientnet_lite0", "swin_base_patch4_window12_384"],
+            SpaceConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(mixed.anchors[1].config.img_size(), [384, 384]);
+        assert!(mixed.plan().is_err());
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub const MAX_STAGES: usize = 8;
 /// stage 2,048). A stitching layer between two such stages has 67 million weights.
 pub const MAX_WIDTH: usize = 8_192;
 
-/// Most anchors in one space (32; SN-Net stitches 2 to 4, and there are 20 built-in anchors).
+/// Most anchors in one space (32; SN-Net stitches 2 to 4, and there are 25 built-in anchors).
 pub const MAX_ANCHORS: usize = 32;
 
 /// Most anchor paths one space stitches (4,096): the neighbour pairs with nearest pairing, every

@@ -10,6 +10,7 @@ use snnet_space::builtin::Arch;
 
 use crate::anchor::FeatureInfo;
 use crate::cost::ModelCost;
+use crate::efficientnet::EfficientNetConfig;
 use crate::error::Result;
 use crate::model::Model;
 use crate::pretrained::PretrainedConfig;
@@ -73,6 +74,13 @@ pub trait Family {
     /// Key renames from the family's other checkpoint layouts to timm's (regex, replacement),
     /// applied when loading weights after the caller's own renames.
     fn weight_remap(&self) -> &'static [(&'static str, &'static str)];
+
+    /// The same architecture at native input size `img_size`, for a family whose models run at
+    /// any input size (CNNs with "same" padding); `None` (the default) for a family tied to its
+    /// input size (ViT's position embedding, Swin's windows, the ResNet stem grid check).
+    fn at_img_size(&self, _img_size: [usize; 2]) -> Option<ModelConfig> {
+        None
+    }
 
     /// Builds the model with random weights.
     ///
@@ -145,6 +153,9 @@ pub enum ModelConfig {
     ResNet(ResNetConfig),
     /// Swin Transformers.
     Swin(SwinConfig),
+    /// EfficientNet-Lite.
+    #[serde(rename = "efficientnet")]
+    EfficientNet(EfficientNetConfig),
 }
 
 impl From<Arch> for ModelConfig {
@@ -154,6 +165,7 @@ impl From<Arch> for ModelConfig {
             Arch::Vit(a) => Self::Vit(a.into()),
             Arch::Swin(a) => Self::Swin(a.into()),
             Arch::ResNet(a) => Self::ResNet(a.into()),
+            Arch::EfficientNet(a) => Self::EfficientNet(a.into()),
         }
     }
 }
@@ -165,6 +177,7 @@ impl ModelConfig {
             Self::Vit(c) => c,
             Self::ResNet(c) => c,
             Self::Swin(c) => c,
+            Self::EfficientNet(c) => c,
         }
     }
 
@@ -235,6 +248,12 @@ impl ModelConfig {
     /// checkpoints name the classifier `head.*` where timm has `head.fc.*`.
     pub fn weight_remap(&self) -> &'static [(&'static str, &'static str)] {
         self.family_config().weight_remap()
+    }
+
+    /// The same architecture at input size `img_size` when the family runs at any size (see
+    /// [`Family::at_img_size`]).
+    pub fn at_img_size(&self, img_size: [usize; 2]) -> Option<ModelConfig> {
+        self.family_config().at_img_size(img_size)
     }
 
     /// Builds the model with random weights.

@@ -5,9 +5,9 @@
 //!   without the final norm, per-block [`FeatureInfo`] and [`ModelCost`]. The images are
 //!   checked once, by [`Anchor::check_images`] at the entry; the parts are infallible, as
 //!   Burn's modules are.
-//! - Three families, each a config and a Burn module in its own module: [`VitConfig`] / [`Vit`]
+//! - Four families, each a config and a Burn module in its own module: [`VitConfig`] / [`Vit`]
 //!   (ViT, DeiT, distilled DeiT and DeiT-3), [`SwinConfig`] / [`Swin`], [`ResNetConfig`] /
-//!   [`ResNet`] — as in timm (fields named as timm's checkpoint keys), with candle-style named
+//!   [`ResNet`], [`EfficientNetConfig`] / [`EfficientNet`] (EfficientNet-Lite0…4) — as in timm (fields named as timm's checkpoint keys), with candle-style named
 //!   constructors such as [`VitConfig::deit_small_patch16_224`],
 //!   [`SwinConfig::swin_tiny_patch4_window7_224`], [`ResNetConfig::resnet50`]. Each config
 //!   implements [`Family`] (checks, stitch shape, features, costs, building, timm's
@@ -53,7 +53,9 @@ pub use burn;
 mod anchor;
 mod config;
 pub mod cost;
+mod efficientnet;
 mod error;
+mod labels;
 pub mod limits;
 mod model;
 mod preprocess;
@@ -68,7 +70,12 @@ pub mod weights;
 pub use anchor::{Activation, Anchor, FeatureInfo};
 pub use config::{Family, ModelConfig, ModelIo};
 pub use cost::{Cost, ModelCost};
+pub use efficientnet::{
+    EfficientNet, EfficientNetAnchor, EfficientNetConfig, MbBlock, MbBlockKind, MbStage,
+    lukemelas_remap,
+};
 pub use error::{Error, Result};
+pub use labels::{IMAGENET_NUM_CLASSES, default_labels, imagenet_labels};
 pub use model::Model;
 pub use preprocess::{decode_image, load_image, preprocess};
 pub use pretrained::{

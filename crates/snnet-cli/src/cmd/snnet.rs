@@ -9,8 +9,8 @@ use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 use snnet_core::burn::tensor::{Device, Tensor};
 use snnet_core::stitch::lstsq::LstsqOptions;
-use snnet_core::zoo::load_image;
 use snnet_core::zoo::tensor_io::write_tensors;
+use snnet_core::zoo::{Registry, load_image};
 use snnet_core::{Init, LoraConfig, LsOptions, LsProgress, Plan, SnNet, SnNetConfig, StitchId};
 use snnet_train::fashion_mnist;
 
@@ -281,6 +281,7 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
         net.num_stitches(),
         net.stitch_layers.len()
     )?;
+    write_input_config(net.plan(), &registry, out)?;
 
     if args.init == InitKind::Ls {
         let images = init_images(args, net.plan(), &device)?;
@@ -325,6 +326,40 @@ pub(crate) fn init(args: &InitArgs, out: &mut impl Write) -> Result<(), CliError
         args.output.display(),
         human(bytes as f64, "B"),
         started.elapsed().as_secs_f64()
+    )?;
+    Ok(())
+}
+
+/// The network's one input config, naming the anchors that run at it instead of their native
+/// size (CNNs such as EfficientNet-Lite; see `SnNetConfig::at_first_input_size`).
+fn write_input_config(
+    plan: &Plan,
+    registry: &Registry,
+    out: &mut impl Write,
+) -> Result<(), CliError> {
+    let input = plan.pretrained();
+    let resized: Vec<String> = plan
+        .config()
+        .anchors
+        .iter()
+        .filter_map(|a| {
+            let native = registry.get(&a.name).ok()?.pretrained().input_size;
+            (native != input.input_size).then(|| format!("{} (native {:?})", a.name, native))
+        })
+        .collect();
+    writeln!(
+        out,
+        "input: {:?}, mean {:?}, std {:?}, crop {}, {:?} (the first anchor's){}",
+        input.input_size,
+        input.mean,
+        input.std,
+        input.crop_pct,
+        input.interpolation,
+        if resized.is_empty() {
+            String::new()
+        } else {
+            format!("; run at it: {}", resized.join(", "))
+        }
     )?;
     Ok(())
 }
@@ -412,7 +447,7 @@ pub(crate) fn forward(
             )?;
         }
         (None, Some(image)) => {
-            let labels = read_labels(args.labels.as_deref())?;
+            let labels = read_labels(args.labels.as_deref(), net.plan().pretrained().num_classes)?;
             let input = load_image(image, net.plan().pretrained(), &device)?;
             let cost = net.cost(id)?;
             writeln!(

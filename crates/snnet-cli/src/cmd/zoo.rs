@@ -173,7 +173,7 @@ pub(crate) fn forward(
             )?;
         }
         (None, Some(image)) => {
-            let labels = read_labels(args.labels.as_deref())?;
+            let labels = read_labels(args.labels.as_deref(), entry.config.num_classes())?;
             let input = load_image(image, &entry.pretrained(), &device)?;
             writeln!(out, "{} on {}:", entry.name, image.display())?;
             print_top5(model.forward(input)?, &labels, out)?;

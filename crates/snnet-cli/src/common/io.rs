@@ -15,15 +15,19 @@ use snnet_core::zoo::tensor_io::read_tensors;
 
 use super::CliError;
 
-/// Class names, one per line (none without a file).
-pub(crate) fn read_labels(path: Option<&Path>) -> Result<Vec<String>, CliError> {
+/// Class names, one per line; without a file, the built-in ImageNet-1k names for a model of
+/// 1,000 classes (none otherwise).
+pub(crate) fn read_labels(
+    path: Option<&Path>,
+    num_classes: usize,
+) -> Result<Vec<String>, CliError> {
     Ok(match path {
         Some(path) => std::fs::read_to_string(path)
             .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?
             .lines()
             .map(str::to_owned)
             .collect(),
-        None => Vec::new(),
+        None => snnet_core::zoo::default_labels(num_classes),
     })
 }
 

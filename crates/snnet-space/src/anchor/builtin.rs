@@ -16,7 +16,7 @@
 //! let small = builtin::get("deit_small_patch16_224").unwrap();
 //! assert_eq!(small.arch, Arch::Vit(VitArch::DEIT_SMALL_PATCH16_224));
 //! assert_eq!(small.spec().widths(), vec![384]);
-//! assert_eq!(builtin::ANCHORS.len(), 20);
+//! assert_eq!(builtin::ANCHORS.len(), 25);
 //! ```
 
 use serde::{Deserialize, Serialize};
@@ -97,6 +97,21 @@ pub struct ResNetArch {
     pub layers: [usize; 4],
 }
 
+/// A timm EfficientNet-Lite (`tf_efficientnet_lite0` … `lite4`): a 32-channel stem, seven
+/// stages of depthwise-separable (stage 0) and inverted-residual blocks with timm's fixed
+/// kernels, strides and expansions, a 1,280-channel head and 1,000 classes. The channel and depth
+/// multipliers are resolved here (timm's `round_channels` and `ceil`), so stage `s` has
+/// `depths[s]` blocks of `widths[s]` channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct EfficientNetArch {
+    /// Native input image side (square images); CNNs run at any size.
+    pub img_size: usize,
+    /// Blocks per stage.
+    pub depths: [usize; 7],
+    /// Output channels per stage.
+    pub widths: [usize; 7],
+}
+
 /// The architecture of a built-in anchor, by family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "family", rename_all = "lowercase")]
@@ -108,6 +123,9 @@ pub enum Arch {
     /// ResNet.
     #[serde(rename = "resnet")]
     ResNet(ResNetArch),
+    /// EfficientNet-Lite.
+    #[serde(rename = "efficientnet")]
+    EfficientNet(EfficientNetArch),
 }
 
 impl Arch {
@@ -115,12 +133,13 @@ impl Arch {
     pub fn layout(&self) -> Layout {
         match self {
             Self::Vit(_) | Self::Swin(_) => Layout::Tokens,
-            Self::ResNet(_) => Layout::Map,
+            Self::ResNet(_) | Self::EfficientNet(_) => Layout::Map,
         }
     }
 
     /// `(depth, width)` per stage: the widths the reference stitches (`embed_dim` for ViT/DeiT,
-    /// `embed_dim · 2^s` for Swin, `CHANNELS[s] · expansion` for ResNet).
+    /// `embed_dim · 2^s` for Swin, `CHANNELS[s] · expansion` for ResNet, the resolved stage widths
+    /// for EfficientNet).
     pub fn stages(&self) -> Vec<(usize, usize)> {
         match self {
             Self::Vit(a) => vec![(a.depth, a.embed_dim)],
@@ -134,6 +153,7 @@ impl Arch {
                 .zip(ResNetArch::CHANNELS)
                 .map(|(&depth, c)| (depth, c.saturating_mul(a.block.expansion())))
                 .collect(),
+            Self::EfficientNet(a) => a.depths.into_iter().zip(a.widths).collect(),
         }
     }
 }
@@ -171,6 +191,14 @@ impl BuiltinAnchor {
             name,
             label: name,
             arch: Arch::ResNet(arch),
+        }
+    }
+
+    const fn efficientnet(name: &'static str, label: &'static str, arch: EfficientNetArch) -> Self {
+        Self {
+            name,
+            label,
+            arch: Arch::EfficientNet(arch),
         }
     }
 
@@ -269,6 +297,32 @@ impl ResNetArch {
     pub const RESNET101: Self = Self::new(BlockKind::Bottleneck, [3, 4, 23, 3]);
 }
 
+impl EfficientNetArch {
+    const fn new(img_size: usize, depths: [usize; 7], widths: [usize; 7]) -> Self {
+        Self {
+            img_size,
+            depths,
+            widths,
+        }
+    }
+
+    /// timm `tf_efficientnet_lite0` (channel × 1.0, depth × 1.0, 224²).
+    pub const TF_EFFICIENTNET_LITE0: Self =
+        Self::new(224, [1, 2, 2, 3, 3, 4, 1], [16, 24, 40, 80, 112, 192, 320]);
+    /// timm `tf_efficientnet_lite1` (channel × 1.0, depth × 1.1, 240²).
+    pub const TF_EFFICIENTNET_LITE1: Self =
+        Self::new(240, [1, 3, 3, 4, 4, 5, 1], [16, 24, 40, 80, 112, 192, 320]);
+    /// timm `tf_efficientnet_lite2` (channel × 1.1, depth × 1.2, 260²).
+    pub const TF_EFFICIENTNET_LITE2: Self =
+        Self::new(260, [1, 3, 3, 4, 4, 5, 1], [16, 24, 48, 88, 120, 208, 352]);
+    /// timm `tf_efficientnet_lite3` (channel × 1.2, depth × 1.4, 300²).
+    pub const TF_EFFICIENTNET_LITE3: Self =
+        Self::new(300, [1, 3, 3, 5, 5, 6, 1], [24, 32, 48, 96, 136, 232, 384]);
+    /// timm `tf_efficientnet_lite4` (channel × 1.4, depth × 1.8, 380²).
+    pub const TF_EFFICIENTNET_LITE4: Self =
+        Self::new(380, [1, 4, 4, 6, 6, 8, 1], [24, 32, 56, 112, 160, 272, 448]);
+}
+
 /// Every built-in anchor, in a stable order: timm name, label, architecture.
 pub const ANCHORS: &[BuiltinAnchor] = &[
     BuiltinAnchor::vit(
@@ -355,6 +409,31 @@ pub const ANCHORS: &[BuiltinAnchor] = &[
     BuiltinAnchor::resnet("resnet34", ResNetArch::RESNET34),
     BuiltinAnchor::resnet("resnet50", ResNetArch::RESNET50),
     BuiltinAnchor::resnet("resnet101", ResNetArch::RESNET101),
+    BuiltinAnchor::efficientnet(
+        "tf_efficientnet_lite0",
+        "lite0",
+        EfficientNetArch::TF_EFFICIENTNET_LITE0,
+    ),
+    BuiltinAnchor::efficientnet(
+        "tf_efficientnet_lite1",
+        "lite1",
+        EfficientNetArch::TF_EFFICIENTNET_LITE1,
+    ),
+    BuiltinAnchor::efficientnet(
+        "tf_efficientnet_lite2",
+        "lite2",
+        EfficientNetArch::TF_EFFICIENTNET_LITE2,
+    ),
+    BuiltinAnchor::efficientnet(
+        "tf_efficientnet_lite3",
+        "lite3",
+        EfficientNetArch::TF_EFFICIENTNET_LITE3,
+    ),
+    BuiltinAnchor::efficientnet(
+        "tf_efficientnet_lite4",
+        "lite4",
+        EfficientNetArch::TF_EFFICIENTNET_LITE4,
+    ),
 ];
 
 /// The built-in anchor called `name` (its timm name), if there is one.
