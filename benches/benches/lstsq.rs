@@ -13,7 +13,9 @@
 //! One iteration is the whole initialisation: per anchor pair and per front block `j`, one
 //! [`SourceSystem`] (`XᵀX` and its eigendecomposition), solved against every end-anchor feature
 //! its cuts need (`Xᵀ B` and `P (Xᵀ B)`), then the solutions of the cuts that share a layer are
-//! averaged. The features are synthetic (a seeded generator, channels correlated through a few
+//! averaged. As in `SnNet::init_least_squares`, the mixed-precision variants solve the cuts of
+//! a layer that share a source as one product against the sum of their targets
+//! ([`SourceSystem::solve_sum`]). The features are synthetic (a seeded generator, channels correlated through a few
 //! per-token factors); the time does not depend on the values.
 //! `benches/compare/compare_lstsq.py` times `torch.linalg.pinv` on the same shapes.
 
@@ -78,24 +80,35 @@ fn cuts() -> Vec<(usize, usize, usize)> {
     cuts
 }
 
-/// Initialises every layer of one anchor pair; returns the layers' solutions.
+/// Initialises every layer of one anchor pair as `SnNet::init_least_squares` does; returns the
+/// layers' solutions. In `Precision::MixedF32` the cuts of a layer that share a source are one
+/// `solve_sum` (22 products instead of 34 per pair), in `Precision::F64` every cut is solved on
+/// its own.
 fn init_pair(pair: &AnchorPair, options: &LstsqOptions) -> Vec<Affine> {
-    let mut by_layer: BTreeMap<usize, Vec<Affine>> = BTreeMap::new();
+    // Per layer: the partial sums and the number of cuts they hold.
+    let mut by_layer: BTreeMap<usize, (Vec<Affine>, usize)> = BTreeMap::new();
+    let share = options.precision == Precision::MixedF32;
     let cuts = cuts();
     for j in 0..DEPTH {
         let a = Features::new(&pair.front[j], ROWS, pair.c_in).unwrap();
         let system = SourceSystem::new(&a, options).unwrap();
+        let mut groups: Vec<(usize, Vec<Features<'_>>)> = Vec::new();
         for &(_, k, layer) in cuts.iter().filter(|c| c.0 == j) {
             let b = Features::new(&pair.end[k], ROWS, pair.c_out).unwrap();
-            by_layer
-                .entry(layer)
-                .or_default()
-                .push(system.solve(&b).unwrap());
+            match groups.iter_mut().find(|(l, _)| share && *l == layer) {
+                Some((_, targets)) => targets.push(b),
+                None => groups.push((layer, vec![b])),
+            }
+        }
+        for (layer, targets) in groups {
+            let (parts, count) = by_layer.entry(layer).or_default();
+            parts.push(system.solve_sum(&targets).unwrap());
+            *count += targets.len();
         }
     }
     by_layer
         .values()
-        .map(|parts| Affine::mean(parts).unwrap())
+        .map(|(parts, count)| Affine::mean_of_sums(parts, *count).unwrap())
         .collect()
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Training step time per stitch: Rust (Burn) vs PyTorch doing the same step on the same machine.
 
-    python3 benches/compare/compare_train_step.py [--ids 0,1,2,10,30] [--iters 5] [--shards N]
+    python3 benches/compare/compare_train_step.py [--ids 0,1,2,10,30] [--iters 5] [--shards N] [--rounds R]
     BURN_DEVICE=cuda python3 benches/compare/compare_train_step.py --bin-dir DIR --device cuda --shards 1
 
 The SN-Net is the Fashion-MNIST family of crates/snnet-train/configs/fashion_mnist_vit.json (ViTs
@@ -10,10 +10,14 @@ cross-entropy, backward, AdamW update of all parameters; batch 128; median of --
 2 warm-ups; PyTorch with as many threads as cores. Rust runs
 `benches/src/bin/time_train_step.rs` (release). The stitch paths come from
 `snnet cost --anchors ... --format json`, so both run the same blocks.
-Prints a markdown table with the ratio Rust / PyTorch (< 1: Rust is faster).
+With --rounds R (default 3) Rust (all stitches) and PyTorch (all stitches) alternate R times in
+one run, so a load that comes and goes hits both; each cell is the median over the rounds of the
+per-round medians. Prints a markdown table with the ratio Rust / PyTorch (< 1: Rust is faster)
+and their geometric mean.
 """
 import argparse
 import json
+import math
 import os
 import statistics
 import time
@@ -29,6 +33,7 @@ def main():
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--batch", type=int, default=128)
     p.add_argument("--shards", type=int, default=0, help="Rust data-parallel shards (0: the CLI's default)")
+    p.add_argument("--rounds", type=int, default=3, help="Rust and PyTorch alternate this many times")
     p.add_argument("--bin-dir", help="prebuilt `snnet` and `time_train_step` here instead of cargo run "
                    "(e.g. built with --features cuda for a GPU machine without cargo)")
     p.add_argument("--device", default="cpu", help="PyTorch's device: cpu or cuda (run Rust with "
@@ -42,9 +47,11 @@ def main():
 
     space = json.loads(rust("snnet-cli", "--bin", "snnet", "cost", "--anchors", ",".join(NAMES),
                             "--format", "json"))
-    ours = [json.loads(l) for l in rust("snnet-benches", "--bin", "time_train_step", "--ids", args.ids,
-                                        "--iters", str(args.iters), "--batch", str(args.batch),
-                                        "--shards", str(args.shards)).splitlines() if l.strip()]
+
+    def time_rust():
+        return [json.loads(l) for l in rust("snnet-benches", "--bin", "time_train_step", "--ids", args.ids,
+                                            "--iters", str(args.iters), "--batch", str(args.batch),
+                                            "--shards", str(args.shards)).splitlines() if l.strip()]
 
     from timm.models.vision_transformer import VisionTransformer
 
@@ -83,9 +90,7 @@ def main():
             t = blk(t)
         return e.forward_head(e.norm(t))
 
-    rows = []
-    for r in ours:
-        stitch = space["stitches"][r["id"]]
+    def time_torch(stitch):
         times = []
         for i in range(args.iters + 2):
             t0 = time.perf_counter()
@@ -96,17 +101,33 @@ def main():
             sync()
             if i >= 2:
                 times.append((time.perf_counter() - t0) * 1e3)
-        rows.append((r["id"], r["description"], r["ms"], statistics.median(times)))
+        return statistics.median(times)
+
+    # Rust then PyTorch, `--rounds` times: per stitch, the median of the per-round medians.
+    rust_ms, torch_ms = {}, {}
+    for round_ in range(args.rounds):
+        ours = time_rust()
+        for r in ours:
+            rust_ms.setdefault(r["id"], []).append(r["ms"])
+        for r in ours:
+            torch_ms.setdefault(r["id"], []).append(time_torch(space["stitches"][r["id"]]))
+        print(f"round {round_ + 1}: " + ", ".join(
+            f"{r['id']}: {rust_ms[r['id']][-1]:.1f}/{torch_ms[r['id']][-1]:.1f} ms" for r in ours), file=sys.stderr)
+    rows = [(r["id"], r["description"], statistics.median(rust_ms[r["id"]]), statistics.median(torch_ms[r["id"]]))
+            for r in ours]
 
     shards = ours[0]["shards"] if ours else 0
     where = f"{os.cpu_count()} threads" if dev.type == "cpu" else torch.cuda.get_device_name()
     print(f"Training step, batch {args.batch}, {where}, torch {torch.__version__}, "
-          f"Rust in {shards} data-parallel shards\n")
+          f"Rust in {shards} data-parallel shards, {args.rounds} alternating rounds\n")
     backend = os.environ.get("BURN_DEVICE", "flex")
     print(f"| stitch | path | Rust (Burn {backend}) ms | PyTorch ({dev.type}) ms | ratio |")
     print("|---|---|---|---|---|")
     for i, d, a, b in rows:
         print(f"| {i} | {d} | {a:.1f} | {b:.1f} | {a / b:.2f} |")
+    if rows:
+        geomean = math.exp(statistics.fmean(math.log(a / b) for _, _, a, b in rows))
+        print(f"\nGeometric mean of the ratios: {geomean:.2f}")
 
 
 if __name__ == "__main__":

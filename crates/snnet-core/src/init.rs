@@ -6,7 +6,7 @@ use std::time::Instant;
 use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use snnet_space::LayerKey;
-use snnet_stitch::lstsq::{Affine, Features, LstsqOptions, SourceSystem};
+use snnet_stitch::lstsq::{Affine, Features, LstsqOptions, Precision, SourceSystem};
 use snnet_zoo::{Activation, Anchor};
 
 use crate::error::{Error, Result};
@@ -188,23 +188,48 @@ impl SnNet {
                 systems.clear();
                 group = Some(this_group);
             }
-            let mut parts = Vec::with_capacity(fit.junctions.len());
-            let mut ranks = Vec::with_capacity(fit.junctions.len());
+            // With `Precision::MixedF32` the fit's cuts are grouped by their front state, in order
+            // of first appearance: the solution is linear in the target, so a group's cuts cost
+            // one solve against the sum of their targets (`solve_sum`) and the layer takes the
+            // mean over all its cuts. `Precision::F64` solves every cut on its own, the sum
+            // of the solutions in cut order, bit for bit as the reference's loop.
+            let share = options.lstsq.precision == Precision::MixedF32;
+            let mut groups: Vec<((usize, usize), Vec<(usize, usize)>)> = Vec::new();
             for junction in &fit.junctions {
                 let source = (junction.front, junction.front_state());
-                let system = match systems.entry(source) {
+                let target = (junction.end, junction.end_state());
+                match groups.iter_mut().find(|(s, _)| share && *s == source) {
+                    Some((_, targets)) => targets.push(target),
+                    None => groups.push((source, vec![target])),
+                }
+            }
+            let mut parts = Vec::with_capacity(groups.len());
+            let mut ranks = Vec::with_capacity(fit.junctions.len());
+            for (source, targets) in &groups {
+                let system = match systems.entry(*source) {
                     std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                     std::collections::hash_map::Entry::Vacant(e) => {
-                        let a = stored.get(&source).ok_or_else(|| missing(source))?;
+                        let a = stored.get(source).ok_or_else(|| missing(*source))?;
                         e.insert(SourceSystem::new(&a.features()?, &options.lstsq)?)
                     }
                 };
-                let target = (junction.end, junction.end_state());
-                let b = stored.get(&target).ok_or_else(|| missing(target))?;
-                parts.push(system.solve(&b.features()?)?);
-                ranks.push(system.rank());
+                let features = targets
+                    .iter()
+                    .map(|&target| {
+                        stored
+                            .get(&target)
+                            .ok_or_else(|| missing(target))?
+                            .features()
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                parts.push(system.solve_sum(&features)?);
             }
-            let affine = Affine::mean(&parts)?;
+            // Ranks in the order of the cuts, as before.
+            for junction in &fit.junctions {
+                let source = (junction.front, junction.front_state());
+                ranks.extend(systems.get(&source).map(SourceSystem::rank));
+            }
+            let affine = Affine::mean_of_sums(&parts, fit.junctions.len())?;
             // `check_entry` made sure the network has every layer of its plan.
             let layer = net.stitch_layers[fit.layer].clone().with_affine(&affine)?;
             net.stitch_layers[fit.layer] = layer;

@@ -25,7 +25,19 @@ impl Affine {
     ///
     /// [`Error::Shape`] when `parts` is empty or the parts' shapes differ.
     pub fn mean(parts: &[Affine]) -> Result<Affine> {
-        let Some(first) = parts.first() else {
+        Self::mean_of_sums(parts, parts.len())
+    }
+
+    /// The mean of `count` solutions given as partial sums: `(Σ parts) / count`, where each part
+    /// is one solution or the sum of several ([`SourceSystem::solve_sum`](crate::SourceSystem::solve_sum)
+    /// of the cuts of a layer that share a source). With every part a single solution it is
+    /// [`mean`](Self::mean).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Shape`] when `parts` is empty, `count` is 0 or the parts' shapes differ.
+    pub fn mean_of_sums(parts: &[Affine], count: usize) -> Result<Affine> {
+        let (Some(first), 1..) = (parts.first(), count) else {
             return Err(Error::Shape(ShapeError::NoSolutions));
         };
         let mut out = Affine {
@@ -53,7 +65,7 @@ impl Affine {
                 *acc += v;
             }
         }
-        let count = parts.len() as f64;
+        let count = count as f64;
         out.weight
             .iter_mut()
             .chain(out.bias.iter_mut())

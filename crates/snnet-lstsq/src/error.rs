@@ -66,7 +66,17 @@ pub enum ShapeError {
         /// The source's rows.
         source_rows: usize,
     },
-    /// [`Affine::mean`](crate::Affine::mean) of no solutions.
+    /// Targets of one [`SourceSystem::solve_sum`](crate::SourceSystem::solve_sum) with different
+    /// numbers of columns.
+    #[error("target features have {cols} columns, the first target's {first}")]
+    TargetCols {
+        /// The mismatching target's columns.
+        cols: usize,
+        /// The first target's columns.
+        first: usize,
+    },
+    /// [`Affine::mean`](crate::Affine::mean) of no solutions (or
+    /// [`SourceSystem::solve_sum`](crate::SourceSystem::solve_sum) of no targets).
     #[error("the mean of no solutions")]
     NoSolutions,
     /// [`Affine::mean`](crate::Affine::mean) of solutions of different shapes.

@@ -8,7 +8,9 @@ use faer::reborrow::{Reborrow, ReborrowMut};
 use faer::{Accum, Mat, MatRef, Par};
 
 use crate::error::SolverFailure;
-use crate::kernel::{Kernel, ROW_CHUNK, fill_augmented, fill_plain, mixed_blocks, row_chunks};
+use crate::kernel::{
+    Kernel, ROW_CHUNK, fill_augmented, fill_plain, mixed_blocks, row_chunks, sum_rows_f32,
+};
 use crate::{Error, Features, Result};
 
 /// The pure-Rust backend.
@@ -88,19 +90,25 @@ impl Kernel for Faer {
     }
 
     /// `M = P (Xᵀ B)`, `(c_in+1) × c_out` row-major.
-    fn solve(&self, a: &Features<'_>, b: &Features<'_>, projector: &[f64]) -> Result<Vec<f64>> {
+    fn solve(
+        &self,
+        a: &Features<'_>,
+        targets: &[Features<'_>],
+        projector: &[f64],
+    ) -> Result<Vec<f64>> {
         let n = a.cols + 1;
-        let mut cross = Mat::<f64>::zeros(n, b.cols);
+        let c_out = targets.first().map_or(0, |b| b.cols);
+        let mut cross = Mat::<f64>::zeros(n, c_out);
         let (mut xbuf, mut bbuf) = (Vec::new(), Vec::new());
         for (start, len) in row_chunks(a.rows) {
             fill_augmented(a, start, len, &mut xbuf);
-            fill_plain(b, start, len, &mut bbuf);
+            fill_plain(targets, start, len, &mut bbuf);
             let x = MatRef::from_row_major_slice(&xbuf, len, n);
-            let y = MatRef::from_row_major_slice(&bbuf, len, b.cols);
+            let y = MatRef::from_row_major_slice(&bbuf, len, c_out);
             matmul(cross.as_mut(), Accum::Add, x.transpose(), y, 1.0, par());
         }
         let p = MatRef::from_row_major_slice(projector, n, n);
-        let mut m = Mat::<f64>::zeros(n, b.cols);
+        let mut m = Mat::<f64>::zeros(n, c_out);
         matmul(m.as_mut(), Accum::Replace, p, cross.as_ref(), 1.0, par());
         Ok(to_row_major(m.as_ref()))
     }
@@ -126,14 +134,15 @@ impl Kernel for Faer {
 
     /// `M = pinv(X) B` from `pinv(X)ᵀ` (f32, `m × n`): f32 products over row blocks, summed in
     /// f64. `n × c_out` row-major.
-    fn solve_mixed(&self, pinv_t: &[f32], n: usize, b: &Features<'_>) -> Result<Vec<f64>> {
-        let c_out = b.cols;
+    fn solve_mixed(&self, pinv_t: &[f32], n: usize, targets: &[Features<'_>]) -> Result<Vec<f64>> {
+        let (rows, c_out) = targets.first().map_or((0, 0), |b| (b.rows, b.cols));
         let mut acc = vec![0.0_f64; n * c_out];
         let mut part = Mat::<f32>::zeros(n, c_out);
-        for (start, len) in mixed_blocks(b.rows) {
+        let mut sum = Vec::new();
+        for (start, len) in mixed_blocks(rows) {
             let q = MatRef::from_row_major_slice(&pinv_t[start * n..(start + len) * n], len, n);
             let y = MatRef::from_row_major_slice(
-                &b.data[start * c_out..(start + len) * c_out],
+                sum_rows_f32(targets, start, len, &mut sum),
                 len,
                 c_out,
             );

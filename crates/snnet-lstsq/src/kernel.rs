@@ -28,15 +28,22 @@ pub(crate) trait Kernel: Sync {
     /// `U Uᵀ` for `U` (`n × r` row-major), `n × n` row-major.
     fn outer(&self, u: &[f64], n: usize, r: usize) -> Result<Vec<f64>>;
 
-    /// `M = P (Xᵀ B)` in f64, `n × c_out` row-major.
-    fn solve(&self, a: &Features<'_>, b: &Features<'_>, projector: &[f64]) -> Result<Vec<f64>>;
+    /// `M = P (Xᵀ B)` in f64 with `B` the sum of `targets` (all `m × c_out`, at least one),
+    /// `n × c_out` row-major.
+    fn solve(
+        &self,
+        a: &Features<'_>,
+        targets: &[Features<'_>],
+        projector: &[f64],
+    ) -> Result<Vec<f64>>;
 
     /// `pinv(X)ᵀ = X P` rounded to f32, `m × n` row-major.
     fn pinv_t(&self, a: &Features<'_>, projector: &[f64]) -> Result<Vec<f32>>;
 
-    /// `M = pinv(X) B` from `pinv(X)ᵀ` (f32, `m × n`): f32 products over blocks of
+    /// `M = pinv(X) B` from `pinv(X)ᵀ` (f32, `m × n`), with `B` the sum of `targets` (all
+    /// `m × c_out`, at least one; added in f32 block by block): f32 products over blocks of
     /// [`MIXED_BLOCK`] rows, summed in f64. `n × c_out` row-major.
-    fn solve_mixed(&self, pinv_t: &[f32], n: usize, b: &Features<'_>) -> Result<Vec<f64>>;
+    fn solve_mixed(&self, pinv_t: &[f32], n: usize, targets: &[Features<'_>]) -> Result<Vec<f64>>;
 }
 
 /// Rows `start..start + len` of `a` as f64, with a 1 appended to each (`len × (cols+1)`).
@@ -52,14 +59,56 @@ pub(crate) fn fill_augmented(a: &Features<'_>, start: usize, len: usize, out: &m
     }
 }
 
-/// Rows `start..start + len` of `b` as f64 (`len × cols`).
-pub(crate) fn fill_plain(b: &Features<'_>, start: usize, len: usize, out: &mut Vec<f64>) {
+/// Rows `start..start + len` of the sum of `targets` (all with the first's columns) as f64
+/// (`len × cols`): one target converted, several added in f64 in the given order.
+pub(crate) fn fill_plain<'d>(
+    targets: &[Features<'d>],
+    start: usize,
+    len: usize,
+    out: &mut Vec<f64>,
+) {
     out.clear();
-    out.extend(
-        b.data[start * b.cols..(start + len) * b.cols]
-            .iter()
-            .map(|&v| f64::from(v)),
-    );
+    let Some((first, rest)) = targets.split_first() else {
+        return;
+    };
+    let rows = |b: &Features<'d>| block(b, start, len);
+    out.extend(rows(first).iter().map(|&v| f64::from(v)));
+    for b in rest {
+        for (acc, &v) in out.iter_mut().zip(rows(b)) {
+            *acc += f64::from(v);
+        }
+    }
+}
+
+/// Rows `start..start + len` of the sum of `targets` (all with the first's columns) in f32
+/// (`len × cols`): one target's rows borrowed as they are, several added into `buf` in the given
+/// order.
+pub(crate) fn sum_rows_f32<'o, 'd: 'o>(
+    targets: &[Features<'d>],
+    start: usize,
+    len: usize,
+    buf: &'o mut Vec<f32>,
+) -> &'o [f32] {
+    let rows = |b: &Features<'d>| block(b, start, len);
+    match targets {
+        [] => &[],
+        [only] => rows(only),
+        [first, rest @ ..] => {
+            buf.clear();
+            buf.extend_from_slice(rows(first));
+            for b in rest {
+                for (acc, &v) in buf.iter_mut().zip(rows(b)) {
+                    *acc += v;
+                }
+            }
+            buf
+        }
+    }
+}
+
+/// Rows `start..start + len` of `b`, row-major.
+fn block<'d>(b: &Features<'d>, start: usize, len: usize) -> &'d [f32] {
+    &b.data[start * b.cols..(start + len) * b.cols]
 }
 
 /// The row blocks `(start, len)` of an `rows`-row matrix, for the f64 products.

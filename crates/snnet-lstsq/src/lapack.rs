@@ -5,7 +5,7 @@ use ndarray::{Array2, ArrayView2};
 use ndarray_linalg::{Eigh, UPLO};
 
 use crate::error::SolverFailure;
-use crate::kernel::{Kernel, fill_augmented, fill_plain, mixed_blocks, row_chunks};
+use crate::kernel::{Kernel, fill_augmented, fill_plain, mixed_blocks, row_chunks, sum_rows_f32};
 use crate::{Error, Features, Result};
 
 /// The BLAS/LAPACK backend (system OpenBLAS).
@@ -57,15 +57,21 @@ impl Kernel for Lapack {
     }
 
     /// `M = P (Xᵀ B)`, `(c_in+1) × c_out` row-major.
-    fn solve(&self, a: &Features<'_>, b: &Features<'_>, projector: &[f64]) -> Result<Vec<f64>> {
+    fn solve(
+        &self,
+        a: &Features<'_>,
+        targets: &[Features<'_>],
+        projector: &[f64],
+    ) -> Result<Vec<f64>> {
         let n = a.cols + 1;
-        let mut cross = Array2::<f64>::zeros((n, b.cols));
+        let c_out = targets.first().map_or(0, |b| b.cols);
+        let mut cross = Array2::<f64>::zeros((n, c_out));
         let (mut xbuf, mut bbuf) = (Vec::new(), Vec::new());
         for (start, len) in row_chunks(a.rows) {
             fill_augmented(a, start, len, &mut xbuf);
-            fill_plain(b, start, len, &mut bbuf);
+            fill_plain(targets, start, len, &mut bbuf);
             let x = view(&xbuf, len, n)?;
-            let y = view(&bbuf, len, b.cols)?;
+            let y = view(&bbuf, len, c_out)?;
             general_mat_mul(1.0, &x.t(), &y, 1.0, &mut cross);
         }
         let p = view(projector, n, n)?;
@@ -88,13 +94,14 @@ impl Kernel for Lapack {
 
     /// `M = pinv(X) B` from `pinv(X)ᵀ` (f32, `m × n`): f32 products (`sgemm`) over row blocks,
     /// summed in f64. `n × c_out` row-major.
-    fn solve_mixed(&self, pinv_t: &[f32], n: usize, b: &Features<'_>) -> Result<Vec<f64>> {
-        let c_out = b.cols;
+    fn solve_mixed(&self, pinv_t: &[f32], n: usize, targets: &[Features<'_>]) -> Result<Vec<f64>> {
+        let (rows, c_out) = targets.first().map_or((0, 0), |b| (b.rows, b.cols));
         let mut acc = vec![0.0_f64; n * c_out];
         let mut part = Array2::<f32>::zeros((n, c_out));
-        for (start, len) in mixed_blocks(b.rows) {
+        let mut sum = Vec::new();
+        for (start, len) in mixed_blocks(rows) {
             let q = view(&pinv_t[start * n..(start + len) * n], len, n)?;
-            let y = view(&b.data[start * c_out..(start + len) * c_out], len, c_out)?;
+            let y = view(sum_rows_f32(targets, start, len, &mut sum), len, c_out)?;
             general_mat_mul(1.0, &q.t(), &y, 0.0, &mut part);
             for (a, &v) in acc.iter_mut().zip(part.iter()) {
                 *a += f64::from(v);

@@ -98,21 +98,53 @@ impl<'a> SourceSystem<'a> {
     /// - [`Error::NonFinite`] (`which = "target"`) at the first NaN or infinite value of `b`.
     /// - [`Error::Solver`] when the backend fails or produces a non-finite value.
     pub fn solve(&self, b: &Features<'_>) -> Result<Affine> {
-        if b.rows != self.a.rows {
-            return Err(Error::Shape(ShapeError::TargetRows {
-                target: b.rows,
-                source_rows: self.a.rows,
-            }));
+        self.solve_sum(std::slice::from_ref(b))
+    }
+
+    /// The sum of the solutions against several targets, `Σₖ pinv([A | 1]) Bₖ`, computed as
+    /// one solve against `Σₖ Bₖ` (the map is linear in `B`): cuts that share a stitching layer
+    /// *and* a source cost one product instead of one each. Divide by the number of targets
+    /// (or pass it to [`Affine::mean_of_sums`]) for their mean. With one target it is
+    /// [`solve`](Self::solve), bit for bit. The targets are added in the given order, in f64
+    /// ([`Precision::F64`]) or row block by row block in f32 ([`Precision::MixedF32`], whose
+    /// product is f32 anyway), so the result equals the sum of separate solves to rounding.
+    ///
+    /// # Errors
+    ///
+    /// - [`Error::Shape`] when `targets` is empty ([`ShapeError::NoSolutions`]), when a target
+    ///   does not have as many rows as the source ([`ShapeError::TargetRows`]) or as many
+    ///   columns as the first target ([`ShapeError::TargetCols`]).
+    /// - [`Error::NonFinite`] (`which = "target"`) at the first NaN or infinite value of a target.
+    /// - [`Error::Solver`] when the backend fails or produces a non-finite value.
+    pub fn solve_sum(&self, targets: &[Features<'_>]) -> Result<Affine> {
+        let Some(first) = targets.first() else {
+            return Err(Error::Shape(ShapeError::NoSolutions));
+        };
+        for b in targets {
+            if b.rows != self.a.rows {
+                return Err(Error::Shape(ShapeError::TargetRows {
+                    target: b.rows,
+                    source_rows: self.a.rows,
+                }));
+            }
+            if b.cols != first.cols {
+                return Err(Error::Shape(ShapeError::TargetCols {
+                    cols: b.cols,
+                    first: first.cols,
+                }));
+            }
+            b.check_finite("target")?;
         }
-        b.check_finite("target")?;
-        let (c_in, c_out) = (self.a.cols, b.cols);
+        let (c_in, c_out) = (self.a.cols, first.cols);
         let m = if c_out == 0 {
             Vec::new()
         } else {
             let kernel = self.backend.kernel();
             match &self.solver {
-                Solver::F64 { projector } => kernel.solve(&self.a, b, projector)?,
-                Solver::MixedF32 { pinv_t } => kernel.solve_mixed(pinv_t, self.a.cols + 1, b)?,
+                Solver::F64 { projector } => kernel.solve(&self.a, targets, projector)?,
+                Solver::MixedF32 { pinv_t } => {
+                    kernel.solve_mixed(pinv_t, self.a.cols + 1, targets)?
+                }
             }
         };
         if let Some(index) = m.iter().position(|v| !v.is_finite()) {
@@ -608,6 +640,107 @@ mod tests {
                 .with_precision(Precision::MixedF32);
             check_constant_channel(&options, 1e-6);
         }
+    }
+
+    #[test]
+    fn solve_sum_is_the_sum_of_the_solutions() {
+        // More rows than one mixed block, so both the f64 chunks and the f32 blocks add up.
+        let (rows, c_in, c_out) = (MIXED_BLOCK + 300, 5, 3);
+        let mut rng = Rng(23);
+        let a = rng.vec(rows * c_in);
+        let targets: Vec<Vec<f32>> = (0..3).map(|_| rng.vec(rows * c_out)).collect();
+        let targets: Vec<Features<'_>> = targets
+            .iter()
+            .map(|b| Features::new(b, rows, c_out).unwrap())
+            .collect();
+        for options in all_options() {
+            for (precision, epsilon) in [(Precision::F64, 1e-12), (Precision::MixedF32, 1e-5)] {
+                let options = options.with_precision(precision);
+                let system =
+                    SourceSystem::new(&Features::new(&a, rows, c_in).unwrap(), &options).unwrap();
+                let parts: Vec<Affine> = targets.iter().map(|b| system.solve(b).unwrap()).collect();
+                let separate = Affine::mean(&parts).unwrap();
+                let summed =
+                    Affine::mean_of_sums(&[system.solve_sum(&targets).unwrap()], targets.len())
+                        .unwrap();
+                assert_fit(
+                    &summed,
+                    &separate.weight,
+                    &separate.bias,
+                    epsilon,
+                    options.backend,
+                );
+                // The sum differs from every single solution (the test can fail).
+                assert!(!abs_diff_eq!(
+                    summed.weight[..],
+                    parts[0].weight[..],
+                    epsilon = 1e-3
+                ));
+                // One target: `solve`, bit for bit.
+                assert_eq!(system.solve_sum(&targets[..1]).unwrap(), parts[0]);
+                // Partial sums: one group of two, one single target.
+                let grouped = Affine::mean_of_sums(
+                    &[
+                        system.solve_sum(&targets[..2]).unwrap(),
+                        system.solve(&targets[2]).unwrap(),
+                    ],
+                    3,
+                )
+                .unwrap();
+                assert_fit(
+                    &grouped,
+                    &separate.weight,
+                    &separate.bias,
+                    epsilon,
+                    options.backend,
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn solve_sum_shape_errors() {
+        let a = [1.0_f32, 2.0, 3.0, 5.0];
+        let system =
+            SourceSystem::new(&Features::new(&a, 4, 1).unwrap(), &Default::default()).unwrap();
+        let b2 = [1.0_f32; 8];
+        let b1 = [1.0_f32; 4];
+        let wide = Features::new(&b2, 4, 2).unwrap();
+        let narrow = Features::new(&b1, 4, 1).unwrap();
+        let short = Features::new(&b2, 2, 4).unwrap();
+        assert!(matches!(
+            system.solve_sum(&[]),
+            Err(Error::Shape(ShapeError::NoSolutions))
+        ));
+        assert!(matches!(
+            system.solve_sum(&[wide, narrow]),
+            Err(Error::Shape(ShapeError::TargetCols { cols: 1, first: 2 }))
+        ));
+        assert!(matches!(
+            system.solve_sum(&[wide, short]),
+            Err(Error::Shape(ShapeError::TargetRows {
+                target: 2,
+                source_rows: 4
+            }))
+        ));
+        let nan = [1.0_f32, f32::NAN, 0.0, 0.0];
+        assert!(matches!(
+            system.solve_sum(&[narrow, Features::new(&nan, 4, 1).unwrap()]),
+            Err(Error::NonFinite {
+                which: "target",
+                row: 1,
+                col: 0
+            })
+        ));
+        let fit = system.solve(&narrow).unwrap();
+        assert!(matches!(
+            Affine::mean_of_sums(std::slice::from_ref(&fit), 0),
+            Err(Error::Shape(ShapeError::NoSolutions))
+        ));
+        assert!(matches!(
+            Affine::mean_of_sums(&[], 1),
+            Err(Error::Shape(ShapeError::NoSolutions))
+        ));
     }
 
     #[test]

@@ -122,6 +122,19 @@ fn token_features_match_torch_pinv() {
             "bias_mean",
             &format!("{label} mean"),
         );
+        // The two cuts share their source: one solve against the sum of the targets.
+        let targets = [
+            Features::new(&b1, rows, c_out).unwrap(),
+            Features::new(&b2, rows, c_out).unwrap(),
+        ];
+        let summed = Affine::mean_of_sums(&[system.solve_sum(&targets).unwrap()], 2).unwrap();
+        assert_matches(
+            &summed,
+            &fixture,
+            "w_mean",
+            "bias_mean",
+            &format!("{label} mean of one summed solve"),
+        );
     }
 }
 
