@@ -53,6 +53,8 @@ pub mod error;
 pub mod init;
 pub mod net;
 pub mod plan;
+pub mod stitch_file;
+pub mod stitch_model;
 
 pub use checkpoint::{CheckpointKeys, CheckpointReport, read_config};
 pub use device::{DeviceSpec, TchDevice};
@@ -60,6 +62,10 @@ pub use error::{Error, Result};
 pub use init::{LayerFit, LsOptions, LsProgress, LsReport};
 pub use net::SnNet;
 pub use plan::{LayerFitPlan, Plan, SnNetConfig, StitchPath};
+pub use stitch_file::{
+    ExportError, ModelFile, STITCH_KEY, read_stitch_config, sniff_model_file,
+};
+pub use stitch_model::{StitchConfig, StitchModel};
 
 pub use snnet_select as select;
 pub use snnet_space as space;
