@@ -48,7 +48,7 @@ pub enum ModelFile {
     Burnpack,
 }
 
-/// What can go wrong exporting, saving or loading one stitch.
+/// What can go wrong exporting, saving or loading one stitch, or selecting its features.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExportError {
@@ -129,6 +129,42 @@ pub enum ExportError {
         path: PathBuf,
         /// The module paths missing.
         keys: Vec<String>,
+    },
+    /// A burnpack file that cannot be read or written.
+    #[error("{}: burnpack", .path.display())]
+    Burnpack {
+        /// The file.
+        path: PathBuf,
+        /// burn-pack's error.
+        #[source]
+        source: burn::store::burn_pack::Error,
+    },
+    /// A file of one stitch where a whole SN-Net was expected.
+    #[error("{}: one exported stitch ({found:?}), not a whole SN-Net", .path.display())]
+    NotAnSnNet {
+        /// The file.
+        path: PathBuf,
+        /// Its format.
+        found: ModelFile,
+    },
+    /// A quantized network or stitch given where f32 weights are needed (training, the
+    /// least-squares init, safetensors output).
+    #[error("{}: holds int8 (quantized) weights; {what} needs f32 weights", .path.display())]
+    Quantized {
+        /// The file.
+        path: PathBuf,
+        /// What needs f32.
+        what: &'static str,
+    },
+    /// A feature position past the end of a stitch's block sequence.
+    #[error("stitch {id} runs {blocks} blocks; no block at position {position}")]
+    NoSuchBlock {
+        /// The stitch.
+        id: snnet_space::StitchId,
+        /// Blocks on its path.
+        blocks: usize,
+        /// The position asked for.
+        position: usize,
     },
     /// An invalid key pattern (a bug: the patterns are built from the plan).
     #[error("invalid key pattern `{pattern}`")]
@@ -301,6 +337,24 @@ fn part_of(key: &str, info: &[FeatureInfo]) -> Part {
     }
 }
 
+/// A module path without the [`snnet_zoo::Model`] variant: `anchors.0.Vit.model.x` →
+/// `anchors.0.model.x`.
+pub(crate) fn without_variant(path: &str) -> String {
+    let parts: Vec<&str> = path.split('.').collect();
+    match parts.as_slice() {
+        ["anchors", k, variant, rest @ ..]
+            if variant.starts_with(|c: char| c.is_ascii_uppercase()) =>
+        {
+            std::iter::once("anchors")
+                .chain(std::iter::once(*k))
+                .chain(rest.iter().copied())
+                .collect::<Vec<_>>()
+                .join(".")
+        }
+        _ => path.to_owned(),
+    }
+}
+
 /// Whether the segments of one anchor run the part of `key`.
 fn runs(key: &str, info: &[FeatureInfo], segments: &[&Segment]) -> bool {
     match part_of(key, info) {
@@ -311,13 +365,14 @@ fn runs(key: &str, info: &[FeatureInfo], segments: &[&Segment]) -> bool {
 }
 
 impl StitchModel {
-    /// Whether this stitch runs the tensor at module path `key` (burn-store's path, enum
-    /// variants skipped: `anchors.{k}.model.<timm key>` or `stitch_layers.{j}.…`).
+    /// Whether this stitch runs the tensor at module path `key` (burn-store's path, with or
+    /// without enum variants: `anchors.{k}[.Vit].model.<timm key>` or `stitch_layers.{j}.…`).
     fn runs_tensor(&self, key: &str) -> bool {
         let Some(rest) = key.strip_prefix("anchors.") else {
             return key.starts_with("stitch_layers.");
         };
-        let Some((k, timm)) = rest.split_once(".model.") else {
+        let (Some((k, _)), Some((_, timm))) = (rest.split_once('.'), rest.split_once(".model."))
+        else {
             return false;
         };
         let Ok(k) = k.parse::<usize>() else {
@@ -357,18 +412,49 @@ impl StitchModel {
         Ok(remapper)
     }
 
-    /// The paths of the tensors this stitch runs: burn-store's module paths, or with
-    /// `pytorch` the paths its [`BurnToPyTorchAdapter`] gives them (norm `weight`, not `gamma`),
-    /// which its save filter sees.
-    fn run_tensors(&self, pytorch: bool) -> Vec<String> {
+    /// The paths of the tensors this stitch runs: burn-store's module paths (enum variants
+    /// skipped unless `variants`), or with `pytorch` the paths its [`BurnToPyTorchAdapter`]
+    /// gives them (norm `weight`, not `gamma`), which its save filter sees.
+    pub(crate) fn run_tensors(&self, pytorch: bool, variants: bool) -> Vec<String> {
         let adapter: Option<Box<dyn burn::store::ModuleAdapter>> = if pytorch {
             Some(Box::new(BurnToPyTorchAdapter))
         } else {
             None
         };
-        self.collect(None, adapter, true)
+        self.collect(None, adapter, !variants)
             .iter()
             .map(|t| t.name.clone())
+            .filter(|k| self.runs_tensor(k))
+            .collect()
+    }
+
+    /// The module paths (enum variants skipped, Burn's names) of the parameters this stitch
+    /// runs, found without materialising any (a visitor that reads no value).
+    pub(crate) fn run_params(&self) -> Vec<String> {
+        #[derive(Default)]
+        struct Paths {
+            path: Vec<String>,
+            all: Vec<String>,
+        }
+        impl burn::module::ModuleVisitor for Paths {
+            fn enter_module(&mut self, name: &str, _container: &str) {
+                self.path.push(name.to_owned());
+            }
+            fn exit_module(&mut self, _name: &str, _container: &str) {
+                self.path.pop();
+            }
+            fn visit_float<const D: usize>(
+                &mut self,
+                _param: &burn::module::Param<burn::tensor::Tensor<D>>,
+            ) {
+                self.all.push(without_variant(&self.path.join(".")));
+            }
+        }
+        let mut paths = Paths::default();
+        burn::module::Module::visit(self, &mut paths);
+        paths
+            .all
+            .into_iter()
             .filter(|k| self.runs_tensor(k))
             .collect()
     }
@@ -394,7 +480,7 @@ impl StitchModel {
         let mut store = SafetensorsStore::from_bytes(None)
             .with_to_adapter(BurnToPyTorchAdapter)
             .skip_enum_variants(true)
-            .with_full_paths(self.run_tensors(true))
+            .with_full_paths(self.run_tensors(true, false))
             .remap(self.remapper(false)?)
             .metadata(STITCH_KEY, config);
         self.save_into(&mut store).map_err(store_error)?;
@@ -423,7 +509,7 @@ impl StitchModel {
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
         let config = read_stitch_config(path)?;
         let mut model = Self::init(config, device)?;
-        let needed = model.run_tensors(false);
+        let needed = model.run_params();
         let mut store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter)
             .skip_enum_variants(true)
@@ -443,11 +529,11 @@ impl StitchModel {
             }
             .into());
         }
-        let applied: std::collections::BTreeSet<&str> =
-            result.applied.iter().map(String::as_str).collect();
+        let applied: std::collections::BTreeSet<String> =
+            result.applied.iter().map(|k| without_variant(k)).collect();
         let missing: Vec<String> = needed
             .into_iter()
-            .filter(|k| !applied.contains(k.as_str()))
+            .filter(|k| !applied.contains(k))
             .collect();
         if !missing.is_empty() {
             return Err(ExportError::MissingTensors {

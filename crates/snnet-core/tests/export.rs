@@ -251,3 +251,213 @@ fn bad_inputs_are_typed_errors() {
         Err(Error::Space(snnet_core::space::Error::UnknownStitch { .. }))
     ));
 }
+
+#[test]
+fn loaded_stitches_leave_the_skipped_blocks_unallocated() {
+    use snnet_core::burn::module::{Module, ModuleVisitor, Param};
+    struct Count {
+        initialised: usize,
+        lazy: usize,
+        path: Vec<String>,
+        names: Vec<String>,
+    }
+    impl ModuleVisitor for Count {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.push(name.to_owned());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if param.is_initialized() {
+                self.names.push(self.path.join("."));
+                self.initialised += 1;
+            } else {
+                self.lazy += 1;
+            }
+        }
+    }
+    let device = Device::default();
+    let small = zoo_entry("vit_reduced.json");
+    let net = net(
+        SnNetConfig::new(vec![small.clone(), wider(&small)], SpaceConfig::default()),
+        &device,
+    );
+    let id = net.plan().paths().iter().find(|p| !p.is_anchor()).unwrap().id;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("stitch.safetensors");
+    net.export_stitch(id).unwrap().save(&file).unwrap();
+    let loaded = StitchModel::load(&file, &device).unwrap();
+    let mut count = Count {
+        initialised: 0,
+        lazy: 0,
+        path: Vec::new(),
+        names: Vec::new(),
+    };
+    loaded.visit(&mut count);
+    let st_bytes = std::fs::read(&file).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&st_bytes).unwrap();
+    // One parameter per tensor of the file, and the end anchor's class token and position
+    // embedding, which the zoo builds eagerly (zeros).
+    assert_eq!(count.initialised, st.len() + 2, "{:?}", count.names);
+    let eager: Vec<&String> = count
+        .names
+        .iter()
+        .filter(|n| n.starts_with("anchors.1.") && !n.contains("blocks") && n.contains("_"))
+        .collect();
+    assert_eq!(eager.len(), 2, "{eager:?}");
+    assert!(count.lazy > 0, "the skipped blocks are never allocated");
+}
+
+mod features {
+    use super::*;
+    use snnet_core::zoo::{Activation, Anchor};
+    use snnet_core::{Features, StitchPath};
+
+    /// Every block output of an anchor's own loop, as maps.
+    fn anchor_blocks(net: &SnNet, a: usize, x: Tensor<4>) -> Vec<Vec<f32>> {
+        let anchor = &net.anchors[a];
+        let info = net.plan().feature_info(a).to_vec();
+        let mut out = Vec::new();
+        anchor.blocks_with_states(0..anchor.num_blocks(), anchor.embed(x), &mut |s, act| {
+            if s == 0 {
+                return;
+            }
+            let f = &info[s - 1];
+            let map = match act.clone() {
+                Activation::Map(m) => m,
+                Activation::Tokens(t) => {
+                    let [_, n, _] = t.dims();
+                    Activation::Tokens(t.narrow(1, f.prefix_tokens, n - f.prefix_tokens))
+                        .into_map(f.grid)
+                }
+            };
+            out.push(map.into_data().try_to_vec::<f32>().unwrap());
+        });
+        out
+    }
+
+    fn check(net: &SnNet) {
+        let device = Device::default();
+        let x = images(net, &device);
+        for path in net.plan().paths() {
+            let StitchPath { id, segments, .. } = path;
+            let blocks: usize = segments.iter().map(|s| s.len()).sum();
+            let all = Features::Blocks((0..blocks).collect());
+            let features = net.forward_features(x.clone(), *id, &all).unwrap();
+            assert_eq!(features.len(), blocks);
+            for (f, t) in &features {
+                let [b, c, h, w] = t.dims();
+                assert_eq!(
+                    (b, c, [h, w]),
+                    (2, f.block.channels, f.block.grid),
+                    "stitch {id} {}",
+                    f.name
+                );
+            }
+            if path.is_anchor() {
+                // An anchor's features are its own block outputs.
+                let own = anchor_blocks(net, segments[0].anchor, x.clone());
+                let ours: Vec<Vec<f32>> = features
+                    .into_iter()
+                    .map(|(_, t)| t.into_data().try_to_vec::<f32>().unwrap())
+                    .collect();
+                assert_eq!(ours, own, "anchor {id}");
+            }
+            // Stages: the last block of each stage, with increasing reduction.
+            let stages = net.feature_info(*id, &Features::Stages).unwrap();
+            assert!(!stages.is_empty());
+            assert!(stages.windows(2).all(|w| w[0].block.stage < w[1].block.stage));
+            assert_eq!(stages.last().unwrap().position, blocks - 1);
+            assert!(matches!(
+                net.forward_features(x.clone(), *id, &Features::Blocks(vec![blocks])),
+                Err(Error::Export(ExportError::NoSuchBlock { .. }))
+            ));
+        }
+    }
+
+    #[test]
+    fn features_along_vit_swin_resnet_and_mixed_paths() {
+        let device = Device::default();
+        let vit = zoo_entry("vit_reduced.json");
+        let swin = zoo_entry("swin_reduced.json");
+        let resnet = zoo_entry("resnet18_reduced.json");
+        for anchors in [
+            vec![vit.clone(), wider(&vit)],
+            vec![swin.clone(), wider(&swin)],
+            vec![resnet.clone(), swin.clone()],
+        ] {
+            check(&net(SnNetConfig::new(anchors, SpaceConfig::default()), &device));
+        }
+        // The last stage feature of a stitch is what its head pools: the ResNet → Swin stitch's
+        // stage-3 map has the Swin's last width and a 32× reduction.
+        let net = net(
+            SnNetConfig::new(vec![resnet, swin], SpaceConfig::default()),
+            &device,
+        );
+        let id = net.plan().paths().iter().find(|p| !p.is_anchor()).unwrap().id;
+        let stages = net.feature_info(id, &Features::Stages).unwrap();
+        let last = stages.last().unwrap();
+        assert_eq!((last.name.as_str(), last.block.reduction), ("stage.3", 32));
+    }
+}
+
+mod int8 {
+    use super::*;
+    use snnet_core::quantize::is_quantized;
+    use snnet_core::{LoadedModel, load_model_file};
+
+    #[test]
+    fn quantized_networks_and_stitches_round_trip_through_burnpack() {
+        let device = Device::default();
+        let small = zoo_entry("vit_reduced.json");
+        let net = net(
+            SnNetConfig::new(vec![small.clone(), wider(&small)], SpaceConfig::default()),
+            &device,
+        );
+        let x = images(&net, &device);
+        let id = net.plan().paths().iter().find(|p| !p.is_anchor()).unwrap().id;
+        let f32_logits = values(net.forward(x.clone(), id).unwrap());
+        let stitch = net.export_stitch(id).unwrap().quantized();
+        let q = net.quantized();
+        assert!(is_quantized(&q));
+        let q_logits = values(q.forward(x.clone(), id).unwrap());
+        let diff = f32_logits
+            .iter()
+            .zip(&q_logits)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        let scale = f32_logits.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
+        assert!(diff > 0.0 && diff < 0.05 * scale.max(1.0), "int8 error {diff} vs {scale}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("net.bin");
+        q.save_burnpack(&file).unwrap();
+        assert_eq!(sniff_model_file(&file).unwrap(), ModelFile::Burnpack);
+        let LoadedModel::SnNet(loaded) = load_model_file(&file, &device).unwrap() else {
+            panic!("an SN-Net");
+        };
+        assert!(is_quantized(loaded.as_ref()));
+        assert_eq!(values(loaded.forward(x.clone(), id).unwrap()), q_logits);
+        let st = dir.path().join("stitch.bpk");
+        stitch.save_burnpack(&st).unwrap();
+        let LoadedModel::Stitch(loaded) = load_model_file(&st, &device).unwrap() else {
+            panic!("a stitch");
+        };
+        assert_eq!(values(loaded.forward(x.clone()).unwrap()), q_logits);
+        // A quantized network dequantized runs the same values in f32.
+        let deq = snnet_core::quantize::dequantized(*loaded);
+        assert!(!is_quantized(&deq));
+        let d = values(deq.forward(x).unwrap());
+        let close = d.iter().zip(&q_logits).all(|(a, b)| (a - b).abs() < 1e-4);
+        assert!(close, "{d:?} vs {q_logits:?}");
+        // A truncated burnpack is a typed error.
+        let bytes = std::fs::read(&file).unwrap();
+        let cut = dir.path().join("cut.bpk");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        assert!(matches!(
+            load_model_file(&cut, &device),
+            Err(Error::Export(ExportError::Burnpack { .. }))
+        ));
+    }
+}

@@ -376,10 +376,11 @@ fn init_images(args: &InitArgs, plan: &Plan, device: &Device) -> Result<Tensor<4
     }
 }
 
-/// `snnet forward --snnet FILE --stitch ID`.
+/// `snnet forward --snnet FILE [--stitch ID]`: an SN-Net checkpoint runs stitch `--stitch`, an
+/// exported stitch (told apart by the file's content) its one stitch.
 pub(crate) fn forward(
     path: &Path,
-    stitch: usize,
+    stitch: Option<usize>,
     args: &ForwardArgs,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
@@ -390,41 +391,76 @@ pub(crate) fn forward(
                 .to_owned(),
         ));
     }
+    if snnet_core::sniff_model_file(path)? == snnet_core::ModelFile::Stitch {
+        return crate::cmd::export::forward_stitch(path, stitch, args, out);
+    }
+    let stitch = stitch.ok_or_else(|| {
+        CliError::Usage(format!(
+            "{} is an SN-Net: name the stitch to run with --stitch ID",
+            path.display()
+        ))
+    })?;
     let device = args.device.device()?;
     let net = args.load.snnet(path, &device)?;
     let id = StitchId(stitch);
-    let description = net.space().display(id)?.to_string();
-    match (&args.input, &args.image) {
-        (Some(input), _) => {
-            let images = read_input(input, &device)?;
-            let logits = net.forward(images, id)?;
-            let dims = logits.dims();
-            let output = args.output.as_ref().ok_or_else(|| {
-                CliError::Usage("--input needs --output FILE.safetensors".to_owned())
-            })?;
-            let mut outputs = BTreeMap::new();
-            outputs.insert("logits".to_owned(), logits.into_data());
-            write_tensors(output, &outputs)?;
-            writeln!(
-                out,
-                "stitch {id} ({description}): wrote logits {dims:?} to {}",
-                output.display()
-            )?;
+    let run = Forward {
+        label: format!("stitch {id} ({})", net.space().display(id)?),
+        pretrained: net.plan().pretrained(),
+        cost: net.cost(id)?,
+        device: &device,
+    };
+    run.run(args, |images| Ok(net.forward(images, id)?), out)
+}
+
+/// One forward of the CLI: what it runs and how images are prepared.
+pub(crate) struct Forward<'a> {
+    /// `stitch 24 (deit_tiny[..=7] →L6→ deit_small[7..])`.
+    pub(crate) label: String,
+    pub(crate) pretrained: &'a snnet_core::zoo::PretrainedConfig,
+    pub(crate) cost: snnet_core::zoo::Cost,
+    pub(crate) device: &'a Device,
+}
+
+impl Forward<'_> {
+    /// Runs `model` on `--input` (logits to `--output`) or `--image` (top-5 printed).
+    pub(crate) fn run(
+        &self,
+        args: &ForwardArgs,
+        model: impl Fn(Tensor<4>) -> Result<Tensor<2>, CliError>,
+        out: &mut impl Write,
+    ) -> Result<(), CliError> {
+        let label = &self.label;
+        match (&args.input, &args.image) {
+            (Some(input), _) => {
+                let images = read_input(input, self.device)?;
+                let logits = model(images)?;
+                let dims = logits.dims();
+                let output = args.output.as_ref().ok_or_else(|| {
+                    CliError::Usage("--input needs --output FILE.safetensors".to_owned())
+                })?;
+                let mut outputs = BTreeMap::new();
+                outputs.insert("logits".to_owned(), logits.into_data());
+                write_tensors(output, &outputs)?;
+                writeln!(
+                    out,
+                    "{label}: wrote logits {dims:?} to {}",
+                    output.display()
+                )?;
+            }
+            (None, Some(image)) => {
+                let labels = read_labels(args.labels.as_deref())?;
+                let input = load_image(image, self.pretrained, self.device)?;
+                writeln!(
+                    out,
+                    "{label} ({}, {}) on {}:",
+                    human(self.cost.flops as f64, "FLOPs"),
+                    human(self.cost.params as f64, "params"),
+                    image.display()
+                )?;
+                print_top5(model(input)?, &labels, out)?;
+            }
+            (None, None) => return Err(CliError::Usage("give --input or --image".to_owned())),
         }
-        (None, Some(image)) => {
-            let labels = read_labels(args.labels.as_deref())?;
-            let input = load_image(image, net.plan().pretrained(), &device)?;
-            let cost = net.cost(id)?;
-            writeln!(
-                out,
-                "stitch {id} ({description}, {}, {}) on {}:",
-                human(cost.flops as f64, "FLOPs"),
-                human(cost.params as f64, "params"),
-                image.display()
-            )?;
-            print_top5(net.forward(input, id)?, &labels, out)?;
-        }
-        (None, None) => return Err(CliError::Usage("give --input or --image".to_owned())),
+        Ok(())
     }
-    Ok(())
 }
