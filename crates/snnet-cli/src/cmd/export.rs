@@ -7,7 +7,7 @@ use clap::Args;
 use snnet_core::burn::tensor::Device;
 use snnet_core::quantize::{PackedConfig, is_quantized, read_packed_config};
 use snnet_core::{
-    ExportError, LoadedModel, ModelFile, SnNet, StitchId, StitchModel, load_model_file,
+    ExportError, Features, LoadedModel, ModelFile, SnNet, StitchId, StitchModel, load_model_file,
     sniff_model_file,
 };
 
@@ -97,7 +97,12 @@ pub(crate) fn forward_stitch(
         cost: model.cost(),
         device: &device,
     };
-    run.run(args, |images| Ok(model.forward(images)?), out)
+    run.run(
+        args,
+        |images| Ok(model.forward(images)?),
+        |images| Ok(model.forward_features(images, &Features::Stages)?),
+        out,
+    )
 }
 
 /// A burnpack SN-Net (`snnet quantize`) at `path`, or `None` for another kind of file (loaded

@@ -11,7 +11,10 @@ use snnet_core::burn::tensor::{Device, Tensor};
 use snnet_core::stitch::lstsq::LstsqOptions;
 use snnet_core::zoo::load_image;
 use snnet_core::zoo::tensor_io::write_tensors;
-use snnet_core::{Init, LoraConfig, LsOptions, LsProgress, Plan, SnNet, SnNetConfig, StitchId};
+use snnet_core::{
+    Features, Init, LoraConfig, LsOptions, LsProgress, PathFeature, Plan, SnNet, SnNetConfig,
+    StitchId,
+};
 use snnet_train::fashion_mnist;
 
 use crate::common::args::{CostArgs, DeviceArgs, ForwardArgs, LoadArgs, SpaceFlags, ZooArgs};
@@ -409,7 +412,12 @@ pub(crate) fn forward(
         cost: net.cost(id)?,
         device: &device,
     };
-    run.run(args, |images| Ok(net.forward(images, id)?), out)
+    run.run(
+        args,
+        |images| Ok(net.forward(images, id)?),
+        |images| Ok(net.forward_features(images, id, &Features::Stages)?),
+        out,
+    )
 }
 
 /// One forward of the CLI: what it runs and how images are prepared.
@@ -422,28 +430,41 @@ pub(crate) struct Forward<'a> {
 }
 
 impl Forward<'_> {
-    /// Runs `model` on `--input` (logits to `--output`) or `--image` (top-5 printed).
+    /// Runs `model` on `--input` (logits to `--output`, with `--features` the stage outputs
+    /// `features` returns as `features.<stage>`) or `--image` (top-5 printed).
     pub(crate) fn run(
         &self,
         args: &ForwardArgs,
         model: impl Fn(Tensor<4>) -> Result<Tensor<2>, CliError>,
+        features: impl Fn(Tensor<4>) -> Result<Vec<(PathFeature, Tensor<4>)>, CliError>,
         out: &mut impl Write,
     ) -> Result<(), CliError> {
         let label = &self.label;
         match (&args.input, &args.image) {
             (Some(input), _) => {
                 let images = read_input(input, self.device)?;
+                let mut outputs = BTreeMap::new();
+                if args.features {
+                    for (f, map) in features(images.clone())? {
+                        outputs.insert(format!("features.{}", f.block.stage), map.into_data());
+                    }
+                }
                 let logits = model(images)?;
                 let dims = logits.dims();
                 let output = args.output.as_ref().ok_or_else(|| {
                     CliError::Usage("--input needs --output FILE.safetensors".to_owned())
                 })?;
-                let mut outputs = BTreeMap::new();
+                let stages = outputs.len();
                 outputs.insert("logits".to_owned(), logits.into_data());
                 write_tensors(output, &outputs)?;
                 writeln!(
                     out,
-                    "{label}: wrote logits {dims:?} to {}",
+                    "{label}: wrote logits {dims:?}{} to {}",
+                    if args.features {
+                        format!(" and {stages} stage feature maps")
+                    } else {
+                        String::new()
+                    },
                     output.display()
                 )?;
             }

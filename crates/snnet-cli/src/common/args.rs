@@ -313,8 +313,11 @@ pub(crate) struct ForwardArgs {
     /// Where to write `logits` (and `features.<i>` with --features) as safetensors.
     #[arg(long, value_name = "FILE.safetensors", requires = "input")]
     pub(crate) output: Option<PathBuf>,
-    /// Also write every block's output as `features.<block index>` (--model only).
-    #[arg(long, requires = "output", conflicts_with = "snnet")]
+    /// Also write features to --output: with --model every block's output as
+    /// `features.<block index>`; with --snnet the stitch's stage outputs along its path, as
+    /// `[B, C, H, W]` maps, `features.<stage>` (ViT tokens without the class token, reshaped to
+    /// the patch grid).
+    #[arg(long, requires = "output")]
     pub(crate) features: bool,
     /// Classify a picture (JPEG/PNG) with the model's pretrained preprocessing; prints the top-5.
     #[arg(
