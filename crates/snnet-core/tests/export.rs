@@ -419,8 +419,11 @@ mod int8 {
         let id = net.plan().paths().iter().find(|p| !p.is_anchor()).unwrap().id;
         let f32_logits = values(net.forward(x.clone(), id).unwrap());
         let stitch = net.export_stitch(id).unwrap().quantized();
+        let f32_print = net.fingerprint().unwrap();
         let q = net.quantized();
         assert!(is_quantized(&q));
+        // Evaluation tables record the fingerprint: the int8 network is another network.
+        assert_ne!(q.fingerprint().unwrap(), f32_print);
         let q_logits = values(q.forward(x.clone(), id).unwrap());
         let diff = f32_logits
             .iter()
