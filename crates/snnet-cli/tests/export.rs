@@ -33,7 +33,9 @@ fn fails(args: &[&str], want: &str) {
 }
 
 fn core_fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../snnet-core/tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../snnet-core/tests/fixtures")
+        .join(name)
 }
 
 fn s(p: &Path) -> &str {
@@ -77,31 +79,56 @@ fn export_quantize_and_run_a_stitch() {
     let bytes = std::fs::read(core_fixture("snnet_vit.io.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let input = d.join("input.safetensors");
-    safetensors::serialize_to_file([("input", st.tensor("input").unwrap())], None, &input)
-        .unwrap();
+    safetensors::serialize_to_file([("input", st.tensor("input").unwrap())], None, &input).unwrap();
 
     let net = d.join("net.safetensors");
     ok(&[
-        "init", "--anchors", "vit0,vit1,vit2", "--random-weights", "--init", "kaiming",
-        "--model-config", s(&models), "--output", s(&net),
+        "init",
+        "--anchors",
+        "vit0,vit1,vit2",
+        "--random-weights",
+        "--init",
+        "kaiming",
+        "--model-config",
+        s(&models),
+        "--output",
+        s(&net),
     ]);
     let stitch = d.join("stitch5.safetensors");
     let out = ok(&[
-        "export", "--snnet", s(&net), "--stitch", "5", "--output", s(&stitch),
+        "export",
+        "--snnet",
+        s(&net),
+        "--stitch",
+        "5",
+        "--output",
+        s(&stitch),
     ]);
     assert!(out.contains("stitch 5"), "{out}");
-    assert!(
-        std::fs::metadata(&stitch).unwrap().len() < std::fs::metadata(&net).unwrap().len()
-    );
+    assert!(std::fs::metadata(&stitch).unwrap().len() < std::fs::metadata(&net).unwrap().len());
 
     // The stitch file runs with no --stitch, its logits the SN-Net's bit for bit.
     let (from_net, from_stitch) = (d.join("a.safetensors"), d.join("b.safetensors"));
     ok(&[
-        "forward", "--snnet", s(&net), "--stitch", "5", "--input", s(&input), "--output",
-        s(&from_net), "--features",
+        "forward",
+        "--snnet",
+        s(&net),
+        "--stitch",
+        "5",
+        "--input",
+        s(&input),
+        "--output",
+        s(&from_net),
+        "--features",
     ]);
     ok(&[
-        "forward", "--snnet", s(&stitch), "--input", s(&input), "--output", s(&from_stitch),
+        "forward",
+        "--snnet",
+        s(&stitch),
+        "--input",
+        s(&input),
+        "--output",
+        s(&from_stitch),
         "--features",
     ]);
     let (a, b) = (tensors(&from_net), tensors(&from_stitch));
@@ -112,23 +139,56 @@ fn export_quantize_and_run_a_stitch() {
 
     // Bad input: --stitch on a stitch file, an id out of range, a truncated file.
     fails(
-        &["forward", "--snnet", s(&stitch), "--stitch", "5", "--input", s(&input), "--output",
-          s(&from_stitch)],
+        &[
+            "forward",
+            "--snnet",
+            s(&stitch),
+            "--stitch",
+            "5",
+            "--input",
+            s(&input),
+            "--output",
+            s(&from_stitch),
+        ],
         "drop --stitch",
     );
     fails(
-        &["forward", "--snnet", s(&net), "--input", s(&input), "--output", s(&from_stitch)],
+        &[
+            "forward",
+            "--snnet",
+            s(&net),
+            "--input",
+            s(&input),
+            "--output",
+            s(&from_stitch),
+        ],
         "--stitch",
     );
     fails(
-        &["export", "--snnet", s(&net), "--stitch", "99", "--output", s(&d.join("x"))],
+        &[
+            "export",
+            "--snnet",
+            s(&net),
+            "--stitch",
+            "99",
+            "--output",
+            s(&d.join("x")),
+        ],
         "99",
     );
     let cut = d.join("cut.safetensors");
     let whole = std::fs::read(&stitch).unwrap();
     std::fs::write(&cut, &whole[..whole.len() - 64]).unwrap();
     fails(
-        &["forward", "--snnet", s(&cut), "--input", s(&input), "--output", s(&from_stitch)],
+        &[
+            "forward",
+            "--snnet",
+            s(&cut),
+            "--input",
+            s(&input),
+            "--output",
+            s(&from_stitch),
+        ],
         "truncated",
     );
 
@@ -141,15 +201,38 @@ fn export_quantize_and_run_a_stitch() {
     ok(&["quantize", "--snnet", s(&stitch), "--output", s(&qstitch)]);
     let (qa, qb) = (d.join("qa.safetensors"), d.join("qb.safetensors"));
     ok(&[
-        "forward", "--snnet", s(&qnet), "--stitch", "5", "--input", s(&input), "--output",
+        "forward",
+        "--snnet",
+        s(&qnet),
+        "--stitch",
+        "5",
+        "--input",
+        s(&input),
+        "--output",
         s(&qa),
     ]);
-    ok(&["forward", "--snnet", s(&qstitch), "--input", s(&input), "--output", s(&qb)]);
+    ok(&[
+        "forward",
+        "--snnet",
+        s(&qstitch),
+        "--input",
+        s(&input),
+        "--output",
+        s(&qb),
+    ]);
     assert_eq!(tensors(&qa), tensors(&qb));
     assert_ne!(tensors(&qa), tensors(&from_net)[1..].to_vec());
     // Verbs that need f32 weights refuse a quantized file.
     fails(
-        &["export", "--snnet", s(&qnet), "--stitch", "5", "--output", s(&d.join("y"))],
+        &[
+            "export",
+            "--snnet",
+            s(&qnet),
+            "--stitch",
+            "5",
+            "--output",
+            s(&d.join("y")),
+        ],
         "int8",
     );
     fails(

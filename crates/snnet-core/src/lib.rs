@@ -65,10 +65,8 @@ pub use features::{Features, PathFeature};
 pub use init::{LayerFit, LsOptions, LsProgress, LsReport};
 pub use net::SnNet;
 pub use plan::{LayerFitPlan, Plan, SnNetConfig, StitchPath};
-pub use stitch_file::{
-    ExportError, ModelFile, STITCH_KEY, read_stitch_config, sniff_model_file,
-};
 pub use quantize::{LoadedModel, load_model_file};
+pub use stitch_file::{ExportError, ModelFile, STITCH_KEY, read_stitch_config, sniff_model_file};
 pub use stitch_model::{StitchConfig, StitchModel};
 
 pub use snnet_select as select;

@@ -162,7 +162,10 @@ fn load_burnpack<M: Module + ModuleSnapshot>(
         Some(needed) => {
             let applied: std::collections::BTreeSet<String> =
                 result.applied.iter().map(|k| without_variant(k)).collect();
-            needed.into_iter().filter(|k| !applied.contains(k)).collect()
+            needed
+                .into_iter()
+                .filter(|k| !applied.contains(k))
+                .collect()
         }
     };
     if !missing.is_empty() {
@@ -250,9 +253,11 @@ impl SnNet {
     /// [`ExportError::MissingTensors`] for tensors that do not fit.
     pub fn load_burnpack(path: &Path, device: &Device) -> Result<Self> {
         match read_packed_config(path)? {
-            PackedConfig::SnNet(config) => {
-                load_burnpack(config.init_with(snnet_stitch::Init::Zeros, device)?, path, None)
-            }
+            PackedConfig::SnNet(config) => load_burnpack(
+                config.init_with(snnet_stitch::Init::Zeros, device)?,
+                path,
+                None,
+            ),
             PackedConfig::Stitch(_) => Err(ExportError::NotAnSnNet {
                 path: path.to_owned(),
                 found: ModelFile::Burnpack,
@@ -324,7 +329,9 @@ pub fn load_model_file(path: &Path, device: &Device) -> Result<LoadedModel> {
         ModelFile::SnNet => LoadedModel::SnNet(Box::new(SnNet::load(path, device)?.0)),
         ModelFile::Stitch => LoadedModel::Stitch(Box::new(StitchModel::load(path, device)?)),
         ModelFile::Burnpack => match read_packed_config(path)? {
-            PackedConfig::SnNet(_) => LoadedModel::SnNet(Box::new(SnNet::load_burnpack(path, device)?)),
+            PackedConfig::SnNet(_) => {
+                LoadedModel::SnNet(Box::new(SnNet::load_burnpack(path, device)?))
+            }
             PackedConfig::Stitch(_) => {
                 LoadedModel::Stitch(Box::new(StitchModel::load_burnpack(path, device)?))
             }

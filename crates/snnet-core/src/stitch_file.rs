@@ -470,13 +470,12 @@ impl StitchModel {
             path: path.to_owned(),
             source,
         };
-        let config = serde_json::to_string(self.config()).map_err(|source| {
-            ExportError::BadConfig {
+        let config =
+            serde_json::to_string(self.config()).map_err(|source| ExportError::BadConfig {
                 path: path.to_owned(),
                 key: STITCH_KEY,
                 source,
-            }
-        })?;
+            })?;
         let mut store = SafetensorsStore::from_bytes(None)
             .with_to_adapter(BurnToPyTorchAdapter)
             .skip_enum_variants(true)
@@ -485,9 +484,8 @@ impl StitchModel {
             .metadata(STITCH_KEY, config);
         self.save_into(&mut store).map_err(store_error)?;
         let bytes = store.get_bytes().map_err(store_error)?;
-        Ok(snnet_zoo::canonical_safetensors(bytes).map_err(|reason| {
-            store_error(SafetensorsStoreError::Other(reason))
-        })?)
+        Ok(snnet_zoo::canonical_safetensors(bytes)
+            .map_err(|reason| store_error(SafetensorsStoreError::Other(reason)))?)
     }
 
     /// Saves the stitch as one self-describing safetensors file (see the module docs); the

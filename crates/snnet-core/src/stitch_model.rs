@@ -263,12 +263,7 @@ impl StitchModel {
                 visit(0, s - 1, a);
             }
         });
-        for (i, (segment, layer)) in segments
-            .iter()
-            .skip(1)
-            .zip(&self.stitch_layers)
-            .enumerate()
-        {
+        for (i, (segment, layer)) in segments.iter().skip(1).zip(&self.stitch_layers).enumerate() {
             let anchor = &self.anchors[segment.anchor];
             x = anchor.blocks_with_states(segment.blocks(), stitch(layer, x), &mut |s, a| {
                 if s > segment.start {

@@ -83,7 +83,10 @@ fn round_trip_all(net: &SnNet, step: usize, dir: &Path) -> u64 {
             loaded.description()
         );
         let size = std::fs::metadata(&file).unwrap().len();
-        assert!(size < whole, "stitch {id}: {size} bytes, the SN-Net {whole}");
+        assert!(
+            size < whole,
+            "stitch {id}: {size} bytes, the SN-Net {whole}"
+        );
         largest = largest.max(size);
     }
     largest
@@ -106,7 +109,10 @@ fn vit_stitches_round_trip_and_anchors_keep_timm_keys() {
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut keys: Vec<String> = st.names().into_iter().map(str::to_owned).collect();
     keys.sort();
-    assert!(keys.contains(&"patch_embed.proj.weight".to_owned()), "{keys:?}");
+    assert!(
+        keys.contains(&"patch_embed.proj.weight".to_owned()),
+        "{keys:?}"
+    );
     assert!(keys.contains(&"head.weight".to_owned()), "{keys:?}");
     let (timm, report) = small.load(&file, &device).unwrap();
     assert!(report.unexpected.is_empty());
@@ -203,7 +209,10 @@ fn bad_inputs_are_typed_errors() {
     ));
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("stitch.safetensors");
-    net.export_stitch(StitchId(n - 1)).unwrap().save(&file).unwrap();
+    net.export_stitch(StitchId(n - 1))
+        .unwrap()
+        .save(&file)
+        .unwrap();
     let bytes = std::fs::read(&file).unwrap();
 
     // Truncated: in the data, and in the header.
@@ -245,7 +254,11 @@ fn bad_inputs_are_typed_errors() {
     config["stitch"] = serde_json::json!(n + 5);
     meta.insert(snnet_core::STITCH_KEY.to_owned(), config.to_string());
     let tampered = dir.path().join("tampered.safetensors");
-    std::fs::write(&tampered, safetensors::serialize(st.tensors(), Some(meta)).unwrap()).unwrap();
+    std::fs::write(
+        &tampered,
+        safetensors::serialize(st.tensors(), Some(meta)).unwrap(),
+    )
+    .unwrap();
     assert!(matches!(
         StitchModel::load(&tampered, &device),
         Err(Error::Space(snnet_core::space::Error::UnknownStitch { .. }))
@@ -283,7 +296,13 @@ fn loaded_stitches_leave_the_skipped_blocks_unallocated() {
         SnNetConfig::new(vec![small.clone(), wider(&small)], SpaceConfig::default()),
         &device,
     );
-    let id = net.plan().paths().iter().find(|p| !p.is_anchor()).unwrap().id;
+    let id = net
+        .plan()
+        .paths()
+        .iter()
+        .find(|p| !p.is_anchor())
+        .unwrap()
+        .id;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("stitch.safetensors");
     net.export_stitch(id).unwrap().save(&file).unwrap();
@@ -367,7 +386,11 @@ mod features {
             // Stages: the last block of each stage, with increasing reduction.
             let stages = net.feature_info(*id, &Features::Stages).unwrap();
             assert!(!stages.is_empty());
-            assert!(stages.windows(2).all(|w| w[0].block.stage < w[1].block.stage));
+            assert!(
+                stages
+                    .windows(2)
+                    .all(|w| w[0].block.stage < w[1].block.stage)
+            );
             assert_eq!(stages.last().unwrap().position, blocks - 1);
             assert!(matches!(
                 net.forward_features(x.clone(), *id, &Features::Blocks(vec![blocks])),
@@ -387,7 +410,10 @@ mod features {
             vec![swin.clone(), wider(&swin)],
             vec![resnet.clone(), swin.clone()],
         ] {
-            check(&net(SnNetConfig::new(anchors, SpaceConfig::default()), &device));
+            check(&net(
+                SnNetConfig::new(anchors, SpaceConfig::default()),
+                &device,
+            ));
         }
         // The last stage feature of a stitch is what its head pools: the ResNet → Swin stitch's
         // stage-3 map has the Swin's last width and a 32× reduction.
@@ -395,7 +421,13 @@ mod features {
             SnNetConfig::new(vec![resnet, swin], SpaceConfig::default()),
             &device,
         );
-        let id = net.plan().paths().iter().find(|p| !p.is_anchor()).unwrap().id;
+        let id = net
+            .plan()
+            .paths()
+            .iter()
+            .find(|p| !p.is_anchor())
+            .unwrap()
+            .id;
         let stages = net.feature_info(id, &Features::Stages).unwrap();
         let last = stages.last().unwrap();
         assert_eq!((last.name.as_str(), last.block.reduction), ("stage.3", 32));
@@ -416,7 +448,13 @@ mod int8 {
             &device,
         );
         let x = images(&net, &device);
-        let id = net.plan().paths().iter().find(|p| !p.is_anchor()).unwrap().id;
+        let id = net
+            .plan()
+            .paths()
+            .iter()
+            .find(|p| !p.is_anchor())
+            .unwrap()
+            .id;
         let f32_logits = values(net.forward(x.clone(), id).unwrap());
         let stitch = net.export_stitch(id).unwrap().quantized();
         let f32_print = net.fingerprint().unwrap();
@@ -431,7 +469,10 @@ mod int8 {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
         let scale = f32_logits.iter().map(|v| v.abs()).fold(0.0f32, f32::max);
-        assert!(diff > 0.0 && diff < 0.05 * scale.max(1.0), "int8 error {diff} vs {scale}");
+        assert!(
+            diff > 0.0 && diff < 0.05 * scale.max(1.0),
+            "int8 error {diff} vs {scale}"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("net.bin");

@@ -158,7 +158,8 @@ pub(crate) struct QuantizeArgs {
 pub(crate) fn quantize(args: &QuantizeArgs, out: &mut impl Write) -> Result<(), CliError> {
     let device = args.device.device()?;
     if sniff_model_file(&args.snnet)? == ModelFile::Burnpack
-        && let Ok(PackedConfig::SnNet(_) | PackedConfig::Stitch(_)) = read_packed_config(&args.snnet)
+        && let Ok(PackedConfig::SnNet(_) | PackedConfig::Stitch(_)) =
+            read_packed_config(&args.snnet)
     {
         return Err(CliError::Usage(format!(
             "{} is a burnpack file already (quantized): quantize its f32 safetensors source",
