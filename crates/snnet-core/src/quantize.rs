@@ -108,7 +108,7 @@ pub fn is_quantized<M: Module>(module: &M) -> bool {
 fn pack_error(path: &Path, source: burn::store::burn_pack::Error) -> crate::Error {
     ExportError::Burnpack {
         path: path.to_owned(),
-        source,
+        source: Box::new(source),
     }
     .into()
 }
@@ -153,7 +153,7 @@ fn load_burnpack<M: Module + ModuleSnapshot>(
     if let Some(source) = result.errors.into_iter().next() {
         return Err(ExportError::Apply {
             path: path.to_owned(),
-            source,
+            source: Box::new(source),
         }
         .into());
     }

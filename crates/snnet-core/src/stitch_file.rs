@@ -111,7 +111,7 @@ pub enum ExportError {
         path: PathBuf,
         /// burn-store's error.
         #[source]
-        source: SafetensorsStoreError,
+        source: Box<SafetensorsStoreError>,
     },
     /// A tensor of the file that does not fit the model (shape or dtype).
     #[error("{}: a tensor does not fit the stitch", .path.display())]
@@ -120,7 +120,7 @@ pub enum ExportError {
         path: PathBuf,
         /// The first mismatch.
         #[source]
-        source: ApplyError,
+        source: Box<ApplyError>,
     },
     /// Tensors the stitch runs that the file lacks.
     #[error("{}: {} tensor(s) the stitch runs are missing, e.g. {:?}", .path.display(), .keys.len(), .keys.first())]
@@ -137,7 +137,7 @@ pub enum ExportError {
         path: PathBuf,
         /// burn-pack's error.
         #[source]
-        source: burn::store::burn_pack::Error,
+        source: Box<burn::store::burn_pack::Error>,
     },
     /// A file of one stitch where a whole SN-Net was expected.
     #[error("{}: one exported stitch ({found:?}), not a whole SN-Net", .path.display())]
@@ -173,7 +173,7 @@ pub enum ExportError {
         pattern: String,
         /// The regex error.
         #[source]
-        source: regex::Error,
+        source: Box<regex::Error>,
     },
 }
 
@@ -406,7 +406,7 @@ impl StitchModel {
                 .add_pattern(from, to)
                 .map_err(|e| ExportError::Pattern {
                     pattern: from.to_owned(),
-                    source: e,
+                    source: Box::new(e),
                 })?;
         }
         Ok(remapper)
@@ -468,7 +468,7 @@ impl StitchModel {
         let path = Path::new("-");
         let store_error = |source| ExportError::Store {
             path: path.to_owned(),
-            source,
+            source: Box::new(source),
         };
         let config =
             serde_json::to_string(self.config()).map_err(|source| ExportError::BadConfig {
@@ -518,12 +518,12 @@ impl StitchModel {
             .load_from(&mut store)
             .map_err(|source| ExportError::Store {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             })?;
         if let Some(source) = result.errors.into_iter().next() {
             return Err(ExportError::Apply {
                 path: path.to_owned(),
-                source,
+                source: Box::new(source),
             }
             .into());
         }
