@@ -12,7 +12,8 @@
 //! - [`cmd::eval`]: `eval` (every stitch's accuracy), `plot` (accuracy vs FLOPs);
 //! - [`cmd::run`]: `run` (the main job, [`snnet_train::pipeline::run`]);
 //! - [`cmd::runtime`]: `profile` (every stitch's latency and memory on this machine), `serve`
-//!   (the HTTP service that switches stitch at run time).
+//!   (the HTTP service that switches stitch at run time);
+//! - [`cmd::export`]: `export` (one stitch as a file of its own) and `forward` on such a file.
 //!
 //! What the verbs share (errors, flag groups, the registry, progress bars, file formats) is in
 //! [`common`].
@@ -76,6 +77,12 @@ enum Command {
     Run(cmd::run::RunArgs),
     /// Measure every stitch's latency (and memory) on this machine, as a stitch table.
     Profile(cmd::runtime::ProfileArgs),
+    /// Write one stitch of an SN-Net as a model of its own: only the tensors it runs, with its
+    /// configuration (`forward --snnet FILE` runs it).
+    Export(cmd::export::ExportArgs),
+    /// Quantize an SN-Net or an exported stitch to int8 weights (Burn's Quantizer, per-block
+    /// Q8S), written as burnpack.
+    Quantize(cmd::export::QuantizeArgs),
     /// Serve the SN-Net over HTTP, switching stitch to meet a budget or a latency objective.
     Serve(cmd::runtime::ServeArgs),
 }
@@ -94,9 +101,9 @@ fn dispatch(command: Command, out: &mut impl Write) -> Result<(), CliError> {
         },
         Command::Forward(args) => match (&args.model, &args.weights, &args.snnet, args.stitch) {
             (Some(model), Some(weights), ..) => cmd::zoo::forward(model, weights, &args, out),
-            (.., Some(snnet), Some(stitch)) => cmd::snnet::forward(snnet, stitch, &args, out),
+            (.., Some(snnet), stitch) => cmd::snnet::forward(snnet, stitch, &args, out),
             _ => Err(CliError::Usage(
-                "give --model and --weights, or --snnet and --stitch".to_owned(),
+                "give --model and --weights, or --snnet (and --stitch for an SN-Net)".to_owned(),
             )),
         },
         Command::Init(args) => cmd::snnet::init(&args, out),
@@ -107,6 +114,8 @@ fn dispatch(command: Command, out: &mut impl Write) -> Result<(), CliError> {
         Command::Run(args) => cmd::run::run(&args, out),
         Command::Profile(args) => cmd::runtime::profile(&args, out),
         Command::Serve(args) => cmd::runtime::serve(&args, out),
+        Command::Export(args) => cmd::export::export(&args, out),
+        Command::Quantize(args) => cmd::export::quantize(&args, out),
     }
 }
 

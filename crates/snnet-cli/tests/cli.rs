@@ -534,12 +534,7 @@ fn flags_that_would_not_act_are_refused() {
             format!("init --anchors {tiny} --weights w --images {out} --data {out} --output o"),
             "--data",
         ),
-        // `forward --snnet`: --features, --weights and --model-config are --model's.
-        (
-            USAGE,
-            format!("forward {snnet_0} {io} --features"),
-            "--features",
-        ),
+        // `forward --snnet`: --weights and --model-config are --model's.
         (
             USAGE,
             format!("forward {snnet_0} --weights w.pth --image i.png"),

@@ -454,7 +454,7 @@ impl SnNet {
     }
 
     /// A SHA-256 fingerprint of the network: its configuration (anchors, space rules) and every
-    /// parameter's `f32` values, in module order — equal for equal networks whatever file or
+    /// parameter's `f32` values (quantized ones: their stored bytes), in module order — equal for equal networks whatever file or
     /// process they come from, different as soon as one weight differs. Evaluation tables and
     /// training checkpoints record it so that resuming against another network is an error.
     ///
@@ -467,7 +467,13 @@ impl SnNet {
         struct Hash(Sha256);
         impl ModuleVisitor for Hash {
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let data = param.val().into_data().convert::<f32>();
+                let data = param.val().into_data();
+                // Quantized weights hash as stored (int8 values and scales): another network.
+                let data = if matches!(data.dtype(), burn::tensor::DType::QFloat(_)) {
+                    data
+                } else {
+                    data.convert::<f32>()
+                };
                 for d in data.shape().iter() {
                     self.0.update((*d as u64).to_le_bytes());
                 }

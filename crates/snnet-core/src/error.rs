@@ -271,6 +271,9 @@ pub enum Error {
     /// Writing a file safely failed (or its target is not a regular file).
     #[error(transparent)]
     Write(#[from] snnet_fs::Error),
+    /// Exporting, saving or loading one stitch ([`crate::StitchModel`]).
+    #[error(transparent)]
+    Export(#[from] crate::stitch_file::ExportError),
     /// An I/O error on a file.
     #[error("{}: {source}", .path.display())]
     Io {

@@ -50,18 +50,26 @@
 pub mod checkpoint;
 pub mod device;
 pub mod error;
+pub mod features;
 pub mod init;
 pub mod net;
 pub mod plan;
+pub mod quantize;
+pub mod stitch_file;
+pub mod stitch_model;
 
 pub use checkpoint::{
     CheckpointKeys, CheckpointReport, StitchLoad, apply_stitch_layers, read_config, read_tensors,
 };
 pub use device::{DeviceSpec, TchDevice};
 pub use error::{Error, Result};
+pub use features::{Features, PathFeature};
 pub use init::{LayerFit, LsOptions, LsProgress, LsReport};
 pub use net::SnNet;
 pub use plan::{LayerFitPlan, Plan, SnNetConfig, StitchPath};
+pub use quantize::{LoadedModel, load_model_file};
+pub use stitch_file::{ExportError, ModelFile, STITCH_KEY, read_stitch_config, sniff_model_file};
+pub use stitch_model::{StitchConfig, StitchModel};
 
 pub use snnet_select as select;
 pub use snnet_space as space;

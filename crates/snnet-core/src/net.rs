@@ -330,16 +330,7 @@ impl SnNet {
         dims: [usize; 4],
         paths: impl IntoIterator<Item = &'p StitchPath>,
     ) -> Result<()> {
-        if self.anchors.len() != self.config().anchors.len()
-            || self.stitch_layers.len() != self.plan.layers().len()
-        {
-            return Err(Error::Parts {
-                anchors: self.anchors.len(),
-                layers: self.stitch_layers.len(),
-                plan_anchors: self.config().anchors.len(),
-                plan_layers: self.plan.layers().len(),
-            });
-        }
+        self.check_parts()?;
         let mut checked = Vec::new();
         for path in paths {
             if self.plan.paths().get(path.id.index()) != Some(path) {
@@ -350,6 +341,24 @@ impl SnNet {
                 self.anchors[first].check_images(dims)?;
                 checked.push(first);
             }
+        }
+        Ok(())
+    }
+
+    /// Checks that the network's parts (public fields) still follow the plan.
+    ///
+    /// # Errors
+    /// [`Error::Parts`].
+    pub(crate) fn check_parts(&self) -> Result<()> {
+        if self.anchors.len() != self.config().anchors.len()
+            || self.stitch_layers.len() != self.plan.layers().len()
+        {
+            return Err(Error::Parts {
+                anchors: self.anchors.len(),
+                layers: self.stitch_layers.len(),
+                plan_anchors: self.config().anchors.len(),
+                plan_layers: self.plan.layers().len(),
+            });
         }
         Ok(())
     }
@@ -395,7 +404,7 @@ impl SnNet {
 }
 
 /// Runs a stitching layer on an activation of either layout.
-fn stitch(layer: &StitchingLayer, x: Activation) -> Activation {
+pub(crate) fn stitch(layer: &StitchingLayer, x: Activation) -> Activation {
     match (x, layer.out_layout()) {
         (Activation::Tokens(x), _) => Activation::Tokens(layer.forward_tokens(x)),
         (Activation::Map(x), snnet_space::Layout::Map) => Activation::Map(layer.forward_map(x)),

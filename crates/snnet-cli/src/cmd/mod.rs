@@ -1,6 +1,7 @@
 //! The verbs, one module per group; `main` dispatches to them.
 
 pub(crate) mod eval;
+pub(crate) mod export;
 pub(crate) mod run;
 pub(crate) mod runtime;
 pub(crate) mod snnet;

@@ -130,8 +130,12 @@ pub(crate) struct ServeArgs {
     allow_foreign_profile: bool,
 }
 
-/// Loads the checkpoint `snnet serve` serves: NaN or infinite weights are always refused.
+/// Loads the checkpoint `snnet serve` serves: NaN or infinite weights are always refused (in
+/// safetensors checkpoints; a burnpack file from `snnet quantize` loads as written).
 fn load(path: &Path, device: &Device) -> Result<SnNet, CliError> {
+    if let Some(net) = crate::cmd::export::load_packed_snnet(path, LoadArgs::default(), device)? {
+        return Ok(net);
+    }
     Ok(SnNet::load(path, device)?.0)
 }
 

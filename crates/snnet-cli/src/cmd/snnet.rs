@@ -11,7 +11,10 @@ use snnet_core::burn::tensor::{Device, Tensor};
 use snnet_core::stitch::lstsq::LstsqOptions;
 use snnet_core::zoo::tensor_io::write_tensors;
 use snnet_core::zoo::{Registry, load_image};
-use snnet_core::{Init, LoraConfig, LsOptions, LsProgress, Plan, SnNet, SnNetConfig, StitchId};
+use snnet_core::{
+    Features, Init, LoraConfig, LsOptions, LsProgress, PathFeature, Plan, SnNet, SnNetConfig,
+    StitchId,
+};
 use snnet_train::fashion_mnist;
 
 use crate::common::args::{CostArgs, DeviceArgs, ForwardArgs, LoadArgs, SpaceFlags, ZooArgs};
@@ -411,10 +414,11 @@ fn init_images(args: &InitArgs, plan: &Plan, device: &Device) -> Result<Tensor<4
     }
 }
 
-/// `snnet forward --snnet FILE --stitch ID`.
+/// `snnet forward --snnet FILE [--stitch ID]`: an SN-Net checkpoint runs stitch `--stitch`, an
+/// exported stitch (told apart by the file's content) its one stitch.
 pub(crate) fn forward(
     path: &Path,
-    stitch: usize,
+    stitch: Option<usize>,
     args: &ForwardArgs,
     out: &mut impl Write,
 ) -> Result<(), CliError> {
@@ -425,41 +429,94 @@ pub(crate) fn forward(
                 .to_owned(),
         ));
     }
+    if snnet_core::sniff_model_file(path)? == snnet_core::ModelFile::Stitch {
+        return crate::cmd::export::forward_stitch(path, stitch, args, out);
+    }
+    let stitch = stitch.ok_or_else(|| {
+        CliError::Usage(format!(
+            "{} is an SN-Net: name the stitch to run with --stitch ID",
+            path.display()
+        ))
+    })?;
     let device = args.device.device()?;
     let net = args.load.snnet(path, &device)?;
     let id = StitchId(stitch);
-    let description = net.space().display(id)?.to_string();
-    match (&args.input, &args.image) {
-        (Some(input), _) => {
-            let images = read_input(input, &device)?;
-            let logits = net.forward(images, id)?;
-            let dims = logits.dims();
-            let output = args.output.as_ref().ok_or_else(|| {
-                CliError::Usage("--input needs --output FILE.safetensors".to_owned())
-            })?;
-            let mut outputs = BTreeMap::new();
-            outputs.insert("logits".to_owned(), logits.into_data());
-            write_tensors(output, &outputs)?;
-            writeln!(
-                out,
-                "stitch {id} ({description}): wrote logits {dims:?} to {}",
-                output.display()
-            )?;
+    let run = Forward {
+        label: format!("stitch {id} ({})", net.space().display(id)?),
+        pretrained: net.plan().pretrained(),
+        cost: net.cost(id)?,
+        device: &device,
+    };
+    run.run(
+        args,
+        |images| Ok(net.forward(images, id)?),
+        |images| Ok(net.forward_features(images, id, &Features::Stages)?),
+        out,
+    )
+}
+
+/// One forward of the CLI: what it runs and how images are prepared.
+pub(crate) struct Forward<'a> {
+    /// `stitch 24 (deit_tiny[..=7] →L6→ deit_small[7..])`.
+    pub(crate) label: String,
+    pub(crate) pretrained: &'a snnet_core::zoo::PretrainedConfig,
+    pub(crate) cost: snnet_core::zoo::Cost,
+    pub(crate) device: &'a Device,
+}
+
+impl Forward<'_> {
+    /// Runs `model` on `--input` (logits to `--output`, with `--features` the stage outputs
+    /// `features` returns as `features.<stage>`) or `--image` (top-5 printed).
+    pub(crate) fn run(
+        &self,
+        args: &ForwardArgs,
+        model: impl Fn(Tensor<4>) -> Result<Tensor<2>, CliError>,
+        features: impl Fn(Tensor<4>) -> Result<Vec<(PathFeature, Tensor<4>)>, CliError>,
+        out: &mut impl Write,
+    ) -> Result<(), CliError> {
+        let label = &self.label;
+        match (&args.input, &args.image) {
+            (Some(input), _) => {
+                let images = read_input(input, self.device)?;
+                let mut outputs = BTreeMap::new();
+                if args.features {
+                    for (f, map) in features(images.clone())? {
+                        outputs.insert(format!("features.{}", f.block.stage), map.into_data());
+                    }
+                }
+                let logits = model(images)?;
+                let dims = logits.dims();
+                let output = args.output.as_ref().ok_or_else(|| {
+                    CliError::Usage("--input needs --output FILE.safetensors".to_owned())
+                })?;
+                let stages = outputs.len();
+                outputs.insert("logits".to_owned(), logits.into_data());
+                write_tensors(output, &outputs)?;
+                writeln!(
+                    out,
+                    "{label}: wrote logits {dims:?}{} to {}",
+                    if args.features {
+                        format!(" and {stages} stage feature maps")
+                    } else {
+                        String::new()
+                    },
+                    output.display()
+                )?;
+            }
+            (None, Some(image)) => {
+                let labels = read_labels(args.labels.as_deref(), self.pretrained.num_classes)?;
+                let input = load_image(image, self.pretrained, self.device)?;
+                writeln!(
+                    out,
+                    "{label} ({}, {}) on {}:",
+                    human(self.cost.flops as f64, "FLOPs"),
+                    human(self.cost.params as f64, "params"),
+                    image.display()
+                )?;
+                print_top5(model(input)?, &labels, out)?;
+            }
+            (None, None) => return Err(CliError::Usage("give --input or --image".to_owned())),
         }
-        (None, Some(image)) => {
-            let labels = read_labels(args.labels.as_deref(), net.plan().pretrained().num_classes)?;
-            let input = load_image(image, net.plan().pretrained(), &device)?;
-            let cost = net.cost(id)?;
-            writeln!(
-                out,
-                "stitch {id} ({description}, {}, {}) on {}:",
-                human(cost.flops as f64, "FLOPs"),
-                human(cost.params as f64, "params"),
-                image.display()
-            )?;
-            print_top5(net.forward(input, id)?, &labels, out)?;
-        }
-        (None, None) => return Err(CliError::Usage("give --input or --image".to_owned())),
+        Ok(())
     }
-    Ok(())
 }

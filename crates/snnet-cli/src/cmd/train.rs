@@ -287,7 +287,11 @@ pub(crate) fn train(args: &TrainArgs, out: &mut impl Write) -> Result<(), CliErr
             ));
         }
     };
-    let net = args.load.snnet(&args.snnet, &device)?;
+    let net = crate::cmd::export::refuse_quantized(
+        args.load.snnet(&args.snnet, &device)?,
+        &args.snnet,
+        "training",
+    )?;
     let (_, logs) = train_joint(
         net,
         teacher,

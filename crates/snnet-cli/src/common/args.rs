@@ -44,8 +44,12 @@ impl LoadArgs {
         LoadOptions::default().with_allow_nonfinite(self.allow_nonfinite)
     }
 
-    /// Loads an SN-Net checkpoint, warning about every non-finite tensor it was allowed to hold.
+    /// Loads an SN-Net checkpoint, warning about every non-finite tensor it was allowed to hold;
+    /// a burnpack file (`snnet quantize`: int8 weights) loads too, told apart by content.
     pub(crate) fn snnet(self, path: &Path, device: &Device) -> Result<SnNet, CliError> {
+        if let Some(net) = crate::cmd::export::load_packed_snnet(path, self, device)? {
+            return Ok(net);
+        }
         let (net, report) = SnNet::load_with(path, self.options(), device)?;
         warn_non_finite(path, &report.non_finite());
         Ok(net)
@@ -295,10 +299,12 @@ pub(crate) struct ForwardArgs {
     /// timm weights: .safetensors or PyTorch .pth (plain, {"model": ...} or {"state_dict": ...}).
     #[arg(long, value_name = "FILE", conflicts_with = "snnet")]
     pub(crate) weights: Option<PathBuf>,
-    /// An SN-Net checkpoint written by `snnet init` or `snnet train`.
-    #[arg(long, value_name = "FILE.safetensors", requires = "stitch")]
+    /// An SN-Net checkpoint written by `snnet init` or `snnet train` (runs stitch --stitch), or
+    /// one stitch written by `snnet export` (runs that stitch; no --stitch). Told apart by the
+    /// file's content.
+    #[arg(long, value_name = "FILE.safetensors")]
     pub(crate) snnet: Option<PathBuf>,
-    /// The stitch to run, by id (see `snnet cost --anchors ...`).
+    /// The stitch of an SN-Net checkpoint to run, by id (see `snnet cost --anchors ...`).
     #[arg(long, requires = "snnet", conflicts_with = "model")]
     pub(crate) stitch: Option<usize>,
     /// Preprocessed input: a safetensors file with an NCHW f32 tensor `input`.
@@ -307,8 +313,11 @@ pub(crate) struct ForwardArgs {
     /// Where to write `logits` (and `features.<i>` with --features) as safetensors.
     #[arg(long, value_name = "FILE.safetensors", requires = "input")]
     pub(crate) output: Option<PathBuf>,
-    /// Also write every block's output as `features.<block index>` (--model only).
-    #[arg(long, requires = "output", conflicts_with = "snnet")]
+    /// Also write features to --output: with --model every block's output as
+    /// `features.<block index>`; with --snnet the stitch's stage outputs along its path, as
+    /// `[B, C, H, W]` maps, `features.<stage>` (ViT tokens without the class token, reshaped to
+    /// the patch grid).
+    #[arg(long, requires = "output")]
     pub(crate) features: bool,
     /// Classify a picture (JPEG/PNG) with the model's pretrained preprocessing; prints the top-5.
     #[arg(

@@ -1,0 +1,242 @@
+//! `snnet export`, `snnet quantize` and the verbs that take their files as `--snnet`, end to
+//! end on a random-weights SN-Net of the reference fixture's three small ViTs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn snnet(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_snnet"))
+        .args(args)
+        .output()
+        .expect("the snnet binary runs");
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8(output.stdout).unwrap(),
+        stderr,
+    )
+}
+
+fn ok(args: &[&str]) -> String {
+    let (code, out, err) = snnet(args);
+    assert_eq!(code, 0, "{args:?}: {err}");
+    out
+}
+
+fn fails(args: &[&str], want: &str) {
+    let (code, _, err) = snnet(args);
+    assert_ne!(code, 0, "{args:?} should fail");
+    assert!(err.contains(want), "{args:?}: {err}");
+}
+
+fn core_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../snnet-core/tests/fixtures")
+        .join(name)
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The tensors of a safetensors file, by name.
+fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| {
+            let values = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            (name, view.shape().to_vec(), values)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn export_quantize_and_run_a_stitch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // The fixture's anchors as a model config, its input as a file.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(core_fixture("snnet_vit.json")).unwrap())
+            .unwrap();
+    let models = d.join("models.json");
+    std::fs::write(
+        &models,
+        serde_json::json!({"models": json["anchors"]}).to_string(),
+    )
+    .unwrap();
+    let bytes = std::fs::read(core_fixture("snnet_vit.io.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let input = d.join("input.safetensors");
+    safetensors::serialize_to_file([("input", st.tensor("input").unwrap())], None, &input).unwrap();
+
+    let net = d.join("net.safetensors");
+    ok(&[
+        "init",
+        "--anchors",
+        "vit0,vit1,vit2",
+        "--random-weights",
+        "--init",
+        "kaiming",
+        "--model-config",
+        s(&models),
+        "--output",
+        s(&net),
+    ]);
+    let stitch = d.join("stitch5.safetensors");
+    let out = ok(&[
+        "export",
+        "--snnet",
+        s(&net),
+        "--stitch",
+        "5",
+        "--output",
+        s(&stitch),
+    ]);
+    assert!(out.contains("stitch 5"), "{out}");
+    assert!(std::fs::metadata(&stitch).unwrap().len() < std::fs::metadata(&net).unwrap().len());
+
+    // The stitch file runs with no --stitch, its logits the SN-Net's bit for bit.
+    let (from_net, from_stitch) = (d.join("a.safetensors"), d.join("b.safetensors"));
+    ok(&[
+        "forward",
+        "--snnet",
+        s(&net),
+        "--stitch",
+        "5",
+        "--input",
+        s(&input),
+        "--output",
+        s(&from_net),
+        "--features",
+    ]);
+    ok(&[
+        "forward",
+        "--snnet",
+        s(&stitch),
+        "--input",
+        s(&input),
+        "--output",
+        s(&from_stitch),
+        "--features",
+    ]);
+    let (a, b) = (tensors(&from_net), tensors(&from_stitch));
+    assert_eq!(a, b);
+    let names: Vec<&str> = a.iter().map(|t| t.0.as_str()).collect();
+    assert_eq!(names, ["features.0", "logits"]);
+    assert_eq!(a[0].1.len(), 4, "a map [B, C, H, W]");
+
+    // Bad input: --stitch on a stitch file, an id out of range, a truncated file.
+    fails(
+        &[
+            "forward",
+            "--snnet",
+            s(&stitch),
+            "--stitch",
+            "5",
+            "--input",
+            s(&input),
+            "--output",
+            s(&from_stitch),
+        ],
+        "drop --stitch",
+    );
+    fails(
+        &[
+            "forward",
+            "--snnet",
+            s(&net),
+            "--input",
+            s(&input),
+            "--output",
+            s(&from_stitch),
+        ],
+        "--stitch",
+    );
+    fails(
+        &[
+            "export",
+            "--snnet",
+            s(&net),
+            "--stitch",
+            "99",
+            "--output",
+            s(&d.join("x")),
+        ],
+        "99",
+    );
+    let cut = d.join("cut.safetensors");
+    let whole = std::fs::read(&stitch).unwrap();
+    std::fs::write(&cut, &whole[..whole.len() - 64]).unwrap();
+    fails(
+        &[
+            "forward",
+            "--snnet",
+            s(&cut),
+            "--input",
+            s(&input),
+            "--output",
+            s(&from_stitch),
+        ],
+        "truncated",
+    );
+
+    // int8: the SN-Net and the stitch, as burnpack (extension free), taken as --snnet.
+    let qnet = d.join("net.int8");
+    let out = ok(&["quantize", "--snnet", s(&net), "--output", s(&qnet)]);
+    assert!(out.contains("int8"), "{out}");
+    assert!(std::fs::metadata(&qnet).unwrap().len() < std::fs::metadata(&net).unwrap().len());
+    let qstitch = d.join("stitch.bpk");
+    ok(&["quantize", "--snnet", s(&stitch), "--output", s(&qstitch)]);
+    let (qa, qb) = (d.join("qa.safetensors"), d.join("qb.safetensors"));
+    ok(&[
+        "forward",
+        "--snnet",
+        s(&qnet),
+        "--stitch",
+        "5",
+        "--input",
+        s(&input),
+        "--output",
+        s(&qa),
+    ]);
+    ok(&[
+        "forward",
+        "--snnet",
+        s(&qstitch),
+        "--input",
+        s(&input),
+        "--output",
+        s(&qb),
+    ]);
+    assert_eq!(tensors(&qa), tensors(&qb));
+    assert_ne!(tensors(&qa), tensors(&from_net)[1..].to_vec());
+    // Verbs that need f32 weights refuse a quantized file.
+    fails(
+        &[
+            "export",
+            "--snnet",
+            s(&qnet),
+            "--stitch",
+            "5",
+            "--output",
+            s(&d.join("y")),
+        ],
+        "int8",
+    );
+    fails(
+        &["quantize", "--snnet", s(&qnet), "--output", s(&d.join("z"))],
+        "already",
+    );
+}
