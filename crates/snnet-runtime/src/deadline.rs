@@ -94,6 +94,14 @@ pub struct DeadlineConfig {
     /// Without new measurements, what was learned fades back to the prior (the profile, no
     /// overhead) with this half-life, in milliseconds (250 by default).
     pub idle_half_life_ms: f64,
+    /// The share of completions allowed to take longer than predicted (1 % by default): a
+    /// margin learned online ([`LatencyModel::observe_completion`]) grows while more take
+    /// longer and shrinks while fewer do, covering what the model does not see (a loaded
+    /// machine, the answer's way out).
+    pub late_share: f64,
+    /// The most of the workers' time a stitch may need at the measured arrival rate (0.9 by
+    /// default): above it the queue would grow, so a cheaper stitch runs.
+    pub max_utilization: f64,
 }
 
 impl Default for DeadlineConfig {
@@ -104,6 +112,8 @@ impl Default for DeadlineConfig {
             gain: 0.125,
             max_batch: 64,
             idle_half_life_ms: 250.0,
+            late_share: 0.01,
+            max_utilization: 0.9,
         }
     }
 }
@@ -112,8 +122,8 @@ impl DeadlineConfig {
     /// Checks the values.
     ///
     /// # Errors
-    /// [`Error::Config`] unless `deviations >= 0`, `margin_ms >= 0`, `0 < gain <= 1` and
-    /// `max_batch >= 1`, all finite.
+    /// [`Error::Config`] unless `deviations >= 0`, `margin_ms >= 0`, `0 < gain <= 1`,
+    /// `max_batch >= 1`, `0 < late_share < 1` and `max_utilization > 0`, all finite.
     pub fn validate(&self) -> Result<()> {
         let ok = self.deviations.is_finite()
             && self.deviations >= 0.0
@@ -123,7 +133,11 @@ impl DeadlineConfig {
             && self.gain <= 1.0
             && self.max_batch >= 1
             && self.idle_half_life_ms.is_finite()
-            && self.idle_half_life_ms > 0.0;
+            && self.idle_half_life_ms > 0.0
+            && self.late_share > 0.0
+            && self.late_share < 1.0
+            && self.max_utilization.is_finite()
+            && self.max_utilization > 0.0;
         if ok {
             Ok(())
         } else {
@@ -193,6 +207,42 @@ struct ModelState {
     /// The batching factor of batch `b` at index `b - 1`.
     factors: Vec<Estimate>,
     overhead_ms: Estimate,
+    late: LateMargin,
+}
+
+/// How far one completion moves the learned margin, in milliseconds.
+const LATE_STEP_MS: f64 = 0.1;
+
+/// A margin learned from completions that took longer than predicted: a stochastic
+/// approximation of the quantile of the prediction error at which
+/// [`DeadlineConfig::late_share`] of the completions are late. Each late completion raises it
+/// by `step * (1 - share)`, each other lowers it by `step * share` (not below 0), so it rests
+/// where the late share is `share`; fades back to 0 while idle.
+#[derive(Debug, Clone, Copy, Default)]
+struct LateMargin {
+    ms: f64,
+    last: Option<Instant>,
+}
+
+impl LateMargin {
+    fn fade(&mut self, now: Instant, half_life_ms: f64) {
+        let Some(last) = self.last else {
+            return;
+        };
+        let idle_ms = now.saturating_duration_since(last).as_secs_f64() * 1e3;
+        self.ms *= 0.5f64.powf(idle_ms / half_life_ms);
+        self.last = Some(now);
+    }
+
+    fn observe(&mut self, late: bool, share: f64, now: Instant, half_life_ms: f64) {
+        self.fade(now, half_life_ms);
+        self.last = Some(now);
+        self.ms = if late {
+            self.ms + LATE_STEP_MS * (1.0 - share)
+        } else {
+            (self.ms - LATE_STEP_MS * share).max(0.0)
+        };
+    }
 }
 
 /// What the runtime predicts a stitch costs on this machine now (see the
@@ -253,6 +303,7 @@ impl LatencyModel {
             state: Mutex::new(ModelState {
                 factors,
                 overhead_ms: Estimate::prior(0.0),
+                late: LateMargin::default(),
             }),
         })
     }
@@ -294,6 +345,7 @@ impl LatencyModel {
             e.fade(now, half_life);
         }
         state.overhead_ms.fade(now, half_life);
+        state.late.fade(now, half_life);
         state
     }
 
@@ -318,10 +370,11 @@ impl LatencyModel {
         Some(base * Self::factor(&state, batch, self.config.deviations))
     }
 
-    /// The predicted overhead of a request besides its forward, in milliseconds (the margin
-    /// included).
+    /// The predicted overhead of a request besides its forward, in milliseconds (the
+    /// configured and the learned margin included).
     pub fn overhead_ms(&self) -> f64 {
-        self.read().overhead_ms.upper(self.config.deviations) + self.config.margin_ms
+        let state = self.read();
+        state.overhead_ms.upper(self.config.deviations) + state.late.ms + self.config.margin_ms
     }
 
     /// The predicted time from taking a batch of `batch` images of `stitch` off the queue to
@@ -333,6 +386,7 @@ impl LatencyModel {
         Some(
             base * Self::factor(&state, batch, k)
                 + state.overhead_ms.upper(k)
+                + state.late.ms
                 + self.config.margin_ms,
         )
     }
@@ -342,7 +396,7 @@ impl LatencyModel {
         let state = self.read();
         let k = self.config.deviations;
         let factor = Self::factor(&state, batch, k);
-        let fixed = state.overhead_ms.upper(k) + self.config.margin_ms;
+        let fixed = state.overhead_ms.upper(k) + state.late.ms + self.config.margin_ms;
         self.ladder
             .iter()
             .map(|r| (*r, r.cost * factor + fixed))
@@ -384,6 +438,25 @@ impl LatencyModel {
             Instant::now(),
             half_life,
         );
+    }
+
+    /// Records a request whose answer was ready `actual` after it was taken off the queue,
+    /// where [`completion_ms`](Self::completion_ms) had predicted `predicted_ms`: moves the
+    /// learned margin ([`DeadlineConfig::late_share`]).
+    pub fn observe_completion(&self, predicted_ms: f64, actual: Duration) {
+        if !predicted_ms.is_finite() {
+            return;
+        }
+        let late = actual.as_secs_f64() * 1e3 > predicted_ms;
+        let (share, half_life) = (self.config.late_share, self.config.idle_half_life_ms);
+        self.lock()
+            .late
+            .observe(late, share, Instant::now(), half_life);
+    }
+
+    /// The margin learned from completions that took longer than predicted, in milliseconds.
+    pub fn late_margin_ms(&self) -> f64 {
+        self.read().late.ms
     }
 
     /// The learned batching factors (`(batch, mean, deviation, samples)`) of the batch sizes
@@ -471,6 +544,29 @@ mod tests {
         let f = m.forward_ms(StitchId(0), 1).unwrap();
         assert!(f > 2.5 && f < 4.5, "{f}");
         assert!(m.learned_factors().iter().any(|&(b, ..)| b == 4));
+    }
+
+    /// Completions that take longer than predicted raise a learned margin until about
+    /// `late_share` of them do; on-time ones bring it back down.
+    #[test]
+    fn learns_a_margin_from_late_completions() {
+        let m = model();
+        assert_eq!(m.late_margin_ms(), 0.0);
+        let before = m.completion_ms(StitchId(0), 1).unwrap();
+        // Completions take 0.5 ms longer than predicted, steadily.
+        for _ in 0..2000 {
+            let predicted = m.completion_ms(StitchId(0), 1).unwrap();
+            m.observe_completion(predicted, Duration::from_secs_f64((before + 0.5) / 1e3));
+        }
+        let learned = m.late_margin_ms();
+        assert!((0.4..0.7).contains(&learned), "{learned}");
+        let after = m.completion_ms(StitchId(0), 1).unwrap();
+        assert!((after - before - learned).abs() < 1e-3, "{after} {before} {learned}");
+        // Every completion on time again: the margin falls back to 0.
+        for _ in 0..2000 {
+            m.observe_completion(after, Duration::from_secs_f64(before / 1e3));
+        }
+        assert_eq!(m.late_margin_ms(), 0.0);
     }
 
     /// An overload made every prediction pessimistic; once nothing is measured any more, the

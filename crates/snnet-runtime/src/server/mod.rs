@@ -57,6 +57,7 @@ mod batcher;
 mod config;
 mod handlers;
 mod metrics;
+mod lookahead;
 mod queue;
 
 use std::future::Future;
