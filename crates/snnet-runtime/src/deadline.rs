@@ -210,17 +210,20 @@ struct ModelState {
     late: LateMargin,
 }
 
-/// How far one completion moves the learned margin, in milliseconds.
-const LATE_STEP_MS: f64 = 0.1;
+/// How far one completion moves the learned margin, as a share of the prediction.
+const LATE_STEP: f64 = 0.02;
+/// The learned margin at most, as a share of the prediction: an overload on a shared machine
+/// must not leave the model refusing everything once it is over.
+const LATE_MAX: f64 = 1.0;
 
-/// A margin learned from completions that took longer than predicted: a stochastic
-/// approximation of the quantile of the prediction error at which
+/// A margin learned from completions that took longer than predicted, as a share of the
+/// prediction: a stochastic approximation of the quantile of actual / predicted at which
 /// [`DeadlineConfig::late_share`] of the completions are late. Each late completion raises it
-/// by `step * (1 - share)`, each other lowers it by `step * share` (not below 0), so it rests
+/// by `step * (1 - share)`, each other lowers it by `step * share` (within 0..=1), so it rests
 /// where the late share is `share`; fades back to 0 while idle.
 #[derive(Debug, Clone, Copy, Default)]
 struct LateMargin {
-    ms: f64,
+    share: f64,
     last: Option<Instant>,
 }
 
@@ -230,17 +233,17 @@ impl LateMargin {
             return;
         };
         let idle_ms = now.saturating_duration_since(last).as_secs_f64() * 1e3;
-        self.ms *= 0.5f64.powf(idle_ms / half_life_ms);
+        self.share *= 0.5f64.powf(idle_ms / half_life_ms);
         self.last = Some(now);
     }
 
     fn observe(&mut self, late: bool, share: f64, now: Instant, half_life_ms: f64) {
         self.fade(now, half_life_ms);
         self.last = Some(now);
-        self.ms = if late {
-            self.ms + LATE_STEP_MS * (1.0 - share)
+        self.share = if late {
+            (self.share + LATE_STEP * (1.0 - share)).min(LATE_MAX)
         } else {
-            (self.ms - LATE_STEP_MS * share).max(0.0)
+            (self.share - LATE_STEP * share).max(0.0)
         };
     }
 }
@@ -371,14 +374,15 @@ impl LatencyModel {
     }
 
     /// The predicted overhead of a request besides its forward, in milliseconds (the
-    /// configured and the learned margin included).
+    /// configured margin included).
     pub fn overhead_ms(&self) -> f64 {
-        let state = self.read();
-        state.overhead_ms.upper(self.config.deviations) + state.late.ms + self.config.margin_ms
+        self.read().overhead_ms.upper(self.config.deviations) + self.config.margin_ms
     }
 
     /// The predicted time from taking a batch of `batch` images of `stitch` off the queue to
-    /// answering it, in milliseconds.
+    /// answering it, in milliseconds: the model's own prediction, without the margin learned
+    /// from lateness ([`late_margin`](Self::late_margin)). Refusals rest on it, so that an
+    /// overload that made completions late does not leave the server refusing once over.
     pub fn completion_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
         let state = self.read();
         let base = self.base_ms.get(stitch.index()).copied().flatten()?;
@@ -386,20 +390,21 @@ impl LatencyModel {
         Some(
             base * Self::factor(&state, batch, k)
                 + state.overhead_ms.upper(k)
-                + state.late.ms
                 + self.config.margin_ms,
         )
     }
 
-    /// The predicted completion of every rung at `batch` images, cheapest rung first.
+    /// The predicted completion of every rung at `batch` images, cheapest rung first, with the
+    /// margin learned from lateness: what the choice of a stitch rests on.
     pub fn ladder_completion_ms(&self, batch: usize) -> Vec<(Rung, f64)> {
         let state = self.read();
         let k = self.config.deviations;
         let factor = Self::factor(&state, batch, k);
-        let fixed = state.overhead_ms.upper(k) + state.late.ms + self.config.margin_ms;
+        let fixed = state.overhead_ms.upper(k) + self.config.margin_ms;
+        let late = 1.0 + state.late.share;
         self.ladder
             .iter()
-            .map(|r| (*r, r.cost * factor + fixed))
+            .map(|r| (*r, (r.cost * factor + fixed) * late))
             .collect()
     }
 
@@ -441,22 +446,23 @@ impl LatencyModel {
     }
 
     /// Records a request whose answer was ready `actual` after it was taken off the queue,
-    /// where [`completion_ms`](Self::completion_ms) had predicted `predicted_ms`: moves the
-    /// learned margin ([`DeadlineConfig::late_share`]).
+    /// where [`completion_ms`](Self::completion_ms) had predicted `predicted_ms`: a completion
+    /// later than that prediction with the current learned margin raises the margin, one in
+    /// time lowers it ([`DeadlineConfig::late_share`]).
     pub fn observe_completion(&self, predicted_ms: f64, actual: Duration) {
         if !predicted_ms.is_finite() {
             return;
         }
-        let late = actual.as_secs_f64() * 1e3 > predicted_ms;
         let (share, half_life) = (self.config.late_share, self.config.idle_half_life_ms);
-        self.lock()
-            .late
-            .observe(late, share, Instant::now(), half_life);
+        let mut state = self.lock();
+        let late = actual.as_secs_f64() * 1e3 > predicted_ms * (1.0 + state.late.share);
+        state.late.observe(late, share, Instant::now(), half_life);
     }
 
-    /// The margin learned from completions that took longer than predicted, in milliseconds.
-    pub fn late_margin_ms(&self) -> f64 {
-        self.read().late.ms
+    /// The margin learned from completions that took longer than predicted, as a share of
+    /// the prediction (0.1: predictions are 10 % longer), at most 1.
+    pub fn late_margin(&self) -> f64 {
+        self.read().late.share
     }
 
     /// The learned batching factors (`(batch, mean, deviation, samples)`) of the batch sizes
@@ -551,22 +557,30 @@ mod tests {
     #[test]
     fn learns_a_margin_from_late_completions() {
         let m = model();
-        assert_eq!(m.late_margin_ms(), 0.0);
+        assert_eq!(m.late_margin(), 0.0);
         let before = m.completion_ms(StitchId(0), 1).unwrap();
-        // Completions take 0.5 ms longer than predicted, steadily.
+        let ladder_ms = || m.ladder_completion_ms(1)[0].1;
+        assert_eq!(ladder_ms(), before);
+        // Completions take 30 % longer than predicted, steadily.
         for _ in 0..2000 {
-            let predicted = m.completion_ms(StitchId(0), 1).unwrap();
-            m.observe_completion(predicted, Duration::from_secs_f64((before + 0.5) / 1e3));
+            m.observe_completion(before, Duration::from_secs_f64(1.3 * before / 1e3));
         }
-        let learned = m.late_margin_ms();
-        assert!((0.4..0.7).contains(&learned), "{learned}");
-        let after = m.completion_ms(StitchId(0), 1).unwrap();
-        assert!((after - before - learned).abs() < 1e-3, "{after} {before} {learned}");
+        let learned = m.late_margin();
+        assert!((0.28..0.34).contains(&learned), "{learned}");
+        // The stitch choice sees it; the model's own prediction (refusals rest on it) does not.
+        let after = ladder_ms();
+        assert!((after / before - 1.0 - learned).abs() < 1e-3, "{after} {before} {learned}");
+        assert_eq!(m.completion_ms(StitchId(0), 1).unwrap(), before);
         // Every completion on time again: the margin falls back to 0.
-        for _ in 0..2000 {
-            m.observe_completion(after, Duration::from_secs_f64(before / 1e3));
+        for _ in 0..10_000 {
+            m.observe_completion(before, Duration::from_secs_f64(before / 1e3));
         }
-        assert_eq!(m.late_margin_ms(), 0.0);
+        assert_eq!(m.late_margin(), 0.0);
+        // However late they are, predictions at most double.
+        for _ in 0..10_000 {
+            m.observe_completion(1.0, Duration::from_secs(1));
+        }
+        assert!((m.late_margin() - LATE_MAX).abs() < 1e-3);
     }
 
     /// An overload made every prediction pessimistic; once nothing is measured any more, the
