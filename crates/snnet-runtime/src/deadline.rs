@@ -91,8 +91,9 @@ pub struct DeadlineConfig {
     /// The largest batch size whose factor is learned on its own; larger batches scale the
     /// largest one's linearly.
     pub max_batch: usize,
-    /// Without new measurements, what was learned fades back to the prior (the profile, no
-    /// overhead) with this half-life, in milliseconds (250 by default).
+    /// Without new measurements for longer than this, what was learned fades back to the
+    /// prior (the profile, no overhead, no learned margin) with this half-life, in
+    /// milliseconds (250 by default); shorter gaps between measurements do not fade it.
     pub idle_half_life_ms: f64,
     /// The share of completions allowed to take longer than predicted (1 % by default): a
     /// margin learned online ([`LatencyModel::observe_completion`]) grows while more take
@@ -146,6 +147,17 @@ impl DeadlineConfig {
     }
 }
 
+/// The share of what was learned that is left at `now` after the last measurement at `last`.
+/// A gap shorter than one half-life is not idleness (requests arriving at a steady rate must
+/// not wear the estimate down between measurements); beyond it, the estimate halves every
+/// half-life.
+fn kept(now: Instant, last: Option<Instant>, half_life_ms: f64) -> f64 {
+    last.map_or(1.0, |last| {
+        let gap_ms = now.saturating_duration_since(last).as_secs_f64() * 1e3;
+        0.5f64.powf((gap_ms - half_life_ms).max(0.0) / half_life_ms)
+    })
+}
+
 /// A running mean and mean absolute deviation, fading back to a prior while idle.
 #[derive(Debug, Clone, Copy)]
 struct Estimate {
@@ -153,6 +165,8 @@ struct Estimate {
     mean: f64,
     dev: f64,
     samples: u64,
+    /// The mean and deviation as of the last measurement, and when it was.
+    measured: (f64, f64),
     last: Option<Instant>,
 }
 
@@ -163,20 +177,18 @@ impl Estimate {
             mean,
             dev: 0.0,
             samples: 0,
+            measured: (mean, 0.0),
             last: None,
         }
     }
 
-    /// Fades the estimate towards its prior for the time since the last measurement.
+    /// Fades the estimate towards its prior for the time since the last *measurement*
+    /// (reading it does not restart that clock: a steady stream of measurements is not idle).
     fn fade(&mut self, now: Instant, half_life_ms: f64) {
-        let Some(last) = self.last else {
-            return;
-        };
-        let idle_ms = now.saturating_duration_since(last).as_secs_f64() * 1e3;
-        let keep = 0.5f64.powf(idle_ms / half_life_ms);
-        self.mean = self.prior + (self.mean - self.prior) * keep;
-        self.dev *= keep;
-        self.last = Some(now);
+        let keep = kept(now, self.last, half_life_ms);
+        let (mean, dev) = self.measured;
+        self.mean = self.prior + (mean - self.prior) * keep;
+        self.dev = dev * keep;
     }
 
     fn observe(&mut self, x: f64, gain: f64, now: Instant, half_life_ms: f64) {
@@ -184,7 +196,6 @@ impl Estimate {
             return;
         }
         self.fade(now, half_life_ms);
-        self.last = Some(now);
         if self.samples == 0 {
             // The first measurement replaces the prior, with a deviation of a quarter of it.
             self.mean = x;
@@ -195,6 +206,8 @@ impl Estimate {
             self.dev += gain * (err.abs() - self.dev);
         }
         self.samples = self.samples.saturating_add(1);
+        self.measured = (self.mean, self.dev);
+        self.last = Some(now);
     }
 
     fn upper(&self, k: f64) -> f64 {
@@ -224,27 +237,26 @@ const LATE_MAX: f64 = 1.0;
 #[derive(Debug, Clone, Copy, Default)]
 struct LateMargin {
     share: f64,
+    /// The share as of the last completion, and when it was.
+    measured: f64,
     last: Option<Instant>,
 }
 
 impl LateMargin {
+    /// Fades the share towards 0 for the time since the last completion.
     fn fade(&mut self, now: Instant, half_life_ms: f64) {
-        let Some(last) = self.last else {
-            return;
-        };
-        let idle_ms = now.saturating_duration_since(last).as_secs_f64() * 1e3;
-        self.share *= 0.5f64.powf(idle_ms / half_life_ms);
-        self.last = Some(now);
+        self.share = self.measured * kept(now, self.last, half_life_ms);
     }
 
     fn observe(&mut self, late: bool, share: f64, now: Instant, half_life_ms: f64) {
         self.fade(now, half_life_ms);
-        self.last = Some(now);
         self.share = if late {
             (self.share + LATE_STEP * (1.0 - share)).min(LATE_MAX)
         } else {
             (self.share - LATE_STEP * share).max(0.0)
         };
+        self.measured = self.share;
+        self.last = Some(now);
     }
 }
 
@@ -581,6 +593,33 @@ mod tests {
             m.observe_completion(1.0, Duration::from_secs(1));
         }
         assert!((m.late_margin() - LATE_MAX).abs() < 1e-3);
+    }
+
+    /// A steady stream of measurements is not idleness: with one every 5 ms (10 ms
+    /// half-life), and the model read in between, the estimate stays where they put it.
+    #[test]
+    fn only_idle_time_fades() {
+        let table =
+            StitchTable::from_records(vec![StitchRecord::new(0, 60.0).with_latency_ms(1.0)])
+                .unwrap();
+        let frontier = table.frontier(CostKind::LatencyMs).unwrap();
+        let config = DeadlineConfig {
+            margin_ms: 0.0,
+            deviations: 0.0,
+            idle_half_life_ms: 10.0,
+            ..DeadlineConfig::default()
+        };
+        let m = LatencyModel::new(&frontier, [], 1, config).unwrap();
+        for _ in 0..100 {
+            m.observe_forward(StitchId(0), 1, Duration::from_millis(3));
+            for _ in 0..5 {
+                std::thread::sleep(Duration::from_millis(1));
+                let _ = m.completion_ms(StitchId(0), 1);
+            }
+        }
+        m.observe_forward(StitchId(0), 1, Duration::from_millis(3));
+        let ms = m.completion_ms(StitchId(0), 1).unwrap();
+        assert!(ms > 2.9, "{ms}");
     }
 
     /// An overload made every prediction pessimistic; once nothing is measured any more, the
