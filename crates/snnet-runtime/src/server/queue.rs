@@ -384,12 +384,15 @@ impl Queue {
         let ladder = model.ladder_completion_ms(images);
         let floor = ladder.first().map_or(usize::MAX, |&(_, ms)| misses_after(ms));
         let max_utilization = model.config().max_utilization;
+        // Keeping up is about the stitch's usual cost (the model's own prediction), meeting
+        // the deadline about its tail (with the margin learned from lateness).
         let stitch = ladder
             .iter()
             .rev()
-            .find(|&&(_, ms)| {
+            .find(|&&(rung, ms)| {
+                let usual = model.completion_ms(rung.id, images).unwrap_or(ms);
                 ms <= min_left
-                    && inner.arrivals.utilization(now, ms, images, workers) <= max_utilization
+                    && inner.arrivals.utilization(now, usual, images, workers) <= max_utilization
                     && (pending.is_empty() || misses_after(ms) <= floor)
             })
             .map_or(cheapest.id, |(r, _)| r.id);
