@@ -91,9 +91,18 @@ pub struct DeadlineConfig {
     /// The largest batch size whose factor is learned on its own; larger batches scale the
     /// largest one's linearly.
     pub max_batch: usize,
-    /// Without new measurements, what was learned fades back to the prior (the profile, no
-    /// overhead) with this half-life, in milliseconds (250 by default).
+    /// Without new measurements for longer than this, what was learned fades back to the
+    /// prior (the profile, no overhead, no learned margin) with this half-life, in
+    /// milliseconds (250 by default); shorter gaps between measurements do not fade it.
     pub idle_half_life_ms: f64,
+    /// The share of completions allowed to take longer than predicted (1 % by default): a
+    /// margin learned online ([`LatencyModel::observe_completion`]) grows while more take
+    /// longer and shrinks while fewer do, covering what the model does not see (a loaded
+    /// machine, the answer's way out).
+    pub late_share: f64,
+    /// The most of the workers' time a stitch may need at the measured arrival rate (0.9 by
+    /// default): above it the queue would grow, so a cheaper stitch runs.
+    pub max_utilization: f64,
 }
 
 impl Default for DeadlineConfig {
@@ -104,6 +113,8 @@ impl Default for DeadlineConfig {
             gain: 0.125,
             max_batch: 64,
             idle_half_life_ms: 250.0,
+            late_share: 0.01,
+            max_utilization: 0.9,
         }
     }
 }
@@ -112,8 +123,8 @@ impl DeadlineConfig {
     /// Checks the values.
     ///
     /// # Errors
-    /// [`Error::Config`] unless `deviations >= 0`, `margin_ms >= 0`, `0 < gain <= 1` and
-    /// `max_batch >= 1`, all finite.
+    /// [`Error::Config`] unless `deviations >= 0`, `margin_ms >= 0`, `0 < gain <= 1`,
+    /// `max_batch >= 1`, `0 < late_share < 1` and `max_utilization > 0`, all finite.
     pub fn validate(&self) -> Result<()> {
         let ok = self.deviations.is_finite()
             && self.deviations >= 0.0
@@ -123,13 +134,28 @@ impl DeadlineConfig {
             && self.gain <= 1.0
             && self.max_batch >= 1
             && self.idle_half_life_ms.is_finite()
-            && self.idle_half_life_ms > 0.0;
+            && self.idle_half_life_ms > 0.0
+            && self.late_share > 0.0
+            && self.late_share < 1.0
+            && self.max_utilization.is_finite()
+            && self.max_utilization > 0.0;
         if ok {
             Ok(())
         } else {
             Err(Error::Config(format!("invalid deadline config {self:?}")))
         }
     }
+}
+
+/// The share of what was learned that is left at `now` after the last measurement at `last`.
+/// A gap shorter than one half-life is not idleness (requests arriving at a steady rate must
+/// not wear the estimate down between measurements); beyond it, the estimate halves every
+/// half-life.
+fn kept(now: Instant, last: Option<Instant>, half_life_ms: f64) -> f64 {
+    last.map_or(1.0, |last| {
+        let gap_ms = now.saturating_duration_since(last).as_secs_f64() * 1e3;
+        0.5f64.powf((gap_ms - half_life_ms).max(0.0) / half_life_ms)
+    })
 }
 
 /// A running mean and mean absolute deviation, fading back to a prior while idle.
@@ -139,6 +165,8 @@ struct Estimate {
     mean: f64,
     dev: f64,
     samples: u64,
+    /// The mean and deviation as of the last measurement, and when it was.
+    measured: (f64, f64),
     last: Option<Instant>,
 }
 
@@ -149,20 +177,18 @@ impl Estimate {
             mean,
             dev: 0.0,
             samples: 0,
+            measured: (mean, 0.0),
             last: None,
         }
     }
 
-    /// Fades the estimate towards its prior for the time since the last measurement.
+    /// Fades the estimate towards its prior for the time since the last *measurement*
+    /// (reading it does not restart that clock: a steady stream of measurements is not idle).
     fn fade(&mut self, now: Instant, half_life_ms: f64) {
-        let Some(last) = self.last else {
-            return;
-        };
-        let idle_ms = now.saturating_duration_since(last).as_secs_f64() * 1e3;
-        let keep = 0.5f64.powf(idle_ms / half_life_ms);
-        self.mean = self.prior + (self.mean - self.prior) * keep;
-        self.dev *= keep;
-        self.last = Some(now);
+        let keep = kept(now, self.last, half_life_ms);
+        let (mean, dev) = self.measured;
+        self.mean = self.prior + (mean - self.prior) * keep;
+        self.dev = dev * keep;
     }
 
     fn observe(&mut self, x: f64, gain: f64, now: Instant, half_life_ms: f64) {
@@ -170,7 +196,6 @@ impl Estimate {
             return;
         }
         self.fade(now, half_life_ms);
-        self.last = Some(now);
         if self.samples == 0 {
             // The first measurement replaces the prior, with a deviation of a quarter of it.
             self.mean = x;
@@ -181,6 +206,8 @@ impl Estimate {
             self.dev += gain * (err.abs() - self.dev);
         }
         self.samples = self.samples.saturating_add(1);
+        self.measured = (self.mean, self.dev);
+        self.last = Some(now);
     }
 
     fn upper(&self, k: f64) -> f64 {
@@ -193,6 +220,44 @@ struct ModelState {
     /// The batching factor of batch `b` at index `b - 1`.
     factors: Vec<Estimate>,
     overhead_ms: Estimate,
+    late: LateMargin,
+}
+
+/// How far one completion moves the learned margin, as a share of the prediction.
+const LATE_STEP: f64 = 0.02;
+/// The learned margin at most, as a share of the prediction: an overload on a shared machine
+/// must not leave the model refusing everything once it is over.
+const LATE_MAX: f64 = 1.0;
+
+/// A margin learned from completions that took longer than predicted, as a share of the
+/// prediction: a stochastic approximation of the quantile of actual / predicted at which
+/// [`DeadlineConfig::late_share`] of the completions are late. Each late completion raises it
+/// by `step * (1 - share)`, each other lowers it by `step * share` (within 0..=1), so it rests
+/// where the late share is `share`; fades back to 0 while idle.
+#[derive(Debug, Clone, Copy, Default)]
+struct LateMargin {
+    share: f64,
+    /// The share as of the last completion, and when it was.
+    measured: f64,
+    last: Option<Instant>,
+}
+
+impl LateMargin {
+    /// Fades the share towards 0 for the time since the last completion.
+    fn fade(&mut self, now: Instant, half_life_ms: f64) {
+        self.share = self.measured * kept(now, self.last, half_life_ms);
+    }
+
+    fn observe(&mut self, late: bool, share: f64, now: Instant, half_life_ms: f64) {
+        self.fade(now, half_life_ms);
+        self.share = if late {
+            (self.share + LATE_STEP * (1.0 - share)).min(LATE_MAX)
+        } else {
+            (self.share - LATE_STEP * share).max(0.0)
+        };
+        self.measured = self.share;
+        self.last = Some(now);
+    }
 }
 
 /// What the runtime predicts a stitch costs on this machine now (see the
@@ -253,6 +318,7 @@ impl LatencyModel {
             state: Mutex::new(ModelState {
                 factors,
                 overhead_ms: Estimate::prior(0.0),
+                late: LateMargin::default(),
             }),
         })
     }
@@ -294,6 +360,7 @@ impl LatencyModel {
             e.fade(now, half_life);
         }
         state.overhead_ms.fade(now, half_life);
+        state.late.fade(now, half_life);
         state
     }
 
@@ -318,14 +385,16 @@ impl LatencyModel {
         Some(base * Self::factor(&state, batch, self.config.deviations))
     }
 
-    /// The predicted overhead of a request besides its forward, in milliseconds (the margin
-    /// included).
+    /// The predicted overhead of a request besides its forward, in milliseconds (the
+    /// configured margin included).
     pub fn overhead_ms(&self) -> f64 {
         self.read().overhead_ms.upper(self.config.deviations) + self.config.margin_ms
     }
 
     /// The predicted time from taking a batch of `batch` images of `stitch` off the queue to
-    /// answering it, in milliseconds.
+    /// answering it, in milliseconds: the model's own prediction, without the margin learned
+    /// from lateness ([`late_margin`](Self::late_margin)). Refusals rest on it, so that an
+    /// overload that made completions late does not leave the server refusing once over.
     pub fn completion_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
         let state = self.read();
         let base = self.base_ms.get(stitch.index()).copied().flatten()?;
@@ -337,15 +406,17 @@ impl LatencyModel {
         )
     }
 
-    /// The predicted completion of every rung at `batch` images, cheapest rung first.
+    /// The predicted completion of every rung at `batch` images, cheapest rung first, with the
+    /// margin learned from lateness: what the choice of a stitch rests on.
     pub fn ladder_completion_ms(&self, batch: usize) -> Vec<(Rung, f64)> {
         let state = self.read();
         let k = self.config.deviations;
         let factor = Self::factor(&state, batch, k);
         let fixed = state.overhead_ms.upper(k) + self.config.margin_ms;
+        let late = 1.0 + state.late.share;
         self.ladder
             .iter()
-            .map(|r| (*r, r.cost * factor + fixed))
+            .map(|r| (*r, (r.cost * factor + fixed) * late))
             .collect()
     }
 
@@ -384,6 +455,26 @@ impl LatencyModel {
             Instant::now(),
             half_life,
         );
+    }
+
+    /// Records a request whose answer was ready `actual` after it was taken off the queue,
+    /// where [`completion_ms`](Self::completion_ms) had predicted `predicted_ms`: a completion
+    /// later than that prediction with the current learned margin raises the margin, one in
+    /// time lowers it ([`DeadlineConfig::late_share`]).
+    pub fn observe_completion(&self, predicted_ms: f64, actual: Duration) {
+        if !predicted_ms.is_finite() {
+            return;
+        }
+        let (share, half_life) = (self.config.late_share, self.config.idle_half_life_ms);
+        let mut state = self.lock();
+        let late = actual.as_secs_f64() * 1e3 > predicted_ms * (1.0 + state.late.share);
+        state.late.observe(late, share, Instant::now(), half_life);
+    }
+
+    /// The margin learned from completions that took longer than predicted, as a share of
+    /// the prediction (0.1: predictions are 10 % longer), at most 1.
+    pub fn late_margin(&self) -> f64 {
+        self.read().late.share
     }
 
     /// The learned batching factors (`(batch, mean, deviation, samples)`) of the batch sizes
@@ -471,6 +562,64 @@ mod tests {
         let f = m.forward_ms(StitchId(0), 1).unwrap();
         assert!(f > 2.5 && f < 4.5, "{f}");
         assert!(m.learned_factors().iter().any(|&(b, ..)| b == 4));
+    }
+
+    /// Completions that take longer than predicted raise a learned margin until about
+    /// `late_share` of them do; on-time ones bring it back down.
+    #[test]
+    fn learns_a_margin_from_late_completions() {
+        let m = model();
+        assert_eq!(m.late_margin(), 0.0);
+        let before = m.completion_ms(StitchId(0), 1).unwrap();
+        let ladder_ms = || m.ladder_completion_ms(1)[0].1;
+        assert_eq!(ladder_ms(), before);
+        // Completions take 30 % longer than predicted, steadily.
+        for _ in 0..2000 {
+            m.observe_completion(before, Duration::from_secs_f64(1.3 * before / 1e3));
+        }
+        let learned = m.late_margin();
+        assert!((0.28..0.34).contains(&learned), "{learned}");
+        // The stitch choice sees it; the model's own prediction (refusals rest on it) does not.
+        let after = ladder_ms();
+        assert!((after / before - 1.0 - learned).abs() < 1e-3, "{after} {before} {learned}");
+        assert_eq!(m.completion_ms(StitchId(0), 1).unwrap(), before);
+        // Every completion on time again: the margin falls back to 0.
+        for _ in 0..10_000 {
+            m.observe_completion(before, Duration::from_secs_f64(before / 1e3));
+        }
+        assert_eq!(m.late_margin(), 0.0);
+        // However late they are, predictions at most double.
+        for _ in 0..10_000 {
+            m.observe_completion(1.0, Duration::from_secs(1));
+        }
+        assert!((m.late_margin() - LATE_MAX).abs() < 1e-3);
+    }
+
+    /// A steady stream of measurements is not idleness: with one every 5 ms (10 ms
+    /// half-life), and the model read in between, the estimate stays where they put it.
+    #[test]
+    fn only_idle_time_fades() {
+        let table =
+            StitchTable::from_records(vec![StitchRecord::new(0, 60.0).with_latency_ms(1.0)])
+                .unwrap();
+        let frontier = table.frontier(CostKind::LatencyMs).unwrap();
+        let config = DeadlineConfig {
+            margin_ms: 0.0,
+            deviations: 0.0,
+            idle_half_life_ms: 10.0,
+            ..DeadlineConfig::default()
+        };
+        let m = LatencyModel::new(&frontier, [], 1, config).unwrap();
+        for _ in 0..100 {
+            m.observe_forward(StitchId(0), 1, Duration::from_millis(3));
+            for _ in 0..5 {
+                std::thread::sleep(Duration::from_millis(1));
+                let _ = m.completion_ms(StitchId(0), 1);
+            }
+        }
+        m.observe_forward(StitchId(0), 1, Duration::from_millis(3));
+        let ms = m.completion_ms(StitchId(0), 1).unwrap();
+        assert!(ms > 2.9, "{ms}");
     }
 
     /// An overload made every prediction pessimistic; once nothing is measured any more, the

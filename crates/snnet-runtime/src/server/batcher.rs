@@ -54,6 +54,7 @@ fn run_batch(runtime: &Runtime, queue: &Queue, batch: Batch, labels: &[String], 
         jobs,
         images: total,
         dequeued,
+        predicted_ms,
         ticket,
     } = batch;
     let (tensors, jobs): (Vec<Tensor<4>>, Vec<_>) = jobs
@@ -79,6 +80,7 @@ fn run_batch(runtime: &Runtime, queue: &Queue, batch: Batch, labels: &[String], 
                     latency,
                     queue: dequeued.saturating_duration_since(queued),
                     dequeued,
+                    predicted_ms,
                     batch: total,
                     predictions: rows.by_ref().take(size).collect(),
                 }));

@@ -17,6 +17,9 @@ pub struct ServerConfig {
     pub labels: Vec<String>,
     /// Forwards that may run at the same time, each on a blocking thread.
     pub workers: usize,
+    /// Threads decoding request bodies (PNG/JPEG/safetensors) besides the workers; requests
+    /// beyond them wait their turn (the CPU's cores by default).
+    pub decode_threads: usize,
     /// Requests that may wait for a worker before new ones get 503.
     pub queue: usize,
     /// Predictions per image.
@@ -39,6 +42,7 @@ impl Default for ServerConfig {
             max_body_bytes: 16 << 20,
             labels: Vec::new(),
             workers: 1,
+            decode_threads: std::thread::available_parallelism().map_or(2, usize::from),
             queue: 1024,
             top_k: 5,
             default_deadline: None,

@@ -253,10 +253,11 @@ async fn classify(
     let total = now.saturating_duration_since(arrived);
     if let Some(model) = model {
         // What the request cost besides its forward, once off the queue.
-        let overhead = now
-            .saturating_duration_since(answer.dequeued)
-            .saturating_sub(answer.latency);
-        model.observe_overhead(overhead);
+        let completion = now.saturating_duration_since(answer.dequeued);
+        model.observe_overhead(completion.saturating_sub(answer.latency));
+        if let Some(predicted) = answer.predicted_ms {
+            model.observe_completion(predicted, completion);
+        }
     }
     // The controller sees the whole request; at least queue + forward as the runtime's clock
     // reports them (a simulated load reports more than the wall time).

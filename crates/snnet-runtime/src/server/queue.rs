@@ -13,9 +13,11 @@
 //!   queued requests of the same stitch, as before deadlines existed;
 //! - a request with a deadline batches with the other deadline requests, earliest deadline
 //!   first, as many as a stitch can still answer in time, and the batch runs the most
-//!   accurate stitch predicted to answer all of them in time *without* making more of the
-//!   requests still queued miss their deadline than the cheapest stitch would. Queued deadline
-//!   requests that no stitch can answer in time any more are refused there and then.
+//!   accurate stitch predicted to answer all of them in time, that keeps up with the measured
+//!   arrival rate ([`DeadlineConfig::max_utilization`](crate::DeadlineConfig)), and that does
+//!   not make more of the requests still queued *or predicted to arrive meanwhile* miss their
+//!   deadline than the cheapest stitch would (see [`lookahead`](super::lookahead)). Queued
+//!   deadline requests that no stitch can answer in time any more are refused there and then.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -27,6 +29,7 @@ use tokio::sync::{Notify, oneshot};
 
 use super::api_error::{ApiError, Refusal};
 use super::config::ServerConfig;
+use super::lookahead::{self, Arrivals, Pending};
 use crate::deadline::LatencyModel;
 use crate::input::Prediction;
 
@@ -76,6 +79,8 @@ pub(super) struct Answer {
     pub(super) queue: Duration,
     /// When the batch was taken off the queue.
     pub(super) dequeued: Instant,
+    /// The batch's predicted completion from `dequeued`, in milliseconds.
+    pub(super) predicted_ms: Option<f64>,
     pub(super) batch: usize,
     pub(super) predictions: Vec<Vec<Prediction>>,
 }
@@ -87,6 +92,8 @@ pub(super) struct Batch {
     pub(super) jobs: Vec<Job>,
     pub(super) images: usize,
     pub(super) dequeued: Instant,
+    /// Its predicted completion from `dequeued`, in milliseconds (with a latency profile).
+    pub(super) predicted_ms: Option<f64>,
     /// The slot it holds in [`Queue::running`]'s accounting.
     pub(super) ticket: u64,
 }
@@ -99,6 +106,8 @@ struct Inner {
     running: Vec<(u64, Instant)>,
     next_ticket: u64,
     closed: bool,
+    /// Every request that asked to join, admitted or not.
+    arrivals: Arrivals,
 }
 
 /// The queue shared by the handlers (who push) and the batcher (who takes batches).
@@ -155,6 +164,11 @@ impl Queue {
     pub(super) fn push(&self, job: Job, model: Option<&LatencyModel>) -> Result<(), ApiError> {
         let now = Instant::now();
         let mut inner = self.lock();
+        let deadline_ms = match job.target {
+            Target::Deadline { due } => Some(due.saturating_duration_since(now).as_secs_f64() * 1e3),
+            Target::Stitch(_) => None,
+        };
+        inner.arrivals.record(now, deadline_ms);
         if inner.closed {
             return Err(Refusal::ShuttingDown.error("the server is shutting down", None));
         }
@@ -274,9 +288,8 @@ impl Queue {
             .iter()
             .map(|j| j.size)
             .fold(0usize, usize::saturating_add);
-        let predicted = model
-            .and_then(|m| m.completion_ms(stitch, images))
-            .unwrap_or(0.0);
+        let predicted_ms = model.and_then(|m| m.completion_ms(stitch, images));
+        let predicted = predicted_ms.unwrap_or(0.0);
         let ticket = inner.next_ticket;
         inner.next_ticket = inner.next_ticket.wrapping_add(1);
         let end = now
@@ -288,6 +301,7 @@ impl Queue {
             jobs,
             images,
             dequeued: now,
+            predicted_ms,
             ticket,
         })
     }
@@ -335,6 +349,17 @@ impl Queue {
             return None;
         }
         rest.truncate(LOOKAHEAD);
+        // Who comes after this batch: the queued deadline requests, earliest deadline first,
+        // then those predicted to arrive meanwhile at the measured rate.
+        let mut pending: Vec<Pending> = rest
+            .iter()
+            .map(|&(left, size)| Pending {
+                arrive_ms: 0.0,
+                due_ms: left,
+                size,
+            })
+            .collect();
+        pending.extend(inner.arrivals.predicted(now));
         // Other workers: when each frees up, from now.
         let workers = self.config.workers.max(1);
         let others: Vec<f64> = (1..workers)
@@ -345,57 +370,31 @@ impl Queue {
                     .map_or(0.0, |(_, end)| left_ms(*end))
             })
             .collect();
-        let rest_chunk_ms = |chunk: usize| {
+        let cheapest_ms = |chunk: usize| {
             model
                 .completion_ms(cheapest.id, chunk)
                 .unwrap_or(f64::INFINITY)
         };
-        let misses = |first_ms: f64| {
+        let misses_after = |first_ms: f64| {
             let mut slots = Vec::with_capacity(workers);
             slots.push(first_ms);
             slots.extend_from_slice(&others);
-            let mut missed = 0usize;
-            let mut chunk: Vec<(f64, usize)> = Vec::new();
-            let mut run_chunk =
-                |chunk: &mut Vec<(f64, usize)>, missed: &mut usize| {
-                    if chunk.is_empty() {
-                        return;
-                    }
-                    let size = chunk
-                        .iter()
-                        .map(|c| c.1)
-                        .fold(0usize, usize::saturating_add);
-                    let (slot, start) = slots.iter().copied().enumerate().fold(
-                        (0, f64::INFINITY),
-                        |acc, (i, t)| {
-                            if t < acc.1 { (i, t) } else { acc }
-                        },
-                    );
-                    let end = start + rest_chunk_ms(size);
-                    *missed = missed.saturating_add(chunk.iter().filter(|c| c.0 < end).count());
-                    if let Some(s) = slots.get_mut(slot) {
-                        *s = end;
-                    }
-                    chunk.clear();
-                };
-            let mut size: usize = 0;
-            for &(left, s) in &rest {
-                if size.saturating_add(s) > self.config.max_batch {
-                    run_chunk(&mut chunk, &mut missed);
-                    size = 0;
-                }
-                chunk.push((left, s));
-                size = size.saturating_add(s);
-            }
-            run_chunk(&mut chunk, &mut missed);
-            missed
+            lookahead::misses(&slots, &pending, self.config.max_batch, cheapest_ms)
         };
         let ladder = model.ladder_completion_ms(images);
-        let floor = ladder.first().map_or(usize::MAX, |&(_, ms)| misses(ms));
+        let floor = ladder.first().map_or(usize::MAX, |&(_, ms)| misses_after(ms));
+        let max_utilization = model.config().max_utilization;
+        // Keeping up is about the stitch's usual cost (the model's own prediction), meeting
+        // the deadline about its tail (with the margin learned from lateness).
         let stitch = ladder
             .iter()
             .rev()
-            .find(|&&(_, ms)| ms <= min_left && (rest.is_empty() || misses(ms) <= floor))
+            .find(|&&(rung, ms)| {
+                let usual = model.completion_ms(rung.id, images).unwrap_or(ms);
+                ms <= min_left
+                    && inner.arrivals.utilization(now, usual, images, workers) <= max_utilization
+                    && (pending.is_empty() || misses_after(ms) <= floor)
+            })
             .map_or(cheapest.id, |(r, _)| r.id);
         Some((stitch, picked))
     }
@@ -426,4 +425,98 @@ fn shed(inner: &mut Inner, now: Instant, model: Option<&LatencyModel>) -> Vec<(J
     }
     inner.jobs = kept;
     refused
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use snnet_core::burn::tensor::Device;
+    use snnet_core::select::{CostKind, StitchRecord, StitchTable};
+
+    use super::*;
+    use crate::deadline::DeadlineConfig;
+
+    /// Stitches 0, 1, 2 at 1, 2, 4 ms for one image, accuracy rising.
+    fn model(config: DeadlineConfig) -> LatencyModel {
+        let table = StitchTable::from_records(
+            [(0, 1.0, 60.0), (1, 2.0, 70.0), (2, 4.0, 80.0)]
+                .into_iter()
+                .map(|(id, ms, acc)| StitchRecord::new(id, acc).with_latency_ms(ms))
+                .collect(),
+        )
+        .unwrap();
+        let frontier = table.frontier(CostKind::LatencyMs).unwrap();
+        let config = DeadlineConfig {
+            margin_ms: 0.0,
+            ..config
+        };
+        LatencyModel::new(&frontier, [], 1, config).unwrap()
+    }
+
+    /// A queue holding one deadline request due in `left_ms`, after arrivals `gap_ms` apart
+    /// with deadlines of `left_ms`.
+    fn queue(left_ms: f64, gap_ms: f64) -> (Queue, Instant) {
+        let queue = Queue::new(ServerConfig::default());
+        let now = Instant::now();
+        let device = Device::default();
+        let (reply, _answer) = oneshot::channel();
+        let due = now + Duration::from_secs_f64(left_ms / 1e3);
+        {
+            let mut inner = queue.lock();
+            for k in (0..64u32).rev() {
+                let at = now
+                    .checked_sub(Duration::from_secs_f64(gap_ms * f64::from(k) / 1e3))
+                    .unwrap();
+                inner.arrivals.record(at, Some(left_ms));
+            }
+            inner.jobs.push_back(Job {
+                images: Tensor::<4>::zeros([1, 1, 2, 2], &device),
+                size: 1,
+                target: Target::Deadline { due },
+                queued: now,
+                work_ms: 1.0,
+                reply,
+            });
+        }
+        (queue, now)
+    }
+
+    fn chosen(queue: &Queue, now: Instant, model: &LatencyModel) -> StitchId {
+        let inner = queue.lock();
+        queue.plan_deadline_batch(&inner, now, model).unwrap().0
+    }
+
+    #[test]
+    fn calm_arrivals_get_the_most_accurate_stitch_in_time() {
+        let m = model(DeadlineConfig::default());
+        // One arrival every 20 ms: the large stitch (4 ms) keeps up easily.
+        let (q, now) = queue(10.0, 20.0);
+        assert_eq!(chosen(&q, now, &m), StitchId(2));
+        // Its deadline leaves 3 ms: the middle one.
+        let (q, now) = queue(3.0, 20.0);
+        assert_eq!(chosen(&q, now, &m), StitchId(1));
+    }
+
+    #[test]
+    fn a_burst_gets_the_stitch_that_keeps_up() {
+        // One arrival every 2.5 ms: the large stitch (4 ms an image) would need 160 % of the
+        // worker, the middle one 80 %, under the 90 % limit.
+        let m = model(DeadlineConfig::default());
+        let (q, now) = queue(10.0, 2.5);
+        assert_eq!(chosen(&q, now, &m), StitchId(1));
+        // Without the utilization limit, the arrivals predicted meanwhile still make the
+        // large stitch cost misses that the cheapest would not: with 5 ms deadlines and one
+        // arrival every 1.1 ms, the three that arrive during its 4 ms would wait for a
+        // 3-image batch ending at 7 ms, after the first is due (6.1 ms). The middle one
+        // leaves them time.
+        let m = model(DeadlineConfig {
+            max_utilization: 100.0,
+            ..DeadlineConfig::default()
+        });
+        let (q, now) = queue(5.0, 1.1);
+        assert_eq!(chosen(&q, now, &m), StitchId(1));
+        // With nothing arriving, the large one fits the same deadline.
+        let (q, now) = queue(5.0, 1000.0);
+        assert_eq!(chosen(&q, now, &m), StitchId(2));
+    }
 }
