@@ -581,7 +581,10 @@ mod tests {
         assert!((0.28..0.34).contains(&learned), "{learned}");
         // The stitch choice sees it; the model's own prediction (refusals rest on it) does not.
         let after = ladder_ms();
-        assert!((after / before - 1.0 - learned).abs() < 1e-3, "{after} {before} {learned}");
+        assert!(
+            (after / before - 1.0 - learned).abs() < 1e-3,
+            "{after} {before} {learned}"
+        );
         assert_eq!(m.completion_ms(StitchId(0), 1).unwrap(), before);
         // Every completion on time again: the margin falls back to 0.
         for _ in 0..10_000 {

@@ -201,7 +201,12 @@ fn send(agent: &ureq::Agent, url: &str, body: &[u8]) -> Sent {
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
     let top1 = json["predictions"][0][0]["index"].as_u64();
-    (status, json["stitch"].as_u64(), top1, json["on_time"].as_bool())
+    (
+        status,
+        json["stitch"].as_u64(),
+        top1,
+        json["on_time"].as_bool(),
+    )
 }
 
 /// Answers per second of `url` with `clients` closed-loop clients for `seconds`, and the

@@ -429,7 +429,15 @@ pub(crate) fn forward(
                 .to_owned(),
         ));
     }
-    if snnet_core::sniff_model_file(path)? == snnet_core::ModelFile::Stitch {
+    let one_stitch = match snnet_core::sniff_model_file(path)? {
+        snnet_core::ModelFile::Stitch => true,
+        snnet_core::ModelFile::Burnpack => matches!(
+            snnet_core::quantize::read_packed_config(path)?,
+            snnet_core::quantize::PackedConfig::Stitch(_)
+        ),
+        snnet_core::ModelFile::SnNet => false,
+    };
+    if one_stitch {
         return crate::cmd::export::forward_stitch(path, stitch, args, out);
     }
     let stitch = stitch.ok_or_else(|| {

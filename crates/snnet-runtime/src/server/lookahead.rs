@@ -76,7 +76,13 @@ impl Arrivals {
 
     /// The fraction of the workers' time that serving every arrival with batches of `batch`
     /// images each taking `batch_ms` would take: above 1 the queue grows without bound.
-    pub(super) fn utilization(&self, now: Instant, batch_ms: f64, batch: usize, workers: usize) -> f64 {
+    pub(super) fn utilization(
+        &self,
+        now: Instant,
+        batch_ms: f64,
+        batch: usize,
+        workers: usize,
+    ) -> f64 {
         let per_image = batch_ms / batch.max(1) as f64;
         self.rate_per_ms(now) * per_image / workers.max(1) as f64
     }
@@ -216,7 +222,12 @@ mod tests {
         );
         // Two workers: it runs at once beside them.
         assert_eq!(
-            misses(&[1.0, 0.0], &[queued(3.0), queued(3.0), queued(4.0)], 2, cost),
+            misses(
+                &[1.0, 0.0],
+                &[queued(3.0), queued(3.0), queued(4.0)],
+                2,
+                cost
+            ),
             0
         );
         // A request that arrives later starts when it arrives, not before.

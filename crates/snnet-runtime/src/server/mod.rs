@@ -56,8 +56,8 @@ mod api_error;
 mod batcher;
 mod config;
 mod handlers;
-mod metrics;
 mod lookahead;
+mod metrics;
 mod queue;
 
 use std::future::Future;

@@ -165,7 +165,9 @@ impl Queue {
         let now = Instant::now();
         let mut inner = self.lock();
         let deadline_ms = match job.target {
-            Target::Deadline { due } => Some(due.saturating_duration_since(now).as_secs_f64() * 1e3),
+            Target::Deadline { due } => {
+                Some(due.saturating_duration_since(now).as_secs_f64() * 1e3)
+            }
             Target::Stitch(_) => None,
         };
         inner.arrivals.record(now, deadline_ms);
@@ -382,7 +384,9 @@ impl Queue {
             lookahead::misses(&slots, &pending, self.config.max_batch, cheapest_ms)
         };
         let ladder = model.ladder_completion_ms(images);
-        let floor = ladder.first().map_or(usize::MAX, |&(_, ms)| misses_after(ms));
+        let floor = ladder
+            .first()
+            .map_or(usize::MAX, |&(_, ms)| misses_after(ms));
         let max_utilization = model.config().max_utilization;
         // Keeping up is about the stitch's usual cost (the model's own prediction), meeting
         // the deadline about its tail (with the margin learned from lateness).

@@ -12,7 +12,6 @@
 mod config;
 mod model;
 
-
 use burn::tensor::{Device, Tensor};
 use snnet_space::builtin::Arch;
 use snnet_space::{AnchorSpec, Layout};
