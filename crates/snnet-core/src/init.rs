@@ -12,6 +12,9 @@ use snnet_zoo::{Activation, Anchor};
 use crate::error::{Error, Result};
 use crate::net::SnNet;
 
+/// An anchor and one of its block states (`(anchor, state)`), as the least-squares fits key them.
+type State = (usize, usize);
+
 /// Options of [`SnNet::init_least_squares`].
 #[derive(Debug, Clone, Default)]
 pub struct LsOptions {
@@ -194,7 +197,8 @@ impl SnNet {
             // mean over all its cuts. `Precision::F64` solves every cut on its own, the sum
             // of the solutions in cut order, bit for bit as the reference's loop.
             let share = options.lstsq.precision == Precision::MixedF32;
-            let mut groups: Vec<((usize, usize), Vec<(usize, usize)>)> = Vec::new();
+            // (front anchor, its state) → the (end anchor, its state) targets it serves.
+            let mut groups: Vec<(State, Vec<State>)> = Vec::new();
             for junction in &fit.junctions {
                 let source = (junction.front, junction.front_state());
                 let target = (junction.end, junction.end_state());

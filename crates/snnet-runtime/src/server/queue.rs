@@ -464,7 +464,9 @@ mod tests {
         let now = Instant::now();
         let device = Device::default();
         let (reply, _answer) = oneshot::channel();
-        let due = now + Duration::from_secs_f64(left_ms / 1e3);
+        let due = now
+            .checked_add(Duration::from_secs_f64(left_ms / 1e3))
+            .unwrap();
         {
             let mut inner = queue.lock();
             for k in (0..64u32).rev() {
