@@ -490,27 +490,47 @@ impl LatencyModel {
     }
 }
 
+/// Stitches 0, 1, 2 at 1, 2, 4 ms for one image, accuracy 60, 70, 80 %.
+#[cfg(test)]
+pub(crate) const THREE_RUNGS: [(usize, f64, f64); 3] =
+    [(0, 1.0, 60.0), (1, 2.0, 70.0), (2, 4.0, 80.0)];
+
+/// A model of the latency frontier of `rungs` (`(id, ms, accuracy)`, profiled at batch 1),
+/// `config` with no fixed margin; tests only.
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn test_model(
+    rungs: &[(usize, f64, f64)],
+    base_ms: impl IntoIterator<Item = (StitchId, f64)>,
+    config: DeadlineConfig,
+) -> LatencyModel {
+    use snnet_core::select::{CostKind, StitchRecord, StitchTable};
+    let table = StitchTable::from_records(
+        rungs
+            .iter()
+            .map(|&(id, ms, acc)| StitchRecord::new(id, acc).with_latency_ms(ms))
+            .collect(),
+    )
+    .unwrap();
+    let frontier = table.frontier(CostKind::LatencyMs).unwrap();
+    let config = DeadlineConfig {
+        margin_ms: 0.0,
+        ..config
+    };
+    LatencyModel::new(&frontier, base_ms, 1, config).unwrap()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use snnet_core::select::{CostKind, StitchRecord, StitchTable};
-
     use super::*;
 
     fn model() -> LatencyModel {
-        let table = StitchTable::from_records(
-            [(0, 1.0, 60.0), (1, 2.0, 70.0), (2, 4.0, 80.0)]
-                .into_iter()
-                .map(|(id, ms, acc)| StitchRecord::new(id, acc).with_latency_ms(ms))
-                .collect(),
+        test_model(
+            &THREE_RUNGS,
+            [(StitchId(5), 3.0)],
+            DeadlineConfig::default(),
         )
-        .unwrap();
-        let frontier = table.frontier(CostKind::LatencyMs).unwrap();
-        let config = DeadlineConfig {
-            margin_ms: 0.0,
-            ..DeadlineConfig::default()
-        };
-        LatencyModel::new(&frontier, [(StitchId(5), 3.0)], 1, config).unwrap()
     }
 
     #[test]
@@ -602,17 +622,12 @@ mod tests {
     /// half-life), and the model read in between, the estimate stays where they put it.
     #[test]
     fn only_idle_time_fades() {
-        let table =
-            StitchTable::from_records(vec![StitchRecord::new(0, 60.0).with_latency_ms(1.0)])
-                .unwrap();
-        let frontier = table.frontier(CostKind::LatencyMs).unwrap();
         let config = DeadlineConfig {
-            margin_ms: 0.0,
             deviations: 0.0,
             idle_half_life_ms: 10.0,
             ..DeadlineConfig::default()
         };
-        let m = LatencyModel::new(&frontier, [], 1, config).unwrap();
+        let m = test_model(&[(0, 1.0, 60.0)], [], config);
         for _ in 0..100 {
             m.observe_forward(StitchId(0), 1, Duration::from_millis(3));
             for _ in 0..5 {
@@ -629,16 +644,11 @@ mod tests {
     /// model fades back to the profile, so that the server does not keep refusing.
     #[test]
     fn fades_back_to_the_profile_when_idle() {
-        let table =
-            StitchTable::from_records(vec![StitchRecord::new(0, 60.0).with_latency_ms(1.0)])
-                .unwrap();
-        let frontier = table.frontier(CostKind::LatencyMs).unwrap();
         let config = DeadlineConfig {
-            margin_ms: 0.0,
             idle_half_life_ms: 10.0,
             ..DeadlineConfig::default()
         };
-        let m = LatencyModel::new(&frontier, [], 1, config).unwrap();
+        let m = test_model(&[(0, 1.0, 60.0)], [], config);
         for _ in 0..50 {
             m.observe_forward(StitchId(0), 1, Duration::from_millis(100));
             m.observe_overhead(Duration::from_millis(50));

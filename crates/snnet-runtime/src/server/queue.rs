@@ -434,27 +434,13 @@ fn shed(inner: &mut Inner, now: Instant, model: Option<&LatencyModel>) -> Vec<(J
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
-    use snnet_core::burn::tensor::Device;
-    use snnet_core::select::{CostKind, StitchRecord, StitchTable};
-
     use super::*;
-    use crate::deadline::DeadlineConfig;
+    use crate::deadline::{DeadlineConfig, THREE_RUNGS, test_model};
+    use snnet_core::burn::tensor::Device;
 
     /// Stitches 0, 1, 2 at 1, 2, 4 ms for one image, accuracy rising.
     fn model(config: DeadlineConfig) -> LatencyModel {
-        let table = StitchTable::from_records(
-            [(0, 1.0, 60.0), (1, 2.0, 70.0), (2, 4.0, 80.0)]
-                .into_iter()
-                .map(|(id, ms, acc)| StitchRecord::new(id, acc).with_latency_ms(ms))
-                .collect(),
-        )
-        .unwrap();
-        let frontier = table.frontier(CostKind::LatencyMs).unwrap();
-        let config = DeadlineConfig {
-            margin_ms: 0.0,
-            ..config
-        };
-        LatencyModel::new(&frontier, [], 1, config).unwrap()
+        test_model(&THREE_RUNGS, [], config)
     }
 
     /// A queue holding one deadline request due in `left_ms`, after arrivals `gap_ms` apart
