@@ -103,6 +103,11 @@ pub struct DeadlineConfig {
     /// The most of the workers' time a stitch may need at the measured arrival rate (0.9 by
     /// default): above it the queue would grow, so a cheaper stitch runs.
     pub max_utilization: f64,
+    /// How many mean absolute deviations above the mean the predictions that *refusals* rest on
+    /// are (1 by default; [`LatencyModel::refusal_ms`]): fewer than
+    /// [`deviations`](Self::deviations), so that a request is refused only when even a likely
+    /// completion misses, while the stitch is chosen against the tail.
+    pub refusal_deviations: f64,
 }
 
 impl Default for DeadlineConfig {
@@ -115,6 +120,7 @@ impl Default for DeadlineConfig {
             idle_half_life_ms: 250.0,
             late_share: 0.01,
             max_utilization: 0.9,
+            refusal_deviations: 1.0,
         }
     }
 }
@@ -124,7 +130,8 @@ impl DeadlineConfig {
     ///
     /// # Errors
     /// [`Error::Config`] unless `deviations >= 0`, `margin_ms >= 0`, `0 < gain <= 1`,
-    /// `max_batch >= 1`, `0 < late_share < 1` and `max_utilization > 0`, all finite.
+    /// `max_batch >= 1`, `0 < late_share < 1`, `max_utilization > 0` and
+    /// `refusal_deviations >= 0`, all finite.
     pub fn validate(&self) -> Result<()> {
         let ok = self.deviations.is_finite()
             && self.deviations >= 0.0
@@ -138,7 +145,9 @@ impl DeadlineConfig {
             && self.late_share > 0.0
             && self.late_share < 1.0
             && self.max_utilization.is_finite()
-            && self.max_utilization > 0.0;
+            && self.max_utilization > 0.0
+            && self.refusal_deviations.is_finite()
+            && self.refusal_deviations >= 0.0;
         if ok {
             Ok(())
         } else {
@@ -406,6 +415,20 @@ impl LatencyModel {
         )
     }
 
+    /// The prediction refusals rest on: as [`completion_ms`](Self::completion_ms) with
+    /// [`DeadlineConfig::refusal_deviations`] deviations. Admission, shedding and how many
+    /// requests a deadline batch takes use it; the stitch choice does not.
+    pub fn refusal_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
+        let state = self.read();
+        let base = self.base_ms.get(stitch.index()).copied().flatten()?;
+        let k = self.config.refusal_deviations;
+        Some(
+            base * Self::factor(&state, batch, k)
+                + state.overhead_ms.upper(k)
+                + self.config.margin_ms,
+        )
+    }
+
     /// The predicted completion of every rung at `batch` images, cheapest rung first, with the
     /// margin learned from lateness: what the choice of a stitch rests on.
     pub fn ladder_completion_ms(&self, batch: usize) -> Vec<(Rung, f64)> {
@@ -555,6 +578,11 @@ mod tests {
         // Batch 4 starts at 4x the profile.
         assert_eq!(m.best_within(10.0, 4).unwrap().id, StitchId(1));
         assert_eq!(m.forward_ms(StitchId(5), 2), Some(6.0));
+        // Without measurements there is no deviation: refusals and choices agree.
+        assert_eq!(
+            m.refusal_ms(StitchId(2), 1),
+            m.completion_ms(StitchId(2), 1)
+        );
         assert_eq!(m.forward_ms(StitchId(4), 1), None);
     }
 
@@ -581,6 +609,10 @@ mod tests {
         }
         let f = m.forward_ms(StitchId(0), 1).unwrap();
         assert!(f > 2.5 && f < 4.5, "{f}");
+        // Refusals rest on one deviation, not two: between the mean (2 ms) and the choice's.
+        let refusal = m.refusal_ms(StitchId(0), 1).unwrap() - m.overhead_ms();
+        let choice = m.completion_ms(StitchId(0), 1).unwrap() - m.overhead_ms();
+        assert!(refusal > 2.0 && refusal < choice, "{refusal} {choice}");
         assert!(m.learned_factors().iter().any(|&(b, ..)| b == 4));
     }
 

@@ -194,7 +194,7 @@ impl Queue {
             let left = due.saturating_duration_since(now).as_secs_f64() * 1e3;
             let fastest = model
                 .cheapest()
-                .and_then(|r| model.completion_ms(r.id, job.size))
+                .and_then(|r| model.refusal_ms(r.id, job.size))
                 .unwrap_or(0.0);
             if drain + fastest > left {
                 return Err(Refusal::DeadlineUnreachable.error(
@@ -337,7 +337,7 @@ impl Queue {
             let grown = images.saturating_add(size);
             let fits = grown <= self.config.max_batch || picked.is_empty();
             let in_time = model
-                .completion_ms(cheapest.id, grown)
+                .refusal_ms(cheapest.id, grown)
                 .is_some_and(|ms| ms <= left.min(min_left));
             if fits && in_time && rest.is_empty() {
                 picked.push(i);
@@ -374,7 +374,7 @@ impl Queue {
             .collect();
         let cheapest_ms = |chunk: usize| {
             model
-                .completion_ms(cheapest.id, chunk)
+                .refusal_ms(cheapest.id, chunk)
                 .unwrap_or(f64::INFINITY)
         };
         let misses_after = |first_ms: f64| {
@@ -418,7 +418,7 @@ fn shed(inner: &mut Inner, now: Instant, model: Option<&LatencyModel>) -> Vec<(J
     for job in inner.jobs.drain(..) {
         if let Target::Deadline { due } = job.target {
             let left = due.saturating_duration_since(now).as_secs_f64() * 1e3;
-            let fastest = model.completion_ms(cheapest.id, job.size).unwrap_or(0.0);
+            let fastest = model.refusal_ms(cheapest.id, job.size).unwrap_or(0.0);
             if fastest > left {
                 inner.work_ms = (inner.work_ms - job.work_ms).max(0.0);
                 refused.push((job, left, fastest));
