@@ -461,35 +461,8 @@ impl SnNet {
     /// # Errors
     /// [`Error::Serialize`] when the configuration cannot be serialised (it always can).
     pub fn fingerprint(&self) -> Result<String> {
-        use burn::module::{Module, ModuleVisitor, Param};
-        use sha2::{Digest, Sha256};
-
-        struct Hash(Sha256);
-        impl ModuleVisitor for Hash {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let data = param.val().into_data();
-                // Quantized weights hash as stored (int8 values and scales): another network.
-                let data = if matches!(data.dtype(), burn::tensor::DType::QFloat(_)) {
-                    data
-                } else {
-                    data.convert::<f32>()
-                };
-                for d in data.shape().iter() {
-                    self.0.update((*d as u64).to_le_bytes());
-                }
-                self.0.update(data.as_bytes());
-            }
-        }
         let config = serde_json::to_string(self.config()).map_err(Error::Serialize)?;
-        let mut hash = Hash(Sha256::new());
-        hash.0.update(config.as_bytes());
-        self.visit(&mut hash);
-        Ok(hash
-            .0
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(module_digest(config.as_bytes(), self))
     }
 
     /// Loads a checkpoint written by [`SnNet::save`].
@@ -558,4 +531,37 @@ fn load_checkpoint(
             stitch_non_finite: stitch.non_finite,
         },
     ))
+}
+
+/// SHA-256 (hex) of `prefix`, then every parameter of `module` in module order: its shape and
+/// `f32` values (quantized ones: their stored bytes). The digest behind [`SnNet::fingerprint`]
+/// (whose prefix is the configuration) and any other module's fingerprint.
+pub fn module_digest<M: burn::module::Module>(prefix: &[u8], module: &M) -> String {
+    use burn::module::{ModuleVisitor, Param};
+    use sha2::{Digest, Sha256};
+
+    struct Hash(Sha256);
+    impl ModuleVisitor for Hash {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let data = param.val().into_data();
+            // Quantized weights hash as stored (int8 values and scales): another network.
+            let data = if matches!(data.dtype(), burn::tensor::DType::QFloat(_)) {
+                data
+            } else {
+                data.convert::<f32>()
+            };
+            for d in data.shape().iter() {
+                self.0.update((*d as u64).to_le_bytes());
+            }
+            self.0.update(data.as_bytes());
+        }
+    }
+    let mut hash = Hash(Sha256::new());
+    hash.0.update(prefix);
+    module.visit(&mut hash);
+    hash.0
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

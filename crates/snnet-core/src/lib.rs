@@ -59,7 +59,8 @@ pub mod stitch_file;
 pub mod stitch_model;
 
 pub use checkpoint::{
-    CheckpointKeys, CheckpointReport, StitchLoad, apply_stitch_layers, read_config, read_tensors,
+    CheckpointKeys, CheckpointReport, StitchLoad, apply_stitch_layers, module_digest, read_config,
+    read_tensors,
 };
 pub use device::{DeviceSpec, TchDevice};
 pub use error::{Error, Result};

@@ -1,9 +1,8 @@
 //! What a [`Trainer`](super::Trainer) trains ([`Trainable`]): an SN-Net, every stitch of it
 //! ([`SnNet`]), or one anchor on its own, its one path ([`Model`]).
 
-use burn::module::{Module, ModuleVisitor, Param};
+use burn::module::Module;
 use burn::tensor::Tensor;
-use sha2::{Digest, Sha256};
 use snnet_core::{Anchor, Model, SnNet, StitchId, StitchingLayer};
 
 use crate::error::Result;
@@ -171,23 +170,6 @@ impl Trainable for Model {
     /// Every parameter's shape and `f32` values, in module order (as [`SnNet::fingerprint`]
     /// hashes them after its configuration).
     fn fingerprint(&self) -> Result<String> {
-        struct Hash(Sha256);
-        impl ModuleVisitor for Hash {
-            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let data = param.val().into_data().convert::<f32>();
-                for d in data.shape().iter() {
-                    self.0.update((*d as u64).to_le_bytes());
-                }
-                self.0.update(data.as_bytes());
-            }
-        }
-        let mut hash = Hash(Sha256::new());
-        self.visit(&mut hash);
-        Ok(hash
-            .0
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(snnet_core::module_digest(&[], self))
     }
 }
