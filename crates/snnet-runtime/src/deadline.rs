@@ -79,6 +79,7 @@ impl Deadline {
 
 /// The latency model's tuning.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DeadlineConfig {
     /// How many mean absolute deviations above the mean a prediction is (2 by default): the
     /// larger, the fewer late answers and the cheaper the stitches chosen.
@@ -106,8 +107,16 @@ pub struct DeadlineConfig {
     /// How many mean absolute deviations above the mean the predictions that *refusals* rest on
     /// are (1 by default; [`LatencyModel::refusal_ms`]): fewer than
     /// [`deviations`](Self::deviations), so that a request is refused only when even a likely
-    /// completion misses, while the stitch is chosen against the tail.
+    /// completion misses, while the stitch is chosen against the tail. Shedding a queued
+    /// request and which requests a deadline batch takes rest on it (the batch with the
+    /// margin learned from lateness too).
     pub refusal_deviations: f64,
+    /// How many mean absolute deviations above the mean the prediction that *admission* rests
+    /// on is (0 by default; [`LatencyModel::admission_ms`]): a request joins the queue unless
+    /// even its expected completion misses. A longer queue fills larger batches, and a forward's
+    /// cost grows far more slowly than its batch, so under load admitting on the expectation
+    /// and deciding on the tail when the batch is formed answers more requests in time.
+    pub admission_deviations: f64,
 }
 
 impl Default for DeadlineConfig {
@@ -121,6 +130,7 @@ impl Default for DeadlineConfig {
             late_share: 0.01,
             max_utilization: 0.9,
             refusal_deviations: 1.0,
+            admission_deviations: 0.0,
         }
     }
 }
@@ -130,8 +140,8 @@ impl DeadlineConfig {
     ///
     /// # Errors
     /// [`Error::Config`] unless `deviations >= 0`, `margin_ms >= 0`, `0 < gain <= 1`,
-    /// `max_batch >= 1`, `0 < late_share < 1`, `max_utilization > 0` and
-    /// `refusal_deviations >= 0`, all finite.
+    /// `max_batch >= 1`, `0 < late_share < 1`, `max_utilization > 0`,
+    /// `refusal_deviations >= 0` and `admission_deviations >= 0`, all finite.
     pub fn validate(&self) -> Result<()> {
         let ok = self.deviations.is_finite()
             && self.deviations >= 0.0
@@ -147,7 +157,9 @@ impl DeadlineConfig {
             && self.max_utilization.is_finite()
             && self.max_utilization > 0.0
             && self.refusal_deviations.is_finite()
-            && self.refusal_deviations >= 0.0;
+            && self.refusal_deviations >= 0.0
+            && self.admission_deviations.is_finite()
+            && self.admission_deviations >= 0.0;
         if ok {
             Ok(())
         } else {
@@ -230,10 +242,16 @@ struct ModelState {
     factors: Vec<Estimate>,
     overhead_ms: Estimate,
     late: LateMargin,
+    /// The tail margin over the expected completion ([`LatencyModel::tail_margin`]).
+    tail: LateMargin,
 }
 
-/// How far one completion moves the learned margin, as a share of the prediction.
+/// How far one completion moves the margin the stitch choice learns, as a share of the
+/// prediction.
 const LATE_STEP: f64 = 0.02;
+/// How far one completion moves the tail margin: faster, since a burst's first batches are
+/// the ones it must catch.
+const TAIL_STEP: f64 = 0.05;
 /// The learned margin at most, as a share of the prediction: an overload on a shared machine
 /// must not leave the model refusing everything once it is over.
 const LATE_MAX: f64 = 1.0;
@@ -243,8 +261,10 @@ const LATE_MAX: f64 = 1.0;
 /// [`DeadlineConfig::late_share`] of the completions are late. Each late completion raises it
 /// by `step * (1 - share)`, each other lowers it by `step * share` (within 0..=1), so it rests
 /// where the late share is `share`; fades back to 0 while idle.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct LateMargin {
+    /// How far one completion moves it.
+    step: f64,
     share: f64,
     /// The share as of the last completion, and when it was.
     measured: f64,
@@ -252,6 +272,15 @@ struct LateMargin {
 }
 
 impl LateMargin {
+    fn new(step: f64) -> Self {
+        LateMargin {
+            step,
+            share: 0.0,
+            measured: 0.0,
+            last: None,
+        }
+    }
+
     /// Fades the share towards 0 for the time since the last completion.
     fn fade(&mut self, now: Instant, half_life_ms: f64) {
         self.share = self.measured * kept(now, self.last, half_life_ms);
@@ -260,9 +289,9 @@ impl LateMargin {
     fn observe(&mut self, late: bool, share: f64, now: Instant, half_life_ms: f64) {
         self.fade(now, half_life_ms);
         self.share = if late {
-            (self.share + LATE_STEP * (1.0 - share)).min(LATE_MAX)
+            (self.share + self.step * (1.0 - share)).min(LATE_MAX)
         } else {
-            (self.share - LATE_STEP * share).max(0.0)
+            (self.share - self.step * share).max(0.0)
         };
         self.measured = self.share;
         self.last = Some(now);
@@ -327,7 +356,8 @@ impl LatencyModel {
             state: Mutex::new(ModelState {
                 factors,
                 overhead_ms: Estimate::prior(0.0),
-                late: LateMargin::default(),
+                late: LateMargin::new(LATE_STEP),
+                tail: LateMargin::new(TAIL_STEP),
             }),
         })
     }
@@ -370,6 +400,7 @@ impl LatencyModel {
         }
         state.overhead_ms.fade(now, half_life);
         state.late.fade(now, half_life);
+        state.tail.fade(now, half_life);
         state
     }
 
@@ -405,9 +436,33 @@ impl LatencyModel {
     /// from lateness ([`late_margin`](Self::late_margin)). Refusals rest on it, so that an
     /// overload that made completions late does not leave the server refusing once over.
     pub fn completion_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
+        self.completion_at(stitch, batch, self.config.deviations)
+    }
+
+    /// The prediction refusals rest on: as [`completion_ms`](Self::completion_ms) with
+    /// [`DeadlineConfig::refusal_deviations`] deviations. Shedding and which requests a
+    /// deadline batch takes use it; the stitch choice does not.
+    pub fn refusal_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
+        self.completion_at(stitch, batch, self.config.refusal_deviations)
+    }
+
+    /// The prediction admission rests on: as [`completion_ms`](Self::completion_ms) with
+    /// [`DeadlineConfig::admission_deviations`] deviations.
+    pub fn admission_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
+        self.completion_at(stitch, batch, self.config.admission_deviations)
+    }
+
+    /// The expected completion of `stitch` on `batch` images (the mean, no deviation, no
+    /// learned margin), in milliseconds: what [`tail_margin`](Self::tail_margin) is learned
+    /// against.
+    pub fn expected_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
+        self.completion_at(stitch, batch, 0.0)
+    }
+
+    /// The completion of `stitch` on `batch` images, `k` deviations above the mean.
+    fn completion_at(&self, stitch: StitchId, batch: usize, k: f64) -> Option<f64> {
         let state = self.read();
         let base = self.base_ms.get(stitch.index()).copied().flatten()?;
-        let k = self.config.deviations;
         Some(
             base * Self::factor(&state, batch, k)
                 + state.overhead_ms.upper(k)
@@ -415,18 +470,14 @@ impl LatencyModel {
         )
     }
 
-    /// The prediction refusals rest on: as [`completion_ms`](Self::completion_ms) with
-    /// [`DeadlineConfig::refusal_deviations`] deviations. Admission, shedding and how many
-    /// requests a deadline batch takes use it; the stitch choice does not.
-    pub fn refusal_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
-        let state = self.read();
+    /// How long a worker is predicted to be busy with a forward of `stitch` on `batch` images,
+    /// in milliseconds: the forward alone (the answers go out after the worker is free), with
+    /// [`DeadlineConfig::refusal_deviations`] deviations, as the refusals it feeds. `None` for a
+    /// stitch without a profiled latency.
+    pub fn busy_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
         let base = self.base_ms.get(stitch.index()).copied().flatten()?;
-        let k = self.config.refusal_deviations;
-        Some(
-            base * Self::factor(&state, batch, k)
-                + state.overhead_ms.upper(k)
-                + self.config.margin_ms,
-        )
+        let state = self.read();
+        Some(base * Self::factor(&state, batch, self.config.refusal_deviations))
     }
 
     /// The predicted completion of every rung at `batch` images, cheapest rung first, with the
@@ -498,6 +549,28 @@ impl LatencyModel {
     /// the prediction (0.1: predictions are 10 % longer), at most 1.
     pub fn late_margin(&self) -> f64 {
         self.read().late.share
+    }
+
+    /// Records a request whose answer was ready `actual` after it was taken off the queue,
+    /// where [`expected_ms`](Self::expected_ms) had predicted `expected_ms`: the same learning
+    /// as [`observe_completion`](Self::observe_completion), against the expectation, for
+    /// [`tail_margin`](Self::tail_margin).
+    pub fn observe_expected(&self, expected_ms: f64, actual: Duration) {
+        if !expected_ms.is_finite() {
+            return;
+        }
+        let (share, half_life) = (self.config.late_share, self.config.idle_half_life_ms);
+        let mut state = self.lock();
+        let late = actual.as_secs_f64() * 1e3 > expected_ms * (1.0 + state.tail.share);
+        state.tail.observe(late, share, Instant::now(), half_life);
+    }
+
+    /// The margin over the *expected* completion, as a share of it, at which
+    /// [`DeadlineConfig::late_share`] of the completions are later (at most 1): the tail of this
+    /// machine's completions as they are now. Which requests a deadline batch takes rests on
+    /// it, so that a request a batch would likely answer late is refused instead.
+    pub fn tail_margin(&self) -> f64 {
+        self.read().tail.share
     }
 
     /// The learned batching factors (`(batch, mean, deviation, samples)`) of the batch sizes

@@ -20,13 +20,16 @@
 //!    server (`?deadline_ms=` the deadline minus `--margin-ms` for the network stack) and
 //!    pinned to each anchor (`?stitch=`), one after the other.
 //! 5. **Report**: per run and phase: requests, on-time %, refused %, effective accuracy
-//!    (correct *and* on time / sent), stitches used; the mean over the phases; an SVG timeline.
+//!    (correct *and* on time / sent), stitches used; the mean over the phases; an SVG timeline
+//!    (`--output`); with `--trace FILE`, every request as a JSON line (run, phase, intended
+//!    send time, latency, status, stitch, and the server's batch, queue and forward times,
+//!    deadline left, or its reason for a refusal), to see which requests were late and why.
 //!
 //! Lateness counts from the moment the client meant to send, as a client sees it: a request
 //! the generator could not send on time is late too.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
@@ -55,6 +58,8 @@ struct Args {
     senders: usize,
     seed: u64,
     output: String,
+    /// Where to write every request's outcome as JSON lines (none: not written).
+    trace: Option<PathBuf>,
     skip_pinned: bool,
 }
 
@@ -76,6 +81,7 @@ impl Args {
             senders: 192,
             seed: 7,
             output: "load.svg".to_owned(),
+            trace: None,
             skip_pinned: false,
         };
         let mut args = args.into_iter();
@@ -99,6 +105,7 @@ impl Args {
                 "--senders" => a.senders = value.parse()?,
                 "--seed" => a.seed = value.parse()?,
                 "--output" => a.output = value,
+                "--trace" => a.trace = Some(value.into()),
                 other => return Err(format!("unknown argument {other}").into()),
             }
         }
@@ -170,6 +177,34 @@ struct Outcome {
     /// only on the way to the client.
     server_late: bool,
     phase: usize,
+    /// The server's own account: batch size, queue and forward ms, deadline left (ms).
+    batch: Option<u64>,
+    queue_ms: Option<f64>,
+    forward_ms: Option<f64>,
+    left_ms: Option<f64>,
+    /// The server's reason when it did not answer (`"error"`).
+    error: Option<String>,
+}
+
+impl Outcome {
+    /// One JSON line of `--trace`.
+    fn json(&self, run: &str) -> Value {
+        serde_json::json!({
+            "run": run,
+            "phase": self.phase,
+            "intended_s": self.intended_s,
+            "latency_ms": self.latency_ms,
+            "status": self.status,
+            "stitch": self.stitch,
+            "correct": self.correct,
+            "server_late": self.server_late,
+            "batch": self.batch,
+            "queue_ms": self.queue_ms,
+            "forward_ms": self.forward_ms,
+            "deadline_left_ms": self.left_ms,
+            "error": self.error,
+        })
+    }
 }
 
 fn agent() -> ureq::Agent {
@@ -181,17 +216,14 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-/// Status, stitch and top-1 class index of one classify request.
-/// Status, stitch, top-1 index and the server's `on_time` of one request.
-type Sent = (u16, Option<u64>, Option<u64>, Option<bool>);
-
-fn send(agent: &ureq::Agent, url: &str, body: &[u8]) -> Sent {
+/// Status (0: no answer) and the JSON answer of one classify request.
+fn send(agent: &ureq::Agent, url: &str, body: &[u8]) -> (u16, Value) {
     let Ok(mut response) = agent
         .post(url)
         .header("content-type", "image/png")
         .send(body)
     else {
-        return (0, None, None, None);
+        return (0, Value::Null);
     };
     let status = response.status().as_u16();
     let json: Value = response
@@ -200,13 +232,7 @@ fn send(agent: &ureq::Agent, url: &str, body: &[u8]) -> Sent {
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
-    let top1 = json["predictions"][0][0]["index"].as_u64();
-    (
-        status,
-        json["stitch"].as_u64(),
-        top1,
-        json["on_time"].as_bool(),
-    )
+    (status, json)
 }
 
 /// Answers per second of `url` with `clients` closed-loop clients for `seconds`, and the
@@ -290,17 +316,23 @@ fn run_trace(
                         break;
                     };
                     let (body, label) = &images[image];
-                    let (status, stitch, top1, server_on_time) = send(&agent, &url, body);
+                    let (status, json) = send(&agent, &url, body);
                     let done = start.elapsed().as_secs_f64();
+                    let top1 = json["predictions"][0][0]["index"].as_u64();
                     if let Ok(mut o) = outcomes.lock() {
                         o.push(Outcome {
                             intended_s,
                             latency_ms: (done - intended_s) * 1e3,
                             status,
-                            stitch,
+                            stitch: json["stitch"].as_u64(),
                             correct: status == 200 && top1 == Some(*label as u64),
-                            server_late: server_on_time == Some(false),
+                            server_late: json["on_time"].as_bool() == Some(false),
                             phase,
+                            batch: json["batch"].as_u64(),
+                            queue_ms: json["queue_ms"].as_f64(),
+                            forward_ms: json["latency_ms"].as_f64(),
+                            left_ms: json["deadline_left_ms"].as_f64(),
+                            error: json["error"].as_str().map(str::to_owned),
                         });
                     }
                 }
@@ -454,6 +486,16 @@ pub fn run(args: impl IntoIterator<Item = String>) -> Res<()> {
         all.push(report(name, &args, outcomes, deadline_ms));
     }
     summary(&runs, &all);
+    if let Some(path) = &args.trace {
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+        for (name, outcomes) in &runs {
+            for o in outcomes {
+                writeln!(out, "{}", o.json(name))?;
+            }
+        }
+        out.flush()?;
+        println!("wrote {}", path.display());
+    }
     plot(&args, &runs, deadline_ms)?;
     println!("\nwrote {}", args.output);
     Ok(())

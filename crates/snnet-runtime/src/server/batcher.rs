@@ -55,6 +55,7 @@ fn run_batch(runtime: &Runtime, queue: &Queue, batch: Batch, labels: &[String], 
         images: total,
         dequeued,
         predicted_ms,
+        expected_ms,
         ticket,
     } = batch;
     let (tensors, jobs): (Vec<Tensor<4>>, Vec<_>) = jobs
@@ -81,6 +82,7 @@ fn run_batch(runtime: &Runtime, queue: &Queue, batch: Batch, labels: &[String], 
                     queue: dequeued.saturating_duration_since(queued),
                     dequeued,
                     predicted_ms,
+                    expected_ms,
                     batch: total,
                     predictions: rows.by_ref().take(size).collect(),
                 }));

@@ -258,6 +258,9 @@ async fn classify(
         if let Some(predicted) = answer.predicted_ms {
             model.observe_completion(predicted, completion);
         }
+        if let Some(expected) = answer.expected_ms {
+            model.observe_expected(expected, completion);
+        }
     }
     // The controller sees the whole request; at least queue + forward as the runtime's clock
     // reports them (a simulated load reports more than the wall time).

@@ -53,6 +53,7 @@
 #![deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)]
 
 mod api_error;
+mod batch_pick;
 mod batcher;
 mod config;
 mod handlers;

@@ -28,6 +28,7 @@ use snnet_core::burn::tensor::Tensor;
 use tokio::sync::{Notify, oneshot};
 
 use super::api_error::{ApiError, Refusal};
+use super::batch_pick::{self, Candidate};
 use super::config::ServerConfig;
 use super::lookahead::{self, Arrivals, Pending};
 use crate::deadline::LatencyModel;
@@ -81,6 +82,8 @@ pub(super) struct Answer {
     pub(super) dequeued: Instant,
     /// The batch's predicted completion from `dequeued`, in milliseconds.
     pub(super) predicted_ms: Option<f64>,
+    /// The batch's expected completion from `dequeued`, in milliseconds.
+    pub(super) expected_ms: Option<f64>,
     pub(super) batch: usize,
     pub(super) predictions: Vec<Vec<Prediction>>,
 }
@@ -94,6 +97,8 @@ pub(super) struct Batch {
     pub(super) dequeued: Instant,
     /// Its predicted completion from `dequeued`, in milliseconds (with a latency profile).
     pub(super) predicted_ms: Option<f64>,
+    /// Its expected completion from `dequeued`, in milliseconds (with a latency profile).
+    pub(super) expected_ms: Option<f64>,
     /// The slot it holds in [`Queue::running`]'s accounting.
     pub(super) ticket: u64,
 }
@@ -102,12 +107,42 @@ pub(super) struct Batch {
 struct Inner {
     jobs: VecDeque<Job>,
     work_ms: f64,
-    /// Batches running: (ticket, predicted end).
+    /// Batches running: (ticket, predicted end of the forward).
     running: Vec<(u64, Instant)>,
     next_ticket: u64,
     closed: bool,
     /// Every request that asked to join, admitted or not.
     arrivals: Arrivals,
+}
+
+/// Why a queued deadline request is refused.
+#[derive(Debug, Clone, Copy)]
+enum Unreachable {
+    /// Not even the cheapest stitch alone answers it in the time left.
+    Alone { left: f64, fastest: f64 },
+    /// The next batch answers more requests in time without it, and no other worker frees
+    /// up early enough: `busy` ms until one could start it.
+    Busy { left: f64, busy: f64 },
+}
+
+impl Unreachable {
+    /// How long a client should wait before trying again, in ms.
+    fn retry_ms(self) -> f64 {
+        match self {
+            Unreachable::Alone { fastest, .. } => fastest,
+            Unreachable::Busy { busy, .. } => busy,
+        }
+    }
+}
+
+/// A deadline batch planned from the queue.
+#[derive(Debug)]
+struct DeadlinePlan {
+    stitch: StitchId,
+    /// Queue positions of its requests.
+    picked: Vec<usize>,
+    /// Queue positions of requests too urgent for it that no worker can answer in time.
+    doomed: Vec<(usize, Unreachable)>,
 }
 
 /// The queue shared by the handlers (who push) and the batcher (who takes batches).
@@ -145,19 +180,58 @@ impl Queue {
         self.notify.notify_one();
     }
 
+    /// The predicted time until a worker frees up, in ms (0 with one idle).
+    fn slot_wait_ms(&self, inner: &Inner, now: Instant) -> f64 {
+        if inner.running.len() < self.config.workers.max(1) {
+            return 0.0;
+        }
+        inner
+            .running
+            .iter()
+            .map(|(_, end)| end.saturating_duration_since(now).as_secs_f64() * 1e3)
+            .fold(f64::INFINITY, f64::min)
+    }
+
     /// The predicted time until a request joining now would be taken off the queue, in ms.
     fn drain_ms(&self, inner: &Inner, now: Instant) -> f64 {
-        let workers = self.config.workers.max(1);
-        let slot_wait = if inner.running.len() < workers {
-            0.0
-        } else {
-            inner
-                .running
-                .iter()
-                .map(|(_, end)| end.saturating_duration_since(now).as_secs_f64() * 1e3)
-                .fold(f64::INFINITY, f64::min)
+        self.slot_wait_ms(inner, now) + inner.work_ms / self.config.workers.max(1) as f64
+    }
+
+    /// For a deadline request of `size` images joining now, once a worker is free: the
+    /// predicted time the requests ahead of it take, and the time to answer the batch it
+    /// joins, both at the cheapest stitch as admission predicts it
+    /// ([`LatencyModel::admission_ms`]), in ms. The deadline requests queued fill batches
+    /// of `max_batch` images before it (the workers taking one each), and the requests pinned
+    /// to a stitch add their predicted work.
+    fn join_ms(&self, inner: &Inner, model: &LatencyModel, size: usize) -> (f64, f64) {
+        let Some(cheapest) = model.cheapest() else {
+            return (0.0, 0.0);
         };
-        slot_wait + inner.work_ms / workers as f64
+        let cost = |b: usize| model.admission_ms(cheapest.id, b).unwrap_or(f64::INFINITY);
+        let (mut images, mut pinned_ms) = (0usize, 0.0);
+        for job in &inner.jobs {
+            match job.target {
+                Target::Deadline { .. } => images = images.saturating_add(job.size),
+                Target::Stitch(_) => pinned_ms += job.work_ms,
+            }
+        }
+        let workers = self.config.workers.max(1);
+        let max_batch = self.config.max_batch.max(1);
+        if size > max_batch {
+            // It runs alone, after the queued batches.
+            let rounds = images.div_ceil(max_batch) / workers;
+            return (
+                pinned_ms / workers as f64 + rounds as f64 * cost(max_batch),
+                cost(size),
+            );
+        }
+        let total = images.saturating_add(size);
+        let before = total.saturating_sub(1) / max_batch;
+        let own = total.saturating_sub(before.saturating_mul(max_batch));
+        (
+            pinned_ms / workers as f64 + (before / workers) as f64 * cost(max_batch),
+            cost(own),
+        )
     }
 
     /// Admits `job` or refuses it at once.
@@ -192,16 +266,14 @@ impl Queue {
         }
         if let (Target::Deadline { due }, Some(model)) = (job.target, model) {
             let left = due.saturating_duration_since(now).as_secs_f64() * 1e3;
-            let fastest = model
-                .cheapest()
-                .and_then(|r| model.refusal_ms(r.id, job.size))
-                .unwrap_or(0.0);
-            if drain + fastest > left {
+            let slot_wait = self.slot_wait_ms(&inner, now);
+            let (ahead, answered) = self.join_ms(&inner, model, job.size);
+            if slot_wait + ahead + answered > left {
                 return Err(Refusal::DeadlineUnreachable.error(
                     format!(
-                        "no stitch can answer within the deadline: {left:.2} ms left, the queue drains in {drain:.2} ms and the fastest stitch needs {fastest:.2} ms"
+                        "no stitch can answer within the deadline: {left:.2} ms left, a worker frees up in {slot_wait:.2} ms, the requests ahead take {ahead:.2} ms and the fastest stitch needs {answered:.2} ms for the batch this one would join"
                     ),
-                    Some(drain / 1e3),
+                    Some((slot_wait + ahead) / 1e3),
                 ));
             }
         }
@@ -227,17 +299,22 @@ impl Queue {
             let (batch, refused, closed) = {
                 let mut inner = self.lock();
                 let now = Instant::now();
-                let refused = shed(&mut inner, now, model);
-                let batch = self.form(&mut inner, now, model);
+                let mut refused = shed(&mut inner, now, model);
+                let batch = self.form(&mut inner, now, model, &mut refused);
                 (batch, refused, inner.closed)
             };
-            for (job, left, fastest) in refused {
-                let _ = job.reply.send(Err(Refusal::DeadlineUnreachable.error(
-                    format!(
+            for (job, why) in refused {
+                let message = match why {
+                    Unreachable::Alone { left, fastest } => format!(
                         "no stitch can answer within the deadline any more: {left:.2} ms left after queueing, the fastest stitch needs {fastest:.2} ms"
                     ),
-                    Some(fastest / 1e3),
-                )));
+                    Unreachable::Busy { left, busy } => format!(
+                        "no stitch can answer within the deadline any more: {left:.2} ms left after queueing, and the workers are busy for {busy:.2} ms with requests they can answer in time"
+                    ),
+                };
+                let _ = job.reply.send(Err(
+                    Refusal::DeadlineUnreachable.error(message, Some(why.retry_ms() / 1e3))
+                ));
             }
             if let Some(batch) = batch {
                 return Some(batch);
@@ -250,10 +327,17 @@ impl Queue {
     }
 
     /// Takes the next batch off the queue (under its lock).
-    fn form(&self, inner: &mut Inner, now: Instant, model: Option<&LatencyModel>) -> Option<Batch> {
+    /// Requests it finds no worker can answer in time join `refused`.
+    fn form(
+        &self,
+        inner: &mut Inner,
+        now: Instant,
+        model: Option<&LatencyModel>,
+        refused: &mut Vec<(Job, Unreachable)>,
+    ) -> Option<Batch> {
         let front = inner.jobs.front()?.target;
         let max_batch = self.config.max_batch;
-        let (stitch, picked) = match (front, model) {
+        let (stitch, picked, doomed) = match (front, model) {
             (Target::Stitch(stitch), _) => {
                 let mut picked = Vec::new();
                 let mut images: usize = 0;
@@ -266,23 +350,36 @@ impl Queue {
                         picked.push(i);
                     }
                 }
-                (stitch, picked)
+                (stitch, picked, Vec::new())
             }
             (Target::Deadline { .. }, Some(model)) => {
-                self.plan_deadline_batch(inner, now, model)?
+                let plan = self.plan_deadline_batch(inner, now, model)?;
+                (plan.stitch, plan.picked, plan.doomed)
             }
             // Deadline requests are refused at admission without a model; none can be here.
             (Target::Deadline { .. }, None) => return None,
         };
-        let mut jobs = Vec::with_capacity(picked.len());
-        // Remove from the back so that the indices stay valid.
-        for &i in picked.iter().rev() {
-            if let Some(job) = inner.jobs.remove(i) {
-                inner.work_ms = (inner.work_ms - job.work_ms).max(0.0);
-                jobs.push(job);
+        // Remove from the back so that the positions stay valid; the batch keeps its order.
+        let mut removals: Vec<(usize, Result<usize, Unreachable>)> = picked
+            .iter()
+            .enumerate()
+            .map(|(k, &i)| (i, Ok(k)))
+            .chain(doomed.iter().map(|&(i, why)| (i, Err(why))))
+            .collect();
+        removals.sort_by_key(|r| std::cmp::Reverse(r.0));
+        let mut taken: Vec<(usize, Job)> = Vec::with_capacity(picked.len());
+        for (i, slot) in removals {
+            let Some(job) = inner.jobs.remove(i) else {
+                continue;
+            };
+            inner.work_ms = (inner.work_ms - job.work_ms).max(0.0);
+            match slot {
+                Ok(k) => taken.push((k, job)),
+                Err(why) => refused.push((job, why)),
             }
         }
-        jobs.reverse();
+        taken.sort_by_key(|(k, _)| *k);
+        let jobs: Vec<Job> = taken.into_iter().map(|(_, job)| job).collect();
         if inner.jobs.is_empty() {
             inner.work_ms = 0.0;
         }
@@ -291,11 +388,13 @@ impl Queue {
             .map(|j| j.size)
             .fold(0usize, usize::saturating_add);
         let predicted_ms = model.and_then(|m| m.completion_ms(stitch, images));
-        let predicted = predicted_ms.unwrap_or(0.0);
+        let expected_ms = model.and_then(|m| m.expected_ms(stitch, images));
+        // The worker is free again once the forward is done (the answers go out after).
+        let busy = model.and_then(|m| m.busy_ms(stitch, images)).unwrap_or(0.0);
         let ticket = inner.next_ticket;
         inner.next_ticket = inner.next_ticket.wrapping_add(1);
         let end = now
-            .checked_add(Duration::from_secs_f64(predicted.max(0.0) / 1e3))
+            .checked_add(Duration::from_secs_f64(busy.max(0.0) / 1e3))
             .unwrap_or(now);
         inner.running.push((ticket, end));
         Some(Batch {
@@ -304,6 +403,7 @@ impl Queue {
             images,
             dequeued: now,
             predicted_ms,
+            expected_ms,
             ticket,
         })
     }
@@ -314,7 +414,7 @@ impl Queue {
         inner: &Inner,
         now: Instant,
         model: &LatencyModel,
-    ) -> Option<(StitchId, Vec<usize>)> {
+    ) -> Option<DeadlinePlan> {
         let left_ms = |due: Instant| due.saturating_duration_since(now).as_secs_f64() * 1e3;
         // Deadline requests, earliest deadline first.
         let mut edf: Vec<(usize, f64, usize)> = inner
@@ -328,28 +428,67 @@ impl Queue {
             .collect();
         edf.sort_by(|a, b| a.1.total_cmp(&b.1));
         let cheapest = model.cheapest()?;
-        // Grow the batch while the cheapest stitch still answers all of it in time.
-        let mut picked = Vec::new();
-        let mut images: usize = 0;
+        let cheapest_ms = |chunk: usize| {
+            model
+                .refusal_ms(cheapest.id, chunk)
+                .unwrap_or(f64::INFINITY)
+        };
+        // The batch that answers the most requests in time at the cheapest stitch.
+        let candidates: Vec<Candidate> = edf
+            .iter()
+            .map(|&(index, left_ms, size)| Candidate {
+                index,
+                left_ms,
+                size,
+            })
+            .collect();
+        // At the tail of this machine's completions (the expectation plus the margin learned
+        // against it) when that still answers someone: a request the batch would likely answer
+        // late is refused now rather than answered late.
+        let tail = 1.0 + model.tail_margin();
+        let max_batch = self.config.max_batch;
+        let tail_ms = |b: usize| {
+            model
+                .expected_ms(cheapest.id, b)
+                .map_or(f64::INFINITY, |ms| ms * tail)
+        };
+        let chosen = batch_pick::pick(&candidates, max_batch, tail_ms)
+            .or_else(|| batch_pick::pick(&candidates, max_batch, cheapest_ms))?;
+        let mut picked = Vec::with_capacity(chosen.taken.len());
         let mut min_left = f64::INFINITY;
+        let mut taken = chosen.taken.iter().copied().peekable();
+        let workers = self.config.workers.max(1);
+        // Other workers: when each frees up, from now.
+        let others: Vec<f64> = (1..workers)
+            .map(|w| {
+                inner
+                    .running
+                    .get(w.saturating_sub(1))
+                    .map_or(0.0, |(_, end)| left_ms(*end))
+            })
+            .collect();
         let mut rest = Vec::new();
-        for &(i, left, size) in &edf {
-            let grown = images.saturating_add(size);
-            let fits = grown <= self.config.max_batch || picked.is_empty();
-            let in_time = model
-                .refusal_ms(cheapest.id, grown)
-                .is_some_and(|ms| ms <= left.min(min_left));
-            if fits && in_time && rest.is_empty() {
+        let mut doomed = Vec::new();
+        for (k, &(i, left, size)) in edf.iter().enumerate() {
+            if taken.next_if_eq(&k).is_some() {
                 picked.push(i);
-                images = grown;
                 min_left = min_left.min(left);
+            } else if left < chosen.completion_ms
+                && !others.iter().any(|free| free + cheapest_ms(size) <= left)
+            {
+                // Too urgent for this batch, and no other worker frees up in time.
+                doomed.push((
+                    i,
+                    Unreachable::Busy {
+                        left,
+                        busy: chosen.completion_ms,
+                    },
+                ));
             } else {
                 rest.push((left, size));
             }
         }
-        if picked.is_empty() {
-            return None;
-        }
+        let images = chosen.images;
         rest.truncate(LOOKAHEAD);
         // Who comes after this batch: the queued deadline requests, earliest deadline first,
         // then those predicted to arrive meanwhile at the measured rate.
@@ -362,21 +501,6 @@ impl Queue {
             })
             .collect();
         pending.extend(inner.arrivals.predicted(now));
-        // Other workers: when each frees up, from now.
-        let workers = self.config.workers.max(1);
-        let others: Vec<f64> = (1..workers)
-            .map(|w| {
-                inner
-                    .running
-                    .get(w.saturating_sub(1))
-                    .map_or(0.0, |(_, end)| left_ms(*end))
-            })
-            .collect();
-        let cheapest_ms = |chunk: usize| {
-            model
-                .refusal_ms(cheapest.id, chunk)
-                .unwrap_or(f64::INFINITY)
-        };
         let misses_after = |first_ms: f64| {
             let mut slots = Vec::with_capacity(workers);
             slots.push(first_ms);
@@ -400,13 +524,17 @@ impl Queue {
                     && (pending.is_empty() || misses_after(ms) <= floor)
             })
             .map_or(cheapest.id, |(r, _)| r.id);
-        Some((stitch, picked))
+        Some(DeadlinePlan {
+            stitch,
+            picked,
+            doomed,
+        })
     }
 }
 
 /// Takes off the queue the deadline requests that not even the cheapest stitch can answer in
-/// time any more: (job, ms left, ms the cheapest needs).
-fn shed(inner: &mut Inner, now: Instant, model: Option<&LatencyModel>) -> Vec<(Job, f64, f64)> {
+/// time any more.
+fn shed(inner: &mut Inner, now: Instant, model: Option<&LatencyModel>) -> Vec<(Job, Unreachable)> {
     let Some(model) = model else {
         return Vec::new();
     };
@@ -421,7 +549,7 @@ fn shed(inner: &mut Inner, now: Instant, model: Option<&LatencyModel>) -> Vec<(J
             let fastest = model.refusal_ms(cheapest.id, job.size).unwrap_or(0.0);
             if fastest > left {
                 inner.work_ms = (inner.work_ms - job.work_ms).max(0.0);
-                refused.push((job, left, fastest));
+                refused.push((job, Unreachable::Alone { left, fastest }));
                 continue;
             }
         }
@@ -475,7 +603,73 @@ mod tests {
 
     fn chosen(queue: &Queue, now: Instant, model: &LatencyModel) -> StitchId {
         let inner = queue.lock();
-        queue.plan_deadline_batch(&inner, now, model).unwrap().0
+        queue
+            .plan_deadline_batch(&inner, now, model)
+            .unwrap()
+            .stitch
+    }
+
+    /// A queue holding deadline requests due in `lefts` ms, in that order.
+    fn queue_of(lefts: &[f64]) -> (Queue, Instant) {
+        let queue = Queue::new(ServerConfig::default());
+        let now = Instant::now();
+        let device = Device::default();
+        {
+            let mut inner = queue.lock();
+            for &left in lefts {
+                let (reply, _answer) = oneshot::channel();
+                let due = now
+                    .checked_add(Duration::from_secs_f64(left / 1e3))
+                    .unwrap();
+                inner.jobs.push_back(Job {
+                    images: Tensor::<4>::zeros([1, 1, 2, 2], &device),
+                    size: 1,
+                    target: Target::Deadline { due },
+                    queued: now,
+                    work_ms: 1.0,
+                    reply,
+                });
+            }
+        }
+        (queue, now)
+    }
+
+    #[test]
+    fn an_urgent_request_does_not_keep_a_burst_batch_small() {
+        // The cheapest stitch takes 1 ms an image. The first request can only be answered
+        // alone; a batch of the four behind it answers four, and with one worker nothing can
+        // answer the first after that batch: it is refused now, not left to miss.
+        let m = model(DeadlineConfig::default());
+        let (q, now) = queue_of(&[1.5, 5.0, 5.0, 5.0, 5.0]);
+        let mut refused = Vec::new();
+        let batch = {
+            let mut inner = q.lock();
+            q.form(&mut inner, now, Some(&m), &mut refused).unwrap()
+        };
+        assert_eq!(
+            (batch.stitch, batch.images, batch.jobs.len()),
+            (StitchId(0), 4, 4)
+        );
+        assert!(batch.jobs.iter().all(
+            |j| matches!(j.target, Target::Deadline { due } if due > now + Duration::from_millis(4))
+        ));
+        assert_eq!(refused.len(), 1);
+        assert!(matches!(refused[0].1, Unreachable::Busy { left, .. } if left < 2.0));
+        assert_eq!(q.depth(), 0);
+    }
+
+    #[test]
+    fn a_request_joining_a_burst_counts_the_batch_it_joins() {
+        let m = model(DeadlineConfig::default());
+        // Three queued: a fourth joins their batch of four images (4 ms).
+        let (q, _) = queue_of(&[9.0, 9.0, 9.0]);
+        let inner = q.lock();
+        assert_eq!(q.join_ms(&inner, &m, 1), (0.0, 4.0));
+        // Eight queued fill the first batch (8 ms): a ninth runs in the next, alone.
+        drop(inner);
+        let (q, _) = queue_of(&[9.0; 8]);
+        let inner = q.lock();
+        assert_eq!(q.join_ms(&inner, &m, 1), (8.0, 1.0));
     }
 
     #[test]
