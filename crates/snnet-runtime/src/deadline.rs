@@ -11,12 +11,19 @@
 //!   the stitch's median times a batching factor, `batch` to start with (a batch of `b` costs
 //!   `b` single forwards, which over-estimates: batching is sub-linear). Every forward the
 //!   runtime runs refines the factor of its batch size online: the ratio of the measured
-//!   latency to the profiled one, as a mean plus [`deviations`](DeadlineConfig::deviations)
-//!   mean absolute deviations (TCP's retransmission timer does the same with round trips), so
-//!   the prediction follows the machine as it is now, loaded or not.
+//!   latency to the profiled one, as a running mean and mean absolute deviation (TCP's
+//!   retransmission timer does the same with round trips), so the prediction follows the
+//!   machine as it is now, loaded or not.
 //! - `overhead` is what a request costs besides its forward (stacking the batch, top-k,
 //!   waking its handler), measured online on this runtime in the same way, plus a fixed
 //!   [`margin_ms`](DeadlineConfig::margin_ms).
+//! - The stitch choice and which requests a batch takes rest on the *expected* completion
+//!   (the means) times one plus a margin learned from lateness
+//!   ([`LatencyModel::late_margin`]): a running estimate of the quantile of actual over
+//!   expected completions that [`late_share`](DeadlineConfig::late_share) of them exceed.
+//!   Admission rests on the expectation alone, shedding a queued request on one deviation
+//!   above it, the check that a stitch keeps up with the arrivals on
+//!   [`deviations`](DeadlineConfig::deviations).
 //! - What was learned fades back to the profile while nothing new is measured (half-life
 //!   [`idle_half_life_ms`](DeadlineConfig::idle_half_life_ms)): an overload that made every
 //!   prediction pessimistic, and so every request refused, cannot keep the server refusing
@@ -81,8 +88,9 @@ impl Deadline {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeadlineConfig {
-    /// How many mean absolute deviations above the mean a prediction is (2 by default): the
-    /// larger, the fewer late answers and the cheaper the stitches chosen.
+    /// How many mean absolute deviations above the mean a stitch's usual cost is (2 by
+    /// default; [`LatencyModel::completion_ms`]): the check that the server keeps up with the
+    /// arrival rate at a stitch rests on it.
     pub deviations: f64,
     /// Added to every prediction, in milliseconds (0.2 by default): what the model cannot see
     /// (writing the answer to the socket).
@@ -96,10 +104,11 @@ pub struct DeadlineConfig {
     /// prior (the profile, no overhead, no learned margin) with this half-life, in
     /// milliseconds (250 by default); shorter gaps between measurements do not fade it.
     pub idle_half_life_ms: f64,
-    /// The share of completions allowed to take longer than predicted (1 % by default): a
-    /// margin learned online ([`LatencyModel::observe_completion`]) grows while more take
-    /// longer and shrinks while fewer do, covering what the model does not see (a loaded
-    /// machine, the answer's way out).
+    /// The share of completions allowed to take longer than the expectation plus the learned
+    /// margin (0.5 % by default): the margin ([`LatencyModel::observe_completion`]) grows
+    /// while more take longer and shrinks while fewer do, so that it tracks this machine's tail
+    /// as it is now (a loaded machine, the answer's way out). Only the tightest request of a
+    /// batch is at that risk, so fewer answers than this are late.
     pub late_share: f64,
     /// The most of the workers' time a stitch may need at the measured arrival rate (0.9 by
     /// default): above it the queue would grow, so a cheaper stitch runs.
@@ -127,7 +136,7 @@ impl Default for DeadlineConfig {
             gain: 0.125,
             max_batch: 64,
             idle_half_life_ms: 250.0,
-            late_share: 0.01,
+            late_share: 0.005,
             max_utilization: 0.9,
             refusal_deviations: 1.0,
             admission_deviations: 0.0,
@@ -242,16 +251,11 @@ struct ModelState {
     factors: Vec<Estimate>,
     overhead_ms: Estimate,
     late: LateMargin,
-    /// The tail margin over the expected completion ([`LatencyModel::tail_margin`]).
-    tail: LateMargin,
 }
 
-/// How far one completion moves the margin the stitch choice learns, as a share of the
-/// prediction.
-const LATE_STEP: f64 = 0.02;
-/// How far one completion moves the tail margin: faster, since a burst's first batches are
-/// the ones it must catch.
-const TAIL_STEP: f64 = 0.05;
+/// How far one completion moves the learned margin, as a share of the expectation: fast
+/// enough to catch up within a burst's first batches.
+const LATE_STEP: f64 = 0.05;
 /// The learned margin at most, as a share of the prediction: an overload on a shared machine
 /// must not leave the model refusing everything once it is over.
 const LATE_MAX: f64 = 1.0;
@@ -261,10 +265,8 @@ const LATE_MAX: f64 = 1.0;
 /// [`DeadlineConfig::late_share`] of the completions are late. Each late completion raises it
 /// by `step * (1 - share)`, each other lowers it by `step * share` (within 0..=1), so it rests
 /// where the late share is `share`; fades back to 0 while idle.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct LateMargin {
-    /// How far one completion moves it.
-    step: f64,
     share: f64,
     /// The share as of the last completion, and when it was.
     measured: f64,
@@ -272,15 +274,6 @@ struct LateMargin {
 }
 
 impl LateMargin {
-    fn new(step: f64) -> Self {
-        LateMargin {
-            step,
-            share: 0.0,
-            measured: 0.0,
-            last: None,
-        }
-    }
-
     /// Fades the share towards 0 for the time since the last completion.
     fn fade(&mut self, now: Instant, half_life_ms: f64) {
         self.share = self.measured * kept(now, self.last, half_life_ms);
@@ -289,9 +282,9 @@ impl LateMargin {
     fn observe(&mut self, late: bool, share: f64, now: Instant, half_life_ms: f64) {
         self.fade(now, half_life_ms);
         self.share = if late {
-            (self.share + self.step * (1.0 - share)).min(LATE_MAX)
+            (self.share + LATE_STEP * (1.0 - share)).min(LATE_MAX)
         } else {
-            (self.share - self.step * share).max(0.0)
+            (self.share - LATE_STEP * share).max(0.0)
         };
         self.measured = self.share;
         self.last = Some(now);
@@ -356,8 +349,7 @@ impl LatencyModel {
             state: Mutex::new(ModelState {
                 factors,
                 overhead_ms: Estimate::prior(0.0),
-                late: LateMargin::new(LATE_STEP),
-                tail: LateMargin::new(TAIL_STEP),
+                late: LateMargin::default(),
             }),
         })
     }
@@ -400,7 +392,6 @@ impl LatencyModel {
         }
         state.overhead_ms.fade(now, half_life);
         state.late.fade(now, half_life);
-        state.tail.fade(now, half_life);
         state
     }
 
@@ -432,9 +423,9 @@ impl LatencyModel {
     }
 
     /// The predicted time from taking a batch of `batch` images of `stitch` off the queue to
-    /// answering it, in milliseconds: the model's own prediction, without the margin learned
-    /// from lateness ([`late_margin`](Self::late_margin)). Refusals rest on it, so that an
-    /// overload that made completions late does not leave the server refusing once over.
+    /// answering it, in milliseconds, [`DeadlineConfig::deviations`] above the mean, without
+    /// the margin learned from lateness ([`late_margin`](Self::late_margin)): what a stitch's
+    /// usual cost is when the server checks that it keeps up with the arrivals.
     pub fn completion_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
         self.completion_at(stitch, batch, self.config.deviations)
     }
@@ -453,7 +444,7 @@ impl LatencyModel {
     }
 
     /// The expected completion of `stitch` on `batch` images (the mean, no deviation, no
-    /// learned margin), in milliseconds: what [`tail_margin`](Self::tail_margin) is learned
+    /// learned margin), in milliseconds: what [`late_margin`](Self::late_margin) is learned
     /// against.
     pub fn expected_ms(&self, stitch: StitchId, batch: usize) -> Option<f64> {
         self.completion_at(stitch, batch, 0.0)
@@ -480,13 +471,13 @@ impl LatencyModel {
         Some(base * Self::factor(&state, batch, self.config.refusal_deviations))
     }
 
-    /// The predicted completion of every rung at `batch` images, cheapest rung first, with the
-    /// margin learned from lateness: what the choice of a stitch rests on.
+    /// The predicted completion of every rung at `batch` images, cheapest rung first: the
+    /// expectation times one plus the margin learned from lateness, what the choice of a
+    /// stitch rests on.
     pub fn ladder_completion_ms(&self, batch: usize) -> Vec<(Rung, f64)> {
         let state = self.read();
-        let k = self.config.deviations;
-        let factor = Self::factor(&state, batch, k);
-        let fixed = state.overhead_ms.upper(k) + self.config.margin_ms;
+        let factor = Self::factor(&state, batch, 0.0);
+        let fixed = state.overhead_ms.mean + self.config.margin_ms;
         let late = 1.0 + state.late.share;
         self.ladder
             .iter()
@@ -532,45 +523,25 @@ impl LatencyModel {
     }
 
     /// Records a request whose answer was ready `actual` after it was taken off the queue,
-    /// where [`completion_ms`](Self::completion_ms) had predicted `predicted_ms`: a completion
-    /// later than that prediction with the current learned margin raises the margin, one in
+    /// where [`expected_ms`](Self::expected_ms) had expected `expected_ms`: a completion
+    /// later than the expectation with the current learned margin raises the margin, one in
     /// time lowers it ([`DeadlineConfig::late_share`]).
-    pub fn observe_completion(&self, predicted_ms: f64, actual: Duration) {
-        if !predicted_ms.is_finite() {
-            return;
-        }
-        let (share, half_life) = (self.config.late_share, self.config.idle_half_life_ms);
-        let mut state = self.lock();
-        let late = actual.as_secs_f64() * 1e3 > predicted_ms * (1.0 + state.late.share);
-        state.late.observe(late, share, Instant::now(), half_life);
-    }
-
-    /// The margin learned from completions that took longer than predicted, as a share of
-    /// the prediction (0.1: predictions are 10 % longer), at most 1.
-    pub fn late_margin(&self) -> f64 {
-        self.read().late.share
-    }
-
-    /// Records a request whose answer was ready `actual` after it was taken off the queue,
-    /// where [`expected_ms`](Self::expected_ms) had predicted `expected_ms`: the same learning
-    /// as [`observe_completion`](Self::observe_completion), against the expectation, for
-    /// [`tail_margin`](Self::tail_margin).
-    pub fn observe_expected(&self, expected_ms: f64, actual: Duration) {
+    pub fn observe_completion(&self, expected_ms: f64, actual: Duration) {
         if !expected_ms.is_finite() {
             return;
         }
         let (share, half_life) = (self.config.late_share, self.config.idle_half_life_ms);
         let mut state = self.lock();
-        let late = actual.as_secs_f64() * 1e3 > expected_ms * (1.0 + state.tail.share);
-        state.tail.observe(late, share, Instant::now(), half_life);
+        let late = actual.as_secs_f64() * 1e3 > expected_ms * (1.0 + state.late.share);
+        state.late.observe(late, share, Instant::now(), half_life);
     }
 
-    /// The margin over the *expected* completion, as a share of it, at which
-    /// [`DeadlineConfig::late_share`] of the completions are later (at most 1): the tail of this
-    /// machine's completions as they are now. Which requests a deadline batch takes rests on
-    /// it, so that a request a batch would likely answer late is refused instead.
-    pub fn tail_margin(&self) -> f64 {
-        self.read().tail.share
+    /// The margin learned from completions that took longer than expected, as a share of the
+    /// expectation (0.1: the tail is 10 % above it), at most 1: the tail of this machine's
+    /// completions as they are now. The stitch choice and which requests a deadline batch
+    /// takes rest on it, so that a request a batch would likely answer late is refused instead.
+    pub fn late_margin(&self) -> f64 {
+        self.read().late.share
     }
 
     /// The learned batching factors (`(batch, mean, deviation, samples)`) of the batch sizes
@@ -695,7 +666,7 @@ mod tests {
     fn learns_a_margin_from_late_completions() {
         let m = model();
         assert_eq!(m.late_margin(), 0.0);
-        let before = m.completion_ms(StitchId(0), 1).unwrap();
+        let before = m.expected_ms(StitchId(0), 1).unwrap();
         let ladder_ms = || m.ladder_completion_ms(1)[0].1;
         assert_eq!(ladder_ms(), before);
         // Completions take 30 % longer than predicted, steadily.
@@ -703,14 +674,14 @@ mod tests {
             m.observe_completion(before, Duration::from_secs_f64(1.3 * before / 1e3));
         }
         let learned = m.late_margin();
-        assert!((0.28..0.34).contains(&learned), "{learned}");
-        // The stitch choice sees it; the model's own prediction (refusals rest on it) does not.
+        assert!((0.29..0.36).contains(&learned), "{learned}");
+        // The stitch choice sees it; the model's own predictions (refusals rest on them) do not.
         let after = ladder_ms();
         assert!(
             (after / before - 1.0 - learned).abs() < 1e-3,
             "{after} {before} {learned}"
         );
-        assert_eq!(m.completion_ms(StitchId(0), 1).unwrap(), before);
+        assert_eq!(m.expected_ms(StitchId(0), 1).unwrap(), before);
         // Every completion on time again: the margin falls back to 0.
         for _ in 0..10_000 {
             m.observe_completion(before, Duration::from_secs_f64(before / 1e3));

@@ -6,9 +6,9 @@
 //! first request with little time left: the batch stays small, the server's throughput falls,
 //! and the requests behind it miss too. [`pick`] instead looks at every batch size: for `b`
 //! images the batch takes, in deadline order, the requests that a batch of `b` answers in
-//! time, and the size that answers the most requests wins (ties to the smaller, faster
-//! batch). A request too urgent for the chosen batch is one that no batch of that size could
-//! have answered; the queue refuses it at once unless another worker can still take it.
+//! time, and the size that answers the most requests — in it and in the best batch after it —
+//! wins. A request too urgent for the chosen batch can be answered neither by it nor after
+//! it; the queue refuses it at once unless another worker can still take it.
 
 /// A queued deadline request as [`pick`] sees it.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -32,44 +32,87 @@ pub(super) struct Pick {
     pub(super) completion_ms: f64,
 }
 
-/// The batch answering the most of `candidates` (earliest deadline first) in time, when a
-/// batch of `b` images completes `cost(b)` milliseconds after it starts; `None` when no
-/// request can be answered in time. A request larger than `max_batch` runs alone.
+/// The requests a batch of `b` images finishing `completion_ms` from now takes: in deadline
+/// order, those it answers in time (`left_ms - shift_ms >= completion_ms`) while they fit,
+/// skipping the positions in `skip`.
+fn take(
+    candidates: &[Candidate],
+    b: usize,
+    completion_ms: f64,
+    shift_ms: f64,
+    skip: &[usize],
+) -> (Vec<usize>, usize) {
+    let mut taken = Vec::new();
+    let mut images = 0usize;
+    for (k, c) in candidates.iter().enumerate() {
+        if c.left_ms - shift_ms < completion_ms || skip.contains(&k) {
+            continue;
+        }
+        let grown = images.saturating_add(c.size);
+        if grown > b {
+            // Smaller requests behind it may still fit.
+            continue;
+        }
+        images = grown;
+        taken.push(k);
+        if images == b {
+            break;
+        }
+    }
+    (taken, images)
+}
+
+/// How many of the requests not in `skip` one batch starting `shift_ms` from now answers in
+/// time at most.
+fn most_in_one(
+    candidates: &[Candidate],
+    max_batch: usize,
+    cost: &impl Fn(usize) -> f64,
+    shift_ms: f64,
+    skip: &[usize],
+) -> usize {
+    (1..=max_batch.max(1))
+        .map(|b| take(candidates, b, cost(b), shift_ms, skip).0.len())
+        .max()
+        .unwrap_or(0)
+}
+
+/// The batch to run now for `candidates` (earliest deadline first), when a batch of `b`
+/// images completes `cost(b)` milliseconds after it starts: the one that, followed by the
+/// best next batch, answers the most of them in time (ties to the batch answering more now,
+/// then to the smaller batch). Looking one batch ahead keeps a burst from trading two urgent
+/// requests a small batch answers now for a larger batch: the small one first and the larger
+/// one after may answer all of them. `None` when no request can be answered in time. A request
+/// larger than `max_batch` runs alone.
 pub(super) fn pick(
     candidates: &[Candidate],
     max_batch: usize,
     cost: impl Fn(usize) -> f64,
 ) -> Option<Pick> {
-    let mut best: Option<Pick> = None;
+    let mut best: Option<(usize, Pick)> = None;
     for b in 1..=max_batch.max(1) {
         let completion_ms = cost(b);
-        let mut taken = Vec::new();
-        let mut images = 0usize;
-        for (k, c) in candidates.iter().enumerate() {
-            if c.left_ms < completion_ms {
-                continue;
-            }
-            let grown = images.saturating_add(c.size);
-            if grown > b {
-                // Smaller requests behind it may still fit.
-                continue;
-            }
-            images = grown;
-            taken.push(k);
-            if images == b {
-                break;
-            }
+        let (taken, images) = take(candidates, b, completion_ms, 0.0, &[]);
+        if taken.is_empty() {
+            continue;
         }
-        if best.as_ref().is_none_or(|p| taken.len() > p.taken.len()) && !taken.is_empty() {
-            best = Some(Pick {
-                taken,
-                images,
-                completion_ms,
-            });
+        let total = taken.len() + most_in_one(candidates, max_batch, &cost, completion_ms, &taken);
+        let better = best
+            .as_ref()
+            .is_none_or(|(t, p)| (total, taken.len()) > (*t, p.taken.len()));
+        if better {
+            best = Some((
+                total,
+                Pick {
+                    taken,
+                    images,
+                    completion_ms,
+                },
+            ));
         }
     }
-    if best.is_some() {
-        return best;
+    if let Some((_, pick)) = best {
+        return Some(pick);
     }
     // A request larger than a batch runs alone if it can.
     let (k, c) = candidates
@@ -126,6 +169,20 @@ mod tests {
         // Both fit a batch of two: it answers both.
         let c = candidates(&[1.6, 3.0]);
         assert_eq!(pick(&c, 8, cost).unwrap().taken, [0, 1]);
+    }
+
+    #[test]
+    fn a_small_batch_first_when_the_next_one_answers_the_rest() {
+        // Two urgent requests (3 ms) and four later ones (6 ms), at 1 ms + 0.6 ms an image: a
+        // batch of six (4.6 ms) answers four, the urgent two miss. Three first (2.8 ms), then
+        // three more (2.8 ms, ending at 5.6 ms) answer all six.
+        let cost = |b: usize| 1.0 + 0.6 * b as f64;
+        let c = candidates(&[3.0, 3.0, 6.0, 6.0, 6.0, 6.0]);
+        let p = pick(&c, 8, cost).unwrap();
+        assert_eq!(p.taken, [0, 1, 2]);
+        // Without the second batch's room, the larger batch answers more.
+        let c = candidates(&[3.0, 3.0, 4.7, 4.7, 4.7, 4.7]);
+        assert_eq!(pick(&c, 8, cost).unwrap().taken, [2, 3, 4, 5]);
     }
 
     #[test]

@@ -255,11 +255,8 @@ async fn classify(
         // What the request cost besides its forward, once off the queue.
         let completion = now.saturating_duration_since(answer.dequeued);
         model.observe_overhead(completion.saturating_sub(answer.latency));
-        if let Some(predicted) = answer.predicted_ms {
-            model.observe_completion(predicted, completion);
-        }
         if let Some(expected) = answer.expected_ms {
-            model.observe_expected(expected, completion);
+            model.observe_completion(expected, completion);
         }
     }
     // The controller sees the whole request; at least queue + forward as the runtime's clock

@@ -80,8 +80,6 @@ pub(super) struct Answer {
     pub(super) queue: Duration,
     /// When the batch was taken off the queue.
     pub(super) dequeued: Instant,
-    /// The batch's predicted completion from `dequeued`, in milliseconds.
-    pub(super) predicted_ms: Option<f64>,
     /// The batch's expected completion from `dequeued`, in milliseconds.
     pub(super) expected_ms: Option<f64>,
     pub(super) batch: usize,
@@ -95,8 +93,6 @@ pub(super) struct Batch {
     pub(super) jobs: Vec<Job>,
     pub(super) images: usize,
     pub(super) dequeued: Instant,
-    /// Its predicted completion from `dequeued`, in milliseconds (with a latency profile).
-    pub(super) predicted_ms: Option<f64>,
     /// Its expected completion from `dequeued`, in milliseconds (with a latency profile).
     pub(super) expected_ms: Option<f64>,
     /// The slot it holds in [`Queue::running`]'s accounting.
@@ -387,7 +383,6 @@ impl Queue {
             .iter()
             .map(|j| j.size)
             .fold(0usize, usize::saturating_add);
-        let predicted_ms = model.and_then(|m| m.completion_ms(stitch, images));
         let expected_ms = model.and_then(|m| m.expected_ms(stitch, images));
         // The worker is free again once the forward is done (the answers go out after).
         let busy = model.and_then(|m| m.busy_ms(stitch, images)).unwrap_or(0.0);
@@ -402,7 +397,6 @@ impl Queue {
             jobs,
             images,
             dequeued: now,
-            predicted_ms,
             expected_ms,
             ticket,
         })
@@ -445,7 +439,7 @@ impl Queue {
         // At the tail of this machine's completions (the expectation plus the margin learned
         // against it) when that still answers someone: a request the batch would likely answer
         // late is refused now rather than answered late.
-        let tail = 1.0 + model.tail_margin();
+        let tail = 1.0 + model.late_margin();
         let max_batch = self.config.max_batch;
         let tail_ms = |b: usize| {
             model
@@ -637,10 +631,11 @@ mod tests {
     #[test]
     fn an_urgent_request_does_not_keep_a_burst_batch_small() {
         // The cheapest stitch takes 1 ms an image. The first request can only be answered
-        // alone; a batch of the four behind it answers four, and with one worker nothing can
-        // answer the first after that batch: it is refused now, not left to miss.
+        // alone, and then three of the four behind it; a batch of those four answers four,
+        // and with one worker nothing can answer the first after that batch: it is refused
+        // now, not left to miss.
         let m = model(DeadlineConfig::default());
-        let (q, now) = queue_of(&[1.5, 5.0, 5.0, 5.0, 5.0]);
+        let (q, now) = queue_of(&[1.5, 4.5, 4.5, 4.5, 4.5]);
         let mut refused = Vec::new();
         let batch = {
             let mut inner = q.lock();
@@ -656,6 +651,14 @@ mod tests {
         assert_eq!(refused.len(), 1);
         assert!(matches!(refused[0].1, Unreachable::Busy { left, .. } if left < 2.0));
         assert_eq!(q.depth(), 0);
+        // With 5 ms for the four, the first alone and then the four answer all five.
+        let (q, now) = queue_of(&[1.5, 5.0, 5.0, 5.0, 5.0]);
+        let mut refused = Vec::new();
+        let batch = {
+            let mut inner = q.lock();
+            q.form(&mut inner, now, Some(&m), &mut refused).unwrap()
+        };
+        assert_eq!((batch.images, refused.len(), q.depth()), (1, 0, 4));
     }
 
     #[test]
