@@ -62,10 +62,9 @@ fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     out
 }
 
-#[test]
-fn export_quantize_and_run_a_stitch() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// A random-weights SN-Net of the fixture's three ViTs in `d`, and the fixture's input:
+/// `(net, input)`.
+fn net_and_input(d: &Path) -> (PathBuf, PathBuf) {
     // The fixture's anchors as a model config, its input as a file.
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(core_fixture("snnet_vit.json")).unwrap())
@@ -94,6 +93,14 @@ fn export_quantize_and_run_a_stitch() {
         "--output",
         s(&net),
     ]);
+    (net, input)
+}
+
+#[test]
+fn export_quantize_and_run_a_stitch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (net, input) = net_and_input(d);
     let stitch = d.join("stitch5.safetensors");
     let out = ok(&[
         "export",
@@ -239,4 +246,156 @@ fn export_quantize_and_run_a_stitch() {
         &["quantize", "--snnet", s(&qnet), "--output", s(&d.join("z"))],
         "already",
     );
+}
+
+/// A `snnet serve` child process, killed when dropped (also when a test fails).
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One HTTP/1.1 POST to `addr`: the status and the body.
+fn post(addr: &str, target: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+#[test]
+fn profile_and_serve_a_stitch_file() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (net, input) = net_and_input(d);
+    let stitch = d.join("stitch5.safetensors");
+    ok(&[
+        "export",
+        "--snnet",
+        s(&net),
+        "--stitch",
+        "5",
+        "--output",
+        s(&stitch),
+    ]);
+    let packed = d.join("stitch5.bpk");
+    ok(&["quantize", "--snnet", s(&stitch), "--output", s(&packed)]);
+
+    // `profile` on a stitch file (safetensors, int8 burnpack): a one-row table.
+    let profile = |file: &Path, table: &Path| {
+        ok(&[
+            "profile",
+            "--snnet",
+            s(file),
+            "--iters",
+            "2",
+            "--warmup",
+            "1",
+            "--no-memory",
+            "--output",
+            s(table),
+        ])
+    };
+    let table = d.join("table.jsonl");
+    for file in [&packed, &stitch] {
+        let out = profile(file, &table);
+        assert!(out.starts_with("1 stitches"), "{out}");
+        let rows: Vec<serde_json::Value> = std::fs::read_to_string(&table)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0]["cfg_id"], 5, "{rows:?}");
+        assert!(rows[0]["latency_ms"].as_f64().unwrap() > 0.0);
+    }
+    fails(
+        &[
+            "profile",
+            "--snnet",
+            s(&stitch),
+            "--ids",
+            "3",
+            "--output",
+            s(&d.join("x.jsonl")),
+        ],
+        "runs only stitch 5",
+    );
+    fails(
+        &[
+            "profile",
+            "--snnet",
+            s(&stitch),
+            "--allow-nonfinite",
+            "--output",
+            s(&d.join("x.jsonl")),
+        ],
+        "--allow-nonfinite",
+    );
+
+    // `serve` the stitch file with that table: stitch 5 answers; another id is a 400.
+    let (logits, input_body) = (d.join("logits.safetensors"), std::fs::read(&input).unwrap());
+    ok(&[
+        "forward",
+        "--snnet",
+        s(&stitch),
+        "--input",
+        s(&input),
+        "--output",
+        s(&logits),
+    ]);
+    let logits = &tensors(&logits)[0].2;
+    let classes = logits.len() / tensors(&input)[0].1[0];
+    let top = (0..classes)
+        .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+        .unwrap();
+    let mut server = Served(
+        Command::new(env!("CARGO_BIN_EXE_snnet"))
+            .args([
+                "serve",
+                "--snnet",
+                s(&stitch),
+                "--table",
+                s(&table),
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("serving 1 stitches"), "{line}");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let (status, body) = post(&addr, "/v1/classify", &input_body);
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["stitch"], 5, "{answer}");
+    assert_eq!(answer["predictions"][0][0]["index"], top, "{answer}");
+    let (status, body) = post(&addr, "/v1/classify?stitch=3", &input_body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("runs only stitch 5"), "{body}");
 }
