@@ -23,6 +23,7 @@ use burn::tensor::{DType, Device, FloatDType, Tensor};
 
 use crate::checkpoint::CONFIG_KEY;
 use crate::error::Result;
+use crate::finite::refuse_non_finite;
 use crate::net::SnNet;
 use crate::plan::SnNetConfig;
 use crate::stitch_file::{ExportError, ModelFile, STITCH_KEY, sniff_model_file, without_variant};
@@ -137,7 +138,8 @@ fn save_burnpack<M: Module + ModuleSnapshot>(
         .map_err(|source| pack_error(path, source))
 }
 
-/// Loads burnpack tensors into `module`: every tensor, or those at `needed`.
+/// Loads burnpack tensors into `module`: every tensor, or those at `needed`; refuses NaN or
+/// infinite values ([`crate::Error::NonFinite`]).
 fn load_burnpack<M: Module + ModuleSnapshot>(
     mut module: M,
     path: &Path,
@@ -175,6 +177,7 @@ fn load_burnpack<M: Module + ModuleSnapshot>(
         }
         .into());
     }
+    refuse_non_finite(&module, path)?;
     Ok(module)
 }
 
@@ -250,7 +253,8 @@ impl SnNet {
     /// # Errors
     /// As [`read_packed_config`]; [`ExportError::NotAnSnNet`] for a stitch's file;
     /// [`ExportError::Apply`] and
-    /// [`ExportError::MissingTensors`] for tensors that do not fit.
+    /// [`ExportError::MissingTensors`] for tensors that do not fit;
+    /// [`Error::NonFinite`](crate::Error::NonFinite) for NaN or infinite weights.
     pub fn load_burnpack(path: &Path, device: &Device) -> Result<Self> {
         match read_packed_config(path)? {
             PackedConfig::SnNet(config) => load_burnpack(

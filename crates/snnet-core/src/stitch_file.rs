@@ -503,7 +503,8 @@ impl StitchModel {
     /// As [`read_stitch_config`]; [`Error::Space`](crate::Error::Space),
     /// [`Error::Zoo`](crate::Error::Zoo) for a configuration whose plan cannot be built or
     /// whose stitch id is out of range; [`ExportError::Store`], [`ExportError::Apply`] and
-    /// [`ExportError::MissingTensors`] for tensors that do not fit.
+    /// [`ExportError::MissingTensors`] for tensors that do not fit;
+    /// [`Error::NonFinite`](crate::Error::NonFinite) for NaN or infinite weights.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
         let config = read_stitch_config(path)?;
         let mut model = Self::init(config, device)?;
@@ -540,6 +541,7 @@ impl StitchModel {
             }
             .into());
         }
+        crate::finite::refuse_non_finite(&model, path)?;
         Ok(model)
     }
 }

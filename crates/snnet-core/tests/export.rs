@@ -506,3 +506,76 @@ mod int8 {
         ));
     }
 }
+
+/// A stitch file (safetensors, f32 burnpack, int8 burnpack) or an SN-Net burnpack whose
+/// stitching layer holds infinite values is refused on load, naming the tensor.
+#[test]
+fn non_finite_weights_are_refused_in_every_file_format() {
+    use snnet_core::burn::module::{Module, ModuleMapper, Param};
+    /// Adds +inf to every parameter under `stitch_layers`.
+    struct Poison(Vec<String>);
+    impl ModuleMapper for Poison {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.0.push(name.to_owned());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.0.pop();
+        }
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            if self.0.first().map(String::as_str) == Some("stitch_layers") {
+                param.map(|t| t.add_scalar(f32::INFINITY))
+            } else {
+                param
+            }
+        }
+    }
+    let poison = |m: StitchModel| m.map(&mut Poison(Vec::new()));
+    let device = Device::default();
+    let small = zoo_entry("vit_reduced.json");
+    let net = net(
+        SnNetConfig::new(vec![small.clone(), wider(&small)], SpaceConfig::default()),
+        &device,
+    );
+    let id = net
+        .plan()
+        .paths()
+        .iter()
+        .find(|p| !p.is_anchor())
+        .unwrap()
+        .id;
+    let stitch = net.export_stitch(id).unwrap();
+    assert_eq!(snnet_core::first_non_finite(&stitch), None);
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |result: snnet_core::Result<StitchModel>, what: &str| match result {
+        Err(Error::NonFinite { key, count, .. }) => {
+            assert!(key.starts_with("stitch_layers.0"), "{what}: {key}");
+            assert!(count > 0, "{what}");
+        }
+        other => panic!("{what}: {other:?}"),
+    };
+    let file = dir.path().join("inf.safetensors");
+    poison(stitch.clone()).save(&file).unwrap();
+    refused(StitchModel::load(&file, &device), "safetensors");
+    let file = dir.path().join("inf.bpk");
+    poison(stitch.clone()).save_burnpack(&file).unwrap();
+    refused(StitchModel::load_burnpack(&file, &device), "f32 burnpack");
+    let file = dir.path().join("inf.int8");
+    poison(stitch.clone().quantized())
+        .save_burnpack(&file)
+        .unwrap();
+    refused(StitchModel::load_burnpack(&file, &device), "int8 burnpack");
+    // The intact int8 stitch loads (its dequantized weights are finite).
+    let file = dir.path().join("ok.int8");
+    stitch.quantized().save_burnpack(&file).unwrap();
+    assert!(StitchModel::load_burnpack(&file, &device).is_ok());
+
+    // A whole SN-Net in burnpack.
+    let file = dir.path().join("net.bpk");
+    net.map(&mut Poison(Vec::new()))
+        .save_burnpack(&file)
+        .unwrap();
+    assert!(matches!(
+        SnNet::load_burnpack(&file, &device),
+        Err(Error::NonFinite { ref key, .. }) if key.starts_with("stitch_layers.")
+    ));
+}
