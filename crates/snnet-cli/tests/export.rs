@@ -62,9 +62,16 @@ fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     out
 }
 
-/// A random-weights SN-Net of the fixture's three ViTs in `d`, and the fixture's input:
-/// `(net, input)`.
-fn net_and_input(d: &Path) -> (PathBuf, PathBuf) {
+/// The files of a test in `d`: a random-weights SN-Net of the fixture's three ViTs, the
+/// fixture's input, and its stitch 5 exported (with what `snnet export` said).
+struct Files {
+    net: PathBuf,
+    input: PathBuf,
+    stitch: PathBuf,
+    export_out: String,
+}
+
+fn files(d: &Path) -> Files {
     // The fixture's anchors as a model config, its input as a file.
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(core_fixture("snnet_vit.json")).unwrap())
@@ -93,16 +100,8 @@ fn net_and_input(d: &Path) -> (PathBuf, PathBuf) {
         "--output",
         s(&net),
     ]);
-    (net, input)
-}
-
-#[test]
-fn export_quantize_and_run_a_stitch() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let (net, input) = net_and_input(d);
     let stitch = d.join("stitch5.safetensors");
-    let out = ok(&[
+    let export_out = ok(&[
         "export",
         "--snnet",
         s(&net),
@@ -111,7 +110,25 @@ fn export_quantize_and_run_a_stitch() {
         "--output",
         s(&stitch),
     ]);
-    assert!(out.contains("stitch 5"), "{out}");
+    Files {
+        net,
+        input,
+        stitch,
+        export_out,
+    }
+}
+
+#[test]
+fn export_quantize_and_run_a_stitch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let Files {
+        net,
+        input,
+        stitch,
+        export_out,
+    } = files(d);
+    assert!(export_out.contains("stitch 5"), "{export_out}");
     assert!(std::fs::metadata(&stitch).unwrap().len() < std::fs::metadata(&net).unwrap().len());
 
     // The stitch file runs with no --stitch, its logits the SN-Net's bit for bit.
@@ -281,17 +298,7 @@ fn profile_and_serve_a_stitch_file() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let (net, input) = net_and_input(d);
-    let stitch = d.join("stitch5.safetensors");
-    ok(&[
-        "export",
-        "--snnet",
-        s(&net),
-        "--stitch",
-        "5",
-        "--output",
-        s(&stitch),
-    ]);
+    let Files { input, stitch, .. } = files(d);
     let packed = d.join("stitch5.bpk");
     ok(&["quantize", "--snnet", s(&stitch), "--output", s(&packed)]);
 

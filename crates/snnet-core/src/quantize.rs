@@ -23,10 +23,9 @@ use burn::tensor::{DType, Device, FloatDType, Tensor};
 
 use crate::checkpoint::CONFIG_KEY;
 use crate::error::Result;
-use crate::finite::refuse_non_finite;
 use crate::net::SnNet;
 use crate::plan::SnNetConfig;
-use crate::stitch_file::{ExportError, ModelFile, STITCH_KEY, sniff_model_file, without_variant};
+use crate::stitch_file::{ExportError, ModelFile, STITCH_KEY, check_applied, sniff_model_file};
 use crate::stitch_model::{StitchConfig, StitchModel};
 
 /// The block sizes tried along a weight's last dimension, largest first.
@@ -152,33 +151,7 @@ fn load_burnpack<M: Module + ModuleSnapshot>(
     let result = module
         .load_from(&mut store)
         .map_err(|source| pack_error(path, source))?;
-    if let Some(source) = result.errors.into_iter().next() {
-        return Err(ExportError::Apply {
-            path: path.to_owned(),
-            source: Box::new(source),
-        }
-        .into());
-    }
-    let missing: Vec<String> = match needed {
-        None => result.missing.into_iter().map(|(k, _)| k).collect(),
-        Some(needed) => {
-            let applied: std::collections::BTreeSet<String> =
-                result.applied.iter().map(|k| without_variant(k)).collect();
-            needed
-                .into_iter()
-                .filter(|k| !applied.contains(k))
-                .collect()
-        }
-    };
-    if !missing.is_empty() {
-        return Err(ExportError::MissingTensors {
-            path: path.to_owned(),
-            keys: missing,
-        }
-        .into());
-    }
-    refuse_non_finite(&module, path)?;
-    Ok(module)
+    check_applied(module, path, result, needed)
 }
 
 /// What a burnpack file written by this crate holds.

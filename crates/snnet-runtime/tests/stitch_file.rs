@@ -10,27 +10,17 @@ use serde_json::Value;
 use snnet_core::burn::tensor::{Device, Tensor};
 use snnet_core::select::StitchTable;
 use snnet_core::{SnNet, StitchId, StitchModel};
-use snnet_runtime::{
-    Choice, Error, Network, ProfilerConfig, Runtime, Server, ServerConfig, load_network, top_k,
-};
+use snnet_runtime::{Choice, Error, Network, Runtime, Server, ServerConfig, load_network, top_k};
 
 use common::http::{get, post};
-use common::{eval_table, images, safetensors_body, tiny_net};
+use common::{eval_table, images, quick_profile, safetensors_body, tiny_net};
 
 /// A stitch between two anchors (not an anchor) of the tiny SN-Net.
 const STITCH: StitchId = StitchId(7);
 
 /// `net`'s profile (one row per stitch it runs), merged into the SN-Net's evaluation table.
 fn profiled_table(net: &dyn Network, eval: &StitchTable, device: &Device) -> StitchTable {
-    ProfilerConfig::new()
-        .with_warmup(1)
-        .with_iters(3)
-        .init(device)
-        .unwrap()
-        .run(net, |_| {})
-        .unwrap()
-        .to_table(Some(eval))
-        .unwrap()
+    quick_profile(net, device).to_table(Some(eval)).unwrap()
 }
 
 fn logits(t: Tensor<2>) -> Vec<f32> {
