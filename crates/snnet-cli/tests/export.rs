@@ -303,8 +303,8 @@ fn profile_and_serve_a_stitch_file() {
     ok(&["quantize", "--snnet", s(&stitch), "--output", s(&packed)]);
 
     // `profile` on a stitch file (safetensors, int8 burnpack): a one-row table.
-    let profile = |file: &Path, table: &Path| {
-        ok(&[
+    let profile = |file: &Path, table: &Path, extra: Option<&str>| {
+        let mut args = vec![
             "profile",
             "--snnet",
             s(file),
@@ -315,11 +315,17 @@ fn profile_and_serve_a_stitch_file() {
             "--no-memory",
             "--output",
             s(table),
-        ])
+        ];
+        args.extend(extra);
+        ok(&args)
     };
     let table = d.join("table.jsonl");
-    for file in [&packed, &stitch] {
-        let out = profile(file, &table);
+    for (file, extra) in [
+        (&packed, None),
+        (&packed, Some("--dequantize-at-load")),
+        (&stitch, None),
+    ] {
+        let out = profile(file, &table, extra);
         assert!(out.starts_with("1 stitches"), "{out}");
         let rows: Vec<serde_json::Value> = std::fs::read_to_string(&table)
             .unwrap()

@@ -296,6 +296,19 @@ pub enum LoadedModel {
     Stitch(Box<StitchModel>),
 }
 
+impl LoadedModel {
+    /// The model with its quantized weights dequantized to f32 ([`dequantized`]): an int8
+    /// file's values at the fused f32 kernels' speed, at f32's memory. A model without
+    /// quantized weights is returned as it is.
+    #[must_use]
+    pub fn dequantized(self) -> Self {
+        match self {
+            LoadedModel::SnNet(net) => LoadedModel::SnNet(Box::new(dequantized(*net))),
+            LoadedModel::Stitch(stitch) => LoadedModel::Stitch(Box::new(dequantized(*stitch))),
+        }
+    }
+}
+
 /// Loads any model file this crate writes (see [`LoadedModel`]); an SN-Net checkpoint in
 /// safetensors loads as [`SnNet::load`] does.
 ///

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use clap::Args;
 use snnet_core::burn::tensor::Device;
 use snnet_core::select::StitchTable;
-use snnet_core::{ModelFile, StitchId, sniff_model_file};
+use snnet_core::{ModelFile, StitchId, load_model_file, sniff_model_file};
 use snnet_runtime::{
     Deadline, MAX_DEADLINE_MS, Network, Objective, ObjectiveJson, ProfilerConfig, Runtime, Server,
-    ServerConfig, load_network,
+    ServerConfig, into_network,
 };
 use snnet_train::data::CLASSES;
 use snnet_train::fashion_mnist::ANCHOR_NAMES;
@@ -33,6 +33,8 @@ pub(crate) struct ProfileArgs {
     device: DeviceArgs,
     #[command(flatten)]
     load: LoadArgs,
+    #[command(flatten)]
+    int8: Int8Args,
     /// Images per forward.
     #[arg(long, default_value_t = 1)]
     batch: usize,
@@ -129,9 +131,32 @@ pub(crate) struct ServeArgs {
     max_queue_ms: f64,
     #[command(flatten)]
     device: DeviceArgs,
+    #[command(flatten)]
+    int8: Int8Args,
     /// Accept latency budgets against a profile measured on another machine or batch size.
     #[arg(long)]
     allow_foreign_profile: bool,
+}
+
+/// How the runtime verbs hold an int8 file's weights.
+#[derive(Debug, Args, Clone, Copy)]
+pub(crate) struct Int8Args {
+    /// For a burnpack file with int8 weights (`snnet quantize`): turn them into f32 once, at
+    /// load, so that the fused CPU kernels run them (f32 speed and memory, the int8 file's
+    /// values); without it they stay int8 in memory and run through Burn's generic ops. No
+    /// effect on an f32 file.
+    #[arg(long)]
+    dequantize_at_load: bool,
+}
+
+/// Loads any model file as the network served, its int8 weights dequantized if asked.
+fn load_served(path: &Path, int8: Int8Args, device: &Device) -> Result<Arc<dyn Network>, CliError> {
+    let model = load_model_file(path, device)?;
+    Ok(into_network(if int8.dequantize_at_load {
+        model.dequantized()
+    } else {
+        model
+    }))
 }
 
 /// Loads the network `snnet profile` measures: an SN-Net checkpoint (`--allow-nonfinite`
@@ -139,12 +164,14 @@ pub(crate) struct ServeArgs {
 fn load_profiled(
     path: &Path,
     load: LoadArgs,
+    int8: Int8Args,
     device: &Device,
 ) -> Result<Arc<dyn Network>, CliError> {
     if !matches!(
         sniff_model_file(path),
         Ok(ModelFile::Stitch | ModelFile::Burnpack)
     ) {
+        // An f32 safetensors SN-Net: --dequantize-at-load has nothing to do.
         return Ok(Arc::new(load.snnet(path, device)?));
     }
     if load.allow_nonfinite {
@@ -152,7 +179,7 @@ fn load_profiled(
             "--allow-nonfinite applies to SN-Net checkpoints in safetensors, not to an exported stitch or a burnpack file".to_owned(),
         ));
     }
-    Ok(load_network(path, device)?)
+    load_served(path, int8, device)
 }
 
 fn read_table(path: &Path) -> Result<StitchTable, CliError> {
@@ -165,7 +192,7 @@ fn read_table(path: &Path) -> Result<StitchTable, CliError> {
 /// `snnet profile`.
 pub(crate) fn profile(args: &ProfileArgs, out: &mut impl Write) -> Result<(), CliError> {
     let device = args.device.device()?;
-    let net = load_profiled(&args.snnet, args.load, &device)?;
+    let net = load_profiled(&args.snnet, args.load, args.int8, &device)?;
     let eval = args.table.as_deref().map(read_table).transpose()?;
     let ids = args
         .ids
@@ -233,7 +260,7 @@ pub(crate) fn profile(args: &ProfileArgs, out: &mut impl Write) -> Result<(), Cl
 pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
     let device = args.device.device()?;
     // NaN or infinite weights are always refused (`snnet serve` has no --allow-nonfinite).
-    let net = load_network(&args.snnet, &device)?;
+    let net = load_served(&args.snnet, args.int8, &device)?;
     let table = read_table(&args.table)?;
     let objective = args.objective.objective()?;
     let default_deadline = args.deadline_ms.map(Deadline::from_ms).transpose()?;
