@@ -32,6 +32,25 @@ fn fails(args: &[&str], want: &str) {
     assert!(err.contains(want), "{args:?}: {err}");
 }
 
+/// `forward --snnet SNNET [--stitch ID] --input INPUT --output OUTPUT [--features]`.
+fn forward_args<'a>(
+    snnet: &'a Path,
+    stitch: Option<&'a str>,
+    input: &'a Path,
+    output: &'a Path,
+    features: bool,
+) -> Vec<&'a str> {
+    let mut args = vec!["forward", "--snnet", s(snnet)];
+    if let Some(id) = stitch {
+        args.extend(["--stitch", id]);
+    }
+    args.extend(["--input", s(input), "--output", s(output)]);
+    if features {
+        args.push("--features");
+    }
+    args
+}
+
 fn core_fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../snnet-core/tests/fixtures")
@@ -133,28 +152,8 @@ fn export_quantize_and_run_a_stitch() {
 
     // The stitch file runs with no --stitch, its logits the SN-Net's bit for bit.
     let (from_net, from_stitch) = (d.join("a.safetensors"), d.join("b.safetensors"));
-    ok(&[
-        "forward",
-        "--snnet",
-        s(&net),
-        "--stitch",
-        "5",
-        "--input",
-        s(&input),
-        "--output",
-        s(&from_net),
-        "--features",
-    ]);
-    ok(&[
-        "forward",
-        "--snnet",
-        s(&stitch),
-        "--input",
-        s(&input),
-        "--output",
-        s(&from_stitch),
-        "--features",
-    ]);
+    ok(&forward_args(&net, Some("5"), &input, &from_net, true));
+    ok(&forward_args(&stitch, None, &input, &from_stitch, true));
     let (a, b) = (tensors(&from_net), tensors(&from_stitch));
     assert_eq!(a, b);
     let names: Vec<&str> = a.iter().map(|t| t.0.as_str()).collect();
@@ -163,29 +162,11 @@ fn export_quantize_and_run_a_stitch() {
 
     // Bad input: --stitch on a stitch file, an id out of range, a truncated file.
     fails(
-        &[
-            "forward",
-            "--snnet",
-            s(&stitch),
-            "--stitch",
-            "5",
-            "--input",
-            s(&input),
-            "--output",
-            s(&from_stitch),
-        ],
+        &forward_args(&stitch, Some("5"), &input, &from_stitch, false),
         "drop --stitch",
     );
     fails(
-        &[
-            "forward",
-            "--snnet",
-            s(&net),
-            "--input",
-            s(&input),
-            "--output",
-            s(&from_stitch),
-        ],
+        &forward_args(&net, None, &input, &from_stitch, false),
         "--stitch",
     );
     fails(
@@ -204,15 +185,7 @@ fn export_quantize_and_run_a_stitch() {
     let whole = std::fs::read(&stitch).unwrap();
     std::fs::write(&cut, &whole[..whole.len() - 64]).unwrap();
     fails(
-        &[
-            "forward",
-            "--snnet",
-            s(&cut),
-            "--input",
-            s(&input),
-            "--output",
-            s(&from_stitch),
-        ],
+        &forward_args(&cut, None, &input, &from_stitch, false),
         "truncated",
     );
 
@@ -224,26 +197,8 @@ fn export_quantize_and_run_a_stitch() {
     let qstitch = d.join("stitch.bpk");
     ok(&["quantize", "--snnet", s(&stitch), "--output", s(&qstitch)]);
     let (qa, qb) = (d.join("qa.safetensors"), d.join("qb.safetensors"));
-    ok(&[
-        "forward",
-        "--snnet",
-        s(&qnet),
-        "--stitch",
-        "5",
-        "--input",
-        s(&input),
-        "--output",
-        s(&qa),
-    ]);
-    ok(&[
-        "forward",
-        "--snnet",
-        s(&qstitch),
-        "--input",
-        s(&input),
-        "--output",
-        s(&qb),
-    ]);
+    ok(&forward_args(&qnet, Some("5"), &input, &qa, false));
+    ok(&forward_args(&qstitch, None, &input, &qb, false));
     assert_eq!(tensors(&qa), tensors(&qb));
     assert_ne!(tensors(&qa), tensors(&from_net)[1..].to_vec());
     // Verbs that need f32 weights refuse a quantized file.
@@ -362,15 +317,7 @@ fn profile_and_serve_a_stitch_file() {
 
     // `serve` the stitch file with that table: stitch 5 answers; another id is a 400.
     let (logits, input_body) = (d.join("logits.safetensors"), std::fs::read(&input).unwrap());
-    ok(&[
-        "forward",
-        "--snnet",
-        s(&stitch),
-        "--input",
-        s(&input),
-        "--output",
-        s(&logits),
-    ]);
+    ok(&forward_args(&stitch, None, &input, &logits, false));
     let logits = &tensors(&logits)[0].2;
     let classes = logits.len() / tensors(&input)[0].1[0];
     let top = (0..classes)
