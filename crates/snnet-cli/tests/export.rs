@@ -32,6 +32,25 @@ fn fails(args: &[&str], want: &str) {
     assert!(err.contains(want), "{args:?}: {err}");
 }
 
+/// `forward --snnet SNNET [--stitch ID] --input INPUT --output OUTPUT [--features]`.
+fn forward_args<'a>(
+    snnet: &'a Path,
+    stitch: Option<&'a str>,
+    input: &'a Path,
+    output: &'a Path,
+    features: bool,
+) -> Vec<&'a str> {
+    let mut args = vec!["forward", "--snnet", s(snnet)];
+    if let Some(id) = stitch {
+        args.extend(["--stitch", id]);
+    }
+    args.extend(["--input", s(input), "--output", s(output)]);
+    if features {
+        args.push("--features");
+    }
+    args
+}
+
 fn core_fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../snnet-core/tests/fixtures")
@@ -62,10 +81,16 @@ fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     out
 }
 
-#[test]
-fn export_quantize_and_run_a_stitch() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
+/// The files of a test in `d`: a random-weights SN-Net of the fixture's three ViTs, the
+/// fixture's input, and its stitch 5 exported (with what `snnet export` said).
+struct Files {
+    net: PathBuf,
+    input: PathBuf,
+    stitch: PathBuf,
+    export_out: String,
+}
+
+fn files(d: &Path) -> Files {
     // The fixture's anchors as a model config, its input as a file.
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(core_fixture("snnet_vit.json")).unwrap())
@@ -95,7 +120,7 @@ fn export_quantize_and_run_a_stitch() {
         s(&net),
     ]);
     let stitch = d.join("stitch5.safetensors");
-    let out = ok(&[
+    let export_out = ok(&[
         "export",
         "--snnet",
         s(&net),
@@ -104,33 +129,31 @@ fn export_quantize_and_run_a_stitch() {
         "--output",
         s(&stitch),
     ]);
-    assert!(out.contains("stitch 5"), "{out}");
+    Files {
+        net,
+        input,
+        stitch,
+        export_out,
+    }
+}
+
+#[test]
+fn export_quantize_and_run_a_stitch() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let Files {
+        net,
+        input,
+        stitch,
+        export_out,
+    } = files(d);
+    assert!(export_out.contains("stitch 5"), "{export_out}");
     assert!(std::fs::metadata(&stitch).unwrap().len() < std::fs::metadata(&net).unwrap().len());
 
     // The stitch file runs with no --stitch, its logits the SN-Net's bit for bit.
     let (from_net, from_stitch) = (d.join("a.safetensors"), d.join("b.safetensors"));
-    ok(&[
-        "forward",
-        "--snnet",
-        s(&net),
-        "--stitch",
-        "5",
-        "--input",
-        s(&input),
-        "--output",
-        s(&from_net),
-        "--features",
-    ]);
-    ok(&[
-        "forward",
-        "--snnet",
-        s(&stitch),
-        "--input",
-        s(&input),
-        "--output",
-        s(&from_stitch),
-        "--features",
-    ]);
+    ok(&forward_args(&net, Some("5"), &input, &from_net, true));
+    ok(&forward_args(&stitch, None, &input, &from_stitch, true));
     let (a, b) = (tensors(&from_net), tensors(&from_stitch));
     assert_eq!(a, b);
     let names: Vec<&str> = a.iter().map(|t| t.0.as_str()).collect();
@@ -139,29 +162,11 @@ fn export_quantize_and_run_a_stitch() {
 
     // Bad input: --stitch on a stitch file, an id out of range, a truncated file.
     fails(
-        &[
-            "forward",
-            "--snnet",
-            s(&stitch),
-            "--stitch",
-            "5",
-            "--input",
-            s(&input),
-            "--output",
-            s(&from_stitch),
-        ],
+        &forward_args(&stitch, Some("5"), &input, &from_stitch, false),
         "drop --stitch",
     );
     fails(
-        &[
-            "forward",
-            "--snnet",
-            s(&net),
-            "--input",
-            s(&input),
-            "--output",
-            s(&from_stitch),
-        ],
+        &forward_args(&net, None, &input, &from_stitch, false),
         "--stitch",
     );
     fails(
@@ -180,15 +185,7 @@ fn export_quantize_and_run_a_stitch() {
     let whole = std::fs::read(&stitch).unwrap();
     std::fs::write(&cut, &whole[..whole.len() - 64]).unwrap();
     fails(
-        &[
-            "forward",
-            "--snnet",
-            s(&cut),
-            "--input",
-            s(&input),
-            "--output",
-            s(&from_stitch),
-        ],
+        &forward_args(&cut, None, &input, &from_stitch, false),
         "truncated",
     );
 
@@ -200,26 +197,8 @@ fn export_quantize_and_run_a_stitch() {
     let qstitch = d.join("stitch.bpk");
     ok(&["quantize", "--snnet", s(&stitch), "--output", s(&qstitch)]);
     let (qa, qb) = (d.join("qa.safetensors"), d.join("qb.safetensors"));
-    ok(&[
-        "forward",
-        "--snnet",
-        s(&qnet),
-        "--stitch",
-        "5",
-        "--input",
-        s(&input),
-        "--output",
-        s(&qa),
-    ]);
-    ok(&[
-        "forward",
-        "--snnet",
-        s(&qstitch),
-        "--input",
-        s(&input),
-        "--output",
-        s(&qb),
-    ]);
+    ok(&forward_args(&qnet, Some("5"), &input, &qa, false));
+    ok(&forward_args(&qstitch, None, &input, &qb, false));
     assert_eq!(tensors(&qa), tensors(&qb));
     assert_ne!(tensors(&qa), tensors(&from_net)[1..].to_vec());
     // Verbs that need f32 weights refuse a quantized file.
@@ -239,4 +218,144 @@ fn export_quantize_and_run_a_stitch() {
         &["quantize", "--snnet", s(&qnet), "--output", s(&d.join("z"))],
         "already",
     );
+}
+
+/// A `snnet serve` child process, killed when dropped (also when a test fails).
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One HTTP/1.1 POST to `addr`: the status and the body.
+fn post(addr: &str, target: &str, body: &[u8]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "POST {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
+#[test]
+fn profile_and_serve_a_stitch_file() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let Files { input, stitch, .. } = files(d);
+    let packed = d.join("stitch5.bpk");
+    ok(&["quantize", "--snnet", s(&stitch), "--output", s(&packed)]);
+
+    // `profile` on a stitch file (safetensors, int8 burnpack): a one-row table.
+    let profile = |file: &Path, table: &Path, extra: Option<&str>| {
+        let mut args = vec![
+            "profile",
+            "--snnet",
+            s(file),
+            "--iters",
+            "2",
+            "--warmup",
+            "1",
+            "--no-memory",
+            "--output",
+            s(table),
+        ];
+        args.extend(extra);
+        ok(&args)
+    };
+    let table = d.join("table.jsonl");
+    for (file, extra) in [
+        (&packed, None),
+        (&packed, Some("--dequantize-at-load")),
+        (&stitch, None),
+    ] {
+        let out = profile(file, &table, extra);
+        assert!(out.starts_with("1 stitches"), "{out}");
+        let rows: Vec<serde_json::Value> = std::fs::read_to_string(&table)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0]["cfg_id"], 5, "{rows:?}");
+        assert!(rows[0]["latency_ms"].as_f64().unwrap() > 0.0);
+    }
+    fails(
+        &[
+            "profile",
+            "--snnet",
+            s(&stitch),
+            "--ids",
+            "3",
+            "--output",
+            s(&d.join("x.jsonl")),
+        ],
+        "runs only stitch 5",
+    );
+    fails(
+        &[
+            "profile",
+            "--snnet",
+            s(&stitch),
+            "--allow-nonfinite",
+            "--output",
+            s(&d.join("x.jsonl")),
+        ],
+        "--allow-nonfinite",
+    );
+
+    // `serve` the stitch file with that table: stitch 5 answers; another id is a 400.
+    let (logits, input_body) = (d.join("logits.safetensors"), std::fs::read(&input).unwrap());
+    ok(&forward_args(&stitch, None, &input, &logits, false));
+    let logits = &tensors(&logits)[0].2;
+    let classes = logits.len() / tensors(&input)[0].1[0];
+    let top = (0..classes)
+        .max_by(|&a, &b| logits[a].total_cmp(&logits[b]))
+        .unwrap();
+    let mut server = Served(
+        Command::new(env!("CARGO_BIN_EXE_snnet"))
+            .args([
+                "serve",
+                "--snnet",
+                s(&stitch),
+                "--table",
+                s(&table),
+                "--addr",
+                "127.0.0.1:0",
+            ])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.starts_with("serving 1 stitches"), "{line}");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let (status, body) = post(&addr, "/v1/classify", &input_body);
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["stitch"], 5, "{answer}");
+    assert_eq!(answer["predictions"][0][0]["index"], top, "{answer}");
+    let (status, body) = post(&addr, "/v1/classify?stitch=3", &input_body);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("runs only stitch 5"), "{body}");
 }

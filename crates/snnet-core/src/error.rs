@@ -219,8 +219,10 @@ pub enum Error {
         #[source]
         source: Box<burn::store::ApplyError>,
     },
-    /// A stitching-layer tensor holding NaN or infinite values (refused unless
-    /// [`LoadOptions::allow_nonfinite`](crate::zoo::LoadOptions::allow_nonfinite)).
+    /// A tensor holding NaN or infinite values: a checkpoint's stitching layer (refused unless
+    /// [`LoadOptions::allow_nonfinite`](crate::zoo::LoadOptions::allow_nonfinite)), or any
+    /// weight of a burnpack or exported stitch file (always refused; `key` is then the module
+    /// path).
     #[error("checkpoint {}: {key}: {count} NaN or infinite value(s)", .path.display())]
     NonFinite {
         /// The file.

@@ -51,6 +51,7 @@ pub mod checkpoint;
 pub mod device;
 pub mod error;
 pub mod features;
+pub mod finite;
 pub mod init;
 pub mod net;
 pub mod plan;
@@ -65,6 +66,7 @@ pub use checkpoint::{
 pub use device::{DeviceSpec, TchDevice};
 pub use error::{Error, Result};
 pub use features::{Features, PathFeature};
+pub use finite::first_non_finite;
 pub use init::{LayerFit, LsOptions, LsProgress, LsReport};
 pub use net::SnNet;
 pub use plan::{LayerFitPlan, Plan, SnNetConfig, StitchPath};

@@ -25,7 +25,7 @@ use crate::checkpoint::CONFIG_KEY;
 use crate::error::Result;
 use crate::net::SnNet;
 use crate::plan::SnNetConfig;
-use crate::stitch_file::{ExportError, ModelFile, STITCH_KEY, sniff_model_file, without_variant};
+use crate::stitch_file::{ExportError, ModelFile, STITCH_KEY, check_applied, sniff_model_file};
 use crate::stitch_model::{StitchConfig, StitchModel};
 
 /// The block sizes tried along a weight's last dimension, largest first.
@@ -137,7 +137,8 @@ fn save_burnpack<M: Module + ModuleSnapshot>(
         .map_err(|source| pack_error(path, source))
 }
 
-/// Loads burnpack tensors into `module`: every tensor, or those at `needed`.
+/// Loads burnpack tensors into `module`: every tensor, or those at `needed`; refuses NaN or
+/// infinite values ([`crate::Error::NonFinite`]).
 fn load_burnpack<M: Module + ModuleSnapshot>(
     mut module: M,
     path: &Path,
@@ -150,32 +151,7 @@ fn load_burnpack<M: Module + ModuleSnapshot>(
     let result = module
         .load_from(&mut store)
         .map_err(|source| pack_error(path, source))?;
-    if let Some(source) = result.errors.into_iter().next() {
-        return Err(ExportError::Apply {
-            path: path.to_owned(),
-            source: Box::new(source),
-        }
-        .into());
-    }
-    let missing: Vec<String> = match needed {
-        None => result.missing.into_iter().map(|(k, _)| k).collect(),
-        Some(needed) => {
-            let applied: std::collections::BTreeSet<String> =
-                result.applied.iter().map(|k| without_variant(k)).collect();
-            needed
-                .into_iter()
-                .filter(|k| !applied.contains(k))
-                .collect()
-        }
-    };
-    if !missing.is_empty() {
-        return Err(ExportError::MissingTensors {
-            path: path.to_owned(),
-            keys: missing,
-        }
-        .into());
-    }
-    Ok(module)
+    check_applied(module, path, result, needed)
 }
 
 /// What a burnpack file written by this crate holds.
@@ -250,7 +226,8 @@ impl SnNet {
     /// # Errors
     /// As [`read_packed_config`]; [`ExportError::NotAnSnNet`] for a stitch's file;
     /// [`ExportError::Apply`] and
-    /// [`ExportError::MissingTensors`] for tensors that do not fit.
+    /// [`ExportError::MissingTensors`] for tensors that do not fit;
+    /// [`Error::NonFinite`](crate::Error::NonFinite) for NaN or infinite weights.
     pub fn load_burnpack(path: &Path, device: &Device) -> Result<Self> {
         match read_packed_config(path)? {
             PackedConfig::SnNet(config) => load_burnpack(
@@ -317,6 +294,19 @@ pub enum LoadedModel {
     SnNet(Box<SnNet>),
     /// One stitch.
     Stitch(Box<StitchModel>),
+}
+
+impl LoadedModel {
+    /// The model with its quantized weights dequantized to f32 ([`dequantized`]): an int8
+    /// file's values at the fused f32 kernels' speed, at f32's memory. A model without
+    /// quantized weights is returned as it is.
+    #[must_use]
+    pub fn dequantized(self) -> Self {
+        match self {
+            LoadedModel::SnNet(net) => LoadedModel::SnNet(Box::new(dequantized(*net))),
+            LoadedModel::Stitch(stitch) => LoadedModel::Stitch(Box::new(dequantized(*stitch))),
+        }
+    }
 }
 
 /// Loads any model file this crate writes (see [`LoadedModel`]); an SN-Net checkpoint in

@@ -17,8 +17,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn::store::{
-    ApplyError, BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot, PyTorchToBurnAdapter,
-    SafetensorsStore, SafetensorsStoreError,
+    ApplyError, ApplyResult, BurnToPyTorchAdapter, KeyRemapper, ModuleSnapshot,
+    PyTorchToBurnAdapter, SafetensorsStore, SafetensorsStoreError,
 };
 use burn::tensor::Device;
 use snnet_space::Segment;
@@ -337,6 +337,45 @@ fn part_of(key: &str, info: &[FeatureInfo]) -> Part {
     }
 }
 
+/// What a load through a Burn store left to check: the first tensor that did not apply
+/// ([`ExportError::Apply`]), the tensors missing ([`ExportError::MissingTensors`]: of those
+/// `needed`, or of every parameter when `None`), and NaN or infinite values in the loaded
+/// `module` ([`Error::NonFinite`](crate::Error::NonFinite)).
+pub(crate) fn check_applied<M: burn::module::Module>(
+    module: M,
+    path: &Path,
+    result: ApplyResult,
+    needed: Option<Vec<String>>,
+) -> Result<M> {
+    if let Some(source) = result.errors.into_iter().next() {
+        return Err(ExportError::Apply {
+            path: path.to_owned(),
+            source: Box::new(source),
+        }
+        .into());
+    }
+    let missing: Vec<String> = match needed {
+        None => result.missing.into_iter().map(|(k, _)| k).collect(),
+        Some(needed) => {
+            let applied: std::collections::BTreeSet<String> =
+                result.applied.iter().map(|k| without_variant(k)).collect();
+            needed
+                .into_iter()
+                .filter(|k| !applied.contains(k))
+                .collect()
+        }
+    };
+    if !missing.is_empty() {
+        return Err(ExportError::MissingTensors {
+            path: path.to_owned(),
+            keys: missing,
+        }
+        .into());
+    }
+    crate::finite::refuse_non_finite(&module, path)?;
+    Ok(module)
+}
+
 /// A module path without the [`snnet_zoo::Model`] variant: `anchors.0.Vit.model.x` →
 /// `anchors.0.model.x`.
 pub(crate) fn without_variant(path: &str) -> String {
@@ -503,7 +542,8 @@ impl StitchModel {
     /// As [`read_stitch_config`]; [`Error::Space`](crate::Error::Space),
     /// [`Error::Zoo`](crate::Error::Zoo) for a configuration whose plan cannot be built or
     /// whose stitch id is out of range; [`ExportError::Store`], [`ExportError::Apply`] and
-    /// [`ExportError::MissingTensors`] for tensors that do not fit.
+    /// [`ExportError::MissingTensors`] for tensors that do not fit;
+    /// [`Error::NonFinite`](crate::Error::NonFinite) for NaN or infinite weights.
     pub fn load(path: &Path, device: &Device) -> Result<Self> {
         let config = read_stitch_config(path)?;
         let mut model = Self::init(config, device)?;
@@ -520,26 +560,6 @@ impl StitchModel {
                 path: path.to_owned(),
                 source: Box::new(source),
             })?;
-        if let Some(source) = result.errors.into_iter().next() {
-            return Err(ExportError::Apply {
-                path: path.to_owned(),
-                source: Box::new(source),
-            }
-            .into());
-        }
-        let applied: std::collections::BTreeSet<String> =
-            result.applied.iter().map(|k| without_variant(k)).collect();
-        let missing: Vec<String> = needed
-            .into_iter()
-            .filter(|k| !applied.contains(k))
-            .collect();
-        if !missing.is_empty() {
-            return Err(ExportError::MissingTensors {
-                path: path.to_owned(),
-                keys: missing,
-            }
-            .into());
-        }
-        Ok(model)
+        check_applied(model, path, result, Some(needed))
     }
 }

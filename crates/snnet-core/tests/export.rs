@@ -42,9 +42,31 @@ fn wider(entry: &ModelEntry) -> ModelEntry {
     }
 }
 
+/// The fixture `file`'s model and a wider copy of it: the anchors of most tests here.
+fn pair(file: &str) -> Vec<ModelEntry> {
+    let small = zoo_entry(file);
+    let wide = wider(&small);
+    vec![small, wide]
+}
+
+/// The seeded SN-Net of `anchors` with the default space.
+fn pair_net(anchors: Vec<ModelEntry>, device: &Device) -> SnNet {
+    net(SnNetConfig::new(anchors, SpaceConfig::default()), device)
+}
+
 fn net(config: SnNetConfig, device: &Device) -> SnNet {
     device.seed(7);
     config.init(device).unwrap()
+}
+
+/// The first stitch of `net` that is not an anchor.
+fn first_stitch(net: &SnNet) -> StitchId {
+    net.plan()
+        .paths()
+        .iter()
+        .find(|p| !p.is_anchor())
+        .unwrap()
+        .id
 }
 
 fn images(net: &SnNet, device: &Device) -> Tensor<4> {
@@ -96,9 +118,9 @@ fn round_trip_all(net: &SnNet, step: usize, dir: &Path) -> u64 {
 #[test]
 fn vit_stitches_round_trip_and_anchors_keep_timm_keys() {
     let device = Device::default();
-    let small = zoo_entry("vit_reduced.json");
-    let config = SnNetConfig::new(vec![small.clone(), wider(&small)], SpaceConfig::default());
-    let net = net(config, &device);
+    let anchors = pair("vit_reduced.json");
+    let small = anchors[0].clone();
+    let net = pair_net(anchors, &device);
     let dir = tempfile::tempdir().unwrap();
     round_trip_all(&net, 1, dir.path());
 
@@ -128,9 +150,8 @@ fn vit_stitches_round_trip_and_anchors_keep_timm_keys() {
 #[test]
 fn two_way_lora_paths_round_trip() {
     let device = Device::default();
-    let small = zoo_entry("vit_reduced.json");
     let config = SnNetConfig::new(
-        vec![small.clone(), wider(&small)],
+        pair("vit_reduced.json"),
         SpaceConfig::default().with_direction(Direction::TwoWay),
     )
     .with_lora(Some(LoraConfig::new(2)));
@@ -154,55 +175,34 @@ fn two_way_lora_paths_round_trip() {
     assert!(st.names().contains(&"stitch_layers.1.transform.lora_A"));
 }
 
+/// A Swin, a ResNet, and a ResNet→Swin SN-Net (every `step`-th stitch of the larger ones).
 #[test]
-fn swin_stitches_round_trip() {
+fn swin_resnet_and_resnet_to_swin_stitches_round_trip() {
     let device = Device::default();
-    let small = zoo_entry("swin_reduced.json");
-    let net = net(
-        SnNetConfig::new(vec![small.clone(), wider(&small)], SpaceConfig::default()),
-        &device,
-    );
     let dir = tempfile::tempdir().unwrap();
-    round_trip_all(&net, 3, dir.path());
-}
-
-#[test]
-fn resnet_stitches_round_trip() {
-    let device = Device::default();
-    let small = zoo_entry("resnet18_reduced.json");
-    let net = net(
-        SnNetConfig::new(vec![small.clone(), wider(&small)], SpaceConfig::default()),
-        &device,
-    );
-    let dir = tempfile::tempdir().unwrap();
-    round_trip_all(&net, 3, dir.path());
-}
-
-#[test]
-fn resnet_to_swin_stitches_round_trip() {
-    let device = Device::default();
-    let net = net(
-        SnNetConfig::new(
+    let cases = [
+        ("swin", pair("swin_reduced.json"), 3),
+        ("resnet", pair("resnet18_reduced.json"), 3),
+        (
+            "resnet_to_swin",
             vec![
                 zoo_entry("resnet18_reduced.json"),
                 zoo_entry("swin_reduced.json"),
             ],
-            SpaceConfig::default(),
+            1,
         ),
-        &device,
-    );
-    let dir = tempfile::tempdir().unwrap();
-    round_trip_all(&net, 1, dir.path());
+    ];
+    for (name, anchors, step) in cases {
+        let sub = dir.path().join(name);
+        std::fs::create_dir(&sub).unwrap();
+        round_trip_all(&pair_net(anchors, &device), step, &sub);
+    }
 }
 
 #[test]
 fn bad_inputs_are_typed_errors() {
     let device = Device::default();
-    let small = zoo_entry("vit_reduced.json");
-    let net = net(
-        SnNetConfig::new(vec![small.clone(), wider(&small)], SpaceConfig::default()),
-        &device,
-    );
+    let net = pair_net(pair("vit_reduced.json"), &device);
     let n = net.num_stitches();
     assert!(matches!(
         net.export_stitch(StitchId(n)),
@@ -292,18 +292,8 @@ fn loaded_stitches_leave_the_skipped_blocks_unallocated() {
         }
     }
     let device = Device::default();
-    let small = zoo_entry("vit_reduced.json");
-    let net = net(
-        SnNetConfig::new(vec![small.clone(), wider(&small)], SpaceConfig::default()),
-        &device,
-    );
-    let id = net
-        .plan()
-        .paths()
-        .iter()
-        .find(|p| !p.is_anchor())
-        .unwrap()
-        .id;
+    let net = pair_net(pair("vit_reduced.json"), &device);
+    let id = first_stitch(&net);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("stitch.safetensors");
     net.export_stitch(id).unwrap().save(&file).unwrap();
@@ -422,13 +412,7 @@ mod features {
             SnNetConfig::new(vec![resnet, swin], SpaceConfig::default()),
             &device,
         );
-        let id = net
-            .plan()
-            .paths()
-            .iter()
-            .find(|p| !p.is_anchor())
-            .unwrap()
-            .id;
+        let id = first_stitch(&net);
         let stages = net.feature_info(id, &Features::Stages).unwrap();
         let last = stages.last().unwrap();
         assert_eq!((last.name.as_str(), last.block.reduction), ("stage.3", 32));
@@ -443,19 +427,9 @@ mod int8 {
     #[test]
     fn quantized_networks_and_stitches_round_trip_through_burnpack() {
         let device = Device::default();
-        let small = zoo_entry("vit_reduced.json");
-        let net = net(
-            SnNetConfig::new(vec![small.clone(), wider(&small)], SpaceConfig::default()),
-            &device,
-        );
+        let net = pair_net(pair("vit_reduced.json"), &device);
         let x = images(&net, &device);
-        let id = net
-            .plan()
-            .paths()
-            .iter()
-            .find(|p| !p.is_anchor())
-            .unwrap()
-            .id;
+        let id = first_stitch(&net);
         let f32_logits = values(net.forward(x.clone(), id).unwrap());
         let stitch = net.export_stitch(id).unwrap().quantized();
         let f32_print = net.fingerprint().unwrap();
@@ -505,4 +479,67 @@ mod int8 {
             Err(Error::Export(ExportError::Burnpack { .. }))
         ));
     }
+}
+
+/// A stitch file (safetensors, f32 burnpack, int8 burnpack) or an SN-Net burnpack whose
+/// stitching layer holds infinite values is refused on load, naming the tensor.
+#[test]
+fn non_finite_weights_are_refused_in_every_file_format() {
+    use snnet_core::burn::module::{Module, ModuleMapper, Param};
+    /// Adds +inf to every parameter under `stitch_layers`.
+    struct Poison(Vec<String>);
+    impl ModuleMapper for Poison {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.0.push(name.to_owned());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.0.pop();
+        }
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            if self.0.first().map(String::as_str) == Some("stitch_layers") {
+                param.map(|t| t.add_scalar(f32::INFINITY))
+            } else {
+                param
+            }
+        }
+    }
+    let poison = |m: StitchModel| m.map(&mut Poison(Vec::new()));
+    let device = Device::default();
+    let net = pair_net(pair("vit_reduced.json"), &device);
+    let id = first_stitch(&net);
+    let stitch = net.export_stitch(id).unwrap();
+    assert_eq!(snnet_core::first_non_finite(&stitch), None);
+    let dir = tempfile::tempdir().unwrap();
+    let refused = |result: snnet_core::Result<StitchModel>, what: &str| match result {
+        Err(Error::NonFinite { key, count, .. }) => {
+            assert!(key.starts_with("stitch_layers.0"), "{what}: {key}");
+            assert!(count > 0, "{what}");
+        }
+        other => panic!("{what}: {other:?}"),
+    };
+    let file = dir.path().join("inf.safetensors");
+    poison(stitch.clone()).save(&file).unwrap();
+    refused(StitchModel::load(&file, &device), "safetensors");
+    let file = dir.path().join("inf.bpk");
+    poison(stitch.clone()).save_burnpack(&file).unwrap();
+    refused(StitchModel::load_burnpack(&file, &device), "f32 burnpack");
+    let file = dir.path().join("inf.int8");
+    poison(stitch.clone().quantized())
+        .save_burnpack(&file)
+        .unwrap();
+    refused(StitchModel::load_burnpack(&file, &device), "int8 burnpack");
+    // The intact int8 stitch loads (its dequantized weights are finite).
+    let file = dir.path().join("ok.int8");
+    stitch.quantized().save_burnpack(&file).unwrap();
+    assert!(StitchModel::load_burnpack(&file, &device).is_ok());
+
+    // A whole SN-Net in burnpack.
+    let file = dir.path().join("net.bpk");
+    net.map(&mut Poison(Vec::new()))
+        .save_burnpack(&file)
+        .unwrap();
+    assert!(matches!(
+        SnNet::load_burnpack(&file, &device),
+        Err(Error::NonFinite { ref key, .. }) if key.starts_with("stitch_layers.")
+    ));
 }

@@ -63,6 +63,18 @@ pub enum Error {
         reason: String,
     },
 
+    /// A stitch other than the one an exported stitch file runs (a served
+    /// [`StitchModel`](snnet_core::StitchModel) answers only its own id).
+    #[error(
+        "stitch {id} is not served: this network is one exported stitch and runs only stitch {served}"
+    )]
+    StitchNotServed {
+        /// The id asked for.
+        id: usize,
+        /// The one stitch served.
+        served: snnet_core::StitchId,
+    },
+
     /// An input that cannot be classified: undecodable bytes, a wrong shape or dtype.
     #[error("bad input: {0}")]
     Input(String),

@@ -4,6 +4,10 @@
 //! An SN-Net holds dozens of *stitches* between its anchors, each a different accuracy/cost
 //! trade-off, all in one set of weights. This crate turns that into a service:
 //!
+//! The network served is a [`Network`]: a whole [`SnNet`](snnet_core::SnNet) or one exported
+//! stitch ([`StitchModel`](snnet_core::StitchModel), which answers only its own id);
+//! [`load_network`] loads either from any file snnet-rs writes.
+//!
 //! 1. **Profile** ([`Profiler`]): measure every stitch's latency (median, p90, min, max) and
 //!    memory on the serving device, at the serving batch size; the result is a stitch table in
 //!    the reference's format, merged with the evaluation table, that records what it was
@@ -41,6 +45,7 @@ pub mod adaptive;
 pub mod deadline;
 pub mod error;
 pub mod input;
+pub mod network;
 pub mod objective;
 pub mod profile;
 pub mod runtime;
@@ -51,6 +56,7 @@ pub use adaptive::{AdaptiveConfig, Clock, Controller, Decision, Rung, SimulatedL
 pub use deadline::{Deadline, DeadlineConfig, LatencyModel, MAX_DEADLINE_MS};
 pub use error::{Error, Result};
 pub use input::{Prediction, top_k};
+pub use network::{Network, into_network, load_network};
 pub use objective::{Choice, Objective, ObjectiveJson};
 pub use profile::{
     LatencyStats, Profile, ProfileMeta, ProfileProgress, Profiler, ProfilerConfig, Setup,

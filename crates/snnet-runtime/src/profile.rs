@@ -38,12 +38,12 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use snnet_core::SnNet;
 use snnet_core::StitchId;
 use snnet_core::burn::tensor::{Device, Distribution, Tensor};
 use snnet_core::select::{LATENCY_MIN_KEY, StitchRecord, StitchTable};
 
 use crate::error::{Error, Result};
+use crate::network::Network;
 
 /// The key under which a profiled row stores its [`ProfileMeta`].
 pub const PROFILE_KEY: &str = "profile";
@@ -419,13 +419,15 @@ impl Profiler {
         &self.config
     }
 
-    /// Profiles `net`, calling `progress` after each stitch.
+    /// Profiles `net` (an SN-Net: every stitch, or an exported stitch: its one), calling
+    /// `progress` after each stitch.
     ///
     /// # Errors
-    /// [`Error::UnknownStitch`] for an id the network lacks, [`Error::Core`] when a forward
+    /// [`Error::UnknownStitch`] for an id the network lacks ([`Error::StitchNotServed`] for
+    /// another stitch than an exported stitch's own), [`Error::Core`] when a forward
     /// fails, [`Error::Device`] when the device fails to synchronise, [`Error::Config`] when
     /// the thread pool cannot be built.
-    pub fn run<F>(&self, net: &SnNet, progress: F) -> Result<Profile>
+    pub fn run<F>(&self, net: &dyn Network, progress: F) -> Result<Profile>
     where
         F: FnMut(ProfileProgress<'_>) + Send,
     {
@@ -441,24 +443,19 @@ impl Profiler {
         }
     }
 
-    fn run_here<F>(&self, net: &SnNet, mut progress: F) -> Result<Profile>
+    fn run_here<F>(&self, net: &dyn Network, mut progress: F) -> Result<Profile>
     where
         F: FnMut(ProfileProgress<'_>),
     {
         let config = &self.config;
         let ids: Vec<StitchId> = match &config.ids {
             Some(ids) => ids.clone(),
-            None => (0..net.num_stitches()).map(StitchId).collect(),
+            None => net.stitch_ids(),
         };
         for id in &ids {
-            if id.index() >= net.num_stitches() {
-                return Err(Error::UnknownStitch {
-                    id: id.index(),
-                    reason: format!("the network has {} stitches", net.num_stitches()),
-                });
-            }
+            net.check_stitch(*id)?;
         }
-        let input_size = input_size(net)?;
+        let input_size = input_size(net);
         let [c, h, w] = input_size;
         let images: Tensor<4> = Tensor::random(
             [config.batch, c, h, w],
@@ -488,7 +485,7 @@ impl Profiler {
             let cost = net.cost(*id)?;
             let stitch = StitchProfile {
                 id: *id,
-                description: net.space().display(*id)?.to_string(),
+                description: net.describe(*id)?,
                 flops: cost.flops,
                 params: cost.params,
                 latency,
@@ -527,7 +524,7 @@ impl Profiler {
     }
 
     /// One forward, waited for.
-    fn forward(&self, net: &SnNet, images: &Tensor<4>, id: StitchId) -> Result<()> {
+    fn forward(&self, net: &dyn Network, images: &Tensor<4>, id: StitchId) -> Result<()> {
         let logits = net.forward(images.clone(), id)?;
         drop(logits);
         self.device
@@ -537,8 +534,8 @@ impl Profiler {
 }
 
 /// `[channels, height, width]` of the network's input (its plan's one input config).
-pub(crate) fn input_size(net: &SnNet) -> Result<[usize; 3]> {
-    Ok(net.plan().pretrained().input_size)
+pub(crate) fn input_size(net: &dyn Network) -> [usize; 3] {
+    net.pretrained().input_size
 }
 
 /// The host CPU's model name from `/proc/cpuinfo`, or `unknown`.

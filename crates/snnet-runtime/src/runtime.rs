@@ -1,17 +1,18 @@
-//! The runtime: one SN-Net, its table and frontiers, and the stitch each request runs.
+//! The runtime: one network (an SN-Net or one exported stitch), its table and frontiers, and the stitch each request runs.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use snnet_core::StitchId;
 use snnet_core::burn::tensor::{Device, Tensor};
 use snnet_core::select::{Budget, CostKind, Frontier, StitchRecord, StitchTable};
-use snnet_core::{SnNet, StitchId};
 
 use crate::adaptive::{AdaptiveConfig, Clock, Controller, Decision, WallClock};
 use crate::deadline::{DeadlineConfig, LatencyModel};
 use crate::error::{Error, Result};
+use crate::network::Network;
 use crate::objective::{Choice, Objective};
 use crate::profile::{ProfileMeta, Setup, input_size};
 
@@ -30,7 +31,7 @@ pub struct Inference {
 /// Builds a [`Runtime`]; from [`Runtime::builder`].
 #[derive(Debug)]
 pub struct RuntimeBuilder {
-    net: Arc<SnNet>,
+    net: Arc<dyn Network>,
     table: StitchTable,
     device: Device,
     batch: usize,
@@ -92,9 +93,14 @@ impl RuntimeBuilder {
     ///
     /// # Errors
     /// [`Error::UnknownStitch`] for a table row the network does not have, [`Error::Select`]
-    /// for an empty table, [`Error::MixedProfiles`], and the errors of
-    /// [`Runtime::set_objective`] for the starting objective.
-    pub fn build(self) -> Result<Runtime> {
+    /// for an empty table, [`Error::Config`] for one without a row for the network's stitches,
+    /// [`Error::MixedProfiles`], and the errors of [`Runtime::set_objective`] for the starting
+    /// objective.
+    ///
+    /// The rows of the SN-Net's other stitches are dropped when the network is one exported
+    /// stitch ([`Error::StitchNotServed`] for them), so that the SN-Net's table serves any
+    /// stitch exported from it.
+    pub fn build(mut self) -> Result<Runtime> {
         if self.table.is_empty() {
             return Err(snnet_core::select::Error::EmptyTable.into());
         }
@@ -102,12 +108,32 @@ impl RuntimeBuilder {
             return Err(Error::Config("the runtime's batch must be >= 1".to_owned()));
         }
         self.adaptive.validate()?;
-        let stitches = self.net.num_stitches();
-        if let Some(r) = self.table.iter().find(|r| r.id >= stitches) {
-            return Err(Error::UnknownStitch {
-                id: r.id.index(),
-                reason: format!("the table has it but the network has {stitches} stitches"),
-            });
+        let mut served = Vec::with_capacity(self.table.len());
+        for r in self.table.iter() {
+            match self.net.check_stitch(r.id) {
+                Ok(()) => served.push(r.clone()),
+                Err(Error::StitchNotServed { .. }) => {}
+                Err(Error::UnknownStitch { id, reason }) => {
+                    return Err(Error::UnknownStitch {
+                        id,
+                        reason: format!("the table has it but {reason}"),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if served.is_empty() {
+            return Err(Error::Config(format!(
+                "the stitch table has no row for the stitches the network runs ({:?})",
+                self.net
+                    .stitch_ids()
+                    .iter()
+                    .map(|id| id.index())
+                    .collect::<Vec<_>>()
+            )));
+        }
+        if served.len() < self.table.len() {
+            self.table = StitchTable::from_records(served)?;
         }
         let profile = ProfileMeta::of_table(&self.table)?;
         let frontiers = CostKind::ALL
@@ -125,7 +151,7 @@ impl RuntimeBuilder {
                 Some(StitchTable::from_records(rows).and_then(|t| t.frontier(cost)))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let input_size = input_size(&self.net)?;
+        let input_size = input_size(self.net.as_ref());
         let setup = Setup::here(&self.device, self.batch);
         let trusted = profile
             .as_ref()
@@ -179,7 +205,8 @@ struct State {
     controller: Option<Arc<Controller>>,
 }
 
-/// One SN-Net served: the network (shared, never copied), its stitch table, the Pareto
+/// One network served — an SN-Net or one exported stitch ([`Network`]): the network (shared,
+/// never copied), its stitch table, the Pareto
 /// frontier per cost, and the objective that picks the stitch of requests that do not name
 /// one.
 ///
@@ -209,7 +236,7 @@ struct State {
 /// ```
 #[derive(Debug)]
 pub struct Runtime {
-    net: Arc<SnNet>,
+    net: Arc<dyn Network>,
     table: StitchTable,
     device: Device,
     input_size: [usize; 3],
@@ -225,8 +252,9 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A builder for the runtime of `net` with its `table` on `device`.
-    pub fn builder(net: Arc<SnNet>, table: StitchTable, device: Device) -> RuntimeBuilder {
+    /// A builder for the runtime of `net` (an `Arc<SnNet>`, an `Arc<StitchModel>`, or any
+    /// [`Network`]) with its `table` on `device`.
+    pub fn builder(net: Arc<dyn Network>, table: StitchTable, device: Device) -> RuntimeBuilder {
         RuntimeBuilder {
             net,
             table,
@@ -244,12 +272,12 @@ impl Runtime {
     ///
     /// # Errors
     /// As [`RuntimeBuilder::build`].
-    pub fn new(net: Arc<SnNet>, table: StitchTable, device: Device) -> Result<Self> {
+    pub fn new(net: Arc<dyn Network>, table: StitchTable, device: Device) -> Result<Self> {
         Runtime::builder(net, table, device).build()
     }
 
     /// The network.
-    pub fn net(&self) -> &Arc<SnNet> {
+    pub fn net(&self) -> &Arc<dyn Network> {
         &self.net
     }
 
@@ -298,9 +326,8 @@ impl Runtime {
     /// The path of stitch `id`, such as `deit_tiny[..=7] →L6→ deit_small[7..]`.
     pub fn describe(&self, id: StitchId) -> String {
         self.net
-            .space()
-            .display(id)
-            .map_or_else(|_| format!("stitch {id}"), |d| d.to_string())
+            .describe(id)
+            .unwrap_or_else(|_| format!("stitch {id}"))
     }
 
     /// The cost a default budget ranks by: latency when the table has a profile of this setup,
@@ -414,7 +441,8 @@ impl Runtime {
     /// The stitch of a request.
     ///
     /// # Errors
-    /// [`Error::UnknownStitch`] for a stitch the network lacks, and the errors of
+    /// [`Error::UnknownStitch`] for a stitch the network lacks ([`Error::StitchNotServed`]
+    /// for another stitch than an exported stitch's own), and the errors of
     /// [`select`](Runtime::select) for a budget.
     pub fn resolve(&self, choice: Choice) -> Result<StitchId> {
         match choice {
@@ -422,14 +450,8 @@ impl Runtime {
             Choice::Budget(budget) => self.select(budget),
             Choice::Deadline(deadline) => self.plan(deadline.ms(), 1),
             Choice::Stitch(id) => {
-                if id.index() < self.net.num_stitches() {
-                    Ok(id)
-                } else {
-                    Err(Error::UnknownStitch {
-                        id: id.index(),
-                        reason: format!("the network has {} stitches", self.net.num_stitches()),
-                    })
-                }
+                self.net.check_stitch(id)?;
+                Ok(id)
             }
         }
     }
@@ -581,7 +603,8 @@ mod tests {
 
     /// The network and the runtime can be shared across threads.
     const _: () = {
-        assert_send_sync::<SnNet>();
+        assert_send_sync::<snnet_core::SnNet>();
+        assert_send_sync::<Arc<dyn Network>>();
         assert_send_sync::<Runtime>();
         assert_send_sync::<Arc<Runtime>>();
     };

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use clap::Args;
 use snnet_core::burn::tensor::Device;
 use snnet_core::select::StitchTable;
-use snnet_core::{SnNet, StitchId};
+use snnet_core::{ModelFile, StitchId, load_model_file, sniff_model_file};
 use snnet_runtime::{
-    Deadline, MAX_DEADLINE_MS, Objective, ObjectiveJson, ProfilerConfig, Runtime, Server,
-    ServerConfig,
+    Deadline, MAX_DEADLINE_MS, Network, Objective, ObjectiveJson, ProfilerConfig, Runtime, Server,
+    ServerConfig, into_network,
 };
 use snnet_train::data::CLASSES;
 use snnet_train::fashion_mnist::ANCHOR_NAMES;
@@ -24,13 +24,17 @@ use crate::common::io::read_labels;
 
 #[derive(Debug, Args)]
 pub(crate) struct ProfileArgs {
-    /// The SN-Net checkpoint (from `snnet init` or `snnet train`).
+    /// The SN-Net checkpoint (from `snnet init` or `snnet train`), or one exported stitch
+    /// (`snnet export`; profiles that stitch alone); safetensors or burnpack (`snnet quantize`),
+    /// told apart by content.
     #[arg(long, value_name = "FILE")]
     snnet: PathBuf,
     #[command(flatten)]
     device: DeviceArgs,
     #[command(flatten)]
     load: LoadArgs,
+    #[command(flatten)]
+    int8: Int8Args,
     /// Images per forward.
     #[arg(long, default_value_t = 1)]
     batch: usize,
@@ -91,7 +95,9 @@ impl ObjectiveArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// The SN-Net checkpoint (from `snnet init` or `snnet train`).
+    /// The SN-Net checkpoint (from `snnet init` or `snnet train`), or one exported stitch
+    /// (`snnet export`; serves that stitch alone, `?stitch=` with another id is a 400);
+    /// safetensors or burnpack (`snnet quantize`), told apart by content.
     #[arg(long, value_name = "FILE")]
     snnet: PathBuf,
     /// The stitch table: `snnet eval` output, ideally merged with `snnet profile` of this machine.
@@ -125,18 +131,55 @@ pub(crate) struct ServeArgs {
     max_queue_ms: f64,
     #[command(flatten)]
     device: DeviceArgs,
+    #[command(flatten)]
+    int8: Int8Args,
     /// Accept latency budgets against a profile measured on another machine or batch size.
     #[arg(long)]
     allow_foreign_profile: bool,
 }
 
-/// Loads the checkpoint `snnet serve` serves: NaN or infinite weights are always refused (in
-/// safetensors checkpoints; a burnpack file from `snnet quantize` loads as written).
-fn load(path: &Path, device: &Device) -> Result<SnNet, CliError> {
-    if let Some(net) = crate::cmd::export::load_packed_snnet(path, LoadArgs::default(), device)? {
-        return Ok(net);
+/// How the runtime verbs hold an int8 file's weights.
+#[derive(Debug, Args, Clone, Copy)]
+pub(crate) struct Int8Args {
+    /// For a burnpack file with int8 weights (`snnet quantize`): turn them into f32 once, at
+    /// load, so that the fused CPU kernels run them (f32 speed and memory, the int8 file's
+    /// values); without it they stay int8 in memory and run through Burn's generic ops. No
+    /// effect on an f32 file.
+    #[arg(long)]
+    dequantize_at_load: bool,
+}
+
+/// Loads any model file as the network served, its int8 weights dequantized if asked.
+fn load_served(path: &Path, int8: Int8Args, device: &Device) -> Result<Arc<dyn Network>, CliError> {
+    let model = load_model_file(path, device)?;
+    Ok(into_network(if int8.dequantize_at_load {
+        model.dequantized()
+    } else {
+        model
+    }))
+}
+
+/// Loads the network `snnet profile` measures: an SN-Net checkpoint (`--allow-nonfinite`
+/// applies to it) or an exported stitch, safetensors or burnpack, told apart by content.
+fn load_profiled(
+    path: &Path,
+    load: LoadArgs,
+    int8: Int8Args,
+    device: &Device,
+) -> Result<Arc<dyn Network>, CliError> {
+    if !matches!(
+        sniff_model_file(path),
+        Ok(ModelFile::Stitch | ModelFile::Burnpack)
+    ) {
+        // An f32 safetensors SN-Net: --dequantize-at-load has nothing to do.
+        return Ok(Arc::new(load.snnet(path, device)?));
     }
-    Ok(SnNet::load(path, device)?.0)
+    if load.allow_nonfinite {
+        return Err(CliError::Usage(
+            "--allow-nonfinite applies to SN-Net checkpoints in safetensors, not to an exported stitch or a burnpack file".to_owned(),
+        ));
+    }
+    load_served(path, int8, device)
 }
 
 fn read_table(path: &Path) -> Result<StitchTable, CliError> {
@@ -149,13 +192,15 @@ fn read_table(path: &Path) -> Result<StitchTable, CliError> {
 /// `snnet profile`.
 pub(crate) fn profile(args: &ProfileArgs, out: &mut impl Write) -> Result<(), CliError> {
     let device = args.device.device()?;
-    let net = args.load.snnet(&args.snnet, &device)?;
+    let net = load_profiled(&args.snnet, args.load, args.int8, &device)?;
     let eval = args.table.as_deref().map(read_table).transpose()?;
     let ids = args
         .ids
         .as_ref()
         .map(|ids| ids.iter().copied().map(StitchId).collect::<Vec<_>>());
-    let total = ids.as_ref().map_or(net.num_stitches(), Vec::len);
+    let total = ids
+        .as_ref()
+        .map_or_else(|| net.stitch_ids().len(), Vec::len);
     let profiler = ProfilerConfig::new()
         .with_batch(args.batch)
         .with_iters(args.iters)
@@ -165,7 +210,7 @@ pub(crate) fn profile(args: &ProfileArgs, out: &mut impl Write) -> Result<(), Cl
         .with_memory(!args.no_memory)
         .init(&device)?;
     let bar = progress_bar(total as u64, "profiling");
-    let profile = profiler.run(&net, |p| {
+    let profile = profiler.run(net.as_ref(), |p| {
         bar.set_message(format!(
             "stitch {} {:.2} ms",
             p.stitch.id, p.stitch.latency.median_ms
@@ -214,19 +259,20 @@ pub(crate) fn profile(args: &ProfileArgs, out: &mut impl Write) -> Result<(), Cl
 /// `snnet serve`.
 pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
     let device = args.device.device()?;
-    let net = load(&args.snnet, &device)?;
+    // NaN or infinite weights are always refused (`snnet serve` has no --allow-nonfinite).
+    let net = load_served(&args.snnet, args.int8, &device)?;
     let table = read_table(&args.table)?;
     let objective = args.objective.objective()?;
     let default_deadline = args.deadline_ms.map(Deadline::from_ms).transpose()?;
-    let mut builder = Runtime::builder(Arc::new(net), table, device)
-        .allow_foreign_profile(args.allow_foreign_profile);
+    let mut builder =
+        Runtime::builder(net, table, device).allow_foreign_profile(args.allow_foreign_profile);
     if let Some(objective) = objective {
         builder = builder.objective(objective);
     }
     let runtime = Arc::new(builder.build()?);
     let mut labels = read_labels(
         args.labels.as_deref(),
-        runtime.net().plan().pretrained().num_classes,
+        runtime.net().pretrained().num_classes,
     )?;
     // The shipped Fashion-MNIST family answers with its class names.
     let anchors = &runtime.net().config().anchors;
@@ -252,7 +298,7 @@ pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliErr
     writeln!(
         out,
         "serving {} stitches on http://{} ({}; now stitch {stitch}: {}{}); ctrl-c to stop",
-        runtime.net().num_stitches(),
+        runtime.net().stitch_ids().len(),
         handle.addr(),
         runtime.objective(),
         runtime.describe(stitch),

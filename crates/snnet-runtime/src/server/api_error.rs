@@ -85,9 +85,10 @@ impl From<Error> for ApiError {
     fn from(e: Error) -> Self {
         use snnet_core::select::Error as SelectError;
         let status = match &e {
-            Error::Input(_) | Error::Config(_) | Error::InvalidDeadline { .. } => {
-                StatusCode::BAD_REQUEST
-            }
+            Error::Input(_)
+            | Error::Config(_)
+            | Error::InvalidDeadline { .. }
+            | Error::StitchNotServed { .. } => StatusCode::BAD_REQUEST,
             Error::UnknownStitch { .. } => StatusCode::NOT_FOUND,
             Error::ForeignProfile { .. } | Error::NoProfile { .. } => StatusCode::CONFLICT,
             Error::Select(

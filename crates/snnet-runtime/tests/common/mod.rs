@@ -8,7 +8,7 @@ pub(crate) mod http;
 use snnet_core::burn::tensor::{Device, Distribution, Tensor, TensorData};
 use snnet_core::select::{StitchRecord, StitchTable};
 use snnet_core::{ModelEntry, SnNet, SnNetConfig, SpaceConfig, StitchId};
-use snnet_runtime::{Profile, ProfilerConfig};
+use snnet_runtime::{Network, Profile, ProfilerConfig};
 
 /// One tiny ViT anchor's entry.
 fn vit(name: &str, dim: usize, heads: usize) -> serde_json::Value {
@@ -51,8 +51,8 @@ pub(crate) fn eval_table(net: &SnNet) -> StitchTable {
     .unwrap()
 }
 
-/// A quick profile of every stitch (1 warm-up, 3 timed runs, batch 1).
-pub(crate) fn quick_profile(net: &SnNet, device: &Device) -> Profile {
+/// A quick profile of every stitch `net` runs (1 warm-up, 3 timed runs, batch 1).
+pub(crate) fn quick_profile(net: &dyn Network, device: &Device) -> Profile {
     ProfilerConfig::new()
         .with_warmup(1)
         .with_iters(3)
