@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check (issue 14): parity of one SN-Net code path on wgpu (Vulkan) and LibTorch-CUDA
 # against the CPU and the committed references, the forward time of every DeiT-Ti/S/B stitch at
-# batch 1/8/64, and one training step — written as one markdown report.
+# batch 1/8/64, and one timed training step, on one shard and in two data-parallel shards on the
+# GPU (as `snnet train --devices wgpu,wgpu`) — written as one markdown report.
 #
 #   scripts/gpu_check.sh build         build the wgpu binary (release) into target/gpu-check/
 #   scripts/gpu_check.sh build-tch     build the LibTorch binary too (needs PyTorch: see

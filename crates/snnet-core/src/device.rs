@@ -88,7 +88,45 @@ impl fmt::Display for DeviceSpec {
     }
 }
 
+/// Written as its name (`"cuda:1"`), as a user types it, e.g. in a run's saved config.
+impl serde::Serialize for DeviceSpec {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Read from its name (`"cuda:1"`); an unknown name is an error naming it.
+impl<'de> serde::Deserialize<'de> for DeviceSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(
+        deserializer: D,
+    ) -> std::result::Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl DeviceSpec {
+    /// A comma-separated list of device names (`"cuda:0,cuda:1"`, `"cpu,cpu"`): the library
+    /// equivalent of the CLI's `--devices`, one data-parallel shard per entry.
+    ///
+    /// ```
+    /// use snnet_core::DeviceSpec;
+    ///
+    /// let specs = DeviceSpec::parse_list("cpu, cpu")?;
+    /// assert_eq!(specs, [DeviceSpec::Cpu, DeviceSpec::Cpu]);
+    /// assert!(DeviceSpec::parse_list("cpu,gpu").unwrap_err().to_string().contains("`gpu`"));
+    /// # Ok::<(), snnet_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::UnknownDevice`] naming the first entry that is no device (an empty entry too).
+    pub fn parse_list(list: &str) -> Result<Vec<Self>> {
+        list.split(',').map(str::parse).collect()
+    }
+
     /// The cargo feature that compiles this device's backend in.
     pub fn feature(&self) -> &'static str {
         match self {
@@ -174,6 +212,26 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn lists_and_serde_use_the_names() {
+        assert_eq!(
+            DeviceSpec::parse_list("wgpu:0,cuda:1").unwrap(),
+            [DeviceSpec::Wgpu(Some(0)), DeviceSpec::Cuda(1)]
+        );
+        for bad in ["", "cpu,", "cpu,,cpu", "cpu,tpu"] {
+            assert!(
+                matches!(DeviceSpec::parse_list(bad), Err(Error::UnknownDevice(_))),
+                "{bad}"
+            );
+        }
+        let json = serde_json::to_string(&[DeviceSpec::Cpu, DeviceSpec::Cuda(1)]).unwrap();
+        assert_eq!(json, r#"["cpu","cuda:1"]"#);
+        let back: Vec<DeviceSpec> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, [DeviceSpec::Cpu, DeviceSpec::Cuda(1)]);
+        let err = serde_json::from_str::<DeviceSpec>(r#""gpu""#).unwrap_err();
+        assert!(err.to_string().contains("`gpu`"), "{err}");
     }
 
     #[test]

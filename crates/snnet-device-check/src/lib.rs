@@ -10,7 +10,9 @@
 //!   initialised on the device; every stitching layer's weight and bias;
 //! - **three stitches** of that network (the first, middle and last stitched path), logits;
 //! - **one training step** ([`training_step`]): the shipped Fashion-MNIST SN-Net, one AdamW step
-//!   of the real trainer on a synthetic batch; the loss and every parameter afterwards.
+//!   of the real trainer on a synthetic batch; the loss and every parameter afterwards; and the
+//!   same step in two data-parallel shards on the device ([`sharded_training_step`], the CLI's
+//!   `--devices wgpu,wgpu`) against two on the CPU.
 //!
 //! [`timings`] measures the forward time of every stitch of DeiT-Ti/S/B (random weights: time
 //! does not depend on them) with the runtime's profiler, which synchronises the device after
@@ -41,7 +43,7 @@ use snnet_core::{
 };
 use snnet_runtime::profile::{Profile, ProfilerConfig};
 use snnet_train::data::{Augment, BatchConfig, Batcher, FashionMnist};
-use snnet_train::fashion_mnist::{ANCHOR_NAMES, anchor_registry, install_pretrained};
+use snnet_train::fashion_mnist::{ANCHOR_NAMES, DataConfig, anchor_registry, install_pretrained};
 use snnet_train::train::{Distill, TrainConfig, Trainer};
 
 /// The tolerance of every check: max abs difference ≤ 1e-4, as the timm parity tests.
@@ -384,6 +386,7 @@ pub fn parity(fx: &Fixtures, spec: DeviceSpec) -> Result<Vec<Check>> {
     }
 
     checks.extend(training_step(spec)?);
+    checks.extend(sharded_training_step(spec)?);
     Ok(checks)
 }
 
@@ -405,10 +408,16 @@ fn synthetic_batch() -> Result<FashionMnist> {
     Ok(FashionMnist::from_parts(images, labels)?)
 }
 
-/// The shipped Fashion-MNIST SN-Net after one step of the real trainer on `device`, with the
-/// step's loss.
-fn one_step(spec: DeviceSpec, dir: &Path) -> Result<(SnNet, f64)> {
-    let device = spec.device()?;
+/// The shipped Fashion-MNIST SN-Net after one step of the real trainer, with the step's loss:
+/// on `specs[0]`, or with several, one data-parallel shard per entry (as `--devices`).
+fn one_step(specs: &[DeviceSpec], dir: &Path) -> Result<(SnNet, f64)> {
+    let spec = specs
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let first = specs.first().copied().unwrap_or_default();
+    let device = first.device()?;
     let registry = anchor_registry()?;
     let config = SnNetConfig::from_registry(&registry, &ANCHOR_NAMES, SpaceConfig::default())?;
     let mut weights = Vec::new();
@@ -439,7 +448,18 @@ fn one_step(spec: DeviceSpec, dir: &Path) -> Result<(SnNet, f64)> {
         seed: 1,
         ..TrainConfig::default()
     };
-    let (net, logs) = Trainer::new(recipe, data)?.fit(net, &mut |_| {})?;
+    let trainer = Trainer::new(recipe, data)?;
+    let trainer = if specs.len() > 1 {
+        let sharding = DataConfig {
+            batch_size: 32,
+            devices: specs.to_vec(),
+            ..DataConfig::default()
+        };
+        trainer.with_data_parallel(sharding.parallel(&device)?)
+    } else {
+        trainer
+    };
+    let (net, logs) = trainer.fit(net, &mut |_| {})?;
     let loss = logs.first().map_or(f64::NAN, |l| l.loss);
     // A step that moved nothing would compare equal on every device.
     let after = parameters(&net, dir, &format!("after-{spec}.safetensors"))?;
@@ -472,11 +492,29 @@ fn parameters(net: &SnNet, dir: &Path, file: &str) -> Result<BTreeMap<String, Te
 /// # Errors
 /// As [`parity`].
 pub fn training_step(spec: DeviceSpec) -> Result<Vec<Check>> {
+    compare_steps(&[spec], &[DeviceSpec::Cpu], "")
+}
+
+/// [`training_step`] in two data-parallel shards on `spec` (`--devices wgpu,wgpu`: one thread
+/// per shard, the gradients summed in shard order) against two on the CPU.
+///
+/// # Errors
+/// As [`parity`].
+pub fn sharded_training_step(spec: DeviceSpec) -> Result<Vec<Check>> {
+    compare_steps(
+        &[spec, spec],
+        &[DeviceSpec::Cpu, DeviceSpec::Cpu],
+        &format!(" in 2 shards (--devices {spec},{spec})"),
+    )
+}
+
+/// One training step on `specs` against one on `cpus`: the loss and every parameter.
+fn compare_steps(specs: &[DeviceSpec], cpus: &[DeviceSpec], how: &str) -> Result<Vec<Check>> {
     let dir = tempfile::tempdir()?;
     let started = Instant::now();
-    let (net, loss) = one_step(spec, dir.path())?;
+    let (net, loss) = one_step(specs, dir.path())?;
     let seconds = started.elapsed().as_secs_f64();
-    let (on_cpu, cpu_loss) = one_step(DeviceSpec::Cpu, dir.path())?;
+    let (on_cpu, cpu_loss) = one_step(cpus, dir.path())?;
     let ours = parameters(&net, dir.path(), "device.safetensors")?;
     let theirs = parameters(&on_cpu, dir.path(), "cpu.safetensors")?;
     if ours.len() != theirs.len() {
@@ -499,7 +537,7 @@ pub fn training_step(spec: DeviceSpec) -> Result<Vec<Check>> {
         worst = if d.is_nan() { f32::NAN } else { worst.max(d) };
     }
     let name = format!(
-        "{} one AdamW step (lr {TRAIN_LR:e}, batch 32)",
+        "{} one AdamW step (lr {TRAIN_LR:e}, batch 32){how}",
         ANCHOR_NAMES.join("+")
     );
     #[allow(clippy::cast_possible_truncation)]

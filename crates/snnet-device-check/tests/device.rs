@@ -21,8 +21,9 @@ fn every_check_matches_the_cpu_and_the_reference() {
     let fixtures = Fixtures::workspace().unwrap();
     let checks = parity(&fixtures, spec).unwrap();
     eprintln!("{}", markdown(&spec.to_string(), &checks, &[]));
-    // 3 families, the least-squares init, 3 stitches, the training step's loss and parameters.
-    assert_eq!(checks.len(), 9);
+    // 3 families, the least-squares init, 3 stitches, the training step's loss and parameters,
+    // on one device and in two shards on two (the device twice: `--devices wgpu,wgpu`).
+    assert_eq!(checks.len(), 11);
     for check in &checks {
         assert!(
             check.passed(),

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use snnet_train::pipeline::{self, Preset, RunConfig};
 
-use crate::common::args::DeviceArgs;
+use snnet_core::DeviceSpec;
+
+use crate::common::args::{DEVICES_HELP, DeviceArgs, training_device};
 use crate::common::format::{Progress, human, parse_count};
 use crate::common::{CliError, Format};
 
@@ -48,6 +50,15 @@ pub(crate) struct RunArgs {
     /// least 32 images each).
     #[arg(long, default_value_t = 0)]
     shards: usize,
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        num_args = 1..,
+        conflicts_with_all = ["shards", "device"],
+        help = DEVICES_HELP
+    )]
+    devices: Vec<DeviceSpec>,
     /// Joint-training epochs instead of the preset's (quick: 5, full: 10). The quick preset's five
     /// took about 8 minutes on this project's 2-core VM while its CPU reported AVX-512
     /// (docs/REPRODUCTION.md); fewer shorten the run at the price of the stitches' accuracy.
@@ -70,6 +81,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> 
     let config = RunConfig::preset(args.preset.into())
         .with_data_dir(args.data.clone())
         .with_shards(args.shards)
+        .with_devices(args.devices.clone())
         .with_budget_flops(args.budget_flops);
     let mut config = if args.pretrain {
         config.with_pretraining(true)
@@ -80,7 +92,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> 
         config.joint.epochs = usize::from(epochs);
     }
     let dir = &args.out;
-    let device = args.device.device()?;
+    let device = training_device(&args.devices, &args.device)?;
     let outcome =
         pipeline::run(&config, dir, &device, &mut Progress::default()).map_err(|e| match e {
             e @ snnet_train::Error::Checksum { .. } if !args.pretrain => CliError::Hinted {

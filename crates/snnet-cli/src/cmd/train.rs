@@ -241,7 +241,7 @@ pub(crate) fn pretrain(args: &PretrainArgs, out: &mut impl Write) -> Result<(), 
         &data,
         &recipe,
         &args.output,
-        &args.device.device()?,
+        &args.data.device(&args.device)?,
         &mut Progress::default(),
     )?;
     if let Some(last) = logs.last() {
@@ -274,7 +274,7 @@ pub(crate) fn train(args: &TrainArgs, out: &mut impl Write) -> Result<(), CliErr
     config.validate()?;
     let data = args.data.config();
     data.validate()?;
-    let device = args.device.device()?;
+    let device = args.data.device(&args.device)?;
     let teacher = match (&args.teacher, &args.teacher_weights) {
         (Some(name), Some(weights)) => {
             let entry = args.zoo.registry()?.get(name)?.clone();

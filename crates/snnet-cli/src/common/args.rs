@@ -205,9 +205,42 @@ pub(crate) struct DataArgs {
     /// faster on several cores.
     #[arg(long, default_value_t = 0)]
     shards: usize,
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        num_args = 1..,
+        conflicts_with_all = ["shards", "device"],
+        help = DEVICES_HELP
+    )]
+    devices: Vec<snnet_core::DeviceSpec>,
+}
+
+/// The help of `--devices` (`train`, `pretrain` and `run`).
+pub(crate) const DEVICES_HELP: &str = "One data-parallel shard per device, comma separated: \
+    cuda:0,cuda:1 or wgpu:0,wgpu:1 (several GPUs), each entry as --device takes it. Every batch \
+    is split into one shard per entry and the gradients are summed in shard order on the first \
+    device, which also holds the network and the optimizer; a device may repeat (cpu,cpu: two \
+    shards on threads of the CPU, the same computation as --device cpu --shards 2). Instead of \
+    --device and --shards";
+
+/// The training device of `--devices` (its first entry) or, without it, of `--device`.
+pub(crate) fn training_device(
+    devices: &[snnet_core::DeviceSpec],
+    device: &DeviceArgs,
+) -> Result<Device, CliError> {
+    match devices.first() {
+        Some(first) => Ok(first.device()?),
+        None => device.device(),
+    }
 }
 
 impl DataArgs {
+    /// The training device: the first of --devices, else --device.
+    pub(crate) fn device(&self, device: &DeviceArgs) -> Result<Device, CliError> {
+        training_device(&self.devices, device)
+    }
+
     /// The library's data settings (the test split's, unused in training, at their defaults).
     pub(crate) fn config(&self) -> DataConfig {
         DataConfig {
@@ -216,6 +249,7 @@ impl DataArgs {
             batch_size: self.batch_size,
             seed: self.seed,
             shards: self.shards,
+            devices: self.devices.clone(),
             ..DataConfig::default()
         }
     }

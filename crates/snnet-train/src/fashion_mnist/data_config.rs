@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
-use snnet_core::ModelEntry;
+use snnet_core::{DeviceSpec, ModelEntry};
 
 use crate::data::{BatchConfig, Batcher, DEFAULT_DIR, FashionMnist, Split, Transform};
 use crate::error::{Error, Result};
@@ -27,6 +27,13 @@ pub struct DataConfig {
     pub seed: u64,
     /// Data-parallel shards per training batch, each on its own thread (0: [`default_shards`]).
     pub shards: usize,
+    /// One data-parallel shard per device instead of [`shards`](Self::shards) on threads of one
+    /// (the CLI's `--devices`): shard `k` of every batch runs on `devices[k]`, and the gradients
+    /// are summed in shard order on the first, which must be the training device. A device may
+    /// appear several times: `[cpu, cpu]` is two shards on threads of the CPU, the same
+    /// computation as `shards: 2`. Empty (the default, left out of the JSON): `shards`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<DeviceSpec>,
 }
 
 impl Default for DataConfig {
@@ -38,6 +45,7 @@ impl Default for DataConfig {
             batch_size: 128,
             seed: 0,
             shards: 0,
+            devices: Vec::new(),
         }
     }
 }
@@ -96,6 +104,26 @@ impl DataConfig {
                 reason: "the batch size must be at least 1".into(),
             });
         }
+        if !self.devices.is_empty() && self.shards != 0 {
+            return Err(Error::InvalidConfig {
+                what: "data parallelism",
+                reason: format!(
+                    "{} shards and {} devices: the devices are the shards, give one or the other",
+                    self.shards,
+                    self.devices.len()
+                ),
+            });
+        }
+        if self.devices.len() > self.batch_size {
+            return Err(Error::InvalidConfig {
+                what: "data parallelism",
+                reason: format!(
+                    "{} devices for batches of {} images: every device's shard needs at least one",
+                    self.devices.len(),
+                    self.batch_size
+                ),
+            });
+        }
         if self.shards > self.batch_size {
             return Err(Error::InvalidConfig {
                 what: "data parallelism",
@@ -108,12 +136,33 @@ impl DataConfig {
         Ok(())
     }
 
-    /// The data parallelism of [`shards`](Self::shards) on `device`, with autodiff.
+    /// The data parallelism, with autodiff: one shard per entry of [`devices`](Self::devices)
+    /// when there are any, else [`shards`](Self::shards) on threads of `device` (the training
+    /// device).
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] as [`validate`](Self::validate) (never for the default).
+    /// [`Error::InvalidConfig`] as [`validate`](Self::validate) (never for the default), and
+    /// when the first of `devices` is not `device`; [`Error::Core`] for a device whose backend
+    /// this build lacks.
     pub fn parallel(&self, device: &Device) -> Result<DataParallel> {
         self.validate()?;
+        if let Some(first) = self.devices.first() {
+            let devices = self
+                .devices
+                .iter()
+                .map(|spec| Ok(spec.device()?.autodiff()))
+                .collect::<Result<Vec<_>>>()?;
+            if first.device()? != *device {
+                return Err(Error::InvalidConfig {
+                    what: "data parallelism",
+                    reason: format!(
+                        "the first device, {first}, is where the gradients are summed: it must \
+                         be the training device, {device:?}"
+                    ),
+                });
+            }
+            return DataParallel::new(devices);
+        }
         DataParallel::threads(
             device.clone().autodiff(),
             default_shards(self.shards, self.batch_size),
@@ -187,6 +236,7 @@ mod tests {
     #[test]
     fn more_shards_than_images_are_refused() {
         let data = |batch_size, shards| DataConfig {
+            devices: Vec::new(),
             batch_size,
             shards,
             ..DataConfig::default()
@@ -199,6 +249,36 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn devices_are_the_shards() {
+        let data = DataConfig {
+            batch_size: 4,
+            devices: vec![DeviceSpec::Cpu, DeviceSpec::Cpu],
+            ..DataConfig::default()
+        };
+        let device = DeviceSpec::Cpu.device().unwrap();
+        let dp = data.parallel(&device).unwrap();
+        assert_eq!(dp.shards(), 2);
+        assert!(dp.devices().iter().all(|d| d.clone().inner() == device));
+        // --devices and --shards together, and more devices than images, are refused.
+        let both = DataConfig {
+            shards: 2,
+            ..data.clone()
+        };
+        assert!(matches!(both.validate(), Err(Error::InvalidConfig { .. })));
+        let five = DataConfig {
+            devices: vec![DeviceSpec::Cpu; 5],
+            ..data.clone()
+        };
+        assert!(matches!(five.validate(), Err(Error::InvalidConfig { .. })));
+        // Left out of the JSON when empty (run.json unchanged), read back when given.
+        let json = serde_json::to_value(DataConfig::default()).unwrap();
+        assert!(json.get("devices").is_none());
+        let json = serde_json::to_string(&data).unwrap();
+        assert!(json.contains(r#""devices":["cpu","cpu"]"#), "{json}");
+        assert_eq!(serde_json::from_str::<DataConfig>(&json).unwrap(), data);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::Result;
 use crate::fashion_mnist::{ANCHOR_NAMES, DataConfig};
 use crate::train::{Distill, Sampling, TrainConfig};
+use snnet_core::DeviceSpec;
 
 /// The presets of the main job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,6 +68,7 @@ impl RunConfig {
             batch_size: 64,
             seed: 0,
             shards: 0,
+            devices: Vec::new(),
         };
         // The quick preset's five joint epochs take a higher peak rate than the full preset's
         // ten, and draw the costlier stitches more often: measured in docs/REPRODUCTION.md
@@ -133,6 +135,21 @@ impl RunConfig {
             &mut self.eval_data,
         ] {
             data.shards = shards;
+        }
+        self
+    }
+
+    /// Runs every training batch's shards on `devices`, one shard per entry (empty: the
+    /// [`with_shards`](Self::with_shards) shards on threads of the run's device); the first must
+    /// be the run's device. See [`DataConfig::devices`].
+    #[must_use]
+    pub fn with_devices(mut self, devices: Vec<DeviceSpec>) -> Self {
+        for data in [
+            &mut self.pretrain_data,
+            &mut self.joint_data,
+            &mut self.eval_data,
+        ] {
+            data.devices.clone_from(&devices);
         }
         self
     }
