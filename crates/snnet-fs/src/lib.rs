@@ -248,6 +248,14 @@ impl Write for AtomicFile {
 mod tests {
     use super::*;
 
+    /// `result` is [`Error::NotRegular`] of `kind`.
+    fn assert_not_regular(result: Result<()>, kind: &str) {
+        match result {
+            Err(Error::NotRegular { kind: k, .. }) if k == kind => {}
+            other => panic!("expected a refused {kind}, got {other:?}"),
+        }
+    }
+
     fn leftovers(dir: &Path) -> Vec<String> {
         std::fs::read_dir(dir)
             .unwrap()
@@ -302,17 +310,7 @@ mod tests {
     #[test]
     fn refuses_directories() {
         let dir = tempfile::tempdir().unwrap();
-        let err = write_atomic(dir.path(), b"x").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::NotRegular {
-                    kind: "directory",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_not_regular(write_atomic(dir.path(), b"x"), "directory");
     }
 
     #[cfg(unix)]
@@ -323,29 +321,9 @@ mod tests {
         std::fs::write(&victim, b"keep").unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&victim, &link).unwrap();
-        let err = write_atomic(&link, b"x").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::NotRegular {
-                    kind: "symbolic link",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_not_regular(write_atomic(&link, b"x"), "symbolic link");
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
-        let err = write_atomic(Path::new("/dev/null"), b"x").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::NotRegular {
-                    kind: "character device",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_not_regular(write_atomic(Path::new("/dev/null"), b"x"), "character device");
     }
 
     /// Written files get mode `0o644` less the umask, as `File::create` (`0o666` less the umask)
