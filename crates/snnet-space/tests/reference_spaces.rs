@@ -277,18 +277,13 @@ fn deit_order_by_hand() {
         }
     }
     // Spec examples: id 3 = Ti block 0 + all of S; id 24 = Ti 0..=7, S 7.. through layer 6.
-    assert_eq!(
-        space.describe(&space.stitches()[3]),
-        "deit_tiny[..=0] →L0→ deit_small[0..]"
-    );
-    assert_eq!(
-        space.describe(&space.stitches()[24]),
-        "deit_tiny[..=7] →L6→ deit_small[7..]"
-    );
-    assert_eq!(
-        space.describe(&space.stitches()[56]),
-        "deit_small[..=6] →L6→ deit_base[7..]"
-    );
+    for (id, described) in [
+        (3, "deit_tiny[..=0] →L0→ deit_small[0..]"),
+        (24, "deit_tiny[..=7] →L6→ deit_small[7..]"),
+        (56, "deit_small[..=6] →L6→ deit_base[7..]"),
+    ] {
+        assert_eq!(space.describe(&space.stitches()[id]), described);
+    }
 }
 
 /// `(stage, anchors, (front, end), layer)` of one expected stitch.
