@@ -373,7 +373,10 @@ fn resnet_order_by_hand() {
         &["resnet18", "swin_tiny_patch4_window7_224"],
         SpaceConfig::default(),
     );
-    assert_eq!(single_cuts(&rs), [&[(1, 0, 1, 0)][..], &stage2[..]].concat());
+    assert_eq!(
+        single_cuts(&rs),
+        [&[(1, 0, 1, 0)][..], &stage2[..]].concat()
+    );
     // CNN → ViT layers read maps and write tokens.
     let group = &rs.layer_groups()[0];
     assert_eq!((group.in_width, group.out_width), (128, 192));
