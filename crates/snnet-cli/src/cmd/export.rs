@@ -48,17 +48,13 @@ pub(crate) fn export(args: &ExportArgs, out: &mut impl Write) -> Result<(), CliE
     )?;
     let stitch = net.export_stitch(StitchId(args.stitch))?;
     stitch.save(&args.output)?;
-    let (size, whole) = (file_size(&args.output), file_size(&args.snnet));
     writeln!(
         out,
-        "stitch {} ({}, {}): wrote {} ({}; the SN-Net {}: {:.1} %)",
+        "stitch {} ({}, {}): wrote {}",
         stitch.stitch_id(),
         stitch.description(),
         human(stitch.cost().params as f64, "params"),
-        args.output.display(),
-        human(size as f64, "B"),
-        human(whole as f64, "B"),
-        100.0 * size as f64 / whole.max(1) as f64
+        written(&args.output, &args.snnet, "SN-Net")
     )?;
     Ok(())
 }
@@ -178,14 +174,22 @@ pub(crate) fn quantize(args: &QuantizeArgs, out: &mut impl Write) -> Result<(), 
             what
         }
     };
-    let (size, source) = (file_size(&args.output), file_size(&args.snnet));
     writeln!(
         out,
-        "{what}: int8 weights (Q8S, per-block scales) written to {} ({}; the f32 file {}: {:.1} %)",
-        args.output.display(),
-        human(size as f64, "B"),
-        human(source as f64, "B"),
-        100.0 * size as f64 / source.max(1) as f64
+        "{what}: int8 weights (Q8S, per-block scales) written to {}",
+        written(&args.output, &args.snnet, "f32 file")
     )?;
     Ok(())
+}
+
+/// `OUTPUT (SIZE; the SOURCE_NAME SIZE: PERCENT %)`: a written file's size beside its source's.
+fn written(output: &Path, source: &Path, source_name: &str) -> String {
+    let (size, whole) = (file_size(output), file_size(source));
+    format!(
+        "{} ({}; the {source_name} {}: {:.1} %)",
+        output.display(),
+        human(size as f64, "B"),
+        human(whole as f64, "B"),
+        100.0 * size as f64 / whole.max(1) as f64
+    )
 }
