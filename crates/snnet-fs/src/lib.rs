@@ -256,6 +256,13 @@ mod tests {
         }
     }
 
+    /// A fresh temporary folder and the path `a.bin` in it (not yet written).
+    fn target() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.bin");
+        (dir, path)
+    }
+
     fn leftovers(dir: &Path) -> Vec<String> {
         std::fs::read_dir(dir)
             .unwrap()
@@ -266,8 +273,7 @@ mod tests {
 
     #[test]
     fn writes_and_replaces() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.bin");
+        let (dir, path) = target();
         write_atomic(&path, b"one").unwrap();
         write_atomic(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
@@ -276,8 +282,7 @@ mod tests {
 
     #[test]
     fn uncommitted_leaves_target_and_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.bin");
+        let (dir, path) = target();
         write_atomic(&path, b"old").unwrap();
         {
             let mut f = AtomicFile::create(&path).unwrap();
@@ -289,8 +294,7 @@ mod tests {
 
     #[test]
     fn temp_names_are_unpredictable_and_distinct() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.bin");
+        let (dir, path) = target();
         let a = AtomicFile::create(&path).unwrap();
         let b = AtomicFile::create(&path).unwrap();
         assert_ne!(a.temp_path(), b.temp_path());
@@ -323,7 +327,10 @@ mod tests {
         std::os::unix::fs::symlink(&victim, &link).unwrap();
         assert_not_regular(write_atomic(&link, b"x"), "symbolic link");
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
-        assert_not_regular(write_atomic(Path::new("/dev/null"), b"x"), "character device");
+        assert_not_regular(
+            write_atomic(Path::new("/dev/null"), b"x"),
+            "character device",
+        );
     }
 
     /// Written files get mode `0o644` less the umask, as `File::create` (`0o666` less the umask)
