@@ -148,7 +148,7 @@ mod tests {
 
     use super::*;
     use crate::flex;
-    use crate::testing::{assert_close, assert_paths_agree, backward, grad, leaf};
+    use crate::testing::{assert_paths_agree, backward, grad, leaf};
 
     #[test]
     fn fused_partition_and_merge_equal_the_generic_path_exactly() {

@@ -197,10 +197,12 @@ impl FashionMnist {
     /// 10×5 bar at a place of its own (rows 14·(label / 5) + 0..10, columns 5·(label % 5) + 0..5).
     #[must_use]
     pub fn bars(n: usize) -> Self {
-        let mut images = vec![0u8; n * SIDE * SIDE];
+        const PIXELS: usize = SIDE * SIDE;
+        let mut images = vec![0u8; n.saturating_mul(PIXELS)];
         let labels: Vec<u8> = (0..10).cycle().take(n).collect();
-        for (image, &label) in images.chunks_exact_mut(SIDE * SIDE).zip(&labels) {
-            let (top, left) = (usize::from(label / 5) * 14, usize::from(label % 5) * 5);
+        for (image, &label) in images.chunks_exact_mut(PIXELS).zip(&labels) {
+            let top = usize::from(label / 5).saturating_mul(14);
+            let left = usize::from(label % 5).saturating_mul(5);
             for row in image.chunks_exact_mut(SIDE).skip(top).take(10) {
                 row.iter_mut().skip(left).take(5).for_each(|p| *p = 255);
             }
