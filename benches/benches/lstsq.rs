@@ -25,37 +25,27 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use rand::{Rng as _, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use snnet_lstsq::{Affine, Backend, Features, LstsqOptions, Precision, SourceSystem};
 
 /// 100 images × 197 tokens, the reference's `stitch_init_bs` batch.
 const ROWS: usize = 19_700;
 const DEPTH: usize = 12;
 
-/// SplitMix64, uniform in [-1, 1).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 40) as f32) / ((1u32 << 23) as f32) - 1.0
-    }
-}
-
 /// `ROWS × width` token features: per-channel mean and scale, four per-token factors shared by
 /// all channels (so channels are correlated), and per-value noise.
 fn features(seed: u64, width: usize) -> Vec<f32> {
-    let mut rng = Rng(seed);
-    let mean: Vec<f32> = (0..width).map(|_| rng.next()).collect();
-    let scale: Vec<f32> = (0..width).map(|_| 1.0 + 0.5 * rng.next()).collect();
+    // Uniform in [-1, 1).
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut next = || rng.random_range(-1.0_f32..1.0);
+    let mean: Vec<f32> = (0..width).map(|_| next()).collect();
+    let scale: Vec<f32> = (0..width).map(|_| 1.0 + 0.5 * next()).collect();
     let mut out = Vec::with_capacity(ROWS * width);
     for _ in 0..ROWS {
-        let factors = [rng.next(), rng.next(), rng.next(), rng.next()];
+        let factors = [next(), next(), next(), next()];
         for c in 0..width {
-            out.push(mean[c] + scale[c] * (0.6 * factors[c % 4] + 0.8 * rng.next()));
+            out.push(mean[c] + scale[c] * (0.6 * factors[c % 4] + 0.8 * next()));
         }
     }
     out

@@ -5,6 +5,8 @@ Imported by the scripts beside it (`from common import ...`; Python puts a scrip
 `sys.path`), never installed.
 """
 
+import functools
+import importlib.util
 import json
 import os
 import subprocess
@@ -52,3 +54,14 @@ def torch_threads(threads=None):
 
     torch.set_num_threads(threads or os.cpu_count())
     return torch
+
+
+@functools.cache
+def load_script(path):
+    """The Python script at PATH (relative to ROOT) as a module, e.g. a fixture script whose
+    function a comparison reuses; its `main` does not run. Loaded once."""
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -31,12 +31,13 @@ import importlib
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 
 import numpy as np
 import torch
+
+from common import load_script
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TOLERANCE = 1e-3
@@ -50,27 +51,12 @@ def wheel_pth(n: int) -> str:
 
 
 def lukemelas_to_timm(sd: dict, model) -> dict:
-    """Renames lukemelas EfficientNet-PyTorch keys to timm's (flat block index → stage, index)."""
-    from timm.models._efficientnet_blocks import DepthwiseSeparableConv
-
-    ds = {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
-    ir = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw", "_bn1": "bn2",
-          "_project_conv": "conv_pwl", "_bn2": "bn3"}
-    top = {"_conv_stem": "conv_stem", "_bn0": "bn1", "_conv_head": "conv_head", "_bn1": "bn2",
-           "_fc": "classifier"}
-    flat = [(s, i, isinstance(b, DepthwiseSeparableConv))
-            for s, stage in enumerate(model.blocks) for i, b in enumerate(stage)]
-    out = {}
-    for k, v in sd.items():
-        m = re.match(r"_blocks\.(\d+)\.(\w+)\.(.*)", k)
-        if m:
-            s, i, is_ds = flat[int(m.group(1))]
-            k = f"blocks.{s}.{i}.{(ds if is_ds else ir)[m.group(2)]}.{m.group(3)}"
-        else:
-            head, rest = k.split(".", 1)
-            k = f"{top[head]}.{rest}"
-        out[k] = v
-    return out
+    """Renames lukemelas EfficientNet-PyTorch keys to timm's (flat block index → stage, index):
+    the inverse of the fixture script's `lukemelas_layout` (the one table of the two layouts),
+    taken on the model's own keys."""
+    export_timm = load_script("crates/snnet-zoo/tests/fixtures/export_timm.py")
+    names = export_timm.lukemelas_layout(model, {k: k for k in model.state_dict()})
+    return {names[k]: v for k, v in sd.items()}
 
 
 def photos() -> dict:

@@ -22,7 +22,7 @@ import os
 import statistics
 import time
 
-from common import cargo_bench, criterion_group, criterion_median, torch_threads
+from common import cargo_bench, criterion_group, criterion_median, load_script, torch_threads
 
 ROWS = 19_700
 DEPTH = 12
@@ -50,16 +50,9 @@ def cuts():
 
 
 def ps_inv(x1, x2):
-    """The reference's `ps_inv` (stitching_deit/utils.py)."""
-    import torch
-
-    x1 = x1.reshape(-1, x1.shape[-1])
-    x2 = x2.reshape(-1, x2.shape[-1])
-    ones = torch.ones(x1.shape[0], 1, dtype=x1.dtype)
-    x1 = torch.cat([x1, ones], dim=1)
-    m = torch.linalg.pinv(x1) @ x2
-    m = m.T
-    return m[:, :-1], m[:, -1]
+    """The reference's `ps_inv` (stitching_deit/utils.py): the copy the least-squares fixtures
+    were made with, crates/snnet-lstsq/tests/fixtures/export_lstsq.py."""
+    return load_script("crates/snnet-lstsq/tests/fixtures/export_lstsq.py").ps_inv(x1, x2)
 
 
 def features(gen, width):

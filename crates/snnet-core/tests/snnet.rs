@@ -543,14 +543,9 @@ fn forward_many_equals_forward_bit_for_bit() {
     ));
 
     let zoo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../snnet-zoo/tests/fixtures");
-    let entry = |file: &str| {
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(zoo.join(file)).unwrap()).unwrap();
-        ModelEntry {
-            name: json["name"].as_str().unwrap().to_owned(),
-            config: serde_json::from_value(json["config"].clone()).unwrap(),
-            pretrained: None,
-        }
+    // The fixture's `name` and `config` (its other keys describe the export; no `pretrained`).
+    let entry = |file: &str| -> ModelEntry {
+        serde_json::from_str(&std::fs::read_to_string(zoo.join(file)).unwrap()).unwrap()
     };
     device.seed(5);
     let net = SnNetConfig::new(

@@ -390,24 +390,6 @@ pub fn parity(fx: &Fixtures, spec: DeviceSpec) -> Result<Vec<Check>> {
     Ok(checks)
 }
 
-/// 32 synthetic Fashion-MNIST-shaped images: each label painted as a bright bar at its own place.
-fn synthetic_batch() -> Result<FashionMnist> {
-    let n = 32;
-    let mut images = vec![0u8; n * 28 * 28];
-    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-    for (i, &l) in labels.iter().enumerate() {
-        let (r, c) = (usize::from(l / 5) * 14, usize::from(l % 5) * 5);
-        for y in r..r + 10 {
-            for x in c..c + 5 {
-                if let Some(p) = images.get_mut(i * 784 + y * 28 + x) {
-                    *p = 255;
-                }
-            }
-        }
-    }
-    Ok(FashionMnist::from_parts(images, labels)?)
-}
-
 /// The shipped Fashion-MNIST SN-Net after one step of the real trainer, with the step's loss:
 /// on `specs[0]`, or with several, one data-parallel shard per entry (as `--devices`).
 fn one_step(specs: &[DeviceSpec], dir: &Path) -> Result<(SnNet, f64)> {
@@ -435,7 +417,7 @@ fn one_step(specs: &[DeviceSpec], dir: &Path) -> Result<(SnNet, f64)> {
     )?;
     let before = parameters(&net, dir, &format!("before-{spec}.safetensors"))?;
     let data = Batcher::new(
-        synthetic_batch()?,
+        FashionMnist::bars(32),
         BatchConfig::train(32, 0).with_augment(Augment::NONE),
         device.clone().autodiff(),
     )?;

@@ -248,6 +248,21 @@ impl Write for AtomicFile {
 mod tests {
     use super::*;
 
+    /// `result` is [`Error::NotRegular`] of `kind`.
+    fn assert_not_regular(result: Result<()>, kind: &str) {
+        match result {
+            Err(Error::NotRegular { kind: k, .. }) if k == kind => {}
+            other => panic!("expected a refused {kind}, got {other:?}"),
+        }
+    }
+
+    /// A fresh temporary folder and the path `a.bin` in it (not yet written).
+    fn target() -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.bin");
+        (dir, path)
+    }
+
     fn leftovers(dir: &Path) -> Vec<String> {
         std::fs::read_dir(dir)
             .unwrap()
@@ -258,8 +273,7 @@ mod tests {
 
     #[test]
     fn writes_and_replaces() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.bin");
+        let (dir, path) = target();
         write_atomic(&path, b"one").unwrap();
         write_atomic(&path, b"two").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"two");
@@ -268,8 +282,7 @@ mod tests {
 
     #[test]
     fn uncommitted_leaves_target_and_no_temp() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.bin");
+        let (dir, path) = target();
         write_atomic(&path, b"old").unwrap();
         {
             let mut f = AtomicFile::create(&path).unwrap();
@@ -281,8 +294,7 @@ mod tests {
 
     #[test]
     fn temp_names_are_unpredictable_and_distinct() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a.bin");
+        let (dir, path) = target();
         let a = AtomicFile::create(&path).unwrap();
         let b = AtomicFile::create(&path).unwrap();
         assert_ne!(a.temp_path(), b.temp_path());
@@ -302,17 +314,7 @@ mod tests {
     #[test]
     fn refuses_directories() {
         let dir = tempfile::tempdir().unwrap();
-        let err = write_atomic(dir.path(), b"x").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::NotRegular {
-                    kind: "directory",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_not_regular(write_atomic(dir.path(), b"x"), "directory");
     }
 
     #[cfg(unix)]
@@ -323,28 +325,11 @@ mod tests {
         std::fs::write(&victim, b"keep").unwrap();
         let link = dir.path().join("link");
         std::os::unix::fs::symlink(&victim, &link).unwrap();
-        let err = write_atomic(&link, b"x").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::NotRegular {
-                    kind: "symbolic link",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert_not_regular(write_atomic(&link, b"x"), "symbolic link");
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
-        let err = write_atomic(Path::new("/dev/null"), b"x").unwrap_err();
-        assert!(
-            matches!(
-                err,
-                Error::NotRegular {
-                    kind: "character device",
-                    ..
-                }
-            ),
-            "{err}"
+        assert_not_regular(
+            write_atomic(Path::new("/dev/null"), b"x"),
+            "character device",
         );
     }
 

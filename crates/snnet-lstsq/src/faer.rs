@@ -9,7 +9,7 @@ use faer::{Accum, Mat, MatRef, Par};
 
 use crate::error::SolverFailure;
 use crate::kernel::{
-    Kernel, ROW_CHUNK, fill_augmented, fill_plain, mixed_blocks, row_chunks, sum_rows_f32,
+    Kernel, ROW_CHUNK, fill_augmented, for_each_block, mixed_blocks, row_chunks, sum_rows_f32,
 };
 use crate::{Error, Features, Result};
 
@@ -99,14 +99,12 @@ impl Kernel for Faer {
         let n = a.cols + 1;
         let c_out = targets.first().map_or(0, |b| b.cols);
         let mut cross = Mat::<f64>::zeros(n, c_out);
-        let (mut xbuf, mut bbuf) = (Vec::new(), Vec::new());
-        for (start, len) in row_chunks(a.rows) {
-            fill_augmented(a, start, len, &mut xbuf);
-            fill_plain(targets, start, len, &mut bbuf);
-            let x = MatRef::from_row_major_slice(&xbuf, len, n);
-            let y = MatRef::from_row_major_slice(&bbuf, len, c_out);
+        for_each_block(a, targets, |len, xbuf, bbuf| {
+            let x = MatRef::from_row_major_slice(xbuf, len, n);
+            let y = MatRef::from_row_major_slice(bbuf, len, c_out);
             matmul(cross.as_mut(), Accum::Add, x.transpose(), y, 1.0, par());
-        }
+            Ok(())
+        })?;
         let p = MatRef::from_row_major_slice(projector, n, n);
         let mut m = Mat::<f64>::zeros(n, c_out);
         matmul(m.as_mut(), Accum::Replace, p, cross.as_ref(), 1.0, par());

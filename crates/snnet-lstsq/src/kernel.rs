@@ -59,6 +59,24 @@ pub(crate) fn fill_augmented(a: &Features<'_>, start: usize, len: usize, out: &m
     }
 }
 
+/// Calls `f(len, x, b)` for each row block of [`row_chunks`]: `x` the block's rows of `a` with a
+/// 1 appended ([`fill_augmented`], `len × (a.cols+1)`), `b` those of the sum of `targets`
+/// ([`fill_plain`], `len × c_out`), both row-major f64 — the blocks the cross product `Xᵀ B` is
+/// accumulated over. Stops at `f`'s first error.
+pub(crate) fn for_each_block(
+    a: &Features<'_>,
+    targets: &[Features<'_>],
+    mut f: impl FnMut(usize, &[f64], &[f64]) -> Result<()>,
+) -> Result<()> {
+    let (mut xbuf, mut bbuf) = (Vec::new(), Vec::new());
+    for (start, len) in row_chunks(a.rows) {
+        fill_augmented(a, start, len, &mut xbuf);
+        fill_plain(targets, start, len, &mut bbuf);
+        f(len, &xbuf, &bbuf)?;
+    }
+    Ok(())
+}
+
 /// Rows `start..start + len` of the sum of `targets` (all with the first's columns) as f64
 /// (`len × cols`): one target converted, several added in f64 in the given order.
 pub(crate) fn fill_plain<'d>(

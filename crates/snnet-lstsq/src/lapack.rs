@@ -5,7 +5,9 @@ use ndarray::{Array2, ArrayView2};
 use ndarray_linalg::{Eigh, UPLO};
 
 use crate::error::SolverFailure;
-use crate::kernel::{Kernel, fill_augmented, fill_plain, mixed_blocks, row_chunks, sum_rows_f32};
+use crate::kernel::{
+    Kernel, fill_augmented, for_each_block, mixed_blocks, row_chunks, sum_rows_f32,
+};
 use crate::{Error, Features, Result};
 
 /// The BLAS/LAPACK backend (system OpenBLAS).
@@ -66,14 +68,12 @@ impl Kernel for Lapack {
         let n = a.cols + 1;
         let c_out = targets.first().map_or(0, |b| b.cols);
         let mut cross = Array2::<f64>::zeros((n, c_out));
-        let (mut xbuf, mut bbuf) = (Vec::new(), Vec::new());
-        for (start, len) in row_chunks(a.rows) {
-            fill_augmented(a, start, len, &mut xbuf);
-            fill_plain(targets, start, len, &mut bbuf);
-            let x = view(&xbuf, len, n)?;
-            let y = view(&bbuf, len, c_out)?;
+        for_each_block(a, targets, |len, xbuf, bbuf| {
+            let x = view(xbuf, len, n)?;
+            let y = view(bbuf, len, c_out)?;
             general_mat_mul(1.0, &x.t(), &y, 1.0, &mut cross);
-        }
+            Ok(())
+        })?;
         let p = view(projector, n, n)?;
         Ok(into_row_major(p.dot(&cross)))
     }

@@ -2,6 +2,8 @@
 
 use burn::tensor::{Gradients, Tensor, TensorData, Tolerance};
 
+use crate::Kernels;
+
 /// A fresh leaf of `t` whose gradient is kept.
 pub(crate) fn leaf<const D: usize>(t: &Tensor<D>) -> Tensor<D> {
     t.clone().detach().require_grad()
@@ -29,4 +31,14 @@ pub(crate) fn assert_close<const D: usize>(a: Tensor<D>, b: Tensor<D>) {
     assert_eq!(a.dims(), b.dims());
     a.into_data()
         .assert_approx_eq::<f32>(&b.into_data(), Tolerance::absolute(1e-5));
+}
+
+/// `run`'s outputs (a value and its gradients) on the fused kernels equal its outputs on the
+/// generic path, pair by pair, with [`assert_close`].
+pub(crate) fn assert_paths_agree<const D: usize, const N: usize>(
+    run: impl Fn(Kernels) -> [Tensor<D>; N],
+) {
+    for (fused, generic) in run(Kernels::Fused).into_iter().zip(run(Kernels::Generic)) {
+        assert_close(fused, generic);
+    }
 }

@@ -184,6 +184,19 @@ impl Error {
         }
     }
 
+    /// `Ok` when `value` is at most `limit`, else [`limit`](Self::limit)'s error.
+    pub(crate) fn check_limit(
+        what: &'static str,
+        value: usize,
+        limit: usize,
+        constant: &'static str,
+    ) -> Result<()> {
+        if value > limit {
+            return Err(Self::limit(what, value as u64, limit, constant));
+        }
+        Ok(())
+    }
+
     /// The error, placed on 1-based line `line` of a JSON Lines document.
     pub(crate) fn at(mut self, at: usize) -> Self {
         match &mut self {

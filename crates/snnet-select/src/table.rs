@@ -107,27 +107,23 @@ impl StitchTable {
     /// [`Error::OutOfRange`] for a value outside its range (an accuracy outside [0, 100], a
     /// negative latency), [`Error::DuplicateId`] for an id already read.
     pub fn from_jsonl_str(text: &str) -> Result<Self> {
-        if text.len() > MAX_TABLE_BYTES {
-            return Err(Error::limit(
-                "table size in bytes",
-                text.len() as u64,
-                MAX_TABLE_BYTES,
-                "MAX_TABLE_BYTES",
-            ));
-        }
+        Error::check_limit(
+            "table size in bytes",
+            text.len(),
+            MAX_TABLE_BYTES,
+            "MAX_TABLE_BYTES",
+        )?;
         let mut table = StitchTable::new();
         for (i, line) in text.lines().enumerate() {
             // At most `MAX_TABLE_BYTES` lines, so this never saturates.
             let number = i.saturating_add(1);
-            if line.len() > MAX_LINE_BYTES {
-                return Err(Error::limit(
-                    "line length in bytes",
-                    line.len() as u64,
-                    MAX_LINE_BYTES,
-                    "MAX_LINE_BYTES",
-                )
-                .at(number));
-            }
+            Error::check_limit(
+                "line length in bytes",
+                line.len(),
+                MAX_LINE_BYTES,
+                "MAX_LINE_BYTES",
+            )
+            .map_err(|e| e.at(number))?;
             if line.trim().is_empty() {
                 continue;
             }
@@ -239,14 +235,12 @@ impl StitchTable {
                 line: None,
             });
         }
-        if self.records.len() >= MAX_TABLE_ROWS {
-            return Err(Error::limit(
-                "rows",
-                (self.records.len() as u64).saturating_add(1),
-                MAX_TABLE_ROWS,
-                "MAX_TABLE_ROWS",
-            ));
-        }
+        Error::check_limit(
+            "rows",
+            self.records.len().saturating_add(1),
+            MAX_TABLE_ROWS,
+            "MAX_TABLE_ROWS",
+        )?;
         self.index.insert(record.id, self.records.len());
         self.records.push(record);
         Ok(())
@@ -388,6 +382,16 @@ mod tests {
 
     fn table(records: Vec<StitchRecord>) -> StitchTable {
         StitchTable::from_records(records).unwrap()
+    }
+
+    /// Four stitches `(id, FLOPs, top-1)`; 3 is dominated by 2.
+    fn four() -> Vec<StitchRecord> {
+        vec![
+            rec(0, 10, 70.0),
+            rec(1, 40, 80.0),
+            rec(2, 20, 75.0),
+            rec(3, 30, 74.0),
+        ]
     }
 
     fn ids(records: &[&StitchRecord]) -> Vec<usize> {
@@ -633,14 +637,10 @@ mod tests {
 
     #[test]
     fn pareto_keeps_non_dominated_sorted_by_cost() {
-        let t = table(vec![
-            rec(0, 10, 70.0),
-            rec(1, 40, 80.0),
-            rec(2, 20, 75.0),
-            rec(3, 30, 74.0), // dominated by 2
-            rec(4, 50, 80.0), // dominated by 1 (same acc, more cost)
-            rec(5, 5, 60.0),
-        ]);
+        let mut records = four();
+        // 4 is dominated by 1 (same acc, more cost).
+        records.extend([rec(4, 50, 80.0), rec(5, 5, 60.0)]);
+        let t = table(records);
         let f = t.pareto(CostKind::Flops).unwrap();
         assert_eq!(ids(&f), [5, 0, 2, 1]);
         for w in f.windows(2) {
@@ -715,12 +715,7 @@ mod tests {
 
     #[test]
     fn select_most_accurate_within_budget() {
-        let t = table(vec![
-            rec(0, 10, 70.0),
-            rec(1, 40, 80.0),
-            rec(2, 20, 75.0),
-            rec(3, 30, 74.0),
-        ]);
+        let t = table(four());
         assert_eq!(t.select(Budget::flops(10)).unwrap().id, 0);
         assert_eq!(t.select(Budget::flops(29)).unwrap().id, 2);
         assert_eq!(t.select(Budget::flops(39)).unwrap().id, 2);

@@ -7,6 +7,14 @@
 use snnet_select::limits::{MAX_LINE_BYTES, MAX_STITCH_ID, MAX_TABLE_BYTES, MAX_TABLE_ROWS};
 use snnet_select::{CostKind, Error, StitchTable};
 
+/// `err` is [`Error::LimitExceeded`] of limit `constant`, placed on `line`.
+fn assert_limit(err: &Error, constant: &str, line: Option<usize>) {
+    assert!(
+        matches!(err, Error::LimitExceeded { constant: c, line: l, .. } if *c == constant && *l == line),
+        "{err:?}"
+    );
+}
+
 /// A two-line table whose second line is `row`.
 fn with_row(row: &str) -> Result<StitchTable, Error> {
     StitchTable::from_jsonl_str(&format!(
@@ -118,17 +126,7 @@ fn duplicate_and_absurd_ids_are_refused_with_line() {
     );
 
     let err = with_row(&format!(r#"{{"cfg_id": {}, "acc1": 1}}"#, u64::MAX)).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::LimitExceeded {
-                constant: "MAX_STITCH_ID",
-                line: Some(2),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_limit(&err, "MAX_STITCH_ID", Some(2));
     with_row(&format!(r#"{{"cfg_id": {MAX_STITCH_ID}, "acc1": 1}}"#)).unwrap();
 }
 
@@ -140,17 +138,7 @@ fn oversized_tables_and_lines_are_refused() {
         "x".repeat(MAX_LINE_BYTES)
     );
     let err = with_row(&long).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::LimitExceeded {
-                constant: "MAX_LINE_BYTES",
-                line: Some(2),
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_limit(&err, "MAX_LINE_BYTES", Some(2));
 
     // One row too many.
     let mut text = String::new();
@@ -158,17 +146,7 @@ fn oversized_tables_and_lines_are_refused() {
         text.push_str(&format!("{{\"cfg_id\":{id},\"acc1\":1}}\n"));
     }
     let err = StitchTable::from_jsonl_str(&text).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::LimitExceeded {
-                constant: "MAX_TABLE_ROWS",
-                line: Some(line),
-                ..
-            } if line == MAX_TABLE_ROWS + 1
-        ),
-        "{err:?}"
-    );
+    assert_limit(&err, "MAX_TABLE_ROWS", Some(MAX_TABLE_ROWS + 1));
     // At the limit the table reads.
     let at_limit: String = text
         .lines()
@@ -183,17 +161,7 @@ fn oversized_tables_and_lines_are_refused() {
     // A document over the limit, as a string and as a file (read no further than the limit).
     let huge = " ".repeat(MAX_TABLE_BYTES + 1);
     let err = StitchTable::from_jsonl_str(&huge).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            Error::LimitExceeded {
-                constant: "MAX_TABLE_BYTES",
-                line: None,
-                ..
-            }
-        ),
-        "{err:?}"
-    );
+    assert_limit(&err, "MAX_TABLE_BYTES", None);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("huge.jsonl");
     std::fs::write(&path, huge.repeat(2)).unwrap();

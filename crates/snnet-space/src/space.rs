@@ -440,14 +440,6 @@ mod tests {
     fn display_forms() {
         let space = deit();
         assert_eq!(space.display(StitchId(0)).unwrap().to_string(), "deit_tiny");
-        assert_eq!(
-            space.describe(&space.stitches()[3]),
-            "deit_tiny[..=0] →L0→ deit_small[0..]"
-        );
-        assert_eq!(
-            space.describe(&space.stitches()[70]),
-            "deit_small[..=11] →L10→ deit_base[11..]"
-        );
         let swin = StitchSpace::builtin(
             &[
                 "swin_tiny_patch4_window7_224",
@@ -457,10 +449,13 @@ mod tests {
             SpaceConfig::default(),
         )
         .unwrap();
-        assert_eq!(
-            swin.describe(&swin.stitches()[9]),
-            "swin_tiny[..=s2.b1] →L0→ swin_small[s2.b3..]"
-        );
+        for (space, id, described) in [
+            (&space, 3, "deit_tiny[..=0] →L0→ deit_small[0..]"),
+            (&space, 70, "deit_small[..=11] →L10→ deit_base[11..]"),
+            (&swin, 9, "swin_tiny[..=s2.b1] →L0→ swin_small[s2.b3..]"),
+        ] {
+            assert_eq!(space.describe(&space.stitches()[id]), described);
+        }
     }
 
     #[test]

@@ -277,18 +277,13 @@ fn deit_order_by_hand() {
         }
     }
     // Spec examples: id 3 = Ti block 0 + all of S; id 24 = Ti 0..=7, S 7.. through layer 6.
-    assert_eq!(
-        space.describe(&space.stitches()[3]),
-        "deit_tiny[..=0] →L0→ deit_small[0..]"
-    );
-    assert_eq!(
-        space.describe(&space.stitches()[24]),
-        "deit_tiny[..=7] →L6→ deit_small[7..]"
-    );
-    assert_eq!(
-        space.describe(&space.stitches()[56]),
-        "deit_small[..=6] →L6→ deit_base[7..]"
-    );
+    for (id, described) in [
+        (3, "deit_tiny[..=0] →L0→ deit_small[0..]"),
+        (24, "deit_tiny[..=7] →L6→ deit_small[7..]"),
+        (56, "deit_small[..=6] →L6→ deit_base[7..]"),
+    ] {
+        assert_eq!(space.describe(&space.stitches()[id]), described);
+    }
 }
 
 /// `(stage, anchors, (front, end), layer)` of one expected stitch.
@@ -363,36 +358,24 @@ fn single_cuts(space: &StitchSpace) -> Vec<(usize, usize, usize, usize)> {
 /// ResNet-18/50 and ResNet-18/Swin-T, checked by hand from the spec (§2): stages 1 and 2 only.
 #[test]
 fn resnet_order_by_hand() {
+    // Stage 2 pairs ResNet-18's layer3 (2 blocks) with both partners the same way.
+    let stage2 = [
+        (2, 0, 1, 0),
+        (2, 0, 2, 0),
+        (2, 1, 3, 0),
+        (2, 1, 4, 1),
+        (2, 1, 5, 1),
+    ];
     let r = space(&["resnet18", "resnet50"], SpaceConfig::default());
-    let got = single_cuts(&r);
-    assert_eq!(
-        got,
-        [
-            (1, 0, 1, 0),
-            (1, 1, 2, 0),
-            (1, 1, 3, 1),
-            (2, 0, 1, 0),
-            (2, 0, 2, 0),
-            (2, 1, 3, 0),
-            (2, 1, 4, 1),
-            (2, 1, 5, 1),
-        ]
-    );
+    let stage1 = [(1, 0, 1, 0), (1, 1, 2, 0), (1, 1, 3, 1)];
+    assert_eq!(single_cuts(&r), [&stage1[..], &stage2[..]].concat());
     let rs = space(
         &["resnet18", "swin_tiny_patch4_window7_224"],
         SpaceConfig::default(),
     );
-    let got = single_cuts(&rs);
     assert_eq!(
-        got,
-        [
-            (1, 0, 1, 0),
-            (2, 0, 1, 0),
-            (2, 0, 2, 0),
-            (2, 1, 3, 0),
-            (2, 1, 4, 1),
-            (2, 1, 5, 1)
-        ]
+        single_cuts(&rs),
+        [&[(1, 0, 1, 0)][..], &stage2[..]].concat()
     );
     // CNN → ViT layers read maps and write tokens.
     let group = &rs.layer_groups()[0];

@@ -42,21 +42,11 @@ fn synthetic_dataset(n: usize) -> FashionMnist {
 }
 
 fn floats(batch: &Batch) -> Vec<f32> {
-    batch
-        .images
-        .clone()
-        .into_data()
-        .try_into_vec_as::<f32>()
-        .unwrap()
+    batch.images.to_data().try_into_vec_as().unwrap()
 }
 
 fn labels(batch: &Batch) -> Vec<i64> {
-    batch
-        .labels
-        .clone()
-        .into_data()
-        .try_into_vec_as::<i64>()
-        .unwrap()
+    batch.labels.to_data().try_into_vec_as().unwrap()
 }
 
 /// What a batch holds, comparable.
@@ -486,4 +476,18 @@ fn timing_full_epoch() {
         "one plain epoch ({count} batches of 128, no shuffle/augmentation): {:.2?}",
         start.elapsed()
     );
+}
+
+/// `FashionMnist::bars`: label `i % 10`, a 10×5 bar at the label's own place, black elsewhere.
+#[test]
+fn bars_paint_each_label_at_its_place() {
+    let data = FashionMnist::bars(12);
+    assert_eq!(data.labels(), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]);
+    let image = &data.images()[7 * 784..8 * 784]; // label 7: rows 14..24, columns 10..15
+    for (i, &p) in image.iter().enumerate() {
+        let (y, x) = (i / 28, i % 28);
+        let inside = (14..24).contains(&y) && (10..15).contains(&x);
+        assert_eq!(p, if inside { 255 } else { 0 }, "({y}, {x})");
+    }
+    assert_eq!(data.images().iter().filter(|&&p| p == 255).count(), 12 * 50);
 }

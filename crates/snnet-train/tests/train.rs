@@ -42,22 +42,9 @@ fn data(device: &Device) -> Batcher<FashionMnist> {
 }
 
 fn data_with(device: &Device, batches: BatchConfig) -> Batcher<FashionMnist> {
-    let n = 96;
-    let mut images = vec![0u8; n * 28 * 28];
-    let labels: Vec<u8> = (0..n).map(|i| (i % 10) as u8).collect();
-    for (i, &l) in labels.iter().enumerate() {
-        let (r, c) = (usize::from(l / 5) * 14, usize::from(l % 5) * 5);
-        for y in r..r + 10 {
-            for x in c..c + 5 {
-                images[i * 784 + y * 28 + x] = 255;
-            }
-        }
-    }
     let transform = Transform::fashion_mnist().with_input_size([1, 16, 16]);
-    let data = FashionMnist::from_parts(images, labels)
-        .unwrap()
-        .with_transform(transform)
-        .unwrap();
+    // 96 images, each label a bright bar at its own place.
+    let data = FashionMnist::bars(96).with_transform(transform).unwrap();
     Batcher::new(data, batches, device.clone()).unwrap()
 }
 
@@ -429,15 +416,22 @@ fn shards_give_the_whole_batch_gradients() {
     );
 }
 
+/// A freshly initialised [`config`] network saved as `init.safetensors` in a temporary folder
+/// (removed when the returned guard drops), as the pipeline saves it before training.
+fn saved_init(device: &Device) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("init.safetensors");
+    config().init(device).unwrap().save(&path).unwrap();
+    (dir, path)
+}
+
 /// The stitching layers of a network loaded from a checkpoint (as the pipeline and `snnet train`
 /// load the least-squares-initialised SN-Net) train: a checkpoint round trip must not freeze
 /// them.
 #[test]
 fn loaded_stitching_layers_train() {
     let device = Device::default();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("init.safetensors");
-    config().init(&device).unwrap().save(&path).unwrap();
+    let (_dir, path) = saved_init(&device);
     let (loaded, _) = SnNet::load(&path, &device).unwrap();
     for stitch_only in [false, true] {
         let recipe = TrainConfig {
@@ -447,30 +441,18 @@ fn loaded_stitching_layers_train() {
         };
         let trainer = Trainer::new(recipe, data(&device.clone().autodiff())).unwrap();
         let (trained, _) = trainer.fit(loaded.clone(), &mut |_| {}).unwrap();
-        let weight = |net: &SnNet| {
-            net.stitch_layers[0]
-                .transform
-                .weight
-                .val()
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap()
+        // `[weight, bias]` of the first stitching layer.
+        let params = |net: &SnNet| {
+            let transform = &net.stitch_layers[0].transform;
+            [
+                transform.weight.val().to_data(),
+                transform.bias.val().to_data(),
+            ]
+            .map(|data| data.try_to_vec::<f32>().unwrap())
         };
-        let bias = |net: &SnNet| {
-            net.stitch_layers[0]
-                .transform
-                .bias
-                .val()
-                .into_data()
-                .try_to_vec::<f32>()
-                .unwrap()
-        };
-        assert_ne!(
-            weight(&loaded),
-            weight(&trained),
-            "stitch_only {stitch_only}"
-        );
-        assert_ne!(bias(&loaded), bias(&trained), "stitch_only {stitch_only}");
+        let ([w0, b0], [w1, b1]) = (params(&loaded), params(&trained));
+        assert_ne!(w0, w1, "stitch_only {stitch_only}");
+        assert_ne!(b0, b1, "stitch_only {stitch_only}");
     }
 }
 
@@ -480,9 +462,7 @@ fn loaded_stitching_layers_train() {
 #[test]
 fn data_parallel_training_is_bit_reproducible() {
     let device = Device::default();
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("init.safetensors");
-    config().init(&device).unwrap().save(&path).unwrap();
+    let (_dir, path) = saved_init(&device);
     let train_device = device.clone().autodiff();
     let train = || {
         let (loaded, _) = SnNet::load(&path, &device).unwrap();

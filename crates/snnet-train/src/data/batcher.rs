@@ -1,14 +1,16 @@
 //! Batches of Burn tensors from a [`Dataset`]: shuffled, augmented, resumable.
 
+use burn::config::Config;
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use serde::{Deserialize, Serialize};
 
 use super::augment::{permutation, sample_rng};
 use super::{Augment, Dataset};
 use crate::error::{Error, Result};
 
-/// How a [`Batcher`] batches.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+/// How a [`Batcher`] batches. A Burn [`Config`]: `BatchConfig::new(batch_size, seed, shuffle,
+/// drop_last)`, `with_augment`, `with_workers`; [`train`](BatchConfig::train) and
+/// [`eval`](BatchConfig::eval) are the two usual settings.
+#[derive(Config, Debug, Copy, PartialEq)]
 pub struct BatchConfig {
     /// Items per batch (the last batch may be smaller unless `drop_last`).
     pub batch_size: usize,
@@ -18,9 +20,12 @@ pub struct BatchConfig {
     pub shuffle: bool,
     /// Whether to skip the last batch when it is smaller than `batch_size`.
     pub drop_last: bool,
-    /// Random augmentation of every item.
+    /// Random augmentation of every item (default [`Augment::LIGHT`]).
+    #[config(default = "Augment::LIGHT")]
     pub augment: Augment,
-    /// Threads preparing a batch's items (1: the calling thread). Results do not depend on it.
+    /// Threads preparing a batch's items (default 1: the calling thread; at least 1). Results do
+    /// not depend on it.
+    #[config(default = 1)]
     pub workers: usize,
 }
 
@@ -47,20 +52,6 @@ impl BatchConfig {
             augment: Augment::NONE,
             workers: 1,
         }
-    }
-
-    /// With another augmentation.
-    #[must_use]
-    pub fn with_augment(mut self, augment: Augment) -> Self {
-        self.augment = augment;
-        self
-    }
-
-    /// With `workers` threads preparing items (at least 1).
-    #[must_use]
-    pub fn with_workers(mut self, workers: usize) -> Self {
-        self.workers = workers;
-        self
     }
 
     /// Checks the values.

@@ -192,6 +192,28 @@ impl FashionMnist {
         })
     }
 
+    /// `n` synthetic images that a small network tells apart within a few steps (tests,
+    /// examples, device checks): image `i` is black with label `i % 10`, painted as a bright
+    /// 10×5 bar at a place of its own (rows 14·(label / 5) + 0..10, columns 5·(label % 5) + 0..5).
+    #[must_use]
+    pub fn bars(n: usize) -> Self {
+        const PIXELS: usize = SIDE * SIDE;
+        let mut images = vec![0u8; n.saturating_mul(PIXELS)];
+        let labels: Vec<u8> = (0..10).cycle().take(n).collect();
+        for (image, &label) in images.chunks_exact_mut(PIXELS).zip(&labels) {
+            let top = usize::from(label / 5).saturating_mul(14);
+            let left = usize::from(label % 5).saturating_mul(5);
+            for row in image.chunks_exact_mut(SIDE).skip(top).take(10) {
+                row.iter_mut().skip(left).take(5).for_each(|p| *p = 255);
+            }
+        }
+        Self {
+            images,
+            labels,
+            transform: Transform::fashion_mnist(),
+        }
+    }
+
     /// The same data prepared by `transform` (e.g. [`Transform::for_pretrained`] for an
     /// anchor taking 3×224×224).
     ///

@@ -70,12 +70,8 @@ impl DataConfig {
         anchor: &ModelEntry,
         device: &Device,
     ) -> Result<Batcher<FashionMnist>> {
-        let train = split(self.dir(), Split::Train, self.train_samples, anchor)?;
-        Batcher::new(
-            train,
-            BatchConfig::train(self.batch_size, self.seed),
-            device.clone(),
-        )
+        let batches = BatchConfig::train(self.batch_size, self.seed);
+        self.batcher(Split::Train, self.train_samples, batches, anchor, device)
     }
 
     /// The test batches (the first `test_samples` images, in order, [`EVAL_BATCH_SIZE`] each,
@@ -88,8 +84,21 @@ impl DataConfig {
         anchor: &ModelEntry,
         device: &Device,
     ) -> Result<Batcher<FashionMnist>> {
-        let test = split(self.dir(), Split::Test, self.test_samples, anchor)?;
-        Batcher::new(test, BatchConfig::eval(EVAL_BATCH_SIZE), device.clone())
+        let batches = BatchConfig::eval(EVAL_BATCH_SIZE);
+        self.batcher(Split::Test, self.test_samples, batches, anchor, device)
+    }
+
+    /// The first `samples` images (0: all) of `which`, prepared for `anchor`, in `batches`.
+    fn batcher(
+        &self,
+        which: Split,
+        samples: usize,
+        batches: BatchConfig,
+        anchor: &ModelEntry,
+        device: &Device,
+    ) -> Result<Batcher<FashionMnist>> {
+        let data = split(self.dir(), which, samples, anchor)?;
+        Batcher::new(data, batches, device.clone())
     }
 
     /// Checks the settings that need no data: a batch size of at least 1, and no more shards

@@ -337,34 +337,42 @@ mod tests {
 
     use super::*;
 
-    /// timm's parameter counts (`sum(p.numel() for p in model.parameters())`).
+    /// timm's parameter counts (`sum(p.numel() for p in model.parameters())`) and fvcore's
+    /// `FlopCountAnalysis(model, randn(1, 3, S, S)).total()` for timm's models at their native
+    /// sizes (torch 2.15, timm 1.0.31, fvcore 0.1.5).
     #[test]
-    fn param_counts_are_timms() {
-        let counts = [
-            (EfficientNetConfig::tf_efficientnet_lite0(), 4_652_008),
-            (EfficientNetConfig::tf_efficientnet_lite1(), 5_416_680),
-            (EfficientNetConfig::tf_efficientnet_lite2(), 6_092_072),
-            (EfficientNetConfig::tf_efficientnet_lite3(), 8_197_096),
-            (EfficientNetConfig::tf_efficientnet_lite4(), 13_006_568),
+    fn costs_are_timms_and_fvcores() {
+        let costs = [
+            (
+                EfficientNetConfig::tf_efficientnet_lite0(),
+                4_652_008,
+                398_725_664,
+            ),
+            (
+                EfficientNetConfig::tf_efficientnet_lite1(),
+                5_416_680,
+                620_551_408,
+            ),
+            (
+                EfficientNetConfig::tf_efficientnet_lite2(),
+                6_092_072,
+                885_629_152,
+            ),
+            (
+                EfficientNetConfig::tf_efficientnet_lite3(),
+                8_197_096,
+                1_651_373_376,
+            ),
+            (
+                EfficientNetConfig::tf_efficientnet_lite4(),
+                13_006_568,
+                4_035_065_648,
+            ),
         ];
-        for (config, params) in counts {
-            assert_eq!(Family::cost(&config).total().params, params, "{config:?}");
-        }
-    }
-
-    /// fvcore's `FlopCountAnalysis(model, randn(1, 3, S, S)).total()` for timm's models at their
-    /// native sizes (torch 2.15, timm 1.0.31, fvcore 0.1.5).
-    #[test]
-    fn flops_are_fvcores() {
-        let flops = [
-            (EfficientNetConfig::tf_efficientnet_lite0(), 398_725_664),
-            (EfficientNetConfig::tf_efficientnet_lite1(), 620_551_408),
-            (EfficientNetConfig::tf_efficientnet_lite2(), 885_629_152),
-            (EfficientNetConfig::tf_efficientnet_lite3(), 1_651_373_376),
-            (EfficientNetConfig::tf_efficientnet_lite4(), 4_035_065_648),
-        ];
-        for (config, expected) in flops {
-            assert_eq!(Family::cost(&config).total().flops, expected, "{config:?}");
+        for (config, params, flops) in costs {
+            let total = Family::cost(&config).total();
+            assert_eq!(total.params, params, "{config:?}");
+            assert_eq!(total.flops, flops, "{config:?}");
         }
     }
 
@@ -402,24 +410,26 @@ mod tests {
                 regex_lite_replace(&k, from, to)
             })
         };
-        assert_eq!(rename("_blocks.0._bn1.weight"), "blocks.0.0.bn1.weight");
-        assert_eq!(
-            rename("_blocks.0._project_conv.weight"),
-            "blocks.0.0.conv_pw.weight"
-        );
-        assert_eq!(
-            rename("_blocks.1._bn0.running_var"),
-            "blocks.1.0.bn1.running_var"
-        );
-        assert_eq!(rename("_blocks.2._bn1.bias"), "blocks.1.1.bn2.bias");
-        assert_eq!(
-            rename("_blocks.15._project_conv.weight"),
-            "blocks.6.0.conv_pwl.weight"
-        );
-        assert_eq!(rename("_blocks.15._bn2.weight"), "blocks.6.0.bn3.weight");
-        assert_eq!(rename("_bn1.weight"), "bn2.weight");
-        assert_eq!(rename("_fc.bias"), "classifier.bias");
-        assert_eq!(rename("blocks.1.1.bn2.bias"), "blocks.1.1.bn2.bias");
+        for (lukemelas, timm) in [
+            ("_blocks.0._bn1.weight", "blocks.0.0.bn1.weight"),
+            (
+                "_blocks.0._project_conv.weight",
+                "blocks.0.0.conv_pw.weight",
+            ),
+            ("_blocks.1._bn0.running_var", "blocks.1.0.bn1.running_var"),
+            ("_blocks.2._bn1.bias", "blocks.1.1.bn2.bias"),
+            (
+                "_blocks.15._project_conv.weight",
+                "blocks.6.0.conv_pwl.weight",
+            ),
+            ("_blocks.15._bn2.weight", "blocks.6.0.bn3.weight"),
+            ("_bn1.weight", "bn2.weight"),
+            ("_fc.bias", "classifier.bias"),
+            // timm's keys stay as they are.
+            ("blocks.1.1.bn2.bias", "blocks.1.1.bn2.bias"),
+        ] {
+            assert_eq!(rename(lukemelas), timm, "{lukemelas}");
+        }
     }
 
     /// The patterns through burn-store's own remapper (the `regex` crate behind it).
