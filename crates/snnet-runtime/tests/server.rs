@@ -11,9 +11,9 @@ use serde_json::Value;
 use snnet_core::StitchId;
 use snnet_core::burn::tensor::Device;
 use snnet_core::select::{Budget, CostKind, StitchTable};
-use snnet_runtime::{Choice, Runtime, Server, ServerConfig, ServerHandle, top_k};
+use snnet_runtime::{Choice, Runtime, ServerConfig, ServerHandle, top_k};
 
-use common::http::{get, png, post, put};
+use common::http::{get, local_config, png, post, put, spawn};
 use common::{images, profiled, safetensors_body};
 
 struct Fixture {
@@ -33,19 +33,12 @@ impl Fixture {
         let (net, table) = profiled(&device);
         let runtime = Arc::new(Runtime::new(net, table.clone(), device.clone()).unwrap());
         let config = ServerConfig {
-            addr: "127.0.0.1:0".parse().unwrap(),
             max_batch,
             max_body_bytes,
             labels: (0..10).map(|i| format!("label{i}")).collect(),
-            // These tests are about budgets, batching and bad input, not admission control
-            // (tests/deadlines.rs): a machine busy with other work must not shed their bursts.
-            max_queue_ms: 60_000.0,
-            ..ServerConfig::default()
+            ..local_config()
         };
-        let server = Server::new(runtime.clone(), config)
-            .unwrap()
-            .spawn(false)
-            .unwrap();
+        let server = spawn(runtime.clone(), config);
         Fixture {
             runtime,
             table,

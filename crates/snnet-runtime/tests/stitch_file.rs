@@ -10,9 +10,9 @@ use serde_json::Value;
 use snnet_core::burn::tensor::{Device, Tensor};
 use snnet_core::select::StitchTable;
 use snnet_core::{SnNet, StitchId, StitchModel};
-use snnet_runtime::{Choice, Error, Network, Runtime, Server, ServerConfig, load_network, top_k};
+use snnet_runtime::{Choice, Error, Network, Runtime, load_network, top_k};
 
-use common::http::{get, post};
+use common::http::{get, local_config, post, spawn};
 use common::{eval_table, images, quick_profile, safetensors_body, tiny_net};
 
 /// A stitch between two anchors (not an anchor) of the tiny SN-Net.
@@ -59,15 +59,7 @@ fn a_served_stitch_file_answers_its_stitch_with_the_snnets_logits() {
         })
     ));
 
-    let config = ServerConfig {
-        addr: "127.0.0.1:0".parse().unwrap(),
-        max_queue_ms: 60_000.0,
-        ..ServerConfig::default()
-    };
-    let server = Server::new(runtime.clone(), config)
-        .unwrap()
-        .spawn(false)
-        .unwrap();
+    let server = spawn(runtime.clone(), local_config());
     let url = |path: &str| format!("http://{}{path}", server.addr());
 
     let x = images(1, &device);

@@ -96,7 +96,13 @@ pub(super) fn pick(
         if taken.is_empty() {
             continue;
         }
-        let total = taken.len() + most_in_one(candidates, max_batch, &cost, completion_ms, &taken);
+        let total = taken.len().saturating_add(most_in_one(
+            candidates,
+            max_batch,
+            &cost,
+            completion_ms,
+            &taken,
+        ));
         let better = best
             .as_ref()
             .is_none_or(|(t, p)| (total, taken.len()) > (*t, p.taken.len()));

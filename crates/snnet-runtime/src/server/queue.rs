@@ -215,17 +215,24 @@ impl Queue {
         let max_batch = self.config.max_batch.max(1);
         if size > max_batch {
             // It runs alone, after the queued batches.
-            let rounds = images.div_ceil(max_batch) / workers;
+            let rounds = images
+                .checked_div(max_batch)
+                .map_or(0, |full| {
+                    full.saturating_add(usize::from(images.checked_rem(max_batch).unwrap_or(0) > 0))
+                })
+                .checked_div(workers)
+                .unwrap_or(0);
             return (
                 pinned_ms / workers as f64 + rounds as f64 * cost(max_batch),
                 cost(size),
             );
         }
         let total = images.saturating_add(size);
-        let before = total.saturating_sub(1) / max_batch;
+        let before = total.saturating_sub(1).checked_div(max_batch).unwrap_or(0);
         let own = total.saturating_sub(before.saturating_mul(max_batch));
         (
-            pinned_ms / workers as f64 + (before / workers) as f64 * cost(max_batch),
+            pinned_ms / workers as f64
+                + before.checked_div(workers).unwrap_or(0) as f64 * cost(max_batch),
             cost(own),
         )
     }
@@ -568,13 +575,7 @@ mod tests {
     /// A queue holding one deadline request due in `left_ms`, after arrivals `gap_ms` apart
     /// with deadlines of `left_ms`.
     fn queue(left_ms: f64, gap_ms: f64) -> (Queue, Instant) {
-        let queue = Queue::new(ServerConfig::default());
-        let now = Instant::now();
-        let device = Device::default();
-        let (reply, _answer) = oneshot::channel();
-        let due = now
-            .checked_add(Duration::from_secs_f64(left_ms / 1e3))
-            .unwrap();
+        let (queue, now) = queue_of(&[left_ms]);
         {
             let mut inner = queue.lock();
             for k in (0..64u32).rev() {
@@ -583,14 +584,6 @@ mod tests {
                     .unwrap();
                 inner.arrivals.record(at, Some(left_ms));
             }
-            inner.jobs.push_back(Job {
-                images: Tensor::<4>::zeros([1, 1, 2, 2], &device),
-                size: 1,
-                target: Target::Deadline { due },
-                queued: now,
-                work_ms: 1.0,
-                reply,
-            });
         }
         (queue, now)
     }
@@ -635,12 +628,7 @@ mod tests {
         // and with one worker nothing can answer the first after that batch: it is refused
         // now, not left to miss.
         let m = model(DeadlineConfig::default());
-        let (q, now) = queue_of(&[1.5, 4.5, 4.5, 4.5, 4.5]);
-        let mut refused = Vec::new();
-        let batch = {
-            let mut inner = q.lock();
-            q.form(&mut inner, now, Some(&m), &mut refused).unwrap()
-        };
+        let (q, now, batch, refused) = formed(&m, &[1.5, 4.5, 4.5, 4.5, 4.5]);
         assert_eq!(
             (batch.stitch, batch.images, batch.jobs.len()),
             (StitchId(0), 4, 4)
@@ -652,13 +640,20 @@ mod tests {
         assert!(matches!(refused[0].1, Unreachable::Busy { left, .. } if left < 2.0));
         assert_eq!(q.depth(), 0);
         // With 5 ms for the four, the first alone and then the four answer all five.
-        let (q, now) = queue_of(&[1.5, 5.0, 5.0, 5.0, 5.0]);
+        let (q, _, batch, refused) = formed(&m, &[1.5, 5.0, 5.0, 5.0, 5.0]);
+        assert_eq!((batch.images, refused.len(), q.depth()), (1, 0, 4));
+    }
+
+    /// The batch formed from a queue of deadline requests due in `lefts` ms, and the requests
+    /// refused on the way.
+    fn formed(m: &LatencyModel, lefts: &[f64]) -> (Queue, Instant, Batch, Vec<(Job, Unreachable)>) {
+        let (q, now) = queue_of(lefts);
         let mut refused = Vec::new();
         let batch = {
             let mut inner = q.lock();
-            q.form(&mut inner, now, Some(&m), &mut refused).unwrap()
+            q.form(&mut inner, now, Some(m), &mut refused).unwrap()
         };
-        assert_eq!((batch.images, refused.len(), q.depth()), (1, 0, 4));
+        (q, now, batch, refused)
     }
 
     #[test]

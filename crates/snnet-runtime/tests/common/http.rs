@@ -1,9 +1,28 @@
 //! HTTP helpers for the tests that start a real server on 127.0.0.1.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use snnet_runtime::Runtime;
+use snnet_runtime::{Server, ServerConfig, ServerHandle};
+
+/// A server config on a free port of 127.0.0.1, its queue allowed a minute to drain: tests that
+/// are not about admission control must not see their bursts shed on a machine busy with
+/// other work.
+pub(crate) fn local_config() -> ServerConfig {
+    ServerConfig {
+        addr: "127.0.0.1:0".parse().unwrap(),
+        max_queue_ms: 60_000.0,
+        ..ServerConfig::default()
+    }
+}
+
+/// `runtime` served with `config`, running.
+pub(crate) fn spawn(runtime: Arc<Runtime>, config: ServerConfig) -> ServerHandle {
+    Server::new(runtime, config).unwrap().spawn(false).unwrap()
+}
 
 pub(crate) fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
