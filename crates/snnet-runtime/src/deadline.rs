@@ -105,10 +105,12 @@ pub struct DeadlineConfig {
     /// milliseconds (250 by default); shorter gaps between measurements do not fade it.
     pub idle_half_life_ms: f64,
     /// The share of completions allowed to take longer than the expectation plus the learned
-    /// margin (0.5 % by default): the margin ([`LatencyModel::observe_completion`]) grows
-    /// while more take longer and shrinks while fewer do, so that it tracks this machine's tail
-    /// as it is now (a loaded machine, the answer's way out). Only the tightest request of a
-    /// batch is at that risk, so fewer answers than this are late.
+    /// margin (0.5 % by default): the margin ([`LatencyModel::observe_completion`]) is the
+    /// quantile of actual / expected completion over the last 512 completions that this share
+    /// exceed, so that it tracks this machine's tail as it is now (a loaded machine, the
+    /// answer's way out) and follows a burst's start and end within a fraction of a second.
+    /// Only the tightest request of a batch is at that risk, so fewer answers than this are
+    /// late.
     pub late_share: f64,
     /// The most of the workers' time a stitch may need at the measured arrival rate (0.9 by
     /// default): above it the queue would grow, so a cheaper stitch runs.
@@ -253,22 +255,27 @@ struct ModelState {
     late: LateMargin,
 }
 
-/// How far one completion moves the learned margin, as a share of the expectation: fast
-/// enough to catch up within a burst's first batches.
-const LATE_STEP: f64 = 0.05;
+/// The completions the learned margin is the quantile of: the most recent ones, so that it
+/// follows the machine within a fraction of a second of a burst's start (and of its end).
+const LATE_WINDOW: usize = 512;
+/// How many completions between recomputations of the quantile.
+const LATE_EVERY: usize = 8;
 /// The learned margin at most, as a share of the prediction: an overload on a shared machine
 /// must not leave the model refusing everything once it is over.
 const LATE_MAX: f64 = 1.0;
 
-/// A margin learned from completions that took longer than predicted, as a share of the
-/// prediction: a stochastic approximation of the quantile of actual / predicted at which
-/// [`DeadlineConfig::late_share`] of the completions are late. Each late completion raises it
-/// by `step * (1 - share)`, each other lowers it by `step * share` (within 0..=1), so it rests
-/// where the late share is `share`; fades back to 0 while idle.
-#[derive(Debug, Clone, Copy, Default)]
+/// A margin learned from completions that took longer than expected, as a share of the
+/// expectation: the quantile of actual / expected over the last [`LATE_WINDOW`] completions
+/// that [`DeadlineConfig::late_share`] of them exceed, minus one (within 0..=1); fades back to
+/// 0 while idle.
+#[derive(Debug, Clone, Default)]
 struct LateMargin {
     share: f64,
-    /// The share as of the last completion, and when it was.
+    /// The recent ratios of actual to expected completion, oldest first.
+    ratios: std::collections::VecDeque<f64>,
+    /// Completions since the quantile was last computed.
+    since: usize,
+    /// The share as of the last computation, and when the last completion was.
     measured: f64,
     last: Option<Instant>,
 }
@@ -279,14 +286,34 @@ impl LateMargin {
         self.share = self.measured * kept(now, self.last, half_life_ms);
     }
 
-    fn observe(&mut self, late: bool, share: f64, now: Instant, half_life_ms: f64) {
-        self.fade(now, half_life_ms);
-        self.share = if late {
-            (self.share + LATE_STEP * (1.0 - share)).min(LATE_MAX)
-        } else {
-            (self.share - LATE_STEP * share).max(0.0)
-        };
-        self.measured = self.share;
+    fn observe(&mut self, ratio: f64, share: f64, now: Instant, half_life_ms: f64) {
+        if !ratio.is_finite() || ratio < 0.0 {
+            return;
+        }
+        if kept(now, self.last, half_life_ms) < 1.0 {
+            // Idle for longer than a half-life: what was seen before is another machine.
+            self.ratios.clear();
+            self.measured = 0.0;
+        }
+        if self.ratios.len() >= LATE_WINDOW {
+            self.ratios.pop_front();
+        }
+        self.ratios.push_back(ratio);
+        self.since = self.since.saturating_add(1);
+        if self.since >= LATE_EVERY || self.ratios.len() < LATE_EVERY {
+            self.since = 0;
+            let mut sorted: Vec<f64> = self.ratios.iter().copied().collect();
+            sorted.sort_by(f64::total_cmp);
+            // The smallest ratio that at most `share` of the window exceed.
+            let n = sorted.len();
+            let exceed = (share * n as f64).floor() as usize;
+            let q = sorted
+                .get(n.saturating_sub(exceed.saturating_add(1)))
+                .copied()
+                .unwrap_or(1.0);
+            self.measured = (q - 1.0).clamp(0.0, LATE_MAX);
+        }
+        self.share = self.measured;
         self.last = Some(now);
     }
 }
@@ -523,17 +550,21 @@ impl LatencyModel {
     }
 
     /// Records a request whose answer was ready `actual` after it was taken off the queue,
-    /// where [`expected_ms`](Self::expected_ms) had expected `expected_ms`: a completion
-    /// later than the expectation with the current learned margin raises the margin, one in
-    /// time lowers it ([`DeadlineConfig::late_share`]).
+    /// where [`expected_ms`](Self::expected_ms) had expected `expected_ms`: its ratio joins
+    /// the window of recent completions whose quantile the learned margin is
+    /// ([`DeadlineConfig::late_share`]).
     pub fn observe_completion(&self, expected_ms: f64, actual: Duration) {
         if !expected_ms.is_finite() {
             return;
         }
         let (share, half_life) = (self.config.late_share, self.config.idle_half_life_ms);
-        let mut state = self.lock();
-        let late = actual.as_secs_f64() * 1e3 > expected_ms * (1.0 + state.late.share);
-        state.late.observe(late, share, Instant::now(), half_life);
+        if expected_ms <= 0.0 {
+            return;
+        }
+        let ratio = actual.as_secs_f64() * 1e3 / expected_ms;
+        self.lock()
+            .late
+            .observe(ratio, share, Instant::now(), half_life);
     }
 
     /// The margin learned from completions that took longer than expected, as a share of the
