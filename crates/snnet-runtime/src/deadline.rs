@@ -105,7 +105,7 @@ pub struct DeadlineConfig {
     /// milliseconds (250 by default); shorter gaps between measurements do not fade it.
     pub idle_half_life_ms: f64,
     /// The share of completions allowed to take longer than the expectation plus the learned
-    /// margin (0.5 % by default): the margin ([`LatencyModel::observe_completion`]) is the
+    /// margin (0.3 % by default): the margin ([`LatencyModel::observe_completion`]) is the
     /// quantile of actual / expected completion over the last 512 completions that this share
     /// exceed, so that it tracks this machine's tail as it is now (a loaded machine, the
     /// answer's way out) and follows a burst's start and end within a fraction of a second.
@@ -138,7 +138,7 @@ impl Default for DeadlineConfig {
             gain: 0.125,
             max_batch: 64,
             idle_half_life_ms: 250.0,
-            late_share: 0.005,
+            late_share: 0.003,
             max_utilization: 0.9,
             refusal_deviations: 1.0,
             admission_deviations: 0.0,
