@@ -4,17 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn snnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snnet"))
-        .args(args)
-        .output()
-        .expect("the snnet binary runs")
-}
+use common::snnet;
 
 /// Exit codes: success, an error of the command (`error: ...` on stderr), a usage error that
 /// clap refuses before the command runs.

@@ -3,17 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use snnet_train::data::idx::write_idx;
 
-fn snnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snnet"))
-        .args(args)
-        .output()
-        .expect("the snnet binary runs")
-}
+use common::snnet;
 
 /// A Fashion-MNIST folder of `n` synthetic training and test images (labels 0..9 in turn).
 fn synthetic_data(dir: &Path, n: usize) {

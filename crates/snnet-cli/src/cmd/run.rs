@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use snnet_train::pipeline::{self, Preset, RunConfig};
 
-use snnet_core::DeviceSpec;
-
-use crate::common::args::{DEVICES_HELP, DeviceArgs, training_device};
+use crate::common::args::{DeviceArgs, ParallelArgs, training_device};
 use crate::common::format::{Progress, human, parse_count};
 use crate::common::{CliError, Format};
 
@@ -46,19 +44,8 @@ pub(crate) struct RunArgs {
     /// largest anchor).
     #[arg(long, value_parser = parse_count)]
     budget_flops: Option<u64>,
-    /// Data-parallel shards per training batch, each on its own thread (0: two per CPU core, at
-    /// least 32 images each).
-    #[arg(long, default_value_t = 0)]
-    shards: usize,
-    #[arg(
-        long,
-        value_name = "LIST",
-        value_delimiter = ',',
-        num_args = 1..,
-        conflicts_with_all = ["shards", "device"],
-        help = DEVICES_HELP
-    )]
-    devices: Vec<DeviceSpec>,
+    #[command(flatten)]
+    parallel: ParallelArgs,
     /// Joint-training epochs instead of the preset's (quick: 5, full: 10). The quick preset's five
     /// took about 8 minutes on this project's 2-core VM while its CPU reported AVX-512
     /// (docs/REPRODUCTION.md); fewer shorten the run at the price of the stitches' accuracy.
@@ -80,8 +67,8 @@ pub(crate) struct RunArgs {
 pub(crate) fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> {
     let config = RunConfig::preset(args.preset.into())
         .with_data_dir(args.data.clone())
-        .with_shards(args.shards)
-        .with_devices(args.devices.clone())
+        .with_shards(args.parallel.shards)
+        .with_devices(args.parallel.devices.clone())
         .with_budget_flops(args.budget_flops);
     let mut config = if args.pretrain {
         config.with_pretraining(true)
@@ -92,7 +79,7 @@ pub(crate) fn run(args: &RunArgs, out: &mut impl Write) -> Result<(), CliError> 
         config.joint.epochs = usize::from(epochs);
     }
     let dir = &args.out;
-    let device = training_device(&args.devices, &args.device)?;
+    let device = training_device(&args.parallel.devices, &args.device)?;
     let outcome =
         pipeline::run(&config, dir, &device, &mut Progress::default()).map_err(|e| match e {
             e @ snnet_train::Error::Checksum { .. } if !args.pretrain => CliError::Hinted {

@@ -200,11 +200,20 @@ pub(crate) struct DataArgs {
     /// Seed of the data order, augmentation and (pretraining) initial weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    #[command(flatten)]
+    parallel: ParallelArgs,
+}
+
+/// The help of `--devices` (`train`, `pretrain` and `run`).
+/// How a training batch is split: data-parallel shards on threads of one device, or one shard
+/// per device.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct ParallelArgs {
     /// Split every batch into this many data-parallel shards, each on its own thread (0: two
     /// per CPU core, at least 32 images each; 1: none). Same result up to float rounding,
     /// faster on several cores.
     #[arg(long, default_value_t = 0)]
-    shards: usize,
+    pub(crate) shards: usize,
     #[arg(
         long,
         value_name = "LIST",
@@ -213,10 +222,9 @@ pub(crate) struct DataArgs {
         conflicts_with_all = ["shards", "device"],
         help = DEVICES_HELP
     )]
-    devices: Vec<snnet_core::DeviceSpec>,
+    pub(crate) devices: Vec<snnet_core::DeviceSpec>,
 }
 
-/// The help of `--devices` (`train`, `pretrain` and `run`).
 pub(crate) const DEVICES_HELP: &str = "One data-parallel shard per device, comma separated: \
     cuda:0,cuda:1 or wgpu:0,wgpu:1 (several GPUs), each entry as --device takes it. Every batch \
     is split into one shard per entry and the gradients are summed in shard order on the first \
@@ -238,7 +246,7 @@ pub(crate) fn training_device(
 impl DataArgs {
     /// The training device: the first of --devices, else --device.
     pub(crate) fn device(&self, device: &DeviceArgs) -> Result<Device, CliError> {
-        training_device(&self.devices, device)
+        training_device(&self.parallel.devices, device)
     }
 
     /// The library's data settings (the test split's, unused in training, at their defaults).
@@ -248,8 +256,8 @@ impl DataArgs {
             train_samples: self.train_samples,
             batch_size: self.batch_size,
             seed: self.seed,
-            shards: self.shards,
-            devices: self.devices.clone(),
+            shards: self.parallel.shards,
+            devices: self.parallel.devices.clone(),
             ..DataConfig::default()
         }
     }
