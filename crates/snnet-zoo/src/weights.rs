@@ -255,6 +255,15 @@ pub fn finite_f32<M: Module>(
     }
 }
 
+/// The first float parameter of `module` (in visiting order) holding NaN or infinite values:
+/// its module path and how many. Quantized parameters are checked dequantized; parameters never
+/// materialised (the parts of an anchor a stitch skips) are not read.
+pub fn first_non_finite<M: Module>(module: &M) -> Option<NonFinite> {
+    let mut finite = FiniteCheck::default();
+    module.visit(&mut finite);
+    finite.bad.into_iter().next()
+}
+
 /// Finds the float parameters holding NaN or infinite values (the first only, unless `all`),
 /// by module path.
 #[derive(Default)]
@@ -274,10 +283,17 @@ impl ModuleVisitor for FiniteCheck {
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        if !self.all && !self.bad.is_empty() {
+        // A parameter never materialised (the blocks a stitch skips) holds nothing loaded.
+        if (!self.all && !self.bad.is_empty()) || !param.is_initialized() {
             return;
         }
-        let data = param.val().into_data();
+        let value = param.val();
+        // Quantized weights are checked as the values they stand for (scales included).
+        let value = match value.dtype() {
+            DType::QFloat(_) => value.dequantize(),
+            _ => value,
+        };
+        let data = value.into_data();
         let count = match data.as_slice::<f32>() {
             Ok(values) => values.iter().filter(|v| !v.is_finite()).count(),
             Err(_) => data.iter::<f64>().filter(|v: &f64| !v.is_finite()).count(),

@@ -429,11 +429,11 @@ impl Queue {
             .collect();
         edf.sort_by(|a, b| a.1.total_cmp(&b.1));
         let cheapest = model.cheapest()?;
-        let cheapest_ms = |chunk: usize| {
-            model
-                .refusal_ms(cheapest.id, chunk)
-                .unwrap_or(f64::INFINITY)
-        };
+        let max_batch = self.config.max_batch;
+        // The pick and the simulation below ask for these many times: read the model once.
+        let cheapest_ms = per_batch(max_batch, |b| {
+            model.refusal_ms(cheapest.id, b).unwrap_or(f64::INFINITY)
+        });
         // The batch that answers the most requests in time at the cheapest stitch.
         let candidates: Vec<Candidate> = edf
             .iter()
@@ -447,14 +447,13 @@ impl Queue {
         // against it) when that still answers someone: a request the batch would likely answer
         // late is refused now rather than answered late.
         let tail = 1.0 + model.late_margin();
-        let max_batch = self.config.max_batch;
-        let tail_ms = |b: usize| {
+        let tail_ms = per_batch(max_batch, |b| {
             model
                 .expected_ms(cheapest.id, b)
                 .map_or(f64::INFINITY, |ms| ms * tail)
-        };
+        });
         let chosen = batch_pick::pick(&candidates, max_batch, tail_ms)
-            .or_else(|| batch_pick::pick(&candidates, max_batch, cheapest_ms))?;
+            .or_else(|| batch_pick::pick(&candidates, max_batch, &cheapest_ms))?;
         let mut picked = Vec::with_capacity(chosen.taken.len());
         let mut min_left = f64::INFINITY;
         let mut taken = chosen.taken.iter().copied().peekable();
@@ -506,7 +505,7 @@ impl Queue {
             let mut slots = Vec::with_capacity(workers);
             slots.push(first_ms);
             slots.extend_from_slice(&others);
-            lookahead::misses(&slots, &pending, self.config.max_batch, cheapest_ms)
+            lookahead::misses(&slots, &pending, self.config.max_batch, &cheapest_ms)
         };
         let ladder = model.ladder_completion_ms(images);
         let floor = ladder
@@ -530,6 +529,15 @@ impl Queue {
             picked,
             doomed,
         })
+    }
+}
+
+/// `f` of batches of 1 to `max_batch` images computed once, larger batches on demand.
+fn per_batch(max_batch: usize, f: impl Fn(usize) -> f64) -> impl Fn(usize) -> f64 {
+    let table: Vec<f64> = (1..=max_batch).map(&f).collect();
+    move |b| match b.checked_sub(1).and_then(|i| table.get(i)) {
+        Some(&ms) => ms,
+        None => f(b),
     }
 }
 
