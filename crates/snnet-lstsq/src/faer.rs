@@ -9,7 +9,8 @@ use faer::{Accum, Mat, MatRef, Par};
 
 use crate::error::SolverFailure;
 use crate::kernel::{
-    Kernel, ROW_CHUNK, fill_augmented, for_each_block, mixed_blocks, row_chunks, sum_rows_f32,
+    BASIS_CHUNK, Kernel, basis_chunks, fill_augmented, for_each_block, mixed_blocks, row_chunks,
+    sum_rows_f32,
 };
 use crate::{Error, Features, Result};
 
@@ -111,18 +112,52 @@ impl Kernel for Faer {
         Ok(to_row_major(m.as_ref()))
     }
 
-    /// `pinv(X)ᵀ = X P` rounded to f32, `m × (c_in+1)` row-major.
-    fn pinv_t(&self, a: &Features<'_>, projector: &[f64]) -> Result<Vec<f32>> {
+    /// `Rᵀ` of the QR factorisation `Wᵀ = O R` (`R`: `r × n` upper trapezoidal), `n × r`
+    /// row-major.
+    fn lower_factor(&self, w: &[f64], n: usize, r: usize) -> Result<Vec<f64>> {
+        let mut l = vec![0.0; n * r];
+        if r == 0 {
+            return Ok(l);
+        }
+        let qr = MatRef::from_row_major_slice(w, n, r).transpose().qr();
+        let upper = qr.thin_R();
+        for i in 0..n {
+            for j in 0..r.min(i + 1) {
+                l[i * r + j] = upper[(j, i)];
+            }
+        }
+        Ok(l)
+    }
+
+    /// `Q = X L` rounded to f32, `m × r` row-major: per block of rows, `X[:, ..r] L[..r, :]`
+    /// (a triangular product, half the multiply-adds) plus the dense `X[:, r..] L[r.., :]`.
+    fn basis(&self, a: &Features<'_>, l: &[f64], r: usize) -> Result<Vec<f32>> {
         let n = a.cols + 1;
-        let p = MatRef::from_row_major_slice(projector, n, n);
-        let mut out = Vec::with_capacity(a.rows * n);
+        let mut out = Vec::with_capacity(a.rows * r);
+        if r == 0 {
+            return Ok(out);
+        }
+        let (l_top, l_rest) = MatRef::from_row_major_slice(l, n, r).split_at_row(r);
         let mut xbuf = Vec::new();
-        let mut q = Mat::<f64>::zeros(ROW_CHUNK, n);
-        for (start, len) in row_chunks(a.rows) {
+        let mut q = Mat::<f64>::zeros(BASIS_CHUNK, r);
+        for (start, len) in basis_chunks(a.rows) {
             fill_augmented(a, start, len, &mut xbuf);
-            let x = MatRef::from_row_major_slice(&xbuf, len, n);
+            let (x_top, x_rest) = MatRef::from_row_major_slice(&xbuf, len, n).split_at_col(r);
             let mut q = q.as_mut().subrows_mut(0, len);
-            matmul(q.rb_mut(), Accum::Replace, x, p, 1.0, par());
+            triangular::matmul(
+                q.rb_mut(),
+                BlockStructure::Rectangular,
+                Accum::Replace,
+                x_top,
+                BlockStructure::Rectangular,
+                l_top,
+                BlockStructure::TriangularLower,
+                1.0,
+                par(),
+            );
+            if r < n {
+                matmul(q.rb_mut(), Accum::Add, x_rest, l_rest, 1.0, par());
+            }
             for i in 0..len {
                 out.extend(q.rb().row(i).iter().map(|&v| v as f32));
             }
@@ -130,22 +165,22 @@ impl Kernel for Faer {
         Ok(out)
     }
 
-    /// `M = pinv(X) B` from `pinv(X)ᵀ` (f32, `m × n`): f32 products over row blocks, summed in
-    /// f64. `n × c_out` row-major.
-    fn solve_mixed(&self, pinv_t: &[f32], n: usize, targets: &[Features<'_>]) -> Result<Vec<f64>> {
+    /// `C = Qᵀ B` from `Q` (f32, `m × r`): f32 products over row blocks, summed in f64.
+    /// `r × c_out` row-major.
+    fn solve_mixed(&self, basis: &[f32], r: usize, targets: &[Features<'_>]) -> Result<Vec<f64>> {
         let (rows, c_out) = targets.first().map_or((0, 0), |b| (b.rows, b.cols));
-        let mut acc = vec![0.0_f64; n * c_out];
-        let mut part = Mat::<f32>::zeros(n, c_out);
+        let mut acc = vec![0.0_f64; r * c_out];
+        let mut part = Mat::<f32>::zeros(r, c_out);
         let mut sum = Vec::new();
         for (start, len) in mixed_blocks(rows) {
-            let q = MatRef::from_row_major_slice(&pinv_t[start * n..(start + len) * n], len, n);
+            let q = MatRef::from_row_major_slice(&basis[start * r..(start + len) * r], len, r);
             let y = MatRef::from_row_major_slice(
                 sum_rows_f32(targets, start, len, &mut sum),
                 len,
                 c_out,
             );
             matmul(part.as_mut(), Accum::Replace, q.transpose(), y, 1.0, par());
-            for i in 0..n {
+            for i in 0..r {
                 let row = &mut acc[i * c_out..(i + 1) * c_out];
                 for (a, &v) in row.iter_mut().zip(part.row(i).iter()) {
                     *a += f64::from(v);
@@ -153,6 +188,29 @@ impl Kernel for Faer {
             }
         }
         Ok(acc)
+    }
+
+    /// `M = L C`, `n × c_out` row-major: `L[..r, :] C` triangular, `L[r.., :] C` dense.
+    fn lift(&self, l: &[f64], n: usize, r: usize, c: &[f64], c_out: usize) -> Result<Vec<f64>> {
+        let mut m = Mat::<f64>::zeros(n, c_out);
+        if r > 0 {
+            let (l_top, l_rest) = MatRef::from_row_major_slice(l, n, r).split_at_row(r);
+            let c = MatRef::from_row_major_slice(c, r, c_out);
+            let (m_top, m_rest) = m.as_mut().split_at_row_mut(r);
+            triangular::matmul(
+                m_top,
+                BlockStructure::Rectangular,
+                Accum::Replace,
+                l_top,
+                BlockStructure::TriangularLower,
+                c,
+                BlockStructure::Rectangular,
+                1.0,
+                par(),
+            );
+            matmul(m_rest, Accum::Replace, l_rest, c, 1.0, par());
+        }
+        Ok(to_row_major(m.as_ref()))
     }
 }
 

@@ -11,6 +11,11 @@ pub(crate) const ROW_CHUNK: usize = 256;
 /// f32, the blocks' partial sums in f64.
 pub(crate) const MIXED_BLOCK: usize = 1024;
 
+/// Rows converted from f32 to f64 at a time while forming the basis `X L` of
+/// [`Precision::MixedF32`](crate::Precision::MixedF32) (larger than [`ROW_CHUNK`]: fewer,
+/// larger products; a few MiB).
+pub(crate) const BASIS_CHUNK: usize = 1024;
+
 /// The linear-algebra steps of a [`SourceSystem`](crate::SourceSystem), implemented once per
 /// [`Backend`](crate::Backend).
 ///
@@ -37,13 +42,24 @@ pub(crate) trait Kernel: Sync {
         projector: &[f64],
     ) -> Result<Vec<f64>>;
 
-    /// `pinv(X)ᵀ = X P` rounded to f32, `m × n` row-major.
-    fn pinv_t(&self, a: &Features<'_>, projector: &[f64]) -> Result<Vec<f32>>;
+    /// A lower-trapezoidal factor `L` (`n × r` row-major, `L[i][j] = 0` for `j > i`, `r ≤ n`)
+    /// with `L Lᵀ = W Wᵀ` for `W` (`n × r` row-major): `Rᵀ` of the QR factorisation `Wᵀ = O R`.
+    /// With `W = V_k Λ_k^{-1/2}`, `L Lᵀ` is the projector `P` and `X L` has orthonormal columns.
+    fn lower_factor(&self, w: &[f64], n: usize, r: usize) -> Result<Vec<f64>>;
 
-    /// `M = pinv(X) B` from `pinv(X)ᵀ` (f32, `m × n`), with `B` the sum of `targets` (all
-    /// `m × c_out`, at least one; added in f32 block by block): f32 products over blocks of
-    /// [`MIXED_BLOCK`] rows, summed in f64. `n × c_out` row-major.
-    fn solve_mixed(&self, pinv_t: &[f32], n: usize, targets: &[Features<'_>]) -> Result<Vec<f64>>;
+    /// `Q = X L` for the `n × r` lower-trapezoidal `L` of [`lower_factor`](Self::lower_factor),
+    /// formed in f64 over blocks of [`BASIS_CHUNK`] rows (the triangle's zeros skipped) and
+    /// rounded to f32, `m × r` row-major.
+    fn basis(&self, a: &Features<'_>, l: &[f64], r: usize) -> Result<Vec<f32>>;
+
+    /// `C = Qᵀ B` from `Q` (f32, `m × r`), with `B` the sum of `targets` (all `m × c_out`, at
+    /// least one; added in f32 block by block): f32 products over blocks of [`MIXED_BLOCK`]
+    /// rows, summed in f64. `r × c_out` row-major.
+    fn solve_mixed(&self, basis: &[f32], r: usize, targets: &[Features<'_>]) -> Result<Vec<f64>>;
+
+    /// `M = L C` in f64 for the `n × r` lower-trapezoidal `L` and `C` (`r × c_out`), `n × c_out`
+    /// row-major.
+    fn lift(&self, l: &[f64], n: usize, r: usize, c: &[f64], c_out: usize) -> Result<Vec<f64>>;
 }
 
 /// Rows `start..start + len` of `a` as f64, with a 1 appended to each (`len × (cols+1)`).
@@ -131,14 +147,22 @@ fn block<'d>(b: &Features<'d>, start: usize, len: usize) -> &'d [f32] {
 
 /// The row blocks `(start, len)` of an `rows`-row matrix, for the f64 products.
 pub(crate) fn row_chunks(rows: usize) -> impl Iterator<Item = (usize, usize)> {
+    blocks(rows, ROW_CHUNK)
+}
+
+/// The row blocks `(start, len)` of an `rows`-row matrix, for the basis `X L`.
+pub(crate) fn basis_chunks(rows: usize) -> impl Iterator<Item = (usize, usize)> {
+    blocks(rows, BASIS_CHUNK)
+}
+
+/// The blocks `(start, len)` of `size` rows covering `0..rows`.
+fn blocks(rows: usize, size: usize) -> impl Iterator<Item = (usize, usize)> {
     (0..rows)
-        .step_by(ROW_CHUNK)
-        .map(move |start| (start, ROW_CHUNK.min(rows - start)))
+        .step_by(size)
+        .map(move |start| (start, size.min(rows - start)))
 }
 
 /// The row blocks `(start, len)` of an `rows`-row matrix, for the mixed-precision products.
 pub(crate) fn mixed_blocks(rows: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..rows)
-        .step_by(MIXED_BLOCK)
-        .map(move |start| (start, MIXED_BLOCK.min(rows - start)))
+    blocks(rows, MIXED_BLOCK)
 }

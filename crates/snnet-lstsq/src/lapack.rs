@@ -2,11 +2,11 @@
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2};
-use ndarray_linalg::{Eigh, UPLO};
+use ndarray_linalg::{Eigh, QR, UPLO};
 
 use crate::error::SolverFailure;
 use crate::kernel::{
-    Kernel, fill_augmented, for_each_block, mixed_blocks, row_chunks, sum_rows_f32,
+    Kernel, basis_chunks, fill_augmented, for_each_block, mixed_blocks, row_chunks, sum_rows_f32,
 };
 use crate::{Error, Features, Result};
 
@@ -78,29 +78,44 @@ impl Kernel for Lapack {
         Ok(into_row_major(p.dot(&cross)))
     }
 
-    /// `pinv(X)ᵀ = X P` rounded to f32, `m × (c_in+1)` row-major.
-    fn pinv_t(&self, a: &Features<'_>, projector: &[f64]) -> Result<Vec<f32>> {
+    /// `Rᵀ` of the QR factorisation `Wᵀ = O R` (LAPACK `dgeqrf`), `n × r` row-major.
+    fn lower_factor(&self, w: &[f64], n: usize, r: usize) -> Result<Vec<f64>> {
+        if r == 0 {
+            return Ok(Vec::new());
+        }
+        let (_, upper) = view(w, n, r)?.t().qr().map_err(fail)?;
+        let mut l = vec![0.0; n * r];
+        for i in 0..n {
+            for j in 0..r.min(i + 1) {
+                l[i * r + j] = upper[(j, i)];
+            }
+        }
+        Ok(l)
+    }
+
+    /// `Q = X L` rounded to f32 (`dgemm`, the triangle's zeros included), `m × r` row-major.
+    fn basis(&self, a: &Features<'_>, l: &[f64], r: usize) -> Result<Vec<f32>> {
         let n = a.cols + 1;
-        let p = view(projector, n, n)?;
-        let mut out = Vec::with_capacity(a.rows * n);
+        let l = view(l, n, r)?;
+        let mut out = Vec::with_capacity(a.rows * r);
         let mut xbuf = Vec::new();
-        for (start, len) in row_chunks(a.rows) {
+        for (start, len) in basis_chunks(a.rows) {
             fill_augmented(a, start, len, &mut xbuf);
-            let q = view(&xbuf, len, n)?.dot(&p);
+            let q = view(&xbuf, len, n)?.dot(&l);
             out.extend(q.iter().map(|&v| v as f32));
         }
         Ok(out)
     }
 
-    /// `M = pinv(X) B` from `pinv(X)ᵀ` (f32, `m × n`): f32 products (`sgemm`) over row blocks,
-    /// summed in f64. `n × c_out` row-major.
-    fn solve_mixed(&self, pinv_t: &[f32], n: usize, targets: &[Features<'_>]) -> Result<Vec<f64>> {
+    /// `C = Qᵀ B` from `Q` (f32, `m × r`): f32 products (`sgemm`) over row blocks, summed in
+    /// f64. `r × c_out` row-major.
+    fn solve_mixed(&self, basis: &[f32], r: usize, targets: &[Features<'_>]) -> Result<Vec<f64>> {
         let (rows, c_out) = targets.first().map_or((0, 0), |b| (b.rows, b.cols));
-        let mut acc = vec![0.0_f64; n * c_out];
-        let mut part = Array2::<f32>::zeros((n, c_out));
+        let mut acc = vec![0.0_f64; r * c_out];
+        let mut part = Array2::<f32>::zeros((r, c_out));
         let mut sum = Vec::new();
         for (start, len) in mixed_blocks(rows) {
-            let q = view(&pinv_t[start * n..(start + len) * n], len, n)?;
+            let q = view(&basis[start * r..(start + len) * r], len, r)?;
             let y = view(sum_rows_f32(targets, start, len, &mut sum), len, c_out)?;
             general_mat_mul(1.0, &q.t(), &y, 0.0, &mut part);
             for (a, &v) in acc.iter_mut().zip(part.iter()) {
@@ -108,5 +123,10 @@ impl Kernel for Lapack {
             }
         }
         Ok(acc)
+    }
+
+    /// `M = L C` (`dgemm`), `n × c_out` row-major.
+    fn lift(&self, l: &[f64], n: usize, r: usize, c: &[f64], c_out: usize) -> Result<Vec<f64>> {
+        Ok(into_row_major(view(l, n, r)?.dot(&view(c, r, c_out)?)))
     }
 }

@@ -70,12 +70,15 @@ impl<'a> SourceSystem<'a> {
                 scaled[i * rank + j] = vectors[i * n + k] * s;
             }
         }
-        let projector = kernel.outer(&scaled, n, rank)?;
         let solver = match options.precision {
-            Precision::F64 => Solver::F64 { projector },
-            Precision::MixedF32 => Solver::MixedF32 {
-                pinv_t: kernel.pinv_t(a, &projector)?,
+            Precision::F64 => Solver::F64 {
+                projector: kernel.outer(&scaled, n, rank)?,
             },
+            Precision::MixedF32 => {
+                let factor = kernel.lower_factor(&scaled, n, rank)?;
+                let basis = kernel.basis(a, &factor, rank)?;
+                Solver::MixedF32 { factor, basis }
+            }
         };
         let mut eigenvalues = eigenvalues;
         eigenvalues.reverse();
@@ -142,8 +145,9 @@ impl<'a> SourceSystem<'a> {
             let kernel = self.backend.kernel();
             match &self.solver {
                 Solver::F64 { projector } => kernel.solve(&self.a, targets, projector)?,
-                Solver::MixedF32 { pinv_t } => {
-                    kernel.solve_mixed(pinv_t, self.a.cols + 1, targets)?
+                Solver::MixedF32 { factor, basis } => {
+                    let c = kernel.solve_mixed(basis, self.rank, targets)?;
+                    kernel.lift(factor, c_in + 1, self.rank, &c, c_out)?
                 }
             }
         };
@@ -228,8 +232,10 @@ impl fmt::Debug for SourceSystem<'_> {
 enum Solver {
     /// `P = V_k Λ_k⁻¹ V_kᵀ`, `(c_in+1)²` row-major: `M = P (Xᵀ B)` in f64.
     F64 { projector: Vec<f64> },
-    /// `pinv(X)ᵀ = X P` rounded to f32, `m × (c_in+1)` row-major: `M = (X P)ᵀ B` in f32 blocks.
-    MixedF32 { pinv_t: Vec<f32> },
+    /// `L` (`(c_in+1) × rank`, lower trapezoidal, `L Lᵀ = P`, f64) and the orthonormal basis
+    /// `Q = X L` rounded to f32 (`m × rank`), both row-major: `M = L (Qᵀ B)`, `Qᵀ B` in f32
+    /// blocks.
+    MixedF32 { factor: Vec<f64>, basis: Vec<f32> },
 }
 
 /// Solves one least-squares stitching layer: [`SourceSystem::new`] then
