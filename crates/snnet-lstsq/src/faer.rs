@@ -4,8 +4,8 @@ use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{self, ComputeEigenvectors};
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
-use faer::reborrow::{Reborrow, ReborrowMut};
-use faer::{Accum, Mat, MatRef, Par};
+use faer::reborrow::ReborrowMut;
+use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::error::SolverFailure;
 use crate::kernel::{
@@ -139,11 +139,13 @@ impl Kernel for Faer {
         }
         let (l_top, l_rest) = MatRef::from_row_major_slice(l, n, r).split_at_row(r);
         let mut xbuf = Vec::new();
-        let mut q = Mat::<f64>::zeros(BASIS_CHUNK, r);
+        // Row-major, so that rounding to f32 reads it in order.
+        let mut qbuf = vec![0.0_f64; BASIS_CHUNK.min(a.rows) * r];
         for (start, len) in basis_chunks(a.rows) {
             fill_augmented(a, start, len, &mut xbuf);
             let (x_top, x_rest) = MatRef::from_row_major_slice(&xbuf, len, n).split_at_col(r);
-            let mut q = q.as_mut().subrows_mut(0, len);
+            let qbuf = &mut qbuf[..len * r];
+            let mut q = MatMut::from_row_major_slice_mut(qbuf, len, r);
             triangular::matmul(
                 q.rb_mut(),
                 BlockStructure::Rectangular,
@@ -158,9 +160,7 @@ impl Kernel for Faer {
             if r < n {
                 matmul(q.rb_mut(), Accum::Add, x_rest, l_rest, 1.0, par());
             }
-            for i in 0..len {
-                out.extend(q.rb().row(i).iter().map(|&v| v as f32));
-            }
+            out.extend(qbuf.iter().map(|&v| v as f32));
         }
         Ok(out)
     }
@@ -170,7 +170,9 @@ impl Kernel for Faer {
     fn solve_mixed(&self, basis: &[f32], r: usize, targets: &[Features<'_>]) -> Result<Vec<f64>> {
         let (rows, c_out) = targets.first().map_or((0, 0), |b| (b.rows, b.cols));
         let mut acc = vec![0.0_f64; r * c_out];
-        let mut part = Mat::<f32>::zeros(r, c_out);
+        // Row-major: faer's f32 kernel runs faster on this layout here, and the f64 sum reads
+        // it in order.
+        let mut part = vec![0.0_f32; r * c_out];
         let mut sum = Vec::new();
         for (start, len) in mixed_blocks(rows) {
             let q = MatRef::from_row_major_slice(&basis[start * r..(start + len) * r], len, r);
@@ -179,12 +181,16 @@ impl Kernel for Faer {
                 len,
                 c_out,
             );
-            matmul(part.as_mut(), Accum::Replace, q.transpose(), y, 1.0, par());
-            for i in 0..r {
-                let row = &mut acc[i * c_out..(i + 1) * c_out];
-                for (a, &v) in row.iter_mut().zip(part.row(i).iter()) {
-                    *a += f64::from(v);
-                }
+            matmul(
+                MatMut::from_row_major_slice_mut(&mut part, r, c_out),
+                Accum::Replace,
+                q.transpose(),
+                y,
+                1.0,
+                par(),
+            );
+            for (a, &v) in acc.iter_mut().zip(&part) {
+                *a += f64::from(v);
             }
         }
         Ok(acc)
@@ -192,11 +198,12 @@ impl Kernel for Faer {
 
     /// `M = L C`, `n × c_out` row-major: `L[..r, :] C` triangular, `L[r.., :] C` dense.
     fn lift(&self, l: &[f64], n: usize, r: usize, c: &[f64], c_out: usize) -> Result<Vec<f64>> {
-        let mut m = Mat::<f64>::zeros(n, c_out);
+        let mut m = vec![0.0_f64; n * c_out];
         if r > 0 {
             let (l_top, l_rest) = MatRef::from_row_major_slice(l, n, r).split_at_row(r);
             let c = MatRef::from_row_major_slice(c, r, c_out);
-            let (m_top, m_rest) = m.as_mut().split_at_row_mut(r);
+            let (m_top, m_rest) =
+                MatMut::from_row_major_slice_mut(&mut m, n, c_out).split_at_row_mut(r);
             triangular::matmul(
                 m_top,
                 BlockStructure::Rectangular,
@@ -210,7 +217,7 @@ impl Kernel for Faer {
             );
             matmul(m_rest, Accum::Replace, l_rest, c, 1.0, par());
         }
-        Ok(to_row_major(m.as_ref()))
+        Ok(m)
     }
 }
 

@@ -638,6 +638,65 @@ mod tests {
     }
 
     #[test]
+    fn mixed_basis_is_orthonormal_and_its_factor_gives_the_projector() {
+        // A constant channel (collinear with the ones column) and a correlated pair: rank < n,
+        // so the factor is trapezoidal and the dense part of the basis product runs too.
+        let (rows, c_in) = (700, 9);
+        let n = c_in + 1;
+        let mut rng = Rng::new(31);
+        let mut a = rng.vec(rows * c_in);
+        for r in 0..rows {
+            a[r * c_in + 4] = 2.5;
+            a[r * c_in + 8] = 0.5 * a[r * c_in + 1] + 0.01 * a[r * c_in + 8];
+        }
+        let source = Features::new(&a, rows, c_in).unwrap();
+        for &backend in Backend::ALL {
+            let options = LstsqOptions::default().with_backend(backend);
+            let exact = SourceSystem::new(&source, &options).unwrap();
+            let mixed =
+                SourceSystem::new(&source, &options.with_precision(Precision::MixedF32)).unwrap();
+            let (Solver::F64 { projector }, Solver::MixedF32 { factor, basis }) =
+                (&exact.solver, &mixed.solver)
+            else {
+                panic!("{backend}: unexpected solvers");
+            };
+            let r = mixed.rank();
+            assert_eq!(r, n - 1, "{backend}");
+            assert_eq!((factor.len(), basis.len()), (n * r, rows * r), "{backend}");
+            // Lower trapezoidal, and L Lᵀ = P.
+            for i in 0..n {
+                for j in i + 1..r {
+                    assert_eq!(factor[i * r + j], 0.0, "{backend}: L[{i}][{j}]");
+                }
+            }
+            let scale = projector.iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+            for i in 0..n {
+                for k in 0..n {
+                    let llt: f64 = (0..r).map(|j| factor[i * r + j] * factor[k * r + j]).sum();
+                    assert!(
+                        (llt - projector[i * n + k]).abs() <= 1e-9 * scale,
+                        "{backend}: (L Lᵀ)[{i}][{k}] = {llt}, P = {}",
+                        projector[i * n + k]
+                    );
+                }
+            }
+            // Qᵀ Q = I to f32 rounding.
+            for j in 0..r {
+                for k in 0..r {
+                    let dot: f64 = (0..rows)
+                        .map(|i| f64::from(basis[i * r + j]) * f64::from(basis[i * r + k]))
+                        .sum();
+                    let expected = if j == k { 1.0 } else { 0.0 };
+                    assert!(
+                        (dot - expected).abs() < 1e-5,
+                        "{backend}: (QᵀQ)[{j}][{k}] = {dot}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn solve_sum_is_the_sum_of_the_solutions() {
         // More rows than one mixed block, so both the f64 chunks and the f32 blocks add up.
         let (rows, c_in, c_out) = (MIXED_BLOCK + 300, 5, 3);
