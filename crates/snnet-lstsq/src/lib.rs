@@ -28,10 +28,15 @@
 //! and [`Affine::mean_of_sums`] divides by the number of cuts (on DeiT-Ti/S/B, 22 products per
 //! anchor pair instead of 34; `snnet-core` does so in [`Precision::MixedF32`]).
 //!
-//! With [`Precision::MixedF32`] step 4 becomes `M = pinv(X) B` with `pinv(X)ᵀ = X P` formed once
-//! per source in f64 and rounded to f32, and the product taken in f32 (row blocks summed in
-//! f64): about 1.4× faster on the DeiT workload (half the multiply-add cost on the dominant
-//! product), with float32 rounding of the same kind as torch's `pinv(X) @ B`.
+//! With [`Precision::MixedF32`] step 4 runs through an orthonormal basis of the kept directions
+//! instead: with `W = V_k Λ_k^{-1/2}` (so `P = W Wᵀ`), the QR factorisation `Wᵀ = O R` gives a
+//! lower-trapezoidal `L = Rᵀ` (`(c_in+1) × rank`) with `L Lᵀ = P`, and `Q = X L` (orthonormal
+//! columns) is formed once per source in f64 — the triangle of zeros of `L` skipped, half the
+//! multiply-adds of a dense product — and rounded to f32. Each target then costs
+//! `M = L (Qᵀ B)`: the f32 product `Qᵀ B` over row blocks summed in f64, and a small f64 product
+//! by `L`. Since `pinv(X) = L Qᵀ`, this is the same solution; the f32 products are about half the
+//! cost of f64 ones, with float32 rounding of the same kind as torch's `pinv(X) @ B` (see
+//! [Precision](#precision)).
 //!
 //! This is the minimum-norm least-squares solution truncated like `pinv`: rank-deficient sources
 //! (constant or collinear channels, fewer rows than channels) give the same finite solution as
@@ -58,6 +63,16 @@
 //! `f64::EPSILON / rtol²`. As with any truncated pseudo-inverse, a singular value that lies
 //! within rounding of the cutoff may be kept by one implementation and dropped by another.
 //!
+//! [`Precision::MixedF32`] keeps that accuracy up to the f32 rounding of the per-target product.
+//! `Q = X L` has orthonormal columns, and `‖X‖ ‖L‖ = σ_max / σ_min = κ` over the kept directions,
+//! so forming `Q` in f64 errs by about `c_in · f64::EPSILON · κ` (below `10⁻¹⁰` here); rounding
+//! `Q` to f32 and the f32 block products err by `f32::EPSILON` relative to `‖Q‖ ‖B‖ = ‖B‖`, and
+//! `L` amplifies that by at most `‖L‖ = 1 / σ_min`. The error of `M` is therefore about
+//! `f32::EPSILON · ‖B‖ / σ_min` (times the block length's growth factor), the bound of torch's
+//! own float32 `pinv(X) @ B`, whose `pinv(X)` has norm `1 / σ_min` too. (Forming `Q`, or
+//! `pinv(X)`, in f32 would multiply that by `κ`; forming `Xᵀ B` in f32 and multiplying by `P`, by
+//! up to `κ²`: neither is done.)
+//!
 //! The columns are deliberately **not** centred: subtracting the column means changes the
 //! singular values of `X` and, for rank-deficient `X` (a constant channel is collinear with the
 //! ones column), the minimum-norm solution itself, so the result would no longer be `pinv`'s.
@@ -70,8 +85,9 @@
 //! global rayon pool). With the `lapack` cargo feature, `Backend::Lapack` runs the same
 //! algorithm through `ndarray` + `ndarray-linalg` (BLAS `dgemm` and LAPACK `dsyevd`), linking
 //! the system OpenBLAS (Debian: `libopenblas-dev`). Each backend implements one internal kernel
-//! trait (the Gram eigendecomposition, the projector, the f64 and mixed-precision products);
-//! [`SourceSystem`] holds the algorithm and picks the kernel once.
+//! trait (the Gram eigendecomposition, the projector, the f64 product; for mixed precision the
+//! triangular factor, the basis and the f32 products); [`SourceSystem`] holds the algorithm and
+//! picks the kernel once. LAPACK forms the basis with a dense `dgemm` (no triangle skipped).
 //!
 //! # Example
 //!

@@ -56,12 +56,13 @@ pub enum Precision {
     /// Everything in f64: `M = P (Xᵀ B)` (the default).
     #[default]
     F64,
-    /// The factorisation in f64 as for [`F64`](Self::F64), then `pinv(X)ᵀ = X P`
-    /// (`m × (c_in+1)`) formed once per source in f64 and rounded to f32, and each target's
-    /// `M = pinv(X) B` an f32 matrix product over blocks of rows whose partial sums are added in
-    /// f64. That is the rounding of torch's own `pinv(X) @ B` (which accumulates all rows in
-    /// f32), so the result stays as close to the exact `pinv` as torch's, at about half the cost
-    /// of the f64 product; it keeps an f32 copy of `pinv(X)` (`4 · m · (c_in+1)` bytes) per
+    /// The factorisation in f64 as for [`F64`](Self::F64), then an orthonormal basis
+    /// `Q = X L` of the kept directions (`L Lᵀ = P`, `L` lower trapezoidal; `m × rank`) formed
+    /// once per source in f64 and rounded to f32, and each target's `M = L (Qᵀ B)` with `Qᵀ B`
+    /// an f32 matrix product over blocks of rows whose partial sums are added in f64. Since
+    /// `pinv(X) = L Qᵀ`, that is the rounding of torch's own `pinv(X) @ B` (which accumulates
+    /// all rows in f32), so the result stays as close to the exact `pinv` as torch's, at about
+    /// half the cost of the f64 product; it keeps the f32 basis (`4 · m · rank` bytes) per
     /// [`SourceSystem`](crate::SourceSystem).
     MixedF32,
 }
