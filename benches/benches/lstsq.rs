@@ -11,9 +11,10 @@
 //! Each variant takes ~1–1.5 min on 2 cores (10 samples of one full initialisation each).
 //!
 //! One iteration is the whole initialisation: per anchor pair and per front block `j`, one
-//! [`SourceSystem`] (`XᵀX` and its eigendecomposition), solved against every end-anchor feature
-//! its cuts need (`Xᵀ B` and `P (Xᵀ B)`), then the solutions of the cuts that share a layer are
-//! averaged. As in `SnNet::init_least_squares`, the mixed-precision variants solve the cuts of
+//! [`SourceSystem`] (`XᵀX` and its eigendecomposition; in mixed precision also the f32
+//! orthonormal basis `Q = X L`), solved against every end-anchor feature its cuts need
+//! (`P (Xᵀ B)` in f64, `L (Qᵀ B)` with `Qᵀ B` in f32), then the solutions of the cuts that share
+//! a layer are averaged. As in `SnNet::init_least_squares`, the mixed-precision variants solve the cuts of
 //! a layer that share a source as one product against the sum of their targets
 //! ([`SourceSystem::solve_sum`]). The features are synthetic (a seeded generator, channels correlated through a few
 //! per-token factors); the time does not depend on the values.
