@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use derive_setters::Setters;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -37,10 +38,12 @@ pub(crate) const RESERVED_KEYS: [&str; 8] = [
 /// out on write, and every key the record does not know (such as `loss`) is kept in
 /// [`extra`](StitchRecord::extra), so a read/write round trip loses nothing. Integer costs
 /// also read from integral JSON floats such as `1.2e9`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_", strip_option)]
 pub struct StitchRecord {
     /// The stitch id, `0..n` in the reference implementation.
     #[serde(rename = "cfg_id", alias = "id")]
+    #[setters(skip)]
     pub id: StitchId,
     /// Floating-point operations of one forward pass.
     #[serde(
@@ -57,6 +60,7 @@ pub struct StitchRecord {
     )]
     pub params: Option<u64>,
     /// Top-1 accuracy in percent.
+    #[setters(skip)]
     pub acc1: f64,
     /// Top-5 accuracy in percent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +77,7 @@ pub struct StitchRecord {
     pub memory_bytes: Option<u64>,
     /// Every other key of the record, kept as is.
     #[serde(flatten)]
+    #[setters(skip)]
     pub extra: Map<String, Value>,
 }
 
@@ -90,41 +95,6 @@ impl StitchRecord {
             memory_bytes: None,
             extra: Map::new(),
         }
-    }
-
-    /// Sets [`flops`](StitchRecord::flops).
-    #[must_use]
-    pub fn with_flops(mut self, flops: u64) -> Self {
-        self.flops = Some(flops);
-        self
-    }
-
-    /// Sets [`params`](StitchRecord::params).
-    #[must_use]
-    pub fn with_params(mut self, params: u64) -> Self {
-        self.params = Some(params);
-        self
-    }
-
-    /// Sets [`acc5`](StitchRecord::acc5).
-    #[must_use]
-    pub fn with_acc5(mut self, acc5: f64) -> Self {
-        self.acc5 = Some(acc5);
-        self
-    }
-
-    /// Sets [`latency_ms`](StitchRecord::latency_ms).
-    #[must_use]
-    pub fn with_latency_ms(mut self, latency_ms: f64) -> Self {
-        self.latency_ms = Some(latency_ms);
-        self
-    }
-
-    /// Sets [`memory_bytes`](StitchRecord::memory_bytes).
-    #[must_use]
-    pub fn with_memory_bytes(mut self, memory_bytes: u64) -> Self {
-        self.memory_bytes = Some(memory_bytes);
-        self
     }
 
     /// The record's value of `cost` as a float, or `None` when the record lacks it.

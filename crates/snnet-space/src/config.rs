@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use derive_setters::Setters;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -154,8 +155,9 @@ impl StitchLayers {
 /// let config = SpaceConfig::default().with_kernel_size(3).with_direction(Direction::SlowToFast);
 /// assert_eq!((config.kernel_size, config.stride), (3, 1));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Setters)]
 #[serde(default)]
+#[setters(prefix = "with_")]
 pub struct SpaceConfig {
     /// Blocks per sliding window (equal-depth pairs only).
     pub kernel_size: usize,
@@ -167,6 +169,7 @@ pub struct SpaceConfig {
     pub direction: Direction,
     /// The stages to stitch, for hierarchical anchors; `None` for the family default.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[setters(into, strip_option)]
     pub stages: Option<Vec<usize>>,
     /// How cuts map onto stitching layers (the reference's sharing by default; not written
     /// when it is the default, so configs saved before the option existed read the same).
@@ -184,50 +187,6 @@ impl Default for SpaceConfig {
             stages: None,
             layers: StitchLayers::Shared,
         }
-    }
-}
-
-impl SpaceConfig {
-    /// Sets the sliding-window size.
-    #[must_use]
-    pub fn with_kernel_size(mut self, kernel_size: usize) -> Self {
-        self.kernel_size = kernel_size;
-        self
-    }
-
-    /// Sets the sliding-window stride.
-    #[must_use]
-    pub fn with_stride(mut self, stride: usize) -> Self {
-        self.stride = stride;
-        self
-    }
-
-    /// Sets the pairing.
-    #[must_use]
-    pub fn with_pairing(mut self, pairing: Pairing) -> Self {
-        self.pairing = pairing;
-        self
-    }
-
-    /// Sets the direction.
-    #[must_use]
-    pub fn with_direction(mut self, direction: Direction) -> Self {
-        self.direction = direction;
-        self
-    }
-
-    /// Sets how cuts map onto stitching layers.
-    #[must_use]
-    pub fn with_layers(mut self, layers: StitchLayers) -> Self {
-        self.layers = layers;
-        self
-    }
-
-    /// Sets the stages to stitch (hierarchical anchors).
-    #[must_use]
-    pub fn with_stages(mut self, stages: impl Into<Vec<usize>>) -> Self {
-        self.stages = Some(stages.into());
-        self
     }
 }
 
