@@ -6,6 +6,7 @@ use derive_setters::Setters;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use serde_with::skip_serializing_none;
 
 use snnet_space::StitchId;
 
@@ -38,6 +39,7 @@ pub(crate) const RESERVED_KEYS: [&str; 8] = [
 /// out on write, and every key the record does not know (such as `loss`) is kept in
 /// [`extra`](StitchRecord::extra), so a read/write round trip loses nothing. Integer costs
 /// also read from integral JSON floats such as `1.2e9`.
+#[skip_serializing_none]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
 #[setters(prefix = "with_", strip_option)]
 pub struct StitchRecord {
@@ -46,34 +48,22 @@ pub struct StitchRecord {
     #[setters(skip)]
     pub id: StitchId,
     /// Floating-point operations of one forward pass.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_u64"
-    )]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub flops: Option<u64>,
     /// Number of parameters.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_u64"
-    )]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub params: Option<u64>,
     /// Top-1 accuracy in percent.
     #[setters(skip)]
     pub acc1: f64,
     /// Top-5 accuracy in percent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub acc5: Option<f64>,
     /// Measured latency in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub latency_ms: Option<f64>,
     /// Memory footprint in bytes.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_u64"
-    )]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub memory_bytes: Option<u64>,
     /// Every other key of the record, kept as is.
     #[serde(flatten)]

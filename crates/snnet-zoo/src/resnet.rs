@@ -46,7 +46,7 @@ pub struct ResNetConfig {
     /// Classifier outputs; 0 for pooled features.
     pub num_classes: usize,
     /// Input channels.
-    #[serde(default = "three")]
+    #[serde(default = "crate::config::default_in_chans")]
     pub in_chans: usize,
     /// Input image size `[height, width]` (for costs and input checks).
     #[serde(default = "default_img")]
@@ -61,9 +61,6 @@ fn default_channels() -> [usize; 4] {
 }
 fn default_stem() -> usize {
     64
-}
-fn three() -> usize {
-    3
 }
 fn default_img() -> [usize; 2] {
     [224, 224]

@@ -46,7 +46,7 @@ pub struct SwinConfig {
     #[serde(default = "four")]
     pub patch_size: usize,
     /// Input channels.
-    #[serde(default = "three")]
+    #[serde(default = "crate::config::default_in_chans")]
     pub in_chans: usize,
     /// Classifier outputs; 0 for pooled features.
     pub num_classes: usize,
@@ -62,7 +62,7 @@ pub struct SwinConfig {
     #[serde(default = "four_f")]
     pub mlp_ratio: f64,
     /// Whether the qkv projection has a bias.
-    #[serde(default = "yes")]
+    #[serde(default = "crate::config::default_true")]
     pub qkv_bias: bool,
     /// LayerNorm epsilon (timm: 1e-5).
     #[serde(default = "ln_eps")]
@@ -74,12 +74,6 @@ fn four() -> usize {
 }
 fn four_f() -> f64 {
     4.0
-}
-fn three() -> usize {
-    3
-}
-fn yes() -> bool {
-    true
 }
 fn ln_eps() -> f64 {
     1e-5

@@ -39,7 +39,7 @@ pub struct VitConfig {
     /// Patch size `[height, width]`.
     pub patch_size: [usize; 2],
     /// Input channels.
-    #[serde(default = "three")]
+    #[serde(default = "crate::config::default_in_chans")]
     pub in_chans: usize,
     /// Classifier outputs; 0 for no classifier (the head returns pooled features).
     pub num_classes: usize,
@@ -52,10 +52,10 @@ pub struct VitConfig {
     /// Hidden width of the MLP (`mlp_ratio · embed_dim`).
     pub mlp_hidden: usize,
     /// Whether the qkv projection has a bias.
-    #[serde(default = "yes")]
+    #[serde(default = "crate::config::default_true")]
     pub qkv_bias: bool,
     /// Whether a cls token is prepended.
-    #[serde(default = "yes")]
+    #[serde(default = "crate::config::default_true")]
     pub class_token: bool,
     /// DeiT distillation: a second (dist) token and a second head, averaged at inference.
     #[serde(default)]
@@ -72,12 +72,6 @@ pub struct VitConfig {
     pub eps: f64,
 }
 
-fn three() -> usize {
-    3
-}
-fn yes() -> bool {
-    true
-}
 fn vit_eps() -> f64 {
     1e-6
 }

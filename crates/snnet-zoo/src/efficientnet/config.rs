@@ -60,7 +60,7 @@ pub struct EfficientNetConfig {
     /// Classifier outputs; 0 for pooled features.
     pub num_classes: usize,
     /// Input channels.
-    #[serde(default = "three")]
+    #[serde(default = "crate::config::default_in_chans")]
     pub in_chans: usize,
     /// Native input image size `[height, width]` (for costs and feature grids; the model runs
     /// at any size).
@@ -75,9 +75,6 @@ fn default_stem() -> usize {
 }
 fn default_features() -> usize {
     1280
-}
-fn three() -> usize {
-    3
 }
 fn bn_eps() -> f64 {
     1e-3
