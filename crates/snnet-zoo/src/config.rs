@@ -19,17 +19,6 @@ use crate::swin::SwinConfig;
 use crate::vit::VitConfig;
 use crate::weights::{LoadOptions, LoadReport};
 
-/// The serde default of every family's `in_chans` (RGB).
-pub(crate) fn default_in_chans() -> usize {
-    3
-}
-
-/// The serde default of the families' switches that are on unless a config says otherwise
-/// (`qkv_bias`, `class_token`).
-pub(crate) fn default_true() -> bool {
-    true
-}
-
 /// What the zoo needs from a model family's architecture config: implemented by
 /// [`VitConfig`], [`SwinConfig`] and [`ResNetConfig`] in their own modules, reached through
 /// [`ModelConfig::family_config`].

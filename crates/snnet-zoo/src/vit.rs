@@ -9,6 +9,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+use serde_inline_default::serde_inline_default;
 use snnet_ops::Epilogue;
 use snnet_space::builtin::{Arch, VitArch, VitKind};
 use snnet_space::{AnchorSpec, Layout};
@@ -31,6 +32,7 @@ use crate::pretrained::PretrainedConfig;
 /// assert_eq!((small.embed_dim, small.depth, small.num_heads), (384, 12, 6));
 /// assert_eq!(small.cost().total().flops, 4_608_338_304);
 /// ```
+#[serde_inline_default]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VitConfig {
@@ -39,7 +41,7 @@ pub struct VitConfig {
     /// Patch size `[height, width]`.
     pub patch_size: [usize; 2],
     /// Input channels.
-    #[serde(default = "crate::config::default_in_chans")]
+    #[serde_inline_default(3)]
     pub in_chans: usize,
     /// Classifier outputs; 0 for no classifier (the head returns pooled features).
     pub num_classes: usize,
@@ -52,10 +54,10 @@ pub struct VitConfig {
     /// Hidden width of the MLP (`mlp_ratio · embed_dim`).
     pub mlp_hidden: usize,
     /// Whether the qkv projection has a bias.
-    #[serde(default = "crate::config::default_true")]
+    #[serde_inline_default(true)]
     pub qkv_bias: bool,
     /// Whether a cls token is prepended.
-    #[serde(default = "crate::config::default_true")]
+    #[serde_inline_default(true)]
     pub class_token: bool,
     /// DeiT distillation: a second (dist) token and a second head, averaged at inference.
     #[serde(default)]
@@ -68,12 +70,8 @@ pub struct VitConfig {
     #[serde(default)]
     pub layer_scale: bool,
     /// LayerNorm epsilon (timm: 1e-6).
-    #[serde(default = "vit_eps")]
+    #[serde_inline_default(1e-6)]
     pub eps: f64,
-}
-
-fn vit_eps() -> f64 {
-    1e-6
 }
 
 impl VitConfig {
