@@ -8,6 +8,50 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
+/// `Display` and `FromStr` of a config enum written as words, from one table: each variant's
+/// name (what `Display` writes), then the other spellings it is read from. Reading trims and
+/// ignores case; with `dashes` it also reads `_` as `-`. An unknown word is an
+/// [`Error::Parse`] that lists the names.
+macro_rules! words {
+    (
+        $ty:ident, $what:literal, $underscores:ident,
+        $first:ident => $first_name:literal $(| $first_alias:literal)*,
+        $($variant:ident => $name:literal $(| $alias:literal)*,)*
+    ) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self {
+                    Self::$first => $first_name,
+                    $(Self::$variant => $name,)*
+                })
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = Error;
+
+            fn from_str(s: &str) -> Result<Self, Error> {
+                let word = s.trim().to_ascii_lowercase();
+                match words!(@$underscores word).as_str() {
+                    $first_name $(| $first_alias)* => Ok(Self::$first),
+                    $($name $(| $alias)* => Ok(Self::$variant),)*
+                    _ => Err(Error::Parse {
+                        what: $what,
+                        value: s.to_owned(),
+                        expected: concat!($first_name $(, ", ", $name)*),
+                    }),
+                }
+            }
+        }
+    };
+    (@dashes $word:ident) => {
+        $word.replace('_', "-")
+    };
+    (@as_is $word:ident) => {
+        $word
+    };
+}
+
 /// Which way activations flow between anchors of different size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -23,35 +67,11 @@ pub enum Direction {
     TwoWay,
 }
 
-impl Direction {
-    const EXPECTED: &'static str = "fast-to-slow, slow-to-fast, two-way";
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::FastToSlow => "fast-to-slow",
-            Self::SlowToFast => "slow-to-fast",
-            Self::TwoWay => "two-way",
-        })
-    }
-}
-
-impl FromStr for Direction {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "fast-to-slow" | "f2s" => Ok(Self::FastToSlow),
-            "slow-to-fast" | "s2f" => Ok(Self::SlowToFast),
-            "two-way" | "twoway" | "bidirectional" => Ok(Self::TwoWay),
-            _ => Err(Error::Parse {
-                what: "a direction",
-                value: s.to_owned(),
-                expected: Self::EXPECTED,
-            }),
-        }
-    }
+words! {
+    Direction, "a direction", dashes,
+    FastToSlow => "fast-to-slow" | "f2s",
+    SlowToFast => "slow-to-fast" | "s2f",
+    TwoWay => "two-way" | "twoway" | "bidirectional",
 }
 
 /// Which anchor pairs are stitched.
@@ -66,29 +86,10 @@ pub enum Pairing {
     All,
 }
 
-impl fmt::Display for Pairing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Nearest => "nearest",
-            Self::All => "all",
-        })
-    }
-}
-
-impl FromStr for Pairing {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "nearest" => Ok(Self::Nearest),
-            "all" | "all-pairs" => Ok(Self::All),
-            _ => Err(Error::Parse {
-                what: "a pairing",
-                value: s.to_owned(),
-                expected: "nearest, all",
-            }),
-        }
-    }
+words! {
+    Pairing, "a pairing", as_is,
+    Nearest => "nearest",
+    All => "all" | "all-pairs",
 }
 
 /// How the cuts of an anchor pair map onto stitching layers.
@@ -112,29 +113,10 @@ pub enum StitchLayers {
     PerCut,
 }
 
-impl fmt::Display for StitchLayers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Shared => "shared",
-            Self::PerCut => "per-cut",
-        })
-    }
-}
-
-impl FromStr for StitchLayers {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "shared" => Ok(Self::Shared),
-            "per-cut" | "percut" => Ok(Self::PerCut),
-            _ => Err(Error::Parse {
-                what: "a stitching-layer sharing",
-                value: s.to_owned(),
-                expected: "shared, per-cut",
-            }),
-        }
-    }
+words! {
+    StitchLayers, "a stitching-layer sharing", dashes,
+    Shared => "shared",
+    PerCut => "per-cut" | "percut",
 }
 
 impl StitchLayers {
