@@ -305,10 +305,11 @@ fn bad_requests_get_a_4xx_and_the_server_stays_up() {
         &f.device,
     ));
     type Request<'a> = Box<dyn Fn() -> (u16, Value) + 'a>;
+    let (f, x, classify) = (&f, &x, classify.as_str());
     // A classify request with `body`; one with `query` and a valid body; a budget update.
-    let raw = |body: Vec<u8>| -> Request<'_> { Box::new(move || post(&classify, &body)) };
+    let raw = |body: Vec<u8>| -> Request<'_> { Box::new(move || post(classify, &body)) };
     let query = |query: &'static str| -> Request<'_> {
-        Box::new(move || post(&format!("{classify}?{query}"), &safetensors_body(&x)))
+        Box::new(move || post(&format!("{classify}?{query}"), &safetensors_body(x)))
     };
     let budget =
         |body: &'static str| -> Request<'_> { Box::new(move || put(&f.url("/v1/budget"), body)) };
@@ -333,7 +334,7 @@ fn bad_requests_get_a_4xx_and_the_server_stays_up() {
         ("infeasible put", 422, budget("{\"max_flops\": 1}")),
         ("bad slo", 400, budget("{\"slo_p95_ms\": 0}")),
         ("no such path", 404, Box::new(|| get(&f.url("/v2/nothing")))),
-        ("wrong method", 405, Box::new(|| get(&classify))),
+        ("wrong method", 405, Box::new(|| get(classify))),
     ];
     for (what, expected, request) in &cases {
         let (status, body) = request();
@@ -345,7 +346,7 @@ fn bad_requests_get_a_4xx_and_the_server_stays_up() {
         // Still serving.
         assert_eq!(get(&f.url("/healthz")).0, 200, "after {what}");
     }
-    let (status, answer) = post(&classify, &safetensors_body(&x));
+    let (status, answer) = post(classify, &safetensors_body(x));
     assert_eq!(status, 200, "{answer}");
     let (_, metrics) = get(&f.url("/metrics"));
     let text = metrics.as_str().unwrap().to_owned();

@@ -333,8 +333,6 @@ impl Anchor for EfficientNetAnchor {
 
 #[cfg(test)]
 mod tests {
-    use burn::module::Module;
-
     use super::*;
 
     /// timm's parameter counts (`sum(p.numel() for p in model.parameters())`) and fvcore's
