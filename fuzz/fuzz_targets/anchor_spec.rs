@@ -27,6 +27,7 @@ fn config(flags: u8) -> SpaceConfig {
             _ => Direction::FastToSlow,
         },
         stages: (flags & 0x40 != 0).then(|| (0..=usize::from(flags >> 7)).collect()),
+        ..SpaceConfig::default()
     }
 }
 
@@ -38,9 +39,7 @@ fuzz_target!(init: snnet_fuzz::init("anchor_spec"), |data: &[u8]| {
         return;
     };
     let mut registry = AnchorRegistry::builtin();
-    let added = registry.add_json_str(json);
-    snnet_fuzz::debug("add_json_str", &added);
-    let Ok(names) = added else {
+    let Some(names) = snnet_fuzz::parsed("add_json_str", registry.add_json_str(json)) else {
         return;
     };
     // What was added can be found again, by every name it was added under.
@@ -48,8 +47,7 @@ fuzz_target!(init: snnet_fuzz::init("anchor_spec"), |data: &[u8]| {
         .resolve(&names)
         .expect("added specs resolve by name");
     let space = StitchSpace::new(anchors, config(flags));
-    snnet_fuzz::debug("StitchSpace::new", &space);
-    let Ok(space) = space else {
+    let Some(space) = snnet_fuzz::parsed("StitchSpace::new", space) else {
         return;
     };
     for stitch in space.stitches().iter().take(INSPECTED) {

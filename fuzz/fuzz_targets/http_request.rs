@@ -34,8 +34,7 @@ fn runtime() -> &'static Runtime {
 fuzz_target!(init: snnet_fuzz::init("http_request"), |data: &[u8]| {
     let runtime = runtime();
     let decoded = decode(data, &snnet_fuzz::tiny_pretrained(), runtime.device());
-    snnet_fuzz::debug("decode", &decoded);
-    if let Ok(images) = decoded {
+    if let Some(images) = snnet_fuzz::parsed("decode", decoded) {
         let [b, c, h, w] = images.dims();
         assert!(b >= 1 && [c, h, w] == [3, 4, 4], "decoded to the model's input size");
     }

@@ -6,9 +6,7 @@ use libfuzzer_sys::fuzz_target;
 use snnet_train::data::idx::parse_idx;
 
 fuzz_target!(init: snnet_fuzz::init("idx"), |data: &[u8]| {
-    let parsed = parse_idx(data);
-    snnet_fuzz::debug("parse_idx", &parsed);
-    if let Ok(array) = parsed {
+    if let Some(array) = snnet_fuzz::parsed("parse_idx", parse_idx(data)) {
         let len: usize = array.dims.iter().product();
         assert_eq!(len, array.data.len(), "the data fills the dimensions");
     }

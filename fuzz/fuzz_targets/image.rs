@@ -7,9 +7,7 @@ use libfuzzer_sys::fuzz_target;
 use snnet_core::zoo::{Interpolation, PretrainedConfig, decode_image, preprocess};
 
 fuzz_target!(init: snnet_fuzz::init("image"), |data: &[u8]| {
-    let decoded = decode_image(data, "fuzz input");
-    snnet_fuzz::debug("decode_image", &decoded);
-    let Ok(image) = decoded else {
+    let Some(image) = snnet_fuzz::parsed("decode_image", decode_image(data, "fuzz input")) else {
         return;
     };
     let device = snnet_fuzz::device();

@@ -14,9 +14,7 @@ fuzz_target!(init: snnet_fuzz::init("model_config"), |data: &[u8]| {
         return;
     };
     let mut registry = Registry::builtin();
-    let added = registry.add_json_str(json);
-    snnet_fuzz::debug("add_json_str", &added);
-    let Ok(names) = added else {
+    let Some(names) = snnet_fuzz::parsed("add_json_str", registry.add_json_str(json)) else {
         return;
     };
     let _ = snnet_train::fashion_mnist::add_anchors(&mut registry);

@@ -10,9 +10,7 @@ fuzz_target!(init: snnet_fuzz::init("stitch_table"), |data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let table = StitchTable::from_jsonl_str(text);
-    snnet_fuzz::debug("from_jsonl_str", &table);
-    let Ok(table) = table else {
+    let Some(table) = snnet_fuzz::parsed("from_jsonl_str", StitchTable::from_jsonl_str(text)) else {
         return;
     };
     for cost in CostKind::ALL {

@@ -7,9 +7,7 @@ use snnet_core::zoo::tensor_io::read_tensors;
 
 fuzz_target!(init: snnet_fuzz::init("tensors"), |data: &[u8]| {
     let path = snnet_fuzz::scratch_file("tensors", data);
-    let read = read_tensors(&path);
-    snnet_fuzz::debug("read_tensors", &read);
-    if let Ok(tensors) = read {
+    if let Some(tensors) = snnet_fuzz::parsed("read_tensors", read_tensors(&path)) {
         for data in tensors.values() {
             let len: usize = data.shape().iter().product();
             assert_eq!(data.num_elements(), len, "a tensor's values fill its shape");

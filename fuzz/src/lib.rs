@@ -51,6 +51,13 @@ pub fn debug<T, E: std::fmt::Display>(what: &str, result: &Result<T, E>) {
     }
 }
 
+/// What a parser returned, as [`debug`] prints it, then its value: `None` for an error (the
+/// target stops there).
+pub fn parsed<T, E: std::fmt::Display>(what: &str, result: Result<T, E>) -> Option<T> {
+    debug(what, &result);
+    result.ok()
+}
+
 /// The CPU device (Burn's Flex backend) every target runs on.
 pub fn device() -> Device {
     Device::default()

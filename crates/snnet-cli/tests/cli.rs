@@ -358,17 +358,12 @@ fn counts_out_of_range_are_refused() {
 /// `snnet forward` of the reduced DeiT fixture (`config` from [`reduced_model_config`]) with
 /// `weights`, then `rest`.
 fn forward_reduced(config: &str, weights: &str, rest: &[&str]) -> Vec<String> {
-    let mut args = vec![
-        "forward",
-        "--model",
-        "deit_reduced",
-        "--model-config",
-        config,
-        "--weights",
-        weights,
-    ];
-    args.extend(rest);
-    args.into_iter().map(String::from).collect()
+    let line = format!("forward --model deit_reduced --model-config {config} --weights {weights}");
+    words(&line)
+        .into_iter()
+        .chain(rest.iter().copied())
+        .map(String::from)
+        .collect()
 }
 
 /// A `--model-config` file for the reduced DeiT fixture, from its export metadata.

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use snnet_core::zoo::tensor_io::read_tensors;
+
 fn snnet(args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_snnet"))
         .args(args)
@@ -61,24 +63,16 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// The tensors of a safetensors file, by name.
+/// The tensors of a safetensors file, by name: (name, shape, values).
 fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<_> = st
-        .tensors()
+    read_tensors(path)
+        .unwrap()
         .into_iter()
-        .map(|(name, view)| {
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            (name, view.shape().to_vec(), values)
+        .map(|(name, data)| {
+            let values = data.as_slice::<f32>().unwrap().to_vec();
+            (name, data.shape().to_vec(), values)
         })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+        .collect()
 }
 
 /// The files of a test in `d`: a random-weights SN-Net of the fixture's three ViTs, the

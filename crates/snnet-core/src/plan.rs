@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use derive_setters::Setters;
 use serde::{Deserialize, Serialize};
 use snnet_space::{
     Cut, Direction, Junction, LayerGroup, LayerKey, Layout, Segment, SpaceConfig, StitchId,
@@ -32,7 +33,8 @@ use crate::error::{Error, Result};
 /// assert_eq!((cost.flops, cost.params), (2_758_967_808, 13_038_760));
 /// # Ok::<(), snnet_core::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_", generate = false)]
 pub struct SnNetConfig {
     /// The anchors, small → large: names, architectures and preprocessing.
     pub anchors: Vec<ModelEntry>,
@@ -41,12 +43,14 @@ pub struct SnNetConfig {
     pub space: SpaceConfig,
     /// A low-rank update on every stitching layer (SN-Netv2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[setters(generate)]
     pub lora: Option<LoraConfig>,
     /// Run and count stitches as the released reference checkpoints were trained and measured:
     /// stitched plain-ViT paths (SN-Net v1) skip the end anchor's final norm and leave the
     /// class token and position embedding out of their parameter count; stitched Swin paths
     /// leave the front anchor's patch-merging parameters out of theirs.
     #[serde(default)]
+    #[setters(generate)]
     pub reference_compat: bool,
 }
 
@@ -111,20 +115,6 @@ impl SnNetConfig {
     /// [`Error::Zoo`] for an unknown name (with close matches).
     pub fn builtin<S: AsRef<str>>(names: &[S], space: SpaceConfig) -> Result<Self> {
         Self::from_registry(&Registry::builtin(), names, space)
-    }
-
-    /// Sets [`SnNetConfig::reference_compat`].
-    #[must_use]
-    pub fn with_reference_compat(mut self, on: bool) -> Self {
-        self.reference_compat = on;
-        self
-    }
-
-    /// Sets the stitching layers' LoRA update.
-    #[must_use]
-    pub fn with_lora(mut self, lora: Option<LoraConfig>) -> Self {
-        self.lora = lora;
-        self
     }
 
     /// The anchors' names.

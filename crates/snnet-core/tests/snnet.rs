@@ -3,10 +3,11 @@
 //! loading the reference's checkpoint layout, and our own checkpoints.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use snnet_core::burn::tensor::{Device, Tensor, TensorData};
+use snnet_core::zoo::tensor_io::read_tensors;
 use snnet_core::{
     Error, LsOptions, ModelEntry, SnNet, SnNetConfig, SpaceConfig, StitchId, StitchLayers,
     read_config,
@@ -24,25 +25,13 @@ fn config() -> SnNetConfig {
     SnNetConfig::new(anchors, SpaceConfig::default()).with_reference_compat(true)
 }
 
-fn io() -> HashMap<String, (Vec<f32>, Vec<usize>)> {
-    let bytes = std::fs::read(fixtures().join("snnet_vit.io.safetensors")).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    st.tensors()
-        .into_iter()
-        .map(|(name, view)| {
-            let data = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            (name, (data, view.shape().to_vec()))
-        })
-        .collect()
+/// The fixture's inputs and the reference's logits, by name.
+fn io() -> BTreeMap<String, TensorData> {
+    read_tensors(&fixtures().join("snnet_vit.io.safetensors")).unwrap()
 }
 
-fn tensor4(io: &HashMap<String, (Vec<f32>, Vec<usize>)>, key: &str, device: &Device) -> Tensor<4> {
-    let (data, shape) = &io[key];
-    Tensor::from_data(TensorData::new(data.clone(), shape.clone()), device)
+fn tensor4(io: &BTreeMap<String, TensorData>, key: &str, device: &Device) -> Tensor<4> {
+    Tensor::from_data(io[key].clone(), device)
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -83,7 +72,7 @@ fn check_all_stitches(net: &SnNet, what: &str) {
     assert_eq!(net.num_stitches(), 23);
     for id in 0..net.num_stitches() {
         let ours = logits(net, &x, id);
-        let diff = max_diff(&ours, &io[&format!("logits.{id}")].0);
+        let diff = max_diff(&ours, io[&format!("logits.{id}")].as_slice().unwrap());
         assert!(diff <= 1e-4, "{what}: stitch {id}: max abs diff {diff}");
     }
 }

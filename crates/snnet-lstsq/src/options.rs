@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use derive_setters::Setters;
+
 use crate::kernel::Kernel;
 
 /// Resolution limit of the Gram approach, in units of `max(m, c_in+1) · f64::EPSILON`: eigenvalues
@@ -68,39 +70,18 @@ pub enum Precision {
 }
 
 /// Solver settings.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Setters)]
+#[setters(prefix = "with_")]
 pub struct LstsqOptions {
     /// The implementation (default: [`Backend::Faer`]).
     pub backend: Backend,
     /// Relative singular-value cutoff: singular values `σ ≤ rtol · σ_max` of `[A | 1]` are
     /// dropped. `None` is `torch.linalg.pinv`'s default, [`default_rtol`]. Values whose square is
     /// below the Gram approach's resolution are raised to it (see [`GRAM_FLOOR`]).
+    #[setters(strip_option)]
     pub rtol: Option<f64>,
     /// The arithmetic of the per-target products (default: [`Precision::F64`]).
     pub precision: Precision,
-}
-
-impl LstsqOptions {
-    /// These options with another backend.
-    #[must_use]
-    pub fn with_backend(mut self, backend: Backend) -> Self {
-        self.backend = backend;
-        self
-    }
-
-    /// These options with an explicit relative cutoff.
-    #[must_use]
-    pub fn with_rtol(mut self, rtol: f64) -> Self {
-        self.rtol = Some(rtol);
-        self
-    }
-
-    /// These options with another precision.
-    #[must_use]
-    pub fn with_precision(mut self, precision: Precision) -> Self {
-        self.precision = precision;
-        self
-    }
 }
 
 /// `torch.linalg.pinv`'s default relative cutoff for an `rows × cols` float32 matrix:

@@ -36,6 +36,7 @@
 
 use std::time::Instant;
 
+use derive_setters::Setters;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use snnet_core::StitchId;
@@ -297,7 +298,8 @@ pub struct ProfileProgress<'a> {
 }
 
 /// How to profile: batch, warm-up and timed runs, threads, which stitches.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_")]
 pub struct ProfilerConfig {
     /// Images per forward.
     pub batch: usize,
@@ -330,48 +332,6 @@ impl ProfilerConfig {
     /// The default: batch 1, 3 warm-up and 20 timed runs per stitch, every stitch, memory on.
     pub fn new() -> Self {
         ProfilerConfig::default()
-    }
-
-    /// Sets [`batch`](ProfilerConfig::batch).
-    #[must_use]
-    pub fn with_batch(mut self, batch: usize) -> Self {
-        self.batch = batch;
-        self
-    }
-
-    /// Sets [`warmup`](ProfilerConfig::warmup).
-    #[must_use]
-    pub fn with_warmup(mut self, warmup: usize) -> Self {
-        self.warmup = warmup;
-        self
-    }
-
-    /// Sets [`iters`](ProfilerConfig::iters).
-    #[must_use]
-    pub fn with_iters(mut self, iters: usize) -> Self {
-        self.iters = iters;
-        self
-    }
-
-    /// Sets [`threads`](ProfilerConfig::threads).
-    #[must_use]
-    pub fn with_threads(mut self, threads: Option<usize>) -> Self {
-        self.threads = threads;
-        self
-    }
-
-    /// Sets [`ids`](ProfilerConfig::ids).
-    #[must_use]
-    pub fn with_ids(mut self, ids: Option<Vec<StitchId>>) -> Self {
-        self.ids = ids;
-        self
-    }
-
-    /// Sets [`memory`](ProfilerConfig::memory).
-    #[must_use]
-    pub fn with_memory(mut self, memory: bool) -> Self {
-        self.memory = memory;
-        self
     }
 
     /// A profiler on `device`.

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use derive_setters::Setters;
 use snnet_core::StitchId;
 use snnet_core::burn::tensor::{Device, Tensor};
 use snnet_core::select::{Budget, CostKind, Frontier, StitchRecord, StitchTable};
@@ -29,65 +30,35 @@ pub struct Inference {
 }
 
 /// Builds a [`Runtime`]; from [`Runtime::builder`].
-#[derive(Debug)]
+///
+/// The setters (`batch`, `objective`, …) are named after the fields they set.
+#[derive(Debug, Setters)]
 pub struct RuntimeBuilder {
+    #[setters(skip)]
     net: Arc<dyn Network>,
+    #[setters(skip)]
     table: StitchTable,
+    #[setters(skip)]
     device: Device,
+    /// The batch size the runtime's latency figures are for (default 1): a latency budget
+    /// needs a profile at this batch size.
     batch: usize,
+    /// Accepts latency and memory budgets against a profile measured on another device, CPU
+    /// or batch size (default: a typed error, [`Error::ForeignProfile`]).
     allow_foreign_profile: bool,
+    /// The starting objective (default: the most accurate stitch, an unbounded FLOPs budget).
+    #[setters(strip_option)]
     objective: Option<Objective>,
+    /// The adaptive controller's tuning.
     adaptive: AdaptiveConfig,
+    /// The deadline model's tuning ([`crate::deadline`]).
     deadline: DeadlineConfig,
+    /// How latencies are measured (default [`WallClock`]; [`SimulatedLoad`](crate::SimulatedLoad)
+    /// injects a load).
     clock: Arc<dyn Clock>,
 }
 
 impl RuntimeBuilder {
-    /// The deadline model's tuning ([`crate::deadline`]).
-    #[must_use]
-    pub fn deadline(mut self, config: DeadlineConfig) -> Self {
-        self.deadline = config;
-        self
-    }
-
-    /// The batch size the runtime's latency figures are for (default 1): a latency budget
-    /// needs a profile at this batch size.
-    #[must_use]
-    pub fn batch(mut self, batch: usize) -> Self {
-        self.batch = batch;
-        self
-    }
-
-    /// Accepts latency and memory budgets against a profile measured on another device, CPU
-    /// or batch size (default: a typed error, [`Error::ForeignProfile`]).
-    #[must_use]
-    pub fn allow_foreign_profile(mut self, allow: bool) -> Self {
-        self.allow_foreign_profile = allow;
-        self
-    }
-
-    /// The starting objective (default: the most accurate stitch, an unbounded FLOPs budget).
-    #[must_use]
-    pub fn objective(mut self, objective: Objective) -> Self {
-        self.objective = Some(objective);
-        self
-    }
-
-    /// The adaptive controller's tuning.
-    #[must_use]
-    pub fn adaptive(mut self, config: AdaptiveConfig) -> Self {
-        self.adaptive = config;
-        self
-    }
-
-    /// How latencies are measured (default [`WallClock`]; [`SimulatedLoad`](crate::SimulatedLoad)
-    /// injects a load).
-    #[must_use]
-    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
     /// Builds the runtime: frontiers for every cost the table has, the profile check, the
     /// starting objective.
     ///

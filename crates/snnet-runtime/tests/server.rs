@@ -305,90 +305,36 @@ fn bad_requests_get_a_4xx_and_the_server_stays_up() {
         &f.device,
     ));
     type Request<'a> = Box<dyn Fn() -> (u16, Value) + 'a>;
+    let (f, x, classify) = (&f, &x, classify.as_str());
+    // A classify request with `body`; one with `query` and a valid body; a budget update.
+    let raw = |body: Vec<u8>| -> Request<'_> { Box::new(move || post(classify, &body)) };
+    let query = |query: &'static str| -> Request<'_> {
+        Box::new(move || post(&format!("{classify}?{query}"), &safetensors_body(x)))
+    };
+    let budget =
+        |body: &'static str| -> Request<'_> { Box::new(move || put(&f.url("/v1/budget"), body)) };
     let cases: Vec<(&str, u16, Request<'_>)> = vec![
-        (
-            "garbage",
-            400,
-            Box::new(|| post(&classify, b"definitely not an image")),
-        ),
-        ("empty body", 400, Box::new(|| post(&classify, b""))),
+        ("garbage", 400, raw(b"definitely not an image".to_vec())),
+        ("empty body", 400, raw(Vec::new())),
         (
             "broken png",
             400,
-            Box::new(|| post(&classify, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRxx")),
+            raw(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDRxx".to_vec()),
         ),
-        (
-            "wrong shape",
-            400,
-            Box::new(|| post(&classify, &wrong_shape)),
-        ),
-        (
-            "too large",
-            413,
-            Box::new(|| post(&classify, &vec![7u8; 300 << 10])),
-        ),
-        (
-            "unknown stitch",
-            404,
-            Box::new(|| post(&format!("{classify}?stitch=999"), &safetensors_body(&x))),
-        ),
-        (
-            "infeasible budget",
-            422,
-            Box::new(|| post(&format!("{classify}?max_flops=1"), &safetensors_body(&x))),
-        ),
-        (
-            "negative budget",
-            422,
-            Box::new(|| {
-                post(
-                    &format!("{classify}?max_latency_ms=-1"),
-                    &safetensors_body(&x),
-                )
-            }),
-        ),
-        (
-            "two budgets",
-            400,
-            Box::new(|| {
-                post(
-                    &format!("{classify}?max_flops=1&stitch=2"),
-                    &safetensors_body(&x),
-                )
-            }),
-        ),
-        (
-            "bad query",
-            400,
-            Box::new(|| post(&format!("{classify}?max_flops=lots"), &safetensors_body(&x))),
-        ),
-        (
-            "bad json",
-            400,
-            Box::new(|| put(&f.url("/v1/budget"), "{\"max_flops\": ")),
-        ),
-        (
-            "unknown key",
-            422,
-            Box::new(|| put(&f.url("/v1/budget"), "{\"max_gpus\": 1}")),
-        ),
-        (
-            "no budget",
-            400,
-            Box::new(|| put(&f.url("/v1/budget"), "{}")),
-        ),
-        (
-            "infeasible put",
-            422,
-            Box::new(|| put(&f.url("/v1/budget"), "{\"max_flops\": 1}")),
-        ),
-        (
-            "bad slo",
-            400,
-            Box::new(|| put(&f.url("/v1/budget"), "{\"slo_p95_ms\": 0}")),
-        ),
+        ("wrong shape", 400, raw(wrong_shape)),
+        ("too large", 413, raw(vec![7u8; 300 << 10])),
+        ("unknown stitch", 404, query("stitch=999")),
+        ("infeasible budget", 422, query("max_flops=1")),
+        ("negative budget", 422, query("max_latency_ms=-1")),
+        ("two budgets", 400, query("max_flops=1&stitch=2")),
+        ("bad query", 400, query("max_flops=lots")),
+        ("bad json", 400, budget("{\"max_flops\": ")),
+        ("unknown key", 422, budget("{\"max_gpus\": 1}")),
+        ("no budget", 400, budget("{}")),
+        ("infeasible put", 422, budget("{\"max_flops\": 1}")),
+        ("bad slo", 400, budget("{\"slo_p95_ms\": 0}")),
         ("no such path", 404, Box::new(|| get(&f.url("/v2/nothing")))),
-        ("wrong method", 405, Box::new(|| get(&classify))),
+        ("wrong method", 405, Box::new(|| get(classify))),
     ];
     for (what, expected, request) in &cases {
         let (status, body) = request();
@@ -400,7 +346,7 @@ fn bad_requests_get_a_4xx_and_the_server_stays_up() {
         // Still serving.
         assert_eq!(get(&f.url("/healthz")).0, 200, "after {what}");
     }
-    let (status, answer) = post(&classify, &safetensors_body(&x));
+    let (status, answer) = post(classify, &safetensors_body(x));
     assert_eq!(status, 200, "{answer}");
     let (_, metrics) = get(&f.url("/metrics"));
     let text = metrics.as_str().unwrap().to_owned();

@@ -2,9 +2,11 @@
 
 use std::fmt;
 
+use derive_setters::Setters;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use serde_with::skip_serializing_none;
 
 use snnet_space::StitchId;
 
@@ -37,42 +39,35 @@ pub(crate) const RESERVED_KEYS: [&str; 8] = [
 /// out on write, and every key the record does not know (such as `loss`) is kept in
 /// [`extra`](StitchRecord::extra), so a read/write round trip loses nothing. Integer costs
 /// also read from integral JSON floats such as `1.2e9`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[skip_serializing_none]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
+#[setters(prefix = "with_", strip_option)]
 pub struct StitchRecord {
     /// The stitch id, `0..n` in the reference implementation.
     #[serde(rename = "cfg_id", alias = "id")]
+    #[setters(skip)]
     pub id: StitchId,
     /// Floating-point operations of one forward pass.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_u64"
-    )]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub flops: Option<u64>,
     /// Number of parameters.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_u64"
-    )]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub params: Option<u64>,
     /// Top-1 accuracy in percent.
+    #[setters(skip)]
     pub acc1: f64,
     /// Top-5 accuracy in percent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub acc5: Option<f64>,
     /// Measured latency in milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub latency_ms: Option<f64>,
     /// Memory footprint in bytes.
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "lenient_u64"
-    )]
+    #[serde(default, deserialize_with = "lenient_u64")]
     pub memory_bytes: Option<u64>,
     /// Every other key of the record, kept as is.
     #[serde(flatten)]
+    #[setters(skip)]
     pub extra: Map<String, Value>,
 }
 
@@ -90,41 +85,6 @@ impl StitchRecord {
             memory_bytes: None,
             extra: Map::new(),
         }
-    }
-
-    /// Sets [`flops`](StitchRecord::flops).
-    #[must_use]
-    pub fn with_flops(mut self, flops: u64) -> Self {
-        self.flops = Some(flops);
-        self
-    }
-
-    /// Sets [`params`](StitchRecord::params).
-    #[must_use]
-    pub fn with_params(mut self, params: u64) -> Self {
-        self.params = Some(params);
-        self
-    }
-
-    /// Sets [`acc5`](StitchRecord::acc5).
-    #[must_use]
-    pub fn with_acc5(mut self, acc5: f64) -> Self {
-        self.acc5 = Some(acc5);
-        self
-    }
-
-    /// Sets [`latency_ms`](StitchRecord::latency_ms).
-    #[must_use]
-    pub fn with_latency_ms(mut self, latency_ms: f64) -> Self {
-        self.latency_ms = Some(latency_ms);
-        self
-    }
-
-    /// Sets [`memory_bytes`](StitchRecord::memory_bytes).
-    #[must_use]
-    pub fn with_memory_bytes(mut self, memory_bytes: u64) -> Self {
-        self.memory_bytes = Some(memory_bytes);
-        self
     }
 
     /// The record's value of `cost` as a float, or `None` when the record lacks it.

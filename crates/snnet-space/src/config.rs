@@ -3,9 +3,54 @@
 use std::fmt;
 use std::str::FromStr;
 
+use derive_setters::Setters;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
+
+/// `Display` and `FromStr` of a config enum written as words, from one table: each variant's
+/// name (what `Display` writes), then the other spellings it is read from. Reading trims and
+/// ignores case; with `dashes` it also reads `_` as `-`. An unknown word is an
+/// [`Error::Parse`] that lists the names.
+macro_rules! words {
+    (
+        $ty:ident, $what:literal, $underscores:ident,
+        $first:ident => $first_name:literal $(| $first_alias:literal)*,
+        $($variant:ident => $name:literal $(| $alias:literal)*,)*
+    ) => {
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self {
+                    Self::$first => $first_name,
+                    $(Self::$variant => $name,)*
+                })
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = Error;
+
+            fn from_str(s: &str) -> Result<Self, Error> {
+                let word = s.trim().to_ascii_lowercase();
+                match words!(@$underscores word).as_str() {
+                    $first_name $(| $first_alias)* => Ok(Self::$first),
+                    $($name $(| $alias)* => Ok(Self::$variant),)*
+                    _ => Err(Error::Parse {
+                        what: $what,
+                        value: s.to_owned(),
+                        expected: concat!($first_name $(, ", ", $name)*),
+                    }),
+                }
+            }
+        }
+    };
+    (@dashes $word:ident) => {
+        $word.replace('_', "-")
+    };
+    (@as_is $word:ident) => {
+        $word
+    };
+}
 
 /// Which way activations flow between anchors of different size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -22,35 +67,11 @@ pub enum Direction {
     TwoWay,
 }
 
-impl Direction {
-    const EXPECTED: &'static str = "fast-to-slow, slow-to-fast, two-way";
-}
-
-impl fmt::Display for Direction {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::FastToSlow => "fast-to-slow",
-            Self::SlowToFast => "slow-to-fast",
-            Self::TwoWay => "two-way",
-        })
-    }
-}
-
-impl FromStr for Direction {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "fast-to-slow" | "f2s" => Ok(Self::FastToSlow),
-            "slow-to-fast" | "s2f" => Ok(Self::SlowToFast),
-            "two-way" | "twoway" | "bidirectional" => Ok(Self::TwoWay),
-            _ => Err(Error::Parse {
-                what: "a direction",
-                value: s.to_owned(),
-                expected: Self::EXPECTED,
-            }),
-        }
-    }
+words! {
+    Direction, "a direction", dashes,
+    FastToSlow => "fast-to-slow" | "f2s",
+    SlowToFast => "slow-to-fast" | "s2f",
+    TwoWay => "two-way" | "twoway" | "bidirectional",
 }
 
 /// Which anchor pairs are stitched.
@@ -65,29 +86,10 @@ pub enum Pairing {
     All,
 }
 
-impl fmt::Display for Pairing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Nearest => "nearest",
-            Self::All => "all",
-        })
-    }
-}
-
-impl FromStr for Pairing {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "nearest" => Ok(Self::Nearest),
-            "all" | "all-pairs" => Ok(Self::All),
-            _ => Err(Error::Parse {
-                what: "a pairing",
-                value: s.to_owned(),
-                expected: "nearest, all",
-            }),
-        }
-    }
+words! {
+    Pairing, "a pairing", as_is,
+    Nearest => "nearest",
+    All => "all" | "all-pairs",
 }
 
 /// How the cuts of an anchor pair map onto stitching layers.
@@ -111,29 +113,10 @@ pub enum StitchLayers {
     PerCut,
 }
 
-impl fmt::Display for StitchLayers {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Shared => "shared",
-            Self::PerCut => "per-cut",
-        })
-    }
-}
-
-impl FromStr for StitchLayers {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s.trim().to_ascii_lowercase().replace('_', "-").as_str() {
-            "shared" => Ok(Self::Shared),
-            "per-cut" | "percut" => Ok(Self::PerCut),
-            _ => Err(Error::Parse {
-                what: "a stitching-layer sharing",
-                value: s.to_owned(),
-                expected: "shared, per-cut",
-            }),
-        }
-    }
+words! {
+    StitchLayers, "a stitching-layer sharing", dashes,
+    Shared => "shared",
+    PerCut => "per-cut" | "percut",
 }
 
 impl StitchLayers {
@@ -154,8 +137,9 @@ impl StitchLayers {
 /// let config = SpaceConfig::default().with_kernel_size(3).with_direction(Direction::SlowToFast);
 /// assert_eq!((config.kernel_size, config.stride), (3, 1));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, Setters)]
 #[serde(default)]
+#[setters(prefix = "with_")]
 pub struct SpaceConfig {
     /// Blocks per sliding window (equal-depth pairs only).
     pub kernel_size: usize,
@@ -167,6 +151,7 @@ pub struct SpaceConfig {
     pub direction: Direction,
     /// The stages to stitch, for hierarchical anchors; `None` for the family default.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[setters(into, strip_option)]
     pub stages: Option<Vec<usize>>,
     /// How cuts map onto stitching layers (the reference's sharing by default; not written
     /// when it is the default, so configs saved before the option existed read the same).
@@ -184,50 +169,6 @@ impl Default for SpaceConfig {
             stages: None,
             layers: StitchLayers::Shared,
         }
-    }
-}
-
-impl SpaceConfig {
-    /// Sets the sliding-window size.
-    #[must_use]
-    pub fn with_kernel_size(mut self, kernel_size: usize) -> Self {
-        self.kernel_size = kernel_size;
-        self
-    }
-
-    /// Sets the sliding-window stride.
-    #[must_use]
-    pub fn with_stride(mut self, stride: usize) -> Self {
-        self.stride = stride;
-        self
-    }
-
-    /// Sets the pairing.
-    #[must_use]
-    pub fn with_pairing(mut self, pairing: Pairing) -> Self {
-        self.pairing = pairing;
-        self
-    }
-
-    /// Sets the direction.
-    #[must_use]
-    pub fn with_direction(mut self, direction: Direction) -> Self {
-        self.direction = direction;
-        self
-    }
-
-    /// Sets how cuts map onto stitching layers.
-    #[must_use]
-    pub fn with_layers(mut self, layers: StitchLayers) -> Self {
-        self.layers = layers;
-        self
-    }
-
-    /// Sets the stages to stitch (hierarchical anchors).
-    #[must_use]
-    pub fn with_stages(mut self, stages: impl Into<Vec<usize>>) -> Self {
-        self.stages = Some(stages.into());
-        self
     }
 }
 

@@ -5,6 +5,8 @@ use burn::config::Config;
 use burn::module::{Module, Param};
 use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor, TensorData};
+use rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::SplitMix64;
 use serde::{Deserialize, Serialize};
 use snnet_space::Layout;
 
@@ -140,9 +142,9 @@ impl StitchingLayerConfig {
         let (i, o) = (self.in_width, self.out_width);
         let (weight, bias) = match init {
             Init::Kaiming { seed } => {
-                let mut rng = SplitMix64::new(seed);
+                let mut rng = SplitMix64::seed_from_u64(seed);
                 let bound = 1.0 / (i as f64).sqrt();
-                (rng.uniform(o * i, bound), rng.uniform(o, bound))
+                (uniform(&mut rng, o * i, bound), uniform(&mut rng, o, bound))
             }
             Init::Zeros => (vec![0.0; o * i], vec![0.0; o]),
         };
@@ -157,7 +159,8 @@ impl StitchingLayerConfig {
                     Init::Kaiming { seed } => seed ^ 0x4c6f_5241,
                     Init::Zeros => 0x4c6f_5241,
                 };
-                let a = SplitMix64::new(seed).uniform(r * i, 1.0 / (i as f64).sqrt());
+                let mut rng = SplitMix64::seed_from_u64(seed);
+                let a = uniform(&mut rng, r * i, 1.0 / (i as f64).sqrt());
                 (
                     Some(Param::from_tensor(tensor2(a, [r, i]))),
                     Some(Param::from_tensor(tensor2(vec![0.0; o * r], [o, r]))),
@@ -362,31 +365,15 @@ impl StitchingLayer {
     }
 }
 
-/// A small seeded generator (splitmix64) for host-side initialisation.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// `n` values uniform in `[-bound, bound)`.
-    fn uniform(&mut self, n: usize, bound: f64) -> Vec<f32> {
-        (0..n)
-            .map(|_| {
-                let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-                ((2.0 * unit - 1.0) * bound) as f32
-            })
-            .collect()
-    }
+/// `n` values uniform in `[-bound, bound)` from a seeded splitmix64 stream (host-side
+/// initialisation).
+fn uniform(rng: &mut SplitMix64, n: usize, bound: f64) -> Vec<f32> {
+    (0..n)
+        .map(|_| {
+            let unit = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            ((2.0 * unit - 1.0) * bound) as f32
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -313,3 +313,61 @@ impl ModelConfig {
             .load_weights(path, &all, options)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use burn::store::ModuleSnapshot;
+
+    use super::*;
+
+    /// timm's parameter count of `model`: Burn's, less BatchNorm's running statistics (buffers
+    /// in PyTorch).
+    fn timm_params(model: &Model) -> u64 {
+        model
+            .collect(None, None, false)
+            .iter()
+            .filter(|t| !t.name.ends_with(".running_mean") && !t.name.ends_with(".running_var"))
+            .map(|t| t.shape.num_elements() as u64)
+            .sum()
+    }
+
+    /// Every family's cost counts what its module holds, on reduced models.
+    #[test]
+    fn param_counts_match_the_module() {
+        let device = Device::default();
+        let mut configs = vec![
+            ModelConfig::Vit(
+                VitConfig::base(32, 2, 2)
+                    .with_img_size([32, 32])
+                    .with_num_classes(7),
+            ),
+            ModelConfig::Vit(VitConfig::deit_tiny_distilled_patch16_224().with_img_size([32, 32])),
+            ModelConfig::Vit(VitConfig::deit3_small_patch16_224().with_img_size([48, 32])),
+        ];
+        for mut resnet in [ResNetConfig::resnet18(), ResNetConfig::resnet50()] {
+            resnet.channels = [8, 16, 16, 32];
+            resnet.stem_width = 8;
+            resnet.img_size = [64, 64];
+            configs.push(ModelConfig::ResNet(resnet));
+        }
+        let mut swin = SwinConfig::swin_tiny_patch4_window7_224();
+        swin.img_size = [64, 64];
+        swin.window_size = 4;
+        swin.embed_dim = 16;
+        swin.num_heads = vec![1, 2, 2, 4];
+        swin.num_classes = 5;
+        configs.push(ModelConfig::Swin(swin));
+        let mut lite = EfficientNetConfig::tf_efficientnet_lite0();
+        lite.img_size = [32, 32];
+        lite.num_classes = 10;
+        configs.push(ModelConfig::EfficientNet(lite));
+        for config in configs {
+            let model = config.init("reduced", &device).unwrap();
+            assert_eq!(
+                timm_params(&model),
+                config.cost().total().params,
+                "{config:?}"
+            );
+        }
+    }
+}

@@ -35,6 +35,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use plotters::prelude::*;
+use rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::SplitMix64;
 use serde_json::Value;
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -116,22 +118,9 @@ impl Args {
     }
 }
 
-/// SplitMix64: a small seeded generator for arrival times and image picks.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in (0, 1].
-    fn unit(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-    }
+/// Uniform in (0, 1], from a seeded splitmix64 stream (arrival times).
+fn unit(rng: &mut SplitMix64) -> f64 {
+    ((rng.next_u64() >> 11) as f64 + 1.0) / (1u64 << 53) as f64
 }
 
 /// Reads a gzipped IDX file.
@@ -270,14 +259,14 @@ fn probe(url: &str, images: &[(Arc<Vec<u8>>, usize)], clients: usize, seconds: f
 
 /// The trace: (intended send time s, image index, phase).
 fn trace(args: &Args, calm: f64, burst: f64, n_images: usize) -> Vec<(f64, usize, usize)> {
-    let mut rng = Rng(args.seed);
+    let mut rng = SplitMix64::seed_from_u64(args.seed);
     let mut out = Vec::new();
     let mut t = 0.0;
     for (phase, kind) in args.phases.iter().enumerate() {
         let rate = if kind == "burst" { burst } else { calm };
         let end = (phase + 1) as f64 * args.phase_seconds;
         loop {
-            t += -rng.unit().ln() / rate;
+            t += -unit(&mut rng).ln() / rate;
             if t >= end {
                 t = end;
                 break;
@@ -629,9 +618,9 @@ mod tests {
 
     #[test]
     fn uniform_draws_lie_in_the_half_open_unit_interval() {
-        let mut rng = Rng(7);
+        let mut rng = SplitMix64::seed_from_u64(7);
         for _ in 0..10_000 {
-            let u = rng.unit();
+            let u = unit(&mut rng);
             assert!(u > 0.0 && u <= 1.0, "{u}");
         }
     }

@@ -112,14 +112,19 @@ impl RunConfig {
         }
     }
 
-    /// Reads Fashion-MNIST from `dir` (`None`: Debian's package) in every step.
-    #[must_use]
-    pub fn with_data_dir(mut self, dir: Option<PathBuf>) -> Self {
-        for data in [
+    /// The data of the three steps: pretraining, joint training, evaluation.
+    fn data_configs_mut(&mut self) -> [&mut DataConfig; 3] {
+        [
             &mut self.pretrain_data,
             &mut self.joint_data,
             &mut self.eval_data,
-        ] {
+        ]
+    }
+
+    /// Reads Fashion-MNIST from `dir` (`None`: Debian's package) in every step.
+    #[must_use]
+    pub fn with_data_dir(mut self, dir: Option<PathBuf>) -> Self {
+        for data in self.data_configs_mut() {
             data.dir.clone_from(&dir);
         }
         self
@@ -129,11 +134,7 @@ impl RunConfig {
     /// [`crate::fashion_mnist::default_shards`]).
     #[must_use]
     pub fn with_shards(mut self, shards: usize) -> Self {
-        for data in [
-            &mut self.pretrain_data,
-            &mut self.joint_data,
-            &mut self.eval_data,
-        ] {
+        for data in self.data_configs_mut() {
             data.shards = shards;
         }
         self
@@ -144,11 +145,7 @@ impl RunConfig {
     /// be the run's device. See [`DataConfig::devices`].
     #[must_use]
     pub fn with_devices(mut self, devices: Vec<DeviceSpec>) -> Self {
-        for data in [
-            &mut self.pretrain_data,
-            &mut self.joint_data,
-            &mut self.eval_data,
-        ] {
+        for data in self.data_configs_mut() {
             data.devices.clone_from(&devices);
         }
         self

@@ -2,6 +2,7 @@
 //! inverted-residual blocks, resolved per stage, and the geometry that follows from it.
 
 use serde::{Deserialize, Serialize};
+use serde_inline_default::serde_inline_default;
 use snnet_space::builtin::EfficientNetArch;
 
 use crate::error::{Error, Result};
@@ -46,41 +47,29 @@ pub struct MbStage {
 /// assert_eq!(lite0.cost().total().params, 4_652_008);
 /// assert_eq!(lite0.feature_info().len(), 16);
 /// ```
+#[serde_inline_default]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EfficientNetConfig {
     /// The stages in order (timm `blocks.{s}`).
     pub stages: Vec<MbStage>,
     /// Stem output channels.
-    #[serde(default = "default_stem")]
+    #[serde_inline_default(32)]
     pub stem_size: usize,
     /// Channels of the 1×1 head convolution (timm `num_features`).
-    #[serde(default = "default_features")]
+    #[serde_inline_default(1280)]
     pub num_features: usize,
     /// Classifier outputs; 0 for pooled features.
     pub num_classes: usize,
     /// Input channels.
-    #[serde(default = "three")]
+    #[serde_inline_default(3)]
     pub in_chans: usize,
     /// Native input image size `[height, width]` (for costs and feature grids; the model runs
     /// at any size).
     pub img_size: [usize; 2],
     /// BatchNorm epsilon (TF: 1e-3).
-    #[serde(default = "bn_eps")]
+    #[serde_inline_default(1e-3)]
     pub eps: f64,
-}
-
-fn default_stem() -> usize {
-    32
-}
-fn default_features() -> usize {
-    1280
-}
-fn three() -> usize {
-    3
-}
-fn bn_eps() -> f64 {
-    1e-3
 }
 
 /// timm's EfficientNet-Lite block strings, without depth and width: (kind, kernel, stride,
