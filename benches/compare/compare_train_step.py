@@ -20,6 +20,7 @@ import json
 import math
 import os
 import statistics
+import sys
 import time
 
 from common import ROOT, run, torch_threads

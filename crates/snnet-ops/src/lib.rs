@@ -70,7 +70,7 @@ pub use activation::gelu;
 pub use attention::{attention, window_attention};
 pub use conv::conv_bn;
 pub use kernels::{Kernels, kernels, set_kernels};
-pub use linear::{Epilogue, linear};
+pub use linear::{Epilogue, linear, linear_rows};
 pub use norm::layer_norm;
 pub use pool::max_pool2d;
 pub use window::{Windows, window_merge_add, window_partition};

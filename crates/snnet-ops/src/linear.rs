@@ -56,7 +56,7 @@ pub(crate) fn linear_with<const D: usize>(
     {
         return y;
     }
-    let y = layer.forward(x);
+    let y = forward_rows(layer, x);
     let y = match epilogue {
         Epilogue::None => y,
         Epilogue::Gelu => activation::gelu_with(kernels, y),
@@ -65,6 +65,39 @@ pub(crate) fn linear_with<const D: usize>(
         Some(r) => r + y,
         None => y,
     }
+}
+
+/// `layer(x)` as one product over all rows ([`linear_rows`] with the layer's weight and bias).
+fn forward_rows<const D: usize>(layer: &Linear, x: Tensor<D>) -> Tensor<D> {
+    linear_rows(x, layer.weight.val(), layer.bias.as_ref().map(|b| b.val()))
+}
+
+/// `x·W + b` over the last dimension as **one product over all rows**: `x` flattened to
+/// `[rows, C_in]`, then the output reshaped back — on every backend, under autodiff too.
+///
+/// Burn's [`burn::tensor::module::linear`] keeps a `[B, N, C]` input batched when its `N` rows
+/// are few and the merged output would be less square (its tiling policy,
+/// `MatmulTransformPolicy`), so a ViT's 50-token items become one small product per image, in
+/// the forward and, through autodiff, in the backward (`dx = g·Wᵀ` goes through the same
+/// policy). Flattened, every output is the same dot product, computed in one product:
+/// docs/PERFORMANCE.md measures the training step.
+///
+/// # Shapes
+/// `x`: `[..., C_in]`, `weight`: `[C_in, C_out]`, `bias`: `[C_out]` → `[..., C_out]`.
+pub fn linear_rows<const D: usize>(
+    x: Tensor<D>,
+    weight: Tensor<2>,
+    bias: Option<Tensor<1>>,
+) -> Tensor<D> {
+    if D <= 2 {
+        return burn::tensor::module::linear(x, weight, bias);
+    }
+    let mut dims = x.dims();
+    let rows = dims[..D - 1].iter().product::<usize>();
+    let x: Tensor<2> = x.reshape([rows, dims[D - 1]]);
+    let y = burn::tensor::module::linear(x, weight, bias);
+    dims[D - 1] = y.dims()[1];
+    y.reshape(dims)
 }
 
 #[cfg(all(test, feature = "flex"))]

@@ -3,7 +3,6 @@
 
 use burn::config::Config;
 use burn::module::{Module, Param};
-use burn::tensor::module::linear;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::SplitMix64;
@@ -301,7 +300,7 @@ impl StitchingLayer {
     /// `x Wᵀ + b` over the last dimension.
     fn linear<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let weight = self.transform.effective_weight().transpose();
-        linear(x, weight, Some(self.transform.bias.val()))
+        snnet_ops::linear_rows(x, weight, Some(self.transform.bias.val()))
     }
 
     /// Sets the base weight and bias from a least-squares fit (LoRA `A` and `B` are kept).
