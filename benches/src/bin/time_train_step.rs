@@ -2,7 +2,7 @@
 //! of the Fashion-MNIST SN-Net ([`snnet_train::fashion_mnist`], batch 128 of 1×28×28) and
 //! prints one JSON line per stitch: `{"id", "ms", "shards", "description"}` (median of `--iters`
 //! steps after two warm-up steps). The step is the trainer's: forward and backward through
-//! [`DataParallel`] with `--shards` shards on parallel threads (default as the CLI's: two per
+//! [`DataParallel`] with `--shards` shards on parallel threads (default as the CLI's: one per
 //! core, at least 32 images each; 1 = the whole batch on the calling thread), then `step_multi`
 //! of AdamW. The binary uses mimalloc, as the `snnet` CLI does.
 //! `benches/compare/compare_train_step.py` runs it next to PyTorch doing the same.
@@ -60,7 +60,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init(&device);
     let mut optim_a = AdamWConfig::new().with_weight_decay(0.05).init();
     let mut optim_s = AdamWConfig::new().with_weight_decay(0.05).init();
-    // 0: the CLI's default, two per core with at least 32 images each.
+    // 0: the CLI's default, one per core with at least 32 images each.
     let shards = default_shards(shards, batch);
     let parallel = if shards > 1 {
         DataParallel::threads(device.clone(), shards)?

@@ -4,7 +4,8 @@
 //!
 //! | op | fused on Flex (f32) | generic path |
 //! |---|---|---|
-//! | [`linear`] with an [`Epilogue`] | inference: one GEMM over all rows, bias / GELU / residual in its output | [`Linear::forward`](burn::nn::Linear::forward), [`gelu`], add |
+//! | [`linear`] with an [`Epilogue`] | inference: one GEMM over all rows, bias / GELU / residual in its output | [`linear_rows`] with the layer's weight and bias, [`gelu`], add |
+//! | [`linear_rows`] | — | [`burn::tensor::module::linear`] on the input flattened to `[rows, C_in]`: one product over all rows, forward and backward |
 //! | [`attention`] | inference and autodiff: per (item, head), q/k/v read in place; own backward | [`burn::tensor::module::attention`] |
 //! | [`window_attention`] | inference: as [`attention`], plus a bias per window | [`burn::tensor::module::attention`] with the bias |
 //! | [`gelu`] | autodiff: vectorised, one-pass backward | [`burn::tensor::activation::gelu`] |

@@ -26,8 +26,9 @@ pub enum Epilogue {
 /// item and adds the bias and the residual in separate passes (docs/PERFORMANCE.md measures
 /// both).
 ///
-/// Generic path (every backend, autodiff, [`Kernels::Generic`]): [`Linear::forward`], then
-/// [`crate::gelu`] for [`Epilogue::Gelu`], then `residual + y`.
+/// Generic path (every backend, autodiff, [`Kernels::Generic`]): [`linear_rows`] with the
+/// layer's weight and bias (Burn's product on the rows flattened), then [`crate::gelu`] for
+/// [`Epilogue::Gelu`], then `residual + y`.
 ///
 /// # Shapes
 /// `x`: `[..., C_in]`; `residual`: the output's shape `[..., C_out]` → `[..., C_out]`. The

@@ -179,16 +179,18 @@ impl DataConfig {
     }
 }
 
-/// `shards`, or for 0 two per CPU core (shards in flight overlap one's serial element-wise work
-/// with another's parallel matrix products) with at least 32 images per shard. Measured on 2
-/// cores (docs/PERFORMANCE.md): batch 128 in 4 shards beat 2; batch 64 of the shipped family
-/// with its teacher in 2 shards beat 4 by 8 %, shards of 16 images being mostly per-op overhead.
+/// `shards`, or for 0 one per CPU core with at least 32 images per shard. Measured on 2 cores
+/// (docs/PERFORMANCE.md, 2026-12-06): since the linear layers run as one product over all rows
+/// (`snnet_ops::linear_rows`), batch 128 in 2 shards beats 4 (two per core won while the
+/// products were one small product per image and shards overlapped serial element-wise work);
+/// batch 64 of the shipped family with its teacher in 2 shards beat 4 by 8 %, shards of 16
+/// images being mostly per-op overhead.
 pub fn default_shards(shards: usize, batch_size: usize) -> usize {
     if shards > 0 {
         return shards;
     }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    (2 * cores).min(batch_size / 32).max(1)
+    cores.min(batch_size / 32).max(1)
 }
 
 /// A Fashion-MNIST split of `dir` (its first `samples` images; 0: all) prepared for `anchor`
