@@ -209,7 +209,7 @@ pub(crate) struct DataArgs {
 /// per device.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct ParallelArgs {
-    /// Split every batch into this many data-parallel shards, each on its own thread (0: two
+    /// Split every batch into this many data-parallel shards, each on its own thread (0: one
     /// per CPU core, at least 32 images each; 1: none). Same result up to float rounding,
     /// faster on several cores.
     #[arg(long, default_value_t = 0)]
