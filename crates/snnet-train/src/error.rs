@@ -114,6 +114,9 @@ pub enum Error {
         /// The panic's message.
         reason: String,
     },
+    /// The threads of a data-parallel shard could not be started.
+    #[error("cannot start the threads of a data-parallel shard")]
+    ThreadPool(#[source] rayon::ThreadPoolBuildError),
 }
 
 fn hint_text(hint: &Option<String>) -> String {

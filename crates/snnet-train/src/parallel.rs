@@ -5,7 +5,15 @@
 //! operations of a transformer step (norms, softmax, GELU, residual adds, their gradients) on the
 //! calling thread alone, so on a CPU a step leaves most cores idle most of the time. Splitting the
 //! batch into shards that run on parallel threads keeps every core busy; on several GPUs the same
-//! code is multi-device data parallelism. The shards' gradients are added in shard order on the
+//! code is multi-device data parallelism.
+//!
+//! With several shards, each runs on a rayon thread pool of its own holding its share of the
+//! cores (`cores / shards` threads, at least one), so the parallel CPU kernels a shard calls
+//! (matrix products, row-parallel norms and activations) split their work among that shard's
+//! threads only. On one shared pool every product of every shard was split across all cores:
+//! each shard's thread handed work to the pool and slept until it was done, the pool's threads
+//! spun between the shards' small jobs, and a two-shard step on two cores kept about 1.3 of them
+//! busy (docs/PERFORMANCE.md, "One pool per shard"). The shards' gradients are added in shard order on the
 //! first shard's device and applied with [`ModuleOptimizer::step_multi`](burn::optim::ModuleOptimizer::step_multi).
 //!
 //! Each shard runs on a *replica* of the network whose parameters are fresh autodiff leaves
@@ -19,6 +27,8 @@
 //! with its own statistics). A given number of shards gives the same result, bit for bit, on
 //! every run: the gradients are summed in shard order, not in an order left to the parameters'
 //! random ids.
+
+use std::sync::Arc;
 
 use crate::train::Trainable;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
@@ -41,6 +51,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone)]
 pub struct DataParallel {
     devices: Vec<Device>,
+    /// With several shards, one thread pool per shard: the shard runs on it, and the parallel
+    /// CPU kernels it calls share out only its threads.
+    pools: Arc<Vec<rayon::ThreadPool>>,
 }
 
 /// A step's loss and gradients, ready for [`ModuleOptimizer::step_multi`](burn::optim::ModuleOptimizer::step_multi).
@@ -57,8 +70,12 @@ impl DataParallel {
     /// One shard per device; a device may appear several times (shards on parallel threads).
     /// Every device needs autodiff (`Device::default().autodiff()`).
     ///
+    /// With several shards, each runs on a thread pool of its own with an equal share of the
+    /// machine's cores (at least one thread).
+    ///
     /// # Errors
-    /// [`Error::InvalidConfig`] when `devices` is empty.
+    /// [`Error::InvalidConfig`] when `devices` is empty, [`Error::ThreadPool`] when a shard's
+    /// threads cannot be started.
     pub fn new(devices: Vec<Device>) -> Result<Self> {
         if devices.is_empty() {
             return Err(Error::InvalidConfig {
@@ -66,13 +83,32 @@ impl DataParallel {
                 reason: "at least one device is needed".into(),
             });
         }
-        Ok(Self { devices })
+        let pools = if devices.len() > 1 {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            let threads = (cores / devices.len()).max(1);
+            (0..devices.len())
+                .map(|shard| {
+                    rayon::ThreadPoolBuilder::new()
+                        .num_threads(threads)
+                        .thread_name(move |i| format!("snnet-shard{shard}-{i}"))
+                        .build()
+                        .map_err(Error::ThreadPool)
+                })
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            Vec::new()
+        };
+        Ok(Self {
+            devices,
+            pools: Arc::new(pools),
+        })
     }
 
     /// `shards` shards on parallel threads of `device`.
     ///
     /// # Errors
-    /// [`Error::InvalidConfig`] when `shards` is 0.
+    /// [`Error::InvalidConfig`] when `shards` is 0, [`Error::ThreadPool`] when a shard's
+    /// threads cannot be started.
     pub fn threads(device: Device, shards: usize) -> Result<Self> {
         Self::new(vec![device; shards])
     }
@@ -81,6 +117,7 @@ impl DataParallel {
     pub fn single(device: Device) -> Self {
         Self {
             devices: vec![device],
+            pools: Arc::new(Vec::new()),
         }
     }
 
@@ -164,7 +201,14 @@ impl DataParallel {
                             .to_device(device);
                         let weight = range.len() as f32 / n as f32;
                         let loss = &loss;
-                        scope.spawn(move || shard_gradients(&replica, x, y, weight, shard, loss))
+                        let pool = self.pools.get(shard);
+                        scope.spawn(move || {
+                            let run = move || shard_gradients(&replica, x, y, weight, shard, loss);
+                            match pool {
+                                Some(pool) => pool.install(run),
+                                None => run(),
+                            }
+                        })
                     })
                     .collect();
                 handles

@@ -371,6 +371,42 @@ impl ModuleVisitor for Compare {
 }
 
 #[test]
+fn each_shard_runs_on_its_own_share_of_the_cores() {
+    let device = Device::default().autodiff();
+    let net = config().init(&device).unwrap().fork(&device).train();
+    let images: Tensor<4> = Tensor::random([4, 1, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+    let labels: Tensor<1, Int> =
+        Tensor::from_data(TensorData::new(vec![0i64, 1, 2, 3], [4]), &device);
+    let ce = CrossEntropyLossConfig::new().init(&device);
+    // Where each shard's loss (and so its forward) runs, and how many threads its parallel
+    // kernels may split work among.
+    let seen = std::sync::Mutex::new(Vec::new());
+    let loss = |net: &SnNet, x: Tensor<4>, y: Tensor<1, Int>, shard: usize| {
+        let thread = std::thread::current().name().map(str::to_owned);
+        seen.lock()
+            .unwrap()
+            .push((shard, thread, rayon::current_num_threads()));
+        Ok(ce.forward(net.forward(x, StitchId(2))?, y))
+    };
+    DataParallel::threads(device.clone(), 2)
+        .unwrap()
+        .gradients(&net, images, labels, loss)
+        .unwrap();
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for (shard, thread, threads) in seen {
+        let thread = thread.unwrap_or_default();
+        assert!(
+            thread.starts_with(&format!("snnet-shard{shard}-")),
+            "shard {shard} ran on {thread:?}"
+        );
+        assert_eq!(threads, (cores / 2).max(1), "shard {shard}");
+    }
+}
+
+#[test]
 fn shards_give_the_whole_batch_gradients() {
     let device = Device::default().autodiff();
     let net = config().init(&device).unwrap().fork(&device).train();
