@@ -84,17 +84,7 @@ impl DataParallel {
             });
         }
         let pools = if devices.len() > 1 {
-            let cores = std::thread::available_parallelism().map_or(1, usize::from);
-            let threads = (cores / devices.len()).max(1);
-            (0..devices.len())
-                .map(|shard| {
-                    rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .thread_name(move |i| format!("snnet-shard{shard}-{i}"))
-                        .build()
-                        .map_err(Error::ThreadPool)
-                })
-                .collect::<Result<Vec<_>>>()?
+            share_cores(devices.len(), "shard")?
         } else {
             Vec::new()
         };
@@ -213,16 +203,7 @@ impl DataParallel {
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| {
-                        h.join().unwrap_or_else(|panic| {
-                            let reason = panic
-                                .downcast_ref::<String>()
-                                .cloned()
-                                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                                .unwrap_or_else(|| "unknown panic".into());
-                            Err(Error::Worker { reason })
-                        })
-                    })
+                    .map(|h| h.join().unwrap_or_else(|panic| Err(panicked(panic))))
                     .collect()
             });
         let mut value = 0.0;
@@ -252,6 +233,35 @@ impl DataParallel {
             )]),
         })
     }
+}
+
+/// `n` rayon thread pools that share the machine's cores: `cores / n` threads each (at least
+/// one), named `snnet-{what}{k}-{i}`.
+///
+/// # Errors
+/// [`Error::ThreadPool`] when a pool's threads cannot be started.
+fn share_cores(n: usize, what: &'static str) -> Result<Vec<rayon::ThreadPool>> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = cores.checked_div(n).unwrap_or(1).max(1);
+    (0..n)
+        .map(|k| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .thread_name(move |i| format!("snnet-{what}{k}-{i}"))
+                .build()
+                .map_err(Error::ThreadPool)
+        })
+        .collect()
+}
+
+/// The error of a worker thread that panicked (e.g. a backend out of memory), with its message.
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> Error {
+    let reason = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into());
+    Error::Worker { reason }
 }
 
 /// The shards' gradients of `module`'s parameters added in shard order (`((g0 + g1) + g2) + …`)
