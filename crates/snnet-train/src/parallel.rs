@@ -13,8 +13,10 @@
 //! threads only. On one shared pool every product of every shard was split across all cores:
 //! each shard's thread handed work to the pool and slept until it was done, the pool's threads
 //! spun between the shards' small jobs, and a two-shard step on two cores kept about 1.3 of them
-//! busy (docs/PERFORMANCE.md, "One pool per shard"). The shards' gradients are added in shard order on the
-//! first shard's device and applied with [`ModuleOptimizer::step_multi`](burn::optim::ModuleOptimizer::step_multi).
+//! busy (docs/PERFORMANCE.md, "One pool per shard").
+//!
+//! The shards' gradients are added in shard order on the first shard's device and applied with
+//! [`ModuleOptimizer::step_multi`](burn::optim::ModuleOptimizer::step_multi).
 //!
 //! Each shard runs on a *replica* of the network whose parameters are fresh autodiff leaves
 //! with the original [`ParamId`](burn::module::ParamId)s: the shards' graphs share no node, so
