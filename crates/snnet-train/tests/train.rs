@@ -370,13 +370,19 @@ impl ModuleVisitor for Compare {
     }
 }
 
-#[test]
-fn each_shard_runs_on_its_own_share_of_the_cores() {
+/// A network in training mode on an autodiff device and a random batch with `labels`.
+fn net_and_batch(labels: &[i64]) -> (Device, SnNet, Tensor<4>, Tensor<1, Int>) {
     let device = Device::default().autodiff();
     let net = config().init(&device).unwrap().fork(&device).train();
-    let images: Tensor<4> = Tensor::random([4, 1, 16, 16], Distribution::Normal(0.0, 1.0), &device);
-    let labels: Tensor<1, Int> =
-        Tensor::from_data(TensorData::new(vec![0i64, 1, 2, 3], [4]), &device);
+    let n = labels.len();
+    let images = Tensor::random([n, 1, 16, 16], Distribution::Normal(0.0, 1.0), &device);
+    let labels = Tensor::from_data(TensorData::new(labels.to_vec(), [n]), &device);
+    (device, net, images, labels)
+}
+
+#[test]
+fn each_shard_runs_on_its_own_share_of_the_cores() {
+    let (device, net, images, labels) = net_and_batch(&[0, 1, 2, 3]);
     let ce = CrossEntropyLossConfig::new().init(&device);
     // Where each shard's loss (and so its forward) runs, and how many threads its parallel
     // kernels may split work among.
@@ -408,11 +414,7 @@ fn each_shard_runs_on_its_own_share_of_the_cores() {
 
 #[test]
 fn shards_give_the_whole_batch_gradients() {
-    let device = Device::default().autodiff();
-    let net = config().init(&device).unwrap().fork(&device).train();
-    let images: Tensor<4> = Tensor::random([7, 1, 16, 16], Distribution::Normal(0.0, 1.0), &device);
-    let labels: Tensor<1, Int> =
-        Tensor::from_data(TensorData::new(vec![0i64, 1, 2, 3, 4, 0, 1], [7]), &device);
+    let (device, net, images, labels) = net_and_batch(&[0, 1, 2, 3, 4, 0, 1]);
     let ce = CrossEntropyLossConfig::new().init(&device);
     // A stitched path, so that both anchors and a stitching layer get gradients.
     let id = StitchId(2);
