@@ -117,6 +117,10 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// The thread pool that forwards run on could not be built.
+    #[error("cannot build the forward thread pool")]
+    ThreadPool(#[source] rayon::ThreadPoolBuildError),
+
     /// The server could not bind, run or shut down.
     #[error("server: {0}")]
     Server(String),

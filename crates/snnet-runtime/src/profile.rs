@@ -307,7 +307,11 @@ pub struct ProfilerConfig {
     pub warmup: usize,
     /// Timed forwards per stitch.
     pub iters: usize,
-    /// Threads of the CPU kernels (a rayon pool of that size); `None` keeps the global pool.
+    /// Threads of the CPU kernels: the forwards run on a rayon pool of that size, as the
+    /// [`Runtime`](crate::Runtime)'s run on its own ([`RuntimeBuilder::threads`]); `None`
+    /// for the CPU's cores, the runtime's default.
+    ///
+    /// [`RuntimeBuilder::threads`]: crate::RuntimeBuilder
     pub threads: Option<usize>,
     /// The stitches to profile; `None` for every stitch of the network.
     pub ids: Option<Vec<StitchId>>,
@@ -385,22 +389,23 @@ impl Profiler {
     /// # Errors
     /// [`Error::UnknownStitch`] for an id the network lacks ([`Error::StitchNotServed`] for
     /// another stitch than an exported stitch's own), [`Error::Core`] when a forward
-    /// fails, [`Error::Device`] when the device fails to synchronise, [`Error::Config`] when
-    /// the thread pool cannot be built.
+    /// fails, [`Error::Device`] when the device fails to synchronise, [`Error::ThreadPool`]
+    /// when the thread pool cannot be built.
     pub fn run<F>(&self, net: &dyn Network, progress: F) -> Result<Profile>
     where
         F: FnMut(ProfileProgress<'_>) + Send,
     {
-        match self.config.threads {
-            None => self.run_here(net, progress),
-            Some(threads) => {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .map_err(|e| Error::Config(format!("cannot build a thread pool: {e}")))?;
-                pool.install(|| self.run_here(net, progress))
-            }
-        }
+        // On a pool, as the runtime runs them: from a thread outside any pool, every split
+        // of a CPU kernel is a round trip to sleeping threads (see `Runtime::run`).
+        let threads = self
+            .config
+            .threads
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(Error::ThreadPool)?;
+        pool.install(|| self.run_here(net, progress))
     }
 
     fn run_here<F>(&self, net: &dyn Network, mut progress: F) -> Result<Profile>

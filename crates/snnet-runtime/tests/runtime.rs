@@ -337,3 +337,83 @@ fn adaptive_mode_meets_the_slo_and_recovers_accuracy() {
     assert!(more.iter().all(|&(id, _)| id == best));
     assert_eq!(runtime.controller().unwrap().moves(), moves);
 }
+
+/// An SN-Net that records, on every forward, the name of the thread it runs on and the size
+/// of the rayon pool around it.
+#[derive(Debug)]
+struct Watched {
+    net: snnet_core::SnNet,
+    seen: std::sync::Mutex<Vec<(Option<String>, usize)>>,
+}
+
+impl snnet_runtime::Network for Watched {
+    fn config(&self) -> &snnet_core::SnNetConfig {
+        snnet_runtime::Network::config(&self.net)
+    }
+    fn pretrained(&self) -> &snnet_core::zoo::PretrainedConfig {
+        snnet_runtime::Network::pretrained(&self.net)
+    }
+    fn stitch_ids(&self) -> Vec<StitchId> {
+        snnet_runtime::Network::stitch_ids(&self.net)
+    }
+    fn check_stitch(&self, id: StitchId) -> snnet_runtime::Result<()> {
+        snnet_runtime::Network::check_stitch(&self.net, id)
+    }
+    fn cost(&self, id: StitchId) -> snnet_runtime::Result<snnet_core::zoo::Cost> {
+        snnet_runtime::Network::cost(&self.net, id)
+    }
+    fn describe(&self, id: StitchId) -> snnet_runtime::Result<String> {
+        snnet_runtime::Network::describe(&self.net, id)
+    }
+    fn forward(
+        &self,
+        images: snnet_core::burn::tensor::Tensor<4>,
+        id: StitchId,
+    ) -> snnet_runtime::Result<snnet_core::burn::tensor::Tensor<2>> {
+        let thread = std::thread::current().name().map(str::to_owned);
+        self.seen
+            .lock()
+            .unwrap()
+            .push((thread, rayon::current_num_threads()));
+        snnet_runtime::Network::forward(&self.net, images, id)
+    }
+}
+
+/// Every forward (a request's, the warm-up's) runs on the runtime's own pool of `threads`,
+/// whichever thread calls, so that the CPU kernels split their work among threads of one pool.
+#[test]
+fn forwards_run_on_the_runtime_s_own_threads() {
+    let device = Device::default();
+    let net = tiny_net(&device);
+    let table = eval_table(&net);
+    let watched = Arc::new(Watched {
+        net,
+        seen: std::sync::Mutex::new(Vec::new()),
+    });
+    let runtime = Runtime::builder(watched.clone(), table.clone(), device.clone())
+        .threads(3)
+        .build()
+        .unwrap();
+    runtime.run(images(2, &device), StitchId(4)).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| runtime.infer(images(1, &device), Choice::Default).unwrap());
+    });
+    runtime.warm_up().unwrap();
+    let seen = watched.seen.lock().unwrap().clone();
+    assert!(seen.len() >= 3, "{seen:?}");
+    for (thread, pool) in &seen {
+        assert!(
+            thread
+                .as_deref()
+                .is_some_and(|t| t.starts_with("snnet-forward-")),
+            "{thread:?}"
+        );
+        assert_eq!(*pool, 3);
+    }
+
+    let err = Runtime::builder(watched, table, device)
+        .threads(0)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err}");
+}

@@ -120,6 +120,9 @@ pub(crate) struct ServeArgs {
     /// Forwards that may run at the same time.
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// Threads every forward runs on, one pool the workers share (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
     /// The deadline of requests that name no choice, in milliseconds: each runs the most
     /// accurate stitch predicted to answer in time, or is refused at once (503). Needs a
     /// profile of this machine in --table. At most 60000.
@@ -266,6 +269,9 @@ pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliErr
     let default_deadline = args.deadline_ms.map(Deadline::from_ms).transpose()?;
     let mut builder =
         Runtime::builder(net, table, device).allow_foreign_profile(args.allow_foreign_profile);
+    if let Some(threads) = args.threads {
+        builder = builder.threads(threads);
+    }
     if let Some(objective) = objective {
         builder = builder.objective(objective);
     }
