@@ -256,7 +256,7 @@ enum Solver {
 /// right there; from a thread outside any pool, on a worker of the global pool while the caller
 /// waits. The kernels split their products and the eigensolver into rayon jobs, and from outside
 /// a pool every split is a round trip to the pool's sleeping threads (the 68-cut DeiT-Ti/S/B
-/// init took 5.6–6.2 s that way and 4.9–5.3 s on a pool, 2-core AMD EPYC). The same threads
+/// init took 5.6–6.2 s that way and 4.9–5.4 s on a pool, 2-core AMD EPYC). The same threads
 /// split the same work, so the results are the same bit for bit.
 fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| f())

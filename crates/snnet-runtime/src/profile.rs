@@ -297,6 +297,12 @@ pub struct ProfileProgress<'a> {
     pub stitch: &'a StitchProfile,
 }
 
+/// The CPU's cores (1 where the system cannot tell): how many threads the runtime's forwards
+/// and the profiler's run on by default.
+pub(crate) fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
 /// How to profile: batch, warm-up and timed runs, threads, which stitches.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Setters)]
 #[setters(prefix = "with_")]
@@ -397,10 +403,7 @@ impl Profiler {
     {
         // On a pool, as the runtime runs them: from a thread outside any pool, every split
         // of a CPU kernel is a round trip to sleeping threads (see `Runtime::run`).
-        let threads = self
-            .config
-            .threads
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, usize::from));
+        let threads = self.config.threads.unwrap_or_else(cores);
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()

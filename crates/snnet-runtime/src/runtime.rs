@@ -15,7 +15,7 @@ use crate::deadline::{DeadlineConfig, LatencyModel};
 use crate::error::{Error, Result};
 use crate::network::Network;
 use crate::objective::{Choice, Objective};
-use crate::profile::{ProfileMeta, Setup, input_size};
+use crate::profile::{ProfileMeta, Setup, cores, input_size};
 
 /// The answer to [`Runtime::infer`].
 #[derive(Debug, Clone)]
@@ -253,7 +253,7 @@ impl Runtime {
             adaptive: AdaptiveConfig::default(),
             deadline: DeadlineConfig::default(),
             clock: Arc::new(WallClock),
-            threads: std::thread::available_parallelism().map_or(1, usize::from),
+            threads: cores(),
         }
     }
 
@@ -510,8 +510,8 @@ impl Runtime {
     /// The forward runs on the runtime's own thread pool ([`RuntimeBuilder::threads`]),
     /// whichever thread calls: the CPU kernels split their work over the pool they run on,
     /// and from a thread outside any pool every split is a round trip to sleeping threads
-    /// (a batch-1 forward of the main job's small anchor took 1.2 ms that way, 0.35 ms on the
-    /// pool, on a 2-core AMD EPYC).
+    /// (a batch-1 forward of the main job's small anchor took 0.72 ms that way, 0.32 ms on the
+    /// pool, on a 2-core AMD EPYC: `benches/benches/runtime_forward.rs`).
     ///
     /// # Shapes
     /// `[B, C, H, W]` → `[B, num_classes]`.
