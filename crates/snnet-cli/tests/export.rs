@@ -309,7 +309,44 @@ fn profile_and_serve_a_stitch_file() {
         "--allow-nonfinite",
     );
 
-    // `serve` the stitch file with that table: stitch 5 answers; another id is a 400.
+    // `--deadline-config`: a missing file, an unknown field and an invalid value are refused
+    // before the server starts.
+    let tuning = d.join("deadline.json");
+    let serve_with = |config: &Path| {
+        [
+            "serve",
+            "--snnet",
+            s(&stitch),
+            "--table",
+            s(&table),
+            "--addr",
+            "127.0.0.1:0",
+            "--deadline-config",
+            s(config),
+        ]
+        .map(str::to_owned)
+    };
+    fails(
+        &serve_with(&d.join("absent.json"))
+            .each_ref()
+            .map(String::as_str),
+        "cannot read",
+    );
+    for (json, want) in [
+        (
+            r#"{"idle_half_lif_ms": 50}"#,
+            "unknown field `idle_half_lif_ms`",
+        ),
+        (r#"{"gain": 0}"#, "invalid deadline config"),
+        (r#"{"late_share": "x"}"#, "invalid type"),
+    ] {
+        std::fs::write(&tuning, json).unwrap();
+        fails(&serve_with(&tuning).each_ref().map(String::as_str), want);
+    }
+    std::fs::write(&tuning, r#"{"idle_half_life_ms": 50}"#).unwrap();
+
+    // `serve` the stitch file with that table (and a valid deadline config): stitch 5
+    // answers; another id is a 400.
     let (logits, input_body) = (d.join("logits.safetensors"), std::fs::read(&input).unwrap());
     ok(&forward_args(&stitch, None, &input, &logits, false));
     let logits = &tensors(&logits)[0].2;
@@ -327,6 +364,8 @@ fn profile_and_serve_a_stitch_file() {
                 s(&table),
                 "--addr",
                 "127.0.0.1:0",
+                "--deadline-config",
+                s(&tuning),
             ])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())

@@ -27,7 +27,11 @@
 //! - What was learned fades back to the profile while nothing new is measured (half-life
 //!   [`idle_half_life_ms`](DeadlineConfig::idle_half_life_ms)): an overload that made every
 //!   prediction pessimistic, and so every request refused, cannot keep the server refusing
-//!   after it ends.
+//!   after it ends. The overhead fades faster
+//!   ([`overhead_half_life_ms`](DeadlineConfig::overhead_half_life_ms)): it alone can price
+//!   even the cheapest stitch out of every deadline (a stall of a few milliseconds on a batch's
+//!   way out feeds one such observation per answer), and a refused request measures nothing,
+//!   so while it refuses everything only fading can correct it.
 //!
 //! A request nothing can answer in time is refused ([`Error::DeadlineUnreachable`]), never
 //! answered late without saying so. The [`LatencyModel`] is lock-light: one short mutex per
@@ -86,7 +90,7 @@ impl Deadline {
 
 /// The latency model's tuning.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct DeadlineConfig {
     /// How many mean absolute deviations above the mean a stitch's usual cost is (2 by
     /// default; [`LatencyModel::completion_ms`]): the check that the server keeps up with the
@@ -104,6 +108,11 @@ pub struct DeadlineConfig {
     /// prior (the profile, no overhead, no learned margin) with this half-life, in
     /// milliseconds (250 by default); shorter gaps between measurements do not fade it.
     pub idle_half_life_ms: f64,
+    /// As [`idle_half_life_ms`](Self::idle_half_life_ms), for the overhead estimate alone
+    /// (40 ms by default): after a stall that made the server refuse every request (nothing
+    /// answered, nothing measured), it answers again within about two half-lives, while the
+    /// margin learned from lateness and the batching factors still remember the stall.
+    pub overhead_half_life_ms: f64,
     /// The share of completions allowed to take longer than the expectation plus the learned
     /// margin (0.3 % by default): the margin ([`LatencyModel::observe_completion`]) is the
     /// quantile of actual / expected completion over the last 512 completions that this share
@@ -138,6 +147,7 @@ impl Default for DeadlineConfig {
             gain: 0.125,
             max_batch: 64,
             idle_half_life_ms: 250.0,
+            overhead_half_life_ms: 40.0,
             late_share: 0.003,
             max_utilization: 0.9,
             refusal_deviations: 1.0,
@@ -151,7 +161,7 @@ impl DeadlineConfig {
     ///
     /// # Errors
     /// [`Error::Config`] unless `deviations >= 0`, `margin_ms >= 0`, `0 < gain <= 1`,
-    /// `max_batch >= 1`, `0 < late_share < 1`, `max_utilization > 0`,
+    /// `max_batch >= 1`, both half-lives `> 0`, `0 < late_share < 1`, `max_utilization > 0`,
     /// `refusal_deviations >= 0` and `admission_deviations >= 0`, all finite.
     pub fn validate(&self) -> Result<()> {
         let ok = self.deviations.is_finite()
@@ -163,6 +173,8 @@ impl DeadlineConfig {
             && self.max_batch >= 1
             && self.idle_half_life_ms.is_finite()
             && self.idle_half_life_ms > 0.0
+            && self.overhead_half_life_ms.is_finite()
+            && self.overhead_half_life_ms > 0.0
             && self.late_share > 0.0
             && self.late_share < 1.0
             && self.max_utilization.is_finite()
@@ -417,7 +429,9 @@ impl LatencyModel {
         for e in &mut state.factors {
             e.fade(now, half_life);
         }
-        state.overhead_ms.fade(now, half_life);
+        state
+            .overhead_ms
+            .fade(now, self.config.overhead_half_life_ms);
         state.late.fade(now, half_life);
         state
     }
@@ -540,7 +554,7 @@ impl LatencyModel {
 
     /// Records the overhead of one request besides its forward.
     pub fn observe_overhead(&self, overhead: Duration) {
-        let (gain, half_life) = (self.config.gain, self.config.idle_half_life_ms);
+        let (gain, half_life) = (self.config.gain, self.config.overhead_half_life_ms);
         self.lock().overhead_ms.observe(
             overhead.as_secs_f64() * 1e3,
             gain,
@@ -753,6 +767,7 @@ mod tests {
     fn fades_back_to_the_profile_when_idle() {
         let config = DeadlineConfig {
             idle_half_life_ms: 10.0,
+            overhead_half_life_ms: 10.0,
             ..DeadlineConfig::default()
         };
         let m = test_model(&[(0, 1.0, 60.0)], [], config);
@@ -764,5 +779,33 @@ mod tests {
         std::thread::sleep(Duration::from_millis(200));
         let ms = m.completion_ms(StitchId(0), 1).unwrap();
         assert!(ms < 1.1, "{ms}");
+    }
+
+    /// A stall on a batch's way out: eight answers 10 ms late, eight overhead observations,
+    /// price even the cheapest stitch out of a 6.5 ms deadline, and every request is refused,
+    /// so nothing more is measured. The overhead fades on its own half-life (40 ms), so the
+    /// cheapest stitch is back within a few of them, while the margin learned from lateness
+    /// (idle half-life 250 ms) still remembers the stall and keeps the choice careful.
+    #[test]
+    fn a_stall_does_not_lock_out_every_request() {
+        let m = test_model(&THREE_RUNGS, [], DeadlineConfig::default());
+        for _ in 0..200 {
+            m.observe_forward(StitchId(0), 1, Duration::from_micros(1000));
+            m.observe_overhead(Duration::from_micros(300));
+            m.observe_completion(1.3, Duration::from_micros(1300));
+        }
+        assert_eq!(m.best_within(6.5, 1).map(|r| r.id), Some(StitchId(2)));
+        for _ in 0..8 {
+            m.observe_overhead(Duration::from_millis(10));
+            m.observe_completion(1.3, Duration::from_millis(11));
+        }
+        let locked = m.refusal_ms(StitchId(0), 1).unwrap();
+        assert!(locked > 6.5, "{locked}");
+        assert!(m.best_within(1.5, 1).is_none());
+        std::thread::sleep(Duration::from_millis(160));
+        let refusal = m.refusal_ms(StitchId(0), 1).unwrap();
+        assert!(refusal < 3.0, "{refusal}");
+        assert!(m.late_margin() > 0.5, "{}", m.late_margin());
+        assert!(m.best_within(6.5, 1).is_some());
     }
 }

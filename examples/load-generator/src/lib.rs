@@ -14,7 +14,9 @@
 //!    large anchor is the slowest, the small one the fastest. Its unloaded latency too.
 //! 3. **Trace**: phases (`--phases calm,burst,calm,burst,calm`, `--phase-seconds` each) of
 //!    open-loop Poisson arrivals: calm at `--calm-x` × the large anchor's capacity, bursts
-//!    midway between the large and the small anchor's capacity. The deadline is
+//!    midway between the large and the small anchor's capacity, or fixed with `--rates CALM,BURST`
+//!    (requests per second: the same trace against two servers or two configurations, to
+//!    compare them). The deadline is
 //!    `--deadline-ms`, or `--deadline-x` × the large anchor's unloaded latency.
 //! 4. **Runs**: the same trace (same arrival times, same images) against the deadline-aware
 //!    server (`?deadline_ms=` the deadline minus `--margin-ms` for the network stack) and
@@ -52,6 +54,8 @@ struct Args {
     phases: Vec<String>,
     phase_seconds: f64,
     calm_x: f64,
+    /// Fixed calm and burst rates (requests per second) instead of the measured capacities.
+    rates: Option<(f64, f64)>,
     deadline_ms: Option<f64>,
     deadline_x: f64,
     margin_ms: f64,
@@ -75,6 +79,7 @@ impl Args {
                 .to_vec(),
             phase_seconds: 4.0,
             calm_x: 0.3,
+            rates: None,
             deadline_ms: None,
             deadline_x: 3.0,
             margin_ms: 0.5,
@@ -99,6 +104,7 @@ impl Args {
                 "--phases" => a.phases = value.split(',').map(str::to_owned).collect(),
                 "--phase-seconds" => a.phase_seconds = value.parse()?,
                 "--calm-x" => a.calm_x = value.parse()?,
+                "--rates" => a.rates = Some(parse_rates(&value)?),
                 "--deadline-ms" => a.deadline_ms = Some(value.parse()?),
                 "--deadline-x" => a.deadline_x = value.parse()?,
                 "--margin-ms" => a.margin_ms = value.parse()?,
@@ -115,6 +121,23 @@ impl Args {
             return Err("--phases takes calm and burst, comma separated".into());
         }
         Ok(a)
+    }
+}
+
+/// `CALM,BURST`: two positive, finite rates in requests per second.
+fn parse_rates(value: &str) -> Res<(f64, f64)> {
+    let rates: Vec<f64> = value
+        .split(',')
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("--rates {value}: {e}"))?;
+    match rates[..] {
+        [calm, burst] if [calm, burst].iter().all(|r| r.is_finite() && *r > 0.0) => {
+            Ok((calm, burst))
+        }
+        _ => Err(
+            format!("--rates takes two positive rates per second, CALM,BURST; got {value}").into(),
+        ),
     }
 }
 
@@ -445,12 +468,21 @@ pub fn run(args: impl IntoIterator<Item = String>) -> Res<()> {
         .copied()
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .ok_or("no anchors")?;
-    let calm = args.calm_x * large.1;
-    let burst = (large.1 + small.1) / 2.0;
+    let (calm, burst) = args
+        .rates
+        .unwrap_or((args.calm_x * large.1, (large.1 + small.1) / 2.0));
     let deadline_ms = args.deadline_ms.unwrap_or(args.deadline_x * large.2);
     println!(
-        "large anchor {} ({:.0}/s), small anchor {} ({:.0}/s): calm {calm:.0}/s, bursts {burst:.0}/s, deadline {deadline_ms:.2} ms",
-        large.0, large.1, small.0, small.1
+        "large anchor {} ({:.0}/s), small anchor {} ({:.0}/s): calm {calm:.0}/s, bursts {burst:.0}/s{}, deadline {deadline_ms:.2} ms",
+        large.0,
+        large.1,
+        small.0,
+        small.1,
+        if args.rates.is_some() {
+            " (fixed by --rates)"
+        } else {
+            ""
+        }
     );
     let trace = trace(&args, calm, burst, images.len());
     println!("{} requests over {} phases", trace.len(), args.phases.len());
@@ -595,6 +627,12 @@ mod tests {
             Some("unknown argument --peak")
         );
         assert!(err(&["--deadline-ms", "soon"]).is_some());
+        for bad in ["500", "500,0", "500,-1", "500,inf", "500,2700,9", "a,b"] {
+            assert!(
+                err(&["--rates", bad]).is_some_and(|e| e.contains("--rates")),
+                "{bad}"
+            );
+        }
         assert_eq!(
             err(&["--phases", "calm,storm"]).as_deref(),
             Some("--phases takes calm and burst, comma separated")
@@ -612,6 +650,11 @@ mod tests {
         ])?;
         assert_eq!(args.phases, ["burst", "calm"]);
         assert_eq!(args.deadline_ms, Some(8.0));
+        assert_eq!(args.rates, None);
+        assert_eq!(
+            parse(&["--rates", "490,2700"])?.rates,
+            Some((490.0, 2700.0))
+        );
         assert!(args.skip_pinned);
         Ok(())
     }

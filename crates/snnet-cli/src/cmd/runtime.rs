@@ -11,8 +11,8 @@ use snnet_core::burn::tensor::Device;
 use snnet_core::select::StitchTable;
 use snnet_core::{ModelFile, StitchId, load_model_file, sniff_model_file};
 use snnet_runtime::{
-    Deadline, MAX_DEADLINE_MS, Network, Objective, ObjectiveJson, ProfilerConfig, Runtime, Server,
-    ServerConfig, into_network,
+    Deadline, DeadlineConfig, MAX_DEADLINE_MS, Network, Objective, ObjectiveJson, ProfilerConfig,
+    Runtime, Server, ServerConfig, into_network,
 };
 use snnet_train::data::CLASSES;
 use snnet_train::fashion_mnist::ANCHOR_NAMES;
@@ -132,6 +132,11 @@ pub(crate) struct ServeArgs {
     /// than this to drain, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 1000.0)]
     max_queue_ms: f64,
+    /// The deadline model's tuning: a JSON object with any of the fields of
+    /// `snnet_runtime::DeadlineConfig` (the others keep their defaults), e.g.
+    /// `{"idle_half_life_ms": 50, "late_share": 0.005}`; docs/RUNTIME.md lists them.
+    #[arg(long, value_name = "FILE.json")]
+    deadline_config: Option<PathBuf>,
     #[command(flatten)]
     device: DeviceArgs,
     #[command(flatten)]
@@ -259,6 +264,18 @@ pub(crate) fn profile(args: &ProfileArgs, out: &mut impl Write) -> Result<(), Cl
     Ok(())
 }
 
+/// Reads the deadline model's tuning (`--deadline-config`); the runtime validates the values.
+fn read_deadline_config(path: &Path) -> Result<DeadlineConfig, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| CliError::JsonFile {
+        path: path.to_owned(),
+        source,
+    })
+}
+
 /// `snnet serve`.
 pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliError> {
     let device = args.device.device()?;
@@ -271,6 +288,9 @@ pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliErr
         Runtime::builder(net, table, device).allow_foreign_profile(args.allow_foreign_profile);
     if let Some(threads) = args.threads {
         builder = builder.threads(threads);
+    }
+    if let Some(path) = &args.deadline_config {
+        builder = builder.deadline(read_deadline_config(path)?);
     }
     if let Some(objective) = objective {
         builder = builder.objective(objective);

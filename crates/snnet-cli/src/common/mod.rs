@@ -49,6 +49,18 @@ pub(crate) enum CliError {
     Output(#[from] std::io::Error),
     #[error("{0}")]
     Usage(String),
+    /// A file named by a flag that cannot be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A JSON file named by a flag that does not hold what the flag expects.
+    #[error("{path}: {source}")]
+    JsonFile {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error("cannot encode JSON: {0}")]
     Json(#[from] serde_json::Error),
 }
