@@ -785,10 +785,15 @@ mod tests {
     /// price even the cheapest stitch out of a 6.5 ms deadline, and every request is refused,
     /// so nothing more is measured. The overhead fades on its own half-life (40 ms), so the
     /// cheapest stitch is back within a few of them, while the margin learned from lateness
-    /// (idle half-life 250 ms) still remembers the stall and keeps the choice careful.
+    /// still remembers the stall and keeps the choice careful (its idle half-life, 250 ms by
+    /// default, is 10 s here, so that a test thread that oversleeps cannot fade it).
     #[test]
     fn a_stall_does_not_lock_out_every_request() {
-        let m = test_model(&THREE_RUNGS, [], DeadlineConfig::default());
+        let config = DeadlineConfig {
+            idle_half_life_ms: 10_000.0,
+            ..DeadlineConfig::default()
+        };
+        let m = test_model(&THREE_RUNGS, [], config);
         for _ in 0..200 {
             m.observe_forward(StitchId(0), 1, Duration::from_micros(1000));
             m.observe_overhead(Duration::from_micros(300));
