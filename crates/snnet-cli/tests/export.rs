@@ -63,6 +63,10 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+fn as_strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
 /// The tensors of a safetensors file, by name: (name, shape, values).
 fn tensors(path: &Path) -> Vec<(String, Vec<usize>, Vec<f32>)> {
     read_tensors(path)
@@ -309,10 +313,10 @@ fn profile_and_serve_a_stitch_file() {
         "--allow-nonfinite",
     );
 
-    // `--deadline-config`: a missing file, an unknown field and an invalid value are refused
+    // `--deadline-config`: a missing file, an unknown field, an invalid value and a wrong type are refused
     // before the server starts.
     let tuning = d.join("deadline.json");
-    let serve_with = |config: &Path| {
+    let serve_with = |config: &Path| -> Vec<String> {
         [
             "serve",
             "--snnet",
@@ -325,13 +329,9 @@ fn profile_and_serve_a_stitch_file() {
             s(config),
         ]
         .map(str::to_owned)
+        .to_vec()
     };
-    fails(
-        &serve_with(&d.join("absent.json"))
-            .each_ref()
-            .map(String::as_str),
-        "cannot read",
-    );
+    fails(&as_strs(&serve_with(&d.join("absent.json"))), "cannot read");
     for (json, want) in [
         (
             r#"{"idle_half_lif_ms": 50}"#,
@@ -341,7 +341,7 @@ fn profile_and_serve_a_stitch_file() {
         (r#"{"late_share": "x"}"#, "invalid type"),
     ] {
         std::fs::write(&tuning, json).unwrap();
-        fails(&serve_with(&tuning).each_ref().map(String::as_str), want);
+        fails(&as_strs(&serve_with(&tuning)), want);
     }
     std::fs::write(&tuning, r#"{"idle_half_life_ms": 50}"#).unwrap();
 
@@ -356,17 +356,7 @@ fn profile_and_serve_a_stitch_file() {
         .unwrap();
     let mut server = Served(
         Command::new(env!("CARGO_BIN_EXE_snnet"))
-            .args([
-                "serve",
-                "--snnet",
-                s(&stitch),
-                "--table",
-                s(&table),
-                "--addr",
-                "127.0.0.1:0",
-                "--deadline-config",
-                s(&tuning),
-            ])
+            .args(serve_with(&tuning))
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()

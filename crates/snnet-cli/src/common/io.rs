@@ -23,7 +23,10 @@ pub(crate) fn read_labels(
 ) -> Result<Vec<String>, CliError> {
     Ok(match path {
         Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?
+            .map_err(|source| CliError::Read {
+                path: path.to_owned(),
+                source,
+            })?
             .lines()
             .map(str::to_owned)
             .collect(),
