@@ -20,10 +20,16 @@
 //!    `--deadline-ms`, or `--deadline-x` × the large anchor's unloaded latency.
 //! 4. **Runs**: the same trace (same arrival times, same images) against the deadline-aware
 //!    server (`?deadline_ms=` the deadline minus `--margin-ms` for the network stack) and
-//!    pinned to each anchor (`?stitch=`), one after the other.
+//!    pinned to each anchor (`?stitch=`), one after the other; with `--rounds N`, N rounds of
+//!    all of them, each round starting one run later in the order (the deadline-aware server
+//!    first, then second, …), so that a machine that slows down or speeds up during the
+//!    measurement weighs on every run alike.
 //! 5. **Report**: per run and phase: requests, on-time %, refused %, effective accuracy
 //!    (correct *and* on time / sent), stitches used; the mean over the phases; an SVG timeline
-//!    (`--output`); with `--trace FILE`, every request as a JSON line (run, phase, intended
+//!    (`--output`, the first round); with several rounds, each round's report and then the
+//!    mean of the rounds per run and phase, and the deadline-aware server's gaps to the best
+//!    pinned anchor in every round; with `--trace FILE`, every request as a JSON line (run,
+//!    round, phase, intended
 //!    send time, latency, status, stitch, and the server's batch, queue and forward times,
 //!    deadline left, or its reason for a refusal), to see which requests were late and why.
 //!
@@ -67,6 +73,8 @@ struct Args {
     /// Where to write every request's outcome as JSON lines (none: not written).
     trace: Option<PathBuf>,
     skip_pinned: bool,
+    /// Rounds of all runs, each starting one run later in the order.
+    rounds: usize,
 }
 
 impl Args {
@@ -90,6 +98,7 @@ impl Args {
             output: "load.svg".to_owned(),
             trace: None,
             skip_pinned: false,
+            rounds: 1,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -114,6 +123,13 @@ impl Args {
                 "--seed" => a.seed = value.parse()?,
                 "--output" => a.output = value,
                 "--trace" => a.trace = Some(value.into()),
+                "--rounds" => {
+                    a.rounds = value
+                        .parse()
+                        .ok()
+                        .filter(|&n: &usize| n >= 1)
+                        .ok_or(format!("--rounds takes a positive count; got {value}"))?;
+                }
                 other => return Err(format!("unknown argument {other}").into()),
             }
         }
@@ -200,9 +216,10 @@ struct Outcome {
 
 impl Outcome {
     /// One JSON line of `--trace`.
-    fn json(&self, run: &str) -> Value {
+    fn json(&self, run: &str, round: usize) -> Value {
         serde_json::json!({
             "run": run,
+            "round": round,
             "phase": self.phase,
             "intended_s": self.intended_s,
             "latency_ms": self.latency_ms,
@@ -368,15 +385,47 @@ fn run_trace(
     out
 }
 
-/// Per phase: (requests, on time %, refused %, effective accuracy %, stitches used).
-fn report(name: &str, args: &Args, outcomes: &[Outcome], deadline_ms: f64) -> Vec<PhaseRow> {
+/// The order of `runs` runs in round `round` (from 0): the same cycle, starting one run later
+/// each round.
+fn round_order(round: usize, runs: usize) -> Vec<usize> {
+    (0..runs).map(|k| (round + k) % runs).collect()
+}
+
+/// Prints one run's table: per phase requests, on time %, refused %, effective accuracy %,
+/// stitches used.
+fn print_rows(name: &str, args: &Args, rows: &[PhaseRow]) {
     println!("\n{name}");
     println!(
         "{:>6} {:>6} {:>9} {:>9} {:>9} {:>10}  stitches (answers)",
         "phase", "kind", "requests", "on time", "refused", "eff. acc."
     );
+    for ((phase, kind), row) in args.phases.iter().enumerate().zip(rows) {
+        println!(
+            "{phase:>6} {kind:>6} {:>9} {:>8.1}% {:>8.1}% {:>9.2}%  {}",
+            row.0, row.1, row.2, row.3, row.4
+        );
+    }
+}
+
+/// The share of the answers that came late, in %: (late, answered, %).
+fn late_share(outcomes: &[Outcome], deadline_ms: f64) -> (usize, usize, f64) {
+    let answered = outcomes.iter().filter(|o| o.status == 200).count();
+    let late = outcomes
+        .iter()
+        .filter(|o| o.status == 200 && o.latency_ms > deadline_ms)
+        .count();
+    (late, answered, 100.0 * late as f64 / answered.max(1) as f64)
+}
+
+/// The mean over the phases of the effective accuracy of `rows`, in %.
+fn mean_effective(rows: &[PhaseRow]) -> f64 {
+    rows.iter().map(|r| r.3).sum::<f64>() / rows.len().max(1) as f64
+}
+
+/// Per phase: (requests, on time %, refused %, effective accuracy %, stitches used), printed.
+fn report(name: &str, args: &Args, outcomes: &[Outcome], deadline_ms: f64) -> Vec<PhaseRow> {
     let mut rows = Vec::new();
-    for (phase, kind) in args.phases.iter().enumerate() {
+    for phase in 0..args.phases.len() {
         let sent: Vec<&Outcome> = outcomes.iter().filter(|o| o.phase == phase).collect();
         let n = sent.len().max(1) as f64;
         let on_time = sent
@@ -404,22 +453,14 @@ fn report(name: &str, args: &Args, outcomes: &[Outcome], deadline_ms: f64) -> Ve
             100.0 * effective as f64 / n,
             used,
         );
-        println!(
-            "{phase:>6} {kind:>6} {:>9} {:>8.1}% {:>8.1}% {:>9.2}%  {}",
-            row.0, row.1, row.2, row.3, row.4
-        );
         rows.push(row);
     }
-    let answered = outcomes.iter().filter(|o| o.status == 200).count();
-    let late = outcomes
-        .iter()
-        .filter(|o| o.status == 200 && o.latency_ms > deadline_ms)
-        .count();
+    print_rows(name, args, &rows);
+    let (late, answered, share) = late_share(outcomes, deadline_ms);
     let server_late = outcomes.iter().filter(|o| o.server_late).count();
-    let mean = rows.iter().map(|r| r.3).sum::<f64>() / rows.len().max(1) as f64;
     println!(
-        "mean effective accuracy over the phases {mean:.2} %; {late} of {answered} answers late ({:.2} %; {server_late} late by the server's own clock)",
-        100.0 * late as f64 / answered.max(1) as f64
+        "mean effective accuracy over the phases {:.2} %; {late} of {answered} answers late ({share:.2} %; {server_late} late by the server's own clock)",
+        mean_effective(&rows)
     );
     rows
 }
@@ -486,64 +527,99 @@ pub fn run(args: impl IntoIterator<Item = String>) -> Res<()> {
     );
     let trace = trace(&args, calm, burst, images.len());
     println!("{} requests over {} phases", trace.len(), args.phases.len());
-    let mut runs: Vec<(String, Vec<Outcome>)> = Vec::new();
     let server_deadline = (deadline_ms - args.margin_ms).max(0.01);
-    let outcomes = run_trace(
-        &args,
-        &format!("{classify}?deadline_ms={server_deadline}"),
-        &trace,
-        &images,
-    );
-    runs.push(("deadline-aware".to_owned(), outcomes));
+    // The runs, in order: the deadline-aware server, then pinned to each anchor.
+    let mut specs = vec![(
+        "deadline-aware".to_owned(),
+        format!("{classify}?deadline_ms={server_deadline}"),
+    )];
     if !args.skip_pinned {
-        for &(id, ..) in &capacity {
-            std::thread::sleep(Duration::from_secs(1));
-            let outcomes = run_trace(&args, &format!("{classify}?stitch={id}"), &trace, &images);
-            runs.push((format!("pinned to anchor {id}"), outcomes));
+        specs.extend(capacity.iter().map(|&(id, ..)| {
+            (
+                format!("pinned to anchor {id}"),
+                format!("{classify}?stitch={id}"),
+            )
+        }));
+    }
+    let mut rounds: Vec<Vec<(String, Vec<Outcome>)>> = Vec::with_capacity(args.rounds);
+    for round in 0..args.rounds {
+        let mut outcomes: Vec<Vec<Outcome>> = vec![Vec::new(); specs.len()];
+        for (k, i) in round_order(round, specs.len()).into_iter().enumerate() {
+            if round > 0 || k > 0 {
+                std::thread::sleep(Duration::from_secs(1));
+            }
+            if let (Some(slot), Some((_, url))) = (outcomes.get_mut(i), specs.get(i)) {
+                *slot = run_trace(&args, url, &trace, &images);
+            }
         }
+        rounds.push(
+            specs
+                .iter()
+                .map(|(name, _)| name.clone())
+                .zip(outcomes)
+                .collect(),
+        );
     }
-    let mut all = Vec::new();
-    for (name, outcomes) in &runs {
-        all.push(report(name, &args, outcomes, deadline_ms));
+    let names: Vec<&str> = specs.iter().map(|(name, _)| name.as_str()).collect();
+    let mut tables = Vec::with_capacity(rounds.len());
+    for (round, runs) in rounds.iter().enumerate() {
+        if args.rounds > 1 {
+            println!("\n=== round {} of {} ===", round + 1, args.rounds);
+        }
+        let all: Vec<Vec<PhaseRow>> = runs
+            .iter()
+            .map(|(name, outcomes)| report(name, &args, outcomes, deadline_ms))
+            .collect();
+        summary(&names, &all);
+        tables.push(all);
     }
-    summary(&runs, &all);
+    if args.rounds > 1 {
+        mean_of_rounds(&args, &names, &rounds, &tables, deadline_ms);
+    }
     if let Some(path) = &args.trace {
         let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
-        for (name, outcomes) in &runs {
-            for o in outcomes {
-                writeln!(out, "{}", o.json(name))?;
+        for (round, runs) in rounds.iter().enumerate() {
+            for (name, outcomes) in runs {
+                for o in outcomes {
+                    writeln!(out, "{}", o.json(name, round + 1))?;
+                }
             }
         }
         out.flush()?;
         println!("wrote {}", path.display());
     }
-    plot(&args, &runs, deadline_ms)?;
+    let first = rounds.first().map_or(&[][..], Vec::as_slice);
+    plot(&args, first, deadline_ms)?;
     println!("\nwrote {}", args.output);
     Ok(())
 }
 
-/// The deadline-aware run against the pinned ones: the mean effective accuracy of each, and
-/// per phase the gap to the best pinned anchor.
-fn summary(runs: &[(String, Vec<Outcome>)], all: &[Vec<PhaseRow>]) {
-    let mean = |rows: &[PhaseRow]| rows.iter().map(|r| r.3).sum::<f64>() / rows.len().max(1) as f64;
-    let Some((aware, pinned)) = all.split_first() else {
-        return;
-    };
+/// The deadline-aware run (first in `all`) against the pinned ones: the mean effective
+/// accuracy of each, printed, and the deadline-aware run's gaps to the best pinned anchor
+/// `(mean over the phases, worst phase)`; `None` without pinned runs.
+fn summary(names: &[&str], all: &[Vec<PhaseRow>]) -> Option<(f64, f64)> {
+    let (aware, pinned) = all.split_first()?;
     println!("\nmean effective accuracy over the phases:");
-    for ((name, _), rows) in runs.iter().zip(all) {
-        println!("  {name:<24} {:>7.2} %", mean(rows));
+    for (name, rows) in names.iter().zip(all) {
+        println!("  {name:<24} {:>7.2} %", mean_effective(rows));
     }
     if pinned.is_empty() {
-        return;
+        return None;
     }
+    let (mean_gap, worst_gap) = gaps(aware, pinned);
+    println!(
+        "deadline-aware minus the best pinned anchor: {mean_gap:+.2} points (mean over the phases)"
+    );
+    println!("worst phase, deadline-aware minus the best pinned anchor: {worst_gap:+.2} points");
+    Some((mean_gap, worst_gap))
+}
+
+/// `aware`'s gaps to the best of `pinned`: (mean over the phases, worst phase), in points.
+fn gaps(aware: &[PhaseRow], pinned: &[Vec<PhaseRow>]) -> (f64, f64) {
     let best_pinned_mean = pinned
         .iter()
-        .map(|r| mean(r))
+        .map(|r| mean_effective(r))
         .fold(f64::NEG_INFINITY, f64::max);
-    println!(
-        "deadline-aware minus the best pinned anchor: {:+.2} points (mean over the phases)",
-        mean(aware) - best_pinned_mean
-    );
     let worst_gap = aware
         .iter()
         .enumerate()
@@ -555,7 +631,60 @@ fn summary(runs: &[(String, Vec<Outcome>)], all: &[Vec<PhaseRow>]) {
             row.3 - best
         })
         .fold(f64::INFINITY, f64::min);
-    println!("worst phase, deadline-aware minus the best pinned anchor: {worst_gap:+.2} points");
+    (mean_effective(aware) - best_pinned_mean, worst_gap)
+}
+
+/// Per run and phase, the mean of the rounds' on-time, refused and effective accuracy; then
+/// the deadline-aware run's gaps and late share in every round.
+fn mean_of_rounds(
+    args: &Args,
+    names: &[&str],
+    rounds: &[Vec<(String, Vec<Outcome>)>],
+    tables: &[Vec<Vec<PhaseRow>>],
+    deadline_ms: f64,
+) {
+    println!("\n=== mean of {} rounds ===", tables.len());
+    let n = tables.len().max(1) as f64;
+    let means: Vec<Vec<PhaseRow>> = (0..names.len())
+        .map(|run| {
+            (0..args.phases.len())
+                .map(|phase| {
+                    let rows: Vec<&PhaseRow> = tables
+                        .iter()
+                        .filter_map(|t| t.get(run).and_then(|r| r.get(phase)))
+                        .collect();
+                    let sum = |f: fn(&PhaseRow) -> f64| rows.iter().map(|r| f(r)).sum::<f64>() / n;
+                    (
+                        rows.first().map_or(0, |r| r.0),
+                        sum(|r| r.1),
+                        sum(|r| r.2),
+                        sum(|r| r.3),
+                        String::new(),
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    for (name, rows) in names.iter().zip(&means) {
+        print_rows(name, args, rows);
+    }
+    summary(names, &means);
+    println!("\nper round, deadline-aware: mean gap / worst-phase gap / answers late");
+    for (round, (table, runs)) in tables.iter().zip(rounds).enumerate() {
+        let late = runs
+            .first()
+            .map_or(0.0, |(_, outcomes)| late_share(outcomes, deadline_ms).2);
+        match table.split_first() {
+            Some((aware, pinned)) if !pinned.is_empty() => {
+                let (mean_gap, worst_gap) = gaps(aware, pinned);
+                println!(
+                    "  round {}: {mean_gap:+.2} / {worst_gap:+.2} points / {late:.2} %",
+                    round + 1
+                );
+            }
+            _ => println!("  round {}: {late:.2} % late", round + 1),
+        }
+    }
 }
 
 /// One panel per run: each request's latency from its intended send time (green on time and
@@ -633,6 +762,12 @@ mod tests {
                 "{bad}"
             );
         }
+        for bad in ["0", "-1", "two"] {
+            assert!(
+                err(&["--rounds", bad]).is_some_and(|e| e.contains("--rounds")),
+                "{bad}"
+            );
+        }
         assert_eq!(
             err(&["--phases", "calm,storm"]).as_deref(),
             Some("--phases takes calm and burst, comma separated")
@@ -656,7 +791,30 @@ mod tests {
             Some((490.0, 2700.0))
         );
         assert!(args.skip_pinned);
+        assert_eq!(args.rounds, 1);
+        assert_eq!(parse(&["--rounds", "3"])?.rounds, 3);
         Ok(())
+    }
+
+    #[test]
+    fn each_round_starts_one_run_later() {
+        assert_eq!(round_order(0, 4), [0, 1, 2, 3]);
+        assert_eq!(round_order(1, 4), [1, 2, 3, 0]);
+        assert_eq!(round_order(5, 4), [1, 2, 3, 0]);
+        assert_eq!(round_order(2, 1), [0]);
+        assert!(round_order(0, 0).is_empty());
+    }
+
+    #[test]
+    fn gaps_are_to_the_best_pinned_run_overall_and_per_phase() {
+        let row = |eff: f64| (100, 100.0, 0.0, eff, String::new());
+        let aware = [row(80.0), row(60.0), row(82.0)];
+        // Anchor A is best in the burst, B on the mean (75 against 70).
+        let a = vec![row(70.0), row(70.0), row(70.0)];
+        let b = vec![row(79.0), row(66.0), row(80.0)];
+        let (mean_gap, worst_gap) = gaps(&aware, &[a, b]);
+        assert!((mean_gap - (74.0 - 75.0)).abs() < 1e-9, "{mean_gap}");
+        assert!((worst_gap - (60.0 - 70.0)).abs() < 1e-9, "{worst_gap}");
     }
 
     #[test]

@@ -452,8 +452,23 @@ impl Queue {
                 .expected_ms(cheapest.id, b)
                 .map_or(f64::INFINITY, |ms| ms * tail)
         });
-        let chosen = batch_pick::pick(&candidates, max_batch, tail_ms)
-            .or_else(|| batch_pick::pick(&candidates, max_batch, &cheapest_ms))?;
+        // The standard the batch was picked at: the tail when it answers someone, else the
+        // likely completion.
+        let (chosen, standard): (_, &dyn Fn(usize) -> f64) =
+            match batch_pick::pick(&candidates, max_batch, &tail_ms) {
+                Some(chosen) => (chosen, &tail_ms),
+                None => (
+                    batch_pick::pick(&candidates, max_batch, &cheapest_ms)?,
+                    &cheapest_ms,
+                ),
+            };
+        // The worker is free again once the batch's forward is done: a request left out can
+        // still be answered by the next batch if it starts then and answers it at the same
+        // standard. Only the requests that cannot are refused now; the others stay queued and
+        // the next batch decides, when this one's actual cost is known.
+        let free_ms = model
+            .busy_ms(cheapest.id, chosen.images)
+            .unwrap_or(chosen.completion_ms);
         let mut picked = Vec::with_capacity(chosen.taken.len());
         let mut min_left = f64::INFINITY;
         let mut taken = chosen.taken.iter().copied().peekable();
@@ -473,7 +488,7 @@ impl Queue {
             if taken.next_if_eq(&k).is_some() {
                 picked.push(i);
                 min_left = min_left.min(left);
-            } else if left < chosen.completion_ms
+            } else if left < free_ms + standard(size)
                 && !others.iter().any(|free| free + cheapest_ms(size) <= left)
             {
                 // Too urgent for this batch, and no other worker frees up in time.
@@ -650,6 +665,38 @@ mod tests {
         // With 5 ms for the four, the first alone and then the four answer all five.
         let (q, _, batch, refused) = formed(&m, &[1.5, 5.0, 5.0, 5.0, 5.0]);
         assert_eq!((batch.images, refused.len(), q.depth()), (1, 0, 4));
+    }
+
+    #[test]
+    fn a_request_the_next_batch_can_answer_is_not_refused_for_this_ones_tail() {
+        // Completions have taken twice what was expected: the batch is picked at twice the
+        // expectation (the cheapest stitch, 1 ms an image: a batch of 8 at 16 ms).
+        let m = model(DeadlineConfig::default());
+        for _ in 0..64 {
+            m.observe_completion(4.0, Duration::from_millis(8));
+        }
+        assert!((m.late_margin() - 1.0).abs() < 1e-9);
+        // Sixteen requests due in 20 ms fill the batch; the one due in 11 ms does not fit it
+        // at its tail (16 ms). The worker is expected to be free after the batch's forward
+        // (8 ms), and a batch of one then answers it at its own tail (2 ms) in time: it stays
+        // queued for the next batch to decide, instead of being refused now.
+        let mut lefts = vec![11.0];
+        lefts.extend([20.0; 16]);
+        let (q, _, batch, refused) = formed(&m, &lefts);
+        assert_eq!(batch.images, 8);
+        assert!(
+            refused.is_empty(),
+            "{:?}",
+            refused.iter().map(|r| r.1).collect::<Vec<_>>()
+        );
+        assert_eq!(q.depth(), 9);
+        // Due in 9 ms it cannot make it even so: refused now.
+        let mut lefts = vec![9.0];
+        lefts.extend([20.0; 16]);
+        let (q, _, _, refused) = formed(&m, &lefts);
+        assert_eq!(refused.len(), 1);
+        assert!(matches!(refused[0].1, Unreachable::Busy { left, .. } if left < 9.5));
+        assert_eq!(q.depth(), 8);
     }
 
     /// The batch formed from a queue of deadline requests due in `lefts` ms, and the requests
