@@ -121,6 +121,20 @@ pub enum Error {
     #[error("cannot build the forward thread pool")]
     ThreadPool(#[source] rayon::ThreadPoolBuildError),
 
+    /// The forward threads' nice value could not be set ([`RuntimeBuilder::forward_nice`]):
+    /// a value below the process's needs `CAP_SYS_NICE`; other systems than Linux have no
+    /// per-thread nice value.
+    ///
+    /// [`RuntimeBuilder::forward_nice`]: crate::RuntimeBuilder::forward_nice
+    #[error("cannot set the forward threads' nice value to {nice}")]
+    ThreadPriority {
+        /// The nice value asked for.
+        nice: i32,
+        /// The system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// The server could not bind, run or shut down.
     #[error("server: {0}")]
     Server(String),

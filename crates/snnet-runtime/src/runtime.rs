@@ -59,6 +59,14 @@ pub struct RuntimeBuilder {
     /// The threads of the runtime's own pool, which every forward runs on (default: the
     /// CPU's cores). See [`Runtime::run`].
     threads: usize,
+    /// The nice value of the forward threads, −20 to 19 (default: the process's). On a machine
+    /// whose cores the server shares — its own HTTP and decoding threads, a load generator,
+    /// other services — a lower value than theirs keeps them from stalling a forward halfway:
+    /// each forward splits its work over all the pool's threads, and one of them losing its
+    /// core holds up the whole batch (docs/RUNTIME.md measures it). Linux only; a value below
+    /// the process's needs `CAP_SYS_NICE`.
+    #[setters(strip_option)]
+    forward_nice: Option<i32>,
 }
 
 impl RuntimeBuilder {
@@ -68,7 +76,9 @@ impl RuntimeBuilder {
     /// # Errors
     /// [`Error::UnknownStitch`] for a table row the network does not have, [`Error::Select`]
     /// for an empty table, [`Error::Config`] for one without a row for the network's stitches
-    /// or for zero threads, [`Error::ThreadPool`] when the forwards' pool cannot be built,
+    /// or for zero threads or a nice value outside −20..=19, [`Error::ThreadPool`] when the
+    /// forwards' pool cannot be built, [`Error::ThreadPriority`] when its nice value cannot be
+    /// set,
     /// [`Error::MixedProfiles`], and the errors of [`Runtime::set_objective`] for the starting
     /// objective.
     ///
@@ -86,6 +96,13 @@ impl RuntimeBuilder {
             return Err(Error::Config(
                 "the runtime's threads must be >= 1".to_owned(),
             ));
+        }
+        if let Some(nice) = self.forward_nice
+            && !(-20..=19).contains(&nice)
+        {
+            return Err(Error::Config(format!(
+                "the forward threads' nice value must be within -20..=19, not {nice}"
+            )));
         }
         self.adaptive.validate()?;
         let mut served = Vec::with_capacity(self.table.len());
@@ -152,6 +169,11 @@ impl RuntimeBuilder {
             .thread_name(|i| format!("snnet-forward-{i}"))
             .build()
             .map_err(Error::ThreadPool)?;
+        if let Some(nice) = self.forward_nice {
+            for set in pool.broadcast(|_| set_thread_nice(nice)) {
+                set.map_err(|source| Error::ThreadPriority { nice, source })?;
+            }
+        }
         let runtime = Runtime {
             pool,
             setup,
@@ -179,6 +201,22 @@ impl RuntimeBuilder {
         runtime.set_objective(objective)?;
         Ok(runtime)
     }
+}
+
+/// Sets the calling thread's nice value.
+#[cfg(target_os = "linux")]
+fn set_thread_nice(nice: i32) -> std::io::Result<()> {
+    rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice)
+        .map_err(std::io::Error::from)
+}
+
+/// Other systems than Linux have no per-thread nice value.
+#[cfg(not(target_os = "linux"))]
+fn set_thread_nice(_nice: i32) -> std::io::Result<()> {
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "a per-thread nice value needs Linux",
+    ))
 }
 
 /// The objective in force and what it resolved to; swapped as a whole.
@@ -254,6 +292,7 @@ impl Runtime {
             deadline: DeadlineConfig::default(),
             clock: Arc::new(WallClock),
             threads: cores(),
+            forward_nice: None,
         }
     }
 

@@ -343,7 +343,17 @@ fn adaptive_mode_meets_the_slo_and_recovers_accuracy() {
 #[derive(Debug)]
 struct Watched {
     net: snnet_core::SnNet,
-    seen: std::sync::Mutex<Vec<(Option<String>, usize)>>,
+    seen: std::sync::Mutex<Vec<Seen>>,
+}
+
+/// Per forward: its thread's name, its pool's size and (on Linux) the thread's nice value.
+type Seen = (Option<String>, usize, Option<i32>);
+
+/// The calling thread's nice value, from `/proc/thread-self/stat` (field 19).
+fn thread_nice() -> Option<i32> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(16)?.parse().ok()
 }
 
 impl snnet_runtime::Network for Watched {
@@ -374,7 +384,7 @@ impl snnet_runtime::Network for Watched {
         self.seen
             .lock()
             .unwrap()
-            .push((thread, rayon::current_num_threads()));
+            .push((thread, rayon::current_num_threads(), thread_nice()));
         snnet_runtime::Network::forward(&self.net, images, id)
     }
 }
@@ -401,7 +411,7 @@ fn forwards_run_on_the_runtime_s_own_threads() {
     runtime.warm_up().unwrap();
     let seen = watched.seen.lock().unwrap().clone();
     assert!(seen.len() >= 3, "{seen:?}");
-    for (thread, pool) in &seen {
+    for (thread, pool, _) in &seen {
         assert!(
             thread
                 .as_deref()
@@ -416,4 +426,46 @@ fn forwards_run_on_the_runtime_s_own_threads() {
         .build()
         .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
+}
+
+/// `forward_nice` sets the nice value of every forward thread, and only theirs; values outside
+/// −20..=19 are refused before any thread starts.
+#[test]
+fn forward_threads_take_their_nice_value() {
+    let device = Device::default();
+    let net = tiny_net(&device);
+    let table = eval_table(&net);
+    let watched = Arc::new(Watched {
+        net,
+        seen: std::sync::Mutex::new(Vec::new()),
+    });
+    for bad in [-21, 20] {
+        let err = Runtime::builder(watched.clone(), table.clone(), device.clone())
+            .forward_nice(bad)
+            .build()
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::Config(ref m) if m.contains("nice")),
+            "{err}"
+        );
+    }
+    // Raising the nice value needs no privilege.
+    let built = Runtime::builder(watched.clone(), table, device.clone())
+        .threads(2)
+        .forward_nice(7)
+        .build();
+    if !cfg!(target_os = "linux") {
+        assert!(matches!(built, Err(Error::ThreadPriority { nice: 7, .. })));
+        return;
+    }
+    let runtime = built.unwrap();
+    runtime.run(images(2, &device), StitchId(4)).unwrap();
+    runtime.warm_up().unwrap();
+    let seen = watched.seen.lock().unwrap().clone();
+    assert!(!seen.is_empty());
+    for (thread, _, nice) in &seen {
+        assert_eq!(*nice, Some(7), "{thread:?}");
+    }
+    // The caller's thread keeps its own.
+    assert_ne!(thread_nice(), Some(7));
 }

@@ -123,6 +123,12 @@ pub(crate) struct ServeArgs {
     /// Threads every forward runs on, one pool the workers share (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// The nice value of the forward threads, -20 to 19 (default: the process's). Lower than
+    /// the rest keeps the HTTP and decoding threads (and other processes) from stalling a
+    /// forward on a machine whose cores they share; below the process's needs CAP_SYS_NICE.
+    /// Linux only.
+    #[arg(long, value_name = "NICE", allow_hyphen_values = true)]
+    forward_nice: Option<i32>,
     /// The deadline of requests that name no choice, in milliseconds: each runs the most
     /// accurate stitch predicted to answer in time, or is refused at once (503). Needs a
     /// profile of this machine in --table. At most 60000.
@@ -288,6 +294,9 @@ pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliErr
         Runtime::builder(net, table, device).allow_foreign_profile(args.allow_foreign_profile);
     if let Some(threads) = args.threads {
         builder = builder.threads(threads);
+    }
+    if let Some(nice) = args.forward_nice {
+        builder = builder.forward_nice(nice);
     }
     if let Some(path) = &args.deadline_config {
         builder = builder.deadline(read_deadline_config(path)?);
