@@ -344,9 +344,13 @@ fn profile_and_serve_a_stitch_file() {
         fails(&as_strs(&serve_with(&tuning)), want);
     }
     std::fs::write(&tuning, r#"{"idle_half_life_ms": 50}"#).unwrap();
+    // A nice value for the forward threads outside -20..=19 is refused too.
+    let mut too_nice = serve_with(&tuning);
+    too_nice.extend(["--forward-nice".to_owned(), "20".to_owned()]);
+    fails(&as_strs(&too_nice), "nice value must be within -20..=19");
 
-    // `serve` the stitch file with that table (and a valid deadline config): stitch 5
-    // answers; another id is a 400.
+    // `serve` the stitch file with that table (and a valid deadline config, the forward
+    // threads at nice 5): stitch 5 answers; another id is a 400.
     let (logits, input_body) = (d.join("logits.safetensors"), std::fs::read(&input).unwrap());
     ok(&forward_args(&stitch, None, &input, &logits, false));
     let logits = &tensors(&logits)[0].2;
@@ -357,6 +361,7 @@ fn profile_and_serve_a_stitch_file() {
     let mut server = Served(
         Command::new(env!("CARGO_BIN_EXE_snnet"))
             .args(serve_with(&tuning))
+            .args(["--forward-nice", "5"])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
