@@ -389,17 +389,23 @@ impl snnet_runtime::Network for Watched {
     }
 }
 
-/// Every forward (a request's, the warm-up's) runs on the runtime's own pool of `threads`,
-/// whichever thread calls, so that the CPU kernels split their work among threads of one pool.
-#[test]
-fn forwards_run_on_the_runtime_s_own_threads() {
-    let device = Device::default();
-    let net = tiny_net(&device);
+/// The tiny SN-Net behind a [`Watched`] that has seen no forward yet, and its table.
+fn watched(device: &Device) -> (Arc<Watched>, StitchTable) {
+    let net = tiny_net(device);
     let table = eval_table(&net);
     let watched = Arc::new(Watched {
         net,
         seen: std::sync::Mutex::new(Vec::new()),
     });
+    (watched, table)
+}
+
+/// Every forward (a request's, the warm-up's) runs on the runtime's own pool of `threads`,
+/// whichever thread calls, so that the CPU kernels split their work among threads of one pool.
+#[test]
+fn forwards_run_on_the_runtime_s_own_threads() {
+    let device = Device::default();
+    let (watched, table) = watched(&device);
     let runtime = Runtime::builder(watched.clone(), table.clone(), device.clone())
         .threads(3)
         .build()
@@ -433,12 +439,7 @@ fn forwards_run_on_the_runtime_s_own_threads() {
 #[test]
 fn forward_threads_take_their_nice_value() {
     let device = Device::default();
-    let net = tiny_net(&device);
-    let table = eval_table(&net);
-    let watched = Arc::new(Watched {
-        net,
-        seen: std::sync::Mutex::new(Vec::new()),
-    });
+    let (watched, table) = watched(&device);
     for bad in [-21, 20] {
         let err = Runtime::builder(watched.clone(), table.clone(), device.clone())
             .forward_nice(bad)
