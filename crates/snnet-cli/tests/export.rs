@@ -256,7 +256,7 @@ fn profile_and_serve_a_stitch_file() {
     ok(&["quantize", "--snnet", s(&stitch), "--output", s(&packed)]);
 
     // `profile` on a stitch file (safetensors, int8 burnpack): a one-row table.
-    let profile = |file: &Path, table: &Path, extra: Option<&str>| {
+    let profile = |file: &Path, table: &Path, extra: &[&str]| {
         let mut args = vec![
             "profile",
             "--snnet",
@@ -273,10 +273,11 @@ fn profile_and_serve_a_stitch_file() {
         ok(&args)
     };
     let table = d.join("table.jsonl");
+    // The last one at batch 2, the batch the server below runs its latency figures at.
     for (file, extra) in [
-        (&packed, None),
-        (&packed, Some("--dequantize-at-load")),
-        (&stitch, None),
+        (&packed, &[][..]),
+        (&packed, &["--dequantize-at-load"][..]),
+        (&stitch, &["--batch", "2"][..]),
     ] {
         let out = profile(file, &table, extra);
         assert!(out.starts_with("1 stitches"), "{out}");
@@ -288,6 +289,11 @@ fn profile_and_serve_a_stitch_file() {
         assert_eq!(rows.len(), 1, "{rows:?}");
         assert_eq!(rows[0]["cfg_id"], 5, "{rows:?}");
         assert!(rows[0]["latency_ms"].as_f64().unwrap() > 0.0);
+        assert_eq!(
+            rows[0]["profile"]["batch"],
+            extra.get(1).map_or(1, |_| 2),
+            "{rows:?}"
+        );
     }
     fails(
         &[
@@ -327,6 +333,8 @@ fn profile_and_serve_a_stitch_file() {
             "127.0.0.1:0",
             "--deadline-config",
             s(config),
+            "--batch",
+            "2",
         ]
         .map(str::to_owned)
         .to_vec()
@@ -344,6 +352,14 @@ fn profile_and_serve_a_stitch_file() {
         fails(&as_strs(&serve_with(&tuning)), want);
     }
     std::fs::write(&tuning, r#"{"idle_half_life_ms": 50}"#).unwrap();
+    // A default deadline needs a profile at the server's --batch (the table's is at 2).
+    let mut batch_1 = serve_with(&tuning);
+    batch_1.truncate(batch_1.len() - 2);
+    batch_1.extend(["--deadline-ms".to_owned(), "50".to_owned()]);
+    fails(
+        &as_strs(&batch_1),
+        "a default deadline uses a latency profile measured on",
+    );
     // A nice value for the forward threads outside -20..=19 is refused too.
     let mut too_nice = serve_with(&tuning);
     too_nice.extend(["--forward-nice".to_owned(), "20".to_owned()]);
@@ -383,6 +399,15 @@ fn profile_and_serve_a_stitch_file() {
     let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["stitch"], 5, "{answer}");
     assert_eq!(answer["predictions"][0][0]["index"], top, "{answer}");
+    // A deadline runs on the batch-2 profile.
+    let (status, body) = post(&addr, "/v1/classify?deadline_ms=60000", &input_body);
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(answer["stitch"], 5, "{answer}");
+    assert!(
+        answer["deadline_left_ms"].as_f64().unwrap() > 0.0,
+        "{answer}"
+    );
     let (status, body) = post(&addr, "/v1/classify?stitch=3", &input_body);
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("runs only stitch 5"), "{body}");

@@ -7,9 +7,11 @@
 //! waited + forward(stitch, batch) + overhead <= deadline
 //! ```
 //!
-//! - `forward(stitch, batch)` starts from the batch-1 profile (`snnet profile --batch 1`):
-//!   the stitch's median times a batching factor, `batch` to start with (a batch of `b` costs
-//!   `b` single forwards, which over-estimates: batching is sub-linear). Every forward the
+//! - `forward(stitch, batch)` starts from the profile at the runtime's batch size `N`
+//!   (`snnet profile --batch N`): the stitch's median times a batching factor, `batch / N` to
+//!   start with (a batch of `b` costs `b / N` profiled forwards). A server that batches
+//!   requests ranks its stitches best from a profile at its largest batch: at batch 1 a
+//!   per-forward overhead hides their differences (docs/RUNTIME.md). Every forward the
 //!   runtime runs refines the factor of its batch size online: the ratio of the measured
 //!   latency to the profiled one, as a running mean and mean absolute deviation (TCP's
 //!   retransmission timer does the same with round trips), so the prediction follows the

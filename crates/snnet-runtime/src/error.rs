@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use snnet_core::select::Budget;
-
 /// Everything that can go wrong profiling, selecting, running or serving an SN-Net.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -21,15 +19,17 @@ pub enum Error {
     #[error(transparent)]
     Space(#[from] snnet_core::space::Error),
 
-    /// A latency (or memory) budget against a profile measured elsewhere: on another device,
-    /// CPU or batch size than the runtime serves with. Profile on the serving machine, or
-    /// allow it explicitly ([`RuntimeBuilder::allow_foreign_profile`](crate::RuntimeBuilder::allow_foreign_profile)).
+    /// A latency (or memory) budget, or a deadline, against a profile measured elsewhere: on
+    /// another device, CPU or batch size than the runtime serves with
+    /// ([`RuntimeBuilder::batch`](crate::RuntimeBuilder::batch)). Profile on the serving
+    /// machine at the runtime's batch size, or allow it explicitly
+    /// ([`RuntimeBuilder::allow_foreign_profile`](crate::RuntimeBuilder::allow_foreign_profile)).
     #[error(
-        "budget {budget} uses a latency profile measured on {measured}, but the runtime serves on {serving}; profile on this machine (`snnet profile`) or allow a foreign profile explicitly"
+        "{what} uses a latency profile measured on {measured}, but the runtime serves on {serving}; profile on this machine at the runtime's batch size (`snnet profile --batch N`, `snnet serve --batch N`) or allow a foreign profile explicitly"
     )]
     ForeignProfile {
-        /// The budget that was asked for.
-        budget: Budget,
+        /// What needed the profile (a budget, a deadline).
+        what: String,
         /// What the profile was measured on.
         measured: String,
         /// What the runtime serves on.

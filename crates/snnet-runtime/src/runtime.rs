@@ -40,11 +40,14 @@ pub struct RuntimeBuilder {
     table: StitchTable,
     #[setters(skip)]
     device: Device,
-    /// The batch size the runtime's latency figures are for (default 1): a latency budget
-    /// needs a profile at this batch size.
+    /// The batch size the runtime's latency figures are for (default 1): a latency budget,
+    /// an SLO and the deadline model need a profile at this batch size. The deadline model
+    /// scales it to the batches it runs and learns how they scale online; a server that
+    /// batches requests ranks its stitches best from a profile at its largest batch
+    /// (docs/RUNTIME.md).
     batch: usize,
-    /// Accepts latency and memory budgets against a profile measured on another device, CPU
-    /// or batch size (default: a typed error, [`Error::ForeignProfile`]).
+    /// Accepts latency and memory budgets, SLOs and deadlines against a profile measured on
+    /// another device, CPU or batch size (default: a typed error, [`Error::ForeignProfile`]).
     allow_foreign_profile: bool,
     /// The starting objective (default: the most accurate stitch, an unbounded FLOPs budget).
     #[setters(strip_option)]
@@ -389,19 +392,37 @@ impl Runtime {
     }
 
     fn check_profile(&self, budget: &Budget) -> Result<()> {
+        self.trust_profile(&format!("the budget {budget}"))
+    }
+
+    /// `Ok` when the table's latency profile may be used for `what` (a budget, a deadline):
+    /// it was measured on this setup, or a foreign one is allowed.
+    fn trust_profile(&self, what: &str) -> Result<()> {
         let Some(profile) = &self.profile else {
             return Err(Error::NoProfile {
-                what: format!("the budget {budget}"),
+                what: what.to_owned(),
             });
         };
         if self.allow_foreign_profile || profile.setup() == self.setup {
             Ok(())
         } else {
             Err(Error::ForeignProfile {
-                budget: *budget,
+                what: what.to_owned(),
                 measured: profile.setup().to_string(),
                 serving: self.setup.to_string(),
             })
+        }
+    }
+
+    /// Why this runtime cannot answer `what` (a deadline) by its latency model: the table has
+    /// no profile ([`Error::NoProfile`]), or one of another setup ([`Error::ForeignProfile`]).
+    pub(crate) fn no_latency_model(&self, what: &str) -> Error {
+        match self.trust_profile(what) {
+            Err(e) => e,
+            // A trusted profile without a latency frontier: no stitch has `latency_ms`.
+            Ok(()) => Error::NoProfile {
+                what: what.to_owned(),
+            },
         }
     }
 
@@ -494,15 +515,14 @@ impl Runtime {
     /// `left_ms` milliseconds from now (see [`crate::deadline`]).
     ///
     /// # Errors
-    /// [`Error::NoProfile`] without a latency profile of this setup,
+    /// [`Error::NoProfile`] without a latency profile, [`Error::ForeignProfile`] with one of
+    /// another setup (device, CPU or batch size; unless allowed),
     /// [`Error::DeadlineUnreachable`] when not even the cheapest stitch is predicted in time.
     pub fn plan(&self, left_ms: f64, batch: usize) -> Result<StitchId> {
         let model = self
             .latency_model
             .as_ref()
-            .ok_or_else(|| Error::NoProfile {
-                what: "a deadline".to_owned(),
-            })?;
+            .ok_or_else(|| self.no_latency_model("a deadline"))?;
         match model.best_within(left_ms, batch) {
             Some(rung) => Ok(rung.id),
             None => Err(Error::DeadlineUnreachable {

@@ -142,14 +142,24 @@ fn budgets_select_from_the_frontier_and_latency_needs_a_matching_profile() {
     assert!(matches!(err, Error::ForeignProfile { .. }), "{err}");
     assert!(err.to_string().contains("Cuda"));
     assert!(runtime.select(Budget::flops(u64::MAX)).is_ok());
+    // ... and so are deadlines, saying which setup the profile is of ...
+    assert!(runtime.latency_model().is_none());
+    let err = runtime.plan(1e9, 1).unwrap_err();
+    assert!(matches!(err, Error::ForeignProfile { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("a deadline uses a latency profile measured on Device<Cube(Cuda(0))>"),
+        "{err}"
+    );
     // ... unless overridden.
     let runtime = Runtime::builder(net.clone(), foreign, device.clone())
         .allow_foreign_profile(true)
         .build()
         .unwrap();
     assert!(runtime.select(Budget::latency_ms(1e9)).is_ok());
+    assert!(runtime.plan(1e9, 1).is_ok());
     // Another batch size is another setup too.
-    let batch8 = Runtime::builder(net.clone(), table, device.clone())
+    let batch8 = Runtime::builder(net.clone(), table.clone(), device.clone())
         .batch(8)
         .build()
         .unwrap();
@@ -157,6 +167,43 @@ fn budgets_select_from_the_frontier_and_latency_needs_a_matching_profile() {
         batch8.select(Budget::latency_ms(1e9)),
         Err(Error::ForeignProfile { .. })
     ));
+    let err = batch8.plan(1e9, 1).unwrap_err();
+    assert!(matches!(err, Error::ForeignProfile { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains(", batch 1, but the runtime serves on")
+            && err.to_string().contains(", batch 8;"),
+        "{err}"
+    );
+    // A profile at batch 8 serves a runtime of batch 8: budgets and deadlines, the deadline
+    // model scaling the profile to the batches it runs (a batch of 4 half of one of 8).
+    let at8 = StitchTable::from_records(
+        table
+            .iter()
+            .cloned()
+            .map(|mut r: StitchRecord| {
+                if let Some(p) = r.extra.get_mut("profile") {
+                    p["batch"] = serde_json::Value::from(8);
+                }
+                r
+            })
+            .collect(),
+    )
+    .unwrap();
+    let batch8 = Runtime::builder(net.clone(), at8, device.clone())
+        .batch(8)
+        .build()
+        .unwrap();
+    assert!(batch8.select(Budget::latency_ms(1e9)).is_ok());
+    let model = batch8.latency_model().unwrap();
+    assert_eq!(model.profile_batch(), 8);
+    let cheapest = model.cheapest().unwrap();
+    let (half, full) = (
+        model.forward_ms(cheapest.id, 4).unwrap(),
+        model.forward_ms(cheapest.id, 8).unwrap(),
+    );
+    assert!((full - cheapest.cost).abs() < 1e-12 && (2.0 * half - full).abs() < 1e-12);
+    assert!(batch8.plan(1e9, 8).is_ok());
 
     // No profile at all.
     let runtime = Runtime::new(net.clone(), eval_table(&net), device).unwrap();
@@ -164,6 +211,7 @@ fn budgets_select_from_the_frontier_and_latency_needs_a_matching_profile() {
         runtime.select(Budget::latency_ms(5.0)),
         Err(Error::NoProfile { .. })
     ));
+    assert!(matches!(runtime.plan(1e9, 1), Err(Error::NoProfile { .. })));
 }
 
 #[test]

@@ -114,6 +114,13 @@ pub(crate) struct ServeArgs {
     /// The most images one forward runs when requests queue up (dynamic batching).
     #[arg(long, default_value_t = 8)]
     max_batch: usize,
+    /// The batch size of the latency profile in --table (`snnet profile --batch N` on this
+    /// machine) that latency budgets, --slo-p95-ms and deadlines rest on. For deadlines with
+    /// dynamic batching, a profile at --max-batch ranks the stitches by what the server's
+    /// batches cost; at batch 1 a per-forward overhead hides their differences
+    /// (docs/RUNTIME.md).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
     /// Larger request bodies get 413.
     #[arg(long, default_value_t = 16 << 20)]
     max_body_bytes: usize,
@@ -290,8 +297,9 @@ pub(crate) fn serve(args: &ServeArgs, out: &mut impl Write) -> Result<(), CliErr
     let table = read_table(&args.table)?;
     let objective = args.objective.objective()?;
     let default_deadline = args.deadline_ms.map(Deadline::from_ms).transpose()?;
-    let mut builder =
-        Runtime::builder(net, table, device).allow_foreign_profile(args.allow_foreign_profile);
+    let mut builder = Runtime::builder(net, table, device)
+        .batch(args.batch)
+        .allow_foreign_profile(args.allow_foreign_profile);
     if let Some(threads) = args.threads {
         builder = builder.threads(threads);
     }

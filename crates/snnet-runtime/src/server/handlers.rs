@@ -24,7 +24,6 @@ use super::metrics::{Metrics, metrics};
 use super::queue::{Job, Queue, Target};
 use crate::adaptive::Decision;
 use crate::deadline::Deadline;
-use crate::error::Error;
 use crate::input::{Prediction, decode};
 use crate::objective::{Choice, Objective, ObjectiveJson};
 use crate::runtime::Runtime;
@@ -196,10 +195,7 @@ async fn classify(
     let (target, deadline) = match choice {
         Choice::Deadline(deadline) => {
             if model.is_none() {
-                return Err(Error::NoProfile {
-                    what: "a deadline".to_owned(),
-                }
-                .into());
+                return Err(runtime.no_latency_model("a deadline").into());
             }
             let due = arrived.checked_add(deadline.duration()).unwrap_or(arrived);
             (Target::Deadline { due }, Some(deadline))

@@ -164,7 +164,8 @@ impl Server {
     /// # Errors
     /// [`Error::Config`] for a zero `max_batch`, `workers`, `queue` or `top_k`, or a
     /// `max_queue_ms` that is not positive; [`Error::NoProfile`] for a default deadline
-    /// without a latency profile of this setup.
+    /// without a latency profile, [`Error::ForeignProfile`] with one of another setup (device,
+    /// CPU or batch size; unless allowed).
     pub fn new(runtime: Arc<Runtime>, config: ServerConfig) -> Result<Self> {
         if config.max_batch == 0
             || config.workers == 0
@@ -183,9 +184,7 @@ impl Server {
             )));
         }
         if config.default_deadline.is_some() && runtime.latency_model().is_none() {
-            return Err(Error::NoProfile {
-                what: "a default deadline".to_owned(),
-            });
+            return Err(runtime.no_latency_model("a default deadline"));
         }
         Ok(Server { runtime, config })
     }
