@@ -40,8 +40,9 @@ pub struct RuntimeBuilder {
     table: StitchTable,
     #[setters(skip)]
     device: Device,
-    /// The batch size the runtime's latency figures are for (default 1): a latency budget,
-    /// an SLO and the deadline model need a profile at this batch size. The deadline model
+    /// The batch size the runtime's latency figures are for (default 1): a latency budget and
+    /// the deadline model need a profile at this batch size (an SLO uses the latency frontier
+    /// when there is one, the FLOPs frontier otherwise). The deadline model
     /// scales it to the batches it runs and learns how they scale online; a server that
     /// batches requests ranks its stitches best from a profile at its largest batch
     /// (docs/RUNTIME.md).
