@@ -88,6 +88,24 @@ fn profiles_every_stitch_and_records_the_setup() {
     assert!(matches!(bad, Err(Error::UnknownStitch { id: 99, .. })));
 }
 
+/// `table` with `key` of every record's `profile` set to `value`: the same latencies claimed
+/// to come from another setup.
+fn with_profile(table: &StitchTable, key: &str, value: serde_json::Value) -> StitchTable {
+    StitchTable::from_records(
+        table
+            .iter()
+            .cloned()
+            .map(|mut r: StitchRecord| {
+                if let Some(p) = r.extra.get_mut("profile") {
+                    p[key] = value.clone();
+                }
+                r
+            })
+            .collect(),
+    )
+    .unwrap()
+}
+
 #[test]
 fn budgets_select_from_the_frontier_and_latency_needs_a_matching_profile() {
     let device = Device::default();
@@ -123,19 +141,7 @@ fn budgets_select_from_the_frontier_and_latency_needs_a_matching_profile() {
     );
 
     // The same table claimed to come from a GPU: latency budgets are a typed error ...
-    let foreign = StitchTable::from_records(
-        table
-            .iter()
-            .cloned()
-            .map(|mut r: StitchRecord| {
-                if let Some(p) = r.extra.get_mut("profile") {
-                    p["device"] = serde_json::Value::from("Device<Cube(Cuda(0))>");
-                }
-                r
-            })
-            .collect(),
-    )
-    .unwrap();
+    let foreign = with_profile(&table, "device", "Device<Cube(Cuda(0))>".into());
     let runtime = Runtime::new(net.clone(), foreign.clone(), device.clone()).unwrap();
     assert!(!runtime.profile_matches());
     let err = runtime.select(Budget::latency_ms(1e9)).unwrap_err();
@@ -177,19 +183,7 @@ fn budgets_select_from_the_frontier_and_latency_needs_a_matching_profile() {
     );
     // A profile at batch 8 serves a runtime of batch 8: budgets and deadlines, the deadline
     // model scaling the profile to the batches it runs (a batch of 4 half of one of 8).
-    let at8 = StitchTable::from_records(
-        table
-            .iter()
-            .cloned()
-            .map(|mut r: StitchRecord| {
-                if let Some(p) = r.extra.get_mut("profile") {
-                    p["batch"] = serde_json::Value::from(8);
-                }
-                r
-            })
-            .collect(),
-    )
-    .unwrap();
+    let at8 = with_profile(&table, "batch", 8.into());
     let batch8 = Runtime::builder(net.clone(), at8, device.clone())
         .batch(8)
         .build()
