@@ -9,8 +9,8 @@ use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::error::SolverFailure;
 use crate::kernel::{
-    BASIS_CHUNK, Kernel, basis_chunks, fill_augmented, for_each_block, mixed_blocks, row_chunks,
-    sum_rows_f32,
+    BASIS_CHUNK, Kernel, add_widened, basis_chunks, fill_augmented, for_each_block, mixed_blocks,
+    row_chunks, sum_rows_f32,
 };
 use crate::{Error, Features, Result};
 
@@ -189,9 +189,7 @@ impl Kernel for Faer {
                 1.0,
                 par(),
             );
-            for (a, &v) in acc.iter_mut().zip(&part) {
-                *a += f64::from(v);
-            }
+            add_widened(&mut acc, &part);
         }
         Ok(acc)
     }

@@ -1,7 +1,13 @@
 //! The kernel trait: the linear-algebra steps of the solver, implemented once per backend
 //! (`faer.rs` and, with the `lapack` feature, `lapack.rs`), and the row-block helpers they share.
 
+use rayon::prelude::*;
+
 use crate::{Features, Result};
+
+/// Values per rayon job of the element-wise passes (conversions, sums): a few µs of work each,
+/// so that the pool's scheduling costs little against it.
+const ELEMENTWISE_JOB: usize = 16 * 1024;
 
 /// Rows converted from f32 to f64 at a time while forming `XᵀX` and `XᵀB` (bounds the extra
 /// memory to a few MiB whatever the number of rows).
@@ -62,17 +68,40 @@ pub(crate) trait Kernel: Sync {
     fn lift(&self, l: &[f64], n: usize, r: usize, c: &[f64], c_out: usize) -> Result<Vec<f64>>;
 }
 
-/// Rows `start..start + len` of `a` as f64, with a 1 appended to each (`len × (cols+1)`).
+/// Rows `start..start + len` of `a` as f64, with a 1 appended to each (`len × (cols+1)`),
+/// converted on all threads of the current pool.
 pub(crate) fn fill_augmented(a: &Features<'_>, start: usize, len: usize, out: &mut Vec<f64>) {
-    out.clear();
     if a.cols == 0 {
+        out.clear();
         out.resize(len, 1.0);
         return;
     }
-    for row in a.data[start * a.cols..(start + len) * a.cols].chunks_exact(a.cols) {
-        out.extend(row.iter().map(|&v| f64::from(v)));
-        out.push(1.0);
-    }
+    let n = a.cols + 1;
+    // Every value is written below; `resize` only initialises what the buffer did not hold.
+    out.resize(len * n, 0.0);
+    let rows_per_job = (ELEMENTWISE_JOB / n).max(1);
+    out.par_chunks_mut(rows_per_job * n)
+        .zip(block(a, start, len).par_chunks(rows_per_job * a.cols))
+        .for_each(|(out, src)| {
+            for (out, row) in out.chunks_exact_mut(n).zip(src.chunks_exact(a.cols)) {
+                for (o, &v) in out.iter_mut().zip(row) {
+                    *o = f64::from(v);
+                }
+                out[a.cols] = 1.0;
+            }
+        });
+}
+
+/// `acc += part` with `part` widened to f64, element by element on all threads of the current
+/// pool (the f64 sum of the mixed-precision block products).
+pub(crate) fn add_widened(acc: &mut [f64], part: &[f32]) {
+    acc.par_chunks_mut(ELEMENTWISE_JOB)
+        .zip(part.par_chunks(ELEMENTWISE_JOB))
+        .for_each(|(acc, part)| {
+            for (a, &v) in acc.iter_mut().zip(part) {
+                *a += f64::from(v);
+            }
+        });
 }
 
 /// Calls `f(len, x, b)` for each row block of [`row_chunks`]: `x` the block's rows of `a` with a
@@ -128,13 +157,20 @@ pub(crate) fn sum_rows_f32<'o, 'd: 'o>(
         [] => &[],
         [only] => rows(only),
         [first, rest @ ..] => {
-            buf.clear();
-            buf.extend_from_slice(rows(first));
-            for b in rest {
-                for (acc, &v) in buf.iter_mut().zip(rows(b)) {
-                    *acc += v;
-                }
-            }
+            // Every value is written below; `resize` only initialises what the buffer did not
+            // hold. Each value is the same sum in the same order whatever the split.
+            buf.resize(len * first.cols, 0.0);
+            buf.par_chunks_mut(ELEMENTWISE_JOB)
+                .enumerate()
+                .for_each(|(job, out)| {
+                    let range = job * ELEMENTWISE_JOB..job * ELEMENTWISE_JOB + out.len();
+                    out.copy_from_slice(&rows(first)[range.clone()]);
+                    for b in rest {
+                        for (acc, &v) in out.iter_mut().zip(&rows(b)[range.clone()]) {
+                            *acc += v;
+                        }
+                    }
+                });
             buf
         }
     }

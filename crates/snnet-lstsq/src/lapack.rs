@@ -1,12 +1,13 @@
 //! The same kernels through ndarray (BLAS `dgemm`) and ndarray-linalg (LAPACK `dsyevd`).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use ndarray_linalg::{Eigh, QR, UPLO};
 
 use crate::error::SolverFailure;
 use crate::kernel::{
-    Kernel, basis_chunks, fill_augmented, for_each_block, mixed_blocks, row_chunks, sum_rows_f32,
+    Kernel, add_widened, basis_chunks, fill_augmented, for_each_block, mixed_blocks, row_chunks,
+    sum_rows_f32,
 };
 use crate::{Error, Features, Result};
 
@@ -112,15 +113,14 @@ impl Kernel for Lapack {
     fn solve_mixed(&self, basis: &[f32], r: usize, targets: &[Features<'_>]) -> Result<Vec<f64>> {
         let (rows, c_out) = targets.first().map_or((0, 0), |b| (b.rows, b.cols));
         let mut acc = vec![0.0_f64; r * c_out];
-        let mut part = Array2::<f32>::zeros((r, c_out));
+        let mut part = vec![0.0_f32; r * c_out];
         let mut sum = Vec::new();
         for (start, len) in mixed_blocks(rows) {
             let q = view(&basis[start * r..(start + len) * r], len, r)?;
             let y = view(sum_rows_f32(targets, start, len, &mut sum), len, c_out)?;
-            general_mat_mul(1.0, &q.t(), &y, 0.0, &mut part);
-            for (a, &v) in acc.iter_mut().zip(part.iter()) {
-                *a += f64::from(v);
-            }
+            let mut out = ArrayViewMut2::from_shape((r, c_out), &mut part[..]).map_err(fail)?;
+            general_mat_mul(1.0, &q.t(), &y, 0.0, &mut out);
+            add_widened(&mut acc, &part);
         }
         Ok(acc)
     }
