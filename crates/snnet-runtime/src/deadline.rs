@@ -121,8 +121,8 @@ pub struct DeadlineConfig {
     /// exceed, so that it tracks this machine's tail as it is now (a loaded machine, the
     /// answer's way out) and follows a burst's start and end within a fraction of a second.
     /// Only the tightest request of a batch is at that risk, so fewer answers than this are
-    /// late. (0.3 % until the profile and the served batches were both at batch 8: it refused
-    /// three times as many burst requests, with no fewer answers late; docs/RUNTIME.md.)
+    /// late. (0.3 % until the profile and the served batches were both at batch 8: there it
+    /// refused about twice as many burst requests, with no fewer answers late; docs/RUNTIME.md.)
     pub late_share: f64,
     /// The most of the workers' time a stitch may need at the measured arrival rate (0.9 by
     /// default): above it the queue would grow, so a cheaper stitch runs.
