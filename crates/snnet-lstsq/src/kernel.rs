@@ -54,8 +54,8 @@ pub(crate) trait Kernel: Sync {
     fn lower_factor(&self, w: &[f64], n: usize, r: usize) -> Result<Vec<f64>>;
 
     /// `Q = X L` for the `n × r` lower-trapezoidal `L` of [`lower_factor`](Self::lower_factor),
-    /// formed in f64 over blocks of [`BASIS_CHUNK`] rows (the triangle's zeros skipped) and
-    /// rounded to f32, `m × r` row-major.
+    /// formed in f64 over blocks of [`BASIS_CHUNK`] rows (faer skips most of the triangle's
+    /// zeros, LAPACK's `dgemm` none) and rounded to f32, `m × r` row-major.
     fn basis(&self, a: &Features<'_>, l: &[f64], r: usize) -> Result<Vec<f32>>;
 
     /// `C = Qᵀ B` from `Q` (f32, `m × r`), with `B` the sum of `targets` (all `m × c_out`, at

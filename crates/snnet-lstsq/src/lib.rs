@@ -31,8 +31,8 @@
 //! With [`Precision::MixedF32`] step 4 runs through an orthonormal basis of the kept directions
 //! instead: with `W = V_k Λ_k^{-1/2}` (so `P = W Wᵀ`), the QR factorisation `Wᵀ = O R` gives a
 //! lower-trapezoidal `L = Rᵀ` (`(c_in+1) × rank`) with `L Lᵀ = P`, and `Q = X L` (orthonormal
-//! columns) is formed once per source in f64 — the triangle of zeros of `L` skipped, half the
-//! multiply-adds of a dense product — and rounded to f32. Each target then costs
+//! columns) is formed once per source in f64 — most of the triangle of zeros of `L` skipped,
+//! little more than half the multiply-adds of a dense product — and rounded to f32. Each target then costs
 //! `M = L (Qᵀ B)`: the f32 product `Qᵀ B` over row blocks summed in f64, and a small f64 product
 //! by `L`. Since `pinv(X) = L Qᵀ`, this is the same solution; the f32 products are about half the
 //! cost of f64 ones, with float32 rounding of the same kind as torch's `pinv(X) @ B` (see
