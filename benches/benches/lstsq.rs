@@ -12,12 +12,13 @@
 //!
 //! One iteration is the whole initialisation: per anchor pair and per front block `j`, one
 //! [`SourceSystem`] (`XᵀX` and its eigendecomposition; in mixed precision also the f32
-//! orthonormal basis `Q = X L`), solved against every end-anchor feature its cuts need
-//! (`P (Xᵀ B)` in f64, `L (Qᵀ B)` with `Qᵀ B` in f32), then the solutions of the cuts that share
-//! a layer are averaged. As in `SnNet::init_least_squares`, the mixed-precision variants solve the cuts of
-//! a layer that share a source as one product against the sum of their targets
-//! ([`SourceSystem::solve_sum`]). The features are synthetic (a seeded generator, channels correlated through a few
-//! per-token factors); the time does not depend on the values.
+//! orthonormal basis `Q = X L`; a pair's 12 factorised together, [`SourceSystem::new_all`]),
+//! solved against every end-anchor feature its cuts need (`P (Xᵀ B)` in f64, `L (Qᵀ B)` with
+//! `Qᵀ B` in f32), then the solutions of the cuts that share a layer are averaged. As in
+//! `SnNet::init_least_squares`, the mixed-precision variants solve the cuts of a layer that share
+//! a source as one product against the sum of their targets ([`SourceSystem::solve_sum`]). The
+//! features are synthetic (a seeded generator, channels correlated through a few per-token
+//! factors); the time does not depend on the values.
 //! `benches/compare/compare_lstsq.py` times `torch.linalg.pinv` on the same shapes.
 
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -80,9 +81,14 @@ fn init_pair(pair: &AnchorPair, options: &LstsqOptions) -> Vec<Affine> {
     let mut by_layer: BTreeMap<usize, (Vec<Affine>, usize)> = BTreeMap::new();
     let share = options.precision == Precision::MixedF32;
     let cuts = cuts();
-    for j in 0..DEPTH {
-        let a = Features::new(&pair.front[j], ROWS, pair.c_in).unwrap();
-        let system = SourceSystem::new(&a, options).unwrap();
+    // As `SnNet::init_least_squares`: a pair's sources factorised together.
+    let fronts: Vec<Features<'_>> = pair
+        .front
+        .iter()
+        .map(|front| Features::new(front, ROWS, pair.c_in).unwrap())
+        .collect();
+    let systems = SourceSystem::new_all(&fronts, options).unwrap();
+    for (j, system) in systems.iter().enumerate() {
         let mut groups: Vec<(usize, Vec<Features<'_>>)> = Vec::new();
         for &(_, k, layer) in cuts.iter().filter(|c| c.0 == j) {
             let b = Features::new(&pair.end[k], ROWS, pair.c_out).unwrap();

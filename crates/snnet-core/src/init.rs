@@ -182,14 +182,36 @@ impl SnNet {
         let mut fits = Vec::with_capacity(total);
         let mut net = self;
         let missing = |(anchor, state)| Error::MissingFeature { anchor, state };
+        let features_of = |states: &[State]| {
+            states
+                .iter()
+                .map(|&state| stored.get(&state).ok_or_else(|| missing(state))?.features())
+                .collect::<Result<Vec<_>>>()
+        };
         // Fits of one group that read the same front state share its factorisation.
         let mut systems: HashMap<(usize, usize), SourceSystem<'_>> = HashMap::new();
         let mut group = None;
-        for (done, fit) in plan.fits().iter().enumerate() {
+        let all_fits = plan.fits();
+        for (done, fit) in all_fits.iter().enumerate() {
             let this_group = (fit.key.stage, fit.key.front, fit.key.end);
             if group != Some(this_group) {
-                systems.clear();
                 group = Some(this_group);
+                // The group's sources in order of first use, factorised together (each
+                // eigendecomposition beside the next source's `XᵀX`).
+                let mut sources = Vec::new();
+                let of_group = |f: &&crate::plan::LayerFitPlan| {
+                    (f.key.stage, f.key.front, f.key.end) == this_group
+                };
+                for f in all_fits[done..].iter().take_while(of_group) {
+                    for junction in &f.junctions {
+                        let source = (junction.front, junction.front_state());
+                        if !sources.contains(&source) {
+                            sources.push(source);
+                        }
+                    }
+                }
+                let factorised = SourceSystem::new_all(&features_of(&sources)?, &options.lstsq)?;
+                systems = sources.into_iter().zip(factorised).collect();
             }
             // With `Precision::MixedF32` the fit's cuts are grouped by their front state, in order
             // of first appearance: the solution is linear in the target, so a group's cuts cost
@@ -210,23 +232,9 @@ impl SnNet {
             let mut parts = Vec::with_capacity(groups.len());
             let mut ranks = Vec::with_capacity(fit.junctions.len());
             for (source, targets) in &groups {
-                let system = match systems.entry(*source) {
-                    std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-                    std::collections::hash_map::Entry::Vacant(e) => {
-                        let a = stored.get(source).ok_or_else(|| missing(*source))?;
-                        e.insert(SourceSystem::new(&a.features()?, &options.lstsq)?)
-                    }
-                };
-                let features = targets
-                    .iter()
-                    .map(|&target| {
-                        stored
-                            .get(&target)
-                            .ok_or_else(|| missing(target))?
-                            .features()
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                parts.push(system.solve_sum(&features)?);
+                // Every source of the group was factorised above.
+                let system = systems.get(source).ok_or_else(|| missing(*source))?;
+                parts.push(system.solve_sum(&features_of(targets)?)?);
             }
             // Ranks in the order of the cuts, as before.
             for junction in &fit.junctions {

@@ -5,6 +5,8 @@ use faer::linalg::evd::{self, ComputeEigenvectors};
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::reborrow::ReborrowMut;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::error::SolverFailure;
@@ -32,55 +34,56 @@ impl Kernel for Faer {
 
     /// Eigenvalues (ascending) and eigenvectors (columns, n×n row-major) of `XᵀX`.
     fn gram_eigh(&self, a: &Features<'_>) -> Result<(Vec<f64>, Vec<f64>)> {
-        let n = a.cols + 1;
-        let mut gram = Mat::<f64>::zeros(n, n);
-        let mut buf = Vec::new();
-        for (start, len) in row_chunks(a.rows) {
-            fill_augmented(a, start, len, &mut buf);
-            let x = MatRef::from_row_major_slice(&buf, len, n);
-            triangular::matmul(
-                gram.as_mut(),
-                BlockStructure::TriangularLower,
-                Accum::Add,
-                x.transpose(),
-                BlockStructure::Rectangular,
-                x,
-                BlockStructure::Rectangular,
-                1.0,
-                par(),
+        let mut gram = Mat::<f64>::zeros(a.cols + 1, a.cols + 1);
+        add_gram_rows(a, 0, &mut gram, || true, par());
+        self.eigh(&gram)
+    }
+
+    /// Source `j`'s eigendecomposition runs on one thread while the pool's other threads add
+    /// the first row blocks of source `j + 1`'s `XᵀX`, one sequential block product each; the
+    /// rest of that Gram is formed on all threads once the eigensolver is done, then `each(j)`
+    /// runs. The blocks are added in the same order and each block product is the same
+    /// sequential or split, so every Gram is [`gram_eigh`](Kernel::gram_eigh)'s bit for bit.
+    fn gram_eigh_each(
+        &self,
+        sources: &[Features<'_>],
+        each: &mut dyn FnMut(usize, (Vec<f64>, Vec<f64>)) -> Result<()>,
+    ) -> Result<()> {
+        let Some(first) = sources.first() else {
+            return Ok(());
+        };
+        let mut gram = Mat::<f64>::zeros(first.cols + 1, first.cols + 1);
+        add_gram_rows(first, 0, &mut gram, || true, par());
+        for (j, _) in sources.iter().enumerate() {
+            let next = sources.get(j + 1);
+            let solved = AtomicBool::new(false);
+            let (eigh, started) = rayon::join(
+                || {
+                    let eigh = self.eigh(&gram);
+                    solved.store(true, Ordering::Release);
+                    eigh
+                },
+                || {
+                    next.map(|b| {
+                        let mut gram = Mat::<f64>::zeros(b.cols + 1, b.cols + 1);
+                        let added = add_gram_rows(
+                            b,
+                            0,
+                            &mut gram,
+                            || !solved.load(Ordering::Acquire),
+                            Par::Seq,
+                        );
+                        (gram, added)
+                    })
+                },
             );
-        }
-        // The eigensolver reads the lower triangle only.
-        let mut values = faer::diag::Diag::<f64>::zeros(n);
-        let mut vectors = Mat::<f64>::zeros(n, n);
-        let scratch = evd::self_adjoint_evd_scratch::<f64>(
-            n,
-            ComputeEigenvectors::Yes,
-            par(),
-            Default::default(),
-        );
-        evd::self_adjoint_evd(
-            gram.as_ref(),
-            values.as_mut(),
-            Some(vectors.as_mut()),
-            par(),
-            MemStack::new(&mut MemBuffer::new(scratch)),
-            Default::default(),
-        )
-        .map_err(|e| Error::Solver {
-            backend: self.name(),
-            reason: match e {
-                evd::EvdError::NoConvergence => SolverFailure::NoConvergence,
-            },
-        })?;
-        let values: Vec<f64> = values.column_vector().iter().copied().collect();
-        let mut rows = vec![0.0; n * n];
-        for i in 0..n {
-            for k in 0..n {
-                rows[i * n + k] = vectors[(i, k)];
+            if let (Some(b), Some((mut next_gram, added))) = (next, started) {
+                add_gram_rows(b, added, &mut next_gram, || true, par());
+                gram = next_gram;
             }
+            each(j, eigh?)?;
         }
-        Ok((values, rows))
+        Ok(())
     }
 
     /// `U Uᵀ` for `U` (`n × r` row-major), `n × n` row-major.
@@ -223,6 +226,79 @@ impl Kernel for Faer {
     }
 }
 
+impl Faer {
+    /// Eigenvalues (ascending) and eigenvectors (columns, n×n row-major) of the symmetric
+    /// matrix whose lower triangle `gram` holds.
+    fn eigh(&self, gram: &Mat<f64>) -> Result<(Vec<f64>, Vec<f64>)> {
+        let n = gram.nrows();
+        let mut values = faer::diag::Diag::<f64>::zeros(n);
+        let mut vectors = Mat::<f64>::zeros(n, n);
+        let scratch = evd::self_adjoint_evd_scratch::<f64>(
+            n,
+            ComputeEigenvectors::Yes,
+            par(),
+            Default::default(),
+        );
+        evd::self_adjoint_evd(
+            gram.as_ref(),
+            values.as_mut(),
+            Some(vectors.as_mut()),
+            par(),
+            MemStack::new(&mut MemBuffer::new(scratch)),
+            Default::default(),
+        )
+        .map_err(|e| Error::Solver {
+            backend: self.name(),
+            reason: match e {
+                evd::EvdError::NoConvergence => SolverFailure::NoConvergence,
+            },
+        })?;
+        let values: Vec<f64> = values.column_vector().iter().copied().collect();
+        let mut rows = vec![0.0; n * n];
+        for i in 0..n {
+            for k in 0..n {
+                rows[i * n + k] = vectors[(i, k)];
+            }
+        }
+        Ok((values, rows))
+    }
+}
+
+/// Adds the row blocks of `X = [A | 1]` from the `from`-th of [`row_chunks`] on to the lower
+/// triangle of `gram` (`XᵀX`), while `more()` says so before each block; returns the index of
+/// the first block not added.
+fn add_gram_rows(
+    a: &Features<'_>,
+    from: usize,
+    gram: &mut Mat<f64>,
+    more: impl Fn() -> bool,
+    par: Par,
+) -> usize {
+    let n = a.cols + 1;
+    let mut buf = Vec::new();
+    let mut next = from;
+    for (start, len) in row_chunks(a.rows).skip(from) {
+        if !more() {
+            break;
+        }
+        fill_augmented(a, start, len, &mut buf);
+        let x = MatRef::from_row_major_slice(&buf, len, n);
+        triangular::matmul(
+            gram.as_mut(),
+            BlockStructure::TriangularLower,
+            Accum::Add,
+            x.transpose(),
+            BlockStructure::Rectangular,
+            x,
+            BlockStructure::Rectangular,
+            1.0,
+            par,
+        );
+        next += 1;
+    }
+    next
+}
+
 fn to_row_major(m: MatRef<'_, f64>) -> Vec<f64> {
     let mut out = Vec::with_capacity(m.nrows() * m.ncols());
     for i in 0..m.nrows() {
@@ -234,6 +310,40 @@ fn to_row_major(m: MatRef<'_, f64>) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::ROW_CHUNK;
+
+    /// A Gram formed partly with sequential block products (as
+    /// [`gram_eigh_each`](Kernel::gram_eigh_each) does beside an eigensolver) and the rest on
+    /// all threads is the one formed on all threads, bit for bit, wherever the split falls.
+    #[test]
+    fn gram_split_anywhere_is_the_same() {
+        let (rows, c_in) = (5 * ROW_CHUNK + 13, 70);
+        let n = c_in + 1;
+        let data: Vec<f32> = (0..rows * c_in)
+            .map(|i| ((i * 7919 % 1009) as f32 - 504.0) / 97.0)
+            .collect();
+        let a = Features::new(&data, rows, c_in).unwrap();
+        let bits = |g: &Mat<f64>| {
+            (0..n)
+                .flat_map(|j| (j..n).map(move |i| (i, j)))
+                .map(|(i, j)| g[(i, j)].to_bits())
+                .collect::<Vec<_>>()
+        };
+        let mut whole = Mat::<f64>::zeros(n, n);
+        assert_eq!(add_gram_rows(&a, 0, &mut whole, || true, par()), 6);
+        for split in 0..=6 {
+            let mut gram = Mat::<f64>::zeros(n, n);
+            let count = std::cell::Cell::new(0);
+            let more = || {
+                count.set(count.get() + 1);
+                count.get() <= split
+            };
+            let added = add_gram_rows(&a, 0, &mut gram, more, Par::Seq);
+            assert_eq!(added, split);
+            assert_eq!(add_gram_rows(&a, added, &mut gram, || true, par()), 6);
+            assert_eq!(bits(&gram), bits(&whole), "split after {split} blocks");
+        }
+    }
 
     /// The panelled basis is `X L` for a lower-trapezoidal `L` spanning several panels and a
     /// rank below `n`, over more rows than one block.

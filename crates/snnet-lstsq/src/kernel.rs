@@ -36,6 +36,20 @@ pub(crate) trait Kernel: Sync {
     /// f64 over blocks of [`ROW_CHUNK`] rows.
     fn gram_eigh(&self, a: &Features<'_>) -> Result<(Vec<f64>, Vec<f64>)>;
 
+    /// [`gram_eigh`](Self::gram_eigh) of each of `sources` in order, handing source `j`'s to
+    /// `each(j, …)` before source `j + 1`'s is formed (the default) or while it is (a backend
+    /// that overlaps them); stops at the first error, its own or `each`'s.
+    fn gram_eigh_each(
+        &self,
+        sources: &[Features<'_>],
+        each: &mut dyn FnMut(usize, (Vec<f64>, Vec<f64>)) -> Result<()>,
+    ) -> Result<()> {
+        for (j, a) in sources.iter().enumerate() {
+            each(j, self.gram_eigh(a)?)?;
+        }
+        Ok(())
+    }
+
     /// `U Uᵀ` for `U` (`n × r` row-major), `n × n` row-major.
     fn outer(&self, u: &[f64], n: usize, r: usize) -> Result<Vec<f64>>;
 

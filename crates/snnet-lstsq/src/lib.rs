@@ -13,8 +13,9 @@
 //! # Algorithm
 //!
 //! Many cuts share the same source features (the same front block), so the source side is
-//! factorised once ([`SourceSystem::new`]) and solved against many targets
-//! ([`SourceSystem::solve`]):
+//! factorised once ([`SourceSystem::new`]; several sources in order with
+//! [`SourceSystem::new_all`], which overlaps one source's eigendecomposition with the next
+//! one's `XᵀX`) and solved against many targets ([`SourceSystem::solve`]):
 //!
 //! 1. `G = XᵀX` (`(c_in+1)²`, in f64, from f32 features converted in row blocks),
 //! 2. its symmetric eigendecomposition `G = V Λ Vᵀ`; since `σᵢ² = λᵢ`, the eigenvalues kept are
