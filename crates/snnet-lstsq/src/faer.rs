@@ -1,12 +1,12 @@
 //! The pure-Rust kernel ([faer](https://docs.rs/faer), parallel on the global rayon pool).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use faer::dyn_stack::{MemBuffer, MemStack};
 use faer::linalg::evd::{self, ComputeEigenvectors};
 use faer::linalg::matmul::matmul;
 use faer::linalg::matmul::triangular::{self, BlockStructure};
 use faer::reborrow::ReborrowMut;
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use faer::{Accum, Mat, MatMut, MatRef, Par};
 
 use crate::error::SolverFailure;

@@ -666,8 +666,9 @@ mod tests {
 
     #[test]
     fn new_all_is_new_for_each_source() {
-        // Sources of several widths (one rank-deficient), with more row blocks than the
-        // eigensolver of the previous one takes to finish, so that some are added on the side.
+        // Sources of several widths (one rank-deficient) and several row blocks each: where the
+        // previous source's eigensolver runs long enough (debug builds), some blocks are added
+        // beside it; `faer::tests::gram_split_anywhere_is_the_same` covers every split.
         let mut rng = Rng::new(17);
         let shapes = [(3000, 60), (1100, 9), (2600, 33), (300, 4)];
         let mut data: Vec<Vec<f32>> = shapes.iter().map(|&(r, c)| rng.vec(r * c)).collect();
