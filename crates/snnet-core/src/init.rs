@@ -11,6 +11,7 @@ use snnet_zoo::{Activation, Anchor};
 
 use crate::error::{Error, Result};
 use crate::net::SnNet;
+use crate::plan::LayerFitPlan;
 
 /// An anchor and one of its block states (`(anchor, state)`), as the least-squares fits key them.
 type State = (usize, usize);
@@ -199,9 +200,8 @@ impl SnNet {
                 // The group's sources in order of first use, factorised together (each
                 // eigendecomposition beside the next source's `XᵀX`).
                 let mut sources = Vec::new();
-                let of_group = |f: &&crate::plan::LayerFitPlan| {
-                    (f.key.stage, f.key.front, f.key.end) == this_group
-                };
+                let of_group =
+                    |f: &&LayerFitPlan| (f.key.stage, f.key.front, f.key.end) == this_group;
                 for f in all_fits[done..].iter().take_while(of_group) {
                     for junction in &f.junctions {
                         let source = (junction.front, junction.front_state());

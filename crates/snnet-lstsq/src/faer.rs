@@ -54,7 +54,7 @@ impl Kernel for Faer {
         };
         let mut gram = Mat::<f64>::zeros(first.cols + 1, first.cols + 1);
         add_gram_rows(first, 0, &mut gram, || true, par());
-        for (j, _) in sources.iter().enumerate() {
+        for j in 0..sources.len() {
             let next = sources.get(j + 1);
             let solved = AtomicBool::new(false);
             let (eigh, started) = rayon::join(
