@@ -19,10 +19,13 @@
 //! - `overhead` is what a request costs besides its forward (stacking the batch, top-k,
 //!   waking its handler), measured online on this runtime in the same way, plus a fixed
 //!   [`margin_ms`](DeadlineConfig::margin_ms).
-//! - The stitch choice and which requests a batch takes rest on the *expected* completion
-//!   (the means) times one plus a margin learned from lateness
-//!   ([`LatencyModel::late_margin`]): a running estimate of the quantile of actual over
-//!   expected completions that [`late_share`](DeadlineConfig::late_share) of them exceed.
+//! - The stitch choice rests on the *expected* completion (the means) times one plus a margin
+//!   learned from lateness ([`LatencyModel::late_margin`]): a running estimate of the
+//!   quantile of actual over expected completions that
+//!   [`late_share`](DeadlineConfig::late_share) of them exceed. Which requests a batch takes
+//!   (and so which are refused) rests on the same with a looser share,
+//!   [`refusal_share`](DeadlineConfig::refusal_share) ([`LatencyModel::refusal_margin`]):
+//!   refusing a request loses it for certain, answering it loses it only if it comes late.
 //!   Admission rests on the expectation alone, shedding a queued request on one deviation
 //!   above it, the check that a stitch keeps up with the arrivals on
 //!   [`deviations`](DeadlineConfig::deviations).
@@ -124,6 +127,17 @@ pub struct DeadlineConfig {
     /// late. (0.3 % until the profile and the served batches were both at batch 8: there it
     /// refused about twice as many burst requests, with no fewer answers late; docs/RUNTIME.md.)
     pub late_share: f64,
+    /// The share of completions allowed above the margin that decides whether a request is
+    /// *answered at all* by the cheapest stitch (10 % by default;
+    /// [`LatencyModel::refusal_margin`]): which requests a deadline batch takes and which
+    /// left-out requests are refused as the workers being busy. Refusing a request loses its
+    /// answer for certain, answering it loses it only if it comes late, so this is larger than
+    /// [`late_share`](Self::late_share), on whose tail the choice of a more accurate (slower)
+    /// stitch rests. At 1 % (the late share's tail until then) the bursts of the measured run
+    /// refused 5.2 % of their requests where a server pinned to the small anchor answered
+    /// at least 95 % in time, against 3.0 % at 10 %, with no more answers late; at 50 % a
+    /// burst's answers went late in cascades (docs/RUNTIME.md).
+    pub refusal_share: f64,
     /// The most of the workers' time a stitch may need at the measured arrival rate (0.9 by
     /// default): above it the queue would grow, so a cheaper stitch runs.
     pub max_utilization: f64,
@@ -152,6 +166,7 @@ impl Default for DeadlineConfig {
             idle_half_life_ms: 250.0,
             overhead_half_life_ms: 40.0,
             late_share: 0.01,
+            refusal_share: 0.1,
             max_utilization: 0.9,
             refusal_deviations: 1.0,
             admission_deviations: 0.0,
@@ -164,7 +179,8 @@ impl DeadlineConfig {
     ///
     /// # Errors
     /// [`Error::Config`] unless `deviations >= 0`, `margin_ms >= 0`, `0 < gain <= 1`,
-    /// `max_batch >= 1`, both half-lives `> 0`, `0 < late_share < 1`, `max_utilization > 0`,
+    /// `max_batch >= 1`, both half-lives `> 0`, `0 < late_share < 1`, `0 < refusal_share < 1`,
+    /// `max_utilization > 0`,
     /// `refusal_deviations >= 0` and `admission_deviations >= 0`, all finite.
     pub fn validate(&self) -> Result<()> {
         let ok = self.deviations.is_finite()
@@ -180,6 +196,8 @@ impl DeadlineConfig {
             && self.overhead_half_life_ms > 0.0
             && self.late_share > 0.0
             && self.late_share < 1.0
+            && self.refusal_share > 0.0
+            && self.refusal_share < 1.0
             && self.max_utilization.is_finite()
             && self.max_utilization > 0.0
             && self.refusal_deviations.is_finite()
@@ -279,36 +297,48 @@ const LATE_EVERY: usize = 8;
 /// must not leave the model refusing everything once it is over.
 const LATE_MAX: f64 = 1.0;
 
-/// A margin learned from completions that took longer than expected, as a share of the
-/// expectation: the quantile of actual / expected over the last [`LATE_WINDOW`] completions
-/// that [`DeadlineConfig::late_share`] of them exceed, minus one (within 0..=1); fades back to
-/// 0 while idle.
+/// Margins learned from completions that took longer than expected, as shares of the
+/// expectation: the quantiles of actual / expected over the last [`LATE_WINDOW`] completions
+/// that [`DeadlineConfig::late_share`] and [`DeadlineConfig::refusal_share`] of them exceed,
+/// minus one (within 0..=1); they fade back to 0 while idle.
 #[derive(Debug, Clone, Default)]
 struct LateMargin {
-    share: f64,
+    /// The margins now (faded): at `late_share`, at `refusal_share`.
+    share: [f64; 2],
     /// The recent ratios of actual to expected completion, oldest first.
     ratios: std::collections::VecDeque<f64>,
-    /// Completions since the quantile was last computed.
+    /// Completions since the quantiles were last computed.
     since: usize,
-    /// The share as of the last computation, and when the last completion was.
-    measured: f64,
+    /// The margins as of the last computation, and when the last completion was.
+    measured: [f64; 2],
     last: Option<Instant>,
 }
 
 impl LateMargin {
-    /// Fades the share towards 0 for the time since the last completion.
+    /// Fades the margins towards 0 for the time since the last completion.
     fn fade(&mut self, now: Instant, half_life_ms: f64) {
-        self.share = self.measured * kept(now, self.last, half_life_ms);
+        let kept = kept(now, self.last, half_life_ms);
+        self.share = self.measured.map(|m| m * kept);
     }
 
-    fn observe(&mut self, ratio: f64, share: f64, now: Instant, half_life_ms: f64) {
+    /// The smallest ratio in `sorted` (ascending) that at most `share` of it exceed.
+    fn quantile(sorted: &[f64], share: f64) -> f64 {
+        let n = sorted.len();
+        let exceed = (share * n as f64).floor() as usize;
+        sorted
+            .get(n.saturating_sub(exceed.saturating_add(1)))
+            .copied()
+            .unwrap_or(1.0)
+    }
+
+    fn observe(&mut self, ratio: f64, shares: [f64; 2], now: Instant, half_life_ms: f64) {
         if !ratio.is_finite() || ratio < 0.0 {
             return;
         }
         if kept(now, self.last, half_life_ms) < 1.0 {
             // Idle for longer than a half-life: what was seen before is another machine.
             self.ratios.clear();
-            self.measured = 0.0;
+            self.measured = [0.0; 2];
         }
         if self.ratios.len() >= LATE_WINDOW {
             self.ratios.pop_front();
@@ -319,14 +349,8 @@ impl LateMargin {
             self.since = 0;
             let mut sorted: Vec<f64> = self.ratios.iter().copied().collect();
             sorted.sort_by(f64::total_cmp);
-            // The smallest ratio that at most `share` of the window exceed.
-            let n = sorted.len();
-            let exceed = (share * n as f64).floor() as usize;
-            let q = sorted
-                .get(n.saturating_sub(exceed.saturating_add(1)))
-                .copied()
-                .unwrap_or(1.0);
-            self.measured = (q - 1.0).clamp(0.0, LATE_MAX);
+            self.measured =
+                shares.map(|share| (Self::quantile(&sorted, share) - 1.0).clamp(0.0, LATE_MAX));
         }
         self.share = self.measured;
         self.last = Some(now);
@@ -522,7 +546,7 @@ impl LatencyModel {
         let state = self.read();
         let factor = Self::factor(&state, batch, 0.0);
         let fixed = state.overhead_ms.mean + self.config.margin_ms;
-        let late = 1.0 + state.late.share;
+        let late = 1.0 + state.late.share[0];
         self.ladder
             .iter()
             .map(|r| (*r, (r.cost * factor + fixed) * late))
@@ -574,22 +598,30 @@ impl LatencyModel {
         if !expected_ms.is_finite() {
             return;
         }
-        let (share, half_life) = (self.config.late_share, self.config.idle_half_life_ms);
+        let shares = [self.config.late_share, self.config.refusal_share];
+        let half_life = self.config.idle_half_life_ms;
         if expected_ms <= 0.0 {
             return;
         }
         let ratio = actual.as_secs_f64() * 1e3 / expected_ms;
         self.lock()
             .late
-            .observe(ratio, share, Instant::now(), half_life);
+            .observe(ratio, shares, Instant::now(), half_life);
     }
 
     /// The margin learned from completions that took longer than expected, as a share of the
     /// expectation (0.1: the tail is 10 % above it), at most 1: the tail of this machine's
-    /// completions as they are now. The stitch choice and which requests a deadline batch
-    /// takes rest on it, so that a request a batch would likely answer late is refused instead.
+    /// completions as they are now, at [`DeadlineConfig::late_share`]. The stitch choice rests
+    /// on it, so that a slower, more accurate stitch runs only when it would rarely be late.
     pub fn late_margin(&self) -> f64 {
-        self.read().late.share
+        self.read().late.share[0]
+    }
+
+    /// As [`late_margin`](Self::late_margin), at [`DeadlineConfig::refusal_share`]: the tail
+    /// that decides whether the cheapest stitch answers a request at all (which requests a
+    /// deadline batch takes, which left-out ones are refused).
+    pub fn refusal_margin(&self) -> f64 {
+        self.read().late.share[1]
     }
 
     /// The learned batching factors (`(batch, mean, deviation, samples)`) of the batch sizes
@@ -740,6 +772,30 @@ mod tests {
             m.observe_completion(1.0, Duration::from_secs(1));
         }
         assert!((m.late_margin() - LATE_MAX).abs() < 1e-3);
+    }
+
+    /// The margin refusals rest on is its own quantile of the same completions: with one
+    /// completion in twenty at twice its expectation, the 1 % tail is at its cap and the 10 %
+    /// one at the expectation.
+    #[test]
+    fn the_refusal_margin_is_its_own_quantile() {
+        let m = test_model(
+            &THREE_RUNGS,
+            [],
+            DeadlineConfig {
+                refusal_share: 0.1,
+                ..DeadlineConfig::default()
+            },
+        );
+        for k in 0..2000 {
+            let actual = if k % 20 == 0 { 8 } else { 4 };
+            m.observe_completion(4.0, Duration::from_millis(actual));
+        }
+        assert!((m.late_margin() - 1.0).abs() < 1e-9, "{}", m.late_margin());
+        assert_eq!(m.refusal_margin(), 0.0);
+        // The stitch choice rests on the late share's margin.
+        let expected = m.expected_ms(StitchId(0), 1).unwrap();
+        assert!((m.ladder_completion_ms(1)[0].1 - 2.0 * expected).abs() < 1e-9);
     }
 
     /// A steady stream of measurements is not idleness: with one every 5 ms (10 ms

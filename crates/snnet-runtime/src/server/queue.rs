@@ -444,9 +444,9 @@ impl Queue {
             })
             .collect();
         // At the tail of this machine's completions (the expectation plus the margin learned
-        // against it) when that still answers someone: a request the batch would likely answer
-        // late is refused now rather than answered late.
-        let tail = 1.0 + model.late_margin();
+        // against it, at `refusal_share`) when that still answers someone: a request the batch
+        // would likely answer late is refused now rather than answered late.
+        let tail = 1.0 + model.refusal_margin();
         let tail_ms = per_batch(max_batch, |b| {
             model
                 .expected_ms(cheapest.id, b)
@@ -697,6 +697,39 @@ mod tests {
         assert_eq!(refused.len(), 1);
         assert!(matches!(refused[0].1, Unreachable::Busy { left, .. } if left < 9.5));
         assert_eq!(q.depth(), 8);
+    }
+
+    #[test]
+    fn a_request_is_refused_on_the_refusal_share_s_tail() {
+        // One completion in twenty took twice what was expected: refusals at the 1 % tail
+        // (the late share's) have the margin at its cap, and the request due in 9 ms is
+        // refused as above.
+        let late = |m: &LatencyModel| {
+            for k in 0..512 {
+                let actual = if k % 20 == 0 { 8 } else { 4 };
+                m.observe_completion(4.0, Duration::from_millis(actual));
+            }
+        };
+        let mut lefts = vec![9.0];
+        lefts.extend([20.0; 16]);
+        let m = model(DeadlineConfig {
+            refusal_share: 0.01,
+            ..DeadlineConfig::default()
+        });
+        late(&m);
+        let (_, _, _, refused) = formed(&m, &lefts);
+        assert_eq!(refused.len(), 1);
+        // At the default 10 % tail (the expectation here) the batch of eight takes it,
+        // answered by the cheapest stitch, since the 1 % tail still rules out a slower one.
+        let m = model(DeadlineConfig::default());
+        late(&m);
+        assert!((m.late_margin() - 1.0).abs() < 1e-9);
+        let (q, now, batch, refused) = formed(&m, &lefts);
+        assert!(refused.is_empty());
+        assert_eq!((batch.stitch, batch.images, q.depth()), (StitchId(0), 8, 9));
+        assert!(batch.jobs.iter().any(
+            |j| matches!(j.target, Target::Deadline { due } if due < now + Duration::from_millis(10))
+        ));
     }
 
     /// The batch formed from a queue of deadline requests due in `lefts` ms, and the requests
