@@ -180,8 +180,8 @@ impl DeadlineConfig {
     /// # Errors
     /// [`Error::Config`] unless `deviations >= 0`, `margin_ms >= 0`, `0 < gain <= 1`,
     /// `max_batch >= 1`, both half-lives `> 0`, `0 < late_share < 1`, `0 < refusal_share < 1`,
-    /// `max_utilization > 0`,
-    /// `refusal_deviations >= 0` and `admission_deviations >= 0`, all finite.
+    /// `max_utilization > 0`, `refusal_deviations >= 0` and `admission_deviations >= 0`, all
+    /// finite.
     pub fn validate(&self) -> Result<()> {
         let ok = self.deviations.is_finite()
             && self.deviations >= 0.0
@@ -772,6 +772,29 @@ mod tests {
             m.observe_completion(1.0, Duration::from_secs(1));
         }
         assert!((m.late_margin() - LATE_MAX).abs() < 1e-3);
+    }
+
+    /// Both shares are validated: within (0, 1), finite.
+    #[test]
+    fn the_shares_are_validated() {
+        assert!(DeadlineConfig::default().validate().is_ok());
+        for bad in [0.0, 1.0, -0.1, f64::NAN, f64::INFINITY] {
+            for config in [
+                DeadlineConfig {
+                    late_share: bad,
+                    ..DeadlineConfig::default()
+                },
+                DeadlineConfig {
+                    refusal_share: bad,
+                    ..DeadlineConfig::default()
+                },
+            ] {
+                assert!(
+                    matches!(config.validate(), Err(Error::Config(_))),
+                    "{config:?}"
+                );
+            }
+        }
     }
 
     /// The margin refusals rest on is its own quantile of the same completions: with one
