@@ -133,10 +133,9 @@ pub struct DeadlineConfig {
     /// left-out requests are refused as the workers being busy. Refusing a request loses its
     /// answer for certain, answering it loses it only if it comes late, so this is larger than
     /// [`late_share`](Self::late_share), on whose tail the choice of a more accurate (slower)
-    /// stitch rests. At 1 % (the late share's tail until then) the bursts of the measured run
-    /// refused 5.2 % of their requests where a server pinned to the small anchor answered
-    /// at least 95 % in time, against 3.0 % at 10 %, with no more answers late; at 50 % a
-    /// burst's answers went late in cascades (docs/RUNTIME.md).
+    /// stitch rests. At 1 % (the late share's tail until then) the bursts of the measured runs
+    /// refused 5.75 % of their requests, against 3.07 % at 10 %, with about as many answers
+    /// late; at 50 % a burst's answers went late in cascades (docs/RUNTIME.md).
     pub refusal_share: f64,
     /// The most of the workers' time a stitch may need at the measured arrival rate (0.9 by
     /// default): above it the queue would grow, so a cheaper stitch runs.
