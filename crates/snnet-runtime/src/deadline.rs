@@ -296,13 +296,18 @@ const LATE_EVERY: usize = 8;
 /// must not leave the model refusing everything once it is over.
 const LATE_MAX: f64 = 1.0;
 
+/// Where [`LateMargin`] keeps the margin at [`DeadlineConfig::late_share`] (the stitch choice's).
+const AT_LATE: usize = 0;
+/// Where [`LateMargin`] keeps the margin at [`DeadlineConfig::refusal_share`] (the refusals').
+const AT_REFUSAL: usize = 1;
+
 /// Margins learned from completions that took longer than expected, as shares of the
 /// expectation: the quantiles of actual / expected over the last [`LATE_WINDOW`] completions
 /// that [`DeadlineConfig::late_share`] and [`DeadlineConfig::refusal_share`] of them exceed,
 /// minus one (within 0..=1); they fade back to 0 while idle.
 #[derive(Debug, Clone, Default)]
 struct LateMargin {
-    /// The margins now (faded): at `late_share`, at `refusal_share`.
+    /// The margins now (faded), at [`AT_LATE`] and [`AT_REFUSAL`].
     share: [f64; 2],
     /// The recent ratios of actual to expected completion, oldest first.
     ratios: std::collections::VecDeque<f64>,
@@ -545,7 +550,7 @@ impl LatencyModel {
         let state = self.read();
         let factor = Self::factor(&state, batch, 0.0);
         let fixed = state.overhead_ms.mean + self.config.margin_ms;
-        let late = 1.0 + state.late.share[0];
+        let late = 1.0 + state.late.share[AT_LATE];
         self.ladder
             .iter()
             .map(|r| (*r, (r.cost * factor + fixed) * late))
@@ -597,7 +602,9 @@ impl LatencyModel {
         if !expected_ms.is_finite() {
             return;
         }
-        let shares = [self.config.late_share, self.config.refusal_share];
+        let mut shares = [0.0; 2];
+        shares[AT_LATE] = self.config.late_share;
+        shares[AT_REFUSAL] = self.config.refusal_share;
         let half_life = self.config.idle_half_life_ms;
         if expected_ms <= 0.0 {
             return;
@@ -613,14 +620,14 @@ impl LatencyModel {
     /// completions as they are now, at [`DeadlineConfig::late_share`]. The stitch choice rests
     /// on it, so that a slower, more accurate stitch runs only when it would rarely be late.
     pub fn late_margin(&self) -> f64 {
-        self.read().late.share[0]
+        self.read().late.share[AT_LATE]
     }
 
     /// As [`late_margin`](Self::late_margin), at [`DeadlineConfig::refusal_share`]: the tail
     /// that decides whether the cheapest stitch answers a request at all (which requests a
     /// deadline batch takes, which left-out ones are refused).
     pub fn refusal_margin(&self) -> f64 {
-        self.read().late.share[1]
+        self.read().late.share[AT_REFUSAL]
     }
 
     /// The learned batching factors (`(batch, mean, deviation, samples)`) of the batch sizes
