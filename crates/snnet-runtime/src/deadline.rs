@@ -52,6 +52,10 @@ use snnet_core::select::Frontier;
 use crate::adaptive::Rung;
 use crate::error::{Error, Result};
 
+mod feedback;
+pub use feedback::RefusalFeedback;
+use feedback::RefusalShare;
+
 /// The longest deadline a request may ask for, in milliseconds (one minute).
 pub const MAX_DEADLINE_MS: f64 = 60_000.0;
 
@@ -137,6 +141,12 @@ pub struct DeadlineConfig {
     /// refused 5.75 % of their requests, against 3.07 % at 10 %, with about as many answers
     /// late; at 50 % a burst's answers went late in cascades (docs/RUNTIME.md).
     pub refusal_share: f64,
+    /// Steer [`refusal_share`](Self::refusal_share) by lateness (`None` by default: fixed):
+    /// the share starts there and moves between [`late_share`](Self::late_share) and
+    /// [`RefusalFeedback::max_share`], loosened by every deadline answer on time and tightened
+    /// by every late one, so that about [`RefusalFeedback::late_target`] of the answers are
+    /// late ([`LatencyModel::observe_answer`], [`LatencyModel::refusal_share`]).
+    pub refusal_feedback: Option<RefusalFeedback>,
     /// The most of the workers' time a stitch may need at the measured arrival rate (0.9 by
     /// default): above it the queue would grow, so a cheaper stitch runs.
     pub max_utilization: f64,
@@ -166,6 +176,7 @@ impl Default for DeadlineConfig {
             overhead_half_life_ms: 40.0,
             late_share: 0.01,
             refusal_share: 0.1,
+            refusal_feedback: None,
             max_utilization: 0.9,
             refusal_deviations: 1.0,
             admission_deviations: 0.0,
@@ -179,6 +190,8 @@ impl DeadlineConfig {
     /// # Errors
     /// [`Error::Config`] unless `deviations >= 0`, `margin_ms >= 0`, `0 < gain <= 1`,
     /// `max_batch >= 1`, both half-lives `> 0`, `0 < late_share < 1`, `0 < refusal_share < 1`,
+    /// a [`refusal_feedback`](Self::refusal_feedback) with `0 < late_target < 1`,
+    /// `0 < max_share < 1` and `0 < gain <= 1`,
     /// `max_utilization > 0`, `refusal_deviations >= 0` and `admission_deviations >= 0`, all
     /// finite.
     pub fn validate(&self) -> Result<()> {
@@ -197,6 +210,7 @@ impl DeadlineConfig {
             && self.late_share < 1.0
             && self.refusal_share > 0.0
             && self.refusal_share < 1.0
+            && self.refusal_feedback.is_none_or(|f| f.is_valid())
             && self.max_utilization.is_finite()
             && self.max_utilization > 0.0
             && self.refusal_deviations.is_finite()
@@ -285,6 +299,8 @@ struct ModelState {
     factors: Vec<Estimate>,
     overhead_ms: Estimate,
     late: LateMargin,
+    /// The share the refusals' margin is the quantile at.
+    refusal: RefusalShare,
 }
 
 /// The completions the learned margin is the quantile of: the most recent ones, so that it
@@ -420,6 +436,11 @@ impl LatencyModel {
                 factors,
                 overhead_ms: Estimate::prior(0.0),
                 late: LateMargin::default(),
+                refusal: RefusalShare::new(
+                    config.refusal_share,
+                    config.late_share,
+                    config.refusal_feedback,
+                ),
             }),
         })
     }
@@ -602,17 +623,32 @@ impl LatencyModel {
         if !expected_ms.is_finite() {
             return;
         }
-        let mut shares = [0.0; 2];
-        shares[AT_LATE] = self.config.late_share;
-        shares[AT_REFUSAL] = self.config.refusal_share;
         let half_life = self.config.idle_half_life_ms;
         if expected_ms <= 0.0 {
             return;
         }
         let ratio = actual.as_secs_f64() * 1e3 / expected_ms;
-        self.lock()
-            .late
-            .observe(ratio, shares, Instant::now(), half_life);
+        let mut state = self.lock();
+        let mut shares = [0.0; 2];
+        shares[AT_LATE] = self.config.late_share;
+        shares[AT_REFUSAL] = state.refusal.get();
+        state.late.observe(ratio, shares, Instant::now(), half_life);
+    }
+
+    /// Records a deadline answer that went out on time or late, as the server's clock sees
+    /// it: with a [`DeadlineConfig::refusal_feedback`] it moves the share the refusals rest on
+    /// ([`refusal_share`](Self::refusal_share)); without one it does nothing.
+    pub fn observe_answer(&self, on_time: bool) {
+        if self.config.refusal_feedback.is_some() {
+            self.lock().refusal.observe(on_time);
+        }
+    }
+
+    /// The share of completions the refusals' margin ([`refusal_margin`](Self::refusal_margin))
+    /// leaves above it now: [`DeadlineConfig::refusal_share`], or where the
+    /// [`DeadlineConfig::refusal_feedback`] has moved it since.
+    pub fn refusal_share(&self) -> f64 {
+        self.lock().refusal.get()
     }
 
     /// The margin learned from completions that took longer than expected, as a share of the
@@ -825,6 +861,52 @@ mod tests {
         // The stitch choice rests on the late share's margin.
         let expected = m.expected_ms(StitchId(0), 1).unwrap();
         assert!((m.ladder_completion_ms(1)[0].1 - 2.0 * expected).abs() < 1e-9);
+    }
+
+    /// With a refusal feedback, late answers tighten the refusals' share and the margin follows
+    /// at the next recomputation: one completion in twenty at twice its expectation is below
+    /// the 10 % tail and at the 1 % one.
+    #[test]
+    fn late_answers_tighten_the_refusals_tail() {
+        let m = test_model(
+            &THREE_RUNGS,
+            [],
+            DeadlineConfig {
+                refusal_feedback: Some(RefusalFeedback::default()),
+                ..DeadlineConfig::default()
+            },
+        );
+        let complete = |n: usize| {
+            for k in 0..n {
+                let actual = if k % 20 == 0 { 8 } else { 4 };
+                m.observe_completion(4.0, Duration::from_millis(actual));
+            }
+        };
+        complete(2000);
+        assert_eq!(m.refusal_share(), 0.1);
+        assert_eq!(m.refusal_margin(), 0.0);
+        for _ in 0..100 {
+            m.observe_answer(false);
+        }
+        assert_eq!(m.refusal_share(), m.config().late_share);
+        complete(LATE_EVERY);
+        assert!(
+            (m.refusal_margin() - 1.0).abs() < 1e-9,
+            "{}",
+            m.refusal_margin()
+        );
+        // A feedback with bad values is refused with the config.
+        let bad = DeadlineConfig {
+            refusal_feedback: Some(RefusalFeedback {
+                late_target: 0.0,
+                ..RefusalFeedback::default()
+            }),
+            ..DeadlineConfig::default()
+        };
+        assert!(matches!(bad.validate(), Err(Error::Config(_))));
+        // `{}` in a config file turns it on with the defaults.
+        let on: DeadlineConfig = serde_json::from_str(r#"{"refusal_feedback": {}}"#).unwrap();
+        assert_eq!(on.refusal_feedback, Some(RefusalFeedback::default()));
     }
 
     /// A steady stream of measurements is not idleness: with one every 5 ms (10 ms

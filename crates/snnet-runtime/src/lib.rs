@@ -53,7 +53,7 @@ pub mod runtime;
 pub mod server;
 
 pub use adaptive::{AdaptiveConfig, Clock, Controller, Decision, Rung, SimulatedLoad, WallClock};
-pub use deadline::{Deadline, DeadlineConfig, LatencyModel, MAX_DEADLINE_MS};
+pub use deadline::{Deadline, DeadlineConfig, LatencyModel, MAX_DEADLINE_MS, RefusalFeedback};
 pub use error::{Error, Result};
 pub use input::{Prediction, top_k};
 pub use network::{Network, into_network, load_network};

@@ -2,7 +2,9 @@
 //! them.
 //!
 //! A [`Profiler`] runs every stitch (or chosen ones) on random images of the anchors' input
-//! size: `warmup` untimed forwards, then `iters` timed ones, each synchronised with the device.
+//! size: `warmup` untimed forwards of each stitch, then `iters` rounds of timed forwards, every
+//! stitch once a round (so that the machine's moods fall on all of them alike), each forward
+//! synchronised with the device.
 //! The result, a [`Profile`], becomes a [`StitchTable`] in the reference's format
 //! ([`Profile::to_table`]), merged into an evaluation table when one is given:
 //!
@@ -25,9 +27,10 @@
 //!
 //! On Linux, the growth of the process's *peak resident set* while the stitch runs: the peak
 //! (`VmHWM` of `/proc/self/status`) is reset through `/proc/self/clear_refs` before the
-//! stitch's first forward, and `memory_bytes` is the peak after its last forward minus the
-//! resident set before the first. It counts what running the stitch added to the process's
-//! memory on top of the weights — activations and workspace — as the operating system saw it.
+//! stitch's first forward, and `memory_bytes` is the peak after its untimed forwards (at least
+//! one, even with `warmup` 0) minus the resident set before the first. It counts what running
+//! the stitch added to the process's memory on top of the weights — activations and workspace
+//! — as the operating system saw it.
 //! Memory the allocator kept from earlier stitches and reuses does not count again, so with an
 //! allocator that holds on to freed memory (mimalloc, the CLI's) later stitches can report
 //! less than they use; profile one stitch per process (`--ids`) for an isolated figure. Where
@@ -286,7 +289,8 @@ impl Profile {
     }
 }
 
-/// One step of a profiling run, passed to the progress callback after each stitch.
+/// One step of a profiling run, passed to the progress callback for each stitch once its timed
+/// rounds are done (all of them at the end: the stitches are timed in rounds).
 #[derive(Debug, Clone, Copy)]
 pub struct ProfileProgress<'a> {
     /// Stitches profiled so far, this one included.
@@ -311,7 +315,7 @@ pub struct ProfilerConfig {
     pub batch: usize,
     /// Untimed forwards per stitch before the timed ones.
     pub warmup: usize,
-    /// Timed forwards per stitch.
+    /// Timed forwards per stitch, in as many rounds over the stitches.
     pub iters: usize,
     /// Threads of the CPU kernels: the forwards run on a rayon pool of that size, as the
     /// [`Runtime`](crate::Runtime)'s run on its own ([`RuntimeBuilder::threads`]); `None`
@@ -430,25 +434,45 @@ impl Profiler {
             Distribution::Normal(0.0, 1.0),
             &self.device,
         );
+        // Warm-up (and memory), stitch by stitch: the peak resident set is the process's, so
+        // each stitch's growth is measured over its own untimed forwards (at least one).
         let mut memory_measured = config.memory;
-        let mut stitches = Vec::with_capacity(ids.len());
-        for (done, id) in ids.iter().enumerate() {
+        let untimed = if config.memory {
+            config.warmup.max(1)
+        } else {
+            config.warmup
+        };
+        let mut memory = Vec::with_capacity(ids.len());
+        for id in &ids {
             let probe = if config.memory {
                 memory::Probe::start()
             } else {
                 None
             };
             memory_measured &= probe.is_some();
-            for _ in 0..config.warmup {
+            for _ in 0..untimed {
                 self.forward(net, &images, *id)?;
             }
-            let mut samples = Vec::with_capacity(config.iters);
-            for _ in 0..config.iters {
+            memory.push(probe.and_then(|p| p.peak_growth()));
+        }
+        // Timed in rounds, every stitch once a round: whatever the machine does meanwhile (a
+        // clock change, another process, the first moments after loading) falls on all the
+        // stitches alike, not on those measured then. One stitch after another, the first
+        // stitch's median on a 2-core VM came out 1.7 times its fastest run and above
+        // stitches that cost more (docs/RUNTIME.md).
+        let mut samples = vec![Vec::with_capacity(config.iters); ids.len()];
+        for _ in 0..config.iters {
+            for (id, times) in ids.iter().zip(&mut samples) {
                 let start = Instant::now();
                 self.forward(net, &images, *id)?;
-                samples.push(start.elapsed().as_secs_f64() * 1e3);
+                times.push(start.elapsed().as_secs_f64() * 1e3);
             }
-            let latency = LatencyStats::from_samples(&samples)
+        }
+        let mut stitches = Vec::with_capacity(ids.len());
+        for (done, ((id, samples), memory_bytes)) in
+            ids.iter().zip(&samples).zip(memory).enumerate()
+        {
+            let latency = LatencyStats::from_samples(samples)
                 .ok_or_else(|| Error::Config("no timed runs".to_owned()))?;
             let cost = net.cost(*id)?;
             let stitch = StitchProfile {
@@ -457,7 +481,7 @@ impl Profiler {
                 flops: cost.flops,
                 params: cost.params,
                 latency,
-                memory_bytes: probe.and_then(|p| p.peak_growth()),
+                memory_bytes,
             };
             progress(ProfileProgress {
                 done: done + 1,

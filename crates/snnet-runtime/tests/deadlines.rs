@@ -13,7 +13,8 @@ use snnet_core::StitchId;
 use snnet_core::burn::tensor::Device;
 use snnet_core::select::CostKind;
 use snnet_runtime::{
-    AdaptiveConfig, Deadline, Objective, Runtime, Server, ServerConfig, ServerHandle, SimulatedLoad,
+    AdaptiveConfig, Deadline, DeadlineConfig, Objective, RefusalFeedback, Runtime, Server,
+    ServerConfig, ServerHandle, SimulatedLoad,
 };
 
 use common::http::{agent, get, png, post, read};
@@ -322,6 +323,9 @@ fn every_metric_has_help_and_type() {
         "snnet_refused",
         "snnet_deadline_on_time",
         "snnet_deadline_late",
+        "snnet_deadline_late_margin",
+        "snnet_deadline_refusal_margin",
+        "snnet_deadline_refusal_share",
         "snnet_http_errors",
         "snnet_current_stitch",
         "snnet_slo_window_p95_ms",
@@ -398,5 +402,53 @@ fn the_controller_climbs_back_after_load_falls() {
             .as_str()
             .unwrap()
             .contains("snnet_slo_moves_total 0")
+    );
+}
+
+/// With `refusal_feedback`, answers on time loosen the refusals' share (a dashboard sees it
+/// move); without it the share stays where it was configured.
+#[test]
+fn answers_on_time_loosen_the_refusals_share() {
+    let share = |feedback: Option<RefusalFeedback>| {
+        let device = Device::default();
+        let (net, table) = profiled(&device);
+        let runtime = Arc::new(
+            Runtime::builder(net, table, device)
+                .deadline(DeadlineConfig {
+                    refusal_feedback: feedback,
+                    ..DeadlineConfig::default()
+                })
+                .build()
+                .unwrap(),
+        );
+        let server = start(&runtime, ServerConfig::default());
+        let (body, agent) = (png(), agent());
+        let classify_url = url(&server, "/v1/classify?deadline_ms=5000");
+        for _ in 0..100 {
+            let (status, _, answer) = classify(&agent, &classify_url, &body);
+            assert_eq!(status, 200, "{answer}");
+            assert_eq!(answer["on_time"], Value::Bool(true), "{answer}");
+        }
+        let (_, metrics) = get(&url(&server, "/metrics"));
+        let text = metrics.as_str().unwrap().to_owned();
+        server.shutdown().unwrap();
+        let gauge = text
+            .lines()
+            .find_map(|l| l.strip_prefix("snnet_deadline_refusal_share "))
+            .unwrap_or_else(|| panic!("no refusal share:\n{text}"));
+        let gauge: f64 = gauge.parse().unwrap();
+        let model = runtime.latency_model().unwrap().refusal_share();
+        assert!((gauge - model).abs() < 1e-12, "{gauge} {model}");
+        gauge
+    };
+    let start = DeadlineConfig::default().refusal_share;
+    assert!((share(None) - start).abs() < 1e-12);
+    // 100 answers on time: exp(100 · gain · late_target) times the start.
+    let f = RefusalFeedback::default();
+    let loosened = share(Some(f));
+    let expected = start * (100.0 * f.gain * f.late_target).exp();
+    assert!(
+        (loosened / expected - 1.0).abs() < 1e-9,
+        "{loosened} {expected}"
     );
 }

@@ -386,6 +386,8 @@ fn adaptive_mode_meets_the_slo_and_recovers_accuracy() {
 struct Watched {
     net: snnet_core::SnNet,
     seen: std::sync::Mutex<Vec<Seen>>,
+    /// The stitch of every forward, in order.
+    ids: std::sync::Mutex<Vec<usize>>,
 }
 
 /// Per forward: its thread's name, its pool's size and (on Linux) the thread's nice value.
@@ -427,6 +429,7 @@ impl snnet_runtime::Network for Watched {
             .lock()
             .unwrap()
             .push((thread, rayon::current_num_threads(), thread_nice()));
+        self.ids.lock().unwrap().push(id.index());
         snnet_runtime::Network::forward(&self.net, images, id)
     }
 }
@@ -438,6 +441,7 @@ fn watched(device: &Device) -> (Arc<Watched>, StitchTable) {
     let watched = Arc::new(Watched {
         net,
         seen: std::sync::Mutex::new(Vec::new()),
+        ids: std::sync::Mutex::new(Vec::new()),
     });
     (watched, table)
 }
@@ -474,6 +478,37 @@ fn forwards_run_on_the_runtime_s_own_threads() {
         .build()
         .unwrap_err();
     assert!(matches!(err, Error::Config(_)), "{err}");
+}
+
+/// The profiler warms every stitch up first, then times them in rounds, every stitch once a
+/// round, so that the machine's moods fall on all of them alike; with memory measured, each
+/// stitch gets at least one untimed forward even without warm-up.
+#[test]
+fn the_profiler_times_the_stitches_in_rounds() {
+    let device = Device::default();
+    for (warmup, memory, untimed) in [(2, false, 2), (0, false, 0), (0, true, 1)] {
+        let (watched, _) = watched(&device);
+        let profile = ProfilerConfig::new()
+            .with_warmup(warmup)
+            .with_iters(3)
+            .with_ids(Some(vec![StitchId(5), StitchId(0), StitchId(9)]))
+            .with_memory(memory)
+            .init(&device)
+            .unwrap()
+            .run(watched.as_ref(), |_| {})
+            .unwrap();
+        let ids: Vec<usize> = profile.stitches.iter().map(|s| s.id.index()).collect();
+        assert_eq!(ids, [5, 0, 9]);
+        let mut expected = Vec::new();
+        for id in [5, 0, 9] {
+            expected.extend(std::iter::repeat_n(id, untimed));
+        }
+        for _ in 0..3 {
+            expected.extend([5, 0, 9]);
+        }
+        assert_eq!(*watched.ids.lock().unwrap(), expected, "warmup {warmup}");
+        assert!(profile.stitches.iter().all(|s| s.latency.median_ms > 0.0));
+    }
 }
 
 /// `forward_nice` sets the nice value of every forward thread, and only theirs; values outside

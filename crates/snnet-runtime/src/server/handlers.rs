@@ -275,6 +275,9 @@ async fn classify(
             let left = d.ms() - total.as_secs_f64() * 1e3;
             let on_time = total <= d.duration();
             state.metrics.deadline(on_time);
+            if let Some(model) = model {
+                model.observe_answer(on_time);
+            }
             (Some(d.ms()), Some(left), Some(on_time))
         }
         None => (None, None, None),

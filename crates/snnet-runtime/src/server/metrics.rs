@@ -13,6 +13,8 @@
 //! | `snnet_queue_depth` | gauge (requests waiting) | |
 //! | `snnet_refused_total` | counter | `reason`: `deadline_unreachable`, `queue_full`, `queue_drain`, `shutting_down` |
 //! | `snnet_deadline_on_time_total`, `snnet_deadline_late_total` | counter | |
+//! | `snnet_deadline_late_margin`, `snnet_deadline_refusal_margin` | gauge (the learned margins over the expected completion: the stitch choice's, the refusals') | |
+//! | `snnet_deadline_refusal_share` | gauge (the share the refusals' margin is the quantile at) | |
 //! | `snnet_http_errors_total` | counter | `code` |
 //! | `snnet_current_stitch` | gauge | |
 //! | `snnet_budget` | gauge | `kind`: `max_flops`, `max_latency_ms`, `slo_p95_ms`, ... |
@@ -93,6 +95,9 @@ pub(super) struct Metrics {
     current_stitch: Gauge,
     objective: Family<KindLabel, FloatGauge>,
     slo_window_p95: FloatGauge,
+    late_margin: FloatGauge,
+    refusal_margin: FloatGauge,
+    refusal_share: FloatGauge,
     slo_moves: Counter,
     ready: Gauge,
 }
@@ -128,6 +133,9 @@ impl Metrics {
             current_stitch: Gauge::default(),
             objective,
             slo_window_p95: FloatGauge::default(),
+            late_margin: FloatGauge::default(),
+            refusal_margin: FloatGauge::default(),
+            refusal_share: FloatGauge::default(),
             slo_moves: Counter::default(),
             ready: Gauge::default(),
             registry: Registry::default(),
@@ -214,6 +222,21 @@ impl Metrics {
             "snnet_slo_window_p95_ms",
             "The adaptive controller's window quantile in milliseconds (0 without an SLO)",
             m.slo_window_p95.clone(),
+        );
+        r.register(
+            "snnet_deadline_late_margin",
+            "The margin learned from lateness that the stitch choice rests on, as a share of the expected completion (0 without deadlines)",
+            m.late_margin.clone(),
+        );
+        r.register(
+            "snnet_deadline_refusal_margin",
+            "The same at the refusals' share, which requests are answered at all rest on (0 without deadlines)",
+            m.refusal_margin.clone(),
+        );
+        r.register(
+            "snnet_deadline_refusal_share",
+            "The share of completions the refusals' margin leaves above it, fixed or steered by lateness (0 without deadlines)",
+            m.refusal_share.clone(),
         );
         r.register(
             "snnet_slo_moves",
@@ -308,6 +331,13 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .and_then(|c| c.window_quantile_ms())
         .unwrap_or(0.0);
     m.slo_window_p95.set(window);
+    let model = runtime.latency_model();
+    m.late_margin
+        .set(model.map_or(0.0, |model| model.late_margin()));
+    m.refusal_margin
+        .set(model.map_or(0.0, |model| model.refusal_margin()));
+    m.refusal_share
+        .set(model.map_or(0.0, |model| model.refusal_share()));
     m.ready.set(i64::from(runtime.is_warm()));
     let mut out = String::new();
     if prometheus_client::encoding::text::encode(&mut out, &m.registry).is_err() {
