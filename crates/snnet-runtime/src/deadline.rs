@@ -684,6 +684,17 @@ impl LatencyModel {
 pub(crate) const THREE_RUNGS: [(usize, f64, f64); 3] =
     [(0, 1.0, 60.0), (1, 2.0, 70.0), (2, 4.0, 80.0)];
 
+/// Feeds `m` with `n` completions expected at 4 ms, one in twenty of them (the first among
+/// them) taking twice as long: the 1 % tail at its cap, the 10 % one at the expectation;
+/// tests only.
+#[cfg(test)]
+pub(crate) fn one_in_twenty_late(m: &LatencyModel, n: usize) {
+    for k in 0..n {
+        let actual = if k % 20 == 0 { 8 } else { 4 };
+        m.observe_completion(4.0, Duration::from_millis(actual));
+    }
+}
+
 /// A model of the latency frontier of `rungs` (`(id, ms, accuracy)`, profiled at batch 1),
 /// `config` with no fixed margin; tests only.
 #[cfg(test)]
@@ -852,10 +863,7 @@ mod tests {
                 ..DeadlineConfig::default()
             },
         );
-        for k in 0..2000 {
-            let actual = if k % 20 == 0 { 8 } else { 4 };
-            m.observe_completion(4.0, Duration::from_millis(actual));
-        }
+        one_in_twenty_late(&m, 2000);
         assert!((m.late_margin() - 1.0).abs() < 1e-9, "{}", m.late_margin());
         assert_eq!(m.refusal_margin(), 0.0);
         // The stitch choice rests on the late share's margin.
@@ -876,20 +884,14 @@ mod tests {
                 ..DeadlineConfig::default()
             },
         );
-        let complete = |n: usize| {
-            for k in 0..n {
-                let actual = if k % 20 == 0 { 8 } else { 4 };
-                m.observe_completion(4.0, Duration::from_millis(actual));
-            }
-        };
-        complete(2000);
+        one_in_twenty_late(&m, 2000);
         assert_eq!(m.refusal_share(), 0.1);
         assert_eq!(m.refusal_margin(), 0.0);
         for _ in 0..100 {
             m.observe_answer(false);
         }
         assert_eq!(m.refusal_share(), m.config().late_share);
-        complete(LATE_EVERY);
+        one_in_twenty_late(&m, LATE_EVERY);
         assert!(
             (m.refusal_margin() - 1.0).abs() < 1e-9,
             "{}",

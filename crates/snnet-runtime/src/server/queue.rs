@@ -587,7 +587,7 @@ fn shed(inner: &mut Inner, now: Instant, model: Option<&LatencyModel>) -> Vec<(J
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
-    use crate::deadline::{DeadlineConfig, THREE_RUNGS, test_model};
+    use crate::deadline::{DeadlineConfig, THREE_RUNGS, one_in_twenty_late, test_model};
     use snnet_core::burn::tensor::Device;
 
     /// Stitches 0, 1, 2 at 1, 2, 4 ms for one image, accuracy rising.
@@ -704,25 +704,19 @@ mod tests {
         // One completion in twenty took twice what was expected: refusals at the 1 % tail
         // (the late share's) have the margin at its cap, and the request due in 9 ms is
         // refused as above.
-        let late = |m: &LatencyModel| {
-            for k in 0..512 {
-                let actual = if k % 20 == 0 { 8 } else { 4 };
-                m.observe_completion(4.0, Duration::from_millis(actual));
-            }
-        };
         let mut lefts = vec![9.0];
         lefts.extend([20.0; 16]);
         let m = model(DeadlineConfig {
             refusal_share: 0.01,
             ..DeadlineConfig::default()
         });
-        late(&m);
+        one_in_twenty_late(&m, 512);
         let (_, _, _, refused) = formed(&m, &lefts);
         assert_eq!(refused.len(), 1);
         // At the default 10 % tail (the expectation here) the batch of eight takes it,
         // answered by the cheapest stitch, since the 1 % tail still rules out a slower one.
         let m = model(DeadlineConfig::default());
-        late(&m);
+        one_in_twenty_late(&m, 512);
         assert!((m.late_margin() - 1.0).abs() < 1e-9);
         let (q, now, batch, refused) = formed(&m, &lefts);
         assert!(refused.is_empty());
