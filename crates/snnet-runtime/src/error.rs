@@ -20,12 +20,13 @@ pub enum Error {
     Space(#[from] snnet_core::space::Error),
 
     /// A latency (or memory) budget, or a deadline, against a profile measured elsewhere: on
-    /// another device, CPU or batch size than the runtime serves with
-    /// ([`RuntimeBuilder::batch`](crate::RuntimeBuilder::batch)). Profile on the serving
-    /// machine at the runtime's batch size, or allow it explicitly
+    /// another device, CPU, batch size or number of forward threads than the runtime serves
+    /// with ([`RuntimeBuilder::batch`](crate::RuntimeBuilder::batch),
+    /// [`RuntimeBuilder::threads`](crate::RuntimeBuilder::threads)). Profile on the serving
+    /// machine at the runtime's batch size and threads, or allow it explicitly
     /// ([`RuntimeBuilder::allow_foreign_profile`](crate::RuntimeBuilder::allow_foreign_profile)).
     #[error(
-        "{what} uses a latency profile measured on {measured}, but the runtime serves on {serving}; profile on this machine at the runtime's batch size (`snnet profile --batch N`, `snnet serve --batch N`) or allow a foreign profile explicitly"
+        "{what} uses a latency profile measured on {measured}, but the runtime serves on {serving}; profile on this machine at the runtime's batch size and threads (`snnet profile --batch N --threads T`, `snnet serve --batch N --threads T`) or allow a foreign profile explicitly"
     )]
     ForeignProfile {
         /// What needed the profile (a budget, a deadline).

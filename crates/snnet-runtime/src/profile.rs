@@ -80,7 +80,9 @@ pub struct ProfileMeta {
     pub snnet_version: String,
 }
 
-/// The part of a measurement setup a latency must match to be trusted: device, CPU, batch.
+/// The part of a measurement setup a latency must match to be trusted: device, CPU, batch and
+/// the threads a forward splits its work over (on the 2-core VMs a forward of the main job's
+/// large anchor at batch 8 took 2.4 ms on two threads and 3.2 ms on one; docs/RUNTIME.md).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Setup {
     /// The device as Burn prints it.
@@ -89,22 +91,35 @@ pub struct Setup {
     pub cpu: String,
     /// Images per forward.
     pub batch: usize,
+    /// Threads of the pool the forwards run on.
+    pub threads: usize,
 }
 
 impl Setup {
-    /// The setup of this machine's `device` at `batch`.
-    pub fn here(device: &Device, batch: usize) -> Self {
+    /// The setup of this machine's `device` at `batch`, forwards on `threads` threads.
+    pub fn here(device: &Device, batch: usize, threads: usize) -> Self {
         Setup {
             device: format!("{device:?}"),
             cpu: cpu_model(),
             batch,
+            threads,
         }
+    }
+
+    /// Whether `other` was measured on the same device and CPU (at any batch and threads).
+    pub fn same_machine(&self, other: &Setup) -> bool {
+        self.device == other.device && self.cpu == other.cpu
     }
 }
 
 impl std::fmt::Display for Setup {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} on {}, batch {}", self.device, self.cpu, self.batch)
+        let s = if self.threads == 1 { "" } else { "s" };
+        write!(
+            f,
+            "{} on {}, batch {}, {} thread{s}",
+            self.device, self.cpu, self.batch, self.threads
+        )
     }
 }
 
@@ -115,6 +130,7 @@ impl ProfileMeta {
             device: self.device.clone(),
             cpu: self.cpu.clone(),
             batch: self.batch,
+            threads: self.threads,
         }
     }
 

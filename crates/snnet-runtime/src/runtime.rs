@@ -48,7 +48,8 @@ pub struct RuntimeBuilder {
     /// (docs/RUNTIME.md).
     batch: usize,
     /// Accepts latency and memory budgets, SLOs and deadlines against a profile measured on
-    /// another device, CPU or batch size (default: a typed error, [`Error::ForeignProfile`]).
+    /// another device, CPU, batch size or number of forward threads (default: a typed error,
+    /// [`Error::ForeignProfile`]).
     allow_foreign_profile: bool,
     /// The starting objective (default: the most accurate stitch, an unbounded FLOPs budget).
     #[setters(strip_option)]
@@ -60,9 +61,16 @@ pub struct RuntimeBuilder {
     /// How latencies are measured (default [`WallClock`]; [`SimulatedLoad`](crate::SimulatedLoad)
     /// injects a load).
     clock: Arc<dyn Clock>,
-    /// The threads of the runtime's own pool, which every forward runs on (default: the
-    /// CPU's cores). See [`Runtime::run`].
-    threads: usize,
+    /// The threads of the runtime's own pool, which every forward runs on (see
+    /// [`Runtime::run`]). Default: the threads the table's latency profile was measured on,
+    /// when it was measured on this device and CPU, so that its latencies hold; else the CPU's
+    /// cores. Latency budgets and deadlines need a profile measured on as many threads
+    /// ([`Error::ForeignProfile`]). A server whose HTTP and decoding threads share the cores
+    /// may do better with fewer forward threads than cores: on the 2-core VMs one forward
+    /// thread served about a quarter more requests per second on the small anchor, and
+    /// answered fewer late, than two (docs/RUNTIME.md).
+    #[setters(strip_option)]
+    threads: Option<usize>,
     /// The nice value of the forward threads, −20 to 19 (default: the process's). On a machine
     /// whose cores the server shares — its own HTTP and decoding threads, a load generator,
     /// other services — a lower value than theirs keeps them from stalling a forward halfway:
@@ -96,7 +104,7 @@ impl RuntimeBuilder {
         if self.batch == 0 {
             return Err(Error::Config("the runtime's batch must be >= 1".to_owned()));
         }
-        if self.threads == 0 {
+        if self.threads == Some(0) {
             return Err(Error::Config(
                 "the runtime's threads must be >= 1".to_owned(),
             ));
@@ -153,7 +161,15 @@ impl RuntimeBuilder {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let input_size = input_size(self.net.as_ref());
-        let setup = Setup::here(&self.device, self.batch);
+        let here = Setup::here(&self.device, self.batch, cores());
+        let threads = self.threads.unwrap_or_else(|| {
+            profile
+                .as_ref()
+                .map(ProfileMeta::setup)
+                .filter(|p| p.same_machine(&here) && p.threads > 0)
+                .map_or(here.threads, |p| p.threads)
+        });
+        let setup = Setup { threads, ..here };
         let trusted = profile
             .as_ref()
             .is_some_and(|p| self.allow_foreign_profile || p.setup() == setup);
@@ -169,7 +185,7 @@ impl RuntimeBuilder {
             _ => None,
         };
         let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.threads)
+            .num_threads(threads)
             .thread_name(|i| format!("snnet-forward-{i}"))
             .build()
             .map_err(Error::ThreadPool)?;
@@ -295,7 +311,7 @@ impl Runtime {
             adaptive: AdaptiveConfig::default(),
             deadline: DeadlineConfig::default(),
             clock: Arc::new(WallClock),
-            threads: cores(),
+            threads: None,
             forward_nice: None,
         }
     }
@@ -328,7 +344,7 @@ impl Runtime {
         self.input_size
     }
 
-    /// What the runtime serves on (device, CPU, batch).
+    /// What the runtime serves on (device, CPU, batch, forward threads).
     pub fn setup(&self) -> &Setup {
         &self.setup
     }

@@ -48,7 +48,7 @@ fn profiles_every_stitch_and_records_the_setup() {
     assert_eq!(meta.threads, 1);
     assert_eq!(meta.iters, 4);
     assert_eq!(meta.input_size, [3, 32, 32]);
-    assert_eq!(meta.setup(), Setup::here(&device, 2));
+    assert_eq!(meta.setup(), Setup::here(&device, 2, 1));
     if cfg!(target_os = "linux") {
         assert_eq!(meta.memory, "peak-rss-growth");
         assert!(profile.stitches.iter().all(|s| s.memory_bytes.is_some()));
@@ -86,6 +86,13 @@ fn profiles_every_stitch_and_records_the_setup() {
         .unwrap()
         .run(&net, |_| {});
     assert!(matches!(bad, Err(Error::UnknownStitch { id: 99, .. })));
+}
+
+/// The threads the quick profile of `table` ran on.
+fn runtime_threads(table: &StitchTable) -> usize {
+    table.iter().next().unwrap().extra["profile"]["threads"]
+        .as_u64()
+        .unwrap() as usize
 }
 
 /// `table` with `key` of every record's `profile` set to `value`: the same latencies claimed
@@ -176,10 +183,39 @@ fn budgets_select_from_the_frontier_and_latency_needs_a_matching_profile() {
     let err = batch8.plan(1e9, 1).unwrap_err();
     assert!(matches!(err, Error::ForeignProfile { .. }), "{err}");
     assert!(
-        err.to_string()
-            .contains(", batch 1, but the runtime serves on")
-            && err.to_string().contains(", batch 8;"),
+        err.to_string().contains(", batch 1, ") && err.to_string().contains(", batch 8, "),
         "{err}"
+    );
+    // So is another number of forward threads: the runtime runs on the profile's by default.
+    let threads = runtime_threads(&table);
+    let other = threads + 1;
+    let runtime = Runtime::new(net.clone(), table.clone(), device.clone()).unwrap();
+    assert_eq!(runtime.setup().threads, threads);
+    let more = Runtime::builder(net.clone(), table.clone(), device.clone())
+        .threads(other)
+        .build()
+        .unwrap();
+    assert_eq!(more.setup().threads, other);
+    assert!(!more.profile_matches());
+    let err = more.plan(1e9, 1).unwrap_err();
+    assert!(
+        matches!(err, Error::ForeignProfile { .. })
+            && err
+                .to_string()
+                .contains(&format!("batch 1, {other} threads;")),
+        "{err}"
+    );
+    // A profile on one thread makes one-thread forwards the default on this machine ...
+    let one = with_profile(&table, "threads", 1.into());
+    let runtime = Runtime::new(net.clone(), one.clone(), device.clone()).unwrap();
+    assert_eq!(runtime.setup().threads, 1);
+    assert!(runtime.profile_matches() && runtime.plan(1e9, 1).is_ok());
+    // ... but not on another machine, whose profile says nothing of this one's threads.
+    let elsewhere = with_profile(&one, "cpu", "a CPU this is not".into());
+    let runtime = Runtime::new(net.clone(), elsewhere, device.clone()).unwrap();
+    assert_eq!(
+        runtime.setup().threads,
+        std::thread::available_parallelism().map_or(1, usize::from)
     );
     // A profile at batch 8 serves a runtime of batch 8: budgets and deadlines, the deadline
     // model scaling the profile to the batches it runs (a batch of 4 half of one of 8).
@@ -302,7 +338,7 @@ fn adaptive_mode_meets_the_slo_and_recovers_accuracy() {
     let device = Device::default();
     let net = Arc::new(tiny_net(&device));
     // Synthetic profile of this setup: latency 1 ms per 100 kFLOPs.
-    let setup = Setup::here(&device, 1);
+    let setup = Setup::here(&device, 1, 1);
     let meta = serde_json::json!({
         "device": setup.device, "cpu": setup.cpu, "batch": 1, "threads": 1, "warmup": 0,
         "iters": 1, "input_size": [3, 32, 32], "memory": "none", "snnet_version": "test"

@@ -38,7 +38,11 @@ pub(crate) struct ProfileArgs {
     /// Images per forward.
     #[arg(long, default_value_t = 1)]
     batch: usize,
-    /// CPU threads (default: all cores).
+    /// Threads every forward runs on (default: all cores). `snnet serve` runs its forwards on
+    /// as many by default: latency budgets and deadlines need a profile on the server's
+    /// threads. For a server on few cores, fewer than all leaves the others to the HTTP and
+    /// decoding threads (on a 2-core VM `--threads 1` served more, and answered fewer late;
+    /// docs/RUNTIME.md).
     #[arg(long)]
     threads: Option<usize>,
     /// Timed forwards per stitch.
@@ -127,7 +131,9 @@ pub(crate) struct ServeArgs {
     /// Forwards that may run at the same time.
     #[arg(long, default_value_t = 1)]
     workers: usize,
-    /// Threads every forward runs on, one pool the workers share (default: all cores).
+    /// Threads every forward runs on, one pool the workers share (default: the threads the
+    /// --table's profile was measured on when it was measured on this machine, else all cores).
+    /// Latency budgets and deadlines need a profile on as many threads.
     #[arg(long)]
     threads: Option<usize>,
     /// The nice value of the forward threads, -20 to 19 (default: the process's). Lower than
@@ -154,7 +160,8 @@ pub(crate) struct ServeArgs {
     device: DeviceArgs,
     #[command(flatten)]
     int8: Int8Args,
-    /// Accept latency budgets against a profile measured on another machine or batch size.
+    /// Accept latency budgets against a profile measured on another machine, batch size or
+    /// number of threads.
     #[arg(long)]
     allow_foreign_profile: bool,
 }

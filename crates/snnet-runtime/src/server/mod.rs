@@ -165,7 +165,7 @@ impl Server {
     /// [`Error::Config`] for a zero `max_batch`, `workers`, `queue` or `top_k`, or a
     /// `max_queue_ms` that is not positive; [`Error::NoProfile`] for a default deadline
     /// without a latency profile, [`Error::ForeignProfile`] with one of another setup (device,
-    /// CPU or batch size; unless allowed).
+    /// CPU, batch size or forward threads; unless allowed).
     pub fn new(runtime: Arc<Runtime>, config: ServerConfig) -> Result<Self> {
         if config.max_batch == 0
             || config.workers == 0
