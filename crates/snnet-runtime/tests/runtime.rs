@@ -89,7 +89,7 @@ fn profiles_every_stitch_and_records_the_setup() {
 }
 
 /// The threads the quick profile of `table` ran on.
-fn runtime_threads(table: &StitchTable) -> usize {
+fn profile_threads(table: &StitchTable) -> usize {
     table.iter().next().unwrap().extra["profile"]["threads"]
         .as_u64()
         .unwrap() as usize
@@ -187,7 +187,7 @@ fn budgets_select_from_the_frontier_and_latency_needs_a_matching_profile() {
         "{err}"
     );
     // So is another number of forward threads: the runtime runs on the profile's by default.
-    let threads = runtime_threads(&table);
+    let threads = profile_threads(&table);
     let other = threads + 1;
     let runtime = Runtime::new(net.clone(), table.clone(), device.clone()).unwrap();
     assert_eq!(runtime.setup().threads, threads);
